@@ -1,0 +1,209 @@
+use crate::{escape, Delimiters};
+use std::borrow::Cow;
+
+/// How deep an [`Element`] sits; each level splits into the next one down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Field,
+    Repetition,
+    Component,
+    SubComponent,
+}
+
+/// A borrowed slice of a message at one level of the ER7 hierarchy.
+///
+/// Children are found by scanning for the next level's separator on demand,
+/// so reading one component of one field costs nothing for the rest.
+#[derive(Debug, Clone, Copy)]
+pub struct Element<'a> {
+    raw: &'a [u8],
+    delims: Delimiters,
+    level: Level,
+}
+
+impl<'a> Element<'a> {
+    pub fn new(raw: &'a [u8], delims: Delimiters, level: Level) -> Self {
+        Element { raw, delims, level }
+    }
+
+    /// An element that never splits further (MSH-1 and MSH-2 hold the delimiters themselves).
+    pub fn atomic(raw: &'a [u8], delims: Delimiters) -> Self {
+        Element {
+            raw,
+            delims,
+            level: Level::SubComponent,
+        }
+    }
+
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+    pub fn level(&self) -> Level {
+        self.level
+    }
+    pub fn delimiters(&self) -> Delimiters {
+        self.delims
+    }
+
+    /// Nothing was sent here (an empty field means "no change" in HL7).
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// The HL7 null `""`: the sender asks the receiver to clear its stored value.
+    pub fn is_null(&self) -> bool {
+        self.raw == b"\"\""
+    }
+
+    /// Whether anything at all is valued below this element (ignores bare separators).
+    pub fn has_value(&self) -> bool {
+        self.raw.iter().any(|&b| !self.is_separator_below(b))
+    }
+
+    fn is_separator_below(&self, b: u8) -> bool {
+        let d = &self.delims;
+        match self.level {
+            Level::Field => b == d.repetition || b == d.component || Some(b) == d.subcomponent,
+            Level::Repetition => b == d.component || Some(b) == d.subcomponent,
+            Level::Component => Some(b) == d.subcomponent,
+            Level::SubComponent => false,
+        }
+    }
+
+    fn child_separator(&self) -> Option<(u8, Level)> {
+        match self.level {
+            Level::Field => Some((self.delims.repetition, Level::Repetition)),
+            Level::Repetition => Some((self.delims.component, Level::Component)),
+            Level::Component => self.delims.subcomponent.map(|s| (s, Level::SubComponent)),
+            Level::SubComponent => None,
+        }
+    }
+
+    /// Children one level down (repetitions of a field, components of a repetition, ...).
+    /// An empty element has exactly one empty child, as in HL7.
+    pub fn children(&self) -> Children<'a> {
+        match self.child_separator() {
+            Some((sep, level)) => Children {
+                rest: Some(self.raw),
+                sep: Some(sep),
+                delims: self.delims,
+                level,
+            },
+            None => Children {
+                rest: Some(self.raw),
+                sep: None,
+                delims: self.delims,
+                level: self.level,
+            },
+        }
+    }
+
+    /// The `n`th child (1-based); an empty element when it is not there.
+    pub fn child(&self, n: usize) -> Element<'a> {
+        if n == 0 {
+            return self.empty_child();
+        }
+        self.children()
+            .nth(n - 1)
+            .unwrap_or_else(|| self.empty_child())
+    }
+
+    fn empty_child(&self) -> Element<'a> {
+        let level = self.child_separator().map(|(_, l)| l).unwrap_or(self.level);
+        Element {
+            raw: &[],
+            delims: self.delims,
+            level,
+        }
+    }
+
+    /// How many children there are, counting empty ones between separators.
+    pub fn child_count(&self) -> usize {
+        match self.child_separator() {
+            Some((sep, _)) => memchr::memchr_iter(sep, self.raw).count() + 1,
+            None => 1,
+        }
+    }
+
+    /// Repetition `r`, component `c`, sub-component `s` of a field (all 1-based).
+    pub fn at(&self, r: usize, c: usize, s: usize) -> Element<'a> {
+        let mut e = *self;
+        if e.level == Level::Field {
+            e = e.child(r.max(1));
+        }
+        if c > 0 && e.level == Level::Repetition {
+            e = e.child(c);
+            if s > 0 && e.level == Level::Component {
+                e = e.child(s);
+            }
+        }
+        e
+    }
+
+    /// The first leaf (first repetition, component and sub-component) — the
+    /// "value" of a primitive field.
+    pub fn first_leaf(&self) -> Element<'a> {
+        let mut e = *self;
+        while let Some((sep, level)) = e.child_separator() {
+            let end = memchr::memchr(sep, e.raw).unwrap_or(e.raw.len());
+            e = Element {
+                raw: &e.raw[..end],
+                delims: e.delims,
+                level,
+            };
+        }
+        e
+    }
+
+    /// The text with escape sequences decoded (invalid UTF-8 replaced).
+    pub fn text(&self) -> Cow<'a, str> {
+        escape::decode(self.raw, &self.delims)
+    }
+
+    /// The raw bytes as UTF-8 if they are valid.
+    pub fn as_str(&self) -> Option<&'a str> {
+        std::str::from_utf8(self.raw).ok()
+    }
+}
+
+/// Iterator over the children of an [`Element`].
+#[derive(Debug, Clone)]
+pub struct Children<'a> {
+    rest: Option<&'a [u8]>,
+    sep: Option<u8>,
+    delims: Delimiters,
+    level: Level,
+}
+
+impl<'a> Iterator for Children<'a> {
+    type Item = Element<'a>;
+    fn next(&mut self) -> Option<Element<'a>> {
+        let rest = self.rest?;
+        let Some(sep) = self.sep else {
+            self.rest = None;
+            return Some(Element {
+                raw: rest,
+                delims: self.delims,
+                level: self.level,
+            });
+        };
+        match memchr::memchr(sep, rest) {
+            Some(i) => {
+                self.rest = Some(&rest[i + 1..]);
+                Some(Element {
+                    raw: &rest[..i],
+                    delims: self.delims,
+                    level: self.level,
+                })
+            }
+            None => {
+                self.rest = None;
+                Some(Element {
+                    raw: rest,
+                    delims: self.delims,
+                    level: self.level,
+                })
+            }
+        }
+    }
+}

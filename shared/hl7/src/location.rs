@@ -1,0 +1,101 @@
+use std::fmt;
+
+/// Where an element sits in a message, as HL7's ERL data type (ERR-2) spells it:
+/// segment id, occurrence of that segment id in the message, field, repetition,
+/// component, sub-component. Zero means "not narrowed to this level".
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Location {
+    pub segment: String,
+    pub seq: u32,
+    pub field: u32,
+    pub rep: u32,
+    pub component: u32,
+    pub sub: u32,
+}
+
+impl Location {
+    pub fn segment(id: &str, seq: u32) -> Self {
+        Location {
+            segment: id.to_string(),
+            seq,
+            field: 0,
+            rep: 0,
+            component: 0,
+            sub: 0,
+        }
+    }
+    pub fn field(id: &str, seq: u32, field: u32) -> Self {
+        Location {
+            field,
+            ..Location::segment(id, seq)
+        }
+    }
+    pub fn with_rep(mut self, rep: u32) -> Self {
+        self.rep = rep;
+        self
+    }
+    pub fn with_component(mut self, component: u32) -> Self {
+        if self.rep == 0 {
+            self.rep = 1;
+        }
+        self.component = component;
+        self
+    }
+    pub fn with_sub(mut self, sub: u32) -> Self {
+        self.sub = sub;
+        self
+    }
+
+    /// The ERL text for ERR-2, e.g. `RXA^1^5^1^1`.
+    pub fn to_erl(&self) -> String {
+        let mut s = format!("{}^{}", self.segment, self.seq.max(1));
+        for v in [self.field, self.rep, self.component, self.sub] {
+            if v == 0 {
+                break;
+            }
+            s.push('^');
+            s.push_str(&v.to_string());
+        }
+        s
+    }
+
+    /// The conventional human spelling, e.g. `RXA-5.1` (occurrence shown when > 1).
+    pub fn to_path(&self) -> String {
+        let mut s = self.segment.clone();
+        if self.seq > 1 {
+            s.push_str(&format!("[{}]", self.seq));
+        }
+        if self.field > 0 {
+            s.push_str(&format!("-{}", self.field));
+            if self.rep > 1 {
+                s.push_str(&format!("({})", self.rep));
+            }
+            if self.component > 0 {
+                s.push_str(&format!(".{}", self.component));
+                if self.sub > 0 {
+                    s.push_str(&format!(".{}", self.sub));
+                }
+            }
+        }
+        s
+    }
+
+    /// True when `self` is `other` or lies inside it.
+    pub fn is_within(&self, other: &Location) -> bool {
+        fn level(a: u32, b: u32) -> bool {
+            b == 0 || a == b
+        }
+        self.segment == other.segment
+            && self.seq == other.seq
+            && level(self.field, other.field)
+            && level(self.rep, other.rep)
+            && level(self.component, other.component)
+            && level(self.sub, other.sub)
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_erl())
+    }
+}
