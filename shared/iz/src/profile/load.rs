@@ -1,0 +1,258 @@
+use super::model::*;
+use super::{Expr, Op, Path, ProfileId};
+use roxmltree::{Document, Node};
+use std::collections::{HashMap, HashSet};
+
+pub(super) fn load(id: ProfileId, profile_xml: &str, constraints_xml: &str, value_sets_xml: &str) -> Result<Profile, String> {
+    let doc = Document::parse(profile_xml).map_err(|e| format!("profile XML: {e}"))?;
+    let root = doc.root_element();
+    let message_node = child(root, "Messages")
+        .and_then(|m| child(m, "Message"))
+        .ok_or("profile has no Messages/Message")?;
+    let message = MessageDef {
+        id: attr(message_node, "ID"),
+        message_type: attr(message_node, "Type"),
+        event: attr(message_node, "Event"),
+        structure_id: attr(message_node, "StructID"),
+        children: structure(message_node),
+    };
+    let mut segments = HashMap::new();
+    if let Some(segs) = child(root, "Segments") {
+        for s in elements(segs, "Segment") {
+            let def = SegmentDef {
+                id: attr(s, "ID"),
+                name: attr(s, "Name"),
+                description: attr(s, "Description"),
+                fields: elements(s, "Field").map(element_def).collect(),
+            };
+            segments.insert(def.id.clone(), def);
+        }
+    }
+    let mut datatypes = HashMap::new();
+    if let Some(dts) = child(root, "Datatypes") {
+        for d in elements(dts, "Datatype") {
+            let def = DatatypeDef {
+                id: attr(d, "ID"),
+                name: attr(d, "Name"),
+                components: elements(d, "Component").map(element_def).collect(),
+            };
+            datatypes.insert(def.id.clone(), def);
+        }
+    }
+
+    let cdoc = Document::parse(constraints_xml).map_err(|e| format!("constraints XML: {e}"))?;
+    let mut datatype_rules: HashMap<String, Rules> = HashMap::new();
+    let mut segment_rules: HashMap<String, Rules> = HashMap::new();
+    let mut group_rules: HashMap<String, Rules> = HashMap::new();
+    let mut message_rules = Rules::default();
+    for section in cdoc.root_element().children().filter(Node::is_element) {
+        let is_predicates = match section.tag_name().name() {
+            "Predicates" => true,
+            "Constraints" => false,
+            _ => continue,
+        };
+        for context in section.children().filter(Node::is_element) {
+            for by in context.children().filter(Node::is_element) {
+                let key = by.attribute("ID").or_else(|| by.attribute("Name")).unwrap_or("").to_string();
+                let rules = match context.tag_name().name() {
+                    "Datatype" => datatype_rules.entry(key).or_default(),
+                    "Segment" => segment_rules.entry(key).or_default(),
+                    "Group" => group_rules.entry(key).or_default(),
+                    "Message" => &mut message_rules,
+                    other => return Err(format!("unknown constraint context {other}")),
+                };
+                for item in by.children().filter(Node::is_element) {
+                    let description = child(item, "Description")
+                        .and_then(|d| d.text())
+                        .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+                        .unwrap_or_default();
+                    let target = Path::parse(&attr(item, "Target")).unwrap_or_default();
+                    let rule_id = attr(item, "ID");
+                    if is_predicates {
+                        let cond = child(item, "Condition")
+                            .and_then(first_element)
+                            .ok_or_else(|| format!("predicate {rule_id} has no condition"))?;
+                        rules.predicates.push(Predicate {
+                            id: rule_id.clone(),
+                            target,
+                            true_usage: Usage::parse(&attr(item, "TrueUsage")),
+                            false_usage: Usage::parse(&attr(item, "FalseUsage")),
+                            description,
+                            condition: expr(cond).map_err(|e| format!("predicate {rule_id}: {e}"))?,
+                        });
+                    } else {
+                        let a = child(item, "Assertion")
+                            .and_then(first_element)
+                            .ok_or_else(|| format!("constraint {rule_id} has no assertion"))?;
+                        rules.constraints.push(Constraint {
+                            id: rule_id.clone(),
+                            target,
+                            description,
+                            assertion: expr(a).map_err(|e| format!("constraint {rule_id}: {e}"))?,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    let vdoc = Document::parse(value_sets_xml).map_err(|e| format!("value set XML: {e}"))?;
+    let mut value_sets = HashMap::new();
+    let mut no_validation = HashSet::new();
+    for n in vdoc.descendants().filter(Node::is_element) {
+        match n.tag_name().name() {
+            "BindingIdentifier" => {
+                if let Some(t) = n.text() {
+                    no_validation.insert(t.trim().to_string());
+                }
+            }
+            "ValueSetDefinition" => {
+                let mut codes = HashSet::new();
+                let mut systems = HashMap::new();
+                for v in elements(n, "ValueElement") {
+                    let code = attr(v, "Value");
+                    systems.insert(code.clone(), attr(v, "CodeSystem"));
+                    codes.insert(code);
+                }
+                let vs = ValueSet {
+                    id: attr(n, "BindingIdentifier"),
+                    name: attr(n, "Name"),
+                    codes,
+                    systems,
+                    open: n.attribute("Extensibility") == Some("Open"),
+                };
+                value_sets.insert(vs.id.clone(), vs);
+            }
+            _ => {}
+        }
+    }
+
+    Ok(Profile {
+        id,
+        message,
+        segments,
+        datatypes,
+        value_sets,
+        no_validation,
+        datatype_rules,
+        segment_rules,
+        group_rules,
+        message_rules,
+    })
+}
+
+fn structure(parent: Node) -> Vec<StructureNode> {
+    parent
+        .children()
+        .filter(Node::is_element)
+        .filter_map(|n| match n.tag_name().name() {
+            "Segment" => {
+                let def = attr(n, "Ref");
+                // The name is the part before the first space or underscore of the ref.
+                let name: String = def.chars().take(3).collect();
+                Some(StructureNode::Segment { def, name, usage: Usage::parse(&attr(n, "Usage")), cardinality: card(n) })
+            }
+            "Group" => Some(StructureNode::Group {
+                id: attr(n, "ID"),
+                name: attr(n, "Name"),
+                usage: Usage::parse(&attr(n, "Usage")),
+                cardinality: card(n),
+                children: structure(n),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+fn element_def(n: Node) -> ElementDef {
+    let binding = n
+        .attribute("Binding")
+        .map(|b| b.split(':').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    ElementDef {
+        name: attr(n, "Name"),
+        usage: Usage::parse(&attr(n, "Usage")),
+        cardinality: card(n),
+        datatype: attr(n, "Datatype"),
+        min_length: n.attribute("MinLength").and_then(|v| v.parse().ok()).unwrap_or(0),
+        max_length: n.attribute("MaxLength").and_then(|v| v.parse().ok()),
+        binding,
+    }
+}
+
+fn card(n: Node) -> Cardinality {
+    let min = n.attribute("Min").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let max = match n.attribute("Max") {
+        Some("*") | None => None,
+        Some(v) => v.parse().ok(),
+    };
+    Cardinality { min, max }
+}
+
+fn expr(n: Node) -> Result<Expr, String> {
+    let path = |name: &str| -> Result<Path, String> {
+        let raw = attr(n, name);
+        Path::parse(&raw).ok_or_else(|| format!("bad path '{raw}' in {}", n.tag_name().name()))
+    };
+    let kids = || -> Result<Vec<Expr>, String> { n.children().filter(Node::is_element).map(expr).collect() };
+    Ok(match n.tag_name().name() {
+        "AND" => Expr::And(kids()?),
+        "OR" => Expr::Or(kids()?),
+        "NOT" => Expr::Not(Box::new(kids()?.into_iter().next().ok_or("empty NOT")?)),
+        "IMPLY" => {
+            let mut k = kids()?.into_iter();
+            let a = k.next().ok_or("IMPLY without antecedent")?;
+            let b = k.next().ok_or("IMPLY without consequent")?;
+            Expr::Imply(Box::new(a), Box::new(b))
+        }
+        "Presence" => Expr::Presence(path("Path")?),
+        "PlainText" => Expr::PlainText {
+            path: path("Path")?,
+            text: attr(n, "Text"),
+            ignore_case: n.attribute("IgnoreCase") == Some("true"),
+            at_least_once: n.attribute("AtLeastOnce") == Some("true"),
+        },
+        "Format" => {
+            let re = attr(n, "Regex");
+            Expr::Format {
+                path: path("Path")?,
+                regex: regex::Regex::new(&format!("^(?:{re})$")).map_err(|e| format!("regex {re}: {e}"))?,
+            }
+        }
+        "StringList" => Expr::StringList {
+            path: path("Path")?,
+            values: attr(n, "CSV").split(',').map(|s| s.trim().to_string()).collect(),
+        },
+        "SimpleValue" => Expr::SimpleValue {
+            path: path("Path")?,
+            op: Op::parse(&attr(n, "Operator")),
+            value: attr(n, "Value"),
+            numeric: n.attribute("Type") == Some("Number"),
+        },
+        "PathValue" => Expr::PathValue { left: path("Path1")?, op: Op::parse(&attr(n, "Operator")), right: path("Path2")? },
+        "ValueSet" => Expr::ValueSet {
+            path: path("Path")?,
+            value_sets: attr(n, "ValueSetID").split(':').map(str::to_string).collect(),
+        },
+        "SetID" => Expr::SetId(path("Path")?),
+        "IZSetID" => Expr::IzSetId { parent: path("Parent")?, element: path("Element")? },
+        "Plugin" => Expr::Plugin(attr(n, "QualifiedClassName")),
+        other => return Err(format!("unsupported assertion element {other}")),
+    })
+}
+
+fn attr(n: Node, name: &str) -> String {
+    n.attribute(name).unwrap_or("").to_string()
+}
+
+fn child<'a, 'i>(n: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
+    n.children().find(|c| c.is_element() && c.tag_name().name() == name)
+}
+
+fn first_element<'a, 'i>(n: Node<'a, 'i>) -> Option<Node<'a, 'i>> {
+    n.children().find(Node::is_element)
+}
+
+fn elements<'a, 'i: 'a>(n: Node<'a, 'i>, name: &'static str) -> impl Iterator<Item = Node<'a, 'i>> {
+    n.children().filter(move |c| c.is_element() && c.tag_name().name() == name)
+}

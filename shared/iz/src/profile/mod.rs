@@ -1,0 +1,163 @@
+//! The CDC IG R1.5 as NIST's machine-readable conformance profiles.
+//!
+//! The XML (vendored verbatim under `profiles/`) is parsed once per profile on
+//! first use, so usage, cardinality, lengths, bindings, predicates and the IZ-nn
+//! conformance statements all come from the published tables, never from code.
+
+mod expr;
+mod load;
+mod model;
+
+pub use expr::{Expr, Op, Path, PathStep};
+pub use model::*;
+
+use std::sync::OnceLock;
+
+/// The eight message profiles of the guide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum ProfileId {
+    /// VXU^V04 Send Immunization History.
+    Z22,
+    /// ACK^V04 acknowledgement.
+    Z23,
+    /// RSP^K11 list of candidates.
+    Z31,
+    /// RSP^K11 complete immunization history.
+    Z32,
+    /// RSP^K11 no person records (not found, too many, error).
+    Z33,
+    /// QBP^Q11 request complete immunization history.
+    Z34,
+    /// RSP^K11 evaluated history and forecast.
+    Z42,
+    /// QBP^Q11 request evaluated history and forecast.
+    Z44,
+}
+
+impl ProfileId {
+    pub const ALL: [ProfileId; 8] = [
+        ProfileId::Z22,
+        ProfileId::Z23,
+        ProfileId::Z31,
+        ProfileId::Z32,
+        ProfileId::Z33,
+        ProfileId::Z34,
+        ProfileId::Z42,
+        ProfileId::Z44,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            ProfileId::Z22 => "Z22",
+            ProfileId::Z23 => "Z23",
+            ProfileId::Z31 => "Z31",
+            ProfileId::Z32 => "Z32",
+            ProfileId::Z33 => "Z33",
+            ProfileId::Z34 => "Z34",
+            ProfileId::Z42 => "Z42",
+            ProfileId::Z44 => "Z44",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<ProfileId> {
+        ProfileId::ALL.into_iter().find(|p| p.code() == code.trim())
+    }
+
+    fn sources(self) -> (&'static str, &'static str, &'static str) {
+        macro_rules! files {
+            ($name:literal) => {
+                (
+                    include_str!(concat!("../../profiles/nist-iz-r1.5/", $name, "_Profile.xml")),
+                    include_str!(concat!("../../profiles/nist-iz-r1.5/", $name, "_Constraints.xml")),
+                    include_str!(concat!("../../profiles/nist-iz-r1.5/", $name, "_ValueSetLibrary.xml")),
+                )
+            };
+        }
+        match self {
+            ProfileId::Z22 => files!("VXU-Z22"),
+            ProfileId::Z23 => files!("ACK-Z23"),
+            ProfileId::Z31 => files!("RSP-Z31"),
+            ProfileId::Z32 => files!("RSP-Z32"),
+            ProfileId::Z33 => files!("RSP-Z33"),
+            ProfileId::Z34 => files!("QBP-Z34"),
+            ProfileId::Z42 => files!("RSP-Z42"),
+            ProfileId::Z44 => files!("QBP-Z44"),
+        }
+    }
+}
+
+/// The loaded profile for `id`, parsed on first use and shared afterwards.
+///
+/// The vendored XML is checked by tests, so a load failure is a build defect;
+/// it is reported with the file and reason rather than hidden.
+pub fn profile(id: ProfileId) -> &'static Profile {
+    static CELLS: [OnceLock<Profile>; 8] = [
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+    ];
+    let i = ProfileId::ALL.iter().position(|p| *p == id).unwrap_or(0);
+    CELLS[i].get_or_init(|| {
+        let (p, c, v) = id.sources();
+        match load::load(id, p, c, v) {
+            Ok(profile) => profile,
+            Err(e) => panic!("vendored NIST profile {} is unreadable: {e}", id.code()),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_profile_loads_with_its_tables() {
+        for id in ProfileId::ALL {
+            let p = profile(id);
+            assert!(!p.message.children.is_empty(), "{id:?} structure");
+            assert!(p.segments.len() >= 3, "{id:?} segments");
+            assert!(p.datatypes.len() >= 10, "{id:?} datatypes");
+            assert!(p.value_sets.len() >= 20, "{id:?} value sets");
+            let constraints: usize = p.segment_rules.values().map(|r| r.constraints.len()).sum();
+            assert!(constraints > 0, "{id:?} constraints");
+        }
+    }
+
+    #[test]
+    fn vxu_tables_match_the_guide() {
+        let p = profile(ProfileId::Z22);
+        assert_eq!(p.message.message_type, "VXU");
+        assert_eq!(p.message.event, "V04");
+        let rxa = p.segment_def("RXA_IZ 1_5_Z22").expect("RXA");
+        assert_eq!(rxa.fields[4].usage, Usage::R);
+        assert_eq!(rxa.fields[4].binding, vec!["CVX", "NDC_Use", "NDC_Sale"]);
+        assert!(p.value_set("CVX").expect("CVX").codes.contains("08"));
+        let order = p.message.children.iter().find(|n| matches!(n, StructureNode::Group { name, .. } if name == "VXU_V04.ORDER"));
+        assert!(order.is_some());
+        let rxa_rules = p.segment_rules("RXA_IZ 1_5_Z22").expect("RXA rules");
+        assert!(rxa_rules.constraints.iter().any(|c| c.id == "IZ-47"));
+    }
+
+    #[test]
+    fn vendored_profiles_match_the_shared_originals() {
+        // The repo carries a verbatim copy so builds need nothing beside it;
+        // when the project's shared folder is present, prove the copy is exact.
+        let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/ig-profiles/nist-iz-r1.5");
+        let Ok(entries) = std::fs::read_dir(&shared) else { return };
+        let ours = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/nist-iz-r1.5");
+        let mut compared = 0;
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let theirs = std::fs::read(e.path()).expect("read shared profile");
+            let mine = std::fs::read(ours.join(&name)).unwrap_or_default();
+            assert!(theirs == mine, "vendored {name:?} differs from ../shared");
+            compared += 1;
+        }
+        assert!(compared >= 24);
+    }
+}

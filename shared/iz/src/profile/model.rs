@@ -1,0 +1,217 @@
+use super::{Expr, Path, ProfileId};
+use std::collections::{HashMap, HashSet};
+
+/// Usage codes of the profile (HL7 v2.7.1 chapter 2B conformance usage).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Usage {
+    /// Required: must be valued.
+    R,
+    /// Required but may be empty: send it when known.
+    RE,
+    /// Conditional: a predicate decides between two other usages.
+    C,
+    /// Not supported: must not be sent.
+    X,
+    /// Optional.
+    O,
+    /// Backward compatible (kept for old senders); treated as optional.
+    B,
+    /// Withdrawn; treated as not supported.
+    W,
+}
+
+impl Usage {
+    pub fn parse(s: &str) -> Usage {
+        match s {
+            "R" => Usage::R,
+            "RE" => Usage::RE,
+            "C" => Usage::C,
+            "X" => Usage::X,
+            "B" => Usage::B,
+            "W" => Usage::W,
+            _ => Usage::O,
+        }
+    }
+}
+
+/// How many times an element may occur. `max == None` is `*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cardinality {
+    pub min: u32,
+    pub max: Option<u32>,
+}
+
+/// A field of a segment or a component of a data type.
+#[derive(Debug, Clone)]
+pub struct ElementDef {
+    pub name: String,
+    pub usage: Usage,
+    pub cardinality: Cardinality,
+    /// Data type id in this profile (`CE_IZ`, `TS_NZ`, `ST`, `varies`, ...).
+    pub datatype: String,
+    pub min_length: u32,
+    /// `None` when the profile says `*` or gives no length.
+    pub max_length: Option<u32>,
+    /// Value set ids; several are alternatives (RXA-5 `CVX:NDC_Use:NDC_Sale`).
+    pub binding: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SegmentDef {
+    pub id: String,
+    /// The three-letter segment name (`RXA`).
+    pub name: String,
+    pub description: String,
+    pub fields: Vec<ElementDef>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatatypeDef {
+    pub id: String,
+    /// The base HL7 type (`TS` for `TS_NZ`).
+    pub name: String,
+    pub components: Vec<ElementDef>,
+}
+
+impl DatatypeDef {
+    pub fn is_primitive(&self) -> bool {
+        self.components.is_empty()
+    }
+}
+
+/// One node of the message structure: a segment reference or a group.
+#[derive(Debug, Clone)]
+pub enum StructureNode {
+    Segment {
+        /// Segment definition id (`RXA_IZ 1_5_Z22`).
+        def: String,
+        /// Segment name (`RXA`).
+        name: String,
+        usage: Usage,
+        cardinality: Cardinality,
+    },
+    Group {
+        id: String,
+        name: String,
+        usage: Usage,
+        cardinality: Cardinality,
+        children: Vec<StructureNode>,
+    },
+}
+
+impl StructureNode {
+    pub fn usage(&self) -> Usage {
+        match self {
+            StructureNode::Segment { usage, .. } | StructureNode::Group { usage, .. } => *usage,
+        }
+    }
+    pub fn cardinality(&self) -> Cardinality {
+        match self {
+            StructureNode::Segment { cardinality, .. } | StructureNode::Group { cardinality, .. } => *cardinality,
+        }
+    }
+    /// The segment name that starts this node (a group starts with its first segment).
+    pub fn first_segment(&self) -> &str {
+        match self {
+            StructureNode::Segment { name, .. } => name,
+            StructureNode::Group { children, .. } => children.first().map_or("", |c| c.first_segment()),
+        }
+    }
+    pub fn contains_segment(&self, seg: &str) -> bool {
+        match self {
+            StructureNode::Segment { name, .. } => name == seg,
+            StructureNode::Group { children, .. } => children.iter().any(|c| c.contains_segment(seg)),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MessageDef {
+    pub id: String,
+    pub message_type: String,
+    pub event: String,
+    pub structure_id: String,
+    pub children: Vec<StructureNode>,
+}
+
+/// A conditional usage: `target` is `true_usage` when `condition` holds.
+#[derive(Debug, Clone)]
+pub struct Predicate {
+    pub id: String,
+    pub target: Path,
+    pub true_usage: Usage,
+    pub false_usage: Usage,
+    pub description: String,
+    pub condition: Expr,
+}
+
+/// A conformance statement (IZ-nn).
+#[derive(Debug, Clone)]
+pub struct Constraint {
+    pub id: String,
+    pub target: Path,
+    pub description: String,
+    pub assertion: Expr,
+}
+
+/// Where predicates and constraints apply.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    pub predicates: Vec<Predicate>,
+    pub constraints: Vec<Constraint>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ValueSet {
+    pub id: String,
+    pub name: String,
+    pub codes: HashSet<String>,
+    /// Code system of each code, for checking the coding-system component.
+    pub systems: HashMap<String, String>,
+    /// Open value sets accept local extensions.
+    pub open: bool,
+}
+
+/// One fully loaded profile.
+#[derive(Debug)]
+pub struct Profile {
+    pub id: ProfileId,
+    pub message: MessageDef,
+    pub segments: HashMap<String, SegmentDef>,
+    pub datatypes: HashMap<String, DatatypeDef>,
+    pub value_sets: HashMap<String, ValueSet>,
+    /// Value sets the profile says not to validate (`NoValidation`).
+    pub no_validation: HashSet<String>,
+    pub datatype_rules: HashMap<String, Rules>,
+    pub segment_rules: HashMap<String, Rules>,
+    /// Keyed by group id and by group name (the XML uses both).
+    pub group_rules: HashMap<String, Rules>,
+    pub message_rules: Rules,
+}
+
+impl Profile {
+    pub fn segment_def(&self, id: &str) -> Option<&SegmentDef> {
+        self.segments.get(id)
+    }
+    pub fn datatype(&self, id: &str) -> Option<&DatatypeDef> {
+        self.datatypes.get(id)
+    }
+    /// Whether any node of the message structure uses this segment name.
+    pub fn knows_segment(&self, name: &str) -> bool {
+        self.message.children.iter().any(|c| c.contains_segment(name))
+    }
+    pub fn value_set(&self, id: &str) -> Option<&ValueSet> {
+        self.value_sets.get(id)
+    }
+    pub fn segment_rules(&self, def_id: &str) -> Option<&Rules> {
+        self.segment_rules.get(def_id)
+    }
+    pub fn datatype_rules(&self, id: &str) -> Option<&Rules> {
+        self.datatype_rules.get(id)
+    }
+    pub fn group_rules(&self, id: &str, name: &str) -> impl Iterator<Item = &Rules> {
+        let a = self.group_rules.get(id);
+        let b = if id != name { self.group_rules.get(name) } else { None };
+        a.into_iter().chain(b)
+    }
+}
