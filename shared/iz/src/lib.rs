@@ -1,3 +1,16 @@
 //! The CDC HL7 v2.5.1 Immunization Implementation Guide (R1.5) layer.
 
+pub mod ack;
+pub mod datetime;
+pub mod intake;
+pub mod finding;
 pub mod profile;
+pub mod structure;
+pub mod validate;
+
+pub use datetime::{Clock, Date};
+pub use finding::{AppError, Finding, Hl7Error, Severity};
+pub use profile::{profile, ProfileId};
+pub use validate::{validate, Loc, Validation};
+pub use ack::{build_ack, build_rsp_z33, new_control_id, IisIdentity, QueryStatus, Received};
+pub use intake::{judge, validate_declared, AckCode, Intake, RequestKind};

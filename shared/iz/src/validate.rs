@@ -1,0 +1,1047 @@
+//! Profile-driven conformance validation and the guide's rejection cascade
+//! (IG R1.5 Table 3-1): a bad value empties the element with a warning; an
+//! empty required field empties its segment; an empty required segment drops
+//! its group; an empty required top-level segment rejects the message.
+
+use crate::datetime::{self, Clock, Date};
+use crate::finding::{AppError, Finding, Hl7Error, Severity};
+use crate::profile::{Cardinality, DatatypeDef, ElementDef, Expr, Op, Path, PathStep, Predicate, Profile, Rules, StructureNode, Usage};
+use crate::structure::{match_structure, GroupInstance, Item};
+use hl7::{Element, Level, Location, Message};
+use std::collections::{HashMap, HashSet};
+
+/// Address of an element inside a message (segment index, then ERL numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Loc {
+    pub seg: usize,
+    pub field: u32,
+    pub rep: u32,
+    pub comp: u32,
+    pub sub: u32,
+}
+
+impl Loc {
+    fn seg(seg: usize) -> Loc {
+        Loc { seg, field: 0, rep: 0, comp: 0, sub: 0 }
+    }
+    fn field(seg: usize, field: u32) -> Loc {
+        Loc { field, ..Loc::seg(seg) }
+    }
+    fn child(self, n: u32) -> Loc {
+        if self.rep == 0 {
+            Loc { rep: n, ..self }
+        } else if self.comp == 0 {
+            Loc { comp: n, ..self }
+        } else {
+            Loc { sub: n, ..self }
+        }
+    }
+}
+
+/// Result of validating one message against one profile.
+#[derive(Debug)]
+pub struct Validation {
+    pub findings: Vec<Finding>,
+    /// Elements emptied by the cascade: the rest of the system must not use them.
+    cleared: HashSet<Loc>,
+    /// Segments emptied or dropped with their group, by message index.
+    dropped: Vec<bool>,
+    /// A required top-level segment was lost: the message is rejected.
+    pub rejected: bool,
+    pub root: GroupInstance,
+}
+
+impl Validation {
+    /// Whether element `loc` (any level) survived validation.
+    pub fn usable(&self, loc: Loc) -> bool {
+        if self.dropped.get(loc.seg).copied().unwrap_or(true) {
+            return false;
+        }
+        if self.cleared.is_empty() {
+            return true;
+        }
+        let probes = [
+            Loc::field(loc.seg, loc.field),
+            Loc { comp: 0, sub: 0, ..loc },
+            Loc { sub: 0, ..loc },
+            loc,
+        ];
+        !probes.iter().any(|p| self.cleared.contains(p))
+    }
+
+    pub fn segment_dropped(&self, seg: usize) -> bool {
+        self.dropped.get(seg).copied().unwrap_or(true)
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.findings.iter().any(|f| f.severity == Severity::Error)
+    }
+}
+
+/// Validates `msg` against `profile`, as of `clock` (for "date in the future").
+pub fn validate(msg: &Message<'_>, profile: &'static Profile, clock: Clock) -> Validation {
+    let structure = match_structure(msg, profile);
+    let mut run = Run {
+        msg,
+        profile,
+        today: clock.today(),
+        findings: Vec::new(),
+        cleared: HashSet::new(),
+        dropped: vec![false; msg.len()],
+        birth_date: None,
+        flagged: HashSet::new(),
+    };
+    for &(idx, known) in &structure.unexpected {
+        run.unexpected_segment(idx, known);
+    }
+    let defs: &'static [StructureNode] = &profile.message.children;
+    let ok = run.group(defs, &structure.root, None);
+    run.message_constraints(&structure.root);
+    Validation {
+        findings: run.findings,
+        cleared: run.cleared,
+        dropped: run.dropped,
+        rejected: !ok,
+        root: structure.root,
+    }
+}
+
+struct Run<'m, 'a> {
+    msg: &'m Message<'a>,
+    profile: &'static Profile,
+    today: Date,
+    findings: Vec<Finding>,
+    cleared: HashSet<Loc>,
+    dropped: Vec<bool>,
+    birth_date: Option<Date>,
+    /// Fields already reported, so a conformance statement does not repeat a usage finding.
+    flagged: HashSet<(usize, u32)>,
+}
+
+/// What became of one value after checking it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Kept,
+    Emptied,
+}
+
+enum Ctx<'i, 'a> {
+    Group(&'i GroupInstance),
+    Segment(usize),
+    Elem(Element<'a>),
+}
+
+enum Found<'i, 'a> {
+    Segment(usize),
+    Group(&'i GroupInstance),
+    Elem(Element<'a>),
+}
+
+/// MSH fields whose loss does not stop processing: the IIS applies a default
+/// (MSH-15/16), the receipt time (MSH-7) or the profile implied by MSH-9 (MSH-21).
+fn msh_tolerates(field: u32) -> Option<Severity> {
+    match field {
+        7 | 15 | 16 => Some(Severity::Warning),
+        21 | 3 | 4 | 5 | 6 | 22 | 23 => Some(Severity::Error),
+        _ => None,
+    }
+}
+
+impl<'a> Run<'_, 'a> {
+    fn location(&self, l: Loc) -> Location {
+        let (id, seq) = match self.msg.segment(l.seg) {
+            Some(s) => (s.id().into_owned(), s.seq()),
+            None => (String::from("MSH"), 1),
+        };
+        Location { segment: id, seq, field: l.field, rep: l.rep, component: l.comp, sub: l.sub }
+    }
+
+    fn seg_name(&self, seg: usize) -> String {
+        self.msg.segment(seg).map(|s| s.id().into_owned()).unwrap_or_default()
+    }
+
+    fn push(&mut self, l: Loc, code: Hl7Error, sev: Severity, app: Option<AppError>, rule: &str, text: String) {
+        if l.field > 0 {
+            self.flagged.insert((l.seg, l.field));
+        }
+        let location = self.location(l);
+        self.findings.push(Finding::new(location, code, sev, app, rule, text));
+    }
+
+    fn unexpected_segment(&mut self, idx: usize, known: bool) {
+        self.dropped[idx] = true;
+        let name = self.seg_name(idx);
+        let text = if known {
+            format!("{name} segment is not expected at this position in the message structure; it was ignored")
+        } else {
+            format!("{name} segment is not part of this message profile; it was ignored")
+        };
+        let sev = if known { Severity::Warning } else { Severity::Information };
+        self.push(Loc::seg(idx), Hl7Error::SegmentSequence, sev, Some(AppError::DataIgnored), "structure", text);
+    }
+
+    fn drop_instance(&mut self, g: &GroupInstance) {
+        for s in g.segments() {
+            self.dropped[s] = true;
+        }
+    }
+
+    /// Checks one group instance (or the whole message when `node` is None).
+    /// Returns false when a required child was lost, which drops the group.
+    fn group(&mut self, defs: &'static [StructureNode], inst: &GroupInstance, node: Option<&'static StructureNode>) -> bool {
+        let overrides = self.group_predicates(inst, node);
+        let mut ok = true;
+        for (j, def) in defs.iter().enumerate() {
+            let items = &inst.children[j];
+            let Cardinality { max, .. } = def.cardinality();
+            let usage = def.usage();
+            let mut valid = 0usize;
+            for (k, item) in items.iter().enumerate() {
+                let beyond_max = max.is_some_and(|m| k as u32 >= m);
+                let unsupported = matches!(usage, Usage::X | Usage::W);
+                if beyond_max || unsupported {
+                    let first = match item {
+                        Item::Segment(i) => Some(*i),
+                        Item::Group(g) => g.first_segment(),
+                    };
+                    if let Some(i) = first {
+                        let name = self.seg_name(i);
+                        let text = if unsupported {
+                            format!("{name} is not supported in this message (usage X); it was ignored")
+                        } else {
+                            format!("{name} occurs more often than the guide allows ({}); the extra occurrence was ignored", max.unwrap_or(0))
+                        };
+                        self.push(Loc::seg(i), Hl7Error::SegmentSequence, Severity::Warning, Some(AppError::DataIgnored), "cardinality", text);
+                    }
+                    match item {
+                        Item::Segment(i) => self.dropped[*i] = true,
+                        Item::Group(g) => self.drop_instance(g),
+                    }
+                    continue;
+                }
+                let alive = match (item, def) {
+                    (Item::Segment(i), StructureNode::Segment { def: seg_def, .. }) => {
+                        let field_overrides: HashMap<u32, Usage> =
+                            overrides.iter().filter(|((s, _), _)| s == i).map(|((_, f), u)| (*f, *u)).collect();
+                        let alive = self.segment(*i, seg_def, &field_overrides);
+                        if !alive {
+                            self.dropped[*i] = true;
+                        }
+                        alive
+                    }
+                    (Item::Group(g), StructureNode::Group { children, .. }) => {
+                        let alive = self.group(children, g, Some(def));
+                        if !alive {
+                            self.drop_instance(g);
+                        }
+                        alive
+                    }
+                    _ => false,
+                };
+                if alive {
+                    valid += 1;
+                } else if usage == Usage::R {
+                    // A required segment that was emptied takes its group (or the message) with it.
+                    let first = match item {
+                        Item::Segment(i) => Some(*i),
+                        Item::Group(g) => g.first_segment(),
+                    };
+                    if let Some(i) = first {
+                        let name = self.seg_name(i);
+                        let scope = match node {
+                            Some(StructureNode::Group { name: g, .. }) => format!("the {} group was rejected", short_group(g)),
+                            _ => "the message was rejected".to_string(),
+                        };
+                        self.push(
+                            Loc::seg(i),
+                            Hl7Error::SegmentSequence,
+                            Severity::Error,
+                            None,
+                            "cascade",
+                            format!("{name} is a required segment and was rejected, so {scope}"),
+                        );
+                    }
+                }
+            }
+            if usage == Usage::R && valid == 0 {
+                if items.is_empty() {
+                    let missing = def.first_segment().to_string();
+                    let (l, scope) = match (node, inst.first_segment()) {
+                        (Some(StructureNode::Group { name: g, .. }), Some(anchor)) => {
+                            (Loc::seg(anchor), format!("in the {} group starting here; the group was rejected", short_group(g)))
+                        }
+                        _ => (Loc::seg(usize::MAX), "; the message was rejected".to_string()),
+                    };
+                    let location = if l.seg == usize::MAX {
+                        Location::segment(&missing, 1)
+                    } else {
+                        self.location(l)
+                    };
+                    self.findings.push(Finding::new(
+                        location,
+                        Hl7Error::SegmentSequence,
+                        Severity::Error,
+                        Some(AppError::RequiredDataMissing),
+                        "usage",
+                        format!("required segment {missing} is missing {scope}").replace(" ;", ";"),
+                    ));
+                }
+                ok = false;
+            }
+        }
+        if ok {
+            if let Some(StructureNode::Group { id, name, .. }) = node {
+                let rules: Vec<&'static Rules> = self.profile.group_rules(id, name).collect();
+                for r in rules {
+                    self.constraints(r, &Ctx::Group(inst), None);
+                }
+            }
+        }
+        ok
+    }
+
+    /// Usage overrides for fields of segments in this group instance (group-level predicates).
+    fn group_predicates(&self, inst: &GroupInstance, node: Option<&'static StructureNode>) -> HashMap<(usize, u32), Usage> {
+        let mut out = HashMap::new();
+        let Some(StructureNode::Group { id, name, .. }) = node else { return out };
+        for rules in self.profile.group_rules(id, name) {
+            for p in &rules.predicates {
+                let steps = p.target.steps();
+                if steps.len() != 2 {
+                    continue;
+                }
+                let Some(items) = inst.children.get(steps[0].position as usize - 1) else { continue };
+                let Some(Item::Segment(seg)) = items.first() else { continue };
+                let holds = self.eval(&p.condition, &Ctx::Group(inst));
+                out.insert((*seg, steps[1].position), if holds { p.true_usage } else { p.false_usage });
+            }
+        }
+        out
+    }
+
+    /// Checks a segment's fields; false when a required field is missing or was emptied.
+    fn segment(&mut self, idx: usize, def_id: &str, overrides: &HashMap<u32, Usage>) -> bool {
+        let Some(def) = self.profile.segment_def(def_id) else { return true };
+        let Some(seg) = self.msg.segment(idx) else { return false };
+        let is_msh = seg.is_msh();
+        let rules = self.profile.segment_rules(def_id);
+        let mut alive = true;
+        for (i, fdef) in def.fields.iter().enumerate() {
+            let n = (i + 1) as u32;
+            let field = seg.field(n as usize);
+            let mut usage = fdef.usage;
+            if usage == Usage::C {
+                usage = overrides.get(&n).copied().unwrap_or_else(|| {
+                    rules
+                        .and_then(|r| single_step_predicate(&r.predicates, n))
+                        .map(|p| if self.eval(&p.condition, &Ctx::Segment(idx)) { p.true_usage } else { p.false_usage })
+                        .unwrap_or(Usage::O)
+                });
+            }
+            let present = field.has_value();
+            if !present {
+                if usage == Usage::R {
+                    if is_msh && n <= 2 {
+                        continue;
+                    }
+                    let tolerated = if is_msh { msh_tolerates(n) } else { set_id_tolerated(fdef) };
+                    let sev = tolerated.unwrap_or(Severity::Error);
+                    let consequence = if tolerated.is_some() {
+                        if is_msh { msh_default_note(n) } else { "it carries no data, so the segment was kept".into() }
+                    } else {
+                        format!("the {} segment was rejected", seg.id())
+                    };
+                    self.push(
+                        Loc::field(idx, n),
+                        Hl7Error::RequiredFieldMissing,
+                        sev,
+                        Some(AppError::RequiredDataMissing),
+                        "usage",
+                        format!("{}-{n} ({}) is required but missing; {consequence}", seg.id(), fdef.name),
+                    );
+                    if tolerated.is_none() {
+                        alive = false;
+                    }
+                }
+                continue;
+            }
+            if is_msh && n <= 2 {
+                // The delimiters themselves: checked before profile validation.
+                continue;
+            }
+            if matches!(usage, Usage::X | Usage::W) {
+                self.push(
+                    Loc::field(idx, n),
+                    Hl7Error::DataType,
+                    Severity::Warning,
+                    Some(AppError::DataIgnored),
+                    "usage",
+                    format!("{}-{n} ({}) is not supported by the guide (usage X); the value was ignored", seg.id(), fdef.name),
+                );
+                self.cleared.insert(Loc::field(idx, n));
+                continue;
+            }
+            let mark = self.findings.len();
+            let mut kept = 0;
+            for (r, rep) in field.children().enumerate() {
+                let r = (r + 1) as u32;
+                if !rep.has_value() {
+                    continue;
+                }
+                let l = Loc::field(idx, n).child(r);
+                if fdef.cardinality.max.is_some_and(|m| r > m) {
+                    self.push(
+                        l,
+                        Hl7Error::DataType,
+                        Severity::Warning,
+                        Some(AppError::DataIgnored),
+                        "cardinality",
+                        format!("{}-{n} repeats more than the guide allows ({}); repetition {r} was ignored", seg.id(), fdef.cardinality.max.unwrap_or(0)),
+                    );
+                    self.cleared.insert(l);
+                    continue;
+                }
+                let v = self.value(l, rep, fdef, &fdef.datatype, true);
+                let v = if v == Verdict::Kept { self.business_rules(idx, &seg.id(), n, l, rep) } else { v };
+                match v {
+                    Verdict::Kept => kept += 1,
+                    Verdict::Emptied => {
+                        self.cleared.insert(l);
+                    }
+                }
+            }
+            if kept == 0 && usage == Usage::R {
+                let tolerated = if is_msh { msh_tolerates(n) } else { set_id_tolerated(fdef) };
+                let sev = tolerated.unwrap_or(Severity::Error);
+                // The value problems that emptied a required field are errors, not warnings.
+                if tolerated.is_none() {
+                    for f in &mut self.findings[mark..] {
+                        f.severity = Severity::Error;
+                    }
+                }
+                let consequence = if tolerated.is_some() { msh_default_note(n) } else { format!("the {} segment was rejected", seg.id()) };
+                self.push(
+                    Loc::field(idx, n),
+                    Hl7Error::RequiredFieldMissing,
+                    sev,
+                    Some(AppError::RequiredDataMissing),
+                    "cascade",
+                    format!("{}-{n} ({}) is required and its value was rejected; {consequence}", seg.id(), fdef.name),
+                );
+                if tolerated.is_none() {
+                    alive = false;
+                }
+            }
+        }
+        if alive {
+            if let Some(r) = rules {
+                self.constraints(r, &Ctx::Segment(idx), Some(Loc::seg(idx)));
+            }
+        }
+        alive
+    }
+
+    /// Checks one value (a field repetition, a component or a sub-component)
+    /// against its data type, length and binding.
+    /// `profiled` is false inside base HL7 data types (no `_IZ` constraint):
+    /// the guide gives no lengths or value sets there, so only formats are checked.
+    fn value(&mut self, l: Loc, e: Element<'a>, def: &ElementDef, datatype: &str, profiled: bool) -> Verdict {
+        let mut datatype = datatype;
+        let varies;
+        if datatype == "varies" {
+            // OBX-5 takes the type named in OBX-2.
+            varies = self.msg.segment(l.seg).map(|s| s.value(2).into_owned()).unwrap_or_default();
+            if self.profile.datatype(&varies).is_none() {
+                return Verdict::Kept;
+            }
+            datatype = &varies;
+        }
+        let dt = self.profile.datatype(datatype);
+        let primitive = dt.is_none_or(DatatypeDef::is_primitive);
+        if primitive {
+            let base = dt.map_or(datatype, |d| d.name.as_str());
+            return self.primitive(l, e, def, base, profiled);
+        }
+        let Some(dt) = dt else { return Verdict::Kept };
+        // A composite used where a leaf is expected (sub-components) cannot split further.
+        let children_level = match e.level() {
+            Level::Repetition => Some(Level::Component),
+            Level::Component => Some(Level::SubComponent),
+            _ => None,
+        };
+        if children_level.is_none() {
+            return self.primitive(l, e.first_leaf(), def, &dt.name, profiled);
+        }
+        let preds = self.profile.datatype_rules(&dt.id);
+        let inner_profiled = dt.id.contains('_');
+        let mut verdict = Verdict::Kept;
+        for (k, cdef) in dt.components.iter().enumerate() {
+            let c = (k + 1) as u32;
+            let comp = e.child(c as usize);
+            let cl = l.child(c);
+            let mut usage = cdef.usage;
+            if usage == Usage::C {
+                usage = preds
+                    .and_then(|r| single_step_predicate(&r.predicates, c))
+                    .map(|p| if self.eval(&p.condition, &Ctx::Elem(e)) { p.true_usage } else { p.false_usage })
+                    .unwrap_or(Usage::O);
+            }
+            if !comp.has_value() {
+                if usage == Usage::R {
+                    // The first component carries the identity of the value (the code,
+                    // the identifier, the time); without it the value means nothing.
+                    let (_, path) = self.describe(cl);
+                    let consequence = if c == 1 { "the value was not used" } else { "the rest of the value was kept" };
+                    self.push(
+                        cl,
+                        Hl7Error::RequiredFieldMissing,
+                        Severity::Warning,
+                        Some(AppError::RequiredDataMissing),
+                        "usage",
+                        format!("{path} ({}) is required in {} but missing; {consequence}", cdef.name, dt.name),
+                    );
+                    if c == 1 {
+                        verdict = Verdict::Emptied;
+                    }
+                }
+                continue;
+            }
+            if matches!(usage, Usage::X | Usage::W) {
+                // Unsupported components are ignored, not an error worth an ERR each.
+                self.cleared.insert(cl);
+                continue;
+            }
+            if self.value(cl, comp, cdef, &cdef.datatype, inner_profiled) == Verdict::Emptied {
+                self.cleared.insert(cl);
+                if usage == Usage::R && c == 1 {
+                    verdict = Verdict::Emptied;
+                }
+            }
+        }
+        if verdict == Verdict::Kept && profiled && !def.binding.is_empty() {
+            let code = e.child(1).first_leaf();
+            let text = code.text();
+            if code.has_value() && !self.in_binding(&def.binding, &text) && self.in_binding(&def.binding, text.trim()) {
+                let (_, path) = self.describe(l.child(1));
+                self.push(l.child(1), Hl7Error::DataType, Severity::Warning, Some(AppError::InvalidValue), "value-set",
+                    format!("{path} code '{}' has surrounding spaces; it was read as '{}'", clip(&text, 40), text.trim()));
+            } else if code.has_value() && !self.in_binding(&def.binding, &text) {
+                let (_, path) = self.describe(l.child(1));
+                self.push(
+                    l.child(1),
+                    Hl7Error::TableValueNotFound,
+                    Severity::Warning,
+                    Some(AppError::TableValueNotFound),
+                    "value-set",
+                    format!("{path} code '{}' ({}) is not in {}; the value was not used", clip(&code.text(), 40), def.name, def.binding.join(" or ")),
+                );
+                verdict = Verdict::Emptied;
+            }
+        }
+        if verdict == Verdict::Kept {
+            if let Some(r) = preds {
+                self.constraints(r, &Ctx::Elem(e), Some(l));
+            }
+        }
+        verdict
+    }
+
+    fn primitive(&mut self, l: Loc, e: Element<'a>, def: &ElementDef, base: &str, profiled: bool) -> Verdict {
+        let leaf = e.first_leaf();
+        let text = leaf.text();
+        let (_, path) = self.describe(l);
+        if e.raw().contains(&0xFF) || std::str::from_utf8(e.raw()).is_err() {
+            self.push(l, Hl7Error::DataType, Severity::Warning, Some(AppError::InvalidValue), "encoding", format!("{path} contains bytes that are not valid UTF-8; the value was not used"));
+            return Verdict::Emptied;
+        }
+        if leaf.is_null() {
+            // "" asks the receiver to clear its stored value: valid for any type.
+            return Verdict::Kept;
+        }
+        if let Some(max) = def.max_length.filter(|_| profiled) {
+            let len = text.chars().count();
+            if len > max as usize {
+                // IG R1.5 adopts v2.7.1 conformance lengths: a receiver must store at
+                // least that much, so a longer value is kept with a warning, unless
+                // it is so long it cannot be a real value of this element.
+                let hard = hard_length_limit(max);
+                let junk = len > hard;
+                let consequence = if junk { format!("values over {hard} characters are not used") } else { "the value was kept as sent".into() };
+                self.push(
+                    l,
+                    Hl7Error::DataType,
+                    Severity::Warning,
+                    Some(AppError::InvalidValue),
+                    "length",
+                    format!("{path} is {len} characters long; the guide's length for {} is {max}; {consequence}", def.name),
+                );
+                if junk {
+                    return Verdict::Emptied;
+                }
+            }
+        }
+        let problem = match base {
+            "NM" => (!is_number(&text)).then(|| (AppError::InvalidValue, format!("{path} '{}' is not a number", clip(&text, 40)))),
+            "SI" => (!text.bytes().all(|b| b.is_ascii_digit()) || text.is_empty())
+                .then(|| (AppError::InvalidValue, format!("{path} '{}' is not a sequence number", clip(&text, 40)))),
+            "DT" => datetime::parse_dt(&text).err().map(|d| (AppError::InvalidDate, format!("{path} '{}' is not a valid date: {}", clip(&text, 40), d.0))),
+            "DTM" => datetime::parse_dtm(&text).err().map(|d| (AppError::InvalidDate, format!("{path} '{}' is not a valid date/time: {}", clip(&text, 40), d.0))),
+            "TM" => datetime::check_tm(&text).err().map(|d| (AppError::InvalidValue, format!("{path} '{}' is not a valid time: {}", clip(&text, 40), d.0))),
+            _ => None,
+        };
+        if let Some((app, msg)) = problem {
+            self.push(l, Hl7Error::DataType, Severity::Warning, Some(app), "datatype", format!("{msg}; the value was not used"));
+            return Verdict::Emptied;
+        }
+        if profiled && !def.binding.is_empty() && !self.in_binding(&def.binding, &text) {
+            if text.trim() != text && self.in_binding(&def.binding, text.trim()) {
+                self.push(l, Hl7Error::DataType, Severity::Warning, Some(AppError::InvalidValue), "value-set",
+                    format!("{path} value '{}' has surrounding spaces; it was read as '{}'", clip(&text, 40), text.trim()));
+                return Verdict::Kept;
+            }
+            self.push(
+                l,
+                Hl7Error::TableValueNotFound,
+                Severity::Warning,
+                Some(AppError::TableValueNotFound),
+                "value-set",
+                format!("{path} value '{}' ({}) is not in {}; the value was not used", clip(&text, 40), def.name, def.binding.join(" or ")),
+            );
+            return Verdict::Emptied;
+        }
+        Verdict::Kept
+    }
+
+    fn in_binding(&self, binding: &[String], code: &str) -> bool {
+        let mut checked = false;
+        for b in binding {
+            if b.starts_with("HL70396") && is_coding_system_pattern(code) {
+                return true;
+            }
+            if b == "PHVS_VISBarcodes_IIS" && is_vis_barcode(code) {
+                return true;
+            }
+            if self.profile.no_validation.contains(b) {
+                return true;
+            }
+            if let Some(vs) = self.profile.value_set(b) {
+                if vs.codes.is_empty() {
+                    // An empty definition (local table such as HL70362) cannot be checked.
+                    return true;
+                }
+                checked = true;
+                if vs.codes.contains(code) {
+                    return true;
+                }
+            }
+        }
+        !checked
+    }
+
+    /// IIS business rules on dates the profile cannot express.
+    fn business_rules(&mut self, seg: usize, id: &str, field: u32, l: Loc, rep: Element<'a>) -> Verdict {
+        let date = || datetime::parse_dtm(&rep.first_leaf().text()).ok().and_then(|d| d.date());
+        match (id, field) {
+            ("PID", 7) => {
+                let Some(dob) = date() else { return Verdict::Kept };
+                if dob > self.today {
+                    self.push(
+                        l.child(1),
+                        Hl7Error::ApplicationError,
+                        Severity::Error,
+                        Some(AppError::IllogicalDate),
+                        "business-rule",
+                        format!("PID-7 birth date {} is after today ({}); the value was not used", dob.iso(), self.today.iso()),
+                    );
+                    return Verdict::Emptied;
+                }
+                self.birth_date = Some(dob);
+            }
+            ("RXA", 3) => {
+                let Some(given) = date() else { return Verdict::Kept };
+                if given > self.today {
+                    self.push(
+                        l.child(1),
+                        Hl7Error::ApplicationError,
+                        Severity::Error,
+                        Some(AppError::IllogicalDate),
+                        "business-rule",
+                        format!("RXA-3 administration date {} is after today ({}); the value was not used", given.iso(), self.today.iso()),
+                    );
+                    return Verdict::Emptied;
+                }
+                if let Some(dob) = self.birth_date {
+                    if given < dob {
+                        self.push(
+                            l.child(1),
+                            Hl7Error::ApplicationError,
+                            Severity::Error,
+                            Some(AppError::IllogicalDate),
+                            "business-rule",
+                            format!("RXA-3 administration date {} is before the birth date {}; the value was not used", given.iso(), dob.iso()),
+                        );
+                        return Verdict::Emptied;
+                    }
+                }
+            }
+            _ => {}
+        }
+        let _ = seg;
+        Verdict::Kept
+    }
+
+    fn describe(&self, l: Loc) -> (String, String) {
+        let loc = self.location(l);
+        (loc.segment.clone(), loc.to_path())
+    }
+
+    // ---- conformance statements --------------------------------------------------
+
+    fn message_constraints(&mut self, root: &GroupInstance) {
+        let rules = &self.profile.message_rules;
+        self.constraints(rules, &Ctx::Group(root), None);
+    }
+
+    fn constraints(&mut self, rules: &'static Rules, ctx: &Ctx<'_, 'a>, at: Option<Loc>) {
+        for c in &rules.constraints {
+            if is_simple(&c.assertion) && !self.target_present(ctx, &c.target) {
+                continue;
+            }
+            if self.eval(&c.assertion, ctx) {
+                continue;
+            }
+            let l = self.target_loc(ctx, &c.target, at);
+            if let Some(l) = l {
+                if l.field > 0 && self.flagged.contains(&(l.seg, l.field)) {
+                    continue;
+                }
+            }
+            let (code, app) = match c.id.as_str() {
+                "IZ-23" | "IZ-24" => (Hl7Error::RequiredFieldMissing, AppError::RequiredObservationMissing),
+                _ => (Hl7Error::DataType, AppError::InvalidValue),
+            };
+            let location = match l {
+                Some(l) => self.location(l),
+                None => self.location(Loc::seg(0)),
+            };
+            let text = format!("{}: {}", c.id, c.description);
+            if let Some(l) = l {
+                if l.field > 0 {
+                    self.flagged.insert((l.seg, l.field));
+                }
+            }
+            self.findings.push(Finding::new(location, code, Severity::Warning, Some(app), &c.id, text));
+        }
+    }
+
+    fn target_present(&self, ctx: &Ctx<'_, 'a>, target: &Path) -> bool {
+        let mut out = Vec::new();
+        self.resolve(ctx, target.steps(), &mut out);
+        out.iter().any(|f| self.present(f))
+    }
+
+    /// Where to report a failed statement: the target element in segment or group context.
+    fn target_loc(&self, ctx: &Ctx<'_, 'a>, target: &Path, at: Option<Loc>) -> Option<Loc> {
+        let steps = target.steps();
+        match ctx {
+            Ctx::Segment(i) => {
+                let mut l = Loc::field(*i, steps.first()?.position);
+                for s in steps.iter().skip(1) {
+                    l = l.child(s.position);
+                }
+                if steps.len() > 1 && l.rep == 0 {
+                    l.rep = 1;
+                }
+                Some(l)
+            }
+            Ctx::Group(g) => {
+                // Walk group steps until a segment, then field steps.
+                let mut inst = *g;
+                for (k, s) in steps.iter().enumerate() {
+                    let items = inst.children.get((s.position as usize).checked_sub(1)?)?;
+                    match items.first() {
+                        Some(Item::Group(next)) => inst = next,
+                        Some(Item::Segment(i)) => {
+                            let rest = &steps[k + 1..];
+                            let mut l = match rest.first() {
+                                Some(f) => Loc::field(*i, f.position),
+                                None => Loc::seg(*i),
+                            };
+                            for s in rest.iter().skip(1) {
+                                l = l.child(s.position);
+                            }
+                            return Some(l);
+                        }
+                        None => return inst.first_segment().map(Loc::seg),
+                    }
+                }
+                inst.first_segment().map(Loc::seg)
+            }
+            Ctx::Elem(_) => {
+                let mut l = at?;
+                for s in steps {
+                    l = l.child(s.position);
+                }
+                Some(l)
+            }
+        }
+    }
+
+    fn resolve<'i>(&self, ctx: &Ctx<'i, 'a>, steps: &[PathStep], out: &mut Vec<Found<'i, 'a>>) {
+        let Some((s, rest)) = steps.split_first() else {
+            out.push(match ctx {
+                Ctx::Group(g) => Found::Group(g),
+                Ctx::Segment(i) => Found::Segment(*i),
+                Ctx::Elem(e) => Found::Elem(*e),
+            });
+            return;
+        };
+        match ctx {
+            Ctx::Group(g) => {
+                let Some(items) = g.children.get((s.position as usize).wrapping_sub(1)) else { return };
+                for (k, item) in items.iter().enumerate() {
+                    if s.instance.is_some_and(|n| n as usize != k + 1) {
+                        continue;
+                    }
+                    match item {
+                        Item::Segment(i) => {
+                            if !self.dropped[*i] {
+                                self.resolve(&Ctx::Segment(*i), rest, out);
+                            }
+                        }
+                        Item::Group(gg) => self.resolve(&Ctx::Group(gg), rest, out),
+                    }
+                }
+            }
+            Ctx::Segment(i) => {
+                let Some(seg) = self.msg.segment(*i) else { return };
+                let f = seg.field(s.position as usize);
+                match s.instance {
+                    Some(n) => self.resolve(&Ctx::Elem(f.child(n as usize)), rest, out),
+                    None => {
+                        for rep in f.children() {
+                            self.resolve(&Ctx::Elem(rep), rest, out);
+                        }
+                    }
+                }
+            }
+            Ctx::Elem(e) => self.resolve(&Ctx::Elem(e.child(s.position as usize)), rest, out),
+        }
+    }
+
+    fn present(&self, f: &Found<'_, 'a>) -> bool {
+        match f {
+            Found::Segment(i) => !self.dropped[*i],
+            Found::Group(_) => true,
+            Found::Elem(e) => e.has_value(),
+        }
+    }
+
+    fn values(&self, ctx: &Ctx<'_, 'a>, path: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        self.resolve(ctx, path.steps(), &mut out);
+        out.into_iter()
+            .filter_map(|f| match f {
+                Found::Elem(e) if e.has_value() => Some(e.first_leaf().text().into_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn eval(&self, e: &Expr, ctx: &Ctx<'_, 'a>) -> bool {
+        match e {
+            Expr::And(v) => v.iter().all(|x| self.eval(x, ctx)),
+            Expr::Or(v) => v.iter().any(|x| self.eval(x, ctx)),
+            Expr::Not(x) => !self.eval(x, ctx),
+            Expr::Imply(a, b) => !self.eval(a, ctx) || self.eval(b, ctx),
+            Expr::Presence(p) => {
+                let mut out = Vec::new();
+                self.resolve(ctx, p.steps(), &mut out);
+                out.iter().any(|f| self.present(f))
+            }
+            Expr::PlainText { path, text, ignore_case, at_least_once } => {
+                let vals = self.values(ctx, path);
+                let eq = |v: &String| if *ignore_case { v.eq_ignore_ascii_case(text) } else { v == text };
+                !vals.is_empty() && if *at_least_once { vals.iter().any(eq) } else { vals.iter().all(eq) }
+            }
+            Expr::Format { path, regex } => {
+                let vals = self.values(ctx, path);
+                !vals.is_empty() && vals.iter().all(|v| regex.is_match(v))
+            }
+            Expr::StringList { path, values } => {
+                let vals = self.values(ctx, path);
+                !vals.is_empty() && vals.iter().all(|v| values.iter().any(|x| x == v))
+            }
+            Expr::SimpleValue { path, op, value, numeric } => {
+                let vals = self.values(ctx, path);
+                !vals.is_empty()
+                    && vals.iter().all(|v| {
+                        if *numeric {
+                            match (v.trim().parse::<f64>(), value.parse::<f64>()) {
+                                (Ok(a), Ok(b)) => compare(a.partial_cmp(&b), *op),
+                                _ => false,
+                            }
+                        } else {
+                            compare(Some(v.as_str().cmp(value.as_str())), *op)
+                        }
+                    })
+            }
+            Expr::PathValue { left, op, right } => {
+                let a = self.values(ctx, left);
+                let b = self.values(ctx, right);
+                match (a.first(), b.first()) {
+                    (Some(x), Some(y)) => compare(Some(x.cmp(y)), *op),
+                    _ => false,
+                }
+            }
+            Expr::ValueSet { path, value_sets } => {
+                let mut out = Vec::new();
+                self.resolve(ctx, path.steps(), &mut out);
+                let codes: Vec<String> = out
+                    .into_iter()
+                    .filter_map(|f| match f {
+                        Found::Elem(e) if e.has_value() => {
+                            let code = if e.level() == Level::Repetition { e.child(1) } else { e };
+                            Some(code.first_leaf().text().into_owned())
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                !codes.is_empty() && codes.iter().all(|c| self.in_binding(value_sets, c))
+            }
+            Expr::SetId(path) => match ctx {
+                Ctx::Segment(i) => {
+                    let seq = self.msg.segment(*i).map_or(0, |s| s.seq());
+                    self.values(ctx, path).first().is_some_and(|v| v.trim() == seq.to_string())
+                }
+                _ => true,
+            },
+            Expr::IzSetId { parent, element } => self.set_ids_sequential(ctx, parent, element),
+            Expr::Plugin(name) if name.ends_with("IZ24Constraint") => self.vis_documented(ctx),
+            Expr::Plugin(_) => true,
+        }
+    }
+
+    /// NIST-01: OBX-1 runs 1, 2, 3... either across the message or within each group.
+    fn set_ids_sequential(&self, ctx: &Ctx<'_, 'a>, parent: &Path, element: &Path) -> bool {
+        let mut parents = Vec::new();
+        self.resolve(ctx, parent.steps(), &mut parents);
+        let mut all = Vec::new();
+        let mut per_group_ok = true;
+        for p in &parents {
+            let Found::Group(g) = p else { continue };
+            let vals = self.values(&Ctx::Group(g), element);
+            per_group_ok &= vals.iter().enumerate().all(|(i, v)| v.trim() == (i + 1).to_string());
+            all.extend(vals);
+        }
+        per_group_ok || all.iter().enumerate().all(|(i, v)| v.trim() == (i + 1).to_string())
+    }
+
+    /// IZ-24: each VIS shared is documented either by bar code + presentation
+    /// date, or by vaccine type + edition date + presentation date, tied by OBX-4.
+    fn vis_documented(&self, ctx: &Ctx<'_, 'a>) -> bool {
+        let Ctx::Group(order) = ctx else { return true };
+        let mut groups: HashMap<String, HashSet<String>> = HashMap::new();
+        let mut obx = Vec::new();
+        // The observation group is child 5 of the Z22 ORDER group.
+        self.resolve(ctx, &[PathStep { position: 5, instance: None }, PathStep { position: 1, instance: Some(1) }], &mut obx);
+        for f in obx {
+            let Found::Segment(i) = f else { continue };
+            let Some(seg) = self.msg.segment(i) else { continue };
+            let code = seg.value(3).into_owned();
+            if matches!(code.as_str(), "69764-9" | "30956-7" | "29768-9" | "29769-7") {
+                groups.entry(seg.value(4).into_owned()).or_default().insert(code);
+            }
+        }
+        let _ = order;
+        !groups.is_empty()
+            && groups.values().all(|g| {
+                (g.contains("69764-9") && g.contains("29769-7"))
+                    || (g.contains("30956-7") && g.contains("29768-9") && g.contains("29769-7"))
+            })
+    }
+}
+
+/// Table 0396 defines families of coding systems by pattern rather than by
+/// listing them: `HL7nnnn` for HL7 tables and `99zzz` for local systems; the
+/// guide also prescribes `cdcgs1vis` for VIS bar codes (OBX-5 with 69764-9).
+fn is_coding_system_pattern(code: &str) -> bool {
+    let b = code.as_bytes();
+    (b.len() == 7 && code.starts_with("HL7") && b[3..].iter().all(u8::is_ascii_digit))
+        || (b.len() == 5 && code.starts_with("99") && b[2..].iter().all(u8::is_ascii_alphanumeric))
+        || code == "cdcgs1vis"
+}
+
+/// VIS documents are re-issued several times a year; a profile snapshot cannot
+/// list every edition, so any GS1 VIS bar code (CDC's company prefix, 24
+/// digits) is accepted as a VIS bar code.
+fn is_vis_barcode(code: &str) -> bool {
+    code.len() == 24 && code.starts_with("2530886983") && code.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Beyond this many characters a value is garbage, whatever the guide's length.
+fn hard_length_limit(max: u32) -> usize {
+    (max as usize).saturating_mul(4).max(1024)
+}
+
+/// Set ID fields (PID-1, NK1-1, OBX-1, ...) only number segments; losing one
+/// must not cost the segment's data.
+fn set_id_tolerated(def: &ElementDef) -> Option<Severity> {
+    (def.datatype == "SI").then_some(Severity::Warning)
+}
+
+fn single_step_predicate(preds: &[Predicate], position: u32) -> Option<&Predicate> {
+    preds.iter().find(|p| p.target.steps().len() == 1 && p.target.steps()[0].position == position)
+}
+
+fn is_simple(e: &Expr) -> bool {
+    !matches!(e, Expr::And(_) | Expr::Or(_) | Expr::Not(_) | Expr::Imply(..))
+}
+
+fn compare(o: Option<std::cmp::Ordering>, op: Op) -> bool {
+    use std::cmp::Ordering::*;
+    match (o, op) {
+        (Some(Equal), Op::Eq | Op::Ge | Op::Le) => true,
+        (Some(Greater), Op::Gt | Op::Ge | Op::Ne) => true,
+        (Some(Less), Op::Lt | Op::Le | Op::Ne) => true,
+        _ => false,
+    }
+}
+
+fn is_number(s: &str) -> bool {
+    let t = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let mut dot = false;
+    let mut digit = false;
+    for c in t.chars() {
+        match c {
+            '0'..='9' => digit = true,
+            '.' if !dot => dot = true,
+            _ => return false,
+        }
+    }
+    digit
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn short_group(name: &str) -> String {
+    name.rsplit('.').next().unwrap_or(name).to_ascii_lowercase().replace('_', " ")
+}
+
+fn msh_default_note(n: u32) -> String {
+    match n {
+        7 => "the time of receipt was used instead".into(),
+        15 => "ER (acknowledge errors only) was assumed".into(),
+        16 => "AL (always acknowledge) was assumed".into(),
+        21 => "the profile implied by MSH-9 was applied".into(),
+        _ => "the message was processed without it".into(),
+    }
+}
