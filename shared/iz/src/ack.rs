@@ -39,11 +39,7 @@ pub fn new_control_id(clock: Clock) -> String {
         h.finish() as u32
     });
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{:08X}{:X}{:04}", prefix, clock.unix_seconds, n % 10_000)
-        .chars()
-        .take(20)
-        .collect::<String>()
-        + &format!("-{n}")
+    format!("{prefix:08X}-{:X}-{n}", clock.unix_seconds)
 }
 
 /// Re-encodes an element received with any delimiters in the guide's delimiters.

@@ -5,6 +5,7 @@ pub mod datetime;
 pub mod intake;
 pub mod finding;
 pub mod profile;
+pub mod respond;
 pub mod structure;
 pub mod validate;
 
@@ -14,3 +15,4 @@ pub use profile::{profile, ProfileId};
 pub use validate::{validate, Loc, Validation};
 pub use ack::{build_ack, build_rsp_z33, new_control_id, IisIdentity, QueryStatus, Received};
 pub use intake::{judge, validate_declared, AckCode, Intake, RequestKind};
+pub use respond::{respond, respond_parsed, Response};

@@ -1,0 +1,77 @@
+//! From received bytes to the answer the guide requires: ACK^V04 for a VXU
+//! (and for anything that is not a query), RSP^K11 Z33 for a query that fails.
+
+use crate::ack::{build_ack, build_rsp_z33, new_control_id, IisIdentity, QueryStatus, Received};
+use crate::finding::{AppError, Finding, Hl7Error, Severity};
+use crate::intake::{judge, AckCode, Intake, RequestKind};
+use crate::profile::ProfileId;
+use crate::Clock;
+use hl7::{Location, Message, ParseError};
+
+/// What the IIS does with one message.
+#[derive(Debug)]
+pub struct Response {
+    /// The bytes could not be read as HL7 at all (no usable MSH): no HL7 answer is possible.
+    pub unreadable: Option<ParseError>,
+    pub intake: Option<Intake>,
+    /// The ER7 answer, when one is due now. A valid query has none here: it is
+    /// answered by the query service with the registry's data.
+    pub answer: Option<String>,
+    pub ack_code: Option<AckCode>,
+    /// The message (or what survived the cascade) is to be stored and used.
+    pub accepted: bool,
+}
+
+impl Response {
+    pub fn findings(&self) -> &[Finding] {
+        self.intake.as_ref().map_or(&[], |i| &i.findings)
+    }
+    pub fn kind(&self) -> Option<RequestKind> {
+        self.intake.as_ref().and_then(|i| i.kind)
+    }
+}
+
+/// Judges `bytes` and builds the answer, as of `clock`.
+pub fn respond(bytes: &[u8], me: &IisIdentity, clock: Clock) -> Response {
+    let msg = match Message::parse(bytes) {
+        Ok(m) => m,
+        Err(e) => return Response { unreadable: Some(e), intake: None, answer: None, ack_code: None, accepted: false },
+    };
+    respond_parsed(&msg, me, clock)
+}
+
+pub fn respond_parsed(msg: &Message<'_>, me: &IisIdentity, clock: Clock) -> Response {
+    let intake = judge(msg, clock);
+    let to = Received::from_message(msg);
+    let control_id = new_control_id(clock);
+    let is_query = msg.msh().field(9).at(1, 1, 0).text().trim() == "QBP";
+    let answer = match intake.kind {
+        Some(RequestKind::Vxu) => Some(build_ack(&to, intake.ack_code, &intake.findings, me, clock, &control_id)),
+        Some(RequestKind::Qbp(ProfileId::Z44)) if intake.accepted => {
+            // Evaluated history and forecast needs a forecasting engine this IIS
+            // does not have: refuse honestly instead of inventing a forecast.
+            let f = Finding::new(
+                Location::field("MSH", 1, 21),
+                Hl7Error::ApplicationError,
+                Severity::Error,
+                Some(AppError::IllogicalValue),
+                "unsupported-profile",
+                "Query profile Z44 (evaluated history and forecast) is not supported by this IIS; request Z34 (complete immunization history) instead",
+            );
+            Some(build_rsp_z33(msg, &to, AckCode::AE, QueryStatus::Error, std::slice::from_ref(&f), me, clock, &control_id))
+        }
+        Some(RequestKind::Qbp(_)) if !intake.accepted => {
+            Some(build_rsp_z33(msg, &to, AckCode::AE, QueryStatus::Error, &intake.findings, me, clock, &control_id))
+        }
+        Some(RequestKind::Qbp(_)) => None,
+        None if is_query => Some(build_rsp_z33(msg, &to, AckCode::AR, QueryStatus::Reject, &intake.findings, me, clock, &control_id)),
+        None => Some(build_ack(&to, intake.ack_code, &intake.findings, me, clock, &control_id)),
+    };
+    let ack_code = match (intake.kind, intake.accepted) {
+        (Some(RequestKind::Qbp(ProfileId::Z44)), true) => Some(AckCode::AE),
+        (Some(RequestKind::Qbp(_)), true) => None,
+        _ => Some(intake.ack_code),
+    };
+    let accepted = intake.accepted && !matches!(intake.kind, Some(RequestKind::Qbp(ProfileId::Z44)));
+    Response { unreadable: None, intake: Some(intake), answer, ack_code, accepted }
+}
