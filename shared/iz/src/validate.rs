@@ -625,7 +625,8 @@ impl<'a> Run<'_, 'a> {
                 return true;
             }
             if let Some(vs) = self.profile.value_set(b) {
-                if vs.codes.is_empty() {
+                if vs.codes.is_empty() || vs.open {
+                    // Open (extensible) value sets admit local codes.
                     // An empty definition (local table such as HL70362) cannot be checked.
                     return true;
                 }
