@@ -69,7 +69,10 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         any_rejected |= rejected;
         let outcome = outcome(&r);
         if let (Some(dir), Some(answer)) = (&args.out, &r.answer) {
-            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "message".into());
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "message".into());
             if let Err(e) = std::fs::write(dir.join(format!("{stem}.answer.hl7")), answer) {
                 eprintln!("iisbulk: cannot write answer for {name}: {e}");
             }
@@ -96,14 +99,21 @@ fn outcome(r: &Response) -> String {
         return format!("unreadable: {e} (the IIS answers HTTP 400, not HL7)");
     }
     match (r.ack_code, r.accepted, &r.answer) {
-        (None, true, _) => "query valid: the query service answers it from the registry (Z32, Z31 or Z33)".into(),
+        (None, true, _) => {
+            "query valid: the query service answers it from the registry (Z32, Z31 or Z33)".into()
+        }
         (Some(code), true, _) => format!("{} - accepted", code.code()),
         (Some(code), false, _) => format!("{} - rejected", code.code()),
         (None, false, _) => "rejected".into(),
     }
 }
 
-fn write_text(out: &mut impl Write, name: &str, r: &Response, outcome: &str) -> std::io::Result<()> {
+fn write_text(
+    out: &mut impl Write,
+    name: &str,
+    r: &Response,
+    outcome: &str,
+) -> std::io::Result<()> {
     writeln!(out, "== {name}: {outcome}")?;
     if let Some(answer) = &r.answer {
         for seg in answer.split('\r').filter(|s| !s.is_empty()) {
@@ -113,7 +123,12 @@ fn write_text(out: &mut impl Write, name: &str, r: &Response, outcome: &str) -> 
     writeln!(out)
 }
 
-fn write_json(out: &mut impl Write, name: &str, r: &Response, outcome: &str) -> std::io::Result<()> {
+fn write_json(
+    out: &mut impl Write,
+    name: &str,
+    r: &Response,
+    outcome: &str,
+) -> std::io::Result<()> {
     for f in r.findings() {
         let j = JsonFinding {
             file: name,

@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "iisbulk", version, about = "HL7 v2 immunization intake and FHIR Bulk Data for an IIS")]
+#[command(
+    name = "iisbulk",
+    version,
+    about = "HL7 v2 immunization intake and FHIR Bulk Data for an IIS"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -31,6 +35,8 @@ enum Hl7Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Hl7 { command: Hl7Command::Check(args) } => check::run(&args),
+        Command::Hl7 {
+            command: Hl7Command::Check(args),
+        } => check::run(&args),
     }
 }

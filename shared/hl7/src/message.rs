@@ -193,10 +193,15 @@ fn trim_envelope(input: &[u8]) -> &[u8] {
         .position(|b| !(b.is_ascii_whitespace() || *b == 0x0B))
         .unwrap_or(s.len());
     s = &s[start..];
-    let end = s
+    let mut end = s
         .iter()
         .rposition(|b| !(b.is_ascii_whitespace() || *b == 0x1C))
         .map_or(0, |i| i + 1);
+    // Spaces or tabs ending the last segment are field content, as on every
+    // other segment; only line breaks, blank lines and framing are envelope.
+    while end < s.len() && s[end].is_ascii_whitespace() && s[end] != b'\r' && s[end] != b'\n' {
+        end += 1;
+    }
     &s[..end]
 }
 
@@ -238,8 +243,13 @@ fn read_delimiters(body: &[u8]) -> Result<Delimiters, ParseError> {
     let mut seen = vec![d.field, d.component, d.repetition];
     seen.extend(d.escape);
     seen.extend(d.subcomponent);
+    // A fifth character (v2.7's truncation character) is not used here, but it
+    // is part of MSH-2 and must be a valid delimiter too.
+    seen.extend(enc.get(4).copied());
     for (i, b) in seen.iter().enumerate() {
-        if b.is_ascii_alphanumeric() || b.is_ascii_whitespace() {
+        // Delimiters are single ASCII characters; a non-ASCII byte would be
+        // split up by the UTF-8 text that `to_er7`, `escape` and `text` work in.
+        if !b.is_ascii() || b.is_ascii_alphanumeric() || b.is_ascii_whitespace() {
             return Err(ParseError::BadDelimiters(format!(
                 "'{}' cannot be a delimiter",
                 printable(*b)
@@ -366,6 +376,7 @@ impl<'m, 'a> Segment<'m, 'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -417,6 +428,14 @@ RXA|0|1|20150624||20^DTaP^CVX&sub1&sub2|999\r";
     }
 
     #[test]
+    fn keeps_trailing_spaces_of_the_last_segment() {
+        let m = Message::parse(b"MSH|^~\\&\rNTE|1||a \r\n \r\x1C\r").unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m.first("NTE").unwrap().field(3).raw(), b"a ");
+        assert_eq!(m.to_er7(), "MSH|^~\\&\rNTE|1||a \r");
+    }
+
+    #[test]
     fn reads_other_delimiters() {
         let m = Message::parse(b"MSH#%!$*#APP#FAC\rPID#1##a%b!c%d").unwrap();
         let d = m.delimiters();
@@ -446,6 +465,19 @@ RXA|0|1|20150624||20^DTaP^CVX&sub1&sub2|999\r";
             Message::parse(b"MSHA^~\\&").unwrap_err(),
             ParseError::BadDelimiters(_)
         ));
+        assert!(matches!(
+            Message::parse(b"MSH|\x80~\\&|").unwrap_err(),
+            ParseError::BadDelimiters(_)
+        ));
+        assert!(matches!(
+            Message::parse(b"MSH\xC3^~\\&\xC3").unwrap_err(),
+            ParseError::BadDelimiters(_)
+        ));
+        assert!(matches!(
+            Message::parse(b"MSH|^~\\&\x80|").unwrap_err(),
+            ParseError::BadDelimiters(_)
+        ));
+        assert!(Message::parse(b"MSH|^~\\&#|").is_ok());
     }
 
     #[test]

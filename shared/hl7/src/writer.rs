@@ -117,6 +117,7 @@ impl Drop for SegmentWriter<'_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::Message;

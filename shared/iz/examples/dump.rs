@@ -10,9 +10,20 @@ fn main() {
         };
         let clock = iz::Clock::now();
         let i = iz::judge(&msg, clock);
-        println!("== {p}: {:?} {:?} accepted={}", i.kind, i.ack_code, i.accepted);
+        println!(
+            "== {p}: {:?} {:?} accepted={}",
+            i.kind, i.ack_code, i.accepted
+        );
         for f in &i.findings {
-            println!("   {} {} {} {:?} [{}] {}", f.location, f.hl7_code.code(), f.severity.code(), f.app_code.map(|a| a.code()), f.rule, f.message);
+            println!(
+                "   {} {} {} {:?} [{}] {}",
+                f.location,
+                f.hl7_code.code(),
+                f.severity.code(),
+                f.app_code.map(|a| a.code()),
+                f.rule,
+                f.message
+            );
         }
     }
 }

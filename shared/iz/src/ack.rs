@@ -21,7 +21,11 @@ pub struct IisIdentity {
 
 impl Default for IisIdentity {
     fn default() -> Self {
-        IisIdentity { application: "IISBULK".into(), facility: "IIS".into(), organization: String::new() }
+        IisIdentity {
+            application: "IISBULK".into(),
+            facility: "IIS".into(),
+            organization: String::new(),
+        }
     }
 }
 
@@ -39,7 +43,13 @@ pub fn new_control_id(clock: Clock) -> String {
         h.finish() as u32
     });
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix:08X}-{:X}-{n}", clock.unix_seconds)
+    // 20 characters at most: the base HL7 length of MSH-10.
+    format!(
+        "{:06X}{:08X}{:06}",
+        prefix & 0xFF_FFFF,
+        clock.unix_seconds as u32,
+        n % 1_000_000
+    )
 }
 
 /// Re-encodes an element received with any delimiters in the guide's delimiters.
@@ -84,12 +94,24 @@ impl Received {
             sending_application: reencode(msh.field(3)),
             sending_facility: reencode(msh.field(4)),
             sending_organization: reencode(msh.field(22)),
-            processing_id: if matches!(processing.as_str(), "P" | "T" | "D") { processing } else { "P".into() },
+            processing_id: if matches!(processing.as_str(), "P" | "T" | "D") {
+                processing
+            } else {
+                "P".into()
+            },
         }
     }
 }
 
-fn write_msh(w: &mut MessageWriter, me: &IisIdentity, to: &Received, clock: Clock, control_id: &str, ty: [&str; 3], profile: &str) {
+fn write_msh(
+    w: &mut MessageWriter,
+    me: &IisIdentity,
+    to: &Received,
+    clock: Clock,
+    control_id: &str,
+    ty: [&str; 3],
+    profile: &str,
+) {
     let mut s = w.segment("MSH");
     s.raw(3, &me.application)
         .raw(4, &me.facility)
@@ -105,6 +127,17 @@ fn write_msh(w: &mut MessageWriter, me: &IisIdentity, to: &Received, clock: Cloc
         .components(21, &[profile, "CDCPHINVS"])
         .raw(22, &me.organization)
         .raw(23, &to.sending_organization);
+}
+
+/// MSA-2 echoes MSH-10; when the sender gave none, the HL7 null `""` says so.
+fn write_msa(w: &mut MessageWriter, code: AckCode, to: &Received) {
+    let mut s = w.segment("MSA");
+    s.text(1, code.code());
+    if to.control_id.is_empty() {
+        s.raw(2, "\"\"");
+    } else {
+        s.text(2, &to.control_id);
+    }
 }
 
 /// Keeps ERR-8 within its 250-character length (counted before escaping).
@@ -130,10 +163,25 @@ fn write_err(w: &mut MessageWriter, f: &Finding) {
 }
 
 /// ACK^V04 (profile Z23) for a VXU, or for any message the IIS cannot process.
-pub fn build_ack(to: &Received, code: AckCode, findings: &[Finding], me: &IisIdentity, clock: Clock, control_id: &str) -> String {
+pub fn build_ack(
+    to: &Received,
+    code: AckCode,
+    findings: &[Finding],
+    me: &IisIdentity,
+    clock: Clock,
+    control_id: &str,
+) -> String {
     let mut w = MessageWriter::new();
-    write_msh(&mut w, me, to, clock, control_id, ["ACK", "V04", "ACK"], "Z23");
-    w.segment("MSA").text(1, code.code()).text(2, &to.control_id);
+    write_msh(
+        &mut w,
+        me,
+        to,
+        clock,
+        control_id,
+        ["ACK", "V04", "ACK"],
+        "Z23",
+    );
+    write_msa(&mut w, code, to);
     if findings.len() <= MAX_ERR_SEGMENTS {
         for f in findings {
             write_err(&mut w, f);
@@ -143,7 +191,11 @@ pub fn build_ack(to: &Received, code: AckCode, findings: &[Finding], me: &IisIde
             write_err(&mut w, f);
         }
         let rest = &findings[MAX_ERR_SEGMENTS - 1..];
-        let worst = rest.iter().map(|f| f.severity).max().unwrap_or(Severity::Warning);
+        let worst = rest
+            .iter()
+            .map(|f| f.severity)
+            .max()
+            .unwrap_or(Severity::Warning);
         let mut summary = rest[0].clone();
         summary.severity = worst;
         summary.message = format!(
@@ -196,16 +248,36 @@ pub fn build_rsp_z33(
     control_id: &str,
 ) -> String {
     let mut w = MessageWriter::new();
-    write_msh(&mut w, me, to, clock, control_id, ["RSP", "K11", "RSP_K11"], "Z33");
-    w.segment("MSA").text(1, code.code()).text(2, &to.control_id);
-    let worst = findings.iter().enumerate().max_by_key(|(i, f)| (f.severity, std::cmp::Reverse(*i))).map(|(_, f)| f);
+    write_msh(
+        &mut w,
+        me,
+        to,
+        clock,
+        control_id,
+        ["RSP", "K11", "RSP_K11"],
+        "Z33",
+    );
+    write_msa(&mut w, code, to);
+    let worst = findings
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, f)| (f.severity, std::cmp::Reverse(*i)))
+        .map(|(_, f)| f);
     if let Some(f) = worst {
         write_err(&mut w, f);
     }
     let qpd = query.first("QPD");
-    let tag = qpd.map(|q| q.field(2).first_leaf().text().into_owned()).unwrap_or_default();
-    let name = qpd.map(|q| reencode(q.field(1))).filter(|s| !s.is_empty()).unwrap_or_else(|| "Z34^Request Immunization History^CDCPHINVS".into());
-    w.segment("QAK").text(1, &tag).text(2, status.code()).raw(3, &name);
+    let tag = qpd
+        .map(|q| q.field(2).first_leaf().text().into_owned())
+        .unwrap_or_default();
+    let name = qpd
+        .map(|q| reencode(q.field(1)))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "Z34^Request Immunization History^CDCPHINVS".into());
+    w.segment("QAK")
+        .text(1, &tag)
+        .text(2, status.code())
+        .raw(3, &name);
     match qpd {
         Some(q) => {
             let mut s = w.segment("QPD");

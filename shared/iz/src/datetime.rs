@@ -35,7 +35,11 @@ impl Date {
 
 impl DateTime {
     pub fn date(&self) -> Option<Date> {
-        Some(Date { year: self.year, month: self.month?, day: self.day? })
+        Some(Date {
+            year: self.year,
+            month: self.month?,
+            day: self.day?,
+        })
     }
 }
 
@@ -47,7 +51,9 @@ fn digits(s: &[u8]) -> Option<u64> {
     if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    s.iter().try_fold(0u64, |acc, d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+    s.iter().try_fold(0u64, |acc, d| {
+        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
 }
 
 pub fn days_in_month(year: u16, month: u8) -> u8 {
@@ -67,12 +73,20 @@ pub fn parse_dtm(s: &str) -> Result<DateTime, DateError> {
         Some(i) => {
             let tz = &b[i + 1..];
             if tz.len() != 4 {
-                return Err(DateError(format!("time zone '{}' must be +/-HHMM", &s[i..])));
+                return Err(DateError(format!(
+                    "time zone '{}' must be +/-HHMM",
+                    &s[i..]
+                )));
             }
-            let hh = digits(&tz[..2]).ok_or_else(|| DateError("time zone is not numeric".into()))?;
-            let mm = digits(&tz[2..]).ok_or_else(|| DateError("time zone is not numeric".into()))?;
+            let hh =
+                digits(&tz[..2]).ok_or_else(|| DateError("time zone is not numeric".into()))?;
+            let mm =
+                digits(&tz[2..]).ok_or_else(|| DateError("time zone is not numeric".into()))?;
             if hh > 14 || mm > 59 {
-                return Err(DateError(format!("time zone '{}' is out of range", &s[i..])));
+                return Err(DateError(format!(
+                    "time zone '{}' is out of range",
+                    &s[i..]
+                )));
             }
             let sign = if b[i] == b'-' { -1 } else { 1 };
             (&b[..i], Some(sign * (hh * 60 + mm) as i16))
@@ -85,7 +99,9 @@ pub fn parse_dtm(s: &str) -> Result<DateTime, DateError> {
     };
     if let Some(f) = frac {
         if main.len() != 14 || f.is_empty() || f.len() > 4 || digits(f).is_none() {
-            return Err(DateError("fractional seconds need a full YYYYMMDDHHMMSS before them".into()));
+            return Err(DateError(
+                "fractional seconds need a full YYYYMMDDHHMMSS before them".into(),
+            ));
         }
     }
     if !matches!(main.len(), 4 | 6 | 8 | 10 | 12 | 14) || digits(main).is_none() {
@@ -104,17 +120,30 @@ pub fn parse_dtm(s: &str) -> Result<DateTime, DateError> {
         }
         if let Some(d) = day {
             if d == 0 || d > days_in_month(year, m) {
-                return Err(DateError(format!("day {d:02} does not exist in {year:04}-{m:02}")));
+                return Err(DateError(format!(
+                    "day {d:02} does not exist in {year:04}-{m:02}"
+                )));
             }
         }
     }
-    if hour.is_some_and(|h| h > 23) || minute.is_some_and(|m| m > 59) || second.is_some_and(|s| s > 59) {
+    if hour.is_some_and(|h| h > 23)
+        || minute.is_some_and(|m| m > 59)
+        || second.is_some_and(|s| s > 59)
+    {
         return Err(DateError("time of day is out of range".into()));
     }
     if year < 1800 {
         return Err(DateError(format!("year {year} is not plausible")));
     }
-    Ok(DateTime { year, month, day, hour, minute, second, offset_minutes: offset })
+    Ok(DateTime {
+        year,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        offset_minutes: offset,
+    })
 }
 
 /// DT: `YYYY[MM[DD]]`.
@@ -134,8 +163,16 @@ pub fn check_tm(s: &str) -> Result<(), DateError> {
         return Err(DateError(format!("'{s}' is not HH[MM[SS]]")));
     }
     let h = digits(&b[..2]).unwrap_or(99);
-    let m = if b.len() >= 4 { digits(&b[2..4]).unwrap_or(99) } else { 0 };
-    let sec = if b.len() >= 6 { digits(&b[4..6]).unwrap_or(99) } else { 0 };
+    let m = if b.len() >= 4 {
+        digits(&b[2..4]).unwrap_or(99)
+    } else {
+        0
+    };
+    let sec = if b.len() >= 6 {
+        digits(&b[4..6]).unwrap_or(99)
+    } else {
+        0
+    };
     if h > 23 || m > 59 || sec > 59 {
         return Err(DateError("time of day is out of range".into()));
     }
@@ -151,7 +188,10 @@ pub struct Clock {
 
 impl Clock {
     pub fn now() -> Clock {
-        let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
         Clock { unix_seconds: secs }
     }
 
@@ -172,12 +212,23 @@ impl Clock {
         let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
         let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
         let y = yoe + era * 400 + i64::from(m <= 2);
-        (y, m, d, (rem / 3600) as u8, ((rem % 3600) / 60) as u8, (rem % 60) as u8)
+        (
+            y,
+            m,
+            d,
+            (rem / 3600) as u8,
+            ((rem % 3600) / 60) as u8,
+            (rem % 60) as u8,
+        )
     }
 
     pub fn today(&self) -> Date {
         let (y, m, d, ..) = self.civil();
-        Date { year: y.clamp(0, 9999) as u16, month: m, day: d }
+        Date {
+            year: y.clamp(0, 9999) as u16,
+            month: m,
+            day: d,
+        }
     }
 
     /// `YYYYMMDDHHMMSS+0000`, the TS-with-time-zone form MSH-7 requires (IZ-TS_Z).
@@ -194,7 +245,10 @@ mod tests {
     #[test]
     fn parses_precisions_and_offsets() {
         let t = parse_dtm("20150624073733.994-0500").unwrap();
-        assert_eq!((t.year, t.month, t.day, t.hour), (2015, Some(6), Some(24), Some(7)));
+        assert_eq!(
+            (t.year, t.month, t.day, t.hour),
+            (2015, Some(6), Some(24), Some(7))
+        );
         assert_eq!(t.offset_minutes, Some(-300));
         assert!(parse_dtm("2015").is_ok());
         assert!(parse_dtm("201504").is_ok());
@@ -203,7 +257,17 @@ mod tests {
 
     #[test]
     fn rejects_impossible_values() {
-        for bad in ["20251301", "20230229", "20150632", "201201130000-500", "2015062", "abcd", "", "20150624250000", "1700"] {
+        for bad in [
+            "20251301",
+            "20230229",
+            "20150632",
+            "201201130000-500",
+            "2015062",
+            "abcd",
+            "",
+            "20150624250000",
+            "1700",
+        ] {
             assert!(parse_dtm(bad).is_err(), "{bad}");
         }
         assert!(parse_dt("20150101-0500").is_err());
@@ -213,7 +277,21 @@ mod tests {
     fn clock_formats_utc() {
         let c = Clock::at(1_435_000_000);
         assert_eq!(c.hl7_timestamp(), "20150622190640+0000");
-        assert_eq!(c.today(), Date { year: 2015, month: 6, day: 22 });
-        assert_eq!(Clock::at(951_782_400).today(), Date { year: 2000, month: 2, day: 29 });
+        assert_eq!(
+            c.today(),
+            Date {
+                year: 2015,
+                month: 6,
+                day: 22
+            }
+        );
+        assert_eq!(
+            Clock::at(951_782_400).today(),
+            Date {
+                year: 2000,
+                month: 2,
+                day: 29
+            }
+        );
     }
 }

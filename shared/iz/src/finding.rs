@@ -150,7 +150,21 @@ fn ser_location<S: serde::Serializer>(l: &Location, s: S) -> Result<S::Ok, S::Er
 }
 
 impl Finding {
-    pub fn new(location: Location, hl7_code: Hl7Error, severity: Severity, app_code: Option<AppError>, rule: &str, message: impl Into<String>) -> Self {
-        Finding { location, hl7_code, severity, app_code, message: message.into(), rule: rule.to_string() }
+    pub fn new(
+        location: Location,
+        hl7_code: Hl7Error,
+        severity: Severity,
+        app_code: Option<AppError>,
+        rule: &str,
+        message: impl Into<String>,
+    ) -> Self {
+        Finding {
+            location,
+            hl7_code,
+            severity,
+            app_code,
+            message: message.into(),
+            rule: rule.to_string(),
+        }
     }
 }

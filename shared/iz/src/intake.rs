@@ -57,7 +57,13 @@ impl Intake {
 /// Judges a parsed message as the IIS receiving it.
 pub fn judge(msg: &Message<'_>, clock: Clock) -> Intake {
     match header(msg) {
-        Err(f) => Intake { kind: None, findings: vec![f], validation: None, ack_code: AckCode::AR, accepted: false },
+        Err(f) => Intake {
+            kind: None,
+            findings: vec![f],
+            validation: None,
+            ack_code: AckCode::AR,
+            accepted: false,
+        },
         Ok(kind) => {
             let id = match kind {
                 RequestKind::Vxu => ProfileId::Z22,
@@ -66,12 +72,19 @@ pub fn judge(msg: &Message<'_>, clock: Clock) -> Intake {
             let v = validate(msg, profile(id), clock);
             let findings = v.findings.clone();
             let accepted = !v.rejected;
-            let ack_code = if findings.iter().any(|f| f.severity >= Severity::Warning) || !accepted {
+            let ack_code = if findings.iter().any(|f| f.severity >= Severity::Warning) || !accepted
+            {
                 AckCode::AE
             } else {
                 AckCode::AA
             };
-            Intake { kind: Some(kind), findings, validation: Some(v), ack_code, accepted }
+            Intake {
+                kind: Some(kind),
+                findings,
+                validation: Some(v),
+                ack_code,
+                accepted,
+            }
         }
     }
 }
@@ -100,7 +113,9 @@ pub fn declared_profile(msg: &Message<'_>) -> Option<ProfileId> {
 }
 
 fn query_profile(msg: &Message<'_>) -> ProfileId {
-    let from_qpd = msg.first("QPD").and_then(|q| ProfileId::from_code(&q.field(1).at(1, 1, 0).text()));
+    let from_qpd = msg
+        .first("QPD")
+        .and_then(|q| ProfileId::from_code(&q.field(1).at(1, 1, 0).text()));
     match from_qpd {
         Some(ProfileId::Z44) => ProfileId::Z44,
         _ => ProfileId::Z34,
@@ -120,10 +135,16 @@ fn header(msg: &Message<'_>) -> Result<RequestKind, Finding> {
     let d = msg.delimiters();
     let msh = msg.msh();
     if d.field != b'|' {
-        return Err(reject(1, 0, Hl7Error::DataType, Some(AppError::InvalidValue), format!(
-            "IZ-12: MSH-1 field separator is '{}'; this IIS accepts only '|'. Message rejected",
-            d.field as char
-        )));
+        return Err(reject(
+            1,
+            0,
+            Hl7Error::DataType,
+            Some(AppError::InvalidValue),
+            format!(
+                "IZ-12: MSH-1 field separator is '{}'; this IIS accepts only '|'. Message rejected",
+                d.field as char
+            ),
+        ));
     }
     if !d.is_standard() {
         return Err(reject(2, 0, Hl7Error::DataType, Some(AppError::InvalidValue), format!(
@@ -137,16 +158,30 @@ fn header(msg: &Message<'_>) -> Result<RequestKind, Finding> {
     }
     let version = msh.field(12).at(1, 1, 0).text();
     if version.trim() != "2.5.1" {
-        let shown = if version.is_empty() { "missing".to_string() } else { format!("'{version}'") };
-        return Err(reject(12, 0, Hl7Error::UnsupportedVersionId, None, format!(
-            "MSH-12 version ID is {shown}; this IIS accepts HL7 2.5.1 only. Message rejected"
-        )));
+        let shown = if version.is_empty() {
+            "missing".to_string()
+        } else {
+            format!("'{version}'")
+        };
+        return Err(reject(
+            12,
+            0,
+            Hl7Error::UnsupportedVersionId,
+            None,
+            format!(
+                "MSH-12 version ID is {shown}; this IIS accepts HL7 2.5.1 only. Message rejected"
+            ),
+        ));
     }
     let processing = msh.field(11).at(1, 1, 0).text();
     if !matches!(processing.trim(), "P" | "T" | "D") {
-        return Err(reject(11, 0, Hl7Error::UnsupportedProcessingId, None, format!(
-            "MSH-11 processing ID '{processing}' is not P, T or D. Message rejected"
-        )));
+        return Err(reject(
+            11,
+            0,
+            Hl7Error::UnsupportedProcessingId,
+            None,
+            format!("MSH-11 processing ID '{processing}' is not P, T or D. Message rejected"),
+        ));
     }
     let ty = msh.field(9);
     let code = ty.at(1, 1, 0).text();

@@ -2,17 +2,17 @@
 
 pub mod ack;
 pub mod datetime;
-pub mod intake;
 pub mod finding;
+pub mod intake;
 pub mod profile;
 pub mod respond;
 pub mod structure;
 pub mod validate;
 
+pub use ack::{build_ack, build_rsp_z33, new_control_id, IisIdentity, QueryStatus, Received};
 pub use datetime::{Clock, Date};
 pub use finding::{AppError, Finding, Hl7Error, Severity};
-pub use profile::{profile, ProfileId};
-pub use validate::{validate, Loc, Validation};
-pub use ack::{build_ack, build_rsp_z33, new_control_id, IisIdentity, QueryStatus, Received};
 pub use intake::{judge, validate_declared, AckCode, Intake, RequestKind};
+pub use profile::{profile, ProfileId};
 pub use respond::{respond, respond_parsed, Response};
+pub use validate::{validate, Loc, Validation};

@@ -35,7 +35,15 @@ impl Response {
 pub fn respond(bytes: &[u8], me: &IisIdentity, clock: Clock) -> Response {
     let msg = match Message::parse(bytes) {
         Ok(m) => m,
-        Err(e) => return Response { unreadable: Some(e), intake: None, answer: None, ack_code: None, accepted: false },
+        Err(e) => {
+            return Response {
+                unreadable: Some(e),
+                intake: None,
+                answer: None,
+                ack_code: None,
+                accepted: false,
+            }
+        }
     };
     respond_parsed(&msg, me, clock)
 }
@@ -46,7 +54,14 @@ pub fn respond_parsed(msg: &Message<'_>, me: &IisIdentity, clock: Clock) -> Resp
     let control_id = new_control_id(clock);
     let is_query = msg.msh().field(9).at(1, 1, 0).text().trim() == "QBP";
     let answer = match intake.kind {
-        Some(RequestKind::Vxu) => Some(build_ack(&to, intake.ack_code, &intake.findings, me, clock, &control_id)),
+        Some(RequestKind::Vxu) => Some(build_ack(
+            &to,
+            intake.ack_code,
+            &intake.findings,
+            me,
+            clock,
+            &control_id,
+        )),
         Some(RequestKind::Qbp(ProfileId::Z44)) if intake.accepted => {
             // Evaluated history and forecast needs a forecasting engine this IIS
             // does not have: refuse honestly instead of inventing a forecast.
@@ -58,20 +73,59 @@ pub fn respond_parsed(msg: &Message<'_>, me: &IisIdentity, clock: Clock) -> Resp
                 "unsupported-profile",
                 "Query profile Z44 (evaluated history and forecast) is not supported by this IIS; request Z34 (complete immunization history) instead",
             );
-            Some(build_rsp_z33(msg, &to, AckCode::AE, QueryStatus::Error, std::slice::from_ref(&f), me, clock, &control_id))
+            Some(build_rsp_z33(
+                msg,
+                &to,
+                AckCode::AE,
+                QueryStatus::Error,
+                std::slice::from_ref(&f),
+                me,
+                clock,
+                &control_id,
+            ))
         }
-        Some(RequestKind::Qbp(_)) if !intake.accepted => {
-            Some(build_rsp_z33(msg, &to, AckCode::AE, QueryStatus::Error, &intake.findings, me, clock, &control_id))
-        }
+        Some(RequestKind::Qbp(_)) if !intake.accepted => Some(build_rsp_z33(
+            msg,
+            &to,
+            AckCode::AE,
+            QueryStatus::Error,
+            &intake.findings,
+            me,
+            clock,
+            &control_id,
+        )),
         Some(RequestKind::Qbp(_)) => None,
-        None if is_query => Some(build_rsp_z33(msg, &to, AckCode::AR, QueryStatus::Reject, &intake.findings, me, clock, &control_id)),
-        None => Some(build_ack(&to, intake.ack_code, &intake.findings, me, clock, &control_id)),
+        None if is_query => Some(build_rsp_z33(
+            msg,
+            &to,
+            AckCode::AR,
+            QueryStatus::Reject,
+            &intake.findings,
+            me,
+            clock,
+            &control_id,
+        )),
+        None => Some(build_ack(
+            &to,
+            intake.ack_code,
+            &intake.findings,
+            me,
+            clock,
+            &control_id,
+        )),
     };
     let ack_code = match (intake.kind, intake.accepted) {
         (Some(RequestKind::Qbp(ProfileId::Z44)), true) => Some(AckCode::AE),
         (Some(RequestKind::Qbp(_)), true) => None,
         _ => Some(intake.ack_code),
     };
-    let accepted = intake.accepted && !matches!(intake.kind, Some(RequestKind::Qbp(ProfileId::Z44)));
-    Response { unreadable: None, intake: Some(intake), answer, ack_code, accepted }
+    let accepted =
+        intake.accepted && !matches!(intake.kind, Some(RequestKind::Qbp(ProfileId::Z44)));
+    Response {
+        unreadable: None,
+        intake: Some(intake),
+        answer,
+        ack_code,
+        accepted,
+    }
 }

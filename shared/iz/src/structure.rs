@@ -22,7 +22,10 @@ pub enum Item {
 
 impl GroupInstance {
     fn new(node: Option<&'static StructureNode>, width: usize) -> Self {
-        GroupInstance { node, children: vec![Vec::new(); width] }
+        GroupInstance {
+            node,
+            children: vec![Vec::new(); width],
+        }
     }
 
     /// Every segment index in this instance, in message order.
@@ -61,7 +64,12 @@ pub struct Structure {
 
 pub fn match_structure(msg: &Message<'_>, profile: &'static Profile) -> Structure {
     let defs: &'static [StructureNode] = &profile.message.children;
-    let mut m = Matcher { msg, profile, pos: 0, unexpected: Vec::new() };
+    let mut m = Matcher {
+        msg,
+        profile,
+        pos: 0,
+        unexpected: Vec::new(),
+    };
     let mut root = GroupInstance::new(None, defs.len());
     let mut i = 0;
     loop {
@@ -72,7 +80,10 @@ pub fn match_structure(msg: &Message<'_>, profile: &'static Profile) -> Structur
         m.unexpected.push((m.pos, true));
         m.pos += 1;
     }
-    Structure { root, unexpected: m.unexpected }
+    Structure {
+        root,
+        unexpected: m.unexpected,
+    }
 }
 
 struct Matcher<'m, 'a> {
@@ -85,7 +96,12 @@ struct Matcher<'m, 'a> {
 impl Matcher<'_, '_> {
     /// Consumes segments for the child definitions `defs[start..]`; returns the
     /// definition index reached when the next segment belongs to an ancestor.
-    fn level(&mut self, defs: &'static [StructureNode], start: usize, inst: &mut GroupInstance) -> usize {
+    fn level(
+        &mut self,
+        defs: &'static [StructureNode],
+        start: usize,
+        inst: &mut GroupInstance,
+    ) -> usize {
         let mut i = start;
         while let Some(seg) = self.msg.segment(self.pos) {
             let id = seg.id_bytes();

@@ -5,7 +5,10 @@
 
 use crate::datetime::{self, Clock, Date};
 use crate::finding::{AppError, Finding, Hl7Error, Severity};
-use crate::profile::{Cardinality, DatatypeDef, ElementDef, Expr, Op, Path, PathStep, Predicate, Profile, Rules, StructureNode, Usage};
+use crate::profile::{
+    Cardinality, DatatypeDef, ElementDef, Expr, Op, Path, PathStep, Predicate, Profile, Rules,
+    StructureNode, Usage,
+};
 use crate::structure::{match_structure, GroupInstance, Item};
 use hl7::{Element, Level, Location, Message};
 use std::collections::{HashMap, HashSet};
@@ -22,10 +25,19 @@ pub struct Loc {
 
 impl Loc {
     fn seg(seg: usize) -> Loc {
-        Loc { seg, field: 0, rep: 0, comp: 0, sub: 0 }
+        Loc {
+            seg,
+            field: 0,
+            rep: 0,
+            comp: 0,
+            sub: 0,
+        }
     }
     fn field(seg: usize, field: u32) -> Loc {
-        Loc { field, ..Loc::seg(seg) }
+        Loc {
+            field,
+            ..Loc::seg(seg)
+        }
     }
     fn child(self, n: u32) -> Loc {
         if self.rep == 0 {
@@ -62,7 +74,11 @@ impl Validation {
         }
         let probes = [
             Loc::field(loc.seg, loc.field),
-            Loc { comp: 0, sub: 0, ..loc },
+            Loc {
+                comp: 0,
+                sub: 0,
+                ..loc
+            },
             Loc { sub: 0, ..loc },
             loc,
         ];
@@ -153,19 +169,38 @@ impl<'a> Run<'_, 'a> {
             Some(s) => (s.id().into_owned(), s.seq()),
             None => (String::from("MSH"), 1),
         };
-        Location { segment: id, seq, field: l.field, rep: l.rep, component: l.comp, sub: l.sub }
+        Location {
+            segment: id,
+            seq,
+            field: l.field,
+            rep: l.rep,
+            component: l.comp,
+            sub: l.sub,
+        }
     }
 
     fn seg_name(&self, seg: usize) -> String {
-        self.msg.segment(seg).map(|s| s.id().into_owned()).unwrap_or_default()
+        self.msg
+            .segment(seg)
+            .map(|s| s.id().into_owned())
+            .unwrap_or_default()
     }
 
-    fn push(&mut self, l: Loc, code: Hl7Error, sev: Severity, app: Option<AppError>, rule: &str, text: String) {
+    fn push(
+        &mut self,
+        l: Loc,
+        code: Hl7Error,
+        sev: Severity,
+        app: Option<AppError>,
+        rule: &str,
+        text: String,
+    ) {
         if l.field > 0 {
             self.flagged.insert((l.seg, l.field));
         }
         let location = self.location(l);
-        self.findings.push(Finding::new(location, code, sev, app, rule, text));
+        self.findings
+            .push(Finding::new(location, code, sev, app, rule, text));
     }
 
     fn unexpected_segment(&mut self, idx: usize, known: bool) {
@@ -176,8 +211,19 @@ impl<'a> Run<'_, 'a> {
         } else {
             format!("{name} segment is not part of this message profile; it was ignored")
         };
-        let sev = if known { Severity::Warning } else { Severity::Information };
-        self.push(Loc::seg(idx), Hl7Error::SegmentSequence, sev, Some(AppError::DataIgnored), "structure", text);
+        let sev = if known {
+            Severity::Warning
+        } else {
+            Severity::Information
+        };
+        self.push(
+            Loc::seg(idx),
+            Hl7Error::SegmentSequence,
+            sev,
+            Some(AppError::DataIgnored),
+            "structure",
+            text,
+        );
     }
 
     fn drop_instance(&mut self, g: &GroupInstance) {
@@ -188,7 +234,12 @@ impl<'a> Run<'_, 'a> {
 
     /// Checks one group instance (or the whole message when `node` is None).
     /// Returns false when a required child was lost, which drops the group.
-    fn group(&mut self, defs: &'static [StructureNode], inst: &GroupInstance, node: Option<&'static StructureNode>) -> bool {
+    fn group(
+        &mut self,
+        defs: &'static [StructureNode],
+        inst: &GroupInstance,
+        node: Option<&'static StructureNode>,
+    ) -> bool {
         let overrides = self.group_predicates(inst, node);
         let mut ok = true;
         for (j, def) in defs.iter().enumerate() {
@@ -207,11 +258,20 @@ impl<'a> Run<'_, 'a> {
                     if let Some(i) = first {
                         let name = self.seg_name(i);
                         let text = if unsupported {
-                            format!("{name} is not supported in this message (usage X); it was ignored")
+                            format!(
+                                "{name} is not supported in this message (usage X); it was ignored"
+                            )
                         } else {
                             format!("{name} occurs more often than the guide allows ({}); the extra occurrence was ignored", max.unwrap_or(0))
                         };
-                        self.push(Loc::seg(i), Hl7Error::SegmentSequence, Severity::Warning, Some(AppError::DataIgnored), "cardinality", text);
+                        self.push(
+                            Loc::seg(i),
+                            Hl7Error::SegmentSequence,
+                            Severity::Warning,
+                            Some(AppError::DataIgnored),
+                            "cardinality",
+                            text,
+                        );
                     }
                     match item {
                         Item::Segment(i) => self.dropped[*i] = true,
@@ -221,8 +281,11 @@ impl<'a> Run<'_, 'a> {
                 }
                 let alive = match (item, def) {
                     (Item::Segment(i), StructureNode::Segment { def: seg_def, .. }) => {
-                        let field_overrides: HashMap<u32, Usage> =
-                            overrides.iter().filter(|((s, _), _)| s == i).map(|((_, f), u)| (*f, *u)).collect();
+                        let field_overrides: HashMap<u32, Usage> = overrides
+                            .iter()
+                            .filter(|((s, _), _)| s == i)
+                            .map(|((_, f), u)| (*f, *u))
+                            .collect();
                         let alive = self.segment(*i, seg_def, &field_overrides);
                         if !alive {
                             self.dropped[*i] = true;
@@ -249,7 +312,9 @@ impl<'a> Run<'_, 'a> {
                     if let Some(i) = first {
                         let name = self.seg_name(i);
                         let scope = match node {
-                            Some(StructureNode::Group { name: g, .. }) => format!("the {} group was rejected", short_group(g)),
+                            Some(StructureNode::Group { name: g, .. }) => {
+                                format!("the {} group was rejected", short_group(g))
+                            }
                             _ => "the message was rejected".to_string(),
                         };
                         self.push(
@@ -267,10 +332,17 @@ impl<'a> Run<'_, 'a> {
                 if items.is_empty() {
                     let missing = def.first_segment().to_string();
                     let (l, scope) = match (node, inst.first_segment()) {
-                        (Some(StructureNode::Group { name: g, .. }), Some(anchor)) => {
-                            (Loc::seg(anchor), format!("in the {} group starting here; the group was rejected", short_group(g)))
-                        }
-                        _ => (Loc::seg(usize::MAX), "; the message was rejected".to_string()),
+                        (Some(StructureNode::Group { name: g, .. }), Some(anchor)) => (
+                            Loc::seg(anchor),
+                            format!(
+                                "in the {} group starting here; the group was rejected",
+                                short_group(g)
+                            ),
+                        ),
+                        _ => (
+                            Loc::seg(usize::MAX),
+                            "; the message was rejected".to_string(),
+                        ),
                     };
                     let location = if l.seg == usize::MAX {
                         Location::segment(&missing, 1)
@@ -301,19 +373,32 @@ impl<'a> Run<'_, 'a> {
     }
 
     /// Usage overrides for fields of segments in this group instance (group-level predicates).
-    fn group_predicates(&self, inst: &GroupInstance, node: Option<&'static StructureNode>) -> HashMap<(usize, u32), Usage> {
+    fn group_predicates(
+        &self,
+        inst: &GroupInstance,
+        node: Option<&'static StructureNode>,
+    ) -> HashMap<(usize, u32), Usage> {
         let mut out = HashMap::new();
-        let Some(StructureNode::Group { id, name, .. }) = node else { return out };
+        let Some(StructureNode::Group { id, name, .. }) = node else {
+            return out;
+        };
         for rules in self.profile.group_rules(id, name) {
             for p in &rules.predicates {
                 let steps = p.target.steps();
                 if steps.len() != 2 {
                     continue;
                 }
-                let Some(items) = inst.children.get(steps[0].position as usize - 1) else { continue };
-                let Some(Item::Segment(seg)) = items.first() else { continue };
+                let Some(items) = inst.children.get(steps[0].position as usize - 1) else {
+                    continue;
+                };
+                let Some(Item::Segment(seg)) = items.first() else {
+                    continue;
+                };
                 let holds = self.eval(&p.condition, &Ctx::Group(inst));
-                out.insert((*seg, steps[1].position), if holds { p.true_usage } else { p.false_usage });
+                out.insert(
+                    (*seg, steps[1].position),
+                    if holds { p.true_usage } else { p.false_usage },
+                );
             }
         }
         out
@@ -321,8 +406,12 @@ impl<'a> Run<'_, 'a> {
 
     /// Checks a segment's fields; false when a required field is missing or was emptied.
     fn segment(&mut self, idx: usize, def_id: &str, overrides: &HashMap<u32, Usage>) -> bool {
-        let Some(def) = self.profile.segment_def(def_id) else { return true };
-        let Some(seg) = self.msg.segment(idx) else { return false };
+        let Some(def) = self.profile.segment_def(def_id) else {
+            return true;
+        };
+        let Some(seg) = self.msg.segment(idx) else {
+            return false;
+        };
         let is_msh = seg.is_msh();
         let rules = self.profile.segment_rules(def_id);
         let mut alive = true;
@@ -334,7 +423,13 @@ impl<'a> Run<'_, 'a> {
                 usage = overrides.get(&n).copied().unwrap_or_else(|| {
                     rules
                         .and_then(|r| single_step_predicate(&r.predicates, n))
-                        .map(|p| if self.eval(&p.condition, &Ctx::Segment(idx)) { p.true_usage } else { p.false_usage })
+                        .map(|p| {
+                            if self.eval(&p.condition, &Ctx::Segment(idx)) {
+                                p.true_usage
+                            } else {
+                                p.false_usage
+                            }
+                        })
                         .unwrap_or(Usage::O)
                 });
             }
@@ -344,10 +439,18 @@ impl<'a> Run<'_, 'a> {
                     if is_msh && n <= 2 {
                         continue;
                     }
-                    let tolerated = if is_msh { msh_tolerates(n) } else { set_id_tolerated(fdef) };
+                    let tolerated = if is_msh {
+                        msh_tolerates(n)
+                    } else {
+                        set_id_tolerated(fdef)
+                    };
                     let sev = tolerated.unwrap_or(Severity::Error);
                     let consequence = if tolerated.is_some() {
-                        if is_msh { msh_default_note(n) } else { "it carries no data, so the segment was kept".into() }
+                        if is_msh {
+                            msh_default_note(n)
+                        } else {
+                            "it carries no data, so the segment was kept".into()
+                        }
                     } else {
                         format!("the {} segment was rejected", seg.id())
                     };
@@ -357,7 +460,11 @@ impl<'a> Run<'_, 'a> {
                         sev,
                         Some(AppError::RequiredDataMissing),
                         "usage",
-                        format!("{}-{n} ({}) is required but missing; {consequence}", seg.id(), fdef.name),
+                        format!(
+                            "{}-{n} ({}) is required but missing; {consequence}",
+                            seg.id(),
+                            fdef.name
+                        ),
                     );
                     if tolerated.is_none() {
                         alive = false;
@@ -402,7 +509,11 @@ impl<'a> Run<'_, 'a> {
                     continue;
                 }
                 let v = self.value(l, rep, fdef, &fdef.datatype, true);
-                let v = if v == Verdict::Kept { self.business_rules(idx, &seg.id(), n, l, rep) } else { v };
+                let v = if v == Verdict::Kept {
+                    self.business_rules(idx, &seg.id(), n, l, rep)
+                } else {
+                    v
+                };
                 match v {
                     Verdict::Kept => kept += 1,
                     Verdict::Emptied => {
@@ -411,7 +522,11 @@ impl<'a> Run<'_, 'a> {
                 }
             }
             if kept == 0 && usage == Usage::R {
-                let tolerated = if is_msh { msh_tolerates(n) } else { set_id_tolerated(fdef) };
+                let tolerated = if is_msh {
+                    msh_tolerates(n)
+                } else {
+                    set_id_tolerated(fdef)
+                };
                 let sev = tolerated.unwrap_or(Severity::Error);
                 // The value problems that emptied a required field are errors, not warnings.
                 if tolerated.is_none() {
@@ -419,14 +534,22 @@ impl<'a> Run<'_, 'a> {
                         f.severity = Severity::Error;
                     }
                 }
-                let consequence = if tolerated.is_some() { msh_default_note(n) } else { format!("the {} segment was rejected", seg.id()) };
+                let consequence = if tolerated.is_some() {
+                    msh_default_note(n)
+                } else {
+                    format!("the {} segment was rejected", seg.id())
+                };
                 self.push(
                     Loc::field(idx, n),
                     Hl7Error::RequiredFieldMissing,
                     sev,
                     Some(AppError::RequiredDataMissing),
                     "cascade",
-                    format!("{}-{n} ({}) is required and its value was rejected; {consequence}", seg.id(), fdef.name),
+                    format!(
+                        "{}-{n} ({}) is required and its value was rejected; {consequence}",
+                        seg.id(),
+                        fdef.name
+                    ),
                 );
                 if tolerated.is_none() {
                     alive = false;
@@ -445,12 +568,23 @@ impl<'a> Run<'_, 'a> {
     /// against its data type, length and binding.
     /// `profiled` is false inside base HL7 data types (no `_IZ` constraint):
     /// the guide gives no lengths or value sets there, so only formats are checked.
-    fn value(&mut self, l: Loc, e: Element<'a>, def: &ElementDef, datatype: &str, profiled: bool) -> Verdict {
+    fn value(
+        &mut self,
+        l: Loc,
+        e: Element<'a>,
+        def: &ElementDef,
+        datatype: &str,
+        profiled: bool,
+    ) -> Verdict {
         let mut datatype = datatype;
         let varies;
         if datatype == "varies" {
             // OBX-5 takes the type named in OBX-2.
-            varies = self.msg.segment(l.seg).map(|s| s.value(2).into_owned()).unwrap_or_default();
+            varies = self
+                .msg
+                .segment(l.seg)
+                .map(|s| s.value(2).into_owned())
+                .unwrap_or_default();
             if self.profile.datatype(&varies).is_none() {
                 return Verdict::Kept;
             }
@@ -494,7 +628,13 @@ impl<'a> Run<'_, 'a> {
             if usage == Usage::C {
                 usage = preds
                     .and_then(|r| single_step_predicate(&r.predicates, c))
-                    .map(|p| if self.eval(&p.condition, &Ctx::Elem(e)) { p.true_usage } else { p.false_usage })
+                    .map(|p| {
+                        if self.eval(&p.condition, &Ctx::Elem(e)) {
+                            p.true_usage
+                        } else {
+                            p.false_usage
+                        }
+                    })
                     .unwrap_or(Usage::O);
             }
             if !comp.has_value() {
@@ -502,14 +642,21 @@ impl<'a> Run<'_, 'a> {
                     // The first component carries the identity of the value (the code,
                     // the identifier, the time); without it the value means nothing.
                     let (_, path) = self.describe(cl);
-                    let consequence = if c == 1 { "the value was not used" } else { "the rest of the value was kept" };
+                    let consequence = if c == 1 {
+                        "the value was not used"
+                    } else {
+                        "the rest of the value was kept"
+                    };
                     self.push(
                         cl,
                         Hl7Error::RequiredFieldMissing,
                         Severity::Warning,
                         Some(AppError::RequiredDataMissing),
                         "usage",
-                        format!("{path} ({}) is required in {} but missing; {consequence}", cdef.name, dt.name),
+                        format!(
+                            "{path} ({}) is required in {} but missing; {consequence}",
+                            cdef.name, dt.name
+                        ),
                     );
                     if c == 1 {
                         verdict = Verdict::Emptied;
@@ -532,10 +679,23 @@ impl<'a> Run<'_, 'a> {
         if verdict == Verdict::Kept && profiled && !def.binding.is_empty() {
             let code = e.child(1).first_leaf();
             let text = code.text();
-            if code.has_value() && !self.in_binding(&def.binding, &text) && self.in_binding(&def.binding, text.trim()) {
+            if code.has_value()
+                && !self.in_binding(&def.binding, &text)
+                && self.in_binding(&def.binding, text.trim())
+            {
                 let (_, path) = self.describe(l.child(1));
-                self.push(l.child(1), Hl7Error::DataType, Severity::Warning, Some(AppError::InvalidValue), "value-set",
-                    format!("{path} code '{}' has surrounding spaces; it was read as '{}'", clip(&text, 40), text.trim()));
+                self.push(
+                    l.child(1),
+                    Hl7Error::DataType,
+                    Severity::Warning,
+                    Some(AppError::InvalidValue),
+                    "value-set",
+                    format!(
+                        "{path} code '{}' has surrounding spaces; it was read as '{}'",
+                        clip(&text, 40),
+                        text.trim()
+                    ),
+                );
             } else if code.has_value() && !self.in_binding(&def.binding, &text) {
                 let (_, path) = self.describe(l.child(1));
                 self.push(
@@ -544,7 +704,12 @@ impl<'a> Run<'_, 'a> {
                     Severity::Warning,
                     Some(AppError::TableValueNotFound),
                     "value-set",
-                    format!("{path} code '{}' ({}) is not in {}; the value was not used", clip(&code.text(), 40), def.name, def.binding.join(" or ")),
+                    format!(
+                        "{path} code '{}' ({}) is not in {}; the value was not used",
+                        clip(&code.text(), 40),
+                        def.name,
+                        def.binding.join(" or ")
+                    ),
                 );
                 verdict = Verdict::Emptied;
             }
@@ -557,12 +722,26 @@ impl<'a> Run<'_, 'a> {
         verdict
     }
 
-    fn primitive(&mut self, l: Loc, e: Element<'a>, def: &ElementDef, base: &str, profiled: bool) -> Verdict {
+    fn primitive(
+        &mut self,
+        l: Loc,
+        e: Element<'a>,
+        def: &ElementDef,
+        base: &str,
+        profiled: bool,
+    ) -> Verdict {
         let leaf = e.first_leaf();
         let text = leaf.text();
         let (_, path) = self.describe(l);
         if e.raw().contains(&0xFF) || std::str::from_utf8(e.raw()).is_err() {
-            self.push(l, Hl7Error::DataType, Severity::Warning, Some(AppError::InvalidValue), "encoding", format!("{path} contains bytes that are not valid UTF-8; the value was not used"));
+            self.push(
+                l,
+                Hl7Error::DataType,
+                Severity::Warning,
+                Some(AppError::InvalidValue),
+                "encoding",
+                format!("{path} contains bytes that are not valid UTF-8; the value was not used"),
+            );
             return Verdict::Emptied;
         }
         if leaf.is_null() {
@@ -577,7 +756,11 @@ impl<'a> Run<'_, 'a> {
                 // it is so long it cannot be a real value of this element.
                 let hard = hard_length_limit(max);
                 let junk = len > hard;
-                let consequence = if junk { format!("values over {hard} characters are not used") } else { "the value was kept as sent".into() };
+                let consequence = if junk {
+                    format!("values over {hard} characters are not used")
+                } else {
+                    "the value was kept as sent".into()
+                };
                 self.push(
                     l,
                     Hl7Error::DataType,
@@ -592,22 +775,67 @@ impl<'a> Run<'_, 'a> {
             }
         }
         let problem = match base {
-            "NM" => (!is_number(&text)).then(|| (AppError::InvalidValue, format!("{path} '{}' is not a number", clip(&text, 40)))),
-            "SI" => (!text.bytes().all(|b| b.is_ascii_digit()) || text.is_empty())
-                .then(|| (AppError::InvalidValue, format!("{path} '{}' is not a sequence number", clip(&text, 40)))),
-            "DT" => datetime::parse_dt(&text).err().map(|d| (AppError::InvalidDate, format!("{path} '{}' is not a valid date: {}", clip(&text, 40), d.0))),
-            "DTM" => datetime::parse_dtm(&text).err().map(|d| (AppError::InvalidDate, format!("{path} '{}' is not a valid date/time: {}", clip(&text, 40), d.0))),
-            "TM" => datetime::check_tm(&text).err().map(|d| (AppError::InvalidValue, format!("{path} '{}' is not a valid time: {}", clip(&text, 40), d.0))),
+            "NM" => (!is_number(&text)).then(|| {
+                (
+                    AppError::InvalidValue,
+                    format!("{path} '{}' is not a number", clip(&text, 40)),
+                )
+            }),
+            "SI" => (!text.bytes().all(|b| b.is_ascii_digit()) || text.is_empty()).then(|| {
+                (
+                    AppError::InvalidValue,
+                    format!("{path} '{}' is not a sequence number", clip(&text, 40)),
+                )
+            }),
+            "DT" => datetime::parse_dt(&text).err().map(|d| {
+                (
+                    AppError::InvalidDate,
+                    format!("{path} '{}' is not a valid date: {}", clip(&text, 40), d.0),
+                )
+            }),
+            "DTM" => datetime::parse_dtm(&text).err().map(|d| {
+                (
+                    AppError::InvalidDate,
+                    format!(
+                        "{path} '{}' is not a valid date/time: {}",
+                        clip(&text, 40),
+                        d.0
+                    ),
+                )
+            }),
+            "TM" => datetime::check_tm(&text).err().map(|d| {
+                (
+                    AppError::InvalidValue,
+                    format!("{path} '{}' is not a valid time: {}", clip(&text, 40), d.0),
+                )
+            }),
             _ => None,
         };
         if let Some((app, msg)) = problem {
-            self.push(l, Hl7Error::DataType, Severity::Warning, Some(app), "datatype", format!("{msg}; the value was not used"));
+            self.push(
+                l,
+                Hl7Error::DataType,
+                Severity::Warning,
+                Some(app),
+                "datatype",
+                format!("{msg}; the value was not used"),
+            );
             return Verdict::Emptied;
         }
         if profiled && !def.binding.is_empty() && !self.in_binding(&def.binding, &text) {
             if text.trim() != text && self.in_binding(&def.binding, text.trim()) {
-                self.push(l, Hl7Error::DataType, Severity::Warning, Some(AppError::InvalidValue), "value-set",
-                    format!("{path} value '{}' has surrounding spaces; it was read as '{}'", clip(&text, 40), text.trim()));
+                self.push(
+                    l,
+                    Hl7Error::DataType,
+                    Severity::Warning,
+                    Some(AppError::InvalidValue),
+                    "value-set",
+                    format!(
+                        "{path} value '{}' has surrounding spaces; it was read as '{}'",
+                        clip(&text, 40),
+                        text.trim()
+                    ),
+                );
                 return Verdict::Kept;
             }
             self.push(
@@ -616,7 +844,12 @@ impl<'a> Run<'_, 'a> {
                 Severity::Warning,
                 Some(AppError::TableValueNotFound),
                 "value-set",
-                format!("{path} value '{}' ({}) is not in {}; the value was not used", clip(&text, 40), def.name, def.binding.join(" or ")),
+                format!(
+                    "{path} value '{}' ({}) is not in {}; the value was not used",
+                    clip(&text, 40),
+                    def.name,
+                    def.binding.join(" or ")
+                ),
             );
             return Verdict::Emptied;
         }
@@ -651,11 +884,24 @@ impl<'a> Run<'_, 'a> {
     }
 
     /// IIS business rules on dates the profile cannot express.
-    fn business_rules(&mut self, seg: usize, id: &str, field: u32, l: Loc, rep: Element<'a>) -> Verdict {
-        let date = || datetime::parse_dtm(&rep.first_leaf().text()).ok().and_then(|d| d.date());
+    fn business_rules(
+        &mut self,
+        seg: usize,
+        id: &str,
+        field: u32,
+        l: Loc,
+        rep: Element<'a>,
+    ) -> Verdict {
+        let date = || {
+            datetime::parse_dtm(&rep.first_leaf().text())
+                .ok()
+                .and_then(|d| d.date())
+        };
         match (id, field) {
             ("PID", 7) => {
-                let Some(dob) = date() else { return Verdict::Kept };
+                let Some(dob) = date() else {
+                    return Verdict::Kept;
+                };
                 if dob > self.today {
                     self.push(
                         l.child(1),
@@ -663,14 +909,20 @@ impl<'a> Run<'_, 'a> {
                         Severity::Error,
                         Some(AppError::IllogicalDate),
                         "business-rule",
-                        format!("PID-7 birth date {} is after today ({}); the value was not used", dob.iso(), self.today.iso()),
+                        format!(
+                            "PID-7 birth date {} is after today ({}); the value was not used",
+                            dob.iso(),
+                            self.today.iso()
+                        ),
                     );
                     return Verdict::Emptied;
                 }
                 self.birth_date = Some(dob);
             }
             ("RXA", 3) => {
-                let Some(given) = date() else { return Verdict::Kept };
+                let Some(given) = date() else {
+                    return Verdict::Kept;
+                };
                 if given > self.today {
                     self.push(
                         l.child(1),
@@ -729,7 +981,10 @@ impl<'a> Run<'_, 'a> {
                 }
             }
             let (code, app) = match c.id.as_str() {
-                "IZ-23" | "IZ-24" => (Hl7Error::RequiredFieldMissing, AppError::RequiredObservationMissing),
+                "IZ-23" | "IZ-24" => (
+                    Hl7Error::RequiredFieldMissing,
+                    AppError::RequiredObservationMissing,
+                ),
                 _ => (Hl7Error::DataType, AppError::InvalidValue),
             };
             let location = match l {
@@ -742,7 +997,14 @@ impl<'a> Run<'_, 'a> {
                     self.flagged.insert((l.seg, l.field));
                 }
             }
-            self.findings.push(Finding::new(location, code, Severity::Warning, Some(app), &c.id, text));
+            self.findings.push(Finding::new(
+                location,
+                code,
+                Severity::Warning,
+                Some(app),
+                &c.id,
+                text,
+            ));
         }
     }
 
@@ -810,7 +1072,9 @@ impl<'a> Run<'_, 'a> {
         };
         match ctx {
             Ctx::Group(g) => {
-                let Some(items) = g.children.get((s.position as usize).wrapping_sub(1)) else { return };
+                let Some(items) = g.children.get((s.position as usize).wrapping_sub(1)) else {
+                    return;
+                };
                 for (k, item) in items.iter().enumerate() {
                     if s.instance.is_some_and(|n| n as usize != k + 1) {
                         continue;
@@ -826,7 +1090,9 @@ impl<'a> Run<'_, 'a> {
                 }
             }
             Ctx::Segment(i) => {
-                let Some(seg) = self.msg.segment(*i) else { return };
+                let Some(seg) = self.msg.segment(*i) else {
+                    return;
+                };
                 let f = seg.field(s.position as usize);
                 match s.instance {
                     Some(n) => self.resolve(&Ctx::Elem(f.child(n as usize)), rest, out),
@@ -871,10 +1137,26 @@ impl<'a> Run<'_, 'a> {
                 self.resolve(ctx, p.steps(), &mut out);
                 out.iter().any(|f| self.present(f))
             }
-            Expr::PlainText { path, text, ignore_case, at_least_once } => {
+            Expr::PlainText {
+                path,
+                text,
+                ignore_case,
+                at_least_once,
+            } => {
                 let vals = self.values(ctx, path);
-                let eq = |v: &String| if *ignore_case { v.eq_ignore_ascii_case(text) } else { v == text };
-                !vals.is_empty() && if *at_least_once { vals.iter().any(eq) } else { vals.iter().all(eq) }
+                let eq = |v: &String| {
+                    if *ignore_case {
+                        v.eq_ignore_ascii_case(text)
+                    } else {
+                        v == text
+                    }
+                };
+                !vals.is_empty()
+                    && if *at_least_once {
+                        vals.iter().any(eq)
+                    } else {
+                        vals.iter().all(eq)
+                    }
             }
             Expr::Format { path, regex } => {
                 let vals = self.values(ctx, path);
@@ -884,7 +1166,12 @@ impl<'a> Run<'_, 'a> {
                 let vals = self.values(ctx, path);
                 !vals.is_empty() && vals.iter().all(|v| values.iter().any(|x| x == v))
             }
-            Expr::SimpleValue { path, op, value, numeric } => {
+            Expr::SimpleValue {
+                path,
+                op,
+                value,
+                numeric,
+            } => {
                 let vals = self.values(ctx, path);
                 !vals.is_empty()
                     && vals.iter().all(|v| {
@@ -913,7 +1200,11 @@ impl<'a> Run<'_, 'a> {
                     .into_iter()
                     .filter_map(|f| match f {
                         Found::Elem(e) if e.has_value() => {
-                            let code = if e.level() == Level::Repetition { e.child(1) } else { e };
+                            let code = if e.level() == Level::Repetition {
+                                e.child(1)
+                            } else {
+                                e
+                            };
                             Some(code.first_leaf().text().into_owned())
                         }
                         _ => None,
@@ -924,7 +1215,9 @@ impl<'a> Run<'_, 'a> {
             Expr::SetId(path) => match ctx {
                 Ctx::Segment(i) => {
                     let seq = self.msg.segment(*i).map_or(0, |s| s.seq());
-                    self.values(ctx, path).first().is_some_and(|v| v.trim() == seq.to_string())
+                    self.values(ctx, path)
+                        .first()
+                        .is_some_and(|v| v.trim() == seq.to_string())
                 }
                 _ => true,
             },
@@ -943,10 +1236,17 @@ impl<'a> Run<'_, 'a> {
         for p in &parents {
             let Found::Group(g) = p else { continue };
             let vals = self.values(&Ctx::Group(g), element);
-            per_group_ok &= vals.iter().enumerate().all(|(i, v)| v.trim() == (i + 1).to_string());
+            per_group_ok &= vals
+                .iter()
+                .enumerate()
+                .all(|(i, v)| v.trim() == (i + 1).to_string());
             all.extend(vals);
         }
-        per_group_ok || all.iter().enumerate().all(|(i, v)| v.trim() == (i + 1).to_string())
+        per_group_ok
+            || all
+                .iter()
+                .enumerate()
+                .all(|(i, v)| v.trim() == (i + 1).to_string())
     }
 
     /// IZ-24: each VIS shared is documented either by bar code + presentation
@@ -956,13 +1256,31 @@ impl<'a> Run<'_, 'a> {
         let mut groups: HashMap<String, HashSet<String>> = HashMap::new();
         let mut obx = Vec::new();
         // The observation group is child 5 of the Z22 ORDER group.
-        self.resolve(ctx, &[PathStep { position: 5, instance: None }, PathStep { position: 1, instance: Some(1) }], &mut obx);
+        self.resolve(
+            ctx,
+            &[
+                PathStep {
+                    position: 5,
+                    instance: None,
+                },
+                PathStep {
+                    position: 1,
+                    instance: Some(1),
+                },
+            ],
+            &mut obx,
+        );
         for f in obx {
             let Found::Segment(i) = f else { continue };
-            let Some(seg) = self.msg.segment(i) else { continue };
+            let Some(seg) = self.msg.segment(i) else {
+                continue;
+            };
             let code = seg.value(3).into_owned();
             if matches!(code.as_str(), "69764-9" | "30956-7" | "29768-9" | "29769-7") {
-                groups.entry(seg.value(4).into_owned()).or_default().insert(code);
+                groups
+                    .entry(seg.value(4).into_owned())
+                    .or_default()
+                    .insert(code);
             }
         }
         let _ = order;
@@ -1003,11 +1321,16 @@ fn set_id_tolerated(def: &ElementDef) -> Option<Severity> {
 }
 
 fn single_step_predicate(preds: &[Predicate], position: u32) -> Option<&Predicate> {
-    preds.iter().find(|p| p.target.steps().len() == 1 && p.target.steps()[0].position == position)
+    preds
+        .iter()
+        .find(|p| p.target.steps().len() == 1 && p.target.steps()[0].position == position)
 }
 
 fn is_simple(e: &Expr) -> bool {
-    !matches!(e, Expr::And(_) | Expr::Or(_) | Expr::Not(_) | Expr::Imply(..))
+    !matches!(
+        e,
+        Expr::And(_) | Expr::Or(_) | Expr::Not(_) | Expr::Imply(..)
+    )
 }
 
 fn compare(o: Option<std::cmp::Ordering>, op: Op) -> bool {
@@ -1045,7 +1368,11 @@ fn clip(s: &str, n: usize) -> String {
 }
 
 fn short_group(name: &str) -> String {
-    name.rsplit('.').next().unwrap_or(name).to_ascii_lowercase().replace('_', " ")
+    name.rsplit('.')
+        .next()
+        .unwrap_or(name)
+        .to_ascii_lowercase()
+        .replace('_', " ")
 }
 
 fn msh_default_note(n: u32) -> String {

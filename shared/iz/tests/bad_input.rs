@@ -5,7 +5,8 @@ use iz::{respond, AckCode, Clock, IisIdentity, Response, Severity};
 
 const HEAD: &str = "MSH|^~\\&|EHR|CLINIC|IIS|STATE|20250101120000-0500||VXU^V04^VXU_V04|CTRL-1|P|2.5.1|||ER|AL|||||Z22^CDCPHINVS\r";
 const PID: &str = "PID|1||123^^^EHR^MR||Doe^Jane^^^^^L|Roe^Mary^^^^^M|20200115|F\r";
-const ORDER: &str = "ORC|RE||9999^EHR\rRXA|0|1|20240101||08^HepB^CVX|999|||01^Historical^NIP001|||||||||||CP|A\r";
+const ORDER: &str =
+    "ORC|RE||9999^EHR\rRXA|0|1|20240101||08^HepB^CVX|999|||01^Historical^NIP001|||||||||||CP|A\r";
 
 fn clock() -> Clock {
     Clock::at(1_790_000_000) // 2026-09-21
@@ -16,7 +17,9 @@ fn run(text: &[u8]) -> Response {
 }
 
 fn has(r: &Response, loc: &str, code: &str, sev: Severity) -> bool {
-    r.findings().iter().any(|f| f.location.to_erl() == loc && f.hl7_code.code() == code && f.severity == sev)
+    r.findings()
+        .iter()
+        .any(|f| f.location.to_erl() == loc && f.hl7_code.code() == code && f.severity == sev)
 }
 
 #[test]
@@ -29,7 +32,10 @@ fn a_conformant_minimal_vxu_is_aa() {
 fn empty_body_and_missing_msh_are_unreadable() {
     assert_eq!(run(b"").unreadable, Some(ParseError::Empty));
     assert_eq!(run(b"\r\n").unreadable, Some(ParseError::Empty));
-    assert_eq!(run(format!("{PID}{ORDER}").as_bytes()).unreadable, Some(ParseError::NoMsh));
+    assert_eq!(
+        run(format!("{PID}{ORDER}").as_bytes()).unreadable,
+        Some(ParseError::NoMsh)
+    );
 }
 
 #[test]
@@ -37,9 +43,16 @@ fn hash_field_separator_is_rejected_ar() {
     let text = format!("{HEAD}{PID}").replace('|', "#");
     let r = run(text.as_bytes());
     assert_eq!(r.ack_code, Some(AckCode::AR));
-    assert!(has(&r, "MSH^1^1", "102", Severity::Error), "{:?}", r.findings());
+    assert!(
+        has(&r, "MSH^1^1", "102", Severity::Error),
+        "{:?}",
+        r.findings()
+    );
     let answer = r.answer.expect("answer");
-    assert!(answer.contains("\rMSA|AR|CTRL-1\r"), "answer uses our delimiters and echoes MSH-10: {answer}");
+    assert!(
+        answer.contains("\rMSA|AR|CTRL-1\r"),
+        "answer uses our delimiters and echoes MSH-10: {answer}"
+    );
 }
 
 #[test]
@@ -51,17 +64,33 @@ fn version_231_is_ar_203() {
 
 #[test]
 fn adt_a04_is_ar_200() {
-    let r = run(format!("{}{PID}", HEAD.replace("VXU^V04^VXU_V04", "ADT^A04^ADT_A01")).as_bytes());
+    let r = run(format!(
+        "{}{PID}",
+        HEAD.replace("VXU^V04^VXU_V04", "ADT^A04^ADT_A01")
+    )
+    .as_bytes());
     assert_eq!(r.ack_code, Some(AckCode::AR));
-    assert!(has(&r, "MSH^1^9^1^1", "200", Severity::Error), "{:?}", r.findings());
+    assert!(
+        has(&r, "MSH^1^9^1^1", "200", Severity::Error),
+        "{:?}",
+        r.findings()
+    );
 }
 
 #[test]
 fn unknown_cvx_drops_the_order_not_the_message() {
-    let r = run(format!("{HEAD}{PID}{}", ORDER.replace("08^HepB^CVX", "999999^Mystery^CVX")).as_bytes());
+    let r = run(format!(
+        "{HEAD}{PID}{}",
+        ORDER.replace("08^HepB^CVX", "999999^Mystery^CVX")
+    )
+    .as_bytes());
     assert_eq!(r.ack_code, Some(AckCode::AE));
     assert!(r.accepted, "the patient is still accepted");
-    assert!(has(&r, "RXA^1^5^1^1", "103", Severity::Error), "{:?}", r.findings());
+    assert!(
+        has(&r, "RXA^1^5^1^1", "103", Severity::Error),
+        "{:?}",
+        r.findings()
+    );
     assert!(has(&r, "RXA^1^5", "101", Severity::Error));
     assert!(has(&r, "RXA^1", "100", Severity::Error));
 }
@@ -71,8 +100,15 @@ fn future_birth_date_rejects_the_message() {
     let r = run(format!("{HEAD}{}{ORDER}", PID.replace("20200115", "20991231")).as_bytes());
     assert_eq!(r.ack_code, Some(AckCode::AE));
     assert!(!r.accepted);
-    assert!(has(&r, "PID^1^7^1^1", "999", Severity::Error), "{:?}", r.findings());
-    assert!(r.findings().iter().any(|f| f.app_code.map(|a| a.code()) == Some("1")));
+    assert!(
+        has(&r, "PID^1^7^1^1", "999", Severity::Error),
+        "{:?}",
+        r.findings()
+    );
+    assert!(r
+        .findings()
+        .iter()
+        .any(|f| f.app_code.map(|a| a.code()) == Some("1")));
     assert!(has(&r, "PID^1", "100", Severity::Error));
 }
 
@@ -80,7 +116,11 @@ fn future_birth_date_rejects_the_message() {
 fn impossible_birth_date_is_invalid_date() {
     let r = run(format!("{HEAD}{}{ORDER}", PID.replace("20200115", "20251301")).as_bytes());
     assert!(!r.accepted);
-    let f = r.findings().iter().find(|f| f.location.to_erl() == "PID^1^7^1^1").expect("PID-7.1 finding");
+    let f = r
+        .findings()
+        .iter()
+        .find(|f| f.location.to_erl() == "PID^1^7^1^1")
+        .expect("PID-7.1 finding");
     assert_eq!(f.hl7_code.code(), "102");
     assert_eq!(f.app_code.map(|a| a.code()), Some("2"));
     assert!(f.message.contains("month 13"), "{}", f.message);
@@ -114,8 +154,16 @@ fn ten_thousand_bare_rxa_are_reported_within_the_err_limit() {
 #[test]
 fn five_megabyte_field_is_answered() {
     let big = "A".repeat(5 * 1024 * 1024);
-    let r = run(format!("{HEAD}{}{ORDER}", PID.replace("Doe^Jane", &format!("{big}^Jane"))).as_bytes());
-    let f = r.findings().iter().find(|f| f.location.to_erl().starts_with("PID^1^5")).expect("PID-5 length finding");
+    let r = run(format!(
+        "{HEAD}{}{ORDER}",
+        PID.replace("Doe^Jane", &format!("{big}^Jane"))
+    )
+    .as_bytes());
+    let f = r
+        .findings()
+        .iter()
+        .find(|f| f.location.to_erl().starts_with("PID^1^5"))
+        .expect("PID-5 length finding");
     assert_eq!(f.hl7_code.code(), "102");
     assert!(f.message.contains("characters long"), "{}", f.message);
     let answer = r.answer.expect("answer");
@@ -128,7 +176,13 @@ fn non_utf8_bytes_are_reported_where_they_are() {
     let pos = text.windows(4).position(|w| w == b"Jane").expect("Jane");
     text[pos + 1] = 0xFF;
     let r = run(&text);
-    assert!(r.findings().iter().any(|f| f.location.to_erl() == "PID^1^5^1^2" && f.message.contains("UTF-8")), "{:?}", r.findings());
+    assert!(
+        r.findings()
+            .iter()
+            .any(|f| f.location.to_erl() == "PID^1^5^1^2" && f.message.contains("UTF-8")),
+        "{:?}",
+        r.findings()
+    );
 }
 
 #[test]
@@ -142,7 +196,11 @@ fn trailing_escape_character_is_harmless() {
 
 #[test]
 fn err8_is_escaped_and_at_most_250_characters() {
-    let r = run(format!("{HEAD}{PID}{}", ORDER.replace("08^HepB^CVX", "X|Y^Z&W~V\\U^Mystery^CVX")).as_bytes());
+    let r = run(format!(
+        "{HEAD}{PID}{}",
+        ORDER.replace("08^HepB^CVX", "X|Y^Z&W~V\\U^Mystery^CVX")
+    )
+    .as_bytes());
     let answer = r.answer.expect("answer");
     let m = Message::parse(answer.as_bytes()).expect("our ACK parses");
     for err in m.segments().filter(|s| s.id() == "ERR") {

@@ -19,7 +19,11 @@ impl Path {
                 None => (part, "1"),
             };
             let position = pos.parse().ok()?;
-            let instance = if inst == "*" { None } else { Some(inst.parse().ok()?) };
+            let instance = if inst == "*" {
+                None
+            } else {
+                Some(inst.parse().ok()?)
+            };
             steps.push(PathStep { position, instance });
         }
         (!steps.is_empty()).then_some(Path(steps))
@@ -61,16 +65,42 @@ pub enum Expr {
     Not(Box<Expr>),
     Imply(Box<Expr>, Box<Expr>),
     Presence(Path),
-    PlainText { path: Path, text: String, ignore_case: bool, at_least_once: bool },
-    Format { path: Path, regex: regex::Regex },
-    StringList { path: Path, values: Vec<String> },
-    SimpleValue { path: Path, op: Op, value: String, numeric: bool },
-    PathValue { left: Path, op: Op, right: Path },
-    ValueSet { path: Path, value_sets: Vec<String> },
+    PlainText {
+        path: Path,
+        text: String,
+        ignore_case: bool,
+        at_least_once: bool,
+    },
+    Format {
+        path: Path,
+        regex: regex::Regex,
+    },
+    StringList {
+        path: Path,
+        values: Vec<String>,
+    },
+    SimpleValue {
+        path: Path,
+        op: Op,
+        value: String,
+        numeric: bool,
+    },
+    PathValue {
+        left: Path,
+        op: Op,
+        right: Path,
+    },
+    ValueSet {
+        path: Path,
+        value_sets: Vec<String>,
+    },
     /// Set IDs valued 1, 2, 3... across the instances at `path`.
     SetId(Path),
     /// OBX-1 numbered sequentially within each instance of `parent`.
-    IzSetId { parent: Path, element: Path },
+    IzSetId {
+        parent: Path,
+        element: Path,
+    },
     /// A rule NIST implements in Java; evaluated by the validator by name.
     Plugin(String),
 }

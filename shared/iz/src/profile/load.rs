@@ -3,7 +3,12 @@ use super::{Expr, Op, Path, ProfileId};
 use roxmltree::{Document, Node};
 use std::collections::{HashMap, HashSet};
 
-pub(super) fn load(id: ProfileId, profile_xml: &str, constraints_xml: &str, value_sets_xml: &str) -> Result<Profile, String> {
+pub(super) fn load(
+    id: ProfileId,
+    profile_xml: &str,
+    constraints_xml: &str,
+    value_sets_xml: &str,
+) -> Result<Profile, String> {
     let doc = Document::parse(profile_xml).map_err(|e| format!("profile XML: {e}"))?;
     let root = doc.root_element();
     let message_node = child(root, "Messages")
@@ -53,7 +58,11 @@ pub(super) fn load(id: ProfileId, profile_xml: &str, constraints_xml: &str, valu
         };
         for context in section.children().filter(Node::is_element) {
             for by in context.children().filter(Node::is_element) {
-                let key = by.attribute("ID").or_else(|| by.attribute("Name")).unwrap_or("").to_string();
+                let key = by
+                    .attribute("ID")
+                    .or_else(|| by.attribute("Name"))
+                    .unwrap_or("")
+                    .to_string();
                 let rules = match context.tag_name().name() {
                     "Datatype" => datatype_rules.entry(key).or_default(),
                     "Segment" => segment_rules.entry(key).or_default(),
@@ -78,7 +87,8 @@ pub(super) fn load(id: ProfileId, profile_xml: &str, constraints_xml: &str, valu
                             true_usage: Usage::parse(&attr(item, "TrueUsage")),
                             false_usage: Usage::parse(&attr(item, "FalseUsage")),
                             description,
-                            condition: expr(cond).map_err(|e| format!("predicate {rule_id}: {e}"))?,
+                            condition: expr(cond)
+                                .map_err(|e| format!("predicate {rule_id}: {e}"))?,
                         });
                     } else {
                         let a = child(item, "Assertion")
@@ -150,7 +160,12 @@ fn structure(parent: Node) -> Vec<StructureNode> {
                 let def = attr(n, "Ref");
                 // The name is the part before the first space or underscore of the ref.
                 let name: String = def.chars().take(3).collect();
-                Some(StructureNode::Segment { def, name, usage: Usage::parse(&attr(n, "Usage")), cardinality: card(n) })
+                Some(StructureNode::Segment {
+                    def,
+                    name,
+                    usage: Usage::parse(&attr(n, "Usage")),
+                    cardinality: card(n),
+                })
             }
             "Group" => Some(StructureNode::Group {
                 id: attr(n, "ID"),
@@ -167,14 +182,22 @@ fn structure(parent: Node) -> Vec<StructureNode> {
 fn element_def(n: Node) -> ElementDef {
     let binding = n
         .attribute("Binding")
-        .map(|b| b.split(':').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+        .map(|b| {
+            b.split(':')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     ElementDef {
         name: attr(n, "Name"),
         usage: Usage::parse(&attr(n, "Usage")),
         cardinality: card(n),
         datatype: attr(n, "Datatype"),
-        min_length: n.attribute("MinLength").and_then(|v| v.parse().ok()).unwrap_or(0),
+        min_length: n
+            .attribute("MinLength")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
         max_length: n.attribute("MaxLength").and_then(|v| v.parse().ok()),
         binding,
     }
@@ -194,7 +217,9 @@ fn expr(n: Node) -> Result<Expr, String> {
         let raw = attr(n, name);
         Path::parse(&raw).ok_or_else(|| format!("bad path '{raw}' in {}", n.tag_name().name()))
     };
-    let kids = || -> Result<Vec<Expr>, String> { n.children().filter(Node::is_element).map(expr).collect() };
+    let kids = || -> Result<Vec<Expr>, String> {
+        n.children().filter(Node::is_element).map(expr).collect()
+    };
     Ok(match n.tag_name().name() {
         "AND" => Expr::And(kids()?),
         "OR" => Expr::Or(kids()?),
@@ -216,12 +241,16 @@ fn expr(n: Node) -> Result<Expr, String> {
             let re = attr(n, "Regex");
             Expr::Format {
                 path: path("Path")?,
-                regex: regex::Regex::new(&format!("^(?:{re})$")).map_err(|e| format!("regex {re}: {e}"))?,
+                regex: regex::Regex::new(&format!("^(?:{re})$"))
+                    .map_err(|e| format!("regex {re}: {e}"))?,
             }
         }
         "StringList" => Expr::StringList {
             path: path("Path")?,
-            values: attr(n, "CSV").split(',').map(|s| s.trim().to_string()).collect(),
+            values: attr(n, "CSV")
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .collect(),
         },
         "SimpleValue" => Expr::SimpleValue {
             path: path("Path")?,
@@ -229,13 +258,23 @@ fn expr(n: Node) -> Result<Expr, String> {
             value: attr(n, "Value"),
             numeric: n.attribute("Type") == Some("Number"),
         },
-        "PathValue" => Expr::PathValue { left: path("Path1")?, op: Op::parse(&attr(n, "Operator")), right: path("Path2")? },
+        "PathValue" => Expr::PathValue {
+            left: path("Path1")?,
+            op: Op::parse(&attr(n, "Operator")),
+            right: path("Path2")?,
+        },
         "ValueSet" => Expr::ValueSet {
             path: path("Path")?,
-            value_sets: attr(n, "ValueSetID").split(':').map(str::to_string).collect(),
+            value_sets: attr(n, "ValueSetID")
+                .split(':')
+                .map(str::to_string)
+                .collect(),
         },
         "SetID" => Expr::SetId(path("Path")?),
-        "IZSetID" => Expr::IzSetId { parent: path("Parent")?, element: path("Element")? },
+        "IZSetID" => Expr::IzSetId {
+            parent: path("Parent")?,
+            element: path("Element")?,
+        },
         "Plugin" => Expr::Plugin(attr(n, "QualifiedClassName")),
         other => return Err(format!("unsupported assertion element {other}")),
     })
@@ -246,7 +285,8 @@ fn attr(n: Node, name: &str) -> String {
 }
 
 fn child<'a, 'i>(n: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
-    n.children().find(|c| c.is_element() && c.tag_name().name() == name)
+    n.children()
+        .find(|c| c.is_element() && c.tag_name().name() == name)
 }
 
 fn first_element<'a, 'i>(n: Node<'a, 'i>) -> Option<Node<'a, 'i>> {
@@ -254,5 +294,6 @@ fn first_element<'a, 'i>(n: Node<'a, 'i>) -> Option<Node<'a, 'i>> {
 }
 
 fn elements<'a, 'i: 'a>(n: Node<'a, 'i>, name: &'static str) -> impl Iterator<Item = Node<'a, 'i>> {
-    n.children().filter(move |c| c.is_element() && c.tag_name().name() == name)
+    n.children()
+        .filter(move |c| c.is_element() && c.tag_name().name() == name)
 }

@@ -67,9 +67,21 @@ impl ProfileId {
         macro_rules! files {
             ($name:literal) => {
                 (
-                    include_str!(concat!("../../profiles/nist-iz-r1.5/", $name, "_Profile.xml")),
-                    include_str!(concat!("../../profiles/nist-iz-r1.5/", $name, "_Constraints.xml")),
-                    include_str!(concat!("../../profiles/nist-iz-r1.5/", $name, "_ValueSetLibrary.xml")),
+                    include_str!(concat!(
+                        "../../profiles/nist-iz-r1.5/",
+                        $name,
+                        "_Profile.xml"
+                    )),
+                    include_str!(concat!(
+                        "../../profiles/nist-iz-r1.5/",
+                        $name,
+                        "_Constraints.xml"
+                    )),
+                    include_str!(concat!(
+                        "../../profiles/nist-iz-r1.5/",
+                        $name,
+                        "_ValueSetLibrary.xml"
+                    )),
                 )
             };
         }
@@ -137,7 +149,10 @@ mod tests {
         assert_eq!(rxa.fields[4].usage, Usage::R);
         assert_eq!(rxa.fields[4].binding, vec!["CVX", "NDC_Use", "NDC_Sale"]);
         assert!(p.value_set("CVX").expect("CVX").codes.contains("08"));
-        let order = p.message.children.iter().find(|n| matches!(n, StructureNode::Group { name, .. } if name == "VXU_V04.ORDER"));
+        let order =
+            p.message.children.iter().find(
+                |n| matches!(n, StructureNode::Group { name, .. } if name == "VXU_V04.ORDER"),
+            );
         assert!(order.is_some());
         let rxa_rules = p.segment_rules("RXA_IZ 1_5_Z22").expect("RXA rules");
         assert!(rxa_rules.constraints.iter().any(|c| c.id == "IZ-47"));
@@ -147,8 +162,11 @@ mod tests {
     fn vendored_profiles_match_the_shared_originals() {
         // The repo carries a verbatim copy so builds need nothing beside it;
         // when the project's shared folder is present, prove the copy is exact.
-        let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/ig-profiles/nist-iz-r1.5");
-        let Ok(entries) = std::fs::read_dir(&shared) else { return };
+        let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/ig-profiles/nist-iz-r1.5");
+        let Ok(entries) = std::fs::read_dir(&shared) else {
+            return;
+        };
         let ours = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/nist-iz-r1.5");
         let mut compared = 0;
         for e in entries.flatten() {

@@ -107,20 +107,25 @@ impl StructureNode {
     }
     pub fn cardinality(&self) -> Cardinality {
         match self {
-            StructureNode::Segment { cardinality, .. } | StructureNode::Group { cardinality, .. } => *cardinality,
+            StructureNode::Segment { cardinality, .. }
+            | StructureNode::Group { cardinality, .. } => *cardinality,
         }
     }
     /// The segment name that starts this node (a group starts with its first segment).
     pub fn first_segment(&self) -> &str {
         match self {
             StructureNode::Segment { name, .. } => name,
-            StructureNode::Group { children, .. } => children.first().map_or("", |c| c.first_segment()),
+            StructureNode::Group { children, .. } => {
+                children.first().map_or("", |c| c.first_segment())
+            }
         }
     }
     pub fn contains_segment(&self, seg: &str) -> bool {
         match self {
             StructureNode::Segment { name, .. } => name == seg,
-            StructureNode::Group { children, .. } => children.iter().any(|c| c.contains_segment(seg)),
+            StructureNode::Group { children, .. } => {
+                children.iter().any(|c| c.contains_segment(seg))
+            }
         }
     }
 }
@@ -198,7 +203,10 @@ impl Profile {
     }
     /// Whether any node of the message structure uses this segment name.
     pub fn knows_segment(&self, name: &str) -> bool {
-        self.message.children.iter().any(|c| c.contains_segment(name))
+        self.message
+            .children
+            .iter()
+            .any(|c| c.contains_segment(name))
     }
     pub fn value_set(&self, id: &str) -> Option<&ValueSet> {
         self.value_sets.get(id)
@@ -211,7 +219,11 @@ impl Profile {
     }
     pub fn group_rules(&self, id: &str, name: &str) -> impl Iterator<Item = &Rules> {
         let a = self.group_rules.get(id);
-        let b = if id != name { self.group_rules.get(name) } else { None };
+        let b = if id != name {
+            self.group_rules.get(name)
+        } else {
+            None
+        };
         a.into_iter().chain(b)
     }
 }

@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""Independent structural check of the answers written by `iisbulk hl7 check --out DIR`.
+
+For every DIR/*.answer.hl7 (an ACK^V04 / Z23 or an RSP^K11 / Z33 in ER7):
+
+* hl7apy (HL7 2.5.1 model, STRICT validation, find_groups) must parse and
+  validate it. hl7apy's 2.5.1 model only knows MSH-1..21 and QPD-1..3, so it
+  is given a copy in which MSH is cut after MSH-21 and QPD after QPD-3; nothing
+  else is changed.
+* plain-Python checks of the CDC IG rules the answers must follow (see
+  `check_message`) run on the full, uncut text.
+
+Prints `ok <file>` or `FAIL <file>: reason` per file and exits 1 if any file
+failed (or no file was found), 0 otherwise.
+"""
+
+import re
+import sys
+from pathlib import Path
+
+try:
+    from hl7apy.consts import VALIDATION_LEVEL
+    from hl7apy.parser import parse_message
+except ImportError as e:  # pragma: no cover - environment problem
+    print(f"check_answers.py: hl7apy is not installed ({e}); run scripts/test", file=sys.stderr)
+    sys.exit(2)
+
+MSH_7_RE = re.compile(r"^\d{14}[+-]\d{4}$")
+ERL_RE = re.compile(r"^[A-Z0-9]{3}\^\d+(\^\d+){0,4}$")
+HL7_ERROR_CODES = {"0", "100", "101", "102", "103", "200", "201", "202", "203",
+                   "204", "205", "206", "207", "999"}
+SEVERITIES = {"I", "W", "E"}
+ACK_CODES = {"AA", "AE", "AR"}
+QUERY_STATUS = {"OK", "NF", "TM", "AE", "AR"}
+TYPES = {"ACK^V04^ACK": "Z23", "RSP^K11^RSP_K11": "Z33"}
+ERR_8_MAX = 250
+
+
+class Fail(Exception):
+    pass
+
+
+class Seg:
+    """One segment split with the message's delimiters; `f(n)` is field n (1-based, HL7 numbering)."""
+
+    def __init__(self, text, fs, cs, rep):
+        self.text = text
+        self.fs = fs
+        self.cs = cs
+        self.rep = rep
+        self.parts = text.split(fs)
+        self.id = self.parts[0]
+
+    def f(self, n):
+        if self.id == "MSH":
+            if n == 1:
+                return self.fs
+            i = n - 1
+        else:
+            i = n
+        return self.parts[i] if i < len(self.parts) else ""
+
+    def c(self, n, k):
+        """Component k (1-based) of the first repetition of field n."""
+        comps = self.f(n).split(self.rep)[0].split(self.cs)
+        return comps[k - 1] if k - 1 < len(comps) else ""
+
+
+def unescaped_len(value, esc):
+    """Length of an ST/TX value once the HL7 escape sequences are resolved.
+
+    \\F\\ \\S\\ \\T\\ \\R\\ \\E\\ count as one character, \\Xhh..\\ as its bytes,
+    any other sequence (formatting such as \\.br\\) as one character.
+    """
+    if not esc:
+        return len(value)
+    n, i = 0, 0
+    while i < len(value):
+        if value[i] == esc:
+            j = value.find(esc, i + 1)
+            if j < 0:
+                n += len(value) - i
+                break
+            body = value[i + 1:j]
+            n += max(1, len(body[1:]) // 2) if body[:1] == "X" else 1
+            i = j + 1
+        else:
+            n += 1
+            i += 1
+    return n
+
+
+def normalise(text):
+    return text.replace("\r\n", "\r").replace("\n", "\r")
+
+
+def split_messages(text):
+    """Segments (without empties), grouped into messages starting at each MSH."""
+    segs = [s for s in text.split("\r") if s.strip()]
+    if not segs:
+        raise Fail("file is empty")
+    if not segs[0].startswith("MSH"):
+        raise Fail(f"first segment is {segs[0][:3]!r}, not MSH")
+    msgs = []
+    for s in segs:
+        if s.startswith("MSH"):
+            msgs.append([])
+        msgs[-1].append(s)
+    return msgs
+
+
+def cut_for_hl7apy(segs, fs):
+    """Copy of the message with MSH cut after MSH-21 and QPD after QPD-3; nothing else changes."""
+    out = []
+    for s in segs:
+        parts = s.split(fs)
+        if parts[0] == "MSH":
+            parts = parts[:21]  # parts[0]='MSH', parts[1]=MSH-2, ..., parts[20]=MSH-21
+        elif parts[0] == "QPD":
+            parts = parts[:4]  # parts[0]='QPD', parts[1..3]=QPD-1..3
+        out.append(fs.join(parts))
+    return "\r".join(out) + "\r"
+
+
+def check_hl7apy(segs, fs):
+    text = cut_for_hl7apy(segs, fs)
+    try:
+        msg = parse_message(text, validation_level=VALIDATION_LEVEL.STRICT, find_groups=True)
+        msg.validate()
+    except Exception as e:  # hl7apy raises many exception types; all are a failure of this file
+        raise Fail(f"hl7apy (strict 2.5.1): {type(e).__name__}: {e}") from None
+
+
+def check_message(segs, seen_ids, file_name):
+    msh_text = segs[0]
+    if len(msh_text) < 8:
+        raise Fail("MSH too short")
+    fs = msh_text[3]
+    enc = msh_text[4:msh_text.index(fs, 4)] if fs in msh_text[4:] else msh_text[4:]
+    if fs != "|" or enc != "^~\\&":
+        raise Fail(f"delimiters are {fs!r} and {enc!r}, expected '|' and '^~\\&'")
+    cs, rep, esc = enc[0], enc[1], enc[2]
+
+    segments = [Seg(t, fs, cs, rep) for t in segs]
+    ids = [s.id for s in segments]
+    msh = segments[0]
+
+    # MSH-10 is registered before anything can fail, so duplicates are always seen.
+    control_id = msh.f(10)
+    if not control_id:
+        raise Fail("MSH-10 is empty")
+    if control_id in seen_ids:
+        raise Fail(f"MSH-10 {control_id!r} is also used by {seen_ids[control_id]}")
+    seen_ids[control_id] = file_name
+
+    # hl7apy next: it is the independent parser.
+    check_hl7apy(segs, fs)
+
+    msg_type = msh.f(9)
+    if msg_type not in TYPES:
+        raise Fail(f"MSH-9 is {msg_type!r}, expected ACK^V04^ACK or RSP^K11^RSP_K11")
+    profile = msh.c(21, 1)
+    if profile != TYPES[msg_type]:
+        raise Fail(f"MSH-21.1 is {profile!r}, expected {TYPES[msg_type]} for {msg_type}")
+    if msh.c(21, 2) != "CDCPHINVS":
+        raise Fail(f"MSH-21.2 is {msh.c(21, 2)!r}, expected CDCPHINVS")
+    for n in (15, 16):
+        if msh.f(n) != "NE":
+            raise Fail(f"MSH-{n} is {msh.f(n)!r}, expected NE")
+    if not MSH_7_RE.match(msh.f(7)):
+        raise Fail(f"MSH-7 is {msh.f(7)!r}, expected YYYYMMDDHHMMSS+/-ZZZZ")
+
+    # segment order
+    if msg_type == "ACK^V04^ACK":
+        if ids[:2] != ["MSH", "MSA"] or any(i != "ERR" for i in ids[2:]):
+            raise Fail(f"segments are {' '.join(ids)}, expected MSH MSA ERR*")
+    else:
+        n_err = ids.count("ERR")
+        expected = ["MSH", "MSA"] + ["ERR"] * n_err + ["QAK", "QPD"]
+        if n_err > 1 or ids != expected:
+            raise Fail(f"segments are {' '.join(ids)}, expected MSH MSA [ERR] QAK QPD")
+
+    msa = segments[1]
+    if msa.f(1) not in ACK_CODES:
+        raise Fail(f"MSA-1 is {msa.f(1)!r}, expected AA, AE or AR")
+    if not msa.f(2):
+        raise Fail("MSA-2 is empty")
+
+    for k, err in enumerate((s for s in segments if s.id == "ERR"), 1):
+        where = f"ERR #{k}"
+        erl = err.f(2)
+        if not erl:
+            raise Fail(f"{where}: ERR-2 is empty")
+        for r in erl.split(rep):
+            if not ERL_RE.match(r):
+                raise Fail(f"{where}: ERR-2 {r!r} is not SEG^seq^field[^rep^comp^sub]")
+        if err.c(3, 1) not in HL7_ERROR_CODES:
+            raise Fail(f"{where}: ERR-3.1 {err.c(3, 1)!r} is not an HL7 0357 code")
+        if err.c(3, 3) != "HL70357":
+            raise Fail(f"{where}: ERR-3.3 is {err.c(3, 3)!r}, expected HL70357")
+        sev = err.f(4)
+        if sev not in SEVERITIES:
+            raise Fail(f"{where}: ERR-4 is {sev!r}, expected I, W or E")
+        if msa.f(1) == "AA" and sev in ("W", "E"):
+            raise Fail(f"{where}: severity {sev} with MSA-1 AA")
+        if err.f(5) and err.c(5, 3) != "HL70533":
+            raise Fail(f"{where}: ERR-5.3 is {err.c(5, 3)!r}, expected HL70533")
+        n8 = unescaped_len(err.f(8), esc)
+        if n8 > ERR_8_MAX:
+            raise Fail(f"{where}: ERR-8 is {n8} characters, at most {ERR_8_MAX} allowed")
+        if err.f(9):
+            raise Fail(f"{where}: ERR-9 must be empty, is {err.f(9)!r}")
+
+    if msg_type == "RSP^K11^RSP_K11":
+        qak = segments[ids.index("QAK")]
+        if qak.f(2) not in QUERY_STATUS:
+            raise Fail(f"QAK-2 is {qak.f(2)!r}, expected one of {'/'.join(sorted(QUERY_STATUS))}")
+
+
+def check_file(path, seen_ids):
+    try:
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise Fail(f"not UTF-8: {e}") from None
+        if "\n" in text:
+            # The IIS writes CR terminators; LF means something else produced the file.
+            raise Fail("segment terminator is not CR (found LF)")
+        msgs = split_messages(normalise(text))
+        if len(msgs) != 1:
+            raise Fail(f"{len(msgs)} messages in one answer file, expected 1")
+        for segs in msgs:
+            check_message(segs, seen_ids, path.name)
+    except Fail as e:
+        return str(e)
+    except Exception as e:  # a bug or an unexpected input must not stop the other files
+        return f"checker error: {type(e).__name__}: {e}"
+    return None
+
+
+def main(argv):
+    if len(argv) != 2:
+        print("usage: check_answers.py DIR", file=sys.stderr)
+        return 2
+    folder = Path(argv[1])
+    if not folder.is_dir():
+        print(f"check_answers.py: {folder} is not a directory", file=sys.stderr)
+        return 2
+    files = sorted(folder.glob("*.answer.hl7"))
+    if not files:
+        print(f"check_answers.py: no *.answer.hl7 in {folder}", file=sys.stderr)
+        return 1
+    seen_ids = {}
+    failed = 0
+    for p in files:
+        reason = check_file(p, seen_ids)
+        if reason is None:
+            print(f"ok {p.name}")
+        else:
+            failed += 1
+            print(f"FAIL {p.name}: {reason}")
+    print(f"check_answers.py: {len(files) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
