@@ -165,6 +165,7 @@ fn preserved_sequence_len(s: &[u8], esc: u8) -> Option<usize> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! Round trips over the real HL7 v2 messages in the shared corpus
 //! (`shared/corpus/hl7` beside this repository, read-only).
 //!

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! The codec must never panic, whatever bytes arrive: bounded property tests
 //! over arbitrary and mutated input (the CI stand-in for `fuzz/`), plus
 //! deterministic edge cases (size, escapes at the end, invalid UTF-8).

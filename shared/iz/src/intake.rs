@@ -202,9 +202,10 @@ fn header(msg: &Message<'_>) -> Result<RequestKind, Finding> {
 
 fn query_profile_declared(msg: &Message<'_>) -> ProfileId {
     for rep in msg.msh().field(21).children() {
-        match ProfileId::from_code(&rep.child(1).first_leaf().text()) {
-            Some(p @ (ProfileId::Z34 | ProfileId::Z44)) => return p,
-            _ => {}
+        if let Some(p @ (ProfileId::Z34 | ProfileId::Z44)) =
+            ProfileId::from_code(&rep.child(1).first_leaf().text())
+        {
+            return p;
         }
     }
     query_profile(msg)

@@ -1335,12 +1335,12 @@ fn is_simple(e: &Expr) -> bool {
 
 fn compare(o: Option<std::cmp::Ordering>, op: Op) -> bool {
     use std::cmp::Ordering::*;
-    match (o, op) {
-        (Some(Equal), Op::Eq | Op::Ge | Op::Le) => true,
-        (Some(Greater), Op::Gt | Op::Ge | Op::Ne) => true,
-        (Some(Less), Op::Lt | Op::Le | Op::Ne) => true,
-        _ => false,
-    }
+    matches!(
+        (o, op),
+        (Some(Equal), Op::Eq | Op::Ge | Op::Le)
+            | (Some(Greater), Op::Gt | Op::Ge | Op::Ne)
+            | (Some(Less), Op::Lt | Op::Le | Op::Ne)
+    )
 }
 
 fn is_number(s: &str) -> bool {

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! Every message of the shared corpus, judged as the IIS judges it, with the
 //! outcomes `SOURCES.md` gives (scripted simulator outcomes excepted, see below).
 

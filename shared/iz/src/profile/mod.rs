@@ -124,6 +124,7 @@ pub fn profile(id: ProfileId) -> &'static Profile {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
