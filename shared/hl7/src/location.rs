@@ -79,19 +79,6 @@ impl Location {
         }
         s
     }
-
-    /// True when `self` is `other` or lies inside it.
-    pub fn is_within(&self, other: &Location) -> bool {
-        fn level(a: u32, b: u32) -> bool {
-            b == 0 || a == b
-        }
-        self.segment == other.segment
-            && self.seq == other.seq
-            && level(self.field, other.field)
-            && level(self.rep, other.rep)
-            && level(self.component, other.component)
-            && level(self.sub, other.sub)
-    }
 }
 
 impl fmt::Display for Location {

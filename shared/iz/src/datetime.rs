@@ -17,7 +17,7 @@ pub struct DateTime {
 }
 
 /// A calendar date (the day part of a DTM).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Date {
     pub year: u16,
     pub month: u8,

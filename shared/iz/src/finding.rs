@@ -1,14 +1,10 @@
 use hl7::Location;
-use serde::Serialize;
 
 /// ERR-4 severity (HL7 table 0516).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
-    #[serde(rename = "I")]
     Information,
-    #[serde(rename = "W")]
     Warning,
-    #[serde(rename = "E")]
     Error,
 }
 
@@ -23,7 +19,7 @@ impl Severity {
 }
 
 /// ERR-3 HL7 error code (HL7 table 0357).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Hl7Error {
     MessageAccepted,
     SegmentSequence,
@@ -92,7 +88,7 @@ impl Hl7Error {
 }
 
 /// ERR-5 application error code (CDC table 0533).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AppError {
     IllogicalDate,
     InvalidDate,
@@ -132,9 +128,8 @@ impl AppError {
 }
 
 /// One problem found in a message: what becomes one ERR segment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
-    #[serde(serialize_with = "ser_location")]
     pub location: Location,
     pub hl7_code: Hl7Error,
     pub severity: Severity,
@@ -143,10 +138,6 @@ pub struct Finding {
     pub message: String,
     /// The rule behind it: `usage`, `length`, `value-set:CVX`, `IZ-47`, ...
     pub rule: String,
-}
-
-fn ser_location<S: serde::Serializer>(l: &Location, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&l.to_erl())
 }
 
 impl Finding {

@@ -7,10 +7,9 @@ use crate::profile::{profile, ProfileId};
 use crate::validate::{validate, Validation};
 use crate::Clock;
 use hl7::{Location, Message};
-use serde::Serialize;
 
 /// MSA-1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AckCode {
     AA,
     AE,
@@ -28,7 +27,7 @@ impl AckCode {
 }
 
 /// The kinds of request this IIS answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestKind {
     /// VXU^V04, profile Z22.
     Vxu,
@@ -112,7 +111,15 @@ pub fn declared_profile(msg: &Message<'_>) -> Option<ProfileId> {
     }
 }
 
+/// Z34 or Z44: MSH-21 says which, else QPD-1; Z34 when neither does.
 fn query_profile(msg: &Message<'_>) -> ProfileId {
+    for rep in msg.msh().field(21).children() {
+        if let Some(p @ (ProfileId::Z34 | ProfileId::Z44)) =
+            ProfileId::from_code(&rep.child(1).first_leaf().text())
+        {
+            return p;
+        }
+    }
     let from_qpd = msg
         .first("QPD")
         .and_then(|q| ProfileId::from_code(&q.field(1).at(1, 1, 0).text()));
@@ -188,7 +195,7 @@ fn header(msg: &Message<'_>) -> Result<RequestKind, Finding> {
     let event = ty.at(1, 2, 0).text();
     match code.trim() {
         "VXU" if event.trim() == "V04" => Ok(RequestKind::Vxu),
-        "QBP" if event.trim() == "Q11" => Ok(RequestKind::Qbp(query_profile_declared(msg))),
+        "QBP" if event.trim() == "Q11" => Ok(RequestKind::Qbp(query_profile(msg))),
         "VXU" | "QBP" => Err(reject(9, 2, Hl7Error::UnsupportedEventCode, None, format!(
             "MSH-9 trigger event '{event}' is not supported for {code}; expected {}. Message rejected",
             if code.trim() == "VXU" { "V04" } else { "Q11" }
@@ -198,15 +205,4 @@ fn header(msg: &Message<'_>) -> Result<RequestKind, Finding> {
             if event.is_empty() { code.to_string() } else { format!("{code}^{event}") }
         ))),
     }
-}
-
-fn query_profile_declared(msg: &Message<'_>) -> ProfileId {
-    for rep in msg.msh().field(21).children() {
-        if let Some(p @ (ProfileId::Z34 | ProfileId::Z44)) =
-            ProfileId::from_code(&rep.child(1).first_leaf().text())
-        {
-            return p;
-        }
-    }
-    query_profile(msg)
 }

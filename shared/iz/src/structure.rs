@@ -20,6 +20,16 @@ pub enum Item {
     Group(GroupInstance),
 }
 
+impl Item {
+    /// Index of the first segment of this item (a group's anchor).
+    pub fn first_segment(&self) -> Option<usize> {
+        match self {
+            Item::Segment(i) => Some(*i),
+            Item::Group(g) => g.first_segment(),
+        }
+    }
+}
+
 impl GroupInstance {
     fn new(node: Option<&'static StructureNode>, width: usize) -> Self {
         GroupInstance {

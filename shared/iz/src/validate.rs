@@ -251,10 +251,7 @@ impl<'a> Run<'_, 'a> {
                 let beyond_max = max.is_some_and(|m| k as u32 >= m);
                 let unsupported = matches!(usage, Usage::X | Usage::W);
                 if beyond_max || unsupported {
-                    let first = match item {
-                        Item::Segment(i) => Some(*i),
-                        Item::Group(g) => g.first_segment(),
-                    };
+                    let first = item.first_segment();
                     if let Some(i) = first {
                         let name = self.seg_name(i);
                         let text = if unsupported {
@@ -305,10 +302,7 @@ impl<'a> Run<'_, 'a> {
                     valid += 1;
                 } else if usage == Usage::R {
                     // A required segment that was emptied takes its group (or the message) with it.
-                    let first = match item {
-                        Item::Segment(i) => Some(*i),
-                        Item::Group(g) => g.first_segment(),
-                    };
+                    let first = item.first_segment();
                     if let Some(i) = first {
                         let name = self.seg_name(i);
                         let scope = match node {
@@ -439,36 +433,14 @@ impl<'a> Run<'_, 'a> {
                     if is_msh && n <= 2 {
                         continue;
                     }
-                    let tolerated = if is_msh {
-                        msh_tolerates(n)
-                    } else {
-                        set_id_tolerated(fdef)
-                    };
-                    let sev = tolerated.unwrap_or(Severity::Error);
-                    let consequence = if tolerated.is_some() {
-                        if is_msh {
-                            msh_default_note(n)
-                        } else {
-                            "it carries no data, so the segment was kept".into()
-                        }
-                    } else {
-                        format!("the {} segment was rejected", seg.id())
-                    };
-                    self.push(
-                        Loc::field(idx, n),
-                        Hl7Error::RequiredFieldMissing,
-                        sev,
-                        Some(AppError::RequiredDataMissing),
+                    alive &= self.required_field_lost(
+                        idx,
+                        n,
+                        fdef,
                         "usage",
-                        format!(
-                            "{}-{n} ({}) is required but missing; {consequence}",
-                            seg.id(),
-                            fdef.name
-                        ),
+                        "is required but missing",
+                        None,
                     );
-                    if tolerated.is_none() {
-                        alive = false;
-                    }
                 }
                 continue;
             }
@@ -510,7 +482,7 @@ impl<'a> Run<'_, 'a> {
                 }
                 let v = self.value(l, rep, fdef, &fdef.datatype, true);
                 let v = if v == Verdict::Kept {
-                    self.business_rules(idx, &seg.id(), n, l, rep)
+                    self.business_rules(&seg.id(), n, l, rep)
                 } else {
                     v
                 };
@@ -522,38 +494,14 @@ impl<'a> Run<'_, 'a> {
                 }
             }
             if kept == 0 && usage == Usage::R {
-                let tolerated = if is_msh {
-                    msh_tolerates(n)
-                } else {
-                    set_id_tolerated(fdef)
-                };
-                let sev = tolerated.unwrap_or(Severity::Error);
-                // The value problems that emptied a required field are errors, not warnings.
-                if tolerated.is_none() {
-                    for f in &mut self.findings[mark..] {
-                        f.severity = Severity::Error;
-                    }
-                }
-                let consequence = if tolerated.is_some() {
-                    msh_default_note(n)
-                } else {
-                    format!("the {} segment was rejected", seg.id())
-                };
-                self.push(
-                    Loc::field(idx, n),
-                    Hl7Error::RequiredFieldMissing,
-                    sev,
-                    Some(AppError::RequiredDataMissing),
+                alive &= self.required_field_lost(
+                    idx,
+                    n,
+                    fdef,
                     "cascade",
-                    format!(
-                        "{}-{n} ({}) is required and its value was rejected; {consequence}",
-                        seg.id(),
-                        fdef.name
-                    ),
+                    "is required and its value was rejected",
+                    Some(mark),
                 );
-                if tolerated.is_none() {
-                    alive = false;
-                }
             }
         }
         if alive {
@@ -562,6 +510,48 @@ impl<'a> Run<'_, 'a> {
             }
         }
         alive
+    }
+
+    /// Reports a required field with no usable value. Returns whether the
+    /// segment survives: only MSH fields the IIS can default and set-id fields do.
+    /// With `mark`, the value findings since then caused the loss and become errors.
+    fn required_field_lost(
+        &mut self,
+        idx: usize,
+        n: u32,
+        fdef: &ElementDef,
+        rule: &str,
+        what: &str,
+        mark: Option<usize>,
+    ) -> bool {
+        let Some(seg) = self.msg.segment(idx) else {
+            return false;
+        };
+        let is_msh = seg.is_msh();
+        let tolerated = if is_msh {
+            msh_tolerates(n)
+        } else {
+            set_id_tolerated(fdef)
+        };
+        let consequence = match tolerated {
+            Some(_) if is_msh => msh_default_note(n),
+            Some(_) => "it carries no data, so the segment was kept".into(),
+            None => format!("the {} segment was rejected", seg.id()),
+        };
+        if let (None, Some(mark)) = (tolerated, mark) {
+            for f in &mut self.findings[mark..] {
+                f.severity = Severity::Error;
+            }
+        }
+        self.push(
+            Loc::field(idx, n),
+            Hl7Error::RequiredFieldMissing,
+            tolerated.unwrap_or(Severity::Error),
+            Some(AppError::RequiredDataMissing),
+            rule,
+            format!("{}-{n} ({}) {what}; {consequence}", seg.id(), fdef.name),
+        );
+        tolerated.is_some()
     }
 
     /// Checks one value (a field repetition, a component or a sub-component)
@@ -678,40 +668,8 @@ impl<'a> Run<'_, 'a> {
         }
         if verdict == Verdict::Kept && profiled && !def.binding.is_empty() {
             let code = e.child(1).first_leaf();
-            let text = code.text();
-            if code.has_value()
-                && !self.in_binding(&def.binding, &text)
-                && self.in_binding(&def.binding, text.trim())
-            {
-                let (_, path) = self.describe(l.child(1));
-                self.push(
-                    l.child(1),
-                    Hl7Error::DataType,
-                    Severity::Warning,
-                    Some(AppError::InvalidValue),
-                    "value-set",
-                    format!(
-                        "{path} code '{}' has surrounding spaces; it was read as '{}'",
-                        clip(&text, 40),
-                        text.trim()
-                    ),
-                );
-            } else if code.has_value() && !self.in_binding(&def.binding, &text) {
-                let (_, path) = self.describe(l.child(1));
-                self.push(
-                    l.child(1),
-                    Hl7Error::TableValueNotFound,
-                    Severity::Warning,
-                    Some(AppError::TableValueNotFound),
-                    "value-set",
-                    format!(
-                        "{path} code '{}' ({}) is not in {}; the value was not used",
-                        clip(&code.text(), 40),
-                        def.name,
-                        def.binding.join(" or ")
-                    ),
-                );
-                verdict = Verdict::Emptied;
+            if code.has_value() {
+                verdict = self.binding(l.child(1), &code.text(), def, "code");
             }
         }
         if verdict == Verdict::Kept {
@@ -822,38 +780,48 @@ impl<'a> Run<'_, 'a> {
             );
             return Verdict::Emptied;
         }
-        if profiled && !def.binding.is_empty() && !self.in_binding(&def.binding, &text) {
-            if text.trim() != text && self.in_binding(&def.binding, text.trim()) {
-                self.push(
-                    l,
-                    Hl7Error::DataType,
-                    Severity::Warning,
-                    Some(AppError::InvalidValue),
-                    "value-set",
-                    format!(
-                        "{path} value '{}' has surrounding spaces; it was read as '{}'",
-                        clip(&text, 40),
-                        text.trim()
-                    ),
-                );
-                return Verdict::Kept;
-            }
-            self.push(
-                l,
-                Hl7Error::TableValueNotFound,
-                Severity::Warning,
-                Some(AppError::TableValueNotFound),
-                "value-set",
-                format!(
-                    "{path} value '{}' ({}) is not in {}; the value was not used",
-                    clip(&text, 40),
-                    def.name,
-                    def.binding.join(" or ")
-                ),
-            );
-            return Verdict::Emptied;
+        if profiled && !def.binding.is_empty() {
+            return self.binding(l, &text, def, "value");
         }
         Verdict::Kept
+    }
+
+    /// Checks a code against the element's value sets. A code that matches only
+    /// once surrounding spaces are removed is kept with a warning.
+    fn binding(&mut self, l: Loc, text: &str, def: &ElementDef, noun: &str) -> Verdict {
+        if self.in_binding(&def.binding, text) {
+            return Verdict::Kept;
+        }
+        let (_, path) = self.describe(l);
+        if self.in_binding(&def.binding, text.trim()) {
+            self.push(
+                l,
+                Hl7Error::DataType,
+                Severity::Warning,
+                Some(AppError::InvalidValue),
+                "value-set",
+                format!(
+                    "{path} {noun} '{}' has surrounding spaces; it was read as '{}'",
+                    clip(text, 40),
+                    text.trim()
+                ),
+            );
+            return Verdict::Kept;
+        }
+        self.push(
+            l,
+            Hl7Error::TableValueNotFound,
+            Severity::Warning,
+            Some(AppError::TableValueNotFound),
+            "value-set",
+            format!(
+                "{path} {noun} '{}' ({}) is not in {}; the value was not used",
+                clip(text, 40),
+                def.name,
+                def.binding.join(" or ")
+            ),
+        );
+        Verdict::Emptied
     }
 
     fn in_binding(&self, binding: &[String], code: &str) -> bool {
@@ -884,14 +852,7 @@ impl<'a> Run<'_, 'a> {
     }
 
     /// IIS business rules on dates the profile cannot express.
-    fn business_rules(
-        &mut self,
-        seg: usize,
-        id: &str,
-        field: u32,
-        l: Loc,
-        rep: Element<'a>,
-    ) -> Verdict {
+    fn business_rules(&mut self, id: &str, field: u32, l: Loc, rep: Element<'a>) -> Verdict {
         let date = || {
             datetime::parse_dtm(&rep.first_leaf().text())
                 .ok()
@@ -950,7 +911,6 @@ impl<'a> Run<'_, 'a> {
             }
             _ => {}
         }
-        let _ = seg;
         Verdict::Kept
     }
 
@@ -1252,7 +1212,9 @@ impl<'a> Run<'_, 'a> {
     /// IZ-24: each VIS shared is documented either by bar code + presentation
     /// date, or by vaccine type + edition date + presentation date, tied by OBX-4.
     fn vis_documented(&self, ctx: &Ctx<'_, 'a>) -> bool {
-        let Ctx::Group(order) = ctx else { return true };
+        if !matches!(ctx, Ctx::Group(_)) {
+            return true;
+        }
         let mut groups: HashMap<String, HashSet<String>> = HashMap::new();
         let mut obx = Vec::new();
         // The observation group is child 5 of the Z22 ORDER group.
@@ -1283,7 +1245,6 @@ impl<'a> Run<'_, 'a> {
                     .insert(code);
             }
         }
-        let _ = order;
         !groups.is_empty()
             && groups.values().all(|g| {
                 (g.contains("69764-9") && g.contains("29769-7"))

@@ -14,7 +14,7 @@ pub use model::*;
 use std::sync::OnceLock;
 
 /// The eight message profiles of the guide.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProfileId {
     /// VXU^V04 Send Immunization History.
     Z22,

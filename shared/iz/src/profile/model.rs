@@ -2,7 +2,7 @@ use super::{Expr, Path, ProfileId};
 use std::collections::{HashMap, HashSet};
 
 /// Usage codes of the profile (HL7 v2.7.1 chapter 2B conformance usage).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Usage {
     /// Required: must be valued.
     R,
