@@ -8,6 +8,7 @@ pub mod profile;
 pub mod respond;
 pub mod structure;
 pub mod validate;
+pub mod view;
 
 pub use ack::{build_ack, build_rsp_z33, new_control_id, IisIdentity, QueryStatus, Received};
 pub use datetime::{Clock, Date};
@@ -16,3 +17,4 @@ pub use intake::{judge, validate_declared, AckCode, Intake, RequestKind};
 pub use profile::{profile, ProfileId};
 pub use respond::{respond, respond_parsed, Response};
 pub use validate::{validate, Loc, Validation};
+pub use view::{query, vxu, Query, Value, Vxu};

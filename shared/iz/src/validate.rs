@@ -448,6 +448,18 @@ impl<'a> Run<'_, 'a> {
                 // The delimiters themselves: checked before profile validation.
                 continue;
             }
+            if field.is_null() && usage == Usage::R {
+                // A required value cannot be cleared: "" here leaves nothing to use.
+                alive &= self.required_field_lost(
+                    idx,
+                    n,
+                    fdef,
+                    "usage",
+                    "is required but was sent as the null \"\" (clear the value)",
+                    None,
+                );
+                continue;
+            }
             if matches!(usage, Usage::X | Usage::W) {
                 self.push(
                     Loc::field(idx, n),
@@ -566,6 +578,11 @@ impl<'a> Run<'_, 'a> {
         datatype: &str,
         profiled: bool,
     ) -> Verdict {
+        if e.is_null() {
+            // "" asks the receiver to clear what it holds, whatever the type: it
+            // is not a code, a date or a name to be checked.
+            return Verdict::Kept;
+        }
         let mut datatype = datatype;
         let varies;
         if datatype == "varies" {
