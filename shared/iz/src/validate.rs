@@ -850,6 +850,9 @@ impl<'a> Run<'_, 'a> {
             if b == "PHVS_VISBarcodes_IIS" && is_vis_barcode(code) {
                 return true;
             }
+            if b.starts_with("NDC_") && is_ndc(code) {
+                return true;
+            }
             if self.profile.no_validation.contains(b) {
                 return true;
             }
@@ -1285,6 +1288,25 @@ fn is_coding_system_pattern(code: &str) -> bool {
 /// digits) is accepted as a VIS bar code.
 fn is_vis_barcode(code: &str) -> bool {
     code.len() == 24 && code.starts_with("2530886983") && code.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The FDA assigns NDCs to new vaccine packages every season, so the 2016
+/// NDC lists in the profiles cannot be complete: any well-formed NDC is
+/// accepted (10 digits as 4-4-2, 5-3-2 or 5-4-1, or the 11-digit 5-4-2 form,
+/// with or without hyphens).
+fn is_ndc(code: &str) -> bool {
+    let parts: Vec<&str> = code.split('-').collect();
+    if !parts
+        .iter()
+        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return false;
+    }
+    let lens: Vec<usize> = parts.iter().map(|p| p.len()).collect();
+    matches!(
+        lens.as_slice(),
+        [10] | [11] | [4, 4, 2] | [5, 3, 2] | [5, 4, 1] | [5, 4, 2]
+    )
 }
 
 /// Beyond this many characters a value is garbage, whatever the guide's length.

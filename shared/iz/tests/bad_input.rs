@@ -210,3 +210,22 @@ fn err8_is_escaped_and_at_most_250_characters() {
         assert!(err.field(9).raw().is_empty());
     }
 }
+
+#[test]
+fn recent_vaccines_and_any_well_formed_ndc_are_accepted() {
+    // COVID-19 (CVX 208) from Moderna (MVX MOD): codes newer than the 2016
+    // profiles, carried by the code supplement; and an NDC the 2016 lists
+    // do not know.
+    let covid = "ORC|RE||C-1^EHR\rRXA|0|1|20240101||208^COVID-19 mRNA^CVX|999|||01^Historical^NIP001||||||L1|20250101|MOD^Moderna US^MVX|||CP|A\r";
+    let ndc = "ORC|RE||C-2^EHR\rRXA|0|1|20240101||80777-0102-99^Spikevax^NDC|999|||01^Historical^NIP001|||||||||||CP|A\r";
+    let r = run(format!("{HEAD}{PID}{covid}{ndc}").as_bytes());
+    assert_eq!(r.ack_code, Some(AckCode::AA), "{:#?}", r.findings());
+
+    let bad_ndc = "ORC|RE||C-3^EHR\rRXA|0|1|20240101||8077-0102^X^NDC|999|||01^Historical^NIP001|||||||||||CP|A\r";
+    let r = run(format!("{HEAD}{PID}{bad_ndc}").as_bytes());
+    assert!(
+        has(&r, "RXA^1^5^1^1", "103", Severity::Error),
+        "{:#?}",
+        r.findings()
+    );
+}

@@ -137,6 +137,8 @@ pub(super) fn load(
         }
     }
 
+    super::supplement::apply(&mut value_sets);
+
     Ok(Profile {
         id,
         message,

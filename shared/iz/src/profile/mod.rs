@@ -7,9 +7,11 @@
 mod expr;
 mod load;
 mod model;
+mod supplement;
 
 pub use expr::{Expr, Op, Path, PathStep};
 pub use model::*;
+pub use supplement::{install_code_supplement, SupplementError};
 
 use std::sync::OnceLock;
 
@@ -115,6 +117,7 @@ pub fn profile(id: ProfileId) -> &'static Profile {
     ];
     let i = ProfileId::ALL.iter().position(|p| *p == id).unwrap_or(0);
     CELLS[i].get_or_init(|| {
+        supplement::mark_profiles_loaded();
         let (p, c, v) = id.sources();
         match load::load(id, p, c, v) {
             Ok(profile) => profile,
