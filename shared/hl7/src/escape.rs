@@ -81,12 +81,16 @@ pub fn escape_preserving(text: &str, d: &Delimiters) -> String {
     escape_inner(text, d, true)
 }
 
+fn is_control(b: u8) -> bool {
+    b < 0x20 && b != b'\t'
+}
+
 fn escape_inner(text: &str, d: &Delimiters, preserve: bool) -> String {
     let esc = d.escape.unwrap_or(b'\\');
     let bytes = text.as_bytes();
     if !bytes
         .iter()
-        .any(|&b| d.is_delimiter(b) || b == b'\r' || b == b'\n' || b == esc)
+        .any(|&b| d.is_delimiter(b) || is_control(b) || b == esc)
     {
         return text.to_string();
     }
@@ -112,10 +116,10 @@ fn escape_inner(text: &str, d: &Delimiters, preserve: bool) -> String {
             push_escape(&mut out, e, "R");
         } else if Some(b) == d.subcomponent {
             push_escape(&mut out, e, "T");
-        } else if b == b'\r' {
-            push_escape(&mut out, e, "X0D");
-        } else if b == b'\n' {
-            push_escape(&mut out, e, "X0A");
+        } else if is_control(b) {
+            // CR and LF would end the segment, VT and FS are MLLP framing:
+            // every C0 control but TAB travels as a hex escape.
+            push_escape(&mut out, e, &format!("X{b:02X}"));
         } else {
             // Copy the whole UTF-8 scalar starting here.
             let ch_len = utf8_len(b);

@@ -59,6 +59,20 @@ impl Location {
         s
     }
 
+    /// The ERL as separate components (segment id, sequence, field, …), for
+    /// writers that escape each one: a segment id read from a malformed
+    /// message may itself contain delimiters.
+    pub fn to_erl_parts(&self) -> Vec<String> {
+        let mut parts = vec![self.segment.clone(), self.seq.max(1).to_string()];
+        for v in [self.field, self.rep, self.component, self.sub] {
+            if v == 0 {
+                break;
+            }
+            parts.push(v.to_string());
+        }
+        parts
+    }
+
     /// The conventional human spelling, e.g. `RXA-5.1` (occurrence shown when > 1).
     pub fn to_path(&self) -> String {
         let mut s = self.segment.clone();

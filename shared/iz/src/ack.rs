@@ -153,7 +153,9 @@ fn user_message(text: &str) -> String {
 
 fn write_err(w: &mut MessageWriter, f: &Finding) {
     let mut s = w.segment("ERR");
-    s.raw(2, &f.location.to_erl())
+    let erl = f.location.to_erl_parts();
+    let erl: Vec<&str> = erl.iter().map(String::as_str).collect();
+    s.components(2, &erl)
         .components(3, &[f.hl7_code.code(), f.hl7_code.text(), "HL70357"])
         .text(4, f.severity.code());
     if let Some(app) = f.app_code {

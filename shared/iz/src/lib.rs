@@ -15,6 +15,6 @@ pub use datetime::{Clock, Date};
 pub use finding::{AppError, Finding, Hl7Error, Severity};
 pub use intake::{judge, validate_declared, AckCode, Intake, RequestKind};
 pub use profile::{profile, ProfileId};
-pub use respond::{respond, respond_parsed, Response};
+pub use respond::{answer_refusal, respond, respond_parsed, Response};
 pub use validate::{validate, Loc, Validation};
 pub use view::{query, vxu, Query, Value, Vxu};

@@ -129,3 +129,29 @@ pub fn respond_parsed(msg: &Message<'_>, me: &IisIdentity, clock: Clock) -> Resp
         accepted,
     }
 }
+
+/// The answer to a message the IIS refuses for a reason outside the guide's
+/// validation (an unknown sending facility, a reused control id, a service
+/// that cannot run): an ACK for anything but a query, an RSP Z33 for a query,
+/// with the given MSA-1 and one ERR per finding.
+pub fn answer_refusal(
+    msg: &Message<'_>,
+    code: AckCode,
+    findings: &[Finding],
+    me: &IisIdentity,
+    clock: Clock,
+) -> String {
+    let to = Received::from_message(msg);
+    let control_id = new_control_id(clock);
+    let is_query = msg.msh().field(9).at(1, 1, 0).text().trim() == "QBP";
+    if is_query {
+        let status = if code == AckCode::AR {
+            QueryStatus::Reject
+        } else {
+            QueryStatus::Error
+        };
+        build_rsp_z33(msg, &to, code, status, findings, me, clock, &control_id)
+    } else {
+        build_ack(&to, code, findings, me, clock, &control_id)
+    }
+}
