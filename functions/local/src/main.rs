@@ -1,6 +1,10 @@
 //! `iisbulk`: the IIS in one local process, and the tools around it.
 
+mod au;
 mod check;
+mod data_dir;
+mod send;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -18,6 +22,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run every HTTP function on one local port, over embedded storage.
+    Serve(serve::ServeArgs),
+    /// Send HL7 message files to a running IIS and print the answers
+    /// (or, with --repeat, drive load and report throughput and latency).
+    Send(send::SendArgs),
+    /// Manage Authorized Users (stop `iisbulk serve` on the same data first).
+    Au {
+        #[command(subcommand)]
+        command: au::AuCommand,
+    },
     /// HL7 v2 tools that need no server.
     Hl7 {
         #[command(subcommand)]
@@ -38,5 +52,21 @@ fn main() -> ExitCode {
         Command::Hl7 {
             command: Hl7Command::Check(args),
         } => check::run(&args),
+        Command::Serve(args) => runtime().block_on(serve::run(args)),
+        Command::Send(args) => runtime().block_on(send::run(args)),
+        Command::Au { command } => runtime().block_on(au::run(command)),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("iisbulk: cannot start the async runtime: {e}");
+            std::process::exit(2)
+        }
     }
 }

@@ -1,0 +1,64 @@
+//! The ingest function: how EHRs hand HL7 v2 messages to the IIS.
+//!
+//! - `POST /hl7`: the ER7 message as the body, HTTP Basic credentials.
+//! - `POST /soap`: the CDC IIS SOAP service (`submitSingleMessage`,
+//!   `connectivityTest`); `GET /soap?wsdl` serves its WSDL.
+//!
+//! The routes are an axum [`Router`], so the very same code runs inside
+//! Lambda (`main.rs`, through lambda_http) and in the local `iisbulk serve`.
+
+mod auth;
+mod body;
+mod rest;
+mod soap_route;
+
+use axum::routing::{get, post};
+use axum::Router;
+use registry::{Credentials, Intake};
+use std::sync::Arc;
+
+/// Settings a jurisdiction may change.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Largest HL7 message accepted, in bytes. Larger ones get 413 or a
+    /// MessageTooLargeFault. Accepted messages are stored whole, so this also
+    /// bounds what one message can make the store hold.
+    pub max_message_bytes: usize,
+    /// The public base URL (`https://iis.example.org`) used in the WSDL's
+    /// address; when `None` it is taken from the request's Host header.
+    pub public_url: Option<String>,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_message_bytes: 1024 * 1024,
+            public_url: None,
+        }
+    }
+}
+
+/// What the handlers need: built once per process (or Lambda container).
+#[derive(Debug, Clone)]
+pub struct IngestDeps {
+    pub credentials: Credentials,
+    pub intake: Intake,
+    pub config: IngestConfig,
+}
+
+/// The ingest routes over `deps`.
+pub fn router(deps: Arc<IngestDeps>) -> Router {
+    Router::new()
+        .route("/hl7", post(rest::post_hl7))
+        .route(
+            "/soap",
+            post(soap_route::post_soap).get(soap_route::get_wsdl),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(deps)
+}
+
+/// The clock messages are judged by: wall time in production.
+pub(crate) fn now() -> iz::Clock {
+    iz::Clock::now()
+}

@@ -1,0 +1,49 @@
+//! The ingest Lambda: the same router as `iisbulk serve`, over DynamoDB.
+//!
+//! Environment: `IISBULK_TABLE` (required), `IISBULK_DYNAMODB_ENDPOINT`
+//! (tests only), `IISBULK_IIS_APPLICATION` / `IISBULK_IIS_FACILITY` (MSH-3/4
+//! of our answers), `IISBULK_MAX_MESSAGE_BYTES`, `IISBULK_PUBLIC_URL`.
+
+use ingest::{router, IngestConfig, IngestDeps};
+use registry::{AuthorizedUsers, Credentials, Intake};
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .without_time()
+        .init();
+
+    let table =
+        std::env::var("IISBULK_TABLE").map_err(|_| "IISBULK_TABLE must name the DynamoDB table")?;
+    let store: Arc<dyn store::ItemStore> = Arc::new(store_dynamodb::DynamoStore::new(
+        store_dynamodb::client_from_env().await,
+        table,
+    ));
+    let mut iis = iz::IisIdentity::default();
+    if let Ok(a) = std::env::var("IISBULK_IIS_APPLICATION") {
+        iis.application = a;
+    }
+    if let Ok(f) = std::env::var("IISBULK_IIS_FACILITY") {
+        iis.facility = f;
+    }
+    let mut config = IngestConfig::default();
+    if let Ok(m) = std::env::var("IISBULK_MAX_MESSAGE_BYTES") {
+        config.max_message_bytes = m
+            .parse()
+            .map_err(|_| format!("IISBULK_MAX_MESSAGE_BYTES '{m}' is not a number of bytes"))?;
+    }
+    config.public_url = std::env::var("IISBULK_PUBLIC_URL").ok();
+    let users = AuthorizedUsers::new(store.clone());
+    let deps = Arc::new(IngestDeps {
+        credentials: Credentials::new(users),
+        intake: Intake::new(store, iis),
+        config,
+    });
+    lambda_http::run(router(deps)).await
+}

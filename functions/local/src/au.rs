@@ -1,0 +1,195 @@
+//! `iisbulk au …`: Authorized User administration on the local store.
+
+use crate::data_dir;
+use clap::{Args, Subcommand};
+use registry::{AuKind, AuthorizedUsers, NewAuthorizedUser};
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Data directory of the local IIS.
+    #[arg(long, default_value = data_dir::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PasswordArgs {
+    /// The password (at least 12 characters). Prefer --password-stdin: a
+    /// password on the command line is visible to other local users.
+    #[arg(long, conflicts_with = "password_stdin")]
+    password: Option<String>,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuCommand {
+    /// Register an Authorized User with its facilities and login.
+    Add {
+        #[command(flatten)]
+        common: Common,
+        /// Stable id (letters, digits, '-', '_', '.').
+        #[arg(long)]
+        id: String,
+        /// clinic, health-system, pharmacy, school, payer, health-department or other.
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        name: String,
+        /// A facility id it sends in MSH-4 / SOAP facilityID (repeat for several).
+        #[arg(long = "facility", required = true)]
+        facilities: Vec<String>,
+        #[arg(long)]
+        username: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// List Authorized Users (never their password hashes).
+    List {
+        #[command(flatten)]
+        common: Common,
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace an Authorized User's password.
+    SetPassword {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Add a facility id to an Authorized User.
+    AddFacility {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        facility: String,
+    },
+}
+
+fn password(p: PasswordArgs) -> Result<String, String> {
+    if let Some(p) = p.password {
+        return Ok(p);
+    }
+    if p.password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_string());
+    }
+    Err("give --password or --password-stdin".into())
+}
+
+fn fail(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("iisbulk au: {e}");
+    ExitCode::from(1)
+}
+
+pub async fn run(cmd: AuCommand) -> ExitCode {
+    match run_inner(cmd).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+async fn run_inner(cmd: AuCommand) -> Result<(), String> {
+    match cmd {
+        AuCommand::Add {
+            common,
+            id,
+            kind,
+            name,
+            facilities,
+            username,
+            password: p,
+        } => {
+            let kind = AuKind::parse(&kind).ok_or_else(|| {
+                format!(
+                    "--kind '{kind}' is not one of {}",
+                    AuKind::ALL.map(|k| k.as_str()).join(", ")
+                )
+            })?;
+            let password = password(p)?;
+            let users = AuthorizedUsers::new(data_dir::open(&common.data_dir)?);
+            let au = users
+                .add(
+                    NewAuthorizedUser {
+                        id,
+                        kind,
+                        name,
+                        facilities,
+                        username,
+                        password,
+                    },
+                    iz::Clock::now().unix_seconds,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "added Authorized User '{}' ({}) with facilities {}",
+                au.id,
+                au.kind.as_str(),
+                au.facilities.join(", ")
+            );
+        }
+        AuCommand::List { common, json } => {
+            let users = AuthorizedUsers::new(data_dir::open(&common.data_dir)?);
+            let list = users.list().await.map_err(|e| e.to_string())?;
+            for au in list {
+                if json {
+                    let line = serde_json::json!({
+                        "id": au.id, "kind": au.kind, "name": au.name,
+                        "facilities": au.facilities, "username": au.username,
+                        "created_at": au.created_at,
+                    });
+                    println!("{line}");
+                } else {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        au.id,
+                        au.kind.as_str(),
+                        au.username,
+                        au.facilities.join(","),
+                        au.name
+                    );
+                }
+            }
+        }
+        AuCommand::SetPassword {
+            common,
+            id,
+            password: p,
+        } => {
+            let password = password(p)?;
+            let users = AuthorizedUsers::new(data_dir::open(&common.data_dir)?);
+            users
+                .set_password(&id, &password)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("password of '{id}' replaced");
+        }
+        AuCommand::AddFacility {
+            common,
+            id,
+            facility,
+        } => {
+            let users = AuthorizedUsers::new(data_dir::open(&common.data_dir)?);
+            let au = users
+                .add_facility(&id, &facility)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("'{}' now sends for {}", au.id, au.facilities.join(", "));
+        }
+    }
+    Ok(())
+}

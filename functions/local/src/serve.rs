@@ -1,0 +1,167 @@
+//! `iisbulk serve`: every HTTP function of the IIS on one local port, over
+//! the embedded store, with structured logs and a graceful shutdown.
+
+use crate::data_dir;
+use clap::Args;
+use ingest::{IngestConfig, IngestDeps};
+use registry::{AuError, AuKind, AuthorizedUsers, Credentials, Intake, NewAuthorizedUser};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// Data directory (created if missing).
+    #[arg(long, default_value = data_dir::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// Largest HL7 message accepted, in bytes.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    max_message_bytes: usize,
+    /// Public base URL used in the WSDL (default: from the Host header).
+    #[arg(long)]
+    public_url: Option<String>,
+    /// MSH-3 of the IIS's answers.
+    #[arg(long, default_value = "IISBULK")]
+    iis_application: String,
+    /// MSH-4 of the IIS's answers.
+    #[arg(long, default_value = "IIS")]
+    iis_facility: String,
+    /// Extra CVX/MVX codes (tab-separated VALUESET, CODE, DESCRIPTION lines).
+    #[arg(long, value_name = "FILE")]
+    code_supplement: Option<PathBuf>,
+    /// Create the demo Authorized User (username `demo`, password
+    /// `demo-password-1`) whose facilities are those of the sample messages
+    /// in ../shared/corpus/hl7, if it does not exist. Never on real data.
+    #[arg(long)]
+    demo: bool,
+}
+
+pub const DEMO_USER: &str = "demo";
+pub const DEMO_PASSWORD: &str = "demo-password-1";
+const DEMO_FACILITIES: [&str; 7] = [
+    "NISTEHRFAC",
+    "1255-60-20",
+    "1337-44-01",
+    "DCS",
+    "SendingOrg",
+    "X68",
+    "wcEHR",
+];
+
+pub async fn run(args: ServeArgs) -> ExitCode {
+    init_tracing();
+    match serve(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("iisbulk serve: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_tracing() {
+    // Info carries no PHI: ids, codes and timings only. Message bodies are
+    // never logged at any level.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    if let Some(path) = &args.code_supplement {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--code-supplement {}: {e}", path.display()))?;
+        let n = iz::profile::install_code_supplement(&text)
+            .map_err(|e| format!("--code-supplement {}: {e}", path.display()))?;
+        tracing::info!(codes = n, "code supplement installed");
+    }
+    let store = data_dir::open(&args.data_dir)?;
+    let dyn_store: Arc<dyn store::ItemStore> = store.clone();
+    let users = AuthorizedUsers::new(dyn_store.clone());
+    if args.demo {
+        seed_demo(&users).await?;
+    }
+    let iis = iz::IisIdentity {
+        application: args.iis_application.clone(),
+        facility: args.iis_facility.clone(),
+        ..iz::IisIdentity::default()
+    };
+    let deps = Arc::new(IngestDeps {
+        credentials: Credentials::new(users),
+        intake: Intake::new(dyn_store, iis),
+        config: IngestConfig {
+            max_message_bytes: args.max_message_bytes,
+            public_url: args.public_url.clone(),
+        },
+    });
+    let app = ingest::router(deps);
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("listening socket: {e}"))?;
+    tracing::info!(
+        address = %local,
+        data_dir = %args.data_dir.display(),
+        "iisbulk listening: POST /hl7, POST /soap, GET /soap?wsdl"
+    );
+    // A line tests and scripts can wait for.
+    println!("iisbulk listening on http://{local}");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server: {e}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn seed_demo(users: &AuthorizedUsers) -> Result<(), String> {
+    let demo = NewAuthorizedUser {
+        id: "demo-clinic".into(),
+        kind: AuKind::Clinic,
+        name: "Demo clinic (sample messages)".into(),
+        facilities: DEMO_FACILITIES.iter().map(|s| s.to_string()).collect(),
+        username: DEMO_USER.into(),
+        password: DEMO_PASSWORD.into(),
+    };
+    match users.add(demo, iz::Clock::now().unix_seconds).await {
+        Ok(_) => {
+            println!(
+                "demo Authorized User created: username '{DEMO_USER}', password '{DEMO_PASSWORD}'"
+            );
+            Ok(())
+        }
+        Err(AuError::AlreadyExists(_)) => Ok(()),
+        Err(e) => Err(format!("creating the demo Authorized User: {e}")),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

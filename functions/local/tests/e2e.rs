@@ -1,0 +1,397 @@
+//! End to end over real HTTP: a child `iisbulk serve` on embedded storage,
+//! driven the way an EHR drives an IIS (POST /hl7 and the CDC SOAP service).
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const DEMO_USER: &str = "demo";
+const DEMO_PASSWORD: &str = "demo-password-1";
+
+fn corpus_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/hl7")
+}
+
+fn corpus(prefix: &str) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(corpus_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.starts_with(prefix) && n.ends_with(".hl7")
+        })
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(data: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_iisbulk"))
+            .args(["serve", "--demo", "--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(data)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("iisbulk serve exited before listening")
+                .unwrap();
+            if let Some(u) = line.strip_prefix("iisbulk listening on ") {
+                break u.trim().to_string();
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, url }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+async fn post_hl7(url: &str, user: &str, pass: &str, body: Vec<u8>) -> (u16, String) {
+    let r = client()
+        .post(format!("{url}/hl7"))
+        .basic_auth(user, Some(pass))
+        .header("content-type", "application/hl7-v2")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\r', "&#13;")
+}
+
+async fn post_soap(url: &str, user: &str, pass: &str, facility: &str, hl7: &str) -> (u16, String) {
+    let env = format!(
+        "<?xml version=\"1.0\"?><s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body>\
+<submitSingleMessage xmlns=\"urn:cdc:iisb:2011\"><username>{}</username><password>{}</password>\
+<facilityID>{}</facilityID><hl7Message><![CDATA[{}]]></hl7Message></submitSingleMessage></s:Body></s:Envelope>",
+        xml_escape(user),
+        xml_escape(pass),
+        xml_escape(facility),
+        hl7.replace('\r', "\n")
+    );
+    let r = client()
+        .post(format!("{url}/soap"))
+        .header("content-type", "application/soap+xml; charset=utf-8")
+        .body(env)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+fn msa1(answer: &str) -> String {
+    answer
+        .split(['\r', '\n'])
+        .find(|s| s.starts_with("MSA|"))
+        .and_then(|s| s.split('|').nth(1))
+        .unwrap_or("")
+        .to_string()
+}
+
+fn msh4(msg: &[u8]) -> String {
+    let text = String::from_utf8_lossy(msg);
+    text.trim_start_matches('\u{feff}')
+        .split(['\r', '\n'])
+        .next()
+        .and_then(|m| m.split('|').nth(3))
+        .and_then(|f| f.split('^').next())
+        .unwrap_or("")
+        .to_string()
+}
+
+fn msh10(msg: &[u8]) -> String {
+    let text = String::from_utf8_lossy(msg);
+    text.split(['\r', '\n'])
+        .next()
+        .and_then(|m| m.split('|').nth(9))
+        .unwrap_or("")
+        .to_string()
+}
+
+/// What the IIS answers without any server: the HL7 engine alone.
+fn expected_ack(msg: &[u8]) -> String {
+    let r = iz::respond(msg, &iz::IisIdentity::default(), iz::Clock::now());
+    r.ack_code.map(|c| c.code().to_string()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn corpus_over_rest_and_soap_with_resends() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let url = &server.url;
+    let mut checked = 0;
+    let mut control_ids = std::collections::HashSet::new();
+    for (name, msg) in corpus("vxu-") {
+        // Two corpus messages from facility X68 reuse one MSH-10: the second
+        // is refused as a duplicate control id (ERR 205), as it must be.
+        let first_use = control_ids.insert((msh4(&msg), msh10(&msg)));
+        let want = if msh4(&msg).is_empty() || !first_use {
+            // No sending facility: nobody can be authorized to send it.
+            "AR".to_string()
+        } else {
+            expected_ack(&msg)
+        };
+        let (status, first) = post_hl7(url, DEMO_USER, DEMO_PASSWORD, msg.clone()).await;
+        assert_eq!(status, 200, "{name}: {first}");
+        assert_eq!(msa1(&first), want, "{name} over REST:\n{first}");
+        let (_, again) = post_hl7(url, DEMO_USER, DEMO_PASSWORD, msg.clone()).await;
+        // Refusals before storage (no facility, reused control id) are not
+        // stored, so only stored answers come back byte for byte.
+        if !msh4(&msg).is_empty() && first_use && !first.contains("MSA|AR|\"\"") {
+            assert_eq!(again, first, "{name}: a resend must return the same bytes");
+        }
+
+        // The same message over SOAP, from the same sender: a resend too
+        // (SOAP turns CR into LF; the IIS knows it is the same message).
+        let text = String::from_utf8_lossy(&msg).into_owned();
+        let (status, soap) = post_soap(url, DEMO_USER, DEMO_PASSWORD, &msh4(&msg), &text).await;
+        if msh4(&msg).is_empty() || !first_use {
+            assert_eq!(status, 200, "{name}: {soap}");
+            continue;
+        }
+        assert_eq!(status, 200, "{name}: {soap}");
+        assert!(
+            soap.contains("submitSingleMessageResponse"),
+            "{name}: {soap}"
+        );
+        let answer = first.replace('&', "&amp;").replace('\r', "&#13;");
+        assert!(
+            soap.contains(&answer) || msa1(&first) == "AR",
+            "{name}: SOAP resend differs:\n{soap}\nREST:\n{first}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 14, "only {checked} corpus VXUs checked");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_senders_sizes_and_bad_xml() {
+    let dir = tempfile::tempdir().unwrap();
+    let add = Command::new(env!("CARGO_BIN_EXE_iisbulk"))
+        .args(["au", "add", "--data-dir"])
+        .arg(dir.path())
+        .args([
+            "--id",
+            "other-pharmacy",
+            "--kind",
+            "pharmacy",
+            "--name",
+            "Other Pharmacy",
+            "--facility",
+            "OTHERFAC",
+            "--username",
+            "other",
+            "--password",
+            "other-password-1",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let server = Server::start(dir.path(), &["--max-message-bytes", "1048576"]);
+    let url = &server.url;
+    let vxu = std::fs::read(corpus_dir().join("vxu-001.hl7")).unwrap();
+    let text = String::from_utf8_lossy(&vxu).into_owned();
+
+    let (status, body) = post_hl7(url, DEMO_USER, "not the password", vxu.clone()).await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = post_soap(url, DEMO_USER, "not the password", "NISTEHRFAC", &text).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("SecurityFault") && !body.contains("MSA|"),
+        "{body}"
+    );
+
+    // Another Authorized User claiming NISTEHRFAC in MSH-4: rejected, not stored.
+    let (status, body) = post_hl7(url, "other", "other-password-1", vxu.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(msa1(&body), "AR", "{body}");
+    assert!(body.contains("MSH^1^4"), "{body}");
+    let (_, body) = post_hl7(url, DEMO_USER, DEMO_PASSWORD, vxu.clone()).await;
+    assert_eq!(
+        msa1(&body),
+        "AA",
+        "the rightful sender's message is new: {body}"
+    );
+
+    // 10 MB: 413 over REST, MessageTooLargeFault over SOAP; never a 500.
+    let huge = vec![b'A'; 10 * 1024 * 1024];
+    let (status, body) = post_hl7(url, DEMO_USER, DEMO_PASSWORD, huge).await;
+    assert_eq!(status, 413, "{body}");
+    let huge_text = "A".repeat(10 * 1024 * 1024);
+    let (status, body) = post_soap(url, DEMO_USER, DEMO_PASSWORD, "NISTEHRFAC", &huge_text).await;
+    assert_ne!(status, 500);
+    assert!(
+        body.contains("MessageTooLargeFault"),
+        "{}",
+        &body[..body.len().min(500)]
+    );
+
+    for bad in [
+        "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body>",
+        "not xml at all",
+        "<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY a \"aaaa\">]><x>&a;</x>",
+        "",
+    ] {
+        let r = client()
+            .post(format!("{url}/soap"))
+            .header("content-type", "application/soap+xml")
+            .body(bad)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap();
+        assert_eq!(status, 400, "{bad:?}: {body}");
+        assert!(body.contains("Fault"), "{bad:?}: {body}");
+    }
+
+    let wsdl = client()
+        .get(format!("{url}/soap?wsdl"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wsdl.status().as_u16(), 200);
+    assert!(wsdl.text().await.unwrap().contains(&format!("{url}/soap")));
+}
+
+/// A copy of `msg` with MSH-10 replaced.
+fn with_control_id(msg: &str, id: &str) -> String {
+    let (first, rest) = msg.split_at(msg.find(['\r', '\n']).unwrap_or(msg.len()));
+    let mut f: Vec<&str> = first.split('|').collect();
+    f[9] = id;
+    format!("{}{rest}", f.join("|"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_never_loses_an_acknowledged_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[]);
+    let url = server.url.clone();
+    let vxu = String::from_utf8(std::fs::read(corpus_dir().join("vxu-001.hl7")).unwrap()).unwrap();
+
+    // Four senders in a loop, each message new; collect every ACK received.
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let mut tasks = Vec::new();
+    for t in 0..4 {
+        let (url, vxu, acked) = (url.clone(), vxu.clone(), acked.clone());
+        tasks.push(tokio::spawn(async move {
+            let c = client();
+            for i in 0.. {
+                let id = format!("CRASH-{t}-{i}");
+                let msg = with_control_id(&vxu, &id);
+                let r = c
+                    .post(format!("{url}/hl7"))
+                    .basic_auth(DEMO_USER, Some(DEMO_PASSWORD))
+                    .body(msg)
+                    .send()
+                    .await;
+                let Ok(r) = r else { break };
+                let Ok(text) = r.text().await else { break };
+                if msa1(&text) == "AA" {
+                    acked.lock().unwrap().push((id, text));
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    unsafe_free_sigkill(&mut server);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() > 10,
+        "only {} messages acknowledged before the kill",
+        acked.len()
+    );
+
+    // Restart on the same data: every acknowledged message is there, and a
+    // resend returns the stored answer (the same bytes), storing nothing new.
+    let server = Server::start(dir.path(), &[]);
+    for (id, answer) in &acked {
+        let msg = with_control_id(&vxu, id);
+        let (status, again) =
+            post_hl7(&server.url, DEMO_USER, DEMO_PASSWORD, msg.into_bytes()).await;
+        assert_eq!(status, 200);
+        assert_eq!(&again, answer, "{id}: not stored before its ACK was sent");
+    }
+    drop(server);
+
+    // Exactly one stored accepted message per acknowledged control id.
+    use store::ChangeFeed;
+    let store = store::embedded::EmbeddedStore::open(dir.path().join("iis.redb")).unwrap();
+    let mut heads = std::collections::HashMap::<String, usize>::new();
+    let mut after = None;
+    loop {
+        let batch = store.read(after, 1000).await.unwrap();
+        let Some(last) = batch.last() else { break };
+        after = Some(last.seq);
+        for c in &batch {
+            if c.key.pk.starts_with("IN#") && c.key.sk == "HEAD" && c.old.is_none() {
+                let head = c.new.as_ref().unwrap();
+                let id = head.key.pk.clone();
+                *heads.entry(id).or_default() += 1;
+            }
+        }
+    }
+    assert!(heads.values().all(|&n| n == 1));
+    assert!(
+        heads.len() >= acked.len(),
+        "{} heads for {} ACKs",
+        heads.len(),
+        acked.len()
+    );
+}
+
+/// SIGKILL via the standard library (Child::kill sends SIGKILL on Unix).
+fn unsafe_free_sigkill(server: &mut Server) {
+    server.kill();
+}

@@ -1,0 +1,153 @@
+//! Password checking for Authorized Users.
+//!
+//! Passwords are stored only as Argon2id hashes (slow on purpose, so a stolen
+//! table is expensive to crack). That slowness (tens of milliseconds) cannot
+//! be paid on every message of a busy sender, so a successful check is
+//! remembered for a short time under a keyed hash of (username, password):
+//! the password itself is never kept in memory, and a changed password takes
+//! effect within [`Credentials::CACHE_SECONDS`].
+
+use crate::authorized_user::{AuError, AuthorizedUser, AuthorizedUsers};
+use crate::keys::hex;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use rand_core::{OsRng, RngCore};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Argon2id with the library's defaults (19 MiB, 2 passes, 1 lane: OWASP's
+/// minimum recommendation) as a PHC string.
+pub fn hash_password(password: &str) -> String {
+    let salt = SaltString::generate(&mut OsRng);
+    match Argon2::default().hash_password(password.as_bytes(), &salt) {
+        Ok(h) => h.to_string(),
+        // Only reachable with an invalid salt or parameters, which are fixed here.
+        Err(e) => panic!("argon2 with default parameters failed: {e}"),
+    }
+}
+
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    /// Unknown username or wrong password (deliberately not told apart).
+    BadCredentials,
+    Store(String),
+}
+
+impl std::fmt::Display for AuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthError::BadCredentials => write!(f, "invalid username or password"),
+            AuthError::Store(e) => write!(f, "could not check credentials: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+struct Remembered {
+    au: AuthorizedUser,
+    until: Instant,
+}
+
+/// Authenticates senders against the Authorized Users.
+#[derive(Clone)]
+pub struct Credentials {
+    users: AuthorizedUsers,
+    /// Random per process: cache keys are useless outside it.
+    secret: [u8; 32],
+    cache: Arc<Mutex<HashMap<[u8; 32], Remembered>>>,
+    /// A real hash to verify against when the username is unknown, so the
+    /// answer takes as long as for a wrong password.
+    decoy: Arc<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credentials")
+    }
+}
+
+impl Credentials {
+    pub const CACHE_SECONDS: u64 = 60;
+    const CACHE_MAX: usize = 10_000;
+
+    pub fn new(users: AuthorizedUsers) -> Self {
+        let mut secret = [0u8; 32];
+        OsRng.fill_bytes(&mut secret);
+        let mut decoy = [0u8; 16];
+        OsRng.fill_bytes(&mut decoy);
+        Credentials {
+            users,
+            secret,
+            cache: Arc::new(Mutex::new(HashMap::new())),
+            decoy: Arc::new(hash_password(&hex(&decoy))),
+        }
+    }
+
+    fn cache_key(&self, username: &str, password: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(self.secret);
+        h.update((username.len() as u64).to_be_bytes());
+        h.update(username.as_bytes());
+        h.update(password.as_bytes());
+        h.finalize().into()
+    }
+
+    /// The Authorized User these credentials belong to.
+    pub async fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<AuthorizedUser, AuthError> {
+        let key = self.cache_key(username, password);
+        let now = Instant::now();
+        if let Ok(cache) = self.cache.lock() {
+            if let Some(r) = cache.get(&key).filter(|r| r.until > now) {
+                return Ok(r.au.clone());
+            }
+        }
+        let au = self
+            .users
+            .by_username(username)
+            .await
+            .map_err(|e| match e {
+                AuError::Store(s) => AuthError::Store(s.to_string()),
+                other => AuthError::Store(other.to_string()),
+            })?;
+        let Some(au) = au else {
+            let _ = verify_password(password, &self.decoy);
+            return Err(AuthError::BadCredentials);
+        };
+        if !verify_password(password, &au.password_hash) {
+            return Err(AuthError::BadCredentials);
+        }
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= Self::CACHE_MAX {
+                cache.retain(|_, r| r.until > now);
+                if cache.len() >= Self::CACHE_MAX {
+                    cache.clear();
+                }
+            }
+            cache.insert(
+                key,
+                Remembered {
+                    au: au.clone(),
+                    until: now + Duration::from_secs(Self::CACHE_SECONDS),
+                },
+            );
+        }
+        Ok(au)
+    }
+}

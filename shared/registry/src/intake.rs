@@ -1,0 +1,416 @@
+//! Receiving one HL7 message from an authenticated Authorized User: check the
+//! sender is who it says, answer exactly once per (user, MSH-4, MSH-10), and
+//! store an accepted VXU durably *before* the answer leaves, so an
+//! acknowledged message is never lost and an unstored one never acknowledged.
+
+use crate::authorized_user::AuthorizedUser;
+use crate::keys;
+use crate::message::{
+    content_hash, AcceptedHead, AcceptedMessage, MessageRecord, RawMessage, StoredFinding,
+};
+use hl7::{Location, Message};
+use iz::{
+    answer_refusal, respond_parsed, AckCode, AppError, Clock, Finding, Hl7Error, IisIdentity,
+    ProfileId, RequestKind, Severity,
+};
+use std::sync::Arc;
+use store::{Condition, Item, ItemStore, StoreError, Write};
+
+/// How the message arrived; SOAP carries its own facility claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    Rest,
+    Soap { facility_id: String },
+}
+
+/// The answer to send, and what happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// ER7 answer (ACK or RSP), segments ended by CR.
+    pub answer: String,
+    /// MSA-1 of the answer.
+    pub ack_code: AckCode,
+    /// The message is stored for matching.
+    pub accepted: bool,
+    /// This is a resend: the stored answer was returned and nothing changed.
+    pub duplicate: bool,
+    /// Id of the stored accepted message, if any.
+    pub message_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntakeError {
+    /// No MSH could be read: no HL7 answer is possible.
+    Unreadable(String),
+    /// The store failed; nothing was acknowledged. Retryable when the store says so.
+    Store(StoreError),
+}
+
+impl std::fmt::Display for IntakeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IntakeError::Unreadable(m) => write!(f, "{m}"),
+            IntakeError::Store(e) => write!(f, "storage error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for IntakeError {}
+
+impl From<StoreError> for IntakeError {
+    fn from(e: StoreError) -> Self {
+        IntakeError::Store(e)
+    }
+}
+
+/// Accepted-message JSON is split into parts below DynamoDB's 400 KB item limit.
+const PART_BYTES: usize = 350_000;
+
+/// The intake use case.
+#[derive(Clone)]
+pub struct Intake {
+    store: Arc<dyn ItemStore>,
+    iis: IisIdentity,
+}
+
+impl std::fmt::Debug for Intake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Intake").field("iis", &self.iis).finish()
+    }
+}
+
+fn finding(
+    loc: Location,
+    code: Hl7Error,
+    app: Option<AppError>,
+    rule: &str,
+    text: String,
+) -> Finding {
+    Finding::new(loc, code, Severity::Error, app, rule, text)
+}
+
+fn msa1(answer: &str) -> AckCode {
+    let code = Message::parse(answer.as_bytes())
+        .ok()
+        .and_then(|m| m.first("MSA").map(|s| s.value(1).into_owned()));
+    match code.as_deref() {
+        Some("AA") => AckCode::AA,
+        Some("AR") => AckCode::AR,
+        _ => AckCode::AE,
+    }
+}
+
+impl Intake {
+    pub fn new(store: Arc<dyn ItemStore>, iis: IisIdentity) -> Self {
+        Intake { store, iis }
+    }
+
+    pub fn iis(&self) -> &IisIdentity {
+        &self.iis
+    }
+
+    /// Receives `body` from `au`, as of `clock`.
+    pub async fn receive(
+        &self,
+        au: &AuthorizedUser,
+        transport: &Transport,
+        body: &[u8],
+        clock: Clock,
+    ) -> Result<Delivery, IntakeError> {
+        let msg = Message::parse(body).map_err(|e| {
+            IntakeError::Unreadable(format!("the body is not an HL7 v2 message: {e}"))
+        })?;
+        let facility = msg.msh().field(4).at(1, 1, 0).text().trim().to_string();
+
+        if let Some(refusal) = self.wrong_sender(&msg, au, transport, &facility, clock) {
+            return Ok(refusal);
+        }
+
+        let control_id = msg.msh().field(10).first_leaf().text().trim().to_string();
+        let is_query = msg.msh().field(9).at(1, 1, 0).text().trim() == "QBP";
+        if control_id.is_empty() || is_query {
+            // Without MSH-10 there is nothing to key a resend on (the guide's
+            // header check rejects it anyway); a query reads and never writes,
+            // so a repeated query is simply answered again.
+            return Ok(self.answer(&msg, clock));
+        }
+
+        let key = keys::message(&au.id, &facility, &control_id);
+        let hash = content_hash(body);
+        if let Some(found) = self.replay(&msg, &key, &hash, clock).await? {
+            return Ok(found);
+        }
+
+        let response = respond_parsed(&msg, &self.iis, clock);
+        let answer = response
+            .answer
+            .clone()
+            .unwrap_or_else(|| answer_refusal(&msg, AckCode::AE, &[], &self.iis, clock));
+        let ack_code = response.ack_code.unwrap_or_else(|| msa1(&answer));
+        let accepted_vxu = response.accepted && response.kind() == Some(RequestKind::Vxu);
+
+        let mut writes = Vec::new();
+        let mut message_id = None;
+        if accepted_vxu {
+            let id = uuid::Uuid::now_v7().simple().to_string();
+            let vxu = match response.intake.as_ref().and_then(|i| i.validation.as_ref()) {
+                Some(v) => iz::vxu(&msg, v),
+                None => {
+                    return Err(IntakeError::Store(StoreError::Other(
+                        "accepted VXU without validation".into(),
+                    )))
+                }
+            };
+            let accepted = AcceptedMessage {
+                message_id: id.clone(),
+                au: au.id.clone(),
+                facility: facility.clone(),
+                control_id: control_id.clone(),
+                received_at: clock.unix_seconds,
+                raw: RawMessage::from_bytes(body),
+                findings: response
+                    .findings()
+                    .iter()
+                    .map(StoredFinding::from)
+                    .collect(),
+                vxu,
+            };
+            writes.extend(accepted_items(&accepted)?);
+            message_id = Some(id);
+        }
+        let record = MessageRecord {
+            au: au.id.clone(),
+            facility,
+            control_id,
+            content_hash: hash.clone(),
+            answer: answer.clone(),
+            ack_code: ack_code.code().to_string(),
+            accepted: accepted_vxu,
+            message_id: message_id.clone(),
+            received_at: clock.unix_seconds,
+        };
+        let data = serde_json::to_vec(&record).map_err(|e| StoreError::Other(e.to_string()))?;
+        writes.insert(
+            0,
+            Write::Put {
+                item: Item::new(key.clone(), data),
+                cond: Condition::Absent,
+            },
+        );
+        match self.store.transact(writes).await {
+            Ok(()) => Ok(Delivery {
+                answer,
+                ack_code,
+                accepted: accepted_vxu,
+                duplicate: false,
+                message_id,
+            }),
+            Err(StoreError::ConditionFailed { index: Some(0) | None }) => {
+                // The same control id was stored meanwhile (a concurrent resend).
+                match self.replay(&msg, &key, &hash, clock).await? {
+                    Some(d) => Ok(d),
+                    None => Err(IntakeError::Store(StoreError::Unavailable(
+                        "message record vanished during a concurrent resend".into(),
+                    ))),
+                }
+            }
+            Err(StoreError::TooLarge { size, limit }) => Ok(self.refuse(
+                &msg,
+                AckCode::AR,
+                finding(
+                    Location::segment("MSH", 1),
+                    Hl7Error::ApplicationInternalError,
+                    None,
+                    "storage-limit",
+                    format!("The message is too large for the IIS to store ({size} bytes of content, the limit is {limit}); split it into several messages"),
+                ),
+                clock,
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// MSH-4 (and the SOAP facilityID) must be facilities of the
+    /// authenticated user: otherwise a sender could write as another clinic.
+    fn wrong_sender(
+        &self,
+        msg: &Message<'_>,
+        au: &AuthorizedUser,
+        transport: &Transport,
+        facility: &str,
+        clock: Clock,
+    ) -> Option<Delivery> {
+        if let Transport::Soap { facility_id } = transport {
+            if !au.sends_for(facility_id.trim()) {
+                return Some(self.refuse(
+                    msg,
+                    AckCode::AR,
+                    finding(
+                        Location::field("MSH", 1, 4),
+                        Hl7Error::UnknownKeyIdentifier,
+                        Some(AppError::InvalidValue),
+                        "sender",
+                        format!("The SOAP facilityID '{}' is not a facility of the authenticated Authorized User; the message was not processed", facility_id.trim()),
+                    ),
+                    clock,
+                ));
+            }
+        }
+        if !au.sends_for(facility) {
+            let shown = if facility.is_empty() {
+                "MSH-4 is empty".to_string()
+            } else {
+                format!("MSH-4 '{facility}' is not a facility of the authenticated Authorized User")
+            };
+            return Some(self.refuse(
+                msg,
+                AckCode::AR,
+                finding(
+                    Location::field("MSH", 1, 4),
+                    Hl7Error::UnknownKeyIdentifier,
+                    Some(AppError::InvalidValue),
+                    "sender",
+                    format!("{shown}; the message was not processed"),
+                ),
+                clock,
+            ));
+        }
+        None
+    }
+
+    /// The stored answer when this control id was seen before.
+    async fn replay(
+        &self,
+        msg: &Message<'_>,
+        key: &store::Key,
+        hash: &str,
+        clock: Clock,
+    ) -> Result<Option<Delivery>, IntakeError> {
+        let Some(item) = self.store.get(key).await? else {
+            return Ok(None);
+        };
+        let record: MessageRecord = serde_json::from_slice(&item.data)
+            .map_err(|e| StoreError::Corrupt(format!("message record: {e}")))?;
+        if record.content_hash == hash {
+            return Ok(Some(Delivery {
+                ack_code: msa1(&record.answer),
+                answer: record.answer,
+                accepted: record.accepted,
+                duplicate: true,
+                message_id: record.message_id,
+            }));
+        }
+        Ok(Some(self.refuse(
+            msg,
+            AckCode::AR,
+            finding(
+                Location::field("MSH", 1, 10),
+                Hl7Error::DuplicateKeyIdentifier,
+                Some(AppError::InvalidValue),
+                "idempotency",
+                format!(
+                    "MSH-10 '{}' was already used by facility '{}' for a different message; each message needs its own control id. The new message was not processed",
+                    record.control_id, record.facility
+                ),
+            ),
+            clock,
+        )))
+    }
+
+    /// Answer without storing anything (queries, messages without MSH-10).
+    fn answer(&self, msg: &Message<'_>, clock: Clock) -> Delivery {
+        let response = respond_parsed(msg, &self.iis, clock);
+        if let Some(answer) = response.answer {
+            return Delivery {
+                ack_code: response.ack_code.unwrap_or_else(|| msa1(&answer)),
+                answer,
+                accepted: false,
+                duplicate: false,
+                message_id: None,
+            };
+        }
+        // A valid Z34 query: the query service is not part of this build yet,
+        // so say so truthfully instead of answering "not found".
+        let unavailable = finding(
+            Location::field("QPD", 1, 1),
+            Hl7Error::ApplicationInternalError,
+            None,
+            "query-unavailable",
+            format!(
+                "This IIS cannot answer {} immunization history queries yet; the query was not processed",
+                response
+                    .kind()
+                    .and_then(|k| match k {
+                        RequestKind::Qbp(p) => Some(p),
+                        RequestKind::Vxu => None,
+                    })
+                    .unwrap_or(ProfileId::Z34)
+                    .code()
+            ),
+        );
+        self.refuse(msg, AckCode::AE, unavailable, clock)
+    }
+
+    fn refuse(&self, msg: &Message<'_>, code: AckCode, f: Finding, clock: Clock) -> Delivery {
+        Delivery {
+            answer: answer_refusal(msg, code, std::slice::from_ref(&f), &self.iis, clock),
+            ack_code: code,
+            accepted: false,
+            duplicate: false,
+            message_id: None,
+        }
+    }
+}
+
+fn accepted_items(m: &AcceptedMessage) -> Result<Vec<Write>, StoreError> {
+    let json = serde_json::to_vec(m).map_err(|e| StoreError::Other(e.to_string()))?;
+    let parts: Vec<&[u8]> = json.chunks(PART_BYTES).collect();
+    let head = AcceptedHead {
+        message_id: m.message_id.clone(),
+        au: m.au.clone(),
+        parts: parts.len(),
+        bytes: json.len(),
+    };
+    let mut writes = Vec::with_capacity(parts.len() + 1);
+    for (n, part) in parts.iter().enumerate() {
+        writes.push(Write::Put {
+            item: Item::new(keys::accepted_part(&m.message_id, n), part.to_vec()),
+            cond: Condition::Absent,
+        });
+    }
+    // The head goes last in the transaction but is what consumers wait for:
+    // the transaction makes all parts visible together with it.
+    writes.push(Write::Put {
+        item: Item::new(
+            keys::accepted_head(&m.message_id),
+            serde_json::to_vec(&head).map_err(|e| StoreError::Other(e.to_string()))?,
+        ),
+        cond: Condition::Absent,
+    });
+    Ok(writes)
+}
+
+/// Reads an accepted message back (for the matcher and for tests).
+pub async fn load_accepted(
+    store: &dyn ItemStore,
+    message_id: &str,
+) -> Result<Option<AcceptedMessage>, StoreError> {
+    let Some(head) = store.get(&keys::accepted_head(message_id)).await? else {
+        return Ok(None);
+    };
+    let head: AcceptedHead = serde_json::from_slice(&head.data)
+        .map_err(|e| StoreError::Corrupt(format!("accepted head: {e}")))?;
+    let mut json = Vec::with_capacity(head.bytes);
+    for n in 0..head.parts {
+        let part = store
+            .get(&keys::accepted_part(message_id, n))
+            .await?
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("accepted message {message_id} lacks part {n}"))
+            })?;
+        json.extend_from_slice(&part.data);
+    }
+    serde_json::from_slice(&json)
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt(format!("accepted message: {e}")))
+}

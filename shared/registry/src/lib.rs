@@ -1,0 +1,14 @@
+//! The IIS's use cases, written once against the storage port so that the
+//! same code runs in a Lambda over DynamoDB and in the local process over the
+//! embedded store. No HTTP, no AWS SDK here: transports live in `functions/`.
+
+pub mod authorized_user;
+pub mod credentials;
+pub mod intake;
+mod keys;
+pub mod message;
+
+pub use authorized_user::{AuError, AuKind, AuthorizedUser, AuthorizedUsers, NewAuthorizedUser};
+pub use credentials::{AuthError, Credentials};
+pub use intake::{Delivery, Intake, IntakeError, Transport};
+pub use message::{AcceptedMessage, MessageRecord};

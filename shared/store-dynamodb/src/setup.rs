@@ -1,0 +1,155 @@
+//! Building a client from the environment and creating the table for tests.
+//!
+//! The SDK is compiled without its default HTTPS stack (which pulls in
+//! aws-lc-rs, a large C build) and without the legacy hyper 0.14 client behind
+//! its `rustls` feature; instead we plug in smithy's hyper 1 client with rustls
+//! on `ring`, the smallest TLS build that still talks to real AWS endpoints.
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus,
+    TimeToLiveSpecification,
+};
+use aws_sdk_dynamodb::Client;
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use store::StoreError;
+
+use crate::attrs::{GSI1PK, GSI1SK, GSI2PK, GSI2SK, PK, SK, TTL};
+use crate::error::from_sdk;
+
+/// Overrides the DynamoDB endpoint (moto, DynamoDB Local).
+pub const ENDPOINT_ENV: &str = "IISBULK_DYNAMODB_ENDPOINT";
+/// Region used when the environment names none.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// A DynamoDB client configured from the environment.
+///
+/// * region: `AWS_REGION`, else `AWS_DEFAULT_REGION`, else `us-east-1` (never
+///   the instance-metadata lookup of the full chain: Lambda always sets
+///   `AWS_REGION`, and elsewhere that lookup only costs a timeout);
+/// * endpoint: `IISBULK_DYNAMODB_ENDPOINT` when set;
+/// * credentials: the standard chain, except that with an endpoint override
+///   and no `AWS_ACCESS_KEY_ID` dummy keys are used (local emulators accept
+///   any signature).
+pub async fn client_from_env() -> Client {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|r| !r.is_empty()))
+        .unwrap_or_else(|| DEFAULT_REGION.to_owned());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .region(Region::new(region));
+    if let Some(endpoint) = std::env::var(ENDPOINT_ENV).ok().filter(|e| !e.is_empty()) {
+        loader = loader.endpoint_url(endpoint);
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+            loader = loader.credentials_provider(Credentials::new(
+                "test",
+                "test",
+                None,
+                None,
+                "iisbulk-local",
+            ));
+        }
+    }
+    Client::new(&loader.load().await)
+}
+
+fn attr(name: &str) -> Result<AttributeDefinition, StoreError> {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .map_err(build_error)
+}
+
+fn key(name: &str, key_type: KeyType) -> Result<KeySchemaElement, StoreError> {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(key_type)
+        .build()
+        .map_err(build_error)
+}
+
+fn gsi(name: &str, pk: &str, sk: &str) -> Result<GlobalSecondaryIndex, StoreError> {
+    GlobalSecondaryIndex::builder()
+        .index_name(name)
+        .key_schema(key(pk, KeyType::Hash)?)
+        .key_schema(key(sk, KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .map_err(build_error)
+}
+
+fn build_error(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Other(format!("request build: {e}"))
+}
+
+/// Create the iisbulk table layout (see `TABLE.md`) under `name`: on-demand
+/// billing, GSIs `gsi1`/`gsi2` (projection ALL), a `NEW_AND_OLD_IMAGES`
+/// stream and TTL on `ttl`; waits until it is active. Meant for tests and
+/// local emulators; production tables come from the SAM template.
+pub async fn create_table_for_tests(client: &Client, name: &str) -> Result<(), StoreError> {
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_attribute_definitions(Some(
+            [PK, SK, GSI1PK, GSI1SK, GSI2PK, GSI2SK]
+                .into_iter()
+                .map(attr)
+                .collect::<Result<Vec<_>, _>>()?,
+        ))
+        .key_schema(key(PK, KeyType::Hash)?)
+        .key_schema(key(SK, KeyType::Range)?)
+        .global_secondary_indexes(gsi("gsi1", GSI1PK, GSI1SK)?)
+        .global_secondary_indexes(gsi("gsi2", GSI2PK, GSI2SK)?)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .map_err(build_error)?,
+        )
+        .send()
+        .await
+        .map_err(from_sdk)?;
+    for _ in 0..600 {
+        let described = client
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+            client
+                .update_time_to_live()
+                .table_name(name)
+                .time_to_live_specification(
+                    TimeToLiveSpecification::builder()
+                        .enabled(true)
+                        .attribute_name(TTL)
+                        .build()
+                        .map_err(build_error)?,
+                )
+                .send()
+                .await
+                .map_err(from_sdk)?;
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(StoreError::Unavailable(format!(
+        "table {name} did not become active"
+    )))
+}

@@ -1,0 +1,235 @@
+//! The embedded backend: one redb file.
+//!
+//! Why redb: it is pure Rust (no C toolchain, quick to build on two cores),
+//! ACID with crash-safe copy-on-write B-trees (a torn write can never corrupt
+//! committed data, so no write-ahead-log replay of our own), a single file
+//! that is easy to back up and delete, and ordered keys, which turn DynamoDB's
+//! sort-key conditions into plain range scans. It allows one writer at a time,
+//! which the group-commit writer (`writer.rs`) turns into an advantage: many
+//! callers' writes share one fsync.
+//!
+//! Layout of the file: see `tables.rs`; key encoding: see `keys.rs`.
+//!
+//! Every acknowledged write is durable (committed with
+//! `Durability::Immediate` before the caller hears back). Reads run on
+//! tokio's blocking pool so async callers never stall the runtime.
+
+mod keys;
+mod reader;
+mod tables;
+mod values;
+mod writer;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use redb::Database;
+use tokio::sync::{oneshot, watch};
+
+use crate::error::{Result, StoreError};
+use crate::limits::{check_item, check_key, check_query, check_transaction, now_epoch_seconds};
+use crate::model::{Change, Condition, Item, Key, Page, QueryOpts, Trim, Write};
+use crate::port::{ChangeFeed, ItemStore};
+use writer::{Done, Op, Request, Writer};
+
+pub use writer::MAX_BATCH;
+
+/// Map any redb error to the port's error: corruption is `Corrupt`, anything
+/// else (I/O, a full disk, a held lock) is `Unavailable`.
+fn storage_error(e: impl Into<redb::Error>) -> StoreError {
+    match e.into() {
+        redb::Error::Corrupted(m) => StoreError::Corrupt(m),
+        other => StoreError::Unavailable(format!("redb: {other}")),
+    }
+}
+
+/// [`ItemStore`] + [`ChangeFeed`] on one redb file.
+pub struct EmbeddedStore {
+    path: PathBuf,
+    db: Arc<Database>,
+    requests: Option<mpsc::Sender<Request>>,
+    writer: Option<JoinHandle<()>>,
+    published: watch::Receiver<u64>,
+}
+
+impl fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmbeddedStore")
+            .field("path", &self.path)
+            .field("last_seq", &*self.published.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmbeddedStore {
+    /// Open (or create) the store file at `path`, creating its folder if
+    /// needed. After a crash, redb repairs the file here.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Unavailable(format!("create {}: {e}", dir.display())))?;
+        }
+        let db = Database::create(&path).map_err(storage_error)?;
+        create_tables(&db)?;
+        let seq = reader::last_seq(&db)?;
+        let db = Arc::new(db);
+        let (published_tx, published) = watch::channel(seq);
+        let (requests, rx) = mpsc::channel();
+        let writer = Writer {
+            db: Arc::clone(&db),
+            rx,
+            published: published_tx,
+            seq,
+            last_purge_ms: 0,
+        };
+        let writer = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|e| StoreError::Other(format!("spawn writer thread: {e}")))?;
+        Ok(EmbeddedStore {
+            path,
+            db,
+            requests: Some(requests),
+            writer: Some(writer),
+            published,
+        })
+    }
+
+    /// The file this store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Sequence number of the last committed change (0 before any).
+    pub fn last_seq(&self) -> u64 {
+        *self.published.borrow()
+    }
+
+    async fn submit(&self, op: Op) -> Result<Done> {
+        let stopped = || StoreError::Unavailable("store writer stopped".into());
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .as_ref()
+            .ok_or_else(stopped)?
+            .send(Request { op, reply })
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Database) -> Result<T> + Send + 'static,
+    {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(|e| StoreError::Other(format!("read task failed: {e}")))?
+    }
+}
+
+impl Drop for EmbeddedStore {
+    /// Stop the writer after it has answered what is queued, so the file lock
+    /// is released when `drop` returns and the file can be reopened at once.
+    fn drop(&mut self) {
+        drop(self.requests.take());
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+fn create_tables(db: &Database) -> Result<()> {
+    let txn = db.begin_write().map_err(storage_error)?;
+    for def in [tables::ITEMS, tables::GSI1, tables::GSI2] {
+        txn.open_table(def).map_err(storage_error)?;
+    }
+    txn.open_table(tables::EXPIRY).map_err(storage_error)?;
+    txn.open_table(tables::CHANGES).map_err(storage_error)?;
+    txn.open_table(tables::CHECKPOINTS).map_err(storage_error)?;
+    txn.open_table(tables::META).map_err(storage_error)?;
+    txn.commit().map_err(storage_error)
+}
+
+fn unexpected(done: Done) -> StoreError {
+    StoreError::Other(format!("store writer answered {done:?} unexpectedly"))
+}
+
+#[async_trait]
+impl ItemStore for EmbeddedStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>> {
+        check_key(key)?;
+        let key = key.clone();
+        self.read(move |db| reader::get(db, &key, now_epoch_seconds()))
+            .await
+    }
+
+    async fn put(&self, item: Item, cond: Condition) -> Result<u64> {
+        check_item(&item)?;
+        match self.submit(Op::Put(item, cond)).await? {
+            Done::Version(v) => Ok(v),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn delete(&self, key: &Key, cond: Condition) -> Result<()> {
+        check_key(key)?;
+        self.submit(Op::Delete(key.clone(), cond)).await.map(drop)
+    }
+
+    async fn query(&self, pk: &str, opts: QueryOpts) -> Result<Page> {
+        check_query(pk, &opts)?;
+        let pk = pk.to_owned();
+        self.read(move |db| reader::query(db, &pk, &opts, now_epoch_seconds()))
+            .await
+    }
+
+    async fn transact(&self, writes: Vec<Write>) -> Result<()> {
+        check_transaction(&writes)?;
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.submit(Op::Transact(writes)).await.map(drop)
+    }
+}
+
+#[async_trait]
+impl ChangeFeed for EmbeddedStore {
+    async fn read(&self, after: Option<u64>, limit: usize) -> Result<Vec<Change>> {
+        self.read(move |db| reader::read_changes(db, after, limit))
+            .await
+    }
+
+    async fn wait(&self, after: Option<u64>) {
+        let after = after.unwrap_or(0);
+        let mut rx = self.published.clone();
+        // Err only if the writer is gone, and then nothing new will come:
+        // return rather than hang.
+        let _ = rx.wait_for(|&last| last > after).await;
+    }
+
+    async fn checkpoint(&self, consumer: &str, seq: u64) -> Result<()> {
+        if consumer.is_empty() {
+            return Err(StoreError::Invalid("consumer name is empty".into()));
+        }
+        self.submit(Op::Checkpoint(consumer.to_owned(), seq))
+            .await
+            .map(drop)
+    }
+
+    async fn position(&self, consumer: &str) -> Result<Option<u64>> {
+        let consumer = consumer.to_owned();
+        self.read(move |db| reader::position(db, &consumer)).await
+    }
+
+    async fn trim(&self, trim: Trim) -> Result<u64> {
+        match self.submit(Op::Trim(trim)).await? {
+            Done::Count(n) => Ok(n),
+            other => Err(unexpected(other)),
+        }
+    }
+}

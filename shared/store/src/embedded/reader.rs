@@ -1,0 +1,185 @@
+//! Reads: each call is one redb read transaction, a consistent snapshot that
+//! never waits for the writer (redb is MVCC), so reads stay fast while a group
+//! commit is in flight. Callers run these on tokio's blocking pool.
+
+use std::ops::Bound;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use redb::{Database, ReadableDatabase};
+
+use super::keys::{bounds, partition, parts, table_key};
+use super::storage_error;
+use super::tables::{for_index, CHANGES, CHECKPOINTS, ITEMS, LAST_SEQ, META};
+use super::values::{decode_change, decode_item};
+use crate::error::{Result, StoreError};
+use crate::limits::item_size;
+use crate::model::{Change, Cursor, Index, Item, Key, Page, QueryOpts};
+
+/// A page stops growing past this many bytes, like a DynamoDB query page.
+pub const PAGE_BYTES: usize = 1024 * 1024;
+
+pub fn get(db: &Database, key: &Key, now_s: i64) -> Result<Option<Item>> {
+    let txn = db.begin_read().map_err(storage_error)?;
+    let items = txn.open_table(ITEMS).map_err(storage_error)?;
+    let Some(raw) = items
+        .get(table_key(key).as_slice())
+        .map_err(storage_error)?
+    else {
+        return Ok(None);
+    };
+    let item = decode_item(raw.value())?;
+    Ok(Some(item).filter(|i| !i.is_expired(now_s)))
+}
+
+fn index_tag(index: Index) -> u8 {
+    match index {
+        Index::Table => b'T',
+        Index::Gsi1 => b'1',
+        Index::Gsi2 => b'2',
+    }
+}
+
+/// Number of string parts in an encoded key of `index`.
+fn key_parts(index: Index) -> usize {
+    match index {
+        Index::Table => 2,
+        Index::Gsi1 | Index::Gsi2 => 4,
+    }
+}
+
+/// Cursor = base64url(index tag ‖ last encoded key seen).
+fn encode_cursor(index: Index, key: &[u8]) -> Cursor {
+    let mut raw = Vec::with_capacity(key.len() + 1);
+    raw.push(index_tag(index));
+    raw.extend_from_slice(key);
+    Cursor::new(URL_SAFE_NO_PAD.encode(raw))
+}
+
+fn decode_cursor(cursor: &Cursor, index: Index, partition: &[u8]) -> Result<Vec<u8>> {
+    let invalid = || StoreError::Invalid("cursor does not belong to this query".into());
+    let raw = URL_SAFE_NO_PAD
+        .decode(cursor.as_str())
+        .map_err(|_| invalid())?;
+    match raw.split_first() {
+        Some((&tag, key))
+            if tag == index_tag(index)
+                && key.starts_with(partition)
+                && parts(key).is_some_and(|p| p.len() == key_parts(index)) =>
+        {
+            Ok(key.to_vec())
+        }
+        _ => Err(invalid()),
+    }
+}
+
+fn is_empty_range(lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
+    match (lo, hi) {
+        (Bound::Included(a), Bound::Included(b)) => a > b,
+        (Bound::Included(a) | Bound::Excluded(a), Bound::Excluded(b))
+        | (Bound::Excluded(a), Bound::Included(b)) => a >= b,
+        _ => false,
+    }
+}
+
+pub fn query(db: &Database, pk: &str, opts: &QueryOpts, now_s: i64) -> Result<Page> {
+    let (mut lo, mut hi) = bounds(pk, &opts.range);
+    if let Some(cursor) = &opts.cursor {
+        let after = decode_cursor(cursor, opts.index, &partition(pk))?;
+        if opts.forward {
+            lo = Bound::Excluded(after);
+        } else {
+            hi = Bound::Excluded(after);
+        }
+    }
+    let empty = Page {
+        items: Vec::new(),
+        next: None,
+    };
+    if is_empty_range(&lo, &hi) {
+        return Ok(empty);
+    }
+    let txn = db.begin_read().map_err(storage_error)?;
+    let items = txn.open_table(ITEMS).map_err(storage_error)?;
+    let walked = txn
+        .open_table(for_index(opts.index))
+        .map_err(storage_error)?;
+    let range = walked
+        .range::<&[u8]>((
+            lo.as_ref().map(Vec::as_slice),
+            hi.as_ref().map(Vec::as_slice),
+        ))
+        .map_err(storage_error)?;
+    let mut iter: Box<dyn Iterator<Item = _>> = if opts.forward {
+        Box::new(range)
+    } else {
+        Box::new(range.rev())
+    };
+    let limit = opts.limit as usize;
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    let mut last: Option<Vec<u8>> = None;
+    let mut full = false;
+    for entry in iter.by_ref() {
+        let (k, v) = entry.map_err(storage_error)?;
+        let item = match opts.index {
+            Index::Table => decode_item(v.value())?,
+            Index::Gsi1 | Index::Gsi2 => match items.get(v.value()).map_err(storage_error)? {
+                Some(raw) => decode_item(raw.value())?,
+                None => return Err(StoreError::Corrupt("index entry without item".into())),
+            },
+        };
+        last = Some(k.value().to_vec());
+        if item.is_expired(now_s) {
+            continue;
+        }
+        bytes += item_size(&item);
+        out.push(item);
+        if out.len() >= limit || bytes >= PAGE_BYTES {
+            full = true;
+            break;
+        }
+    }
+    let more = full && iter.next().is_some();
+    Ok(Page {
+        items: out,
+        next: match last {
+            Some(k) if more => Some(encode_cursor(opts.index, &k)),
+            _ => None,
+        },
+    })
+}
+
+pub fn read_changes(db: &Database, after: Option<u64>, limit: usize) -> Result<Vec<Change>> {
+    let txn = db.begin_read().map_err(storage_error)?;
+    let changes = txn.open_table(CHANGES).map_err(storage_error)?;
+    let lo = after.map_or(Bound::Unbounded, Bound::Excluded);
+    let mut out = Vec::new();
+    for entry in changes
+        .range::<u64>((lo, Bound::Unbounded))
+        .map_err(storage_error)?
+        .take(limit)
+    {
+        let (seq, raw) = entry.map_err(storage_error)?;
+        out.push(decode_change(seq.value(), raw.value())?);
+    }
+    Ok(out)
+}
+
+pub fn position(db: &Database, consumer: &str) -> Result<Option<u64>> {
+    let txn = db.begin_read().map_err(storage_error)?;
+    let table = txn.open_table(CHECKPOINTS).map_err(storage_error)?;
+    Ok(table
+        .get(consumer)
+        .map_err(storage_error)?
+        .map(|g| g.value()))
+}
+
+pub fn last_seq(db: &Database) -> Result<u64> {
+    let txn = db.begin_read().map_err(storage_error)?;
+    let table = txn.open_table(META).map_err(storage_error)?;
+    Ok(table
+        .get(LAST_SEQ)
+        .map_err(storage_error)?
+        .map_or(0, |g| g.value()))
+}

@@ -1,0 +1,262 @@
+//! Binary encoding of items and changes inside redb values.
+//!
+//! A small hand-written, length-prefixed format (leading format byte for
+//! future migrations) instead of a serde format: the records are fixed-shape,
+//! decoding must fail loudly on corruption rather than guess, and it keeps the
+//! crate's dependency list short.
+
+use crate::error::{Result, StoreError};
+use crate::model::{Change, Item, Key};
+
+const FORMAT: u8 = 1;
+const HAS_GSI1: u8 = 1;
+const HAS_GSI2: u8 = 2;
+const HAS_EXPIRY: u8 = 4;
+const HAS_OLD: u8 = 1;
+const HAS_NEW: u8 = 2;
+
+fn push_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    // Items are capped at 400 KB, so lengths always fit in u32.
+    let len = u32::try_from(b.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+fn push_key(out: &mut Vec<u8>, k: &Key) {
+    push_bytes(out, k.pk.as_bytes());
+    push_bytes(out, k.sk.as_bytes());
+}
+
+/// Encode an item.
+pub fn encode_item(item: &Item) -> Vec<u8> {
+    let mut out = Vec::with_capacity(item.data.len() + item.key.pk.len() + item.key.sk.len() + 40);
+    out.push(FORMAT);
+    out.extend_from_slice(&item.version.to_le_bytes());
+    let flag = |on: bool, bit: u8| if on { bit } else { 0 };
+    let flags = flag(item.gsi1.is_some(), HAS_GSI1)
+        | flag(item.gsi2.is_some(), HAS_GSI2)
+        | flag(item.expires_at.is_some(), HAS_EXPIRY);
+    out.push(flags);
+    push_key(&mut out, &item.key);
+    for k in [&item.gsi1, &item.gsi2].into_iter().flatten() {
+        push_key(&mut out, k);
+    }
+    if let Some(t) = item.expires_at {
+        out.extend_from_slice(&t.to_le_bytes());
+    }
+    push_bytes(&mut out, &item.data);
+    out
+}
+
+/// Encode a change from already-encoded images (the writer has them at hand,
+/// so 400 KB items are not encoded twice). `at_ms` comes first so trimming by
+/// age reads 9 bytes.
+pub fn encode_change_parts(
+    at_ms: i64,
+    key: &Key,
+    old: Option<&[u8]>,
+    new: Option<&[u8]>,
+) -> Vec<u8> {
+    let images = old.map_or(0, <[u8]>::len) + new.map_or(0, <[u8]>::len);
+    let mut out = Vec::with_capacity(images + key.pk.len() + key.sk.len() + 32);
+    out.push(FORMAT);
+    out.extend_from_slice(&at_ms.to_le_bytes());
+    push_key(&mut out, key);
+    let flags = if old.is_some() { HAS_OLD } else { 0 } | if new.is_some() { HAS_NEW } else { 0 };
+    out.push(flags);
+    for image in [old, new].into_iter().flatten() {
+        push_bytes(&mut out, image);
+    }
+    out
+}
+
+/// Encode a change.
+#[cfg(test)]
+pub fn encode_change(change: &Change) -> Vec<u8> {
+    let old = change.old.as_ref().map(encode_item);
+    let new = change.new.as_ref().map(encode_item);
+    encode_change_parts(change.at_ms, &change.key, old.as_deref(), new.as_deref())
+}
+
+/// A cursor over encoded bytes that reports truncation as corruption.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    fn corrupt(&self, why: &str) -> StoreError {
+        StoreError::Corrupt(format!("{}: {why}", self.what))
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if self.bytes.len() < n {
+            return Err(self.corrupt("truncated"));
+        }
+        let (head, tail) = self.bytes.split_at(n);
+        self.bytes = tail;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8]> {
+        let len = u32::from_le_bytes(self.array()?) as usize;
+        self.take(len)
+    }
+
+    fn string(&mut self) -> Result<String> {
+        let b = self.bytes()?;
+        String::from_utf8(b.to_vec()).map_err(|_| self.corrupt("key is not UTF-8"))
+    }
+
+    fn key(&mut self) -> Result<Key> {
+        Ok(Key {
+            pk: self.string()?,
+            sk: self.string()?,
+        })
+    }
+
+    fn format(&mut self) -> Result<()> {
+        match self.u8()? {
+            FORMAT => Ok(()),
+            other => Err(self.corrupt(&format!("unknown format {other}"))),
+        }
+    }
+
+    fn finish(&self) -> Result<()> {
+        if self.bytes.is_empty() {
+            Ok(())
+        } else {
+            Err(self.corrupt("trailing bytes"))
+        }
+    }
+}
+
+/// Decode an item written by [`encode_item`].
+pub fn decode_item(bytes: &[u8]) -> Result<Item> {
+    let mut r = Reader {
+        bytes,
+        what: "item",
+    };
+    r.format()?;
+    let version = u64::from_le_bytes(r.array()?);
+    let flags = r.u8()?;
+    let key = r.key()?;
+    let gsi1 = if flags & HAS_GSI1 != 0 {
+        Some(r.key()?)
+    } else {
+        None
+    };
+    let gsi2 = if flags & HAS_GSI2 != 0 {
+        Some(r.key()?)
+    } else {
+        None
+    };
+    let expires_at = if flags & HAS_EXPIRY != 0 {
+        Some(i64::from_le_bytes(r.array()?))
+    } else {
+        None
+    };
+    let data = r.bytes()?.to_vec();
+    r.finish()?;
+    Ok(Item {
+        key,
+        version,
+        data,
+        gsi1,
+        gsi2,
+        expires_at,
+    })
+}
+
+/// The commit time of an encoded change, without decoding the images.
+pub fn change_time(bytes: &[u8]) -> Result<i64> {
+    let mut r = Reader {
+        bytes,
+        what: "change",
+    };
+    r.format()?;
+    Ok(i64::from_le_bytes(r.array()?))
+}
+
+/// Decode a change written by [`encode_change`].
+pub fn decode_change(seq: u64, bytes: &[u8]) -> Result<Change> {
+    let mut r = Reader {
+        bytes,
+        what: "change",
+    };
+    r.format()?;
+    let at_ms = i64::from_le_bytes(r.array()?);
+    let key = r.key()?;
+    let flags = r.u8()?;
+    let old = if flags & HAS_OLD != 0 {
+        Some(decode_item(r.bytes()?)?)
+    } else {
+        None
+    };
+    let new = if flags & HAS_NEW != 0 {
+        Some(decode_item(r.bytes()?)?)
+    } else {
+        None
+    };
+    r.finish()?;
+    Ok(Change {
+        seq,
+        at_ms,
+        key,
+        old,
+        new,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item() -> Item {
+        Item::new(Key::new("p\0", "s"), (0..=255u8).collect::<Vec<_>>())
+            .with_gsi2(Key::new("g", "h"))
+            .with_expiry(-5)
+    }
+
+    #[test]
+    fn item_round_trip() {
+        let mut i = item();
+        i.version = 7;
+        assert_eq!(decode_item(&encode_item(&i)), Ok(i));
+    }
+
+    #[test]
+    fn change_round_trip() {
+        let c = Change {
+            seq: 9,
+            at_ms: 123,
+            key: Key::new("p", "s"),
+            old: None,
+            new: Some(item()),
+        };
+        let bytes = encode_change(&c);
+        assert_eq!(change_time(&bytes), Ok(123));
+        assert_eq!(decode_change(9, &bytes), Ok(c));
+    }
+
+    #[test]
+    fn truncation_is_corruption() {
+        let bytes = encode_item(&item());
+        for n in 0..bytes.len() {
+            assert!(matches!(
+                decode_item(&bytes[..n]),
+                Err(StoreError::Corrupt(_))
+            ));
+        }
+    }
+}
