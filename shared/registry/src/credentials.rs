@@ -6,6 +6,12 @@
 //! remembered for a short time under a keyed hash of (username, password):
 //! the password itself is never kept in memory, and a changed password takes
 //! effect within [`Credentials::CACHE_SECONDS`].
+//!
+//! Each Argon2 check needs 19 MiB and a core for tens of milliseconds, so
+//! checks run on the blocking pool, at most [`Credentials::PARALLEL_CHECKS`]
+//! at a time, and a burst of requests with the same credentials (a sender
+//! opening many connections at once) waits for the first check instead of
+//! repeating it.
 
 use crate::authorized_user::{AuError, AuthorizedUser, AuthorizedUsers};
 use crate::keys::hex;
@@ -68,6 +74,7 @@ pub struct Credentials {
     /// Random per process: cache keys are useless outside it.
     secret: [u8; 32],
     cache: Arc<Mutex<HashMap<[u8; 32], Remembered>>>,
+    checks: Arc<tokio::sync::Semaphore>,
     /// A real hash to verify against when the username is unknown, so the
     /// answer takes as long as for a wrong password.
     decoy: Arc<String>,
@@ -81,6 +88,7 @@ impl std::fmt::Debug for Credentials {
 
 impl Credentials {
     pub const CACHE_SECONDS: u64 = 60;
+    pub const PARALLEL_CHECKS: usize = 2;
     const CACHE_MAX: usize = 10_000;
 
     pub fn new(users: AuthorizedUsers) -> Self {
@@ -92,6 +100,7 @@ impl Credentials {
             users,
             secret,
             cache: Arc::new(Mutex::new(HashMap::new())),
+            checks: Arc::new(tokio::sync::Semaphore::new(Self::PARALLEL_CHECKS)),
             decoy: Arc::new(hash_password(&hex(&decoy))),
         }
     }
@@ -105,6 +114,15 @@ impl Credentials {
         h.finalize().into()
     }
 
+    fn remembered(&self, key: &[u8; 32]) -> Option<AuthorizedUser> {
+        let now = Instant::now();
+        let cache = self.cache.lock().ok()?;
+        cache
+            .get(key)
+            .filter(|r| r.until > now)
+            .map(|r| r.au.clone())
+    }
+
     /// The Authorized User these credentials belong to.
     pub async fn authenticate(
         &self,
@@ -112,12 +130,19 @@ impl Credentials {
         password: &str,
     ) -> Result<AuthorizedUser, AuthError> {
         let key = self.cache_key(username, password);
-        let now = Instant::now();
-        if let Ok(cache) = self.cache.lock() {
-            if let Some(r) = cache.get(&key).filter(|r| r.until > now) {
-                return Ok(r.au.clone());
-            }
+        if let Some(au) = self.remembered(&key) {
+            return Ok(au);
         }
+        let _permit = self
+            .checks
+            .acquire()
+            .await
+            .map_err(|_| AuthError::Store("credential checks are shut down".into()))?;
+        // Someone with the same credentials may have finished while we waited.
+        if let Some(au) = self.remembered(&key) {
+            return Ok(au);
+        }
+        let now = Instant::now();
         let au = self
             .users
             .by_username(username)
@@ -126,13 +151,17 @@ impl Credentials {
                 AuError::Store(s) => AuthError::Store(s.to_string()),
                 other => AuthError::Store(other.to_string()),
             })?;
-        let Some(au) = au else {
-            let _ = verify_password(password, &self.decoy);
+        let hash = match &au {
+            Some(au) => au.password_hash.clone(),
+            None => self.decoy.as_ref().clone(),
+        };
+        let pw = password.to_string();
+        let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &hash))
+            .await
+            .unwrap_or(false);
+        let Some(au) = au.filter(|_| ok) else {
             return Err(AuthError::BadCredentials);
         };
-        if !verify_password(password, &au.password_hash) {
-            return Err(AuthError::BadCredentials);
-        }
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= Self::CACHE_MAX {
                 cache.retain(|_, r| r.until > now);

@@ -64,6 +64,9 @@ impl fmt::Debug for EmbeddedStore {
     }
 }
 
+/// redb's page cache.
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
+
 impl EmbeddedStore {
     /// Open (or create) the store file at `path`, creating its folder if
     /// needed. After a crash, redb repairs the file here.
@@ -73,7 +76,12 @@ impl EmbeddedStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Unavailable(format!("create {}: {e}", dir.display())))?;
         }
-        let db = Database::create(&path).map_err(storage_error)?;
+        // redb caches up to 1 GiB by default; the local process is meant to
+        // stay small (the OS page cache still holds hot pages).
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
+            .map_err(storage_error)?;
         create_tables(&db)?;
         let seq = reader::last_seq(&db)?;
         let db = Arc::new(db);
