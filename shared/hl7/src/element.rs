@@ -1,4 +1,4 @@
-use crate::{escape, Delimiters};
+use crate::{bytes, escape, Delimiters};
 use std::borrow::Cow;
 
 /// How deep an [`Element`] sits; each level splits into the next one down.
@@ -103,12 +103,30 @@ impl<'a> Element<'a> {
         if n == 0 {
             return self.empty_child();
         }
-        self.children()
-            .nth(n - 1)
-            .unwrap_or_else(|| self.empty_child())
+        let Some((sep, level)) = self.child_separator() else {
+            // Nothing to split on: the element is its own (only) child.
+            return if n == 1 { *self } else { self.empty_child() };
+        };
+        // Skip n - 1 separators directly; the validator asks for children by
+        // number far more often than it iterates them.
+        let mut rest = self.raw;
+        for _ in 1..n {
+            match bytes::find(sep, rest) {
+                Some(i) => rest = &rest[i + 1..],
+                None => return self.empty_child(),
+            }
+        }
+        let end = bytes::find(sep, rest).unwrap_or(rest.len());
+        Element {
+            raw: &rest[..end],
+            delims: self.delims,
+            level,
+        }
     }
 
-    fn empty_child(&self) -> Element<'a> {
+    /// An empty element one level down: what [`Element::child`] gives for a
+    /// child that was not sent, without scanning for it.
+    pub fn empty_child(&self) -> Element<'a> {
         let level = self.child_separator().map(|(_, l)| l).unwrap_or(self.level);
         Element {
             raw: &[],
@@ -145,7 +163,7 @@ impl<'a> Element<'a> {
     pub fn first_leaf(&self) -> Element<'a> {
         let mut e = *self;
         while let Some((sep, level)) = e.child_separator() {
-            let end = memchr::memchr(sep, e.raw).unwrap_or(e.raw.len());
+            let end = bytes::find(sep, e.raw).unwrap_or(e.raw.len());
             e = Element {
                 raw: &e.raw[..end],
                 delims: e.delims,
@@ -187,7 +205,7 @@ impl<'a> Iterator for Children<'a> {
                 level: self.level,
             });
         };
-        match memchr::memchr(sep, rest) {
+        match bytes::find(sep, rest) {
             Some(i) => {
                 self.rest = Some(&rest[i + 1..]);
                 Some(Element {
@@ -203,6 +221,57 @@ impl<'a> Iterator for Children<'a> {
                     delims: self.delims,
                     level: self.level,
                 })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn child_is_the_nth_of_children() {
+        let d = Delimiters {
+            field: b'|',
+            component: b'^',
+            repetition: b'~',
+            escape: Some(b'\\'),
+            subcomponent: Some(b'&'),
+        };
+        let no_sub = Delimiters {
+            subcomponent: None,
+            ..d
+        };
+        let raws: [&[u8]; 7] = [
+            b"",
+            b"a",
+            b"a^b~c^d&e",
+            b"^^x^",
+            b"~~",
+            b"&a&&",
+            b"a long value^with several components^and more than thirty-two bytes",
+        ];
+        let levels = [
+            Level::Field,
+            Level::Repetition,
+            Level::Component,
+            Level::SubComponent,
+        ];
+        for delims in [d, no_sub] {
+            for raw in raws {
+                for level in levels {
+                    let e = Element::new(raw, delims, level);
+                    for n in 0..6 {
+                        let got = e.child(n);
+                        let want = match n {
+                            0 => e.empty_child(),
+                            _ => e.children().nth(n - 1).unwrap_or_else(|| e.empty_child()),
+                        };
+                        assert_eq!(got.raw(), want.raw(), "{raw:?} {level:?} {n}");
+                        assert_eq!(got.level(), want.level(), "{raw:?} {level:?} {n}");
+                    }
+                }
             }
         }
     }

@@ -5,16 +5,16 @@
 //! carry meaning this system does not interpret, so they are kept literally
 //! rather than silently dropped, and so is a lone escape character.
 
-use crate::Delimiters;
+use crate::{bytes, Delimiters};
 use std::borrow::Cow;
 
 /// Decodes escape sequences in a leaf value. Invalid UTF-8 is replaced with U+FFFD.
 pub fn decode<'a>(raw: &'a [u8], d: &Delimiters) -> Cow<'a, str> {
     let Some(esc) = d.escape else {
-        return String::from_utf8_lossy(raw);
+        return bytes::lossy(raw);
     };
-    if memchr::memchr(esc, raw).is_none() {
-        return String::from_utf8_lossy(raw);
+    if bytes::find(esc, raw).is_none() {
+        return bytes::lossy(raw);
     }
     let mut out: Vec<u8> = Vec::with_capacity(raw.len());
     let mut i = 0;

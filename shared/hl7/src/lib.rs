@@ -6,6 +6,7 @@
 //! surface as a [`ParseError`] (no usable MSH) or as values the validator in
 //! the `iz` crate can judge and locate.
 
+mod bytes;
 mod delimiters;
 mod element;
 mod escape;

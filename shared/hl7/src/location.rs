@@ -75,19 +75,22 @@ impl Location {
 
     /// The conventional human spelling, e.g. `RXA-5.1` (occurrence shown when > 1).
     pub fn to_path(&self) -> String {
-        let mut s = self.segment.clone();
+        use fmt::Write;
+        let mut s = String::with_capacity(self.segment.len() + 16);
+        s.push_str(&self.segment);
+        // Writing into a String cannot fail.
         if self.seq > 1 {
-            s.push_str(&format!("[{}]", self.seq));
+            let _ = write!(s, "[{}]", self.seq);
         }
         if self.field > 0 {
-            s.push_str(&format!("-{}", self.field));
+            let _ = write!(s, "-{}", self.field);
             if self.rep > 1 {
-                s.push_str(&format!("({})", self.rep));
+                let _ = write!(s, "({})", self.rep);
             }
             if self.component > 0 {
-                s.push_str(&format!(".{}", self.component));
+                let _ = write!(s, ".{}", self.component);
                 if self.sub > 0 {
-                    s.push_str(&format!(".{}", self.sub));
+                    let _ = write!(s, ".{}", self.sub);
                 }
             }
         }

@@ -296,7 +296,7 @@ impl<'m, 'a> Segment<'m, 'a> {
 
     /// The segment id; a malformed id is shown with replacement characters.
     pub fn id(&self) -> std::borrow::Cow<'a, str> {
-        String::from_utf8_lossy(self.id_bytes())
+        crate::bytes::lossy(self.id_bytes())
     }
 
     /// Whether the id is three upper-case letters or digits, as HL7 requires.

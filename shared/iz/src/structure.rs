@@ -79,6 +79,7 @@ pub fn match_structure(msg: &Message<'_>, profile: &'static Profile) -> Structur
         profile,
         pos: 0,
         unexpected: Vec::new(),
+        known: Vec::new(),
     };
     let mut root = GroupInstance::new(None, defs.len());
     let mut i = 0;
@@ -101,9 +102,21 @@ struct Matcher<'m, 'a> {
     profile: &'static Profile,
     pos: usize,
     unexpected: Vec<(usize, bool)>,
+    /// Segment ids already looked up in the profile: a message repeats a
+    /// handful of ids, and `knows_segment` walks the whole structure tree.
+    known: Vec<(&'a [u8], bool)>,
 }
 
-impl Matcher<'_, '_> {
+impl<'a> Matcher<'_, 'a> {
+    fn knows(&mut self, id: &'a [u8], name: &str) -> bool {
+        if let Some(&(_, k)) = self.known.iter().find(|(i, _)| *i == id) {
+            return k;
+        }
+        let k = self.profile.knows_segment(name);
+        self.known.push((id, k));
+        k
+    }
+
     /// Consumes segments for the child definitions `defs[start..]`; returns the
     /// definition index reached when the next segment belongs to an ancestor.
     fn level(
@@ -116,7 +129,7 @@ impl Matcher<'_, '_> {
         while let Some(seg) = self.msg.segment(self.pos) {
             let id = seg.id_bytes();
             let name = std::str::from_utf8(id).unwrap_or("");
-            if !self.profile.knows_segment(name) {
+            if !self.knows(id, name) {
                 // Z-segments and segments foreign to the profile are skipped where they stand.
                 self.unexpected.push((self.pos, false));
                 self.pos += 1;

@@ -6,12 +6,12 @@
 use crate::datetime::{self, Clock, Date};
 use crate::finding::{AppError, Finding, Hl7Error, Severity};
 use crate::profile::{
-    Cardinality, DatatypeDef, ElementDef, Expr, Op, Path, PathStep, Predicate, Profile, Rules,
-    StructureNode, Usage,
+    Cardinality, DatatypeDef, ElementDef, Expr, Map, Op, Path, PathStep, Predicate, Profile, Rules,
+    Set, StructureNode, Usage,
 };
 use crate::structure::{match_structure, GroupInstance, Item};
 use hl7::{Element, Level, Location, Message};
-use std::collections::{HashMap, HashSet};
+use std::borrow::Cow;
 
 /// Address of an element inside a message (segment index, then ERL numbers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,7 +55,7 @@ impl Loc {
 pub struct Validation {
     pub findings: Vec<Finding>,
     /// Elements emptied by the cascade: the rest of the system must not use them.
-    cleared: HashSet<Loc>,
+    cleared: Set<Loc>,
     /// Segments emptied or dropped with their group, by message index.
     dropped: Vec<bool>,
     /// A required top-level segment was lost: the message is rejected.
@@ -102,10 +102,10 @@ pub fn validate(msg: &Message<'_>, profile: &'static Profile, clock: Clock) -> V
         profile,
         today: clock.today(),
         findings: Vec::new(),
-        cleared: HashSet::new(),
+        cleared: Set::default(),
         dropped: vec![false; msg.len()],
         birth_date: None,
-        flagged: HashSet::new(),
+        flagged: Set::default(),
     };
     for &(idx, known) in &structure.unexpected {
         run.unexpected_segment(idx, known);
@@ -127,11 +127,11 @@ struct Run<'m, 'a> {
     profile: &'static Profile,
     today: Date,
     findings: Vec<Finding>,
-    cleared: HashSet<Loc>,
+    cleared: Set<Loc>,
     dropped: Vec<bool>,
     birth_date: Option<Date>,
     /// Fields already reported, so a conformance statement does not repeat a usage finding.
-    flagged: HashSet<(usize, u32)>,
+    flagged: Set<(usize, u32)>,
 }
 
 /// What became of one value after checking it.
@@ -278,7 +278,7 @@ impl<'a> Run<'_, 'a> {
                 }
                 let alive = match (item, def) {
                     (Item::Segment(i), StructureNode::Segment { def: seg_def, .. }) => {
-                        let field_overrides: HashMap<u32, Usage> = overrides
+                        let field_overrides: Map<u32, Usage> = overrides
                             .iter()
                             .filter(|((s, _), _)| s == i)
                             .map(|((_, f), u)| (*f, *u))
@@ -371,8 +371,8 @@ impl<'a> Run<'_, 'a> {
         &self,
         inst: &GroupInstance,
         node: Option<&'static StructureNode>,
-    ) -> HashMap<(usize, u32), Usage> {
-        let mut out = HashMap::new();
+    ) -> Map<(usize, u32), Usage> {
+        let mut out = Map::default();
         let Some(StructureNode::Group { id, name, .. }) = node else {
             return out;
         };
@@ -399,7 +399,7 @@ impl<'a> Run<'_, 'a> {
     }
 
     /// Checks a segment's fields; false when a required field is missing or was emptied.
-    fn segment(&mut self, idx: usize, def_id: &str, overrides: &HashMap<u32, Usage>) -> bool {
+    fn segment(&mut self, idx: usize, def_id: &str, overrides: &Map<u32, Usage>) -> bool {
         let Some(def) = self.profile.segment_def(def_id) else {
             return true;
         };
@@ -492,9 +492,9 @@ impl<'a> Run<'_, 'a> {
                     self.cleared.insert(l);
                     continue;
                 }
-                let v = self.value(l, rep, fdef, &fdef.datatype, true);
+                let v = self.value(l, rep, fdef, true);
                 let v = if v == Verdict::Kept {
-                    self.business_rules(&seg.id(), n, l, rep)
+                    self.business_rules(seg.id_bytes(), n, l, rep)
                 } else {
                     v
                 };
@@ -570,34 +570,27 @@ impl<'a> Run<'_, 'a> {
     /// against its data type, length and binding.
     /// `profiled` is false inside base HL7 data types (no `_IZ` constraint):
     /// the guide gives no lengths or value sets there, so only formats are checked.
-    fn value(
-        &mut self,
-        l: Loc,
-        e: Element<'a>,
-        def: &ElementDef,
-        datatype: &str,
-        profiled: bool,
-    ) -> Verdict {
+    fn value(&mut self, l: Loc, e: Element<'a>, def: &ElementDef, profiled: bool) -> Verdict {
         if e.is_null() {
             // "" asks the receiver to clear what it holds, whatever the type: it
             // is not a code, a date or a name to be checked.
             return Verdict::Kept;
         }
-        let mut datatype = datatype;
         let varies;
-        if datatype == "varies" {
+        let (datatype, dt) = if def.datatype == "varies" {
             // OBX-5 takes the type named in OBX-2.
             varies = self
                 .msg
                 .segment(l.seg)
                 .map(|s| s.value(2).into_owned())
                 .unwrap_or_default();
-            if self.profile.datatype(&varies).is_none() {
+            let Some(dt) = self.profile.datatype(&varies) else {
                 return Verdict::Kept;
-            }
-            datatype = &varies;
-        }
-        let dt = self.profile.datatype(datatype);
+            };
+            (varies.as_str(), Some(dt))
+        } else {
+            (def.datatype.as_str(), self.profile.datatype_of(def))
+        };
         let primitive = dt.is_none_or(DatatypeDef::is_primitive);
         if primitive {
             let base = dt.map_or(datatype, |d| d.name.as_str());
@@ -609,7 +602,7 @@ impl<'a> Run<'_, 'a> {
             // lengths are), but a value past any plausible size is garbage.
             let hard = hard_length_limit(max);
             if e.raw().len() > hard {
-                let (_, path) = self.describe(l);
+                let path = self.path(l);
                 self.push(l, Hl7Error::DataType, Severity::Warning, Some(AppError::InvalidValue), "length",
                     format!("{path} is {} characters long; the guide's length for {} is {max}; values over {hard} characters are not used", e.raw().len(), def.name));
                 return Verdict::Emptied;
@@ -627,9 +620,12 @@ impl<'a> Run<'_, 'a> {
         let preds = self.profile.datatype_rules(&dt.id);
         let inner_profiled = dt.id.contains('_');
         let mut verdict = Verdict::Kept;
+        // One pass over the components (`child(c)` would rescan from the start
+        // each time); components not sent read as empty, as `child` gives them.
+        let mut comps = e.children();
         for (k, cdef) in dt.components.iter().enumerate() {
             let c = (k + 1) as u32;
-            let comp = e.child(c as usize);
+            let comp = comps.next().unwrap_or_else(|| e.empty_child());
             let cl = l.child(c);
             let mut usage = cdef.usage;
             if usage == Usage::C {
@@ -648,7 +644,7 @@ impl<'a> Run<'_, 'a> {
                 if usage == Usage::R {
                     // The first component carries the identity of the value (the code,
                     // the identifier, the time); without it the value means nothing.
-                    let (_, path) = self.describe(cl);
+                    let path = self.path(cl);
                     let consequence = if c == 1 {
                         "the value was not used"
                     } else {
@@ -676,7 +672,7 @@ impl<'a> Run<'_, 'a> {
                 self.cleared.insert(cl);
                 continue;
             }
-            if self.value(cl, comp, cdef, &cdef.datatype, inner_profiled) == Verdict::Emptied {
+            if self.value(cl, comp, cdef, inner_profiled) == Verdict::Emptied {
                 self.cleared.insert(cl);
                 if usage == Usage::R && c == 1 {
                     verdict = Verdict::Emptied;
@@ -705,25 +701,31 @@ impl<'a> Run<'_, 'a> {
         base: &str,
         profiled: bool,
     ) -> Verdict {
-        let leaf = e.first_leaf();
-        let text = leaf.text();
-        let (_, path) = self.describe(l);
-        if e.raw().contains(&0xFF) || std::str::from_utf8(e.raw()).is_err() {
-            self.push(
-                l,
-                Hl7Error::DataType,
-                Severity::Warning,
-                Some(AppError::InvalidValue),
-                "encoding",
-                format!("{path} contains bytes that are not valid UTF-8; the value was not used"),
-            );
-            return Verdict::Emptied;
+        // Most values are fine: the element's path (for messages) is only
+        // spelled out once a finding is actually reported.
+        // (0xFF, which some senders use as a filler, is never valid UTF-8.)
+        if !e.raw().is_ascii() && std::str::from_utf8(e.raw()).is_err() {
+            return self.not_utf8(l);
         }
+        let leaf = e.first_leaf();
         if leaf.is_null() {
             // "" asks the receiver to clear its stored value: valid for any type.
             return Verdict::Kept;
         }
-        if let Some(max) = def.max_length.filter(|_| profiled) {
+        // Decoding never lengthens a value (an escape sequence stands for fewer
+        // characters than it takes), so a raw value within the guide's length
+        // needs no count; and a value with no length, type or code to check
+        // needs no decoding at all.
+        let max_length = def
+            .max_length
+            .filter(|&max| profiled && leaf.raw().len() > max as usize);
+        let typed = matches!(base, "NM" | "SI" | "DT" | "DTM" | "TM");
+        let bound = profiled && !def.binding.is_empty();
+        if max_length.is_none() && !typed && !bound {
+            return Verdict::Kept;
+        }
+        let text = leaf.text();
+        if let Some(max) = max_length {
             let len = text.chars().count();
             if len > max as usize {
                 // IG R1.5 adopts v2.7.1 conformance lengths: a receiver must store at
@@ -736,6 +738,7 @@ impl<'a> Run<'_, 'a> {
                 } else {
                     "the value was kept as sent".into()
                 };
+                let path = self.path(l);
                 self.push(
                     l,
                     Hl7Error::DataType,
@@ -753,26 +756,36 @@ impl<'a> Run<'_, 'a> {
             "NM" => (!is_number(&text)).then(|| {
                 (
                     AppError::InvalidValue,
-                    format!("{path} '{}' is not a number", clip(&text, 40)),
+                    format!("{} '{}' is not a number", self.path(l), clip(&text, 40)),
                 )
             }),
             "SI" => (!text.bytes().all(|b| b.is_ascii_digit()) || text.is_empty()).then(|| {
                 (
                     AppError::InvalidValue,
-                    format!("{path} '{}' is not a sequence number", clip(&text, 40)),
+                    format!(
+                        "{} '{}' is not a sequence number",
+                        self.path(l),
+                        clip(&text, 40)
+                    ),
                 )
             }),
             "DT" => datetime::parse_dt(&text).err().map(|d| {
                 (
                     AppError::InvalidDate,
-                    format!("{path} '{}' is not a valid date: {}", clip(&text, 40), d.0),
+                    format!(
+                        "{} '{}' is not a valid date: {}",
+                        self.path(l),
+                        clip(&text, 40),
+                        d.0
+                    ),
                 )
             }),
             "DTM" => datetime::parse_dtm(&text).err().map(|d| {
                 (
                     AppError::InvalidDate,
                     format!(
-                        "{path} '{}' is not a valid date/time: {}",
+                        "{} '{}' is not a valid date/time: {}",
+                        self.path(l),
                         clip(&text, 40),
                         d.0
                     ),
@@ -781,7 +794,12 @@ impl<'a> Run<'_, 'a> {
             "TM" => datetime::check_tm(&text).err().map(|d| {
                 (
                     AppError::InvalidValue,
-                    format!("{path} '{}' is not a valid time: {}", clip(&text, 40), d.0),
+                    format!(
+                        "{} '{}' is not a valid time: {}",
+                        self.path(l),
+                        clip(&text, 40),
+                        d.0
+                    ),
                 )
             }),
             _ => None,
@@ -797,10 +815,23 @@ impl<'a> Run<'_, 'a> {
             );
             return Verdict::Emptied;
         }
-        if profiled && !def.binding.is_empty() {
+        if bound {
             return self.binding(l, &text, def, "value");
         }
         Verdict::Kept
+    }
+
+    fn not_utf8(&mut self, l: Loc) -> Verdict {
+        let path = self.path(l);
+        self.push(
+            l,
+            Hl7Error::DataType,
+            Severity::Warning,
+            Some(AppError::InvalidValue),
+            "encoding",
+            format!("{path} contains bytes that are not valid UTF-8; the value was not used"),
+        );
+        Verdict::Emptied
     }
 
     /// Checks a code against the element's value sets. A code that matches only
@@ -809,7 +840,7 @@ impl<'a> Run<'_, 'a> {
         if self.in_binding(&def.binding, text) {
             return Verdict::Kept;
         }
-        let (_, path) = self.describe(l);
+        let path = self.path(l);
         if self.in_binding(&def.binding, text.trim()) {
             self.push(
                 l,
@@ -872,14 +903,14 @@ impl<'a> Run<'_, 'a> {
     }
 
     /// IIS business rules on dates the profile cannot express.
-    fn business_rules(&mut self, id: &str, field: u32, l: Loc, rep: Element<'a>) -> Verdict {
+    fn business_rules(&mut self, id: &[u8], field: u32, l: Loc, rep: Element<'a>) -> Verdict {
         let date = || {
             datetime::parse_dtm(&rep.first_leaf().text())
                 .ok()
                 .and_then(|d| d.date())
         };
         match (id, field) {
-            ("PID", 7) => {
+            (b"PID", 7) => {
                 let Some(dob) = date() else {
                     return Verdict::Kept;
                 };
@@ -900,7 +931,7 @@ impl<'a> Run<'_, 'a> {
                 }
                 self.birth_date = Some(dob);
             }
-            ("RXA", 3) => {
+            (b"RXA", 3) => {
                 let Some(given) = date() else {
                     return Verdict::Kept;
                 };
@@ -934,9 +965,9 @@ impl<'a> Run<'_, 'a> {
         Verdict::Kept
     }
 
-    fn describe(&self, l: Loc) -> (String, String) {
-        let loc = self.location(l);
-        (loc.segment.clone(), loc.to_path())
+    /// The human spelling of `l` (`RXA-5.1`), for finding texts.
+    fn path(&self, l: Loc) -> String {
+        self.location(l).to_path()
     }
 
     // ---- conformance statements --------------------------------------------------
@@ -989,9 +1020,7 @@ impl<'a> Run<'_, 'a> {
     }
 
     fn target_present(&self, ctx: &Ctx<'_, 'a>, target: &Path) -> bool {
-        let mut out = Vec::new();
-        self.resolve(ctx, target.steps(), &mut out);
-        out.iter().any(|f| self.present(f))
+        self.any_present(ctx, target)
     }
 
     /// Where to report a failed statement: the target element in segment or group context.
@@ -1041,49 +1070,56 @@ impl<'a> Run<'_, 'a> {
         }
     }
 
-    fn resolve<'i>(&self, ctx: &Ctx<'i, 'a>, steps: &[PathStep], out: &mut Vec<Found<'i, 'a>>) {
+    /// Calls `f` on everything `steps` designates from `ctx`, in message
+    /// order, until `f` returns false. Returns false when `f` stopped the walk.
+    ///
+    /// A visitor rather than a list: most statements are decided by the first
+    /// match or two, and nothing has to be allocated per statement.
+    fn visit<'i, F>(&self, ctx: &Ctx<'i, 'a>, steps: &[PathStep], f: &mut F) -> bool
+    where
+        F: FnMut(Found<'i, 'a>) -> bool,
+    {
         let Some((s, rest)) = steps.split_first() else {
-            out.push(match ctx {
+            return f(match ctx {
                 Ctx::Group(g) => Found::Group(g),
                 Ctx::Segment(i) => Found::Segment(*i),
                 Ctx::Elem(e) => Found::Elem(*e),
             });
-            return;
         };
         match ctx {
             Ctx::Group(g) => {
                 let Some(items) = g.children.get((s.position as usize).wrapping_sub(1)) else {
-                    return;
+                    return true;
                 };
                 for (k, item) in items.iter().enumerate() {
                     if s.instance.is_some_and(|n| n as usize != k + 1) {
                         continue;
                     }
-                    match item {
+                    let go_on = match item {
                         Item::Segment(i) => {
-                            if !self.dropped[*i] {
-                                self.resolve(&Ctx::Segment(*i), rest, out);
-                            }
+                            self.dropped[*i] || self.visit(&Ctx::Segment(*i), rest, f)
                         }
-                        Item::Group(gg) => self.resolve(&Ctx::Group(gg), rest, out),
+                        Item::Group(gg) => self.visit(&Ctx::Group(gg), rest, f),
+                    };
+                    if !go_on {
+                        return false;
                     }
                 }
+                true
             }
             Ctx::Segment(i) => {
                 let Some(seg) = self.msg.segment(*i) else {
-                    return;
+                    return true;
                 };
-                let f = seg.field(s.position as usize);
+                let field = seg.field(s.position as usize);
                 match s.instance {
-                    Some(n) => self.resolve(&Ctx::Elem(f.child(n as usize)), rest, out),
-                    None => {
-                        for rep in f.children() {
-                            self.resolve(&Ctx::Elem(rep), rest, out);
-                        }
-                    }
+                    Some(n) => self.visit(&Ctx::Elem(field.child(n as usize)), rest, f),
+                    None => field
+                        .children()
+                        .all(|rep| self.visit(&Ctx::Elem(rep), rest, f)),
                 }
             }
-            Ctx::Elem(e) => self.resolve(&Ctx::Elem(e.child(s.position as usize)), rest, out),
+            Ctx::Elem(e) => self.visit(&Ctx::Elem(e.child(s.position as usize)), rest, f),
         }
     }
 
@@ -1095,15 +1131,60 @@ impl<'a> Run<'_, 'a> {
         }
     }
 
-    fn values(&self, ctx: &Ctx<'_, 'a>, path: &Path) -> Vec<String> {
+    /// Whether anything at `path` is present (valued, or a kept segment).
+    fn any_present(&self, ctx: &Ctx<'_, 'a>, path: &Path) -> bool {
+        !self.visit(ctx, path.steps(), &mut |f| !self.present(&f))
+    }
+
+    /// Calls `f` on the text of each valued element at `path` (its first
+    /// leaf, decoded) until `f` returns false; false when stopped.
+    fn each_value<F>(&self, ctx: &Ctx<'_, 'a>, path: &Path, mut f: F) -> bool
+    where
+        F: FnMut(Cow<'a, str>) -> bool,
+    {
+        self.visit(ctx, path.steps(), &mut |found| match found {
+            Found::Elem(e) if e.has_value() => f(e.first_leaf().text()),
+            _ => true,
+        })
+    }
+
+    /// There is at least one value at `path` and every one satisfies `ok`.
+    fn all_values<F>(&self, ctx: &Ctx<'_, 'a>, path: &Path, mut ok: F) -> bool
+    where
+        F: FnMut(&str) -> bool,
+    {
+        let mut seen = false;
+        let all = self.each_value(ctx, path, |v| {
+            seen = true;
+            ok(&v)
+        });
+        seen && all
+    }
+
+    /// Some value at `path` satisfies `ok`.
+    fn any_value<F>(&self, ctx: &Ctx<'_, 'a>, path: &Path, mut ok: F) -> bool
+    where
+        F: FnMut(&str) -> bool,
+    {
+        !self.each_value(ctx, path, |v| !ok(&v))
+    }
+
+    fn first_value(&self, ctx: &Ctx<'_, 'a>, path: &Path) -> Option<Cow<'a, str>> {
+        let mut first = None;
+        self.each_value(ctx, path, |v| {
+            first = Some(v);
+            false
+        });
+        first
+    }
+
+    fn values(&self, ctx: &Ctx<'_, 'a>, path: &Path) -> Vec<Cow<'a, str>> {
         let mut out = Vec::new();
-        self.resolve(ctx, path.steps(), &mut out);
-        out.into_iter()
-            .filter_map(|f| match f {
-                Found::Elem(e) if e.has_value() => Some(e.first_leaf().text().into_owned()),
-                _ => None,
-            })
-            .collect()
+        self.each_value(ctx, path, |v| {
+            out.push(v);
+            true
+        });
+        out
     }
 
     fn eval(&self, e: &Expr, ctx: &Ctx<'_, 'a>) -> bool {
@@ -1112,39 +1193,29 @@ impl<'a> Run<'_, 'a> {
             Expr::Or(v) => v.iter().any(|x| self.eval(x, ctx)),
             Expr::Not(x) => !self.eval(x, ctx),
             Expr::Imply(a, b) => !self.eval(a, ctx) || self.eval(b, ctx),
-            Expr::Presence(p) => {
-                let mut out = Vec::new();
-                self.resolve(ctx, p.steps(), &mut out);
-                out.iter().any(|f| self.present(f))
-            }
+            Expr::Presence(p) => self.any_present(ctx, p),
             Expr::PlainText {
                 path,
                 text,
                 ignore_case,
                 at_least_once,
             } => {
-                let vals = self.values(ctx, path);
-                let eq = |v: &String| {
+                let eq = |v: &str| {
                     if *ignore_case {
                         v.eq_ignore_ascii_case(text)
                     } else {
                         v == text
                     }
                 };
-                !vals.is_empty()
-                    && if *at_least_once {
-                        vals.iter().any(eq)
-                    } else {
-                        vals.iter().all(eq)
-                    }
+                if *at_least_once {
+                    self.any_value(ctx, path, eq)
+                } else {
+                    self.all_values(ctx, path, eq)
+                }
             }
-            Expr::Format { path, regex } => {
-                let vals = self.values(ctx, path);
-                !vals.is_empty() && vals.iter().all(|v| regex.is_match(v))
-            }
+            Expr::Format { path, regex } => self.all_values(ctx, path, |v| regex.is_match(v)),
             Expr::StringList { path, values } => {
-                let vals = self.values(ctx, path);
-                !vals.is_empty() && vals.iter().all(|v| values.iter().any(|x| x == v))
+                self.all_values(ctx, path, |v| values.iter().any(|x| x == v))
             }
             Expr::SimpleValue {
                 path,
@@ -1152,52 +1223,43 @@ impl<'a> Run<'_, 'a> {
                 value,
                 numeric,
             } => {
-                let vals = self.values(ctx, path);
-                !vals.is_empty()
-                    && vals.iter().all(|v| {
-                        if *numeric {
-                            match (v.trim().parse::<f64>(), value.parse::<f64>()) {
-                                (Ok(a), Ok(b)) => compare(a.partial_cmp(&b), *op),
-                                _ => false,
-                            }
-                        } else {
-                            compare(Some(v.as_str().cmp(value.as_str())), *op)
-                        }
+                if *numeric {
+                    let b = value.parse::<f64>();
+                    self.all_values(ctx, path, |v| match (v.trim().parse::<f64>(), &b) {
+                        (Ok(a), Ok(b)) => compare(a.partial_cmp(b), *op),
+                        _ => false,
                     })
+                } else {
+                    self.all_values(ctx, path, |v| compare(Some(v.cmp(value.as_str())), *op))
+                }
             }
             Expr::PathValue { left, op, right } => {
-                let a = self.values(ctx, left);
-                let b = self.values(ctx, right);
-                match (a.first(), b.first()) {
-                    (Some(x), Some(y)) => compare(Some(x.cmp(y)), *op),
+                match (self.first_value(ctx, left), self.first_value(ctx, right)) {
+                    (Some(x), Some(y)) => compare(Some(x.cmp(&y)), *op),
                     _ => false,
                 }
             }
             Expr::ValueSet { path, value_sets } => {
-                let mut out = Vec::new();
-                self.resolve(ctx, path.steps(), &mut out);
-                let codes: Vec<String> = out
-                    .into_iter()
-                    .filter_map(|f| match f {
-                        Found::Elem(e) if e.has_value() => {
-                            let code = if e.level() == Level::Repetition {
-                                e.child(1)
-                            } else {
-                                e
-                            };
-                            Some(code.first_leaf().text().into_owned())
-                        }
-                        _ => None,
-                    })
-                    .collect();
-                !codes.is_empty() && codes.iter().all(|c| self.in_binding(value_sets, c))
+                let mut seen = false;
+                let all = self.visit(ctx, path.steps(), &mut |f| match f {
+                    Found::Elem(e) if e.has_value() => {
+                        seen = true;
+                        let code = if e.level() == Level::Repetition {
+                            e.child(1)
+                        } else {
+                            e
+                        };
+                        self.in_binding(value_sets, &code.first_leaf().text())
+                    }
+                    _ => true,
+                });
+                seen && all
             }
             Expr::SetId(path) => match ctx {
                 Ctx::Segment(i) => {
                     let seq = self.msg.segment(*i).map_or(0, |s| s.seq());
-                    self.values(ctx, path)
-                        .first()
-                        .is_some_and(|v| v.trim() == seq.to_string())
+                    self.first_value(ctx, path)
+                        .is_some_and(|v| is_decimal(v.trim(), seq as usize))
                 }
                 _ => true,
             },
@@ -1210,7 +1272,10 @@ impl<'a> Run<'_, 'a> {
     /// NIST-01: OBX-1 runs 1, 2, 3... either across the message or within each group.
     fn set_ids_sequential(&self, ctx: &Ctx<'_, 'a>, parent: &Path, element: &Path) -> bool {
         let mut parents = Vec::new();
-        self.resolve(ctx, parent.steps(), &mut parents);
+        self.visit(ctx, parent.steps(), &mut |f| {
+            parents.push(f);
+            true
+        });
         let mut all = Vec::new();
         let mut per_group_ok = true;
         for p in &parents {
@@ -1219,14 +1284,14 @@ impl<'a> Run<'_, 'a> {
             per_group_ok &= vals
                 .iter()
                 .enumerate()
-                .all(|(i, v)| v.trim() == (i + 1).to_string());
+                .all(|(i, v)| is_decimal(v.trim(), i + 1));
             all.extend(vals);
         }
         per_group_ok
             || all
                 .iter()
                 .enumerate()
-                .all(|(i, v)| v.trim() == (i + 1).to_string())
+                .all(|(i, v)| is_decimal(v.trim(), i + 1))
     }
 
     /// IZ-24: each VIS shared is documented either by bar code + presentation
@@ -1235,10 +1300,10 @@ impl<'a> Run<'_, 'a> {
         if !matches!(ctx, Ctx::Group(_)) {
             return true;
         }
-        let mut groups: HashMap<String, HashSet<String>> = HashMap::new();
+        let mut groups: Map<String, Set<String>> = Map::default();
         let mut obx = Vec::new();
         // The observation group is child 5 of the Z22 ORDER group.
-        self.resolve(
+        self.visit(
             ctx,
             &[
                 PathStep {
@@ -1250,7 +1315,10 @@ impl<'a> Run<'_, 'a> {
                     instance: Some(1),
                 },
             ],
-            &mut obx,
+            &mut |f| {
+                obx.push(f);
+                true
+            },
         );
         for f in obx {
             let Found::Segment(i) = f else { continue };
@@ -1357,6 +1425,22 @@ fn is_number(s: &str) -> bool {
     digit
 }
 
+/// Whether `s` is exactly how `n` is written in decimal (`n.to_string() == s`),
+/// without building the string.
+fn is_decimal(s: &str, n: usize) -> bool {
+    let mut rest = n;
+    let mut digits = s.bytes().rev();
+    loop {
+        match digits.next() {
+            Some(d) if d == b'0' + (rest % 10) as u8 => rest /= 10,
+            _ => return false,
+        }
+        if rest == 0 {
+            return digits.next().is_none();
+        }
+    }
+}
+
 fn clip(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
@@ -1382,5 +1466,22 @@ fn msh_default_note(n: u32) -> String {
         16 => "AL (always acknowledge) was assumed".into(),
         21 => "the profile implied by MSH-9 was applied".into(),
         _ => "the message was processed without it".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_decimal;
+
+    #[test]
+    fn is_decimal_matches_to_string() {
+        for n in [0usize, 1, 9, 10, 11, 99, 100, 1234] {
+            for s in [
+                "", "0", "1", "01", "9", "10", "010", "11", "99", "100", "1234", "a1", "1 ",
+            ] {
+                assert_eq!(is_decimal(s, n), s == n.to_string(), "{s:?} {n}");
+            }
+            assert!(is_decimal(&n.to_string(), n));
+        }
     }
 }

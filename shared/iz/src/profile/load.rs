@@ -1,7 +1,6 @@
 use super::model::*;
 use super::{Expr, Op, Path, ProfileId};
 use roxmltree::{Document, Node};
-use std::collections::{HashMap, HashSet};
 
 pub(super) fn load(
     id: ProfileId,
@@ -21,7 +20,7 @@ pub(super) fn load(
         structure_id: attr(message_node, "StructID"),
         children: structure(message_node),
     };
-    let mut segments = HashMap::new();
+    let mut segments = Map::default();
     if let Some(segs) = child(root, "Segments") {
         for s in elements(segs, "Segment") {
             let def = SegmentDef {
@@ -33,7 +32,8 @@ pub(super) fn load(
             segments.insert(def.id.clone(), def);
         }
     }
-    let mut datatypes = HashMap::new();
+    let mut datatypes = Vec::new();
+    let mut datatype_ids = Map::default();
     if let Some(dts) = child(root, "Datatypes") {
         for d in elements(dts, "Datatype") {
             let def = DatatypeDef {
@@ -41,14 +41,27 @@ pub(super) fn load(
                 name: attr(d, "Name"),
                 components: elements(d, "Component").map(element_def).collect(),
             };
-            datatypes.insert(def.id.clone(), def);
+            // A repeated id replaces the earlier definition, as a map insert would.
+            datatype_ids.insert(def.id.clone(), datatypes.len());
+            datatypes.push(def);
         }
+    }
+    let resolve = |defs: &mut [ElementDef]| {
+        for d in defs {
+            d.datatype_index = datatype_ids.get(&d.datatype).copied();
+        }
+    };
+    for s in segments.values_mut() {
+        resolve(&mut s.fields);
+    }
+    for d in &mut datatypes {
+        resolve(&mut d.components);
     }
 
     let cdoc = Document::parse(constraints_xml).map_err(|e| format!("constraints XML: {e}"))?;
-    let mut datatype_rules: HashMap<String, Rules> = HashMap::new();
-    let mut segment_rules: HashMap<String, Rules> = HashMap::new();
-    let mut group_rules: HashMap<String, Rules> = HashMap::new();
+    let mut datatype_rules: Map<String, Rules> = Map::default();
+    let mut segment_rules: Map<String, Rules> = Map::default();
+    let mut group_rules: Map<String, Rules> = Map::default();
     let mut message_rules = Rules::default();
     for section in cdoc.root_element().children().filter(Node::is_element) {
         let is_predicates = match section.tag_name().name() {
@@ -107,8 +120,8 @@ pub(super) fn load(
     }
 
     let vdoc = Document::parse(value_sets_xml).map_err(|e| format!("value set XML: {e}"))?;
-    let mut value_sets = HashMap::new();
-    let mut no_validation = HashSet::new();
+    let mut value_sets = Map::default();
+    let mut no_validation = Set::default();
     for n in vdoc.descendants().filter(Node::is_element) {
         match n.tag_name().name() {
             "BindingIdentifier" => {
@@ -117,8 +130,8 @@ pub(super) fn load(
                 }
             }
             "ValueSetDefinition" => {
-                let mut codes = HashSet::new();
-                let mut systems = HashMap::new();
+                let mut codes = Set::default();
+                let mut systems = Map::default();
                 for v in elements(n, "ValueElement") {
                     let code = attr(v, "Value");
                     systems.insert(code.clone(), attr(v, "CodeSystem"));
@@ -144,6 +157,7 @@ pub(super) fn load(
         message,
         segments,
         datatypes,
+        datatype_ids,
         value_sets,
         no_validation,
         datatype_rules,
@@ -202,6 +216,7 @@ fn element_def(n: Node) -> ElementDef {
             .unwrap_or(0),
         max_length: n.attribute("MaxLength").and_then(|v| v.parse().ok()),
         binding,
+        datatype_index: None,
     }
 }
 

@@ -1,5 +1,10 @@
 use super::{Expr, Path, ProfileId};
-use std::collections::{HashMap, HashSet};
+
+/// Profile lookups are keyed by short ids (`CE_IZ`, `CVX`) and done hundreds
+/// of times per message; the keys come from our own vendored XML, so a fast
+/// non-DoS-resistant hash is the right trade.
+pub type Map<K, V> = rustc_hash::FxHashMap<K, V>;
+pub type Set<K> = rustc_hash::FxHashSet<K>;
 
 /// Usage codes of the profile (HL7 v2.7.1 chapter 2B conformance usage).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +59,10 @@ pub struct ElementDef {
     pub max_length: Option<u32>,
     /// Value set ids; several are alternatives (RXA-5 `CVX:NDC_Use:NDC_Sale`).
     pub binding: Vec<String>,
+    /// Where `datatype` sits in [`Profile::datatypes`], resolved once at load
+    /// so validation does not look the id up for every value (`None` for
+    /// `varies` and for ids the profile does not define).
+    pub datatype_index: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -170,9 +179,9 @@ pub struct Rules {
 pub struct ValueSet {
     pub id: String,
     pub name: String,
-    pub codes: HashSet<String>,
+    pub codes: Set<String>,
     /// Code system of each code, for checking the coding-system component.
-    pub systems: HashMap<String, String>,
+    pub systems: Map<String, String>,
     /// Open value sets accept local extensions.
     pub open: bool,
 }
@@ -182,15 +191,17 @@ pub struct ValueSet {
 pub struct Profile {
     pub id: ProfileId,
     pub message: MessageDef,
-    pub segments: HashMap<String, SegmentDef>,
-    pub datatypes: HashMap<String, DatatypeDef>,
-    pub value_sets: HashMap<String, ValueSet>,
+    pub segments: Map<String, SegmentDef>,
+    pub datatypes: Vec<DatatypeDef>,
+    /// Position of each data type id in `datatypes`.
+    pub datatype_ids: Map<String, usize>,
+    pub value_sets: Map<String, ValueSet>,
     /// Value sets the profile says not to validate (`NoValidation`).
-    pub no_validation: HashSet<String>,
-    pub datatype_rules: HashMap<String, Rules>,
-    pub segment_rules: HashMap<String, Rules>,
+    pub no_validation: Set<String>,
+    pub datatype_rules: Map<String, Rules>,
+    pub segment_rules: Map<String, Rules>,
     /// Keyed by group id and by group name (the XML uses both).
-    pub group_rules: HashMap<String, Rules>,
+    pub group_rules: Map<String, Rules>,
     pub message_rules: Rules,
 }
 
@@ -199,7 +210,13 @@ impl Profile {
         self.segments.get(id)
     }
     pub fn datatype(&self, id: &str) -> Option<&DatatypeDef> {
-        self.datatypes.get(id)
+        self.datatype_ids
+            .get(id)
+            .and_then(|&i| self.datatypes.get(i))
+    }
+    /// The data type of `def`, as resolved at load.
+    pub fn datatype_of(&self, def: &ElementDef) -> Option<&DatatypeDef> {
+        def.datatype_index.and_then(|i| self.datatypes.get(i))
     }
     /// Whether any node of the message structure uses this segment name.
     pub fn knows_segment(&self, name: &str) -> bool {

@@ -5,8 +5,7 @@
 //! (`data/code-supplement.tsv`) covers what was known when this was written,
 //! and a jurisdiction can install its own, newer list at start-up.
 
-use super::model::ValueSet;
-use std::collections::HashMap;
+use super::model::{Map, ValueSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
@@ -99,7 +98,7 @@ fn parse(text: &str) -> Result<Vec<Entry>, SupplementError> {
     Ok(out)
 }
 
-pub(super) fn apply(value_sets: &mut HashMap<String, ValueSet>) {
+pub(super) fn apply(value_sets: &mut Map<String, ValueSet>) {
     // The built-in list is part of the build and checked by tests.
     let built_in = parse(BUILT_IN).unwrap_or_default();
     let extra = INSTALLED.get().map(Vec::as_slice).unwrap_or(&[]);
