@@ -6,8 +6,8 @@
 use crate::datetime::{self, Clock, Date};
 use crate::finding::{AppError, Finding, Hl7Error, Severity};
 use crate::profile::{
-    Cardinality, DatatypeDef, ElementDef, Expr, Map, Op, Path, PathStep, Predicate, Profile, Rules,
-    Set, StructureNode, Usage,
+    BindingRef, BoundCodes, Cardinality, DatatypeDef, ElementDef, Expr, Map, Op, Path, PathStep,
+    Predicate, Profile, Rules, Set, StructureNode, Usage,
 };
 use crate::structure::{match_structure, GroupInstance, Item};
 use hl7::{Element, Level, Location, Message};
@@ -357,8 +357,10 @@ impl<'a> Run<'_, 'a> {
         }
         if ok {
             if let Some(StructureNode::Group { id, name, .. }) = node {
-                let rules: Vec<&'static Rules> = self.profile.group_rules(id, name).collect();
-                for r in rules {
+                // The rules live in the 'static profile, not in `self`: no copy
+                // of the list is needed to check them while `self` changes.
+                let profile = self.profile;
+                for r in profile.group_rules(id, name) {
                     self.constraints(r, &Ctx::Group(inst), None);
                 }
             }
@@ -409,7 +411,13 @@ impl<'a> Run<'_, 'a> {
         let is_msh = seg.is_msh();
         let rules = self.profile.segment_rules(def_id);
         let mut alive = true;
+        let sent = seg.field_count();
         for (i, fdef) in def.fields.iter().enumerate() {
+            if i >= sent && i >= def.must_check {
+                // This field and all after it are unsent and neither required
+                // nor conditional: nothing more to check.
+                break;
+            }
             let n = (i + 1) as u32;
             let field = seg.field(n as usize);
             let mut usage = fdef.usage;
@@ -625,7 +633,13 @@ impl<'a> Run<'_, 'a> {
         let mut comps = e.children();
         for (k, cdef) in dt.components.iter().enumerate() {
             let c = (k + 1) as u32;
-            let comp = comps.next().unwrap_or_else(|| e.empty_child());
+            let comp = match comps.next() {
+                Some(comp) => comp,
+                // Every component from here on is unsent and neither required
+                // nor conditional: nothing more to check.
+                None if k >= dt.must_check => break,
+                None => e.empty_child(),
+            };
             let cl = l.child(c);
             let mut usage = cdef.usage;
             if usage == Usage::C {
@@ -837,11 +851,11 @@ impl<'a> Run<'_, 'a> {
     /// Checks a code against the element's value sets. A code that matches only
     /// once surrounding spaces are removed is kept with a warning.
     fn binding(&mut self, l: Loc, text: &str, def: &ElementDef, noun: &str) -> Verdict {
-        if self.in_binding(&def.binding, text) {
+        if self.in_resolved_binding(&def.binding_refs, text) {
             return Verdict::Kept;
         }
         let path = self.path(l);
-        if self.in_binding(&def.binding, text.trim()) {
+        if self.in_resolved_binding(&def.binding_refs, text.trim()) {
             self.push(
                 l,
                 Hl7Error::DataType,
@@ -870,6 +884,37 @@ impl<'a> Run<'_, 'a> {
             ),
         );
         Verdict::Emptied
+    }
+
+    /// [`Run::in_binding`] for an element's binding as resolved at load: the
+    /// same answer (a code is admitted when some value set admits it, or when
+    /// none of them is a closed, defined set), without string tests or map lookups.
+    fn in_resolved_binding(&self, binding: &[BindingRef], code: &str) -> bool {
+        let mut checked = false;
+        for b in binding {
+            if (b.coding_systems && is_coding_system_pattern(code))
+                || (b.vis_barcodes && is_vis_barcode(code))
+                || (b.ndc && is_ndc(code))
+            {
+                return true;
+            }
+            match b.codes {
+                BoundCodes::Any => return true,
+                BoundCodes::Closed(i) => {
+                    checked = true;
+                    if self
+                        .profile
+                        .bound_codes
+                        .get(i)
+                        .is_some_and(|c| c.contains(code))
+                    {
+                        return true;
+                    }
+                }
+                BoundCodes::Unknown => {}
+            }
+        }
+        !checked
     }
 
     fn in_binding(&self, binding: &[String], code: &str) -> bool {
@@ -979,10 +1024,13 @@ impl<'a> Run<'_, 'a> {
 
     fn constraints(&mut self, rules: &'static Rules, ctx: &Ctx<'_, 'a>, at: Option<Loc>) {
         for c in &rules.constraints {
-            if is_simple(&c.assertion) && !self.target_present(ctx, &c.target) {
+            // A statement that holds is passed either way, so the (pure)
+            // assertion goes first and the target is walked only for the few
+            // that fail: a simple statement whose target is absent does not apply.
+            if self.eval(&c.assertion, ctx) {
                 continue;
             }
-            if self.eval(&c.assertion, ctx) {
+            if is_simple(&c.assertion) && !self.target_present(ctx, &c.target) {
                 continue;
             }
             let l = self.target_loc(ctx, &c.target, at);
@@ -1079,6 +1127,31 @@ impl<'a> Run<'_, 'a> {
     where
         F: FnMut(Found<'i, 'a>) -> bool,
     {
+        // Below a segment, every step but a `[*]` field names exactly one
+        // element: walk those in a loop instead of one recursive call per step
+        // (most statement paths are of this kind).
+        let single = match ctx {
+            Ctx::Elem(e) => Some((*e, steps)),
+            Ctx::Segment(i) => match steps.split_first() {
+                Some((s, rest)) => match s.instance {
+                    Some(n) => {
+                        let Some(seg) = self.msg.segment(*i) else {
+                            return true;
+                        };
+                        Some((seg.field(s.position as usize).child(n as usize), rest))
+                    }
+                    None => None,
+                },
+                None => None,
+            },
+            Ctx::Group(_) => None,
+        };
+        if let Some((mut e, rest)) = single {
+            for s in rest {
+                e = e.child(s.position as usize);
+            }
+            return f(Found::Elem(e));
+        }
         let Some((s, rest)) = steps.split_first() else {
             return f(match ctx {
                 Ctx::Group(g) => Found::Group(g),

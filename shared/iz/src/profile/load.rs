@@ -23,11 +23,13 @@ pub(super) fn load(
     let mut segments = Map::default();
     if let Some(segs) = child(root, "Segments") {
         for s in elements(segs, "Segment") {
+            let fields: Vec<ElementDef> = elements(s, "Field").map(element_def).collect();
             let def = SegmentDef {
                 id: attr(s, "ID"),
                 name: attr(s, "Name"),
                 description: attr(s, "Description"),
-                fields: elements(s, "Field").map(element_def).collect(),
+                must_check: must_check(&fields),
+                fields,
             };
             segments.insert(def.id.clone(), def);
         }
@@ -36,10 +38,12 @@ pub(super) fn load(
     let mut datatype_ids = Map::default();
     if let Some(dts) = child(root, "Datatypes") {
         for d in elements(dts, "Datatype") {
+            let components: Vec<ElementDef> = elements(d, "Component").map(element_def).collect();
             let def = DatatypeDef {
                 id: attr(d, "ID"),
                 name: attr(d, "Name"),
-                components: elements(d, "Component").map(element_def).collect(),
+                must_check: must_check(&components),
+                components,
             };
             // A repeated id replaces the earlier definition, as a map insert would.
             datatype_ids.insert(def.id.clone(), datatypes.len());
@@ -152,6 +156,47 @@ pub(super) fn load(
 
     super::supplement::apply(&mut value_sets);
 
+    // Bindings are resolved only now that the value sets (and their
+    // supplements) are final.
+    let mut bound_codes: Vec<Set<String>> = Vec::new();
+    let mut closed_ids: Map<String, usize> = Map::default();
+    let mut resolve_bindings = |defs: &mut [ElementDef]| {
+        for d in defs {
+            d.binding_refs = d
+                .binding
+                .iter()
+                .map(|b| {
+                    let codes = if no_validation.contains(b) {
+                        BoundCodes::Any
+                    } else {
+                        match value_sets.get(b) {
+                            Some(vs) if vs.codes.is_empty() || vs.open => BoundCodes::Any,
+                            Some(vs) => BoundCodes::Closed(
+                                *closed_ids.entry(b.clone()).or_insert_with(|| {
+                                    bound_codes.push(vs.codes.clone());
+                                    bound_codes.len() - 1
+                                }),
+                            ),
+                            None => BoundCodes::Unknown,
+                        }
+                    };
+                    BindingRef {
+                        coding_systems: b.starts_with("HL70396"),
+                        vis_barcodes: b == "PHVS_VISBarcodes_IIS",
+                        ndc: b.starts_with("NDC_"),
+                        codes,
+                    }
+                })
+                .collect();
+        }
+    };
+    for s in segments.values_mut() {
+        resolve_bindings(&mut s.fields);
+    }
+    for d in &mut datatypes {
+        resolve_bindings(&mut d.components);
+    }
+
     Ok(Profile {
         id,
         message,
@@ -164,6 +209,7 @@ pub(super) fn load(
         segment_rules,
         group_rules,
         message_rules,
+        bound_codes,
     })
 }
 
@@ -217,6 +263,7 @@ fn element_def(n: Node) -> ElementDef {
         max_length: n.attribute("MaxLength").and_then(|v| v.parse().ok()),
         binding,
         datatype_index: None,
+        binding_refs: Vec::new(),
     }
 }
 

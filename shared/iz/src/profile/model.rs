@@ -63,6 +63,32 @@ pub struct ElementDef {
     /// so validation does not look the id up for every value (`None` for
     /// `varies` and for ids the profile does not define).
     pub datatype_index: Option<usize>,
+    /// `binding` resolved once at load (same order), so checking a code costs
+    /// one set lookup instead of string tests and two map lookups per value set.
+    pub binding_refs: Vec<BindingRef>,
+}
+
+/// What one value set id of a binding admits, resolved at profile load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BindingRef {
+    /// Table 0396 (`HL70396...`): coding-system patterns are admitted.
+    pub coding_systems: bool,
+    /// `PHVS_VISBarcodes_IIS`: any CDC GS1 VIS bar code is admitted.
+    pub vis_barcodes: bool,
+    /// `NDC_...`: any well-formed NDC is admitted.
+    pub ndc: bool,
+    pub codes: BoundCodes,
+}
+
+/// The value set behind a binding id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BoundCodes {
+    /// Not validated (`NoValidation`), open, or empty: every code is admitted.
+    Any,
+    /// A closed value set: its codes are `Profile::bound_codes[i]`.
+    Closed(usize),
+    /// The profile does not define it: it decides nothing.
+    Unknown,
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +98,17 @@ pub struct SegmentDef {
     pub name: String,
     pub description: String,
     pub fields: Vec<ElementDef>,
+    /// See [`must_check`]: fields past this one need no look when not sent.
+    pub must_check: usize,
+}
+
+/// How many leading elements of `defs` reach the last one whose usage is R or
+/// C. An element not sent matters only when it is required (or conditional,
+/// which may make it required), so past this count unsent elements need no look.
+pub fn must_check(defs: &[ElementDef]) -> usize {
+    defs.iter()
+        .rposition(|d| matches!(d.usage, Usage::R | Usage::C))
+        .map_or(0, |i| i + 1)
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +117,8 @@ pub struct DatatypeDef {
     /// The base HL7 type (`TS` for `TS_NZ`).
     pub name: String,
     pub components: Vec<ElementDef>,
+    /// See [`must_check`]: components past this one need no look when not sent.
+    pub must_check: usize,
 }
 
 impl DatatypeDef {
@@ -203,6 +242,9 @@ pub struct Profile {
     /// Keyed by group id and by group name (the XML uses both).
     pub group_rules: Map<String, Rules>,
     pub message_rules: Rules,
+    /// Codes of the closed value sets that element bindings use, indexed by
+    /// [`BoundCodes::Closed`].
+    pub bound_codes: Vec<Set<String>>,
 }
 
 impl Profile {
