@@ -46,6 +46,22 @@ pub struct IngestDeps {
     pub config: IngestConfig,
 }
 
+impl IngestDeps {
+    /// Wires the use cases over one store, as every host (Lambda, local) does.
+    pub fn new(
+        store: std::sync::Arc<dyn store::ItemStore>,
+        iis: iz::IisIdentity,
+        config: IngestConfig,
+    ) -> Self {
+        let users = registry::AuthorizedUsers::new(store.clone());
+        IngestDeps {
+            credentials: Credentials::new(users),
+            intake: Intake::new(store, iis),
+            config,
+        }
+    }
+}
+
 /// The ingest routes over `deps`.
 pub fn router(deps: Arc<IngestDeps>) -> Router {
     Router::new()

@@ -5,7 +5,6 @@
 //! of our answers), `IISBULK_MAX_MESSAGE_BYTES`, `IISBULK_PUBLIC_URL`.
 
 use ingest::{router, IngestConfig, IngestDeps};
-use registry::{AuthorizedUsers, Credentials, Intake};
 use std::sync::Arc;
 
 #[tokio::main]
@@ -39,11 +38,6 @@ async fn main() -> Result<(), lambda_http::Error> {
             .map_err(|_| format!("IISBULK_MAX_MESSAGE_BYTES '{m}' is not a number of bytes"))?;
     }
     config.public_url = std::env::var("IISBULK_PUBLIC_URL").ok();
-    let users = AuthorizedUsers::new(store.clone());
-    let deps = Arc::new(IngestDeps {
-        credentials: Credentials::new(users),
-        intake: Intake::new(store, iis),
-        config,
-    });
+    let deps = Arc::new(IngestDeps::new(store, iis, config));
     lambda_http::run(router(deps)).await
 }

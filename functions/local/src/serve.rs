@@ -4,7 +4,7 @@
 use crate::data_dir;
 use clap::Args;
 use ingest::{IngestConfig, IngestDeps};
-use registry::{AuError, AuKind, AuthorizedUsers, Credentials, Intake, NewAuthorizedUser};
+use registry::{AuError, AuKind, AuthorizedUsers, NewAuthorizedUser};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -93,14 +93,14 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         facility: args.iis_facility.clone(),
         ..iz::IisIdentity::default()
     };
-    let deps = Arc::new(IngestDeps {
-        credentials: Credentials::new(users),
-        intake: Intake::new(dyn_store, iis),
-        config: IngestConfig {
+    let deps = Arc::new(IngestDeps::new(
+        dyn_store,
+        iis,
+        IngestConfig {
             max_message_bytes: args.max_message_bytes,
             public_url: args.public_url.clone(),
         },
-    });
+    ));
     let app = ingest::router(deps);
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await

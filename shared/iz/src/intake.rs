@@ -17,6 +17,15 @@ pub enum AckCode {
 }
 
 impl AckCode {
+    pub fn from_code(code: &str) -> Option<AckCode> {
+        match code {
+            "AA" => Some(AckCode::AA),
+            "AE" => Some(AckCode::AE),
+            "AR" => Some(AckCode::AR),
+            _ => None,
+        }
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             AckCode::AA => "AA",

@@ -292,8 +292,11 @@ impl Intake {
         let record: MessageRecord = serde_json::from_slice(&item.data)
             .map_err(|e| StoreError::Corrupt(format!("message record: {e}")))?;
         if record.content_hash == hash {
+            let ack_code = AckCode::from_code(&record.ack_code).ok_or_else(|| {
+                StoreError::Corrupt(format!("message record ack code '{}'", record.ack_code))
+            })?;
             return Ok(Some(Delivery {
-                ack_code: msa1(&record.answer),
+                ack_code,
                 answer: record.answer,
                 accepted: record.accepted,
                 duplicate: true,

@@ -2,6 +2,7 @@
 //! cascade emptied or dropped leaks into a view.
 
 use super::Value;
+use crate::datetime::{parse_dtm, Date};
 use crate::structure::{GroupInstance, Item};
 use crate::validate::{Loc, Validation};
 use hl7::{Element, Message, Segment};
@@ -206,5 +207,19 @@ impl<'v, 'a> Rep<'v, 'a> {
         let t = e.text();
         let t = t.trim();
         (!t.is_empty()).then(|| t.to_string())
+    }
+}
+
+/// A DT/TS value as a calendar date (values without a day are not dates).
+pub(crate) fn date(r: &Rep<'_, '_>) -> Option<Date> {
+    parse_dtm(&r.text(1)?).ok()?.date()
+}
+
+/// An HL7 table 0136 indicator: `Y` or `N`.
+pub(crate) fn yes_no(r: &Rep<'_, '_>) -> Option<bool> {
+    match r.text(1)?.to_ascii_uppercase().as_str() {
+        "Y" => Some(true),
+        "N" => Some(false),
+        _ => None,
     }
 }

@@ -1,10 +1,10 @@
 //! The QBP^Q11 view (Z34 history, Z44 evaluated history and forecast): the
 //! query parameters in QPD and the requested limit in RCP.
 
-use super::fields::{Fields, Rep};
+use super::fields::{date, yes_no, Fields};
 use super::types::{Address, Identifier, PersonName, Phone};
 use super::vxu::Header;
-use crate::datetime::{parse_dtm, Date};
+use crate::datetime::Date;
 use crate::validate::Validation;
 use hl7::Message;
 use serde::{Deserialize, Serialize};
@@ -58,21 +58,11 @@ pub fn query(msg: &Message<'_>, validation: &Validation) -> Query {
         q.sex = qpd.text(7);
         q.address = one(8).as_ref().and_then(Address::read);
         q.phone = one(9).as_ref().and_then(Phone::read);
-        q.multiple_birth = qpd
-            .text(10)
-            .and_then(|s| match s.to_ascii_uppercase().as_str() {
-                "Y" => Some(true),
-                "N" => Some(false),
-                _ => None,
-            });
+        q.multiple_birth = one(10).as_ref().and_then(yes_no);
         q.birth_order = qpd.text(11).and_then(|s| s.parse().ok());
     }
     if let Some(rcp) = f.top_level("RCP").into_iter().next() {
         q.limit = rcp.text(2).and_then(|s| s.parse().ok());
     }
     q
-}
-
-fn date(r: &Rep<'_, '_>) -> Option<Date> {
-    parse_dtm(&r.text(1)?).ok()?.date()
 }

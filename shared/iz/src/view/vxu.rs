@@ -1,10 +1,10 @@
 //! The VXU^V04 (Z22) view: who sent it, the patient (PID, PD1, NK1) and each
 //! immunization order (ORC, RXA, RXR, OBX).
 
-use super::fields::{Fields, Rep, Seg};
+use super::fields::{date, yes_no, Fields, Rep, Seg};
 use super::types::{Address, Coded, EntityId, Identifier, PersonName, Phone, Provider};
 use super::Value;
-use crate::datetime::{parse_dtm, Date};
+use crate::datetime::Date;
 use crate::validate::Validation;
 use hl7::Message;
 use serde::{Deserialize, Serialize};
@@ -258,18 +258,6 @@ pub fn vxu(msg: &Message<'_>, validation: &Validation) -> Vxu {
             .into_iter()
             .filter_map(|g| order(&f, g))
             .collect(),
-    }
-}
-
-fn date(r: &Rep<'_, '_>) -> Option<Date> {
-    parse_dtm(&r.text(1)?).ok()?.date()
-}
-
-fn yes_no(r: &Rep<'_, '_>) -> Option<bool> {
-    match r.text(1)?.to_ascii_uppercase().as_str() {
-        "Y" => Some(true),
-        "N" => Some(false),
-        _ => None,
     }
 }
 
