@@ -1,0 +1,184 @@
+//! Fellegi-Sunter scoring of one pair, the IIS vetoes, and the band.
+
+use serde::{Deserialize, Serialize};
+
+use crate::compare::{Field, Level};
+use crate::config::Config;
+use crate::normalize::MatchRecord;
+
+/// How sure the IIS is that two records are one person.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grade {
+    /// Different people (or too little to say): a new person.
+    None,
+    /// Perhaps the same: never merged automatically; kept apart and flagged.
+    Possible,
+    /// The same person: linked automatically.
+    Certain,
+}
+
+impl Grade {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Grade::None => "none",
+            Grade::Possible => "possible",
+            Grade::Certain => "certain",
+        }
+    }
+}
+
+/// IIS rules that hold a pair back from `certain` however high its score.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Veto {
+    /// One record says the patient is from a multiple birth (PID-24 = Y).
+    MultipleBirth,
+    /// Both give a birth order (PID-25) and they differ.
+    BirthOrder,
+    /// Same birth date and household (phone, street, guardian or mother's
+    /// maiden name) but a different, missing or initial-only first name:
+    /// the classic twin.
+    SuspectedTwin,
+    /// Jr against Sr, II against III.
+    ConflictingSuffix,
+    /// The same assigning authority gave them different identifiers
+    /// (or the SSNs differ).
+    ConflictingIdentifier,
+    /// Too few fields present on both sides to tell two people apart.
+    MostlyMissing,
+    /// One record has no valid birth date or no name at all: it can
+    /// never be linked to anyone (caps at none).
+    InsufficientIdentity,
+}
+
+/// One field's contribution.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Evidence {
+    pub field: Field,
+    pub level: Level,
+    pub weight: f64,
+}
+
+/// Why a pair got its grade: every field's level and weight, the vetoes
+/// that fired, the sum, and which configuration said so.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Explanation {
+    pub config: String,
+    pub score: f64,
+    /// The grade the score alone would give.
+    pub uncapped: Grade,
+    pub fields: Vec<Evidence>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vetoes: Vec<Veto>,
+    /// Fields present on both sides (sex not counted).
+    pub compared: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Decision {
+    pub grade: Grade,
+    pub score: f64,
+    pub explanation: Explanation,
+}
+
+/// Scores a pair and applies the vetoes.
+pub fn decide(config: &Config, a: &MatchRecord, b: &MatchRecord) -> Decision {
+    let mut fields = Vec::with_capacity(Field::COUNT);
+    let mut score = 0.0;
+    let mut compared = 0;
+    for field in Field::ALL {
+        let level = field.compare(a, b, &config.similarity);
+        let weight = config.weight(field, level);
+        // Sex agrees half the time by chance: it is not evidence enough
+        // to count against the "mostly missing" veto.
+        if level != Level::Missing && field != Field::Sex {
+            compared += 1;
+        }
+        score += weight;
+        fields.push(Evidence {
+            field,
+            level,
+            weight,
+        });
+    }
+    let uncapped = if score >= config.bands.certain {
+        Grade::Certain
+    } else if score >= config.bands.possible {
+        Grade::Possible
+    } else {
+        Grade::None
+    };
+    let level = |f: Field| fields[f as usize].level;
+    let vetoes = vetoes(config, a, b, compared, &level);
+    let mut grade = uncapped;
+    for veto in &vetoes {
+        let cap = if *veto == Veto::InsufficientIdentity {
+            Grade::None
+        } else {
+            Grade::Possible
+        };
+        grade = grade.min(cap);
+    }
+    Decision {
+        grade,
+        score,
+        explanation: Explanation {
+            config: config.version.clone(),
+            score,
+            uncapped,
+            fields,
+            vetoes,
+            compared,
+        },
+    }
+}
+
+fn vetoes(
+    config: &Config,
+    a: &MatchRecord,
+    b: &MatchRecord,
+    compared: u32,
+    level: &dyn Fn(Field) -> Level,
+) -> Vec<Veto> {
+    let on = &config.vetoes;
+    let mut out = Vec::new();
+    if !a.is_linkable() || !b.is_linkable() {
+        out.push(Veto::InsufficientIdentity);
+    }
+    if on.multiple_birth && (a.multiple_birth == Some(true) || b.multiple_birth == Some(true)) {
+        out.push(Veto::MultipleBirth);
+    }
+    if on.birth_order && matches!((a.birth_order, b.birth_order), (Some(x), Some(y)) if x != y) {
+        out.push(Veto::BirthOrder);
+    }
+    let household = matches!(level(Field::Phone), Level::Exact | Level::Local)
+        || level(Field::Address) == Level::Exact
+        || matches!(level(Field::Guardian), Level::Exact | Level::Partial)
+        || level(Field::MothersMaiden) == Level::Exact;
+    // A first name that differs, or that one side lacks (BABY GIRL counts as
+    // none), is what two children of one birth look like.
+    let first_name_unproven = matches!(
+        level(Field::Given),
+        Level::Different | Level::Missing | Level::Initial
+    );
+    if on.suspected_twin
+        && level(Field::BirthDate) == Level::Exact
+        && household
+        && first_name_unproven
+    {
+        out.push(Veto::SuspectedTwin);
+    }
+    if on.conflicting_suffix && matches!((&a.suffix, &b.suffix), (Some(x), Some(y)) if x != y) {
+        out.push(Veto::ConflictingSuffix);
+    }
+    if on.conflicting_identifier
+        && (level(Field::Identifier) == Level::Different || level(Field::Ssn) == Level::Different)
+    {
+        out.push(Veto::ConflictingIdentifier);
+    }
+    if compared < config.vetoes.min_compared {
+        out.push(Veto::MostlyMissing);
+    }
+    out
+}
