@@ -3,6 +3,8 @@
 mod au;
 mod check;
 mod data_dir;
+mod matcher_loop;
+mod matching_cli;
 mod send;
 mod serve;
 
@@ -32,6 +34,11 @@ enum Command {
         #[command(subcommand)]
         command: au::AuCommand,
     },
+    /// Patient matching on files: grade pairs, or find-or-create over records.
+    Matching {
+        #[command(subcommand)]
+        command: matching_cli::MatchingCommand,
+    },
     /// HL7 v2 tools that need no server.
     Hl7 {
         #[command(subcommand)]
@@ -52,6 +59,7 @@ fn main() -> ExitCode {
         Command::Hl7 {
             command: Hl7Command::Check(args),
         } => check::run(&args),
+        Command::Matching { command } => matching_cli::run(&command),
         Command::Serve(args) => runtime().block_on(serve::run(args)),
         Command::Send(args) => runtime().block_on(send::run(args)),
         Command::Au { command } => runtime().block_on(au::run(command)),

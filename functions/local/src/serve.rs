@@ -93,6 +93,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         facility: args.iis_facility.clone(),
         ..iz::IisIdentity::default()
     };
+    let matching = registry::patients::PatientMatching::new(
+        dyn_store.clone(),
+        Arc::new(matching::Matcher::default()),
+    );
+    tokio::spawn(crate::matcher_loop::run(store.clone(), matching));
     let deps = Arc::new(IngestDeps::new(
         dyn_store,
         iis,

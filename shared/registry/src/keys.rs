@@ -8,6 +8,16 @@
 //! | facility → AU        | `FAC#<facility id>`         | `FAC`       |
 //! | idempotency record   | `MSG#<au>#<h(MSH-4,MSH-10)>`| `MSG`       |
 //! | accepted message     | `IN#<message id>`           | `HEAD`, `PART#0000`… |
+//! | message matched      | `IN#<message id>`           | `MATCHED`   |
+//! | source record        | `SRC#<source id>`           | `SRC`       |
+//! | a source's dose      | `SRC#<source id>`           | `DOSE#<dose key>` |
+//! | dose → source        | `DOSEREF#<h(au, dose key)>` | `DOSEREF`   |
+//! | person               | `PAT#<person id>`           | `PROFILE`   |
+//! | person's source      | `PAT#<person id>`           | `SRC#<source id>` |
+//! | person's immunization| `PAT#<person id>`           | `IMM#<id>`  |
+//! | potential duplicate  | `PAT#<person id>`           | `DUP#<other person id>` |
+//! | blocking key head    | `BLK#<h(key)>`              | `#`         |
+//! | blocking key entry   | `BLK#<h(key)>`              | `S#<source id>` |
 //!
 //! Keys built from what senders write are hashed so no sender can make a key
 //! longer than DynamoDB allows or collide with another family.
@@ -46,6 +56,67 @@ pub fn accepted_head(message_id: &str) -> Key {
 
 pub fn accepted_part(message_id: &str, n: usize) -> Key {
     Key::new(format!("IN#{message_id}"), format!("PART#{n:04}"))
+}
+
+pub fn matched(message_id: &str) -> Key {
+    Key::new(format!("IN#{message_id}"), "MATCHED")
+}
+
+pub fn source(source_id: &str) -> Key {
+    Key::new(format!("SRC#{source_id}"), "SRC")
+}
+
+pub fn source_dose(source_id: &str, dose_key: &str) -> Key {
+    Key::new(format!("SRC#{source_id}"), format!("DOSE#{dose_key}"))
+}
+
+pub const DOSE_PREFIX: &str = "DOSE#";
+
+pub fn dose_ref(au: &str, dose_key: &str) -> Key {
+    let mut h = Sha256::new();
+    h.update(au.as_bytes());
+    h.update([0]);
+    h.update(dose_key.as_bytes());
+    Key::new(format!("DOSEREF#{}", hex(&h.finalize()[..16])), "DOSEREF")
+}
+
+pub fn person_pk(person_id: &str) -> String {
+    format!("PAT#{person_id}")
+}
+
+pub fn person(person_id: &str) -> Key {
+    Key::new(person_pk(person_id), "PROFILE")
+}
+
+pub const PERSON_SOURCE_PREFIX: &str = "SRC#";
+
+pub fn person_source(person_id: &str, source_id: &str) -> Key {
+    Key::new(person_pk(person_id), format!("SRC#{source_id}"))
+}
+
+pub const IMMUNIZATION_PREFIX: &str = "IMM#";
+
+pub fn person_immunization(person_id: &str, id: &str) -> Key {
+    Key::new(person_pk(person_id), format!("IMM#{id}"))
+}
+
+pub fn potential_duplicate(person_id: &str, other: &str) -> Key {
+    Key::new(person_pk(person_id), format!("DUP#{other}"))
+}
+
+/// Blocking keys hold names and birth dates: hashed, so no PHI sits in a key.
+pub fn block_pk(blocking_key: &str) -> String {
+    format!("BLK#{}", short_hash(blocking_key.as_bytes()))
+}
+
+pub fn block_head(blocking_key: &str) -> Key {
+    Key::new(block_pk(blocking_key), "#")
+}
+
+pub const BLOCK_ENTRY_PREFIX: &str = "S#";
+
+pub fn block_entry(blocking_key: &str, source_id: &str) -> Key {
+    Key::new(block_pk(blocking_key), format!("S#{source_id}"))
 }
 
 /// 128 bits of SHA-256, hex: plenty to make collisions a non-event.

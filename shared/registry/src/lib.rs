@@ -7,6 +7,7 @@ pub mod credentials;
 pub mod intake;
 mod keys;
 pub mod message;
+pub mod patients;
 
 pub use authorized_user::{AuError, AuKind, AuthorizedUser, AuthorizedUsers, NewAuthorizedUser};
 pub use credentials::{AuthError, Credentials};

@@ -1,0 +1,267 @@
+//! Immunizations: each sender's doses as reported (added, updated and
+//! deleted by RXA-21 against the sender + ORC-3 filler order number), and
+//! the person's consolidated history, where one dose reported by two
+//! senders appears once with both sources.
+
+use iz::view::{Action, Administration, CompletionStatus, Order};
+use iz::Date;
+use serde::{Deserialize, Serialize};
+
+use crate::keys::short_hash;
+
+/// One dose as one sender reported it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourceDose {
+    pub au: String,
+    /// The sender's id for the dose (ORC-3), or a key derived from what it
+    /// describes when the sender gave none.
+    pub dose_key: String,
+    pub source: String,
+    pub message_id: String,
+    pub received_at: i64,
+    pub order: Order,
+}
+
+/// What a VXU order asks for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DoseChange {
+    /// RXA-21 A or U: the dose as now reported (an update of an unknown
+    /// dose adds it, as the guide expects receivers to do).
+    Upsert(Box<SourceDose>),
+    /// RXA-21 D: withdraw the sender's dose with this key.
+    Delete { au: String, dose_key: String },
+}
+
+/// The sender-scoped identity of an order's dose.
+pub fn dose_key(order: &Order) -> String {
+    match &order.filler_order {
+        Some(filler) if !filler.id.is_empty() => {
+            let ns = filler.namespace.as_deref().unwrap_or("");
+            format!(
+                "f{}",
+                &short_hash(format!("{}\u{0}{ns}", filler.id).as_bytes())[..24]
+            )
+        }
+        _ => {
+            let vaccine: Vec<&str> = order.vaccine.iter().map(|c| c.code.as_str()).collect();
+            let date = order.administered.map(|d| d.to_hl7()).unwrap_or_default();
+            let lots = order.lot_numbers.join(",");
+            format!(
+                "d{}",
+                &short_hash(format!("{}\u{0}{date}\u{0}{lots}", vaccine.join(",")).as_bytes())
+                    [..24]
+            )
+        }
+    }
+}
+
+pub fn changes(
+    au: &str,
+    source: &str,
+    message_id: &str,
+    received_at: i64,
+    orders: &[Order],
+) -> Vec<DoseChange> {
+    orders
+        .iter()
+        .map(|order| {
+            let key = dose_key(order);
+            match order.action {
+                Action::Delete => DoseChange::Delete {
+                    au: au.to_owned(),
+                    dose_key: key,
+                },
+                Action::Add | Action::Update => DoseChange::Upsert(Box::new(SourceDose {
+                    au: au.to_owned(),
+                    dose_key: key,
+                    source: source.to_owned(),
+                    message_id: message_id.to_owned(),
+                    received_at,
+                    order: order.clone(),
+                })),
+            }
+        })
+        .collect()
+}
+
+/// Where a consolidated dose came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoseSource {
+    pub au: String,
+    pub dose_key: String,
+    pub message_id: String,
+}
+
+/// One immunization event in a person's history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Immunization {
+    /// Stable while its first source stays: the projection item's key.
+    pub id: String,
+    /// The most authoritative report: the administering provider's own
+    /// (RXA-9 `00`) over a historical one, then the newest.
+    pub order: Order,
+    pub sources: Vec<DoseSource>,
+}
+
+/// Vaccine groups by CVX (`data/vaccine-groups.tsv`), so that DTaP-IPV-HepB
+/// from one clinic and DTaP from another on the same day are one event.
+pub struct VaccineGroups {
+    by_cvx: std::collections::HashMap<u32, Vec<String>>,
+}
+
+impl std::fmt::Debug for VaccineGroups {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "VaccineGroups({} codes)", self.by_cvx.len())
+    }
+}
+
+impl VaccineGroups {
+    pub fn parse(text: &str) -> Result<VaccineGroups, String> {
+        let mut by_cvx = std::collections::HashMap::new();
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut cols = line.split('\t');
+            let (Some(cvx), Some(groups)) = (cols.next(), cols.next()) else {
+                return Err(format!(
+                    "vaccine groups line {}: expected CVX<TAB>groups",
+                    n + 1
+                ));
+            };
+            let cvx: u32 = cvx.trim().parse().map_err(|_| {
+                format!("vaccine groups line {}: CVX {cvx:?} is not a number", n + 1)
+            })?;
+            by_cvx.insert(
+                cvx,
+                groups
+                    .split(',')
+                    .map(|g| g.trim().to_owned())
+                    .filter(|g| !g.is_empty())
+                    .collect(),
+            );
+        }
+        Ok(VaccineGroups { by_cvx })
+    }
+
+    pub fn built_in() -> &'static VaccineGroups {
+        static TABLE: std::sync::OnceLock<VaccineGroups> = std::sync::OnceLock::new();
+        TABLE.get_or_init(|| {
+            VaccineGroups::parse(include_str!("../../data/vaccine-groups.tsv")).unwrap_or(
+                VaccineGroups {
+                    by_cvx: Default::default(),
+                },
+            )
+        })
+    }
+
+    fn groups(&self, order: &Order) -> Vec<String> {
+        let cvx = order
+            .vaccine
+            .iter()
+            .find(|c| c.is_system("CVX"))
+            .and_then(|c| c.code.trim().parse::<u32>().ok());
+        match cvx.and_then(|c| self.by_cvx.get(&c)) {
+            Some(groups) => groups.clone(),
+            // An unknown code only ever equals itself.
+            None => order
+                .vaccine
+                .first()
+                .map(|c| vec![format!("code:{}", c.code)])
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Historical doses are remembered, not recorded on the day: a record of the
+/// same vaccine group this close is taken for the same event.
+const HISTORICAL_WINDOW_DAYS: i64 = 3;
+
+fn days(d: Date) -> i64 {
+    // Days from civil (proleptic Gregorian), for date differences only.
+    let (y, m, d) = (i64::from(d.year), i64::from(d.month), i64::from(d.day));
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe
+}
+
+fn is_historical(order: &Order) -> bool {
+    matches!(order.administration, Administration::Historical(_))
+}
+
+fn same_event(groups: &VaccineGroups, a: &Order, b: &Order) -> bool {
+    // A refusal is not a dose, nor is a dose not administered: only like
+    // with like.
+    if a.completion != b.completion {
+        return false;
+    }
+    let (Some(da), Some(db)) = (a.administered, b.administered) else {
+        return false;
+    };
+    let window = if is_historical(a) || is_historical(b) {
+        HISTORICAL_WINDOW_DAYS
+    } else {
+        0
+    };
+    if (days(da) - days(db)).abs() > window {
+        return false;
+    }
+    let ga = groups.groups(a);
+    let gb = groups.groups(b);
+    ga.iter().any(|g| gb.contains(g))
+}
+
+fn authority(dose: &SourceDose) -> (bool, i64) {
+    (
+        !is_historical(&dose.order) && dose.order.completion == CompletionStatus::Complete,
+        dose.received_at,
+    )
+}
+
+/// The person's history from every dose of every linked source.
+pub fn consolidate(groups: &VaccineGroups, doses: &[SourceDose]) -> Vec<Immunization> {
+    let mut sorted: Vec<&SourceDose> = doses.iter().collect();
+    sorted.sort_by(|a, b| {
+        (a.received_at, &a.au, &a.dose_key).cmp(&(b.received_at, &b.au, &b.dose_key))
+    });
+    let mut events: Vec<(Immunization, &SourceDose)> = Vec::new();
+    for dose in sorted {
+        let source = DoseSource {
+            au: dose.au.clone(),
+            dose_key: dose.dose_key.clone(),
+            message_id: dose.message_id.clone(),
+        };
+        // A sender is the authority on its own records: two doses it reports
+        // separately stay two, however alike.
+        let found = events.iter_mut().find(|(imm, best)| {
+            !imm.sources.iter().any(|s| s.au == dose.au)
+                && same_event(groups, &best.order, &dose.order)
+        });
+        match found {
+            Some((imm, best)) => {
+                imm.sources.push(source);
+                if authority(dose) > authority(best) {
+                    *best = dose;
+                    imm.order = dose.order.clone();
+                }
+            }
+            None => {
+                let id = short_hash(format!("{}\u{0}{}", dose.au, dose.dose_key).as_bytes())[..24]
+                    .to_owned();
+                events.push((
+                    Immunization {
+                        id,
+                        order: dose.order.clone(),
+                        sources: vec![source],
+                    },
+                    dose,
+                ));
+            }
+        }
+    }
+    events.into_iter().map(|(imm, _)| imm).collect()
+}

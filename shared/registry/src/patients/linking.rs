@@ -1,0 +1,701 @@
+//! The matcher use case: apply one accepted VXU to the registry.
+//!
+//! 1. Identity (one transaction): find or create the person for the
+//!    message's source record. Every blocking key read is guarded by a
+//!    version check on its head item, and every key filed bumps its head, so
+//!    two messages for the same new child committing at once conflict on a
+//!    shared key: one wins, the other retries and finds the first's person.
+//! 2. Doses: the sender's adds, updates and deletes, with a bump of the
+//!    person's `facts` counter.
+//! 3. History: the person's consolidated immunizations rebuilt from every
+//!    linked source's doses, committed only if `facts` did not move meanwhile.
+//! 4. The message is marked matched; a redelivered message stops at the mark.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use matching::blocking::{index_keys, query_keys};
+use matching::{Grade, MatchRecord, Matcher};
+use store::{Condition, Index, Item, ItemStore, QueryOpts, SkRange, StoreError, Write};
+
+use super::demographics::Demographics;
+use super::doses::{self, consolidate, DoseChange, SourceDose, VaccineGroups};
+use super::items::{
+    BlockEntry, Link, LinkHow, MatchedMessage, Person, PersonStatus, PotentialDuplicate,
+    SourceRecord,
+};
+use super::source::{patient_record, source_id};
+use crate::intake::load_accepted;
+use crate::keys;
+use crate::message::AcceptedMessage;
+
+/// DynamoDB's limit, shared by the embedded store.
+const MAX_WRITES: usize = 100;
+/// Optimistic transactions retried this often before the message is left
+/// for redelivery.
+const MAX_ATTEMPTS: usize = 12;
+/// At most this many potential duplicates are flagged per new person.
+const MAX_DUPLICATES: usize = 10;
+
+#[derive(Debug)]
+pub enum MatchError {
+    /// No accepted message with this id (nothing to do, never retried).
+    UnknownMessage(String),
+    /// Storage failed or kept conflicting: retry the message later.
+    Store(StoreError),
+}
+
+impl std::fmt::Display for MatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MatchError::UnknownMessage(id) => write!(f, "no accepted message {id}"),
+            MatchError::Store(e) => write!(f, "storage: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for MatchError {}
+
+impl From<StoreError> for MatchError {
+    fn from(e: StoreError) -> Self {
+        MatchError::Store(e)
+    }
+}
+
+/// What happened to one message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Matched {
+    pub person: String,
+    pub source: String,
+    /// certain: linked to an existing person; possible: a new provisional
+    /// person flagged against its candidates; none: a new person. For a
+    /// source seen before, the grade of its original link.
+    pub grade: Grade,
+    pub new_person: bool,
+    /// Redelivery of a message already applied.
+    pub already: bool,
+}
+
+#[derive(Clone)]
+pub struct PatientMatching {
+    store: Arc<dyn ItemStore>,
+    matcher: Arc<Matcher>,
+    groups: &'static VaccineGroups,
+}
+
+impl std::fmt::Debug for PatientMatching {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PatientMatching")
+            .field("config", &self.matcher.config().version)
+            .finish_non_exhaustive()
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(item: &Item, what: &str) -> Result<T, StoreError> {
+    serde_json::from_slice(&item.data)
+        .map_err(|e| StoreError::Corrupt(format!("{what} {}: {e}", item.key.pk)))
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Other(e.to_string()))
+}
+
+fn is_conflict(e: &StoreError) -> bool {
+    matches!(e, StoreError::ConditionFailed { .. })
+}
+
+/// `Absent` for an item not read, else its exact version.
+fn guard(version: Option<u64>) -> Condition {
+    version.map_or(Condition::Absent, Condition::Version)
+}
+
+impl PatientMatching {
+    pub fn new(store: Arc<dyn ItemStore>, matcher: Arc<Matcher>) -> Self {
+        PatientMatching {
+            store,
+            matcher,
+            groups: VaccineGroups::built_in(),
+        }
+    }
+
+    pub fn matcher(&self) -> &Matcher {
+        &self.matcher
+    }
+
+    /// Applies one accepted message. Safe to call again for the same
+    /// message (redelivery), and concurrently for different messages.
+    pub async fn process(&self, message_id: &str, now_ms: i64) -> Result<Matched, MatchError> {
+        if let Some(done) = self.store.get(&keys::matched(message_id)).await? {
+            let done: MatchedMessage = decode(&done, "matched message")?;
+            return Ok(Matched {
+                person: done.person,
+                source: done.source,
+                grade: done.grade,
+                new_person: false,
+                already: true,
+            });
+        }
+        let msg = load_accepted(self.store.as_ref(), message_id)
+            .await?
+            .ok_or_else(|| MatchError::UnknownMessage(message_id.to_owned()))?;
+        let matched = self.retry(|| self.link_identity(&msg, now_ms)).await?;
+        let touched = self
+            .retry(|| self.apply_doses(&msg, &matched.source, &matched.person))
+            .await?;
+        for person in touched
+            .iter()
+            .chain(std::iter::once(&matched.person))
+            .collect::<BTreeSet<_>>()
+        {
+            self.retry(|| self.rebuild_history(person)).await?;
+        }
+        let mark = MatchedMessage {
+            person: matched.person.clone(),
+            source: matched.source.clone(),
+            grade: matched.grade,
+            at: now_ms,
+        };
+        self.store
+            .put(
+                Item::new(keys::matched(message_id), encode(&mark)?),
+                Condition::None,
+            )
+            .await?;
+        Ok(matched)
+    }
+
+    async fn retry<T, F, Fut>(&self, mut attempt: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let mut last = None;
+        for n in 0..MAX_ATTEMPTS {
+            match attempt().await {
+                Err(e) if is_conflict(&e) => {
+                    last = Some(e);
+                    // Spread retries so two writers stop colliding.
+                    let jitter = u64::from(rand_core::RngCore::next_u32(&mut rand_core::OsRng) % 8);
+                    tokio::time::sleep(std::time::Duration::from_millis(
+                        (1u64 << n.min(6)) + jitter,
+                    ))
+                    .await;
+                }
+                other => return other,
+            }
+        }
+        Err(last.unwrap_or(StoreError::Other("retries exhausted".into())))
+    }
+
+    async fn link_identity(
+        &self,
+        msg: &AcceptedMessage,
+        now_ms: i64,
+    ) -> Result<Matched, StoreError> {
+        let sid = source_id(&msg.au, &msg.vxu, &msg.message_id);
+        let record = patient_record(&sid, &msg.vxu);
+        let probe = self.matcher.normalize(&record);
+        match self.store.get(&keys::source(&sid)).await? {
+            Some(item) => self.update_source(msg, item, record, probe, now_ms).await,
+            None => self.new_source(msg, &sid, record, probe, now_ms).await,
+        }
+    }
+
+    /// A sender we know reports on its patient again: the link stands (it
+    /// was decided once, or by a person); demographics and filing update.
+    async fn update_source(
+        &self,
+        msg: &AcceptedMessage,
+        item: Item,
+        record: matching::PatientRecord,
+        probe: MatchRecord,
+        now_ms: i64,
+    ) -> Result<Matched, StoreError> {
+        let mut source: SourceRecord = decode(&item, "source record")?;
+        let person_item = self
+            .store
+            .get(&keys::person(&source.person))
+            .await?
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("source {} links to a missing person", source.id))
+            })?;
+        let mut person: Person = decode(&person_item, "person")?;
+        source
+            .demographics
+            .apply(&msg.vxu, msg.received_at, &source.id);
+        person.demographics.merge(&source.demographics);
+        person.updated_at = now_ms;
+        let mut writes = Vec::new();
+        let new_keys = index_keys(&probe);
+        if probe != source.match_record {
+            let old: BTreeSet<&String> = source.index_keys.iter().collect();
+            let new: BTreeSet<&String> = new_keys.iter().collect();
+            let entry = encode(&BlockEntry {
+                person: source.person.clone(),
+                record: probe.clone(),
+            })?;
+            for key in old.difference(&new) {
+                writes.push(Write::Delete {
+                    key: keys::block_entry(key, &source.id),
+                    cond: Condition::None,
+                });
+            }
+            for key in &new_keys {
+                writes.push(Write::Put {
+                    item: Item::new(keys::block_entry(key, &source.id), entry.clone()),
+                    cond: Condition::None,
+                });
+            }
+            // Re-filed keys change what those blocks hold: bump their heads
+            // so a concurrent new-source decision that read them retries.
+            for key in old
+                .symmetric_difference(&new)
+                .filter(|k| !k.starts_with("J:"))
+            {
+                writes.push(self.bump_head(key).await?);
+            }
+        }
+        source.record = record;
+        source.match_record = probe;
+        source.index_keys = new_keys;
+        source.last_message = msg.message_id.clone();
+        source.updated_at = now_ms;
+        writes.push(Write::Put {
+            item: Item::new(keys::source(&source.id), encode(&source)?),
+            cond: Condition::Version(item.version),
+        });
+        writes.push(Write::Put {
+            item: Item::new(keys::person(&person.id), encode(&person)?),
+            cond: Condition::Version(person_item.version),
+        });
+        writes.truncate(MAX_WRITES);
+        self.store.transact(writes).await?;
+        Ok(Matched {
+            person: person.id,
+            source: source.id,
+            grade: source.link.grade,
+            new_person: false,
+            already: false,
+        })
+    }
+
+    async fn bump_head(&self, key: &str) -> Result<Write, StoreError> {
+        let head = self.store.get(&keys::block_head(key)).await?;
+        let version = head.as_ref().map(|h| h.version);
+        Ok(Write::Put {
+            item: Item::new(keys::block_head(key), Vec::new()),
+            cond: guard(version),
+        })
+    }
+
+    /// A source never seen: find its person among the candidates sharing a
+    /// blocking key, or create one.
+    async fn new_source(
+        &self,
+        msg: &AcceptedMessage,
+        sid: &str,
+        record: matching::PatientRecord,
+        probe: MatchRecord,
+        now_ms: i64,
+    ) -> Result<Matched, StoreError> {
+        let max_block = self.matcher.config().blocking.max_block;
+        let filed = index_keys(&probe);
+        let mut heads: BTreeMap<String, Option<u64>> = BTreeMap::new();
+        let mut candidates: BTreeMap<String, BlockEntry> = BTreeMap::new();
+        for key in query_keys(&probe) {
+            let head = self.store.get(&keys::block_head(&key)).await?;
+            heads.insert(key.clone(), head.as_ref().map(|h| h.version));
+            if head.is_none() {
+                continue;
+            }
+            let mut opts = QueryOpts::new(
+                Index::Table,
+                SkRange::Prefix(keys::BLOCK_ENTRY_PREFIX.into()),
+            );
+            opts.limit = u32::try_from(max_block + 1).unwrap_or(u32::MAX);
+            let page = self.store.query(&keys::block_pk(&key), opts).await?;
+            if page.items.len() > max_block || page.next.is_some() && page.items.len() >= max_block
+            {
+                // Never scanned: a key this common says nothing about anyone.
+                tracing::info!(kind = %&key[..1], "blocking key over its cap skipped");
+                continue;
+            }
+            for item in &page.items {
+                let other = item
+                    .key
+                    .sk
+                    .trim_start_matches(keys::BLOCK_ENTRY_PREFIX)
+                    .to_owned();
+                if let std::collections::btree_map::Entry::Vacant(slot) = candidates.entry(other) {
+                    slot.insert(decode(item, "block entry")?);
+                }
+            }
+        }
+        let outcome = self.matcher.choose(
+            &probe,
+            candidates.values().map(|e| (e.person.clone(), &e.record)),
+        );
+        let best = outcome.candidates.first();
+        let mut source_demographics = Demographics::default();
+        source_demographics.apply(&msg.vxu, msg.received_at, sid);
+        let mut writes = Vec::new();
+        let (person_id, new_person) = match &outcome.person {
+            Some(pid) => {
+                let item = self.store.get(&keys::person(pid)).await?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("block entry names missing person {pid}"))
+                })?;
+                let mut person: Person = decode(&item, "person")?;
+                person.demographics.merge(&source_demographics);
+                person.certainty = Grade::Certain;
+                person.updated_at = now_ms;
+                writes.push(Write::Put {
+                    item: Item::new(keys::person(pid), encode(&person)?),
+                    cond: Condition::Version(item.version),
+                });
+                (pid.clone(), false)
+            }
+            None => {
+                let pid = uuid::Uuid::now_v7().simple().to_string();
+                let mut notes = Vec::new();
+                if !probe.is_linkable() {
+                    notes.push("too little identity to match (a name and a birth date or identifier are needed)".to_owned());
+                }
+                if outcome.grade == Grade::Possible {
+                    notes.push(format!(
+                        "possible match with {} existing person(s), not merged",
+                        outcome.candidates.len()
+                    ));
+                }
+                let person = Person {
+                    id: pid.clone(),
+                    status: if notes.is_empty() {
+                        PersonStatus::Active
+                    } else {
+                        PersonStatus::Provisional
+                    },
+                    certainty: outcome.grade,
+                    demographics: source_demographics.clone(),
+                    notes,
+                    created_at: now_ms,
+                    updated_at: now_ms,
+                    facts: 0,
+                };
+                writes.push(Write::Put {
+                    item: Item::new(keys::person(&pid), encode(&person)?),
+                    cond: Condition::Absent,
+                });
+                for (other, decision) in outcome.candidates.iter().take(MAX_DUPLICATES) {
+                    let explanation =
+                        serde_json::to_value(&decision.explanation).unwrap_or_default();
+                    for (a, b) in [(&pid, other), (other, &pid)] {
+                        let dup = PotentialDuplicate {
+                            other: b.clone(),
+                            score: decision.score,
+                            explanation: explanation.clone(),
+                            at: now_ms,
+                        };
+                        writes.push(Write::Put {
+                            item: Item::new(keys::potential_duplicate(a, b), encode(&dup)?),
+                            cond: Condition::None,
+                        });
+                    }
+                }
+                (pid, true)
+            }
+        };
+        let source = SourceRecord {
+            id: sid.to_owned(),
+            au: msg.au.clone(),
+            person: person_id.clone(),
+            link: Link {
+                how: LinkHow::Auto,
+                grade: outcome.grade,
+                score: best.map(|(_, d)| d.score),
+                explanation: best.and_then(|(_, d)| serde_json::to_value(&d.explanation).ok()),
+                config: self.matcher.config().version.clone(),
+                at: now_ms,
+            },
+            record,
+            match_record: probe.clone(),
+            index_keys: filed.clone(),
+            demographics: source_demographics,
+            first_message: msg.message_id.clone(),
+            last_message: msg.message_id.clone(),
+            updated_at: now_ms,
+        };
+        writes.push(Write::Put {
+            item: Item::new(keys::source(sid), encode(&source)?),
+            cond: Condition::Absent,
+        });
+        writes.push(Write::Put {
+            item: Item::new(keys::person_source(&person_id, sid), Vec::new()),
+            cond: Condition::None,
+        });
+        // Every head read is guarded; the keys filed are bumped. The one-slip
+        // identifier keys (J) are filed without a head: too many to guard in
+        // one transaction, and two records alike only there never certain-match.
+        for (key, version) in &heads {
+            let item = Item::new(keys::block_head(key), Vec::new());
+            writes.push(if filed.contains(key) {
+                Write::Put {
+                    item,
+                    cond: guard(*version),
+                }
+            } else {
+                Write::Check {
+                    key: keys::block_head(key),
+                    cond: guard(*version),
+                }
+            });
+        }
+        for key in filed
+            .iter()
+            .filter(|k| !heads.contains_key(*k) && !k.starts_with("J:"))
+        {
+            writes.push(self.bump_head(key).await?);
+        }
+        let entry = encode(&BlockEntry {
+            person: person_id.clone(),
+            record: probe,
+        })?;
+        let mut entries: Vec<&String> = filed.iter().collect();
+        entries.sort_by_key(|k| k.starts_with("J:"));
+        for key in entries {
+            if writes.len() >= MAX_WRITES {
+                tracing::warn!("blocking entries beyond one transaction not filed");
+                break;
+            }
+            writes.push(Write::Put {
+                item: Item::new(keys::block_entry(key, sid), entry.clone()),
+                cond: Condition::None,
+            });
+        }
+        self.store.transact(writes).await?;
+        Ok(Matched {
+            person: person_id,
+            source: sid.to_owned(),
+            grade: outcome.grade,
+            new_person,
+            already: false,
+        })
+    }
+
+    /// The sender's adds, updates and deletes. Returns the persons whose
+    /// doses changed besides `person` (a dose filed under another of the
+    /// sender's charts).
+    async fn apply_doses(
+        &self,
+        msg: &AcceptedMessage,
+        sid: &str,
+        person: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let changes = doses::changes(
+            &msg.au,
+            sid,
+            &msg.message_id,
+            msg.received_at,
+            &msg.vxu.orders,
+        );
+        if changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut writes = Vec::new();
+        let mut touched: BTreeSet<String> = BTreeSet::new();
+        for change in changes {
+            let (au, key) = match &change {
+                DoseChange::Upsert(d) => (&d.au, &d.dose_key),
+                DoseChange::Delete { au, dose_key } => (au, dose_key),
+            };
+            // The dose may live under another chart of the same sender (the
+            // clinic re-registered the child): updates and deletes follow it.
+            let home = match self.store.get(&keys::dose_ref(au, key)).await? {
+                Some(r) => String::from_utf8_lossy(&r.data).into_owned(),
+                None => sid.to_owned(),
+            };
+            if home != sid {
+                if let Some(other) = self.store.get(&keys::source(&home)).await? {
+                    let other: SourceRecord = decode(&other, "source record")?;
+                    touched.insert(other.person);
+                }
+            }
+            match change {
+                DoseChange::Upsert(mut dose) => {
+                    dose.source = home.clone();
+                    writes.push(Write::Put {
+                        item: Item::new(keys::source_dose(&home, &dose.dose_key), encode(&dose)?),
+                        cond: Condition::None,
+                    });
+                    writes.push(Write::Put {
+                        item: Item::new(
+                            keys::dose_ref(&dose.au, &dose.dose_key),
+                            home.into_bytes(),
+                        ),
+                        cond: Condition::None,
+                    });
+                }
+                DoseChange::Delete { au, dose_key } => {
+                    writes.push(Write::Delete {
+                        key: keys::source_dose(&home, &dose_key),
+                        cond: Condition::None,
+                    });
+                    writes.push(Write::Delete {
+                        key: keys::dose_ref(&au, &dose_key),
+                        cond: Condition::None,
+                    });
+                }
+            }
+        }
+        touched.remove(person);
+        // The facts bump rides in the last transaction, after every dose.
+        let mut chunks: Vec<Vec<Write>> = writes
+            .chunks(MAX_WRITES - touched.len() - 1)
+            .map(<[Write]>::to_vec)
+            .collect();
+        for p in touched
+            .iter()
+            .map(String::as_str)
+            .chain(std::iter::once(person))
+        {
+            let item = self
+                .store
+                .get(&keys::person(p))
+                .await?
+                .ok_or_else(|| StoreError::Corrupt(format!("missing person {p}")))?;
+            let mut value: Person = decode(&item, "person")?;
+            value.facts += 1;
+            if let Some(last) = chunks.last_mut() {
+                last.push(Write::Put {
+                    item: Item::new(keys::person(p), encode(&value)?),
+                    cond: Condition::Version(item.version),
+                });
+            }
+        }
+        for chunk in chunks {
+            self.store.transact(chunk).await?;
+        }
+        Ok(touched.into_iter().collect())
+    }
+
+    async fn query_all(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let mut opts = QueryOpts::new(Index::Table, SkRange::Prefix(prefix.to_owned()));
+            opts.cursor = cursor;
+            let page = self.store.query(pk, opts).await?;
+            out.extend(page.items);
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// The person's sources (ids).
+    pub async fn sources_of(&self, person: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .query_all(&keys::person_pk(person), keys::PERSON_SOURCE_PREFIX)
+            .await?
+            .into_iter()
+            .map(|i| {
+                i.key
+                    .sk
+                    .trim_start_matches(keys::PERSON_SOURCE_PREFIX)
+                    .to_owned()
+            })
+            .collect())
+    }
+
+    /// Rebuilds the consolidated history; fails with a conflict (retried) if
+    /// the person's doses changed while it read them.
+    async fn rebuild_history(&self, person: &str) -> Result<(), StoreError> {
+        let Some(profile) = self.store.get(&keys::person(person)).await? else {
+            return Ok(());
+        };
+        let mut reported: Vec<SourceDose> = Vec::new();
+        for sid in self.sources_of(person).await? {
+            for item in self
+                .query_all(&format!("SRC#{sid}"), keys::DOSE_PREFIX)
+                .await?
+            {
+                reported.push(decode(&item, "dose")?);
+            }
+        }
+        let history = consolidate(self.groups, &reported);
+        let mut stale: BTreeMap<String, Item> = self
+            .query_all(&keys::person_pk(person), keys::IMMUNIZATION_PREFIX)
+            .await?
+            .into_iter()
+            .map(|i| {
+                (
+                    i.key
+                        .sk
+                        .trim_start_matches(keys::IMMUNIZATION_PREFIX)
+                        .to_owned(),
+                    i,
+                )
+            })
+            .collect();
+        let mut writes = Vec::new();
+        for imm in &history {
+            let data = encode(imm)?;
+            match stale.remove(&imm.id) {
+                Some(old) if old.data == data => {}
+                _ => writes.push(Write::Put {
+                    item: Item::new(keys::person_immunization(person, &imm.id), data),
+                    cond: Condition::None,
+                }),
+            }
+        }
+        for id in stale.keys() {
+            writes.push(Write::Delete {
+                key: keys::person_immunization(person, id),
+                cond: Condition::None,
+            });
+        }
+        for chunk in writes.chunks(MAX_WRITES - 1) {
+            let mut chunk = chunk.to_vec();
+            chunk.push(Write::Check {
+                key: keys::person(person),
+                cond: Condition::Version(profile.version),
+            });
+            self.store.transact(chunk).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn person(&self, id: &str) -> Result<Option<Person>, StoreError> {
+        match self.store.get(&keys::person(id)).await? {
+            Some(item) => decode(&item, "person").map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn source(&self, id: &str) -> Result<Option<SourceRecord>, StoreError> {
+        match self.store.get(&keys::source(id)).await? {
+            Some(item) => decode(&item, "source record").map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The person's consolidated immunization history.
+    pub async fn history(&self, person: &str) -> Result<Vec<doses::Immunization>, StoreError> {
+        self.query_all(&keys::person_pk(person), keys::IMMUNIZATION_PREFIX)
+            .await?
+            .iter()
+            .map(|i| decode(i, "immunization"))
+            .collect()
+    }
+
+    /// Persons flagged as potential duplicates of this one.
+    pub async fn potential_duplicates(
+        &self,
+        person: &str,
+    ) -> Result<Vec<PotentialDuplicate>, StoreError> {
+        self.query_all(&keys::person_pk(person), "DUP#")
+            .await?
+            .iter()
+            .map(|i| decode(i, "potential duplicate"))
+            .collect()
+    }
+}

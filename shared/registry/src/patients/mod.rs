@@ -1,0 +1,19 @@
+//! Patients: every accepted VXU ends as one person with a consolidated,
+//! deduplicated history. Source records (one per sender + MRN) are linked
+//! to persons; merges and unmerges are link edits; a manual link is never
+//! overridden by the algorithm.
+
+pub mod demographics;
+pub mod doses;
+pub mod events;
+mod items;
+mod linking;
+pub mod source;
+
+pub use demographics::{Demographics, Stamped};
+pub use doses::{Immunization, SourceDose, VaccineGroups};
+pub use items::{
+    BlockEntry, Link, LinkHow, MatchedMessage, Person, PersonStatus, PotentialDuplicate,
+    SourceRecord,
+};
+pub use linking::{MatchError, Matched, PatientMatching};

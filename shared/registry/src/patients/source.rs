@@ -1,0 +1,120 @@
+//! What one sender says about one patient: the source record key (sender +
+//! MRN) and the matching view of PID/NK1.
+
+use iz::view::{Identifier, PersonName};
+use iz::Vxu;
+use matching::{Alias, PatientRecord, RecordIdentifier};
+
+use crate::keys::short_hash;
+
+/// PID-3 identifier types that are the sender's own chart number.
+const CHART_TYPES: &[&str] = &["MR", "PI", "PN", "PT"];
+
+/// A source record is one sender's chart for one patient: the Authorized
+/// User plus the MRN it assigned (PID-3 of type MR/PI/PT, with its
+/// assigning authority). Without one, each message is its own source.
+pub fn source_id(au: &str, vxu: &Vxu, message_id: &str) -> String {
+    let chart = vxu
+        .patient
+        .identifiers
+        .iter()
+        .find(|i| {
+            i.type_code
+                .as_deref()
+                .is_some_and(|t| CHART_TYPES.contains(&t))
+        })
+        .or_else(|| vxu.patient.identifiers.iter().find(|i| !is_ssn(i)));
+    match chart {
+        Some(id) => {
+            let authority = id.authority.as_deref().unwrap_or("");
+            let key = format!("{au}\u{0}{authority}\u{0}{}", id.id);
+            format!("s{}", &short_hash(key.as_bytes())[..24])
+        }
+        None => format!("m{message_id}"),
+    }
+}
+
+fn is_ssn(id: &Identifier) -> bool {
+    id.type_code.as_deref() == Some("SS")
+}
+
+/// Which of PID-5's names is the legal one: XPN-7 `L` (or untyped), else the first.
+pub fn legal_name_at(names: &[PersonName]) -> Option<usize> {
+    names
+        .iter()
+        .position(PersonName::is_legal)
+        .or((!names.is_empty()).then_some(0))
+}
+
+/// The record matching compares, built from PID, PD1 and NK1.
+pub fn patient_record(id: &str, vxu: &Vxu) -> PatientRecord {
+    let p = &vxu.patient;
+    let legal_at = legal_name_at(&p.names);
+    let legal = legal_at.map(|i| &p.names[i]);
+    let mut record = PatientRecord {
+        id: id.to_owned(),
+        given: legal.and_then(|n| n.given.clone()),
+        middle: legal.and_then(|n| n.middle.clone()),
+        family: legal.and_then(|n| n.family.clone()),
+        suffix: legal.and_then(|n| n.suffix.clone()),
+        birth_date: p.birth_date.present().map(|d| d.iso()),
+        sex: p.sex.present().cloned(),
+        mothers_maiden_family: p
+            .mother_maiden_name
+            .present()
+            .and_then(|n| n.family.clone()),
+        multiple_birth: p.multiple_birth.present().copied(),
+        birth_order: p.birth_order.present().copied(),
+        ..Default::default()
+    };
+    for (_, name) in p
+        .names
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != legal_at)
+    {
+        record.aliases.push(Alias::Name {
+            given: name.given.clone(),
+            family: name.family.clone(),
+        });
+    }
+    for id in &p.identifiers {
+        if is_ssn(id) {
+            record.ssn.get_or_insert_with(|| id.id.clone());
+        } else {
+            record.identifiers.push(RecordIdentifier {
+                system: id.authority.clone().unwrap_or_default(),
+                kind: id.type_code.clone().unwrap_or_default(),
+                value: id.id.clone(),
+            });
+        }
+    }
+    if let Some(phone) = p
+        .phones
+        .present()
+        .and_then(|phones| phones.iter().map(|ph| ph.digits()).find(|d| !d.is_empty()))
+    {
+        record.phone = Some(phone);
+    }
+    if let Some(address) = p.addresses.present().and_then(|a| a.first()) {
+        record.street = address.street.clone();
+        record.city = address.city.clone();
+        record.state = address.state.clone();
+        record.zip = address.zip.clone();
+    }
+    // The responsible person: a guardian, mother or father from NK1.
+    let guardian = p
+        .next_of_kin
+        .iter()
+        .find(|k| {
+            k.relationship
+                .as_ref()
+                .is_some_and(|r| matches!(r.code.as_str(), "GRD" | "MTH" | "FTH" | "PAR"))
+        })
+        .or_else(|| p.next_of_kin.first());
+    if let Some(name) = guardian.and_then(|k| k.name.as_ref()) {
+        record.guardian_given = name.given.clone();
+        record.guardian_family = name.family.clone();
+    }
+    record
+}

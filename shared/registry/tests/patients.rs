@@ -1,0 +1,432 @@
+//! Matching and consolidation end to end over the embedded store: VXUs in
+//! through intake, persons and histories out.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use iz::{Clock, IisIdentity};
+use matching::{Grade, Matcher};
+use registry::patients::{PatientMatching, PersonStatus};
+use registry::{AuKind, AuthorizedUser, AuthorizedUsers, Intake, NewAuthorizedUser, Transport};
+use store::embedded::EmbeddedStore;
+use store::ItemStore;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    intake: Intake,
+    matching: PatientMatching,
+    clinic_a: AuthorizedUser,
+    clinic_b: AuthorizedUser,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ItemStore> =
+        Arc::new(EmbeddedStore::open(dir.path().join("iis.redb")).unwrap());
+    let users = AuthorizedUsers::new(store.clone());
+    let mut aus = Vec::new();
+    for (id, fac) in [("clinic-a", "FACA"), ("clinic-b", "FACB")] {
+        aus.push(
+            users
+                .add(
+                    NewAuthorizedUser {
+                        id: id.into(),
+                        kind: AuKind::Clinic,
+                        name: id.into(),
+                        facilities: vec![fac.into()],
+                        username: id.into(),
+                        password: "a long enough password".into(),
+                    },
+                    0,
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    let clinic_b = aus.pop().unwrap();
+    let clinic_a = aus.pop().unwrap();
+    Fixture {
+        _dir: dir,
+        intake: Intake::new(store.clone(), IisIdentity::default()),
+        matching: PatientMatching::new(store, Arc::new(Matcher::default())),
+        clinic_a,
+        clinic_b,
+    }
+}
+
+/// A child as a clinic's EHR would send it.
+#[derive(Clone)]
+struct Child {
+    mrn: &'static str,
+    given: &'static str,
+    middle: &'static str,
+    family: &'static str,
+    dob: &'static str,
+    sex: &'static str,
+    street: &'static str,
+    multiple_birth: &'static str,
+    birth_order: &'static str,
+}
+
+fn jones(mrn: &'static str) -> Child {
+    Child {
+        mrn,
+        given: "Katherine",
+        middle: "Ann",
+        family: "Jones",
+        dob: "20240305",
+        sex: "F",
+        street: "12 Elm Street",
+        multiple_birth: "",
+        birth_order: "",
+    }
+}
+
+/// (filler order number, CVX, date, RXA-21 action)
+type Dose = (&'static str, &'static str, &'static str, &'static str);
+
+fn vxu(facility: &str, control_id: &str, c: &Child, doses: &[Dose]) -> String {
+    let mut m = format!(
+        "MSH|^~\\&|EHR|{facility}|IIS|IISFAC|20250601120000-0500||VXU^V04^VXU_V04|{control_id}|P|2.5.1|||ER|AL|||||Z22^CDCPHINVS|{facility}|IISFAC\r\
+PID|1||{mrn}^^^{facility}^MR||{family}^{given}^{middle}^^^^L|Smith^^^^^^M|{dob}|{sex}|||{street}^^Lansing^MI^48910^USA^P||^PRN^PH^^^517^5550142|||||||||||{mb}|{bo}\r\
+NK1|1|{family}^Maria^^^^^L|MTH^Mother^HL70063\r",
+        mrn = c.mrn,
+        family = c.family,
+        given = c.given,
+        middle = c.middle,
+        dob = c.dob,
+        sex = c.sex,
+        street = c.street,
+        mb = c.multiple_birth,
+        bo = c.birth_order,
+    );
+    for (filler, cvx, date, action) in doses {
+        m.push_str(&format!(
+            "ORC|RE||{filler}^{facility}\rRXA|0|1|{date}||{cvx}^vaccine^CVX|999|||01^Historical^NIP001|||||||||||CP|{action}\r"
+        ));
+    }
+    m
+}
+
+impl Fixture {
+    /// Sends through intake (which must accept it) and applies it.
+    async fn send(&self, au: &AuthorizedUser, message: &str) -> registry::patients::Matched {
+        let d = self
+            .intake
+            .receive(
+                au,
+                &Transport::Rest,
+                message.as_bytes(),
+                Clock::at(1_790_000_000),
+            )
+            .await
+            .unwrap();
+        let id = d
+            .message_id
+            .unwrap_or_else(|| panic!("not accepted:\n{}", d.answer));
+        self.matching.process(&id, 1_790_000_000_000).await.unwrap()
+    }
+
+    async fn cvx_history(&self, person: &str) -> Vec<(String, String, usize)> {
+        let mut h: Vec<_> = self
+            .matching
+            .history(person)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| {
+                (
+                    i.order.vaccine[0].code.clone(),
+                    i.order.administered.unwrap().to_hl7(),
+                    i.sources.len(),
+                )
+            })
+            .collect();
+        h.sort();
+        h
+    }
+}
+
+#[tokio::test]
+async fn one_child_from_two_clinics_is_one_person_with_one_copy_of_each_shared_dose() {
+    let f = fixture().await;
+    let a = f
+        .send(
+            &f.clinic_a,
+            &vxu(
+                "FACA",
+                "A1",
+                &jones("A100"),
+                &[
+                    ("A-D1", "08", "20240305", "A"),
+                    ("A-D2", "20", "20240505", "A"),
+                ],
+            ),
+        )
+        .await;
+    assert!(a.new_person && a.grade == Grade::None);
+    // The other clinic: its own MRN, a nickname, no middle name, a typo in
+    // the street; it reports the same DTaP and an MMR of its own.
+    let kathy = Child {
+        given: "Kathy",
+        middle: "",
+        street: "12 Elm Stret",
+        ..jones("B-77")
+    };
+    let b = f
+        .send(
+            &f.clinic_b,
+            &vxu(
+                "FACB",
+                "B1",
+                &kathy,
+                &[
+                    ("B-9", "20", "20240505", "A"),
+                    ("B-10", "03", "20250306", "A"),
+                ],
+            ),
+        )
+        .await;
+    assert_eq!(
+        (b.person.as_str(), b.grade, b.new_person),
+        (a.person.as_str(), Grade::Certain, false)
+    );
+    assert_ne!(a.source, b.source);
+    assert_eq!(
+        f.cvx_history(&a.person).await,
+        [
+            ("03".into(), "20250306".into(), 1),
+            ("08".into(), "20240305".into(), 1),
+            ("20".into(), "20240505".into(), 2)
+        ]
+    );
+    let source = f.matching.source(&b.source).await.unwrap().unwrap();
+    let explanation = source.link.explanation.unwrap();
+    assert_eq!(explanation["config"], "iis-fs-1");
+    assert!(explanation["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["field"] == "given" && e["level"] == "nickname"));
+
+    // Clinic A withdraws its HepB dose: exactly that one goes.
+    let gone = f
+        .send(
+            &f.clinic_a,
+            &vxu(
+                "FACA",
+                "A2",
+                &jones("A100"),
+                &[("A-D1", "08", "20240305", "D")],
+            ),
+        )
+        .await;
+    assert_eq!(
+        (gone.person.as_str(), gone.source.as_str()),
+        (a.person.as_str(), a.source.as_str())
+    );
+    assert_eq!(
+        f.cvx_history(&a.person).await,
+        [
+            ("03".into(), "20250306".into(), 1),
+            ("20".into(), "20240505".into(), 2)
+        ]
+    );
+    // Clinic A withdraws its DTaP: clinic B's report of it stays.
+    f.send(
+        &f.clinic_a,
+        &vxu(
+            "FACA",
+            "A3",
+            &jones("A100"),
+            &[("A-D2", "20", "20240505", "D")],
+        ),
+    )
+    .await;
+    assert_eq!(
+        f.cvx_history(&a.person).await,
+        [
+            ("03".into(), "20250306".into(), 1),
+            ("20".into(), "20240505".into(), 1)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_resent_message_changes_nothing() {
+    let f = fixture().await;
+    let msg = vxu(
+        "FACA",
+        "R1",
+        &jones("A100"),
+        &[("A-D1", "08", "20240305", "A")],
+    );
+    let first = f.send(&f.clinic_a, &msg).await;
+    let before = (
+        f.matching.person(&first.person).await.unwrap(),
+        f.cvx_history(&first.person).await,
+    );
+    // Intake answers a resend from its idempotency record and queues nothing.
+    let again = f
+        .intake
+        .receive(
+            &f.clinic_a,
+            &Transport::Rest,
+            msg.as_bytes(),
+            Clock::at(1_790_000_100),
+        )
+        .await
+        .unwrap();
+    assert!(again.duplicate);
+    // A redelivered change event for the same message is a no-op too.
+    let id = again.message_id.unwrap();
+    let redelivered = f.matching.process(&id, 1_790_000_200_000).await.unwrap();
+    assert!(redelivered.already);
+    let after = (
+        f.matching.person(&first.person).await.unwrap(),
+        f.cvx_history(&first.person).await,
+    );
+    assert_eq!(before, after);
+}
+
+#[tokio::test]
+async fn twins_with_the_same_parents_and_birth_date_are_two_persons() {
+    let f = fixture().await;
+    let liam = Child {
+        given: "Liam",
+        middle: "",
+        multiple_birth: "Y",
+        birth_order: "1",
+        sex: "M",
+        ..jones("T1")
+    };
+    let noah = Child {
+        given: "Noah",
+        middle: "",
+        multiple_birth: "Y",
+        birth_order: "2",
+        sex: "M",
+        ..jones("T2")
+    };
+    let one = f
+        .send(
+            &f.clinic_a,
+            &vxu("FACA", "T1", &liam, &[("T1-1", "08", "20240305", "A")]),
+        )
+        .await;
+    let two = f
+        .send(
+            &f.clinic_a,
+            &vxu("FACA", "T2", &noah, &[("T2-1", "08", "20240305", "A")]),
+        )
+        .await;
+    assert_ne!(one.person, two.person);
+    assert_ne!(two.grade, Grade::Certain);
+    // Even with the twin's first name misspelled by another clinic, the
+    // multiple birth keeps them apart from each other (no silent merge).
+    let liam_b = Child {
+        given: "Lian",
+        ..liam.clone()
+    };
+    let three = f.send(&f.clinic_b, &vxu("FACB", "T3", &liam_b, &[])).await;
+    assert_ne!(three.grade, Grade::Certain);
+    assert_ne!(three.person, two.person);
+    let p = f.matching.person(&three.person).await.unwrap().unwrap();
+    assert_eq!(p.status, PersonStatus::Provisional);
+    assert!(!f
+        .matching
+        .potential_duplicates(&three.person)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_messages_for_one_new_child_make_one_person() {
+    let f = Arc::new(fixture().await);
+    for round in 0..8u32 {
+        let dob: &'static str = Box::leak(format!("202301{:02}", round + 1).into_boxed_str());
+        let a_mrn: &'static str = Box::leak(format!("CA{round}").into_boxed_str());
+        let b_mrn: &'static str = Box::leak(format!("CB{round}").into_boxed_str());
+        // Unrelated children each round, so only the race is under test.
+        let family = [
+            "Okafor", "Nguyen", "Haddad", "Kowalski", "Mensah", "Larsen", "Ibarra", "Tanaka",
+        ][round as usize];
+        let given = [
+            "Amara", "Bao", "Celine", "Dawid", "Efua", "Freja", "Gael", "Hana",
+        ][round as usize];
+        let street: &'static str = Box::leak(format!("{} Oak Ave", 100 + round).into_boxed_str());
+        let ca = Child {
+            dob,
+            family,
+            given,
+            street,
+            ..jones(a_mrn)
+        };
+        let cb = Child {
+            dob,
+            family,
+            given,
+            street,
+            middle: "A",
+            ..jones(b_mrn)
+        };
+        // Both accepted first, then both applied at the same moment, as two
+        // function instances would.
+        let ida = f
+            .intake
+            .receive(
+                &f.clinic_a,
+                &Transport::Rest,
+                vxu("FACA", &format!("C{round}"), &ca, &[]).as_bytes(),
+                Clock::at(1_790_000_000),
+            )
+            .await
+            .unwrap()
+            .message_id
+            .unwrap();
+        let idb = f
+            .intake
+            .receive(
+                &f.clinic_b,
+                &Transport::Rest,
+                vxu("FACB", &format!("C{round}"), &cb, &[]).as_bytes(),
+                Clock::at(1_790_000_000),
+            )
+            .await
+            .unwrap()
+            .message_id
+            .unwrap();
+        let (fa, fb) = (f.clone(), f.clone());
+        let ta = tokio::spawn(async move { fa.matching.process(&ida, 1).await.unwrap() });
+        let tb = tokio::spawn(async move { fb.matching.process(&idb, 1).await.unwrap() });
+        let (ma, mb) = (ta.await.unwrap(), tb.await.unwrap());
+        assert_eq!(
+            ma.person, mb.person,
+            "round {round}: two persons for one child"
+        );
+        assert!(
+            ma.new_person ^ mb.new_person,
+            "round {round}: {ma:?} {mb:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn placeholder_names_never_link() {
+    let f = fixture().await;
+    let baby = Child {
+        given: "Baby Girl",
+        middle: "",
+        ..jones("P1")
+    };
+    let first = f.send(&f.clinic_a, &vxu("FACA", "P1", &baby, &[])).await;
+    let sibling = Child {
+        given: "Baby Girl",
+        middle: "",
+        ..jones("P2")
+    };
+    let second = f.send(&f.clinic_b, &vxu("FACB", "P2", &sibling, &[])).await;
+    assert_ne!(first.person, second.person);
+    assert_ne!(second.grade, Grade::Certain);
+}
