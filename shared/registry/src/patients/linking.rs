@@ -62,6 +62,24 @@ impl From<StoreError> for MatchError {
     }
 }
 
+#[derive(Debug, Default)]
+struct Candidates {
+    heads: BTreeMap<String, Option<u64>>,
+    entries: BTreeMap<String, BlockEntry>,
+    skipped_blocks: usize,
+    largest_block: usize,
+}
+
+/// The result of [`PatientMatching::find`].
+#[derive(Clone, Debug)]
+pub struct Found {
+    pub probe: MatchRecord,
+    pub outcome: matching::Outcome<String>,
+    /// Blocking keys skipped as over the cap, and the largest block read.
+    pub skipped_blocks: usize,
+    pub largest_block: usize,
+}
+
 /// What happened to one message.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Matched {
@@ -288,6 +306,69 @@ impl PatientMatching {
         })
     }
 
+    /// Every source record sharing a blocking key with `probe` (each key's
+    /// block read only up to the cap), and the head versions read.
+    async fn candidates(&self, probe: &MatchRecord) -> Result<Candidates, StoreError> {
+        let max_block = self.matcher.config().blocking.max_block;
+        let mut found = Candidates::default();
+        for key in query_keys(probe) {
+            // One-slip identifier keys have no head (see new_source).
+            if !key.starts_with("J:") {
+                let head = self.store.get(&keys::block_head(&key)).await?;
+                found
+                    .heads
+                    .insert(key.clone(), head.as_ref().map(|h| h.version));
+                if head.is_none() {
+                    continue;
+                }
+            }
+            let mut opts = QueryOpts::new(
+                Index::Table,
+                SkRange::Prefix(keys::BLOCK_ENTRY_PREFIX.into()),
+            );
+            opts.limit = u32::try_from(max_block + 1).unwrap_or(u32::MAX);
+            let page = self.store.query(&keys::block_pk(&key), opts).await?;
+            if page.items.len() > max_block
+                || (page.next.is_some() && page.items.len() >= max_block)
+            {
+                // Never scanned: a key this common says nothing about anyone.
+                tracing::info!(kind = %&key[..1], "blocking key over its cap skipped");
+                found.skipped_blocks += 1;
+                continue;
+            }
+            found.largest_block = found.largest_block.max(page.items.len());
+            for item in &page.items {
+                let other = item
+                    .key
+                    .sk
+                    .trim_start_matches(keys::BLOCK_ENTRY_PREFIX)
+                    .to_owned();
+                if let std::collections::btree_map::Entry::Vacant(slot) = found.entries.entry(other)
+                {
+                    slot.insert(decode(item, "block entry")?);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Matches a patient against the registry without changing it (what a
+    /// query needs): the decision per candidate person, best first.
+    pub async fn find(&self, record: &matching::PatientRecord) -> Result<Found, StoreError> {
+        let probe = self.matcher.normalize(record);
+        let c = self.candidates(&probe).await?;
+        let outcome = self.matcher.choose(
+            &probe,
+            c.entries.values().map(|e| (e.person.clone(), &e.record)),
+        );
+        Ok(Found {
+            probe,
+            outcome,
+            skipped_blocks: c.skipped_blocks,
+            largest_block: c.largest_block,
+        })
+    }
+
     /// A source never seen: find its person among the candidates sharing a
     /// blocking key, or create one.
     async fn new_source(
@@ -298,42 +379,11 @@ impl PatientMatching {
         probe: MatchRecord,
         now_ms: i64,
     ) -> Result<Matched, StoreError> {
-        let max_block = self.matcher.config().blocking.max_block;
         let filed = index_keys(&probe);
-        let mut heads: BTreeMap<String, Option<u64>> = BTreeMap::new();
-        let mut candidates: BTreeMap<String, BlockEntry> = BTreeMap::new();
-        for key in query_keys(&probe) {
-            let head = self.store.get(&keys::block_head(&key)).await?;
-            heads.insert(key.clone(), head.as_ref().map(|h| h.version));
-            if head.is_none() {
-                continue;
-            }
-            let mut opts = QueryOpts::new(
-                Index::Table,
-                SkRange::Prefix(keys::BLOCK_ENTRY_PREFIX.into()),
-            );
-            opts.limit = u32::try_from(max_block + 1).unwrap_or(u32::MAX);
-            let page = self.store.query(&keys::block_pk(&key), opts).await?;
-            if page.items.len() > max_block || page.next.is_some() && page.items.len() >= max_block
-            {
-                // Never scanned: a key this common says nothing about anyone.
-                tracing::info!(kind = %&key[..1], "blocking key over its cap skipped");
-                continue;
-            }
-            for item in &page.items {
-                let other = item
-                    .key
-                    .sk
-                    .trim_start_matches(keys::BLOCK_ENTRY_PREFIX)
-                    .to_owned();
-                if let std::collections::btree_map::Entry::Vacant(slot) = candidates.entry(other) {
-                    slot.insert(decode(item, "block entry")?);
-                }
-            }
-        }
+        let Candidates { heads, entries, .. } = self.candidates(&probe).await?;
         let outcome = self.matcher.choose(
             &probe,
-            candidates.values().map(|e| (e.person.clone(), &e.record)),
+            entries.values().map(|e| (e.person.clone(), &e.record)),
         );
         let best = outcome.candidates.first();
         let mut source_demographics = Demographics::default();
