@@ -10,8 +10,8 @@ use crate::message::{
 };
 use hl7::{Location, Message};
 use iz::{
-    answer_refusal, respond_parsed, AckCode, AppError, Clock, Finding, Hl7Error, IisIdentity,
-    ProfileId, RequestKind, Severity,
+    answer_refusal, build_ack, new_control_id, respond_parsed, AckCode, AppError, Clock, Finding,
+    Hl7Error, IisIdentity, ProfileId, Received, RequestKind, Severity,
 };
 use std::sync::Arc;
 use store::{Condition, Item, ItemStore, StoreError, Write};
@@ -142,11 +142,12 @@ impl Intake {
         }
 
         let response = respond_parsed(&msg, &self.iis, clock);
-        let answer = response
+        let mut answer = response
             .answer
             .clone()
             .unwrap_or_else(|| answer_refusal(&msg, AckCode::AE, &[], &self.iis, clock));
-        let ack_code = response.ack_code.unwrap_or_else(|| msa1(&answer));
+        let mut ack_code = response.ack_code.unwrap_or_else(|| msa1(&answer));
+        let mut findings = response.findings().to_vec();
         let accepted_vxu = response.accepted && response.kind() == Some(RequestKind::Vxu);
 
         let mut writes = Vec::new();
@@ -161,6 +162,19 @@ impl Intake {
                     )))
                 }
             };
+            let warnings = crate::patients::source::identity_warnings(&vxu);
+            if !warnings.is_empty() {
+                findings.extend(warnings);
+                ack_code = AckCode::AE;
+                answer = build_ack(
+                    &Received::from_message(&msg),
+                    ack_code,
+                    &findings,
+                    &self.iis,
+                    clock,
+                    &new_control_id(clock),
+                );
+            }
             let accepted = AcceptedMessage {
                 message_id: id.clone(),
                 au: au.id.clone(),
@@ -168,11 +182,7 @@ impl Intake {
                 control_id: control_id.clone(),
                 received_at: clock.unix_seconds,
                 raw: RawMessage::from_bytes(body),
-                findings: response
-                    .findings()
-                    .iter()
-                    .map(StoredFinding::from)
-                    .collect(),
+                findings: findings.iter().map(StoredFinding::from).collect(),
                 vxu,
             };
             writes.extend(accepted_items(&accepted)?);

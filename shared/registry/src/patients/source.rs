@@ -1,8 +1,9 @@
 //! What one sender says about one patient: the source record key (sender +
 //! MRN) and the matching view of PID/NK1.
 
+use hl7::Location;
 use iz::view::{Identifier, PersonName};
-use iz::Vxu;
+use iz::{AppError, Finding, Hl7Error, Severity, Vxu};
 use matching::{Alias, PatientRecord, RecordIdentifier};
 
 use crate::keys::short_hash;
@@ -117,4 +118,50 @@ pub fn patient_record(id: &str, vxu: &Vxu) -> PatientRecord {
         record.guardian_family = name.family.clone();
     }
     record
+}
+
+/// Warnings for the sender when the patient cannot take part in matching:
+/// placeholder names or numbers (BABY GIRL, 999-99-9999), or too little
+/// identity to ever be linked. The message is still accepted; the patient
+/// becomes a provisional person of its own until better data arrives.
+pub fn identity_warnings(vxu: &Vxu) -> Vec<Finding> {
+    let record = patient_record("", vxu);
+    let m = matching::normalize::normalize(&record, matching::Nicknames::built_in());
+    let mut out = Vec::new();
+    let warn = |field: u32, app: AppError, rule: &str, text: &str| {
+        Finding::new(
+            Location::field("PID", 1, field),
+            Hl7Error::ApplicationError,
+            Severity::Warning,
+            Some(app),
+            rule,
+            text,
+        )
+    };
+    let has = |what: &str| m.placeholders.iter().any(|p| p == what);
+    if has("given") || has("family") || has("name") {
+        out.push(warn(
+            5,
+            AppError::IllogicalValue,
+            "placeholder-name",
+            "The patient name is a placeholder (such as BABY GIRL or UNKNOWN): this record will not be merged with any other until a real name is sent",
+        ));
+    }
+    if has("ssn") || has("identifier") {
+        out.push(warn(
+            3,
+            AppError::IllogicalValue,
+            "placeholder-identifier",
+            "A patient identifier is a placeholder (such as 999-99-9999 or 123456789) and is ignored for matching",
+        ));
+    }
+    if !m.is_linkable() && out.is_empty() {
+        out.push(warn(
+            7,
+            AppError::RequiredDataMissing,
+            "insufficient-identity",
+            "Too little identity to match this patient (a name plus a birth date or an identifier are needed): the record is kept as a provisional patient of its own",
+        ));
+    }
+    out
 }
