@@ -434,7 +434,9 @@ async fn placeholder_names_never_link() {
     assert!(d.accepted, "{}", d.answer);
     assert!(d.answer.contains("MSA|AE|P0"), "{}", d.answer);
     assert!(
-        d.answer.contains("ERR||PID^1^5|999^Application error^HL70357|W|3^Illogical Value error^HL70533"),
+        d.answer.contains(
+            "ERR||PID^1^5|999^Application error^HL70357|W|3^Illogical Value error^HL70533"
+        ),
         "{}",
         d.answer
     );
@@ -447,4 +449,77 @@ async fn placeholder_names_never_link() {
     let second = f.send(&f.clinic_b, &vxu("FACB", "P2", &sibling, &[])).await;
     assert_ne!(first.person, second.person);
     assert_ne!(second.grade, Grade::Certain);
+}
+
+#[tokio::test]
+async fn a_reviewer_merges_and_unmerges_by_editing_links_and_the_matcher_keeps_them() {
+    let f = fixture().await;
+    let a = f
+        .send(
+            &f.clinic_a,
+            &vxu(
+                "FACA",
+                "M1",
+                &jones("A100"),
+                &[("A-1", "08", "20240305", "A")],
+            ),
+        )
+        .await;
+    // Clinic B flags a multiple birth: the matcher will not merge on its own.
+    let flagged = Child {
+        multiple_birth: "Y",
+        ..jones("B200")
+    };
+    let b = f
+        .send(
+            &f.clinic_b,
+            &vxu("FACB", "M2", &flagged, &[("B-1", "20", "20240505", "A")]),
+        )
+        .await;
+    assert_eq!(b.grade, Grade::Possible);
+    assert_ne!(a.person, b.person);
+    let dups = f.matching.potential_duplicates(&b.person).await.unwrap();
+    assert_eq!(dups.len(), 1);
+    assert_eq!(dups[0].other, a.person);
+
+    // The reviewer decides they are one child.
+    let merged = f
+        .matching
+        .relink(&b.source, Some(&a.person), 5)
+        .await
+        .unwrap();
+    assert_eq!(merged, a.person);
+    assert_eq!(f.cvx_history(&a.person).await.len(), 2);
+    let gone = f.matching.person(&b.person).await.unwrap().unwrap();
+    assert_eq!(gone.status, PersonStatus::Merged);
+    assert_eq!(gone.merged_into.as_deref(), Some(a.person.as_str()));
+    assert!(f.cvx_history(&b.person).await.is_empty());
+    let source = f.matching.source(&b.source).await.unwrap().unwrap();
+    assert_eq!(source.link.how, registry::patients::LinkHow::Manual);
+
+    // Clinic B reports again: the manual link stands.
+    let again = f
+        .send(
+            &f.clinic_b,
+            &vxu("FACB", "M3", &flagged, &[("B-2", "03", "20250306", "A")]),
+        )
+        .await;
+    assert_eq!(again.person, a.person);
+    assert_eq!(f.cvx_history(&a.person).await.len(), 3);
+
+    // Then the reviewer separates them again (an unmerge): B's doses leave.
+    let apart = f.matching.relink(&b.source, None, 6).await.unwrap();
+    assert_ne!(apart, a.person);
+    assert_eq!(
+        f.cvx_history(&a.person).await,
+        [("08".into(), "20240305".into(), 1)]
+    );
+    assert_eq!(f.cvx_history(&apart).await.len(), 2);
+    // Linking to a merged-away person is refused with where it went.
+    let err = f
+        .matching
+        .relink(&a.source, Some(&b.person), 7)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains(&a.person), "{err}");
 }

@@ -46,6 +46,9 @@ pub struct SourceRecord {
     pub first_message: String,
     pub last_message: String,
     pub updated_at: i64,
+    /// The person a reviewer moved this source away from, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_from: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +58,9 @@ pub enum PersonStatus {
     /// A possible match that was not merged, or a record with too little
     /// identity to match: kept apart and waiting for review.
     Provisional,
+    /// Every source was linked elsewhere by a reviewer (`merged_into` says
+    /// where): kept so references to the old id can be followed.
+    Merged,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -72,6 +78,8 @@ pub struct Person {
     /// Bumped by every change to the person's doses, so a rebuild of the
     /// history knows whether it read everything.
     pub facts: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<String>,
 }
 
 /// A blocking-key entry: a source record's person and matching view, so

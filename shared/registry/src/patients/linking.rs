@@ -80,6 +80,37 @@ pub struct Found {
     pub largest_block: usize,
 }
 
+/// Why a link edit was refused.
+#[derive(Debug)]
+pub enum RelinkError {
+    UnknownSource,
+    UnknownPerson,
+    /// The target was itself merged away; link to this person instead.
+    MergedPerson(String),
+    Store(StoreError),
+}
+
+impl std::fmt::Display for RelinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RelinkError::UnknownSource => write!(f, "no such source record"),
+            RelinkError::UnknownPerson => write!(f, "no such person"),
+            RelinkError::MergedPerson(into) => {
+                write!(f, "that person was merged into {into}; link to it instead")
+            }
+            RelinkError::Store(e) => write!(f, "storage: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RelinkError {}
+
+impl From<StoreError> for RelinkError {
+    fn from(e: StoreError) -> Self {
+        RelinkError::Store(e)
+    }
+}
+
 /// What happened to one message.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Matched {
@@ -429,6 +460,7 @@ impl PatientMatching {
                     created_at: now_ms,
                     updated_at: now_ms,
                     facts: 0,
+                    merged_into: None,
                 };
                 writes.push(Write::Put {
                     item: Item::new(keys::person(&pid), encode(&person)?),
@@ -472,6 +504,7 @@ impl PatientMatching {
             first_message: msg.message_id.clone(),
             last_message: msg.message_id.clone(),
             updated_at: now_ms,
+            link_from: None,
         };
         writes.push(Write::Put {
             item: Item::new(keys::source(sid), encode(&source)?),
@@ -712,6 +745,177 @@ impl PatientMatching {
             self.store.transact(chunk).await?;
         }
         Ok(())
+    }
+
+    /// A reviewer's link edit: moves a source record to another person, or
+    /// to a new person of its own (`to: None`, an unmerge). The link becomes
+    /// manual, so the matcher never decides it again; both persons'
+    /// demographics and histories are recomputed from their sources. A
+    /// person left without sources is kept as merged into the target.
+    pub async fn relink(
+        &self,
+        source_id: &str,
+        to: Option<&str>,
+        now_ms: i64,
+    ) -> Result<String, RelinkError> {
+        let mut last = None;
+        for _ in 0..MAX_ATTEMPTS {
+            match self.try_relink(source_id, to, now_ms).await {
+                Err(RelinkError::Store(e)) if is_conflict(&e) => last = Some(e),
+                Ok(person) => {
+                    // Histories follow the sources; a conflict here only means
+                    // another writer rebuilt meanwhile, so retry the rebuild.
+                    let source = self
+                        .source(source_id)
+                        .await?
+                        .ok_or(RelinkError::UnknownSource)?;
+                    for p in [person.as_str(), source.link_from.as_deref().unwrap_or("")] {
+                        if !p.is_empty() {
+                            self.retry(|| self.rebuild_history(p)).await?;
+                        }
+                    }
+                    return Ok(person);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(RelinkError::Store(
+            last.unwrap_or(StoreError::Other("retries exhausted".into())),
+        ))
+    }
+
+    async fn try_relink(
+        &self,
+        source_id: &str,
+        to: Option<&str>,
+        now_ms: i64,
+    ) -> Result<String, RelinkError> {
+        let item = self
+            .store
+            .get(&keys::source(source_id))
+            .await?
+            .ok_or(RelinkError::UnknownSource)?;
+        let mut source: SourceRecord = decode(&item, "source record")?;
+        let from = source.person.clone();
+        if to == Some(from.as_str()) {
+            return Ok(from);
+        }
+        let mut writes = Vec::new();
+        let target_id = match to {
+            Some(pid) => {
+                let t = self
+                    .store
+                    .get(&keys::person(pid))
+                    .await?
+                    .ok_or(RelinkError::UnknownPerson)?;
+                let mut target: Person = decode(&t, "person")?;
+                if target.status == PersonStatus::Merged {
+                    return Err(RelinkError::MergedPerson(
+                        target.merged_into.unwrap_or_default(),
+                    ));
+                }
+                target.demographics.merge(&source.demographics);
+                target.updated_at = now_ms;
+                writes.push(Write::Put {
+                    item: Item::new(keys::person(pid), encode(&target)?),
+                    cond: Condition::Version(t.version),
+                });
+                pid.to_owned()
+            }
+            None => {
+                let pid = uuid::Uuid::now_v7().simple().to_string();
+                let person = Person {
+                    id: pid.clone(),
+                    status: PersonStatus::Active,
+                    certainty: Grade::Certain,
+                    demographics: source.demographics.clone(),
+                    notes: vec!["separated by a reviewer".into()],
+                    created_at: now_ms,
+                    updated_at: now_ms,
+                    facts: 0,
+                    merged_into: None,
+                };
+                writes.push(Write::Put {
+                    item: Item::new(keys::person(&pid), encode(&person)?),
+                    cond: Condition::Absent,
+                });
+                pid
+            }
+        };
+        // The person left behind: demographics from its remaining sources.
+        let old = self
+            .store
+            .get(&keys::person(&from))
+            .await?
+            .ok_or(RelinkError::UnknownPerson)?;
+        let mut left: Person = decode(&old, "person")?;
+        let mut remaining = Demographics::default();
+        let mut any = false;
+        for other in self
+            .sources_of(&from)
+            .await?
+            .iter()
+            .filter(|s| *s != source_id)
+        {
+            if let Some(o) = self.source(other).await? {
+                remaining.merge(&o.demographics);
+                any = true;
+            }
+        }
+        left.demographics = remaining;
+        left.updated_at = now_ms;
+        if !any {
+            left.status = PersonStatus::Merged;
+            left.merged_into = Some(target_id.clone());
+        }
+        writes.push(Write::Put {
+            item: Item::new(keys::person(&from), encode(&left)?),
+            cond: Condition::Version(old.version),
+        });
+        writes.push(Write::Delete {
+            key: keys::person_source(&from, source_id),
+            cond: Condition::None,
+        });
+        writes.push(Write::Put {
+            item: Item::new(keys::person_source(&target_id, source_id), Vec::new()),
+            cond: Condition::None,
+        });
+        let entry = encode(&BlockEntry {
+            person: target_id.clone(),
+            record: source.match_record.clone(),
+        })?;
+        for key in &source.index_keys {
+            writes.push(Write::Put {
+                item: Item::new(keys::block_entry(key, source_id), entry.clone()),
+                cond: Condition::None,
+            });
+        }
+        for key in source.index_keys.iter().filter(|k| !k.starts_with("J:")) {
+            writes.push(self.bump_head(key).await?);
+        }
+        source.person = target_id.clone();
+        source.link_from = Some(from);
+        source.link = Link {
+            how: LinkHow::Manual,
+            grade: Grade::Certain,
+            score: None,
+            explanation: None,
+            config: self.matcher.config().version.clone(),
+            at: now_ms,
+        };
+        source.updated_at = now_ms;
+        writes.push(Write::Put {
+            item: Item::new(keys::source(source_id), encode(&source)?),
+            cond: Condition::Version(item.version),
+        });
+        if writes.len() > MAX_WRITES {
+            return Err(RelinkError::Store(StoreError::TooManyWrites {
+                count: writes.len(),
+                limit: MAX_WRITES,
+            }));
+        }
+        self.store.transact(writes).await?;
+        Ok(target_id)
     }
 
     pub async fn person(&self, id: &str) -> Result<Option<Person>, StoreError> {

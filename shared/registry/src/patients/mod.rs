@@ -16,4 +16,4 @@ pub use items::{
     BlockEntry, Link, LinkHow, MatchedMessage, Person, PersonStatus, PotentialDuplicate,
     SourceRecord,
 };
-pub use linking::{Found, MatchError, Matched, PatientMatching};
+pub use linking::{Found, MatchError, Matched, PatientMatching, RelinkError};
