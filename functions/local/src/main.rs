@@ -5,6 +5,7 @@ mod check;
 mod data_dir;
 mod matcher_loop;
 mod matching_cli;
+mod patients_cli;
 mod send;
 mod serve;
 
@@ -34,6 +35,12 @@ enum Command {
         #[command(subcommand)]
         command: au::AuCommand,
     },
+    /// Review matching on the local store: provisional persons, merges,
+    /// unmerges (stop `iisbulk serve` on the same data first).
+    Patients {
+        #[command(subcommand)]
+        command: patients_cli::PatientsCommand,
+    },
     /// Patient matching on files: grade pairs, or find-or-create over records.
     Matching {
         #[command(subcommand)]
@@ -60,6 +67,7 @@ fn main() -> ExitCode {
             command: Hl7Command::Check(args),
         } => check::run(&args),
         Command::Matching { command } => matching_cli::run(&command),
+        Command::Patients { command } => runtime().block_on(patients_cli::run(command)),
         Command::Serve(args) => runtime().block_on(serve::run(args)),
         Command::Send(args) => runtime().block_on(send::run(args)),
         Command::Au { command } => runtime().block_on(au::run(command)),

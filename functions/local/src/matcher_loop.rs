@@ -53,7 +53,8 @@ async fn apply(matching: &PatientMatching, message_id: &str) {
         match matching.process(message_id, now_ms).await {
             Ok(m) => {
                 tracing::info!(
-                    message = message_id,
+                    message_id = message_id,
+                    person = %m.person,
                     grade = m.grade.as_str(),
                     new_person = m.new_person,
                     "message matched"
@@ -61,11 +62,14 @@ async fn apply(matching: &PatientMatching, message_id: &str) {
                 return;
             }
             Err(MatchError::UnknownMessage(_)) => {
-                tracing::error!(message = message_id, "matcher: announced message not found");
+                tracing::error!(
+                    message_id = message_id,
+                    "matcher: announced message not found"
+                );
                 return;
             }
             Err(e) => {
-                tracing::warn!(message = message_id, error = %e, "matcher: retrying");
+                tracing::warn!(message_id = message_id, error = %e, "matcher: retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(30));
             }

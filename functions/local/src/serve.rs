@@ -71,6 +71,10 @@ fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        // The log goes to stderr: stdout carries only the lines scripts read.
+        .with_writer(std::io::stderr)
+        // Colour codes only on a terminal, never in a log file or pipe.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 

@@ -395,3 +395,103 @@ async fn sigkill_never_loses_an_acknowledged_message() {
 fn unsafe_free_sigkill(server: &mut Server) {
     server.kill();
 }
+
+/// `iisbulk serve` with its info log captured, to see the matcher work.
+fn start_logged(data: &Path) -> (Server, std::sync::mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_iisbulk"))
+        .args(["serve", "--demo", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("serve: {line}");
+            if line.contains("message matched") && tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("iisbulk serve exited before listening")
+            .unwrap();
+        if let Some(u) = line.strip_prefix("iisbulk listening on ") {
+            break u.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (Server { child, url }, rx)
+}
+
+fn logged_person(line: &str) -> String {
+    let at = line.find("person=").expect("person in the log line") + "person=".len();
+    line[at..].split_whitespace().next().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_child_from_two_facilities_becomes_one_person_with_one_copy_of_a_shared_dose() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut server, matched) = start_logged(data.path());
+    let first = std::fs::read(corpus_dir().join("vxu-001.hl7")).unwrap();
+    let (status, answer) = post_hl7(&server.url, "demo", "demo-password-1", first).await;
+    assert_eq!((status, msa1(&answer).as_str()), (200, "AA"), "{answer}");
+    // Another of the demo user's facilities reports the same boy: its own
+    // MRN, a nickname, no middle name, and the first HepB as CVX 08.
+    let second = "MSH|^~\\&|EHR|DCS|IIS|IISFAC|20150701090000-0500||VXU^V04^VXU_V04|E2E-DCS-1|P|2.5.1|||ER|AL|||||Z22^CDCPHINVS|DCS|IISFAC\r\
+PID|1||DCS-881^^^DCS^MR||Richardson^Rusty^^^^^L|Billington^^^^^^M|20150415|M|||543 Blount Drive^^Bozeman^MT^59715^USA^P||^PRN^PH^^^406^5557690\r\
+NK1|1|Richardson^Maria^Elizabeth^^^^L|MTH^Mother^HL70063\r\
+ORC|RE||DCS-D1^DCS\rRXA|0|1|20150416||08^Hep B, adolescent or pediatric^CVX|999|||01^Historical Administration^NIP001|||||||||||CP|A\r";
+    let (status, answer) = post_hl7(
+        &server.url,
+        "demo",
+        "demo-password-1",
+        second.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!((status, msa1(&answer).as_str()), (200, "AA"), "{answer}");
+    let a = matched
+        .recv_timeout(Duration::from_secs(60))
+        .expect("first message matched");
+    let b = matched
+        .recv_timeout(Duration::from_secs(60))
+        .expect("second message matched");
+    assert_eq!(logged_person(&a), logged_person(&b), "{a}\n{b}");
+    assert!(
+        b.contains("grade=\"certain\"") || b.contains("grade=certain"),
+        "{b}"
+    );
+    server.kill();
+
+    let show = Command::new(env!("CARGO_BIN_EXE_iisbulk"))
+        .args(["patients", "show", "--data-dir"])
+        .arg(data.path())
+        .arg(logged_person(&a))
+        .output()
+        .unwrap();
+    assert!(
+        show.status.success(),
+        "{}",
+        String::from_utf8_lossy(&show.stderr)
+    );
+    let person: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    let history = person["immunizations"].as_array().unwrap();
+    // vxu-001's five doses; the second facility's HepB is the same event.
+    assert_eq!(history.len(), 5, "{person:#}");
+    let hepb = history
+        .iter()
+        .find(|i| {
+            i["order"]["administered"] == serde_json::json!({"year": 2015, "month": 4, "day": 16})
+        })
+        .unwrap();
+    assert_eq!(hepb["sources"].as_array().unwrap().len(), 2);
+    assert_eq!(person["sources"].as_array().unwrap().len(), 2);
+}

@@ -88,14 +88,14 @@ pub async fn handle(
         };
         match matching.process(id, now_ms).await {
             Ok(m) => {
-                tracing::info!(message = %id, grade = m.grade.as_str(), new_person = m.new_person, "message matched")
+                tracing::info!(message_id = %id, grade = m.grade.as_str(), new_person = m.new_person, "message matched")
             }
             Err(MatchError::UnknownMessage(_)) => {
                 // Announced but unreadable: retrying cannot help; logged loudly.
-                tracing::error!(message = %id, "announced accepted message not found");
+                tracing::error!(message_id = %id, "announced accepted message not found");
             }
             Err(e) => {
-                tracing::warn!(message = %id, error = %e, "message not applied; batch will be retried from here");
+                tracing::warn!(message_id = %id, error = %e, "message not applied; batch will be retried from here");
                 return Ok(BatchResponse {
                     batch_item_failures: vec![ItemFailure {
                         item_identifier: record.sequence.clone(),

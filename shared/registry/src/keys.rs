@@ -16,6 +16,7 @@
 //! | person's source      | `PAT#<person id>`           | `SRC#<source id>` |
 //! | person's immunization| `PAT#<person id>`           | `IMM#<id>`  |
 //! | potential duplicate  | `PAT#<person id>`           | `DUP#<other person id>` |
+//! | review queue (GSI1)  | `REVIEW`                    | `<created ms>#<person id>` |
 //! | blocking key head    | `BLK#<h(key)>`              | `#`         |
 //! | blocking key entry   | `BLK#<h(key)>`              | `S#<source id>` |
 //!
@@ -98,6 +99,15 @@ pub const IMMUNIZATION_PREFIX: &str = "IMM#";
 
 pub fn person_immunization(person_id: &str, id: &str) -> Key {
     Key::new(person_pk(person_id), format!("IMM#{id}"))
+}
+
+pub const REVIEW_QUEUE: &str = "REVIEW";
+
+pub fn review_queue(created_ms: i64, person_id: &str) -> Key {
+    Key::new(
+        REVIEW_QUEUE,
+        format!("{:020}#{person_id}", created_ms.max(0)),
+    )
 }
 
 pub fn potential_duplicate(person_id: &str, other: &str) -> Key {

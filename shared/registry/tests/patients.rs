@@ -482,6 +482,12 @@ async fn a_reviewer_merges_and_unmerges_by_editing_links_and_the_matcher_keeps_t
     assert_eq!(dups.len(), 1);
     assert_eq!(dups[0].other, a.person);
 
+    let queue = f.matching.review_queue(10).await.unwrap();
+    assert_eq!(
+        queue.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        [b.person.as_str()]
+    );
+
     // The reviewer decides they are one child.
     let merged = f
         .matching
@@ -494,6 +500,7 @@ async fn a_reviewer_merges_and_unmerges_by_editing_links_and_the_matcher_keeps_t
     assert_eq!(gone.status, PersonStatus::Merged);
     assert_eq!(gone.merged_into.as_deref(), Some(a.person.as_str()));
     assert!(f.cvx_history(&b.person).await.is_empty());
+    assert!(f.matching.review_queue(10).await.unwrap().is_empty());
     let source = f.matching.source(&b.source).await.unwrap().unwrap();
     assert_eq!(source.link.how, registry::patients::LinkHow::Manual);
 
@@ -522,4 +529,34 @@ async fn a_reviewer_merges_and_unmerges_by_editing_links_and_the_matcher_keeps_t
         .await
         .unwrap_err();
     assert!(err.to_string().contains(&a.person), "{err}");
+}
+
+#[tokio::test]
+async fn a_reviewer_confirms_a_provisional_person_is_nobody_else() {
+    let f = fixture().await;
+    let a = f
+        .send(&f.clinic_a, &vxu("FACA", "N1", &jones("A100"), &[]))
+        .await;
+    let flagged = Child {
+        multiple_birth: "Y",
+        ..jones("B200")
+    };
+    let b = f.send(&f.clinic_b, &vxu("FACB", "N2", &flagged, &[])).await;
+    assert_eq!(b.grade, Grade::Possible);
+    f.matching.confirm(&b.person, 9).await.unwrap();
+    let p = f.matching.person(&b.person).await.unwrap().unwrap();
+    assert_eq!(p.status, PersonStatus::Active);
+    assert!(f.matching.review_queue(10).await.unwrap().is_empty());
+    assert!(f
+        .matching
+        .potential_duplicates(&b.person)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(f
+        .matching
+        .potential_duplicates(&a.person)
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -88,6 +88,9 @@ pub fn changes(
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DoseSource {
     pub au: String,
+    /// The source record (chart) that reported it.
+    #[serde(default)]
+    pub source: String,
     pub dose_key: String,
     pub message_id: String,
 }
@@ -232,13 +235,15 @@ pub fn consolidate(groups: &VaccineGroups, doses: &[SourceDose]) -> Vec<Immuniza
     for dose in sorted {
         let source = DoseSource {
             au: dose.au.clone(),
+            source: dose.source.clone(),
             dose_key: dose.dose_key.clone(),
             message_id: dose.message_id.clone(),
         };
-        // A sender is the authority on its own records: two doses it reports
-        // separately stay two, however alike.
+        // A chart is the authority on its own records: two doses one chart
+        // lists separately stay two, however alike. Two charts (two clinics,
+        // or one health system's two facilities) reporting alike are one.
         let found = events.iter_mut().find(|(imm, best)| {
-            !imm.sources.iter().any(|s| s.au == dose.au)
+            !imm.sources.iter().any(|s| s.source == dose.source)
                 && same_event(groups, &best.order, &dose.order)
         });
         match found {
@@ -264,4 +269,91 @@ pub fn consolidate(groups: &VaccineGroups, doses: &[SourceDose]) -> Vec<Immuniza
         }
     }
     events.into_iter().map(|(imm, _)| imm).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dose(
+        source: &str,
+        key: &str,
+        cvx: &str,
+        date: (u16, u8, u8),
+        completion: &str,
+        historical: bool,
+    ) -> SourceDose {
+        let administration = if historical {
+            serde_json::json!({"kind": "historical", "source": "01"})
+        } else {
+            serde_json::json!({"kind": "new"})
+        };
+        let order: Order = serde_json::from_value(serde_json::json!({
+            "rxa_segment": 1,
+            "administered": {"year": date.0, "month": date.1, "day": date.2},
+            "vaccine": [{"code": cvx, "system": "CVX"}],
+            "administration": administration,
+            "lot_numbers": [],
+            "refusal_reasons": [],
+            "completion": completion,
+            "action": "add",
+            "vis": [],
+            "observations": [],
+        }))
+        .expect("an order");
+        SourceDose {
+            au: "au".into(),
+            dose_key: key.into(),
+            source: source.into(),
+            message_id: "m".into(),
+            received_at: 0,
+            order,
+        }
+    }
+
+    fn groups() -> VaccineGroups {
+        VaccineGroups::parse("08\tHEPB\tHepB\n110\tDTAP,HEPB,POLIO\tPediarix\n20\tDTAP\tDTaP\n")
+            .expect("table")
+    }
+
+    #[test]
+    fn one_event_per_group_and_date_across_charts_only() {
+        let g = groups();
+        let history = consolidate(
+            &g,
+            &[
+                dose("chart-a", "1", "110", (2024, 5, 5), "complete", false),
+                dose("chart-b", "9", "20", (2024, 5, 5), "complete", false),
+                // The same chart listing two: kept as two.
+                dose("chart-a", "2", "08", (2024, 5, 5), "complete", false),
+            ],
+        );
+        assert_eq!(history.len(), 2);
+        assert_eq!(history[0].sources.len(), 2);
+        // The administering clinic's record represents the event.
+        assert_eq!(history[0].order.vaccine[0].code, "110");
+    }
+
+    #[test]
+    fn refusals_and_doses_never_merge_and_history_allows_a_window() {
+        let g = groups();
+        let refused = consolidate(
+            &g,
+            &[
+                dose("a", "1", "08", (2024, 5, 5), "refused", false),
+                dose("b", "2", "08", (2024, 5, 5), "complete", false),
+            ],
+        );
+        assert_eq!(refused.len(), 2);
+        let remembered = consolidate(
+            &g,
+            &[
+                dose("a", "1", "08", (2024, 5, 5), "complete", false),
+                dose("b", "2", "08", (2024, 5, 7), "complete", true),
+                dose("c", "3", "08", (2024, 5, 20), "complete", true),
+            ],
+        );
+        assert_eq!(remembered.len(), 2);
+        assert_eq!(remembered[0].sources.len(), 2);
+    }
 }

@@ -153,6 +153,18 @@ fn is_conflict(e: &StoreError) -> bool {
     matches!(e, StoreError::ConditionFailed { .. })
 }
 
+/// A person's profile item; provisional persons are also filed in the
+/// review queue (GSI1 `REVIEW`, oldest first).
+fn person_item(person: &Person) -> Result<Item, StoreError> {
+    let item = Item::new(keys::person(&person.id), encode(person)?);
+    Ok(match person.status {
+        PersonStatus::Provisional => {
+            item.with_gsi1(keys::review_queue(person.created_at, &person.id))
+        }
+        _ => item,
+    })
+}
+
 /// `Absent` for an item not read, else its exact version.
 fn guard(version: Option<u64>) -> Condition {
     version.map_or(Condition::Absent, Condition::Version)
@@ -261,14 +273,14 @@ impl PatientMatching {
         now_ms: i64,
     ) -> Result<Matched, StoreError> {
         let mut source: SourceRecord = decode(&item, "source record")?;
-        let person_item = self
+        let stored_person = self
             .store
             .get(&keys::person(&source.person))
             .await?
             .ok_or_else(|| {
                 StoreError::Corrupt(format!("source {} links to a missing person", source.id))
             })?;
-        let mut person: Person = decode(&person_item, "person")?;
+        let mut person: Person = decode(&stored_person, "person")?;
         source
             .demographics
             .apply(&msg.vxu, msg.received_at, &source.id);
@@ -314,8 +326,8 @@ impl PatientMatching {
             cond: Condition::Version(item.version),
         });
         writes.push(Write::Put {
-            item: Item::new(keys::person(&person.id), encode(&person)?),
-            cond: Condition::Version(person_item.version),
+            item: person_item(&person)?,
+            cond: Condition::Version(stored_person.version),
         });
         writes.truncate(MAX_WRITES);
         self.store.transact(writes).await?;
@@ -430,7 +442,7 @@ impl PatientMatching {
                 person.certainty = Grade::Certain;
                 person.updated_at = now_ms;
                 writes.push(Write::Put {
-                    item: Item::new(keys::person(pid), encode(&person)?),
+                    item: person_item(&person)?,
                     cond: Condition::Version(item.version),
                 });
                 (pid.clone(), false)
@@ -463,7 +475,7 @@ impl PatientMatching {
                     merged_into: None,
                 };
                 writes.push(Write::Put {
-                    item: Item::new(keys::person(&pid), encode(&person)?),
+                    item: person_item(&person)?,
                     cond: Condition::Absent,
                 });
                 for (other, decision) in outcome.candidates.iter().take(MAX_DUPLICATES) {
@@ -648,7 +660,7 @@ impl PatientMatching {
             value.facts += 1;
             if let Some(last) = chunks.last_mut() {
                 last.push(Write::Put {
-                    item: Item::new(keys::person(p), encode(&value)?),
+                    item: person_item(&value)?,
                     cond: Condition::Version(item.version),
                 });
             }
@@ -817,7 +829,7 @@ impl PatientMatching {
                 target.demographics.merge(&source.demographics);
                 target.updated_at = now_ms;
                 writes.push(Write::Put {
-                    item: Item::new(keys::person(pid), encode(&target)?),
+                    item: person_item(&target)?,
                     cond: Condition::Version(t.version),
                 });
                 pid.to_owned()
@@ -836,7 +848,7 @@ impl PatientMatching {
                     merged_into: None,
                 };
                 writes.push(Write::Put {
-                    item: Item::new(keys::person(&pid), encode(&person)?),
+                    item: person_item(&person)?,
                     cond: Condition::Absent,
                 });
                 pid
@@ -869,7 +881,7 @@ impl PatientMatching {
             left.merged_into = Some(target_id.clone());
         }
         writes.push(Write::Put {
-            item: Item::new(keys::person(&from), encode(&left)?),
+            item: person_item(&left)?,
             cond: Condition::Version(old.version),
         });
         writes.push(Write::Delete {
@@ -916,6 +928,54 @@ impl PatientMatching {
         }
         self.store.transact(writes).await?;
         Ok(target_id)
+    }
+
+    /// A reviewer's verdict that a provisional person is nobody else: it
+    /// becomes active and its potential-duplicate flags (both ways) go.
+    pub async fn confirm(&self, person_id: &str, now_ms: i64) -> Result<(), RelinkError> {
+        let item = self
+            .store
+            .get(&keys::person(person_id))
+            .await?
+            .ok_or(RelinkError::UnknownPerson)?;
+        let mut person: Person = decode(&item, "person")?;
+        if person.status == PersonStatus::Merged {
+            return Err(RelinkError::MergedPerson(
+                person.merged_into.unwrap_or_default(),
+            ));
+        }
+        person.status = PersonStatus::Active;
+        person.notes.push("confirmed distinct by a reviewer".into());
+        person.updated_at = now_ms;
+        let mut writes = vec![Write::Put {
+            item: person_item(&person)?,
+            cond: Condition::Version(item.version),
+        }];
+        for dup in self
+            .potential_duplicates(person_id)
+            .await?
+            .iter()
+            .take(MAX_WRITES / 2 - 1)
+        {
+            writes.push(Write::Delete {
+                key: keys::potential_duplicate(person_id, &dup.other),
+                cond: Condition::None,
+            });
+            writes.push(Write::Delete {
+                key: keys::potential_duplicate(&dup.other, person_id),
+                cond: Condition::None,
+            });
+        }
+        self.store.transact(writes).await?;
+        Ok(())
+    }
+
+    /// Provisional persons waiting for review, oldest first.
+    pub async fn review_queue(&self, limit: u32) -> Result<Vec<Person>, StoreError> {
+        let mut opts = QueryOpts::new(Index::Gsi1, SkRange::All);
+        opts.limit = limit.max(1);
+        let page = self.store.query(keys::REVIEW_QUEUE, opts).await?;
+        page.items.iter().map(|i| decode(i, "person")).collect()
     }
 
     pub async fn person(&self, id: &str) -> Result<Option<Person>, StoreError> {

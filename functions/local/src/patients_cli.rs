@@ -1,0 +1,144 @@
+//! `iisbulk patients …`: the review desk for matching on the local store
+//! (stop `iisbulk serve` on the same data first). Output is JSON lines.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Subcommand};
+use matching::Matcher;
+use registry::patients::PatientMatching;
+use serde_json::json;
+
+use crate::data_dir;
+
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Data directory of the local IIS.
+    #[arg(long, default_value = data_dir::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PatientsCommand {
+    /// Provisional persons waiting for review, oldest first, with the
+    /// persons they may duplicate and why.
+    Review {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// One person: status, demographics, source records and their links,
+    /// immunization history, potential duplicates.
+    Show {
+        #[command(flatten)]
+        common: Common,
+        person: String,
+    },
+    /// Move a source record to another person (a merge), or with --new to a
+    /// person of its own (an unmerge). The link becomes manual.
+    Link {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        source: String,
+        #[arg(long, conflicts_with = "new", required_unless_present = "new")]
+        to: Option<String>,
+        #[arg(long)]
+        new: bool,
+    },
+    /// Confirm a provisional person is nobody else: it becomes active and
+    /// its potential-duplicate flags are cleared.
+    Confirm {
+        #[command(flatten)]
+        common: Common,
+        person: String,
+    },
+}
+
+pub async fn run(cmd: PatientsCommand) -> ExitCode {
+    match run_inner(cmd).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("iisbulk patients: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn open(common: &Common) -> Result<PatientMatching, String> {
+    let store = data_dir::open(&common.data_dir)?;
+    Ok(PatientMatching::new(store, Arc::new(Matcher::default())))
+}
+
+fn now_ms() -> i64 {
+    iz::Clock::now().unix_seconds * 1000
+}
+
+async fn run_inner(cmd: PatientsCommand) -> Result<(), String> {
+    match cmd {
+        PatientsCommand::Review { common, limit } => {
+            let m = open(&common)?;
+            for person in m.review_queue(limit).await.map_err(|e| e.to_string())? {
+                let dups = m
+                    .potential_duplicates(&person.id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let sources = m.sources_of(&person.id).await.map_err(|e| e.to_string())?;
+                println!(
+                    "{}",
+                    json!({"person": person.id, "notes": person.notes, "sources": sources, "potential_duplicates": dups})
+                );
+            }
+        }
+        PatientsCommand::Show { common, person } => {
+            let m = open(&common)?;
+            let p = m
+                .person(&person)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no person {person}"))?;
+            let mut sources = Vec::new();
+            for sid in m.sources_of(&person).await.map_err(|e| e.to_string())? {
+                if let Some(s) = m.source(&sid).await.map_err(|e| e.to_string())? {
+                    sources.push(json!({"id": s.id, "authorized_user": s.au, "link": s.link, "last_message": s.last_message}));
+                }
+            }
+            let history = m.history(&person).await.map_err(|e| e.to_string())?;
+            let dups = m
+                .potential_duplicates(&person)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                json!({"person": p, "sources": sources, "immunizations": history, "potential_duplicates": dups})
+            );
+        }
+        PatientsCommand::Link {
+            common,
+            source,
+            to,
+            new,
+        } => {
+            let m = open(&common)?;
+            let target = if new { None } else { to.as_deref() };
+            let person = m
+                .relink(&source, target, now_ms())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                json!({"source": source, "person": person, "link": "manual"})
+            );
+        }
+        PatientsCommand::Confirm { common, person } => {
+            let m = open(&common)?;
+            m.confirm(&person, now_ms())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{}", json!({"person": person, "status": "active"}));
+        }
+    }
+    Ok(())
+}
