@@ -27,6 +27,10 @@ pub struct IngestConfig {
     /// The public base URL (`https://iis.example.org`) used in the WSDL's
     /// address; when `None` it is taken from the request's Host header.
     pub public_url: Option<String>,
+    /// Patient matching used to answer history queries (the same
+    /// configuration the matcher function links with).
+    pub matcher: Arc<matching::Matcher>,
+    pub query_policy: registry::queries::QueryPolicy,
 }
 
 impl Default for IngestConfig {
@@ -34,6 +38,8 @@ impl Default for IngestConfig {
         IngestConfig {
             max_message_bytes: 1024 * 1024,
             public_url: None,
+            matcher: Arc::new(matching::Matcher::default()),
+            query_policy: registry::queries::QueryPolicy::default(),
         }
     }
 }
@@ -54,9 +60,12 @@ impl IngestDeps {
         config: IngestConfig,
     ) -> Self {
         let users = registry::AuthorizedUsers::new(store.clone());
+        let matching =
+            registry::patients::PatientMatching::new(store.clone(), config.matcher.clone());
+        let queries = registry::queries::Queries::new(matching, config.query_policy.clone());
         IngestDeps {
             credentials: Credentials::new(users),
-            intake: Intake::new(store, iis),
+            intake: Intake::new(store, iis).with_queries(queries),
             config,
         }
     }

@@ -42,6 +42,7 @@ async fn app(dir: &tempfile::TempDir) -> axum::Router {
         config: IngestConfig {
             max_message_bytes: 64 * 1024,
             public_url: None,
+            ..IngestConfig::default()
         },
     }))
 }

@@ -33,6 +33,13 @@ pub struct ServeArgs {
     /// Extra CVX/MVX codes (tab-separated VALUESET, CODE, DESCRIPTION lines).
     #[arg(long, value_name = "FILE")]
     code_supplement: Option<PathBuf>,
+    /// A patient-matching configuration (TOML; see shared/matching/config)
+    /// instead of the shipped iis-fs-1.
+    #[arg(long, value_name = "FILE")]
+    matching_config: Option<PathBuf>,
+    /// Most candidates a Z31 query answer lists, whatever RCP-2 asks.
+    #[arg(long, default_value_t = 10)]
+    max_query_candidates: u32,
     /// Create the demo Authorized User (username `demo`, password
     /// `demo-password-1`) whose facilities are those of the sample messages
     /// in ../shared/corpus/hl7, if it does not exist. Never on real data.
@@ -97,10 +104,19 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         facility: args.iis_facility.clone(),
         ..iz::IisIdentity::default()
     };
-    let matching = registry::patients::PatientMatching::new(
-        dyn_store.clone(),
-        Arc::new(matching::Matcher::default()),
-    );
+    let matcher = Arc::new(match &args.matching_config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--matching-config {}: {e}", path.display()))?;
+            matching::Matcher::new(
+                matching::Config::parse(&text)
+                    .map_err(|e| format!("--matching-config {}: {e}", path.display()))?,
+            )
+        }
+        None => matching::Matcher::default(),
+    });
+    tracing::info!(config = %matcher.config().version, "patient matching");
+    let matching = registry::patients::PatientMatching::new(dyn_store.clone(), matcher.clone());
     tokio::spawn(crate::matcher_loop::run(store.clone(), matching));
     let deps = Arc::new(IngestDeps::new(
         dyn_store,
@@ -108,6 +124,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         IngestConfig {
             max_message_bytes: args.max_message_bytes,
             public_url: args.public_url.clone(),
+            matcher,
+            query_policy: registry::queries::QueryPolicy {
+                max_candidates: args.max_query_candidates,
+                ..Default::default()
+            },
         },
     ));
     let app = ingest::router(deps);

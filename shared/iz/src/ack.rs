@@ -103,7 +103,7 @@ impl Received {
     }
 }
 
-fn write_msh(
+pub(crate) fn write_msh(
     w: &mut MessageWriter,
     me: &IisIdentity,
     to: &Received,
@@ -130,7 +130,7 @@ fn write_msh(
 }
 
 /// MSA-2 echoes MSH-10; when the sender gave none, the HL7 null `""` says so.
-fn write_msa(w: &mut MessageWriter, code: AckCode, to: &Received) {
+pub(crate) fn write_msa(w: &mut MessageWriter, code: AckCode, to: &Received) {
     let mut s = w.segment("MSA");
     s.text(1, code.code());
     if to.control_id.is_empty() {
@@ -269,6 +269,12 @@ pub fn build_rsp_z33(
     if let Some(f) = worst {
         write_err(&mut w, f);
     }
+    write_qak_qpd(&mut w, query, status);
+    w.finish()
+}
+
+/// QAK (echoing QPD-2 and QPD-1) and the query's QPD, as every RSP carries.
+pub(crate) fn write_qak_qpd(w: &mut MessageWriter, query: &Message<'_>, status: QueryStatus) {
     let qpd = query.first("QPD");
     let tag = qpd
         .map(|q| q.field(2).first_leaf().text().into_owned())
@@ -292,5 +298,4 @@ pub fn build_rsp_z33(
             w.segment("QPD").raw(1, &name);
         }
     }
-    w.finish()
 }

@@ -71,6 +71,7 @@ const PART_BYTES: usize = 350_000;
 pub struct Intake {
     store: Arc<dyn ItemStore>,
     iis: IisIdentity,
+    queries: Option<crate::queries::Queries>,
 }
 
 impl std::fmt::Debug for Intake {
@@ -102,7 +103,18 @@ fn msa1(answer: &str) -> AckCode {
 
 impl Intake {
     pub fn new(store: Arc<dyn ItemStore>, iis: IisIdentity) -> Self {
-        Intake { store, iis }
+        Intake {
+            store,
+            iis,
+            queries: None,
+        }
+    }
+
+    /// Answers valid Z34 queries from the registry (without this, they get
+    /// an honest Z33 AE saying queries are not served here).
+    pub fn with_queries(mut self, queries: crate::queries::Queries) -> Self {
+        self.queries = Some(queries);
+        self
     }
 
     pub fn iis(&self) -> &IisIdentity {
@@ -132,7 +144,7 @@ impl Intake {
             // Without MSH-10 there is nothing to key a resend on (the guide's
             // header check rejects it anyway); a query reads and never writes,
             // so a repeated query is simply answered again.
-            return Ok(self.answer(&msg, clock));
+            return self.answer(au, &msg, clock).await;
         }
 
         let key = keys::message(&au.id, &facility, &control_id);
@@ -331,16 +343,36 @@ impl Intake {
     }
 
     /// Answer without storing anything (queries, messages without MSH-10).
-    fn answer(&self, msg: &Message<'_>, clock: Clock) -> Delivery {
+    async fn answer(
+        &self,
+        au: &AuthorizedUser,
+        msg: &Message<'_>,
+        clock: Clock,
+    ) -> Result<Delivery, IntakeError> {
         let response = respond_parsed(msg, &self.iis, clock);
         if let Some(answer) = response.answer {
-            return Delivery {
+            return Ok(Delivery {
                 ack_code: response.ack_code.unwrap_or_else(|| msa1(&answer)),
                 answer,
                 accepted: false,
                 duplicate: false,
                 message_id: None,
-            };
+            });
+        }
+        let validation = response.intake.as_ref().and_then(|i| i.validation.as_ref());
+        if let (Some(queries), Some(validation), Some(RequestKind::Qbp(ProfileId::Z34))) =
+            (&self.queries, validation, response.kind())
+        {
+            let answered = queries
+                .answer(au, msg, validation, &self.iis, clock)
+                .await?;
+            return Ok(Delivery {
+                answer: answered.rsp,
+                ack_code: AckCode::AA,
+                accepted: false,
+                duplicate: false,
+                message_id: None,
+            });
         }
         // A valid Z34 query: the query service is not part of this build yet,
         // so say so truthfully instead of answering "not found".
@@ -361,7 +393,7 @@ impl Intake {
                     .code()
             ),
         );
-        self.refuse(msg, AckCode::AE, unavailable, clock)
+        Ok(self.refuse(msg, AckCode::AE, unavailable, clock))
     }
 
     fn refuse(&self, msg: &Message<'_>, code: AckCode, f: Finding, clock: Clock) -> Delivery {

@@ -17,6 +17,8 @@
 //! | person's immunization| `PAT#<person id>`           | `IMM#<id>`  |
 //! | potential duplicate  | `PAT#<person id>`           | `DUP#<other person id>` |
 //! | review queue (GSI1)  | `REVIEW`                    | `<created ms>#<person id>` |
+//! | query audit          | `QRY#<au>`                  | `<ms>#<uuid>` |
+//! | queried by an AU     | `PAT#<person id>`           | `QUERIED#<au>` |
 //! | blocking key head    | `BLK#<h(key)>`              | `#`         |
 //! | blocking key entry   | `BLK#<h(key)>`              | `S#<source id>` |
 //!
@@ -99,6 +101,14 @@ pub const IMMUNIZATION_PREFIX: &str = "IMM#";
 
 pub fn person_immunization(person_id: &str, id: &str) -> Key {
     Key::new(person_pk(person_id), format!("IMM#{id}"))
+}
+
+pub fn query_audit(au: &str, at_ms: i64, id: &str) -> Key {
+    Key::new(format!("QRY#{au}"), format!("{:020}#{id}", at_ms.max(0)))
+}
+
+pub fn queried_by(person_id: &str, au: &str) -> Key {
+    Key::new(person_pk(person_id), format!("QUERIED#{au}"))
 }
 
 pub const REVIEW_QUEUE: &str = "REVIEW";

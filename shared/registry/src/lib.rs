@@ -8,6 +8,7 @@ pub mod intake;
 mod keys;
 pub mod message;
 pub mod patients;
+pub mod queries;
 
 pub use authorized_user::{AuError, AuKind, AuthorizedUser, AuthorizedUsers, NewAuthorizedUser};
 pub use credentials::{AuthError, Credentials};

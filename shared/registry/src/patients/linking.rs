@@ -179,6 +179,10 @@ impl PatientMatching {
         }
     }
 
+    pub fn store(&self) -> &dyn ItemStore {
+        self.store.as_ref()
+    }
+
     pub fn matcher(&self) -> &Matcher {
         &self.matcher
     }

@@ -1,0 +1,323 @@
+//! QBP Z34 answered from the registry: Z32, Z31, Z33 NF/TM, protection,
+//! twins; every generated RSP validated against its own NIST profile.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use hl7::Message;
+use iz::{Clock, IisIdentity, Severity};
+use matching::Matcher;
+use registry::patients::PatientMatching;
+use registry::queries::{Queries, QueryPolicy};
+use registry::{AuKind, AuthorizedUser, AuthorizedUsers, Intake, NewAuthorizedUser, Transport};
+use store::embedded::EmbeddedStore;
+use store::ItemStore;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    intake: Intake,
+    matching: PatientMatching,
+    clinic_a: AuthorizedUser,
+    clinic_b: AuthorizedUser,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ItemStore> =
+        Arc::new(EmbeddedStore::open(dir.path().join("iis.redb")).unwrap());
+    let users = AuthorizedUsers::new(store.clone());
+    let mut aus = Vec::new();
+    for (id, fac) in [("clinic-a", "FACA"), ("clinic-b", "FACB")] {
+        aus.push(
+            users
+                .add(
+                    NewAuthorizedUser {
+                        id: id.into(),
+                        kind: AuKind::Clinic,
+                        name: id.into(),
+                        facilities: vec![fac.into()],
+                        username: id.into(),
+                        password: "a long enough password".into(),
+                    },
+                    0,
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    let matching = PatientMatching::new(store.clone(), Arc::new(Matcher::default()));
+    let queries = Queries::new(matching.clone(), QueryPolicy::default());
+    let clinic_b = aus.pop().unwrap();
+    let clinic_a = aus.pop().unwrap();
+    Fixture {
+        _dir: dir,
+        intake: Intake::new(store, IisIdentity::default()).with_queries(queries),
+        matching,
+        clinic_a,
+        clinic_b,
+    }
+}
+
+fn clock() -> Clock {
+    Clock::at(1_790_000_000)
+}
+
+/// A child's VXU: (given, MRN, multiple birth, birth order, protection), doses (filler, CVX, date, lot).
+fn vxu(
+    fac: &str,
+    ctl: &str,
+    given: &str,
+    mrn: &str,
+    twin: &str,
+    protect: &str,
+    doses: &[(&str, &str, &str, &str)],
+) -> String {
+    let pdate = if protect.is_empty() { "" } else { "20250601" };
+    let (mb, bo) = match twin {
+        "" => ("", ""),
+        order => ("Y", order),
+    };
+    let mut m = format!(
+        "MSH|^~\\&|EHR|{fac}|IIS|IISFAC|20250601120000-0500||VXU^V04^VXU_V04|{ctl}|P|2.5.1|||ER|AL|||||Z22^CDCPHINVS|{fac}|IISFAC\r\
+PID|1||{mrn}^^^{fac}^MR||Mendoza^{given}^^^^^L|Ruiz^^^^^^M|20240305|F|||7 Birch Ln^^Lansing^MI^48910^USA^P||^PRN^PH^^^517^5550177|||||||||||{mb}|{bo}\r\
+PD1||||||||||||{protect}|{pdate}\r\
+NK1|1|Mendoza^Lucia^^^^^L|MTH^Mother^HL70063\r"
+    );
+    for (filler, cvx, date, lot) in doses {
+        m.push_str(&format!(
+            "ORC|RE||{filler}^{fac}\rRXA|0|1|{date}||{cvx}^vaccine^CVX|0.5|mL^mL^UCUM||00^New record^NIP001||||||{lot}||MSD^Merck^MVX|||CP|A\r"
+        ));
+    }
+    m
+}
+
+fn z34(fac: &str, ctl: &str, given: &str, limit: &str) -> String {
+    let rcp = if limit.is_empty() {
+        String::new()
+    } else {
+        format!("RCP|I|{limit}^RD&records&HL70126\r")
+    };
+    format!(
+        "MSH|^~\\&|EHR|{fac}|IIS|IISFAC|20250601120000-0500||QBP^Q11^QBP_Q11|{ctl}|P|2.5.1|||ER|AL|||||Z34^CDCPHINVS|{fac}|IISFAC\r\
+QPD|Z34^Request Immunization History^CDCPHINVS|Q-{ctl}|^^^{fac}^MR|Mendoza^{given}^^^^^L|Ruiz^^^^^^M|20240305|F|7 Birch Ln^^Lansing^MI^48910^USA^P\r{rcp}"
+    )
+}
+
+impl Fixture {
+    async fn send(&self, au: &AuthorizedUser, msg: &str) {
+        let d = self
+            .intake
+            .receive(au, &Transport::Rest, msg.as_bytes(), clock())
+            .await
+            .unwrap();
+        assert!(
+            !d.answer.contains("|E|"),
+            "{}",
+            d.answer.replace('\r', "\n")
+        );
+        let id = d
+            .message_id
+            .unwrap_or_else(|| panic!("not accepted:\n{}", d.answer));
+        self.matching.process(&id, 1).await.unwrap();
+    }
+
+    async fn ask(&self, au: &AuthorizedUser, msg: &str) -> String {
+        let d = self
+            .intake
+            .receive(au, &Transport::Rest, msg.as_bytes(), clock())
+            .await
+            .unwrap();
+        // Every answer must conform to the profile it declares.
+        let parsed = Message::parse(d.answer.as_bytes()).unwrap();
+        let (profile, v) = iz::validate_declared(&parsed, clock()).unwrap();
+        let errors: Vec<_> = v
+            .findings
+            .iter()
+            .filter(|f| f.severity >= Severity::Error)
+            .map(|f| format!("{} {}", f.location.to_erl(), f.message))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{profile:?} answer does not conform: {errors:#?}\n{}",
+            d.answer.replace('\r', "\n")
+        );
+        d.answer.replace('\r', "\n")
+    }
+}
+
+fn segments<'a>(rsp: &'a str, id: &str) -> Vec<&'a str> {
+    rsp.lines()
+        .filter(|l| l.starts_with(&format!("{id}|")))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_known_child_gets_z32_with_every_dose_and_nothing_from_anyone_else() {
+    let f = fixture().await;
+    f.send(
+        &f.clinic_a,
+        &vxu(
+            "FACA",
+            "V1",
+            "Sofia",
+            "A1",
+            "",
+            "",
+            &[
+                ("A-1", "08", "20240305", "LOT-HB1"),
+                ("A-2", "20", "20240505", "LOT-DT1"),
+            ],
+        ),
+    )
+    .await;
+    // Another child in the registry must never appear.
+    f.send(
+        &f.clinic_b,
+        &vxu(
+            "FACB",
+            "V2",
+            "Mateo",
+            "B1",
+            "",
+            "",
+            &[("B-1", "03", "20250306", "LOT-MMR")],
+        ),
+    )
+    .await;
+    let rsp = f.ask(&f.clinic_a, &z34("FACA", "Q1", "Sofia", "5")).await;
+    assert!(rsp.contains("MSH|^~\\&|IISBULK"), "{rsp}");
+    assert!(
+        rsp.lines().any(|l| l.starts_with("MSH|")
+            && l.contains("|RSP^K11^RSP_K11|")
+            && l.contains("Z32^CDCPHINVS")),
+        "{rsp}"
+    );
+    assert!(segments(&rsp, "MSA")[0].starts_with("MSA|AA|Q1"), "{rsp}");
+    assert!(
+        segments(&rsp, "QAK")[0].starts_with("QAK|Q-Q1|OK|"),
+        "{rsp}"
+    );
+    let pid = segments(&rsp, "PID");
+    assert_eq!(pid.len(), 1);
+    assert!(
+        pid[0].contains("A1^^^FACA^MR") && pid[0].contains("Mendoza^Sofia"),
+        "{rsp}"
+    );
+    let rxa = segments(&rsp, "RXA");
+    assert_eq!(rxa.len(), 2, "{rsp}");
+    assert!(
+        rxa[0].starts_with("RXA|0|1|20240305|20240305|08^vaccine^CVX|")
+            && rxa[0].contains("|LOT-HB1|")
+            && rxa[0].contains("MSD^Merck^MVX"),
+        "{rsp}"
+    );
+    assert!(
+        rxa[1].contains("|20^vaccine^CVX|") && rxa[1].contains("|LOT-DT1|"),
+        "{rsp}"
+    );
+    assert!(!rsp.contains("Mateo") && !rsp.contains("LOT-MMR"), "{rsp}");
+    assert_eq!(segments(&rsp, "ORC").len(), 2);
+}
+
+#[tokio::test]
+async fn an_unknown_child_is_not_found_and_a_query_creates_no_one() {
+    let f = fixture().await;
+    let rsp = f.ask(&f.clinic_a, &z34("FACA", "Q2", "Nadia", "5")).await;
+    assert!(
+        rsp.contains("Z33^CDCPHINVS") && segments(&rsp, "MSA")[0].starts_with("MSA|AA|"),
+        "{rsp}"
+    );
+    assert!(segments(&rsp, "QAK")[0].contains("|NF|"), "{rsp}");
+    // Asking again still finds nobody: the first query created nothing.
+    let again = f.ask(&f.clinic_a, &z34("FACA", "Q3", "Nadia", "5")).await;
+    assert!(segments(&again, "QAK")[0].contains("|NF|"), "{again}");
+}
+
+#[tokio::test]
+async fn twins_answer_one_by_name_and_never_one_history_without_a_first_name() {
+    let f = fixture().await;
+    f.send(
+        &f.clinic_a,
+        &vxu(
+            "FACA",
+            "T1",
+            "Ana",
+            "T1",
+            "1",
+            "",
+            &[("T-1", "08", "20240305", "L1")],
+        ),
+    )
+    .await;
+    f.send(
+        &f.clinic_a,
+        &vxu(
+            "FACA",
+            "T2",
+            "Eva",
+            "T2",
+            "2",
+            "",
+            &[("T-2", "08", "20240305", "L2")],
+        ),
+    )
+    .await;
+    // By name: that twin only. A multiple birth is never "certain", so it
+    // comes as a one-candidate list (Z31), without a history.
+    let by_name = f.ask(&f.clinic_a, &z34("FACA", "Q4", "Ana", "5")).await;
+    assert!(by_name.contains("Z31^CDCPHINVS"), "{by_name}");
+    assert_eq!(segments(&by_name, "PID").len(), 1, "{by_name}");
+    assert!(
+        by_name.contains("^Ana^") && !by_name.contains("^Eva^"),
+        "{by_name}"
+    );
+    assert!(segments(&by_name, "RXA").is_empty(), "{by_name}");
+    // Without a first name: both as candidates (Z31) or too many; no history.
+    let nameless = f.ask(&f.clinic_a, &z34("FACA", "Q5", "", "5")).await;
+    assert!(segments(&nameless, "RXA").is_empty(), "{nameless}");
+    assert!(
+        nameless.contains("Z31^CDCPHINVS") || segments(&nameless, "QAK")[0].contains("|TM|"),
+        "{nameless}"
+    );
+    if nameless.contains("Z31^CDCPHINVS") {
+        let pids = segments(&nameless, "PID");
+        assert_eq!(pids.len(), 2, "{nameless}");
+        assert!(pids[0].starts_with("PID|1|") && pids[1].starts_with("PID|2|"));
+    }
+    // RCP-2 = 1 with two candidates: too many.
+    let one = f.ask(&f.clinic_a, &z34("FACA", "Q6", "", "1")).await;
+    assert!(segments(&one, "QAK")[0].contains("|TM|"), "{one}");
+}
+
+#[tokio::test]
+async fn a_query_without_rcp_is_refused_with_a_clear_error() {
+    let f = fixture().await;
+    let rsp = f.ask(&f.clinic_a, &z34("FACA", "Q7", "Sofia", "")).await;
+    assert!(!segments(&rsp, "MSA")[0].starts_with("MSA|AA"), "{rsp}");
+    assert!(
+        segments(&rsp, "ERR").iter().any(|e| e.contains("RCP")),
+        "{rsp}"
+    );
+}
+
+#[tokio::test]
+async fn a_do_not_share_patient_is_not_found_except_by_its_reporter() {
+    let f = fixture().await;
+    f.send(
+        &f.clinic_a,
+        &vxu(
+            "FACA",
+            "P1",
+            "Sofia",
+            "A1",
+            "",
+            "Y",
+            &[("A-1", "08", "20240305", "L1")],
+        ),
+    )
+    .await;
+    let other = f.ask(&f.clinic_b, &z34("FACB", "Q8", "Sofia", "5")).await;
+    assert!(segments(&other, "QAK")[0].contains("|NF|"), "{other}");
+    let reporter = f.ask(&f.clinic_a, &z34("FACA", "Q9", "Sofia", "5")).await;
+    assert!(reporter.contains("Z32^CDCPHINVS"), "{reporter}");
+}
