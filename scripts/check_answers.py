@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """Independent structural check of the answers written by `iisbulk hl7 check --out DIR`.
 
-For every DIR/*.answer.hl7 (an ACK^V04 / Z23 or an RSP^K11 / Z33 in ER7):
+For every DIR/*.answer.hl7 (an ACK^V04 / Z23 or an RSP^K11 / Z31, Z32 or Z33 in ER7):
 
 * hl7apy (HL7 2.5.1 model, STRICT validation, find_groups) must parse and
   validate it. hl7apy's 2.5.1 model only knows MSH-1..21 and QPD-1..3, so it
   is given a copy in which MSH is cut after MSH-21 and QPD after QPD-3; nothing
   else is changed.
+  hl7apy's RSP_K11 model stops after QPD, so every segment after it (PID,
+  PD1, NK1, ORC, RXA, RXR, OBX) is also parsed and validated on its own,
+  strictly, with hl7apy's segment model.
 * plain-Python checks of the CDC IG rules the answers must follow (see
-  `check_message`) run on the full, uncut text.
+  `check_message`) run on the full, uncut text: segment order per profile,
+  Z31 PID-1 numbering, Z32 RXA-4 = RXA-3, QAK-2 consistent with the profile.
 
 Prints `ok <file>` or `FAIL <file>: reason` per file and exits 1 if any file
 failed (or no file was found), 0 otherwise.
@@ -20,7 +24,7 @@ from pathlib import Path
 
 try:
     from hl7apy.consts import VALIDATION_LEVEL
-    from hl7apy.parser import parse_message
+    from hl7apy.parser import parse_message, parse_segment
 except ImportError as e:  # pragma: no cover - environment problem
     print(f"check_answers.py: hl7apy is not installed ({e}); run scripts/test", file=sys.stderr)
     sys.exit(2)
@@ -32,7 +36,8 @@ HL7_ERROR_CODES = {"0", "100", "101", "102", "103", "200", "201", "202", "203",
 SEVERITIES = {"I", "W", "E"}
 ACK_CODES = {"AA", "AE", "AR"}
 QUERY_STATUS = {"OK", "NF", "TM", "AE", "AR"}
-TYPES = {"ACK^V04^ACK": "Z23", "RSP^K11^RSP_K11": "Z33"}
+TYPES = {"ACK^V04^ACK": {"Z23"}, "RSP^K11^RSP_K11": {"Z31", "Z32", "Z33"}}
+ORDER_SEGMENTS = {"ORC", "RXA", "RXR", "OBX"}
 ERR_8_MAX = 250
 
 
@@ -129,6 +134,15 @@ def check_hl7apy(segs, fs):
         msg.validate()
     except Exception as e:  # hl7apy raises many exception types; all are a failure of this file
         raise Fail(f"hl7apy (strict 2.5.1): {type(e).__name__}: {e}") from None
+    after_qpd = False
+    for seg in segs:
+        if after_qpd:
+            try:
+                parsed = parse_segment(seg, version="2.5.1", validation_level=VALIDATION_LEVEL.STRICT)
+                parsed.validate()
+            except Exception as e:
+                raise Fail(f"hl7apy (strict 2.5.1) {seg[:3]}: {type(e).__name__}: {e}") from None
+        after_qpd = after_qpd or seg.startswith("QPD")
 
 
 def check_message(segs, seen_ids, file_name):
@@ -160,8 +174,8 @@ def check_message(segs, seen_ids, file_name):
     if msg_type not in TYPES:
         raise Fail(f"MSH-9 is {msg_type!r}, expected ACK^V04^ACK or RSP^K11^RSP_K11")
     profile = msh.c(21, 1)
-    if profile != TYPES[msg_type]:
-        raise Fail(f"MSH-21.1 is {profile!r}, expected {TYPES[msg_type]} for {msg_type}")
+    if profile not in TYPES[msg_type]:
+        raise Fail(f"MSH-21.1 is {profile!r}, expected one of {sorted(TYPES[msg_type])} for {msg_type}")
     if msh.c(21, 2) != "CDCPHINVS":
         raise Fail(f"MSH-21.2 is {msh.c(21, 2)!r}, expected CDCPHINVS")
     for n in (15, 16):
@@ -176,9 +190,10 @@ def check_message(segs, seen_ids, file_name):
             raise Fail(f"segments are {' '.join(ids)}, expected MSH MSA ERR*")
     else:
         n_err = ids.count("ERR")
-        expected = ["MSH", "MSA"] + ["ERR"] * n_err + ["QAK", "QPD"]
-        if n_err > 1 or ids != expected:
-            raise Fail(f"segments are {' '.join(ids)}, expected MSH MSA [ERR] QAK QPD")
+        head = ["MSH", "MSA"] + ["ERR"] * n_err + ["QAK", "QPD"]
+        if n_err > 1 or ids[: len(head)] != head:
+            raise Fail(f"segments are {' '.join(ids)}, expected MSH MSA [ERR] QAK QPD ...")
+        check_rsp_body(profile, segments[len(head):])
 
     msa = segments[1]
     if msa.f(1) not in ACK_CODES:
@@ -215,6 +230,50 @@ def check_message(segs, seen_ids, file_name):
         qak = segments[ids.index("QAK")]
         if qak.f(2) not in QUERY_STATUS:
             raise Fail(f"QAK-2 is {qak.f(2)!r}, expected one of {'/'.join(sorted(QUERY_STATUS))}")
+        if profile in ("Z31", "Z32") and (qak.f(2) != "OK" or msa.f(1) != "AA"):
+            raise Fail(f"{profile} with MSA-1 {msa.f(1)!r} and QAK-2 {qak.f(2)!r}, expected AA and OK")
+
+
+def check_rsp_body(profile, body):
+    """Z33: nothing after QPD. Z31: (PID [PD1] NK1*)+ numbered 1..n, no
+    immunizations. Z32: PID [PD1] NK1* then (ORC RXA [RXR] OBX*)*."""
+    ids = [s.id for s in body]
+    if profile == "Z33":
+        if ids:
+            raise Fail(f"Z33 carries {' '.join(ids)} after QPD, expected nothing")
+        return
+    patients = [s for s in body if s.id == "PID"]
+    if not patients:
+        raise Fail(f"{profile} without a PID")
+    if profile == "Z31":
+        if any(i in ORDER_SEGMENTS for i in ids):
+            raise Fail("Z31 lists immunizations; a candidate list must not")
+        for n, pid in enumerate(patients, 1):
+            if pid.f(1) != str(n):
+                raise Fail(f"Z31 PID #{n} has PID-1 {pid.f(1)!r}, expected {n}")
+        allowed_after = {"PID": {"PD1", "NK1", "PID"}, "PD1": {"NK1", "PID"}, "NK1": {"NK1", "PID"}}
+    else:
+        if len(patients) != 1 or ids[0] != "PID":
+            raise Fail(f"Z32 body is {' '.join(ids)}, expected exactly one PID first")
+        for rxa in (s for s in body if s.id == "RXA"):
+            if rxa.f(4) != rxa.f(3):
+                raise Fail(f"Z32 RXA-4 {rxa.f(4)!r} differs from RXA-3 {rxa.f(3)!r}")
+        allowed_after = {
+            "PID": {"PD1", "NK1", "ORC"},
+            "PD1": {"NK1", "ORC"},
+            "NK1": {"NK1", "ORC"},
+            "ORC": {"RXA"},
+            "RXA": {"RXR", "OBX", "ORC"},
+            "RXR": {"OBX", "ORC"},
+            "OBX": {"OBX", "ORC"},
+        }
+    if ids[0] != "PID":
+        raise Fail(f"{profile} body starts with {ids[0]}, expected PID")
+    for a, b in zip(ids, ids[1:]):
+        if b not in allowed_after.get(a, set()):
+            raise Fail(f"{profile}: {b} may not follow {a}")
+    if ids[-1] == "ORC":
+        raise Fail(f"{profile}: ORC without its RXA")
 
 
 def check_file(path, seen_ids):

@@ -2,7 +2,9 @@
 //!
 //! Environment: `IISBULK_TABLE` (required), `IISBULK_DYNAMODB_ENDPOINT`
 //! (tests only), `IISBULK_IIS_APPLICATION` / `IISBULK_IIS_FACILITY` (MSH-3/4
-//! of our answers), `IISBULK_MAX_MESSAGE_BYTES`, `IISBULK_PUBLIC_URL`.
+//! of our answers), `IISBULK_MAX_MESSAGE_BYTES`, `IISBULK_PUBLIC_URL`,
+//! `IISBULK_MATCHING_CONFIG` (matching TOML for history queries; the shipped
+//! one otherwise), `IISBULK_MAX_QUERY_CANDIDATES` (Z31 cap, default 10).
 
 use ingest::{router, IngestConfig, IngestDeps};
 use std::sync::Arc;
@@ -38,6 +40,18 @@ async fn main() -> Result<(), lambda_http::Error> {
             .map_err(|_| format!("IISBULK_MAX_MESSAGE_BYTES '{m}' is not a number of bytes"))?;
     }
     config.public_url = std::env::var("IISBULK_PUBLIC_URL").ok();
+    if let Ok(path) = std::env::var("IISBULK_MATCHING_CONFIG") {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("IISBULK_MATCHING_CONFIG {path}: {e}"))?;
+        let parsed = matching::Config::parse(&text)
+            .map_err(|e| format!("IISBULK_MATCHING_CONFIG {path}: {e}"))?;
+        config.matcher = Arc::new(matching::Matcher::new(parsed));
+    }
+    if let Ok(n) = std::env::var("IISBULK_MAX_QUERY_CANDIDATES") {
+        config.query_policy.max_candidates = n
+            .parse()
+            .map_err(|_| format!("IISBULK_MAX_QUERY_CANDIDATES '{n}' is not a number"))?;
+    }
     let deps = Arc::new(IngestDeps::new(store, iis, config));
     lambda_http::run(router(deps)).await
 }

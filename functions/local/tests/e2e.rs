@@ -411,7 +411,6 @@ fn start_logged(data: &Path) -> (Server, std::sync::mpsc::Receiver<String>) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("serve: {line}");
             if line.contains("message matched") && tx.send(line).is_err() {
                 break;
             }
@@ -494,4 +493,116 @@ ORC|RE||DCS-D1^DCS\rRXA|0|1|20150416||08^Hep B, adolescent or pediatric^CVX|999|
         .unwrap();
     assert_eq!(hepb["sources"].as_array().unwrap().len(), 2);
     assert_eq!(person["sources"].as_array().unwrap().len(), 2);
+}
+
+/// Sets MSH-4 (the corpus queries leave it empty; this IIS answers only
+/// senders it can authorize).
+fn with_msh4(msg: &[u8], facility: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(msg).into_owned();
+    let mut segments: Vec<String> = text
+        .split(['\r', '\n'])
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let mut fields: Vec<String> = segments[0].split('|').map(str::to_owned).collect();
+    fields[3] = facility.to_owned();
+    segments[0] = fields.join("|");
+    (segments.join("\r") + "\r").into_bytes()
+}
+
+/// Keeps an answer for scripts/test's independent check (hl7apy).
+fn keep_answer(name: &str, answer: &str) {
+    if let Some(dir) = std::env::var_os("IISBULK_QUERY_ANSWERS") {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            PathBuf::from(dir).join(format!("{name}.answer.hl7")),
+            answer.replace('\n', "\r"),
+        )
+        .unwrap();
+    }
+}
+
+fn segment<'a>(answer: &'a str, id: &str) -> Vec<&'a str> {
+    answer
+        .split(['\r', '\n'])
+        .filter(|l| l.starts_with(&format!("{id}|")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn corpus_queries_over_rest_and_soap() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, matched) = start_logged(data.path());
+    let url = &server.url;
+    let vxu = std::fs::read(corpus_dir().join("vxu-001.hl7")).unwrap();
+    let (_, ack) = post_hl7(url, DEMO_USER, DEMO_PASSWORD, vxu).await;
+    assert_eq!(msa1(&ack), "AA", "{ack}");
+    matched
+        .recv_timeout(Duration::from_secs(60))
+        .expect("vxu-001 matched");
+
+    // A Z34 for the boy of vxu-001: Z32 with his five doses.
+    let z34 = "MSH|^~\\&|NISTEHRAPP|NISTEHRFAC|NISTIISAPP|NISTIISFAC|20150625080000-0500||QBP^Q11^QBP_Q11|E2E-Q-1|P|2.5.1|||ER|AL|||||Z34^CDCPHINVS|NISTEHRFAC|NISTIISFAC\r\
+QPD|Z34^Request Immunization History^CDCPHINVS|E2E-TAG-1|3123^^^NIST-MPI-1^MR|Richardson^Russell^Clint^^^^L|Billington^^^^^^M|20150415|M|543 Blount Drive^^Bozeman^MT^59715^USA^P\r\
+RCP|I|5^RD&records&HL70126\r";
+    let (status, z32) = post_hl7(url, DEMO_USER, DEMO_PASSWORD, z34.as_bytes().to_vec()).await;
+    assert_eq!(status, 200);
+    keep_answer("query-known-child", &z32);
+    assert!(segment(&z32, "MSH")[0].contains("Z32^CDCPHINVS"), "{z32}");
+    assert!(
+        segment(&z32, "QAK")[0].starts_with("QAK|E2E-TAG-1|OK|"),
+        "{z32}"
+    );
+    assert_eq!(segment(&z32, "RXA").len(), 5, "{z32}");
+    assert!(
+        segment(&z32, "RXA")
+            .iter()
+            .any(|r| r.contains("|526434|") && r.contains("PMC^Sanofi Pasteur^MVX")),
+        "{z32}"
+    );
+    // The same query over SOAP is answered the same way.
+    let (status, soap) = post_soap(
+        url,
+        DEMO_USER,
+        DEMO_PASSWORD,
+        "NISTEHRFAC",
+        &z34.replace("E2E-Q-1", "E2E-Q-2"),
+    )
+    .await;
+    assert_eq!(status, 200, "{soap}");
+    assert!(
+        soap.contains("Z32^CDCPHINVS") && soap.contains("526434"),
+        "{soap}"
+    );
+
+    // The IG's example queries: a child this IIS has never seen.
+    for name in ["qbp-005.hl7", "qbp-006.hl7"] {
+        let q = with_msh4(
+            &std::fs::read(corpus_dir().join(name)).unwrap(),
+            "NISTEHRFAC",
+        );
+        let (status, rsp) = post_hl7(url, DEMO_USER, DEMO_PASSWORD, q).await;
+        assert_eq!(status, 200);
+        keep_answer(name, &rsp);
+        assert!(
+            segment(&rsp, "MSH")[0].contains("Z33^CDCPHINVS"),
+            "{name}: {rsp}"
+        );
+        assert!(segment(&rsp, "QAK")[0].contains("|NF|"), "{name}: {rsp}");
+        assert!(
+            segment(&rsp, "MSA")[0].starts_with("MSA|AA|"),
+            "{name}: {rsp}"
+        );
+    }
+    // The IG's malformed query (no QPD-2, no RCP): Z33 AE naming QPD-2.
+    let q = std::fs::read(corpus_dir().join("qbp-007.hl7")).unwrap();
+    let (status, rsp) = post_hl7(url, DEMO_USER, DEMO_PASSWORD, q).await;
+    assert_eq!(status, 200);
+    keep_answer("qbp-007", &rsp);
+    assert!(segment(&rsp, "MSH")[0].contains("Z33^CDCPHINVS"), "{rsp}");
+    assert!(segment(&rsp, "MSA")[0].starts_with("MSA|AE|"), "{rsp}");
+    assert!(
+        segment(&rsp, "ERR")[0].starts_with("ERR||QPD^1^2|101^"),
+        "{rsp}"
+    );
 }
