@@ -19,6 +19,7 @@ pub mod nicknames;
 pub mod normalize;
 pub mod record;
 pub mod score;
+pub mod synth;
 pub mod text;
 
 use std::collections::BTreeMap;

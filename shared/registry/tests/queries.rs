@@ -295,7 +295,19 @@ async fn a_query_without_rcp_is_refused_with_a_clear_error() {
     let rsp = f.ask(&f.clinic_a, &z34("FACA", "Q7", "Sofia", "")).await;
     assert!(!segments(&rsp, "MSA")[0].starts_with("MSA|AA"), "{rsp}");
     assert!(
-        segments(&rsp, "ERR").iter().any(|e| e.contains("RCP")),
+        segments(&rsp, "ERR")
+            .iter()
+            .any(|e| e.starts_with("ERR||RCP^1|")),
+        "{rsp}"
+    );
+    // RCP present but RCP-2 (the quantity limit) empty: refused naming RCP-2.
+    let no_limit = z34("FACA", "Q7B", "Sofia", "5").replace("RCP|I|5^RD&records&HL70126", "RCP|I");
+    let rsp = f.ask(&f.clinic_a, &no_limit).await;
+    assert!(!segments(&rsp, "MSA")[0].starts_with("MSA|AA"), "{rsp}");
+    assert!(
+        segments(&rsp, "ERR")
+            .iter()
+            .any(|e| e.starts_with("ERR||RCP^1^2")),
         "{rsp}"
     );
 }
