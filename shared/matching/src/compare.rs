@@ -228,15 +228,13 @@ fn family(a: &MatchRecord, b: &MatchRecord, sim: &Similarity) -> Level {
     if x.text == y.text {
         return Level::Exact;
     }
-    let names = |r: &'_ MatchRecord| -> Vec<String> {
-        r.family
+    let shared = a.family.iter().chain(&a.other_family).any(|x| {
+        b.family
             .iter()
-            .chain(&r.other_family)
-            .map(|n| n.text.clone())
-            .collect()
-    };
-    let (na, nb) = (names(a), names(b));
-    if na.iter().any(|n| nb.contains(n)) {
+            .chain(&b.other_family)
+            .any(|y| x.text == y.text)
+    });
+    if shared {
         return Level::Partial;
     }
     // Given and family names exchanged: the family name is still there.

@@ -54,6 +54,8 @@ pub struct Vetoes {
     #[serde(default = "on")]
     pub suspected_twin: bool,
     #[serde(default = "on")]
+    pub conflicting_birth_date: bool,
+    #[serde(default = "on")]
     pub conflicting_suffix: bool,
     #[serde(default = "on")]
     pub conflicting_identifier: bool,

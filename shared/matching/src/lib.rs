@@ -93,14 +93,15 @@ impl Matcher {
         let mut compared = 0;
         for (person, record) in candidates {
             compared += 1;
-            let d = self.decide(probe, record);
-            if d.grade == Grade::None {
+            // Most candidates grade none: explain only the ones kept.
+            let a = score::assess(&self.config, probe, record);
+            if a.grade == Grade::None {
                 continue;
             }
             match best.get(&person) {
-                Some(old) if (old.grade, old.score) >= (d.grade, d.score) => {}
+                Some(old) if (old.grade, old.score) >= (a.grade, a.score) => {}
                 _ => {
-                    best.insert(person, d);
+                    best.insert(person, a.explain(&self.config));
                 }
             }
         }

@@ -138,6 +138,20 @@ mod tests {
     }
 
     #[test]
+    fn a_younger_sibling_named_after_the_older_ones_middle_name_is_not_merged() {
+        let mut l = Linker::new(Matcher::default());
+        let older = PatientRecord {
+            middle: Some("Veronica".into()),
+            ..child("1", "Presdeara", "2007-06-02", "A100")
+        };
+        let first = l.link(&older);
+        let newborn = child("2", "Veronica", "2025-01-15", "A200");
+        let second = l.link(&newborn);
+        assert_ne!(second.person, first.person);
+        assert_ne!(second.grade, Grade::Certain);
+    }
+
+    #[test]
     fn a_name_without_a_birth_date_never_links() {
         let mut l = Linker::new(Matcher::default());
         let first = l.link(&child("1", "Chioma", "2024-02-03", "A100"));

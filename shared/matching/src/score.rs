@@ -40,6 +40,8 @@ pub enum Veto {
     /// maiden name) but a different, missing or initial-only first name:
     /// the classic twin.
     SuspectedTwin,
+    /// Birth dates further apart than a keying slip (or a month/day swap).
+    ConflictingBirthDate,
     /// Jr against Sr, II against III.
     ConflictingSuffix,
     /// The same assigning authority gave them different identifiers
@@ -50,6 +52,19 @@ pub enum Veto {
     /// One record has no valid birth date or no name at all: it can
     /// never be linked to anyone (caps at none).
     InsufficientIdentity,
+}
+
+impl Veto {
+    pub const ALL: [Veto; 8] = [
+        Veto::MultipleBirth,
+        Veto::BirthOrder,
+        Veto::SuspectedTwin,
+        Veto::ConflictingBirthDate,
+        Veto::ConflictingSuffix,
+        Veto::ConflictingIdentifier,
+        Veto::MostlyMissing,
+        Veto::InsufficientIdentity,
+    ];
 }
 
 /// One field's contribution.
@@ -82,25 +97,72 @@ pub struct Decision {
     pub explanation: Explanation,
 }
 
-/// Scores a pair and applies the vetoes.
-pub fn decide(config: &Config, a: &MatchRecord, b: &MatchRecord) -> Decision {
-    let mut fields = Vec::with_capacity(Field::COUNT);
+/// The allocation-free part of a decision: what matching a candidate costs
+/// for the hundreds of candidates that end up graded none.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Assessment {
+    pub grade: Grade,
+    pub uncapped: Grade,
+    pub score: f64,
+    pub levels: [Level; Field::COUNT],
+    pub compared: u32,
+    /// Vetoes that fired, as bits of `Veto as u32`.
+    pub vetoes: u32,
+}
+
+impl Assessment {
+    pub fn level(&self, field: Field) -> Level {
+        self.levels[field as usize]
+    }
+
+    pub fn vetoed(&self, veto: Veto) -> bool {
+        self.vetoes & (1 << veto as u32) != 0
+    }
+
+    /// The full, explained decision.
+    pub fn explain(&self, config: &Config) -> Decision {
+        let fields = Field::ALL
+            .iter()
+            .map(|&field| Evidence {
+                field,
+                level: self.level(field),
+                weight: config.weight(field, self.level(field)),
+            })
+            .collect();
+        let vetoes = Veto::ALL
+            .iter()
+            .copied()
+            .filter(|v| self.vetoed(*v))
+            .collect();
+        Decision {
+            grade: self.grade,
+            score: self.score,
+            explanation: Explanation {
+                config: config.version.clone(),
+                score: self.score,
+                uncapped: self.uncapped,
+                fields,
+                vetoes,
+                compared: self.compared,
+            },
+        }
+    }
+}
+
+/// Scores a pair and applies the vetoes, without explaining.
+pub fn assess(config: &Config, a: &MatchRecord, b: &MatchRecord) -> Assessment {
+    let mut levels = [Level::Missing; Field::COUNT];
     let mut score = 0.0;
     let mut compared = 0;
     for field in Field::ALL {
         let level = field.compare(a, b, &config.similarity);
-        let weight = config.weight(field, level);
         // Sex agrees half the time by chance: it is not evidence enough
         // to count against the "mostly missing" veto.
         if level != Level::Missing && field != Field::Sex {
             compared += 1;
         }
-        score += weight;
-        fields.push(Evidence {
-            field,
-            level,
-            weight,
-        });
+        score += config.weight(field, level);
+        levels[field as usize] = level;
     }
     let uncapped = if score >= config.bands.certain {
         Grade::Certain
@@ -109,29 +171,30 @@ pub fn decide(config: &Config, a: &MatchRecord, b: &MatchRecord) -> Decision {
     } else {
         Grade::None
     };
-    let level = |f: Field| fields[f as usize].level;
-    let vetoes = vetoes(config, a, b, compared, &level);
+    let vetoes = vetoes(config, a, b, compared, &levels);
     let mut grade = uncapped;
-    for veto in &vetoes {
-        let cap = if *veto == Veto::InsufficientIdentity {
-            Grade::None
-        } else {
-            Grade::Possible
-        };
-        grade = grade.min(cap);
+    for veto in Veto::ALL {
+        if vetoes & (1 << veto as u32) != 0 {
+            grade = grade.min(if veto == Veto::InsufficientIdentity {
+                Grade::None
+            } else {
+                Grade::Possible
+            });
+        }
     }
-    Decision {
+    Assessment {
         grade,
+        uncapped,
         score,
-        explanation: Explanation {
-            config: config.version.clone(),
-            score,
-            uncapped,
-            fields,
-            vetoes,
-            compared,
-        },
+        levels,
+        compared,
+        vetoes,
     }
+}
+
+/// Scores a pair, applies the vetoes and explains the decision.
+pub fn decide(config: &Config, a: &MatchRecord, b: &MatchRecord) -> Decision {
+    assess(config, a, b).explain(config)
 }
 
 fn vetoes(
@@ -139,18 +202,20 @@ fn vetoes(
     a: &MatchRecord,
     b: &MatchRecord,
     compared: u32,
-    level: &dyn Fn(Field) -> Level,
-) -> Vec<Veto> {
+    levels: &[Level; Field::COUNT],
+) -> u32 {
+    let level = |f: Field| levels[f as usize];
     let on = &config.vetoes;
-    let mut out = Vec::new();
+    let mut out = 0u32;
+    let mut fire = |v: Veto| out |= 1 << v as u32;
     if !a.is_linkable() || !b.is_linkable() {
-        out.push(Veto::InsufficientIdentity);
+        fire(Veto::InsufficientIdentity);
     }
     if on.multiple_birth && (a.multiple_birth == Some(true) || b.multiple_birth == Some(true)) {
-        out.push(Veto::MultipleBirth);
+        fire(Veto::MultipleBirth);
     }
     if on.birth_order && matches!((a.birth_order, b.birth_order), (Some(x), Some(y)) if x != y) {
-        out.push(Veto::BirthOrder);
+        fire(Veto::BirthOrder);
     }
     let household = matches!(level(Field::Phone), Level::Exact | Level::Local)
         || level(Field::Address) == Level::Exact
@@ -167,18 +232,24 @@ fn vetoes(
         && household
         && first_name_unproven
     {
-        out.push(Veto::SuspectedTwin);
+        fire(Veto::SuspectedTwin);
+    }
+    // Birth dates that are not one slip apart are two children of one
+    // household however much else agrees (a sister's middle name can be
+    // the younger one's first name).
+    if on.conflicting_birth_date && level(Field::BirthDate) == Level::Different {
+        fire(Veto::ConflictingBirthDate);
     }
     if on.conflicting_suffix && matches!((&a.suffix, &b.suffix), (Some(x), Some(y)) if x != y) {
-        out.push(Veto::ConflictingSuffix);
+        fire(Veto::ConflictingSuffix);
     }
     if on.conflicting_identifier
         && (level(Field::Identifier) == Level::Different || level(Field::Ssn) == Level::Different)
     {
-        out.push(Veto::ConflictingIdentifier);
+        fire(Veto::ConflictingIdentifier);
     }
     if compared < config.vetoes.min_compared {
-        out.push(Veto::MostlyMissing);
+        fire(Veto::MostlyMissing);
     }
     out
 }
