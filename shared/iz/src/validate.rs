@@ -147,6 +147,13 @@ enum Ctx<'i, 'a> {
     Elem(Element<'a>),
 }
 
+/// What a path designates when it needs no walk (see [`Run::direct`]).
+enum Direct<'a> {
+    Elem(Element<'a>),
+    /// The context segment does not exist: nothing is designated.
+    Nothing,
+}
+
 enum Found<'i, 'a> {
     Segment(usize),
     Group(&'i GroupInstance),
@@ -1118,6 +1125,29 @@ impl<'a> Run<'_, 'a> {
         }
     }
 
+    /// What `steps` designates from `ctx` when that is at most one element:
+    /// below an element, or below a segment when the field step names one
+    /// repetition. Below an element the steps' instances are not consulted,
+    /// as in [`Run::visit`], which this agrees with. `None` means "walk".
+    fn direct(&self, ctx: &Ctx<'_, 'a>, steps: &[PathStep]) -> Option<Direct<'a>> {
+        let (mut e, rest) = match ctx {
+            Ctx::Elem(e) => (*e, steps),
+            Ctx::Segment(i) => {
+                let (s, rest) = steps.split_first()?;
+                let n = s.instance?;
+                let Some(seg) = self.msg.segment(*i) else {
+                    return Some(Direct::Nothing);
+                };
+                (seg.field(s.position as usize).child(n as usize), rest)
+            }
+            Ctx::Group(_) => return None,
+        };
+        for s in rest {
+            e = e.child(s.position as usize);
+        }
+        Some(Direct::Elem(e))
+    }
+
     /// Calls `f` on everything `steps` designates from `ctx`, in message
     /// order, until `f` returns false. Returns false when `f` stopped the walk.
     ///
@@ -1206,7 +1236,27 @@ impl<'a> Run<'_, 'a> {
 
     /// Whether anything at `path` is present (valued, or a kept segment).
     fn any_present(&self, ctx: &Ctx<'_, 'a>, path: &Path) -> bool {
-        !self.visit(ctx, path.steps(), &mut |f| !self.present(&f))
+        match self.direct(ctx, path.steps()) {
+            Some(Direct::Elem(e)) => e.has_value(),
+            Some(Direct::Nothing) => false,
+            None => !self.visit(ctx, path.steps(), &mut |f| !self.present(&f)),
+        }
+    }
+
+    /// Calls `f` on the first leaf of each valued element at `path` until `f`
+    /// returns false; false when stopped.
+    fn each_leaf<F>(&self, ctx: &Ctx<'_, 'a>, path: &Path, mut f: F) -> bool
+    where
+        F: FnMut(Element<'a>) -> bool,
+    {
+        match self.direct(ctx, path.steps()) {
+            Some(Direct::Elem(e)) => !e.has_value() || f(e.first_leaf()),
+            Some(Direct::Nothing) => true,
+            None => self.visit(ctx, path.steps(), &mut |found| match found {
+                Found::Elem(e) if e.has_value() => f(e.first_leaf()),
+                _ => true,
+            }),
+        }
     }
 
     /// Calls `f` on the text of each valued element at `path` (its first
@@ -1215,10 +1265,31 @@ impl<'a> Run<'_, 'a> {
     where
         F: FnMut(Cow<'a, str>) -> bool,
     {
-        self.visit(ctx, path.steps(), &mut |found| match found {
-            Found::Elem(e) if e.has_value() => f(e.first_leaf().text()),
-            _ => true,
-        })
+        self.each_leaf(ctx, path, |leaf| f(leaf.text()))
+    }
+
+    /// There is at least one value at `path` and every one's decoded bytes satisfy `ok`.
+    ///
+    /// For comparisons with the profile's constants: most values are plain
+    /// ASCII with no escape, and are compared as sent, without decoding.
+    fn all_bytes<F>(&self, ctx: &Ctx<'_, 'a>, path: &Path, mut ok: F) -> bool
+    where
+        F: FnMut(&[u8]) -> bool,
+    {
+        let mut seen = false;
+        let all = self.each_leaf(ctx, path, |leaf| {
+            seen = true;
+            with_bytes(leaf, &mut ok)
+        });
+        seen && all
+    }
+
+    /// Some value at `path` has decoded bytes that satisfy `ok`.
+    fn any_bytes<F>(&self, ctx: &Ctx<'_, 'a>, path: &Path, mut ok: F) -> bool
+    where
+        F: FnMut(&[u8]) -> bool,
+    {
+        !self.each_leaf(ctx, path, |leaf| !with_bytes(leaf, &mut ok))
     }
 
     /// There is at least one value at `path` and every one satisfies `ok`.
@@ -1235,13 +1306,6 @@ impl<'a> Run<'_, 'a> {
     }
 
     /// Some value at `path` satisfies `ok`.
-    fn any_value<F>(&self, ctx: &Ctx<'_, 'a>, path: &Path, mut ok: F) -> bool
-    where
-        F: FnMut(&str) -> bool,
-    {
-        !self.each_value(ctx, path, |v| !ok(&v))
-    }
-
     fn first_value(&self, ctx: &Ctx<'_, 'a>, path: &Path) -> Option<Cow<'a, str>> {
         let mut first = None;
         self.each_value(ctx, path, |v| {
@@ -1273,7 +1337,8 @@ impl<'a> Run<'_, 'a> {
                 ignore_case,
                 at_least_once,
             } => {
-                let eq = |v: &str| {
+                let text = text.as_bytes();
+                let eq = |v: &[u8]| {
                     if *ignore_case {
                         v.eq_ignore_ascii_case(text)
                     } else {
@@ -1281,14 +1346,14 @@ impl<'a> Run<'_, 'a> {
                     }
                 };
                 if *at_least_once {
-                    self.any_value(ctx, path, eq)
+                    self.any_bytes(ctx, path, eq)
                 } else {
-                    self.all_values(ctx, path, eq)
+                    self.all_bytes(ctx, path, eq)
                 }
             }
             Expr::Format { path, regex } => self.all_values(ctx, path, |v| regex.is_match(v)),
             Expr::StringList { path, values } => {
-                self.all_values(ctx, path, |v| values.iter().any(|x| x == v))
+                self.all_bytes(ctx, path, |v| values.iter().any(|x| x.as_bytes() == v))
             }
             Expr::SimpleValue {
                 path,
@@ -1303,7 +1368,7 @@ impl<'a> Run<'_, 'a> {
                         _ => false,
                     })
                 } else {
-                    self.all_values(ctx, path, |v| compare(Some(v.cmp(value.as_str())), *op))
+                    self.all_bytes(ctx, path, |v| compare(Some(v.cmp(value.as_bytes())), *op))
                 }
             }
             Expr::PathValue { left, op, right } => {
@@ -1411,6 +1476,23 @@ impl<'a> Run<'_, 'a> {
                 (g.contains("69764-9") && g.contains("29769-7"))
                     || (g.contains("30956-7") && g.contains("29768-9") && g.contains("29769-7"))
             })
+    }
+}
+
+/// Calls `ok` on the decoded bytes of `leaf`. A leaf of ASCII without the
+/// escape character decodes to itself, so it is passed as sent; otherwise it
+/// is decoded (decoded text is UTF-8, whose byte order and equality are the
+/// text's, so `ok` answers as it would on the `str`).
+fn with_bytes<F>(leaf: Element<'_>, ok: &mut F) -> bool
+where
+    F: FnMut(&[u8]) -> bool,
+{
+    let raw = leaf.raw();
+    let esc = leaf.delimiters().escape;
+    if raw.iter().all(|&b| b.is_ascii() && Some(b) != esc) {
+        ok(raw)
+    } else {
+        ok(leaf.text().as_bytes())
     }
 }
 
