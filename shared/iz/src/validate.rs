@@ -7,7 +7,7 @@ use crate::datetime::{self, Clock, Date};
 use crate::finding::{AppError, Finding, Hl7Error, Severity};
 use crate::profile::{
     BindingRef, BoundCodes, Cardinality, DatatypeDef, ElementDef, Expr, Map, Op, Path, PathStep,
-    Predicate, Profile, Rules, Set, StructureNode, Usage,
+    Predicate, Primitive, Profile, Rules, Set, StructureNode, Usage,
 };
 use crate::structure::{match_structure, GroupInstance, Item};
 use hl7::{Element, Level, Location, Message};
@@ -416,7 +416,7 @@ impl<'a> Run<'_, 'a> {
             return false;
         };
         let is_msh = seg.is_msh();
-        let rules = self.profile.segment_rules(def_id);
+        let rules = def.rules.as_ref();
         let mut alive = true;
         let sent = seg.field_count();
         for (i, fdef) in def.fields.iter().enumerate() {
@@ -427,22 +427,16 @@ impl<'a> Run<'_, 'a> {
             }
             let n = (i + 1) as u32;
             let field = seg.field(n as usize);
+            let present = field.has_value();
             let mut usage = fdef.usage;
             if usage == Usage::C {
                 usage = overrides.get(&n).copied().unwrap_or_else(|| {
                     rules
                         .and_then(|r| single_step_predicate(&r.predicates, n))
-                        .map(|p| {
-                            if self.eval(&p.condition, &Ctx::Segment(idx)) {
-                                p.true_usage
-                            } else {
-                                p.false_usage
-                            }
-                        })
+                        .map(|p| self.decide(p, present, &Ctx::Segment(idx)))
                         .unwrap_or(Usage::O)
                 });
             }
-            let present = field.has_value();
             if !present {
                 if usage == Usage::R {
                     if is_msh && n <= 2 {
@@ -539,6 +533,27 @@ impl<'a> Run<'_, 'a> {
         alive
     }
 
+    /// The usage a conditional element takes: `p`'s true or false usage.
+    ///
+    /// The validator only tells R, X/W and the other usages apart, and for an
+    /// element not sent only R matters: when both outcomes fall in the same
+    /// class, the (pure) condition cannot change anything and is not evaluated.
+    fn decide(&self, p: &Predicate, present: bool, ctx: &Ctx<'_, 'a>) -> Usage {
+        let class = |u: Usage| match u {
+            Usage::R => 0,
+            Usage::X | Usage::W if present => 1,
+            _ => 2,
+        };
+        if class(p.true_usage) == class(p.false_usage) {
+            return p.true_usage;
+        }
+        if self.eval(&p.condition, ctx) {
+            p.true_usage
+        } else {
+            p.false_usage
+        }
+    }
+
     /// Reports a required field with no usable value. Returns whether the
     /// segment survives: only MSH fields the IIS can default and set-id fields do.
     /// With `mark`, the value findings since then caused the loss and become errors.
@@ -608,7 +623,7 @@ impl<'a> Run<'_, 'a> {
         };
         let primitive = dt.is_none_or(DatatypeDef::is_primitive);
         if primitive {
-            let base = dt.map_or(datatype, |d| d.name.as_str());
+            let base = dt.map_or_else(|| Primitive::of(datatype), |d| d.base);
             return self.primitive(l, e, def, base, profiled);
         }
         let Some(dt) = dt else { return Verdict::Kept };
@@ -630,10 +645,10 @@ impl<'a> Run<'_, 'a> {
             _ => None,
         };
         if children_level.is_none() {
-            return self.primitive(l, e.first_leaf(), def, &dt.name, profiled);
+            return self.primitive(l, e.first_leaf(), def, dt.base, profiled);
         }
-        let preds = self.profile.datatype_rules(&dt.id);
-        let inner_profiled = dt.id.contains('_');
+        let preds = dt.rules.as_ref();
+        let inner_profiled = dt.profiled;
         let mut verdict = Verdict::Kept;
         // One pass over the components (`child(c)` would rescan from the start
         // each time); components not sent read as empty, as `child` gives them.
@@ -649,19 +664,14 @@ impl<'a> Run<'_, 'a> {
             };
             let cl = l.child(c);
             let mut usage = cdef.usage;
+            let present = comp.has_value();
             if usage == Usage::C {
                 usage = preds
                     .and_then(|r| single_step_predicate(&r.predicates, c))
-                    .map(|p| {
-                        if self.eval(&p.condition, &Ctx::Elem(e)) {
-                            p.true_usage
-                        } else {
-                            p.false_usage
-                        }
-                    })
+                    .map(|p| self.decide(p, present, &Ctx::Elem(e)))
                     .unwrap_or(Usage::O);
             }
-            if !comp.has_value() {
+            if !present {
                 if usage == Usage::R {
                     // The first component carries the identity of the value (the code,
                     // the identifier, the time); without it the value means nothing.
@@ -719,7 +729,7 @@ impl<'a> Run<'_, 'a> {
         l: Loc,
         e: Element<'a>,
         def: &ElementDef,
-        base: &str,
+        base: Primitive,
         profiled: bool,
     ) -> Verdict {
         // Most values are fine: the element's path (for messages) is only
@@ -740,7 +750,7 @@ impl<'a> Run<'_, 'a> {
         let max_length = def
             .max_length
             .filter(|&max| profiled && leaf.raw().len() > max as usize);
-        let typed = matches!(base, "NM" | "SI" | "DT" | "DTM" | "TM");
+        let typed = base != Primitive::Text;
         let bound = profiled && !def.binding.is_empty();
         if max_length.is_none() && !typed && !bound {
             return Verdict::Kept;
@@ -774,23 +784,25 @@ impl<'a> Run<'_, 'a> {
             }
         }
         let problem = match base {
-            "NM" => (!is_number(&text)).then(|| {
+            Primitive::NM => (!is_number(&text)).then(|| {
                 (
                     AppError::InvalidValue,
                     format!("{} '{}' is not a number", self.path(l), clip(&text, 40)),
                 )
             }),
-            "SI" => (!text.bytes().all(|b| b.is_ascii_digit()) || text.is_empty()).then(|| {
-                (
-                    AppError::InvalidValue,
-                    format!(
-                        "{} '{}' is not a sequence number",
-                        self.path(l),
-                        clip(&text, 40)
-                    ),
-                )
-            }),
-            "DT" => datetime::parse_dt(&text).err().map(|d| {
+            Primitive::SI => {
+                (!text.bytes().all(|b| b.is_ascii_digit()) || text.is_empty()).then(|| {
+                    (
+                        AppError::InvalidValue,
+                        format!(
+                            "{} '{}' is not a sequence number",
+                            self.path(l),
+                            clip(&text, 40)
+                        ),
+                    )
+                })
+            }
+            Primitive::DT => datetime::parse_dt(&text).err().map(|d| {
                 (
                     AppError::InvalidDate,
                     format!(
@@ -801,7 +813,7 @@ impl<'a> Run<'_, 'a> {
                     ),
                 )
             }),
-            "DTM" => datetime::parse_dtm(&text).err().map(|d| {
+            Primitive::DTM => datetime::parse_dtm(&text).err().map(|d| {
                 (
                     AppError::InvalidDate,
                     format!(
@@ -812,7 +824,7 @@ impl<'a> Run<'_, 'a> {
                     ),
                 )
             }),
-            "TM" => datetime::check_tm(&text).err().map(|d| {
+            Primitive::TM => datetime::check_tm(&text).err().map(|d| {
                 (
                     AppError::InvalidValue,
                     format!(
@@ -823,7 +835,7 @@ impl<'a> Run<'_, 'a> {
                     ),
                 )
             }),
-            _ => None,
+            Primitive::Text => None,
         };
         if let Some((app, msg)) = problem {
             self.push(

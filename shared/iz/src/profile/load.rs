@@ -30,6 +30,7 @@ pub(super) fn load(
                 description: attr(s, "Description"),
                 must_check: must_check(&fields),
                 fields,
+                rules: None,
             };
             segments.insert(def.id.clone(), def);
         }
@@ -39,11 +40,16 @@ pub(super) fn load(
     if let Some(dts) = child(root, "Datatypes") {
         for d in elements(dts, "Datatype") {
             let components: Vec<ElementDef> = elements(d, "Component").map(element_def).collect();
+            let id = attr(d, "ID");
+            let name = attr(d, "Name");
             let def = DatatypeDef {
-                id: attr(d, "ID"),
-                name: attr(d, "Name"),
+                profiled: id.contains('_'),
+                base: Primitive::of(&name),
+                id,
+                name,
                 must_check: must_check(&components),
                 components,
+                rules: None,
             };
             // A repeated id replaces the earlier definition, as a map insert would.
             datatype_ids.insert(def.id.clone(), datatypes.len());
@@ -121,6 +127,14 @@ pub(super) fn load(
                 }
             }
         }
+    }
+
+    // Each definition carries its own rules (a copy of the map entry).
+    for s in segments.values_mut() {
+        s.rules = segment_rules.get(&s.id).cloned();
+    }
+    for d in &mut datatypes {
+        d.rules = datatype_rules.get(&d.id).cloned();
     }
 
     let vdoc = Document::parse(value_sets_xml).map_err(|e| format!("value set XML: {e}"))?;
