@@ -106,6 +106,8 @@ pub fn validate(msg: &Message<'_>, profile: &'static Profile, clock: Clock) -> V
         dropped: vec![false; msg.len()],
         birth_date: None,
         flagged: Set::default(),
+        clean: Set::default(),
+        traces: 0,
     };
     for &(idx, known) in &structure.unexpected {
         run.unexpected_segment(idx, known);
@@ -132,7 +134,16 @@ struct Run<'m, 'a> {
     birth_date: Option<Date>,
     /// Fields already reported, so a conformance statement does not repeat a usage finding.
     flagged: Set<(usize, u32)>,
+    /// Values already found clean in this message (see [`Run::value`]).
+    clean: Set<CleanKey<'a>>,
+    /// Counts what checking a value can leave behind besides findings:
+    /// elements cleared and statements that failed (reported or not).
+    traces: u32,
 }
+
+/// A value checked clean: its definition (by address; definitions live in
+/// the 'static profile), whether it was checked as profiled, its level and its bytes.
+type CleanKey<'a> = (usize, bool, u8, &'a [u8]);
 
 /// What became of one value after checking it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -596,11 +607,52 @@ impl<'a> Run<'_, 'a> {
         tolerated.is_some()
     }
 
+    /// [`Run::check_value`], once per distinct value of the message.
+    ///
+    /// Messages repeat values (the same provider, unit or funding observation
+    /// in every order). Checking a value depends only on its bytes, its
+    /// definition and `profiled`, except where it leaves a trace (a finding,
+    /// a cleared element, a failed statement, whose report depends on what was
+    /// reported before): a value checked with no trace at all is clean, and
+    /// the same value under the same definition is clean again.
+    fn value(&mut self, l: Loc, e: Element<'a>, def: &ElementDef, profiled: bool) -> Verdict {
+        // OBX-5 (`varies`) takes its type from OBX-2: more than its bytes
+        // decide. Plain text (no type to parse, no value set) costs less to
+        // check than to remember.
+        let costly = self.profile.datatype_of(def).is_some_and(|dt| {
+            !dt.is_primitive() || dt.base != Primitive::Text || !def.binding.is_empty()
+        });
+        if !costly || def.datatype == "varies" {
+            return self.check_value(l, e, def, profiled);
+        }
+        let key = (
+            std::ptr::from_ref(def) as usize,
+            profiled,
+            e.level() as u8,
+            e.raw(),
+        );
+        if self.clean.contains(&key) {
+            return Verdict::Kept;
+        }
+        let (findings, traces) = (self.findings.len(), self.traces);
+        let v = self.check_value(l, e, def, profiled);
+        if v == Verdict::Kept && self.findings.len() == findings && self.traces == traces {
+            self.clean.insert(key);
+        }
+        v
+    }
+
+    /// Marks an element as emptied by validation.
+    fn clear(&mut self, l: Loc) {
+        self.traces += 1;
+        self.cleared.insert(l);
+    }
+
     /// Checks one value (a field repetition, a component or a sub-component)
     /// against its data type, length and binding.
     /// `profiled` is false inside base HL7 data types (no `_IZ` constraint):
     /// the guide gives no lengths or value sets there, so only formats are checked.
-    fn value(&mut self, l: Loc, e: Element<'a>, def: &ElementDef, profiled: bool) -> Verdict {
+    fn check_value(&mut self, l: Loc, e: Element<'a>, def: &ElementDef, profiled: bool) -> Verdict {
         if e.is_null() {
             // "" asks the receiver to clear what it holds, whatever the type: it
             // is not a code, a date or a name to be checked.
@@ -700,11 +752,11 @@ impl<'a> Run<'_, 'a> {
             }
             if matches!(usage, Usage::X | Usage::W) {
                 // Unsupported components are ignored, not an error worth an ERR each.
-                self.cleared.insert(cl);
+                self.clear(cl);
                 continue;
             }
             if self.value(cl, comp, cdef, inner_profiled) == Verdict::Emptied {
-                self.cleared.insert(cl);
+                self.clear(cl);
                 if usage == Usage::R && c == 1 {
                     verdict = Verdict::Emptied;
                 }
@@ -1052,6 +1104,8 @@ impl<'a> Run<'_, 'a> {
             if is_simple(&c.assertion) && !self.target_present(ctx, &c.target) {
                 continue;
             }
+            // Whether it is reported now depends on what was reported before.
+            self.traces += 1;
             let l = self.target_loc(ctx, &c.target, at);
             if let Some(l) = l {
                 if l.field > 0 && self.flagged.contains(&(l.seg, l.field)) {
