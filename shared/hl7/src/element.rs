@@ -124,6 +124,57 @@ impl<'a> Element<'a> {
         }
     }
 
+    /// `self.child(n).child(c)` in one pass: component `c` of repetition `n`
+    /// of a field (or sub-component `c` of component `n` of a repetition).
+    ///
+    /// `child(n)` alone must find where child `n` ends, which for the first
+    /// repetition of a long field means scanning all of it; here the scan
+    /// stops at the end of the component wanted.
+    pub fn grandchild(&self, n: usize, c: usize) -> Element<'a> {
+        let below = self.empty_child();
+        let (Some((outer, _)), Some((inner, _))) =
+            (self.child_separator(), below.child_separator())
+        else {
+            return self.child(n).child(c);
+        };
+        if n == 0 || c == 0 {
+            return self.child(n).child(c);
+        }
+        let none = below.empty_child();
+        let mut rest = self.raw;
+        for _ in 1..n {
+            match bytes::find(outer, rest) {
+                Some(i) => rest = &rest[i + 1..],
+                None => return none,
+            }
+        }
+        let mut start = 0;
+        let mut k = 1;
+        for (i, &b) in rest.iter().enumerate() {
+            if b == outer || b == inner {
+                if k == c {
+                    return Element {
+                        raw: &rest[start..i],
+                        ..none
+                    };
+                }
+                if b == outer {
+                    return none;
+                }
+                k += 1;
+                start = i + 1;
+            }
+        }
+        if k == c {
+            Element {
+                raw: &rest[start..],
+                ..none
+            }
+        } else {
+            none
+        }
+    }
+
     /// An empty element one level down: what [`Element::child`] gives for a
     /// child that was not sent, without scanning for it.
     pub fn empty_child(&self) -> Element<'a> {
@@ -263,6 +314,12 @@ mod tests {
                 for level in levels {
                     let e = Element::new(raw, delims, level);
                     for n in 0..6 {
+                        for c in 0..6 {
+                            let got = e.grandchild(n, c);
+                            let want = e.child(n).child(c);
+                            assert_eq!(got.raw(), want.raw(), "{raw:?} {level:?} {n} {c}");
+                            assert_eq!(got.level(), want.level(), "{raw:?} {level:?} {n} {c}");
+                        }
                         let got = e.child(n);
                         let want = match n {
                             0 => e.empty_child(),
