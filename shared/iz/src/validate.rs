@@ -141,9 +141,10 @@ struct Run<'m, 'a> {
     traces: u32,
 }
 
-/// A value checked clean: its definition (by address; definitions live in
-/// the 'static profile), whether it was checked as profiled, its level and its bytes.
-type CleanKey<'a> = (usize, bool, u8, &'a [u8]);
+/// A value checked clean: its definition and data type (by address; both
+/// live in the 'static profile), whether it was checked as profiled, its
+/// level and its bytes.
+type CleanKey<'a> = (usize, usize, bool, u8, &'a [u8]);
 
 /// What became of one value after checking it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -611,22 +612,42 @@ impl<'a> Run<'_, 'a> {
     ///
     /// Messages repeat values (the same provider, unit or funding observation
     /// in every order). Checking a value depends only on its bytes, its
-    /// definition and `profiled`, except where it leaves a trace (a finding,
+    /// definition, its data type (which for OBX-5 OBX-2 names) and
+    /// `profiled`, except where it leaves a trace (a finding,
     /// a cleared element, a failed statement, whose report depends on what was
     /// reported before): a value checked with no trace at all is clean, and
     /// the same value under the same definition is clean again.
     fn value(&mut self, l: Loc, e: Element<'a>, def: &ElementDef, profiled: bool) -> Verdict {
-        // OBX-5 (`varies`) takes its type from OBX-2: more than its bytes
-        // decide. Plain text (no type to parse, no value set) costs less to
-        // check than to remember.
-        let costly = self.profile.datatype_of(def).is_some_and(|dt| {
+        if e.is_null() {
+            // "" asks the receiver to clear what it holds, whatever the type: it
+            // is not a code, a date or a name to be checked.
+            return Verdict::Kept;
+        }
+        let dt = if def.datatype == "varies" {
+            // OBX-5 takes the type named in OBX-2.
+            let named = self
+                .msg
+                .segment(l.seg)
+                .map(|s| s.value(2))
+                .unwrap_or_default();
+            let Some(dt) = self.profile.datatype(&named) else {
+                return Verdict::Kept;
+            };
+            Some(dt)
+        } else {
+            self.profile.datatype_of(def)
+        };
+        // Plain text (no type to parse, no value set) costs less to check
+        // than to remember.
+        let costly = dt.is_some_and(|dt| {
             !dt.is_primitive() || dt.base != Primitive::Text || !def.binding.is_empty()
         });
-        if !costly || def.datatype == "varies" {
-            return self.check_value(l, e, def, profiled);
+        if !costly {
+            return self.check_value(l, e, def, dt, profiled);
         }
         let key = (
             std::ptr::from_ref(def) as usize,
+            dt.map_or(0, |dt| std::ptr::from_ref(dt) as usize),
             profiled,
             e.level() as u8,
             e.raw(),
@@ -635,7 +656,7 @@ impl<'a> Run<'_, 'a> {
             return Verdict::Kept;
         }
         let (findings, traces) = (self.findings.len(), self.traces);
-        let v = self.check_value(l, e, def, profiled);
+        let v = self.check_value(l, e, def, dt, profiled);
         if v == Verdict::Kept && self.findings.len() == findings && self.traces == traces {
             self.clean.insert(key);
         }
@@ -652,30 +673,18 @@ impl<'a> Run<'_, 'a> {
     /// against its data type, length and binding.
     /// `profiled` is false inside base HL7 data types (no `_IZ` constraint):
     /// the guide gives no lengths or value sets there, so only formats are checked.
-    fn check_value(&mut self, l: Loc, e: Element<'a>, def: &ElementDef, profiled: bool) -> Verdict {
-        if e.is_null() {
-            // "" asks the receiver to clear what it holds, whatever the type: it
-            // is not a code, a date or a name to be checked.
-            return Verdict::Kept;
-        }
-        let varies;
-        let (datatype, dt) = if def.datatype == "varies" {
-            // OBX-5 takes the type named in OBX-2.
-            varies = self
-                .msg
-                .segment(l.seg)
-                .map(|s| s.value(2).into_owned())
-                .unwrap_or_default();
-            let Some(dt) = self.profile.datatype(&varies) else {
-                return Verdict::Kept;
-            };
-            (varies.as_str(), Some(dt))
-        } else {
-            (def.datatype.as_str(), self.profile.datatype_of(def))
-        };
+    /// `dt` is the value's data type, resolved by [`Run::value`].
+    fn check_value(
+        &mut self,
+        l: Loc,
+        e: Element<'a>,
+        def: &ElementDef,
+        dt: Option<&'static DatatypeDef>,
+        profiled: bool,
+    ) -> Verdict {
         let primitive = dt.is_none_or(DatatypeDef::is_primitive);
         if primitive {
-            let base = dt.map_or_else(|| Primitive::of(datatype), |d| d.base);
+            let base = dt.map_or_else(|| Primitive::of(&def.datatype), |d| d.base);
             return self.primitive(l, e, def, base, profiled);
         }
         let Some(dt) = dt else { return Verdict::Kept };
@@ -1196,7 +1205,7 @@ impl<'a> Run<'_, 'a> {
     /// repetition. Below an element the steps' instances are not consulted,
     /// as in [`Run::visit`], which this agrees with. `None` means "walk".
     fn direct(&self, ctx: &Ctx<'_, 'a>, steps: &[PathStep]) -> Option<Direct<'a>> {
-        let (mut e, rest) = match ctx {
+        let (e, rest) = match ctx {
             Ctx::Elem(e) => (*e, steps),
             Ctx::Segment(i) => {
                 let (s, rest) = steps.split_first()?;
@@ -1204,14 +1213,15 @@ impl<'a> Run<'_, 'a> {
                 let Some(seg) = self.msg.segment(*i) else {
                     return Some(Direct::Nothing);
                 };
-                (seg.field(s.position as usize).child(n as usize), rest)
+                let field = seg.field(s.position as usize);
+                match rest.split_first() {
+                    Some((c, rest)) => (field.grandchild(n as usize, c.position as usize), rest),
+                    None => (field.child(n as usize), rest),
+                }
             }
             Ctx::Group(_) => return None,
         };
-        for s in rest {
-            e = e.child(s.position as usize);
-        }
-        Some(Direct::Elem(e))
+        Some(Direct::Elem(descend(e, rest)))
     }
 
     /// Calls `f` on everything `steps` designates from `ctx`, in message
@@ -1543,6 +1553,21 @@ impl<'a> Run<'_, 'a> {
                     || (g.contains("30956-7") && g.contains("29768-9") && g.contains("29769-7"))
             })
     }
+}
+
+/// The element `steps` lead to below `e` (instances are not consulted below an element).
+fn descend<'a>(mut e: Element<'a>, steps: &[PathStep]) -> Element<'a> {
+    let mut rest = steps;
+    while let Some((s, more)) = rest.split_first() {
+        match more.split_first() {
+            Some((t, more)) => {
+                e = e.grandchild(s.position as usize, t.position as usize);
+                rest = more;
+            }
+            None => return e.child(s.position as usize),
+        }
+    }
+    e
 }
 
 /// Calls `ok` on the decoded bytes of `leaf`. A leaf of ASCII without the
