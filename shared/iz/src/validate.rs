@@ -106,7 +106,9 @@ pub fn validate(msg: &Message<'_>, profile: &'static Profile, clock: Clock) -> V
         dropped: vec![false; msg.len()],
         birth_date: None,
         flagged: Set::default(),
-        clean: Set::default(),
+        // Room for the distinct values of a typical message, so that the
+        // set is not rebuilt several times as it grows.
+        clean: Set::with_capacity_and_hasher(msg.len() * 8, Default::default()),
         traces: 0,
     };
     for &(idx, known) in &structure.unexpected {
@@ -1201,25 +1203,51 @@ impl<'a> Run<'_, 'a> {
     }
 
     /// What `steps` designates from `ctx` when that is at most one element:
-    /// below an element, or below a segment when the field step names one
-    /// repetition. Below an element the steps' instances are not consulted,
-    /// as in [`Run::visit`], which this agrees with. `None` means "walk".
+    /// below an element; below a segment when the field step names one
+    /// repetition; below a group when every group step names one instance
+    /// and the path goes on into the fields of a segment. Below an element the
+    /// steps' instances are not consulted, as in [`Run::visit`], which this
+    /// agrees with. `None` means "walk".
     fn direct(&self, ctx: &Ctx<'_, 'a>, steps: &[PathStep]) -> Option<Direct<'a>> {
-        let (e, rest) = match ctx {
-            Ctx::Elem(e) => (*e, steps),
-            Ctx::Segment(i) => {
-                let (s, rest) = steps.split_first()?;
-                let n = s.instance?;
-                let Some(seg) = self.msg.segment(*i) else {
-                    return Some(Direct::Nothing);
-                };
-                let field = seg.field(s.position as usize);
-                match rest.split_first() {
-                    Some((c, rest)) => (field.grandchild(n as usize, c.position as usize), rest),
-                    None => (field.child(n as usize), rest),
+        match ctx {
+            Ctx::Elem(e) => Some(Direct::Elem(descend(*e, steps))),
+            Ctx::Segment(i) => self.direct_in_segment(*i, steps),
+            Ctx::Group(g) => {
+                let mut g: &GroupInstance = g;
+                let mut rest = steps;
+                loop {
+                    let (s, more) = rest.split_first()?;
+                    let n = s.instance?;
+                    let items = g.children.get((s.position as usize).wrapping_sub(1));
+                    let Some(item) =
+                        items.and_then(|items| items.get((n as usize).wrapping_sub(1)))
+                    else {
+                        return Some(Direct::Nothing);
+                    };
+                    match item {
+                        Item::Group(next) => g = next,
+                        // A path ending on a segment designates the segment, not an element.
+                        Item::Segment(_) if more.is_empty() => return None,
+                        Item::Segment(i) if self.dropped[*i] => return Some(Direct::Nothing),
+                        Item::Segment(i) => return self.direct_in_segment(*i, more),
+                    }
+                    rest = more;
                 }
             }
-            Ctx::Group(_) => return None,
+        }
+    }
+
+    /// [`Run::direct`] below segment `i`.
+    fn direct_in_segment(&self, i: usize, steps: &[PathStep]) -> Option<Direct<'a>> {
+        let (s, rest) = steps.split_first()?;
+        let n = s.instance?;
+        let Some(seg) = self.msg.segment(i) else {
+            return Some(Direct::Nothing);
+        };
+        let field = seg.field(s.position as usize);
+        let (e, rest) = match rest.split_first() {
+            Some((c, rest)) => (field.grandchild(n as usize, c.position as usize), rest),
+            None => (field.child(n as usize), rest),
         };
         Some(Direct::Elem(descend(e, rest)))
     }
