@@ -212,16 +212,23 @@ impl<'a> Element<'a> {
     /// The first leaf (first repetition, component and sub-component) — the
     /// "value" of a primitive field.
     pub fn first_leaf(&self) -> Element<'a> {
-        let mut e = *self;
-        while let Some((sep, level)) = e.child_separator() {
-            let end = bytes::find(sep, e.raw).unwrap_or(e.raw.len());
-            e = Element {
-                raw: &e.raw[..end],
-                delims: e.delims,
-                level,
-            };
+        // The first leaf ends at the first separator of any level below:
+        // one pass, where cutting level by level would first scan a whole
+        // field for a repetition separator.
+        let end = self
+            .raw
+            .iter()
+            .position(|&b| self.is_separator_below(b))
+            .unwrap_or(self.raw.len());
+        let level = match (self.level, self.delims.subcomponent) {
+            (Level::SubComponent, _) | (_, Some(_)) => Level::SubComponent,
+            (_, None) => Level::Component,
+        };
+        Element {
+            raw: &self.raw[..end],
+            delims: self.delims,
+            level,
         }
-        e
     }
 
     /// The text with escape sequences decoded (invalid UTF-8 replaced).
@@ -320,6 +327,12 @@ mod tests {
                             assert_eq!(got.raw(), want.raw(), "{raw:?} {level:?} {n} {c}");
                             assert_eq!(got.level(), want.level(), "{raw:?} {level:?} {n} {c}");
                         }
+                        let mut leaf = e;
+                        while leaf.child_separator().is_some() {
+                            leaf = leaf.child(1);
+                        }
+                        assert_eq!(e.first_leaf().raw(), leaf.raw(), "{raw:?} {level:?}");
+                        assert_eq!(e.first_leaf().level(), leaf.level(), "{raw:?} {level:?}");
                         let got = e.child(n);
                         let want = match n {
                             0 => e.empty_child(),
