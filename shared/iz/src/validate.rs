@@ -620,6 +620,10 @@ impl<'a> Run<'_, 'a> {
     /// reported before): a value checked with no trace at all is clean, and
     /// the same value under the same definition is clean again.
     fn value(&mut self, l: Loc, e: Element<'a>, def: &ElementDef, profiled: bool) -> Verdict {
+        if def.plain && is_plain_ok(e.raw(), def, profiled) {
+            // What `primitive` would conclude for plain text, without the calls.
+            return Verdict::Kept;
+        }
         if e.is_null() {
             // "" asks the receiver to clear what it holds, whatever the type: it
             // is not a code, a date or a name to be checked.
@@ -1581,6 +1585,13 @@ impl<'a> Run<'_, 'a> {
                     || (g.contains("30956-7") && g.contains("29768-9") && g.contains("29769-7"))
             })
     }
+}
+
+/// Whether a plain text value (see [`ElementDef::plain`]) passes as is: ASCII
+/// (so valid UTF-8) and, when the guide's length applies, within it (its
+/// first leaf, which `primitive` measures, is no longer than all of it).
+fn is_plain_ok(raw: &[u8], def: &ElementDef, profiled: bool) -> bool {
+    raw.is_ascii() && (!profiled || def.max_length.is_none_or(|max| raw.len() <= max as usize))
 }
 
 /// The element `steps` lead to below `e` (instances are not consulted below an element).

@@ -56,9 +56,20 @@ pub(super) fn load(
             datatypes.push(def);
         }
     }
+    let text_types: Vec<bool> = datatypes
+        .iter()
+        .map(|d| d.is_primitive() && d.base == Primitive::Text)
+        .collect();
     let resolve = |defs: &mut [ElementDef]| {
         for d in defs {
             d.datatype_index = datatype_ids.get(&d.datatype).copied();
+            let text = match d.datatype_index {
+                Some(i) => text_types.get(i).copied().unwrap_or(false),
+                None => Primitive::of(&d.datatype) == Primitive::Text,
+            };
+            // OBX-5 (`varies`, which the profile also defines as a type of
+            // its own) takes the type OBX-2 names: never plain.
+            d.plain = text && d.binding.is_empty() && d.datatype != "varies";
         }
     };
     for s in segments.values_mut() {
@@ -278,6 +289,7 @@ fn element_def(n: Node) -> ElementDef {
         binding,
         datatype_index: None,
         binding_refs: Vec::new(),
+        plain: false,
     }
 }
 

@@ -66,6 +66,10 @@ pub struct ElementDef {
     /// `binding` resolved once at load (same order), so checking a code costs
     /// one set lookup instead of string tests and two map lookups per value set.
     pub binding_refs: Vec<BindingRef>,
+    /// Plain text: a primitive type with no format to check (neither a number,
+    /// a date nor a time) and no value set. Such a value needs only its UTF-8
+    /// and its length looked at. Set at load.
+    pub plain: bool,
 }
 
 /// What one value set id of a binding admits, resolved at profile load.
