@@ -148,30 +148,20 @@ impl<'a> Element<'a> {
                 None => return none,
             }
         }
-        let mut start = 0;
-        let mut k = 1;
-        for (i, &b) in rest.iter().enumerate() {
-            if b == outer || b == inner {
-                if k == c {
-                    return Element {
-                        raw: &rest[start..i],
-                        ..none
-                    };
-                }
-                if b == outer {
-                    return none;
-                }
-                k += 1;
-                start = i + 1;
+        // Step over c - 1 components of child n, stopping at its end.
+        for _ in 1..c {
+            match rest.iter().position(|&b| b == outer || b == inner) {
+                Some(i) if rest[i] == inner => rest = &rest[i + 1..],
+                _ => return none,
             }
         }
-        if k == c {
-            Element {
-                raw: &rest[start..],
-                ..none
-            }
-        } else {
-            none
+        let end = rest
+            .iter()
+            .position(|&b| b == outer || b == inner)
+            .unwrap_or(rest.len());
+        Element {
+            raw: &rest[..end],
+            ..none
         }
     }
 
