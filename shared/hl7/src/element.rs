@@ -124,6 +124,47 @@ impl<'a> Element<'a> {
         }
     }
 
+    /// `self.child(n).child(c)` in one pass: component `c` of repetition `n`
+    /// of a field (or sub-component `c` of component `n` of a repetition).
+    ///
+    /// `child(n)` alone must find where child `n` ends, which for the first
+    /// repetition of a long field means scanning all of it; here the scan
+    /// stops at the end of the component wanted.
+    pub fn grandchild(&self, n: usize, c: usize) -> Element<'a> {
+        let below = self.empty_child();
+        let (Some((outer, _)), Some((inner, _))) =
+            (self.child_separator(), below.child_separator())
+        else {
+            return self.child(n).child(c);
+        };
+        if n == 0 || c == 0 {
+            return self.child(n).child(c);
+        }
+        let none = below.empty_child();
+        let mut rest = self.raw;
+        for _ in 1..n {
+            match bytes::find(outer, rest) {
+                Some(i) => rest = &rest[i + 1..],
+                None => return none,
+            }
+        }
+        // Step over c - 1 components of child n, stopping at its end.
+        for _ in 1..c {
+            match rest.iter().position(|&b| b == outer || b == inner) {
+                Some(i) if rest[i] == inner => rest = &rest[i + 1..],
+                _ => return none,
+            }
+        }
+        let end = rest
+            .iter()
+            .position(|&b| b == outer || b == inner)
+            .unwrap_or(rest.len());
+        Element {
+            raw: &rest[..end],
+            ..none
+        }
+    }
+
     /// An empty element one level down: what [`Element::child`] gives for a
     /// child that was not sent, without scanning for it.
     pub fn empty_child(&self) -> Element<'a> {
@@ -161,16 +202,23 @@ impl<'a> Element<'a> {
     /// The first leaf (first repetition, component and sub-component) — the
     /// "value" of a primitive field.
     pub fn first_leaf(&self) -> Element<'a> {
-        let mut e = *self;
-        while let Some((sep, level)) = e.child_separator() {
-            let end = bytes::find(sep, e.raw).unwrap_or(e.raw.len());
-            e = Element {
-                raw: &e.raw[..end],
-                delims: e.delims,
-                level,
-            };
+        // The first leaf ends at the first separator of any level below:
+        // one pass, where cutting level by level would first scan a whole
+        // field for a repetition separator.
+        let end = self
+            .raw
+            .iter()
+            .position(|&b| self.is_separator_below(b))
+            .unwrap_or(self.raw.len());
+        let level = match (self.level, self.delims.subcomponent) {
+            (Level::SubComponent, _) | (_, Some(_)) => Level::SubComponent,
+            (_, None) => Level::Component,
+        };
+        Element {
+            raw: &self.raw[..end],
+            delims: self.delims,
+            level,
         }
-        e
     }
 
     /// The text with escape sequences decoded (invalid UTF-8 replaced).
@@ -263,6 +311,18 @@ mod tests {
                 for level in levels {
                     let e = Element::new(raw, delims, level);
                     for n in 0..6 {
+                        for c in 0..6 {
+                            let got = e.grandchild(n, c);
+                            let want = e.child(n).child(c);
+                            assert_eq!(got.raw(), want.raw(), "{raw:?} {level:?} {n} {c}");
+                            assert_eq!(got.level(), want.level(), "{raw:?} {level:?} {n} {c}");
+                        }
+                        let mut leaf = e;
+                        while leaf.child_separator().is_some() {
+                            leaf = leaf.child(1);
+                        }
+                        assert_eq!(e.first_leaf().raw(), leaf.raw(), "{raw:?} {level:?}");
+                        assert_eq!(e.first_leaf().level(), leaf.level(), "{raw:?} {level:?}");
                         let got = e.child(n);
                         let want = match n {
                             0 => e.empty_child(),

@@ -74,7 +74,10 @@ impl<'a> Message<'a> {
             raw: body,
             delims,
             segments: Vec::with_capacity(body.len() / 80 + 1),
-            fields: Vec::with_capacity(body.len() / 8 + 8),
+            // Fields average about ten bytes and rarely fewer than five
+            // with their separator: room enough that the index is not
+            // copied to a larger one part way.
+            fields: Vec::with_capacity(body.len() / 4 + 8),
         };
         let mut counts: Vec<([u8; 3], u32)> = Vec::with_capacity(16);
         let mut start = 0usize;
@@ -330,7 +333,8 @@ impl<'m, 'a> Segment<'m, 'a> {
             return Element::new(&[], d, Level::Field);
         }
         let raw = self.msg.fields[i.first as usize + n];
-        if self.is_msh() && n <= 2 {
+        // The field number first: telling MSH apart costs a look at the id.
+        if n <= 2 && self.is_msh() {
             Element::atomic(raw, d)
         } else {
             Element::new(raw, d, Level::Field)

@@ -108,11 +108,11 @@ struct Matcher<'m, 'a> {
 }
 
 impl<'a> Matcher<'_, 'a> {
-    fn knows(&mut self, id: &'a [u8], name: &str) -> bool {
-        if let Some(&(_, k)) = self.known.iter().find(|(i, _)| *i == id) {
+    fn knows(&mut self, id: &'a [u8]) -> bool {
+        if let Some(&(_, k)) = self.known.iter().find(|(i, _)| same_id(i, id)) {
             return k;
         }
-        let k = self.profile.knows_segment(name);
+        let k = std::str::from_utf8(id).is_ok_and(|name| self.profile.knows_segment(name));
         self.known.push((id, k));
         k
     }
@@ -128,14 +128,15 @@ impl<'a> Matcher<'_, 'a> {
         let mut i = start;
         while let Some(seg) = self.msg.segment(self.pos) {
             let id = seg.id_bytes();
-            let name = std::str::from_utf8(id).unwrap_or("");
-            if !self.knows(id, name) {
+            if !self.knows(id) {
                 // Z-segments and segments foreign to the profile are skipped where they stand.
                 self.unexpected.push((self.pos, false));
                 self.pos += 1;
                 continue;
             }
-            let Some(j) = (i..defs.len()).find(|&j| defs[j].first_segment() == name) else {
+            let Some(j) =
+                (i..defs.len()).find(|&j| same_id(defs[j].first_segment().as_bytes(), id))
+            else {
                 return i;
             };
             i = j;
@@ -160,4 +161,11 @@ impl<'a> Matcher<'_, 'a> {
             }
         }
     }
+}
+
+/// Whether two segment ids are the same, compared in place: ids are three
+/// bytes, too short for a call to `memcmp` to pay, and matching walks the
+/// structure comparing ids for every segment.
+fn same_id(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }

@@ -7,7 +7,7 @@ use crate::datetime::{self, Clock, Date};
 use crate::finding::{AppError, Finding, Hl7Error, Severity};
 use crate::profile::{
     BindingRef, BoundCodes, Cardinality, DatatypeDef, ElementDef, Expr, Map, Op, Path, PathStep,
-    Predicate, Profile, Rules, Set, StructureNode, Usage,
+    Predicate, Primitive, Profile, Rules, Set, StructureNode, Usage,
 };
 use crate::structure::{match_structure, GroupInstance, Item};
 use hl7::{Element, Level, Location, Message};
@@ -106,6 +106,10 @@ pub fn validate(msg: &Message<'_>, profile: &'static Profile, clock: Clock) -> V
         dropped: vec![false; msg.len()],
         birth_date: None,
         flagged: Set::default(),
+        // Room for the distinct values of a typical message, so that the
+        // set is not rebuilt several times as it grows.
+        clean: Set::with_capacity_and_hasher(msg.len() * 8, Default::default()),
+        traces: 0,
     };
     for &(idx, known) in &structure.unexpected {
         run.unexpected_segment(idx, known);
@@ -132,7 +136,17 @@ struct Run<'m, 'a> {
     birth_date: Option<Date>,
     /// Fields already reported, so a conformance statement does not repeat a usage finding.
     flagged: Set<(usize, u32)>,
+    /// Values already found clean in this message (see [`Run::value`]).
+    clean: Set<CleanKey<'a>>,
+    /// Counts what checking a value can leave behind besides findings:
+    /// elements cleared and statements that failed (reported or not).
+    traces: u32,
 }
+
+/// A value checked clean: its definition and data type (by address; both
+/// live in the 'static profile), whether it was checked as profiled, its
+/// level and its bytes.
+type CleanKey<'a> = (usize, usize, bool, u8, &'a [u8]);
 
 /// What became of one value after checking it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +159,13 @@ enum Ctx<'i, 'a> {
     Group(&'i GroupInstance),
     Segment(usize),
     Elem(Element<'a>),
+}
+
+/// What a path designates when it needs no walk (see [`Run::direct`]).
+enum Direct<'a> {
+    Elem(Element<'a>),
+    /// The context segment does not exist: nothing is designated.
+    Nothing,
 }
 
 enum Found<'i, 'a> {
@@ -409,7 +430,7 @@ impl<'a> Run<'_, 'a> {
             return false;
         };
         let is_msh = seg.is_msh();
-        let rules = self.profile.segment_rules(def_id);
+        let rules = def.rules.as_ref();
         let mut alive = true;
         let sent = seg.field_count();
         for (i, fdef) in def.fields.iter().enumerate() {
@@ -420,22 +441,16 @@ impl<'a> Run<'_, 'a> {
             }
             let n = (i + 1) as u32;
             let field = seg.field(n as usize);
+            let present = field.has_value();
             let mut usage = fdef.usage;
             if usage == Usage::C {
                 usage = overrides.get(&n).copied().unwrap_or_else(|| {
                     rules
                         .and_then(|r| single_step_predicate(&r.predicates, n))
-                        .map(|p| {
-                            if self.eval(&p.condition, &Ctx::Segment(idx)) {
-                                p.true_usage
-                            } else {
-                                p.false_usage
-                            }
-                        })
+                        .map(|p| self.decide(p, present, &Ctx::Segment(idx)))
                         .unwrap_or(Usage::O)
                 });
             }
-            let present = field.has_value();
             if !present {
                 if usage == Usage::R {
                     if is_msh && n <= 2 {
@@ -532,6 +547,27 @@ impl<'a> Run<'_, 'a> {
         alive
     }
 
+    /// The usage a conditional element takes: `p`'s true or false usage.
+    ///
+    /// The validator only tells R, X/W and the other usages apart, and for an
+    /// element not sent only R matters: when both outcomes fall in the same
+    /// class, the (pure) condition cannot change anything and is not evaluated.
+    fn decide(&self, p: &Predicate, present: bool, ctx: &Ctx<'_, 'a>) -> Usage {
+        let class = |u: Usage| match u {
+            Usage::R => 0,
+            Usage::X | Usage::W if present => 1,
+            _ => 2,
+        };
+        if class(p.true_usage) == class(p.false_usage) {
+            return p.true_usage;
+        }
+        if self.eval(&p.condition, ctx) {
+            p.true_usage
+        } else {
+            p.false_usage
+        }
+    }
+
     /// Reports a required field with no usable value. Returns whether the
     /// segment survives: only MSH fields the IIS can default and set-id fields do.
     /// With `mark`, the value findings since then caused the loss and become errors.
@@ -574,34 +610,87 @@ impl<'a> Run<'_, 'a> {
         tolerated.is_some()
     }
 
-    /// Checks one value (a field repetition, a component or a sub-component)
-    /// against its data type, length and binding.
-    /// `profiled` is false inside base HL7 data types (no `_IZ` constraint):
-    /// the guide gives no lengths or value sets there, so only formats are checked.
+    /// [`Run::check_value`], once per distinct value of the message.
+    ///
+    /// Messages repeat values (the same provider, unit or funding observation
+    /// in every order). Checking a value depends only on its bytes, its
+    /// definition, its data type (which for OBX-5 OBX-2 names) and
+    /// `profiled`, except where it leaves a trace (a finding,
+    /// a cleared element, a failed statement, whose report depends on what was
+    /// reported before): a value checked with no trace at all is clean, and
+    /// the same value under the same definition is clean again.
     fn value(&mut self, l: Loc, e: Element<'a>, def: &ElementDef, profiled: bool) -> Verdict {
+        if def.plain && is_plain_ok(e.raw(), def, profiled) {
+            // What `primitive` would conclude for plain text, without the calls.
+            return Verdict::Kept;
+        }
         if e.is_null() {
             // "" asks the receiver to clear what it holds, whatever the type: it
             // is not a code, a date or a name to be checked.
             return Verdict::Kept;
         }
-        let varies;
-        let (datatype, dt) = if def.datatype == "varies" {
+        let dt = if def.datatype == "varies" {
             // OBX-5 takes the type named in OBX-2.
-            varies = self
+            let named = self
                 .msg
                 .segment(l.seg)
-                .map(|s| s.value(2).into_owned())
+                .map(|s| s.value(2))
                 .unwrap_or_default();
-            let Some(dt) = self.profile.datatype(&varies) else {
+            let Some(dt) = self.profile.datatype(&named) else {
                 return Verdict::Kept;
             };
-            (varies.as_str(), Some(dt))
+            Some(dt)
         } else {
-            (def.datatype.as_str(), self.profile.datatype_of(def))
+            self.profile.datatype_of(def)
         };
+        // Plain text (no type to parse, no value set) costs less to check
+        // than to remember.
+        let costly = dt.is_some_and(|dt| {
+            !dt.is_primitive() || dt.base != Primitive::Text || !def.binding.is_empty()
+        });
+        if !costly {
+            return self.check_value(l, e, def, dt, profiled);
+        }
+        let key = (
+            std::ptr::from_ref(def) as usize,
+            dt.map_or(0, |dt| std::ptr::from_ref(dt) as usize),
+            profiled,
+            e.level() as u8,
+            e.raw(),
+        );
+        if self.clean.contains(&key) {
+            return Verdict::Kept;
+        }
+        let (findings, traces) = (self.findings.len(), self.traces);
+        let v = self.check_value(l, e, def, dt, profiled);
+        if v == Verdict::Kept && self.findings.len() == findings && self.traces == traces {
+            self.clean.insert(key);
+        }
+        v
+    }
+
+    /// Marks an element as emptied by validation.
+    fn clear(&mut self, l: Loc) {
+        self.traces += 1;
+        self.cleared.insert(l);
+    }
+
+    /// Checks one value (a field repetition, a component or a sub-component)
+    /// against its data type, length and binding.
+    /// `profiled` is false inside base HL7 data types (no `_IZ` constraint):
+    /// the guide gives no lengths or value sets there, so only formats are checked.
+    /// `dt` is the value's data type, resolved by [`Run::value`].
+    fn check_value(
+        &mut self,
+        l: Loc,
+        e: Element<'a>,
+        def: &ElementDef,
+        dt: Option<&'static DatatypeDef>,
+        profiled: bool,
+    ) -> Verdict {
         let primitive = dt.is_none_or(DatatypeDef::is_primitive);
         if primitive {
-            let base = dt.map_or(datatype, |d| d.name.as_str());
+            let base = dt.map_or_else(|| Primitive::of(&def.datatype), |d| d.base);
             return self.primitive(l, e, def, base, profiled);
         }
         let Some(dt) = dt else { return Verdict::Kept };
@@ -623,10 +712,10 @@ impl<'a> Run<'_, 'a> {
             _ => None,
         };
         if children_level.is_none() {
-            return self.primitive(l, e.first_leaf(), def, &dt.name, profiled);
+            return self.primitive(l, e.first_leaf(), def, dt.base, profiled);
         }
-        let preds = self.profile.datatype_rules(&dt.id);
-        let inner_profiled = dt.id.contains('_');
+        let preds = dt.rules.as_ref();
+        let inner_profiled = dt.profiled;
         let mut verdict = Verdict::Kept;
         // One pass over the components (`child(c)` would rescan from the start
         // each time); components not sent read as empty, as `child` gives them.
@@ -642,19 +731,14 @@ impl<'a> Run<'_, 'a> {
             };
             let cl = l.child(c);
             let mut usage = cdef.usage;
+            let present = comp.has_value();
             if usage == Usage::C {
                 usage = preds
                     .and_then(|r| single_step_predicate(&r.predicates, c))
-                    .map(|p| {
-                        if self.eval(&p.condition, &Ctx::Elem(e)) {
-                            p.true_usage
-                        } else {
-                            p.false_usage
-                        }
-                    })
+                    .map(|p| self.decide(p, present, &Ctx::Elem(e)))
                     .unwrap_or(Usage::O);
             }
-            if !comp.has_value() {
+            if !present {
                 if usage == Usage::R {
                     // The first component carries the identity of the value (the code,
                     // the identifier, the time); without it the value means nothing.
@@ -683,11 +767,11 @@ impl<'a> Run<'_, 'a> {
             }
             if matches!(usage, Usage::X | Usage::W) {
                 // Unsupported components are ignored, not an error worth an ERR each.
-                self.cleared.insert(cl);
+                self.clear(cl);
                 continue;
             }
             if self.value(cl, comp, cdef, inner_profiled) == Verdict::Emptied {
-                self.cleared.insert(cl);
+                self.clear(cl);
                 if usage == Usage::R && c == 1 {
                     verdict = Verdict::Emptied;
                 }
@@ -712,7 +796,7 @@ impl<'a> Run<'_, 'a> {
         l: Loc,
         e: Element<'a>,
         def: &ElementDef,
-        base: &str,
+        base: Primitive,
         profiled: bool,
     ) -> Verdict {
         // Most values are fine: the element's path (for messages) is only
@@ -733,7 +817,7 @@ impl<'a> Run<'_, 'a> {
         let max_length = def
             .max_length
             .filter(|&max| profiled && leaf.raw().len() > max as usize);
-        let typed = matches!(base, "NM" | "SI" | "DT" | "DTM" | "TM");
+        let typed = base != Primitive::Text;
         let bound = profiled && !def.binding.is_empty();
         if max_length.is_none() && !typed && !bound {
             return Verdict::Kept;
@@ -767,23 +851,25 @@ impl<'a> Run<'_, 'a> {
             }
         }
         let problem = match base {
-            "NM" => (!is_number(&text)).then(|| {
+            Primitive::NM => (!is_number(&text)).then(|| {
                 (
                     AppError::InvalidValue,
                     format!("{} '{}' is not a number", self.path(l), clip(&text, 40)),
                 )
             }),
-            "SI" => (!text.bytes().all(|b| b.is_ascii_digit()) || text.is_empty()).then(|| {
-                (
-                    AppError::InvalidValue,
-                    format!(
-                        "{} '{}' is not a sequence number",
-                        self.path(l),
-                        clip(&text, 40)
-                    ),
-                )
-            }),
-            "DT" => datetime::parse_dt(&text).err().map(|d| {
+            Primitive::SI => {
+                (!text.bytes().all(|b| b.is_ascii_digit()) || text.is_empty()).then(|| {
+                    (
+                        AppError::InvalidValue,
+                        format!(
+                            "{} '{}' is not a sequence number",
+                            self.path(l),
+                            clip(&text, 40)
+                        ),
+                    )
+                })
+            }
+            Primitive::DT => datetime::parse_dt(&text).err().map(|d| {
                 (
                     AppError::InvalidDate,
                     format!(
@@ -794,7 +880,7 @@ impl<'a> Run<'_, 'a> {
                     ),
                 )
             }),
-            "DTM" => datetime::parse_dtm(&text).err().map(|d| {
+            Primitive::DTM => datetime::parse_dtm(&text).err().map(|d| {
                 (
                     AppError::InvalidDate,
                     format!(
@@ -805,7 +891,7 @@ impl<'a> Run<'_, 'a> {
                     ),
                 )
             }),
-            "TM" => datetime::check_tm(&text).err().map(|d| {
+            Primitive::TM => datetime::check_tm(&text).err().map(|d| {
                 (
                     AppError::InvalidValue,
                     format!(
@@ -816,7 +902,7 @@ impl<'a> Run<'_, 'a> {
                     ),
                 )
             }),
-            _ => None,
+            Primitive::Text => None,
         };
         if let Some((app, msg)) = problem {
             self.push(
@@ -1033,6 +1119,8 @@ impl<'a> Run<'_, 'a> {
             if is_simple(&c.assertion) && !self.target_present(ctx, &c.target) {
                 continue;
             }
+            // Whether it is reported now depends on what was reported before.
+            self.traces += 1;
             let l = self.target_loc(ctx, &c.target, at);
             if let Some(l) = l {
                 if l.field > 0 && self.flagged.contains(&(l.seg, l.field)) {
@@ -1116,6 +1204,56 @@ impl<'a> Run<'_, 'a> {
                 Some(l)
             }
         }
+    }
+
+    /// What `steps` designates from `ctx` when that is at most one element:
+    /// below an element; below a segment when the field step names one
+    /// repetition; below a group when every group step names one instance
+    /// and the path goes on into the fields of a segment. Below an element the
+    /// steps' instances are not consulted, as in [`Run::visit`], which this
+    /// agrees with. `None` means "walk".
+    fn direct(&self, ctx: &Ctx<'_, 'a>, steps: &[PathStep]) -> Option<Direct<'a>> {
+        match ctx {
+            Ctx::Elem(e) => Some(Direct::Elem(descend(*e, steps))),
+            Ctx::Segment(i) => self.direct_in_segment(*i, steps),
+            Ctx::Group(g) => {
+                let mut g: &GroupInstance = g;
+                let mut rest = steps;
+                loop {
+                    let (s, more) = rest.split_first()?;
+                    let n = s.instance?;
+                    let items = g.children.get((s.position as usize).wrapping_sub(1));
+                    let Some(item) =
+                        items.and_then(|items| items.get((n as usize).wrapping_sub(1)))
+                    else {
+                        return Some(Direct::Nothing);
+                    };
+                    match item {
+                        Item::Group(next) => g = next,
+                        // A path ending on a segment designates the segment, not an element.
+                        Item::Segment(_) if more.is_empty() => return None,
+                        Item::Segment(i) if self.dropped[*i] => return Some(Direct::Nothing),
+                        Item::Segment(i) => return self.direct_in_segment(*i, more),
+                    }
+                    rest = more;
+                }
+            }
+        }
+    }
+
+    /// [`Run::direct`] below segment `i`.
+    fn direct_in_segment(&self, i: usize, steps: &[PathStep]) -> Option<Direct<'a>> {
+        let (s, rest) = steps.split_first()?;
+        let n = s.instance?;
+        let Some(seg) = self.msg.segment(i) else {
+            return Some(Direct::Nothing);
+        };
+        let field = seg.field(s.position as usize);
+        let (e, rest) = match rest.split_first() {
+            Some((c, rest)) => (field.grandchild(n as usize, c.position as usize), rest),
+            None => (field.child(n as usize), rest),
+        };
+        Some(Direct::Elem(descend(e, rest)))
     }
 
     /// Calls `f` on everything `steps` designates from `ctx`, in message
@@ -1206,7 +1344,27 @@ impl<'a> Run<'_, 'a> {
 
     /// Whether anything at `path` is present (valued, or a kept segment).
     fn any_present(&self, ctx: &Ctx<'_, 'a>, path: &Path) -> bool {
-        !self.visit(ctx, path.steps(), &mut |f| !self.present(&f))
+        match self.direct(ctx, path.steps()) {
+            Some(Direct::Elem(e)) => e.has_value(),
+            Some(Direct::Nothing) => false,
+            None => !self.visit(ctx, path.steps(), &mut |f| !self.present(&f)),
+        }
+    }
+
+    /// Calls `f` on the first leaf of each valued element at `path` until `f`
+    /// returns false; false when stopped.
+    fn each_leaf<F>(&self, ctx: &Ctx<'_, 'a>, path: &Path, mut f: F) -> bool
+    where
+        F: FnMut(Element<'a>) -> bool,
+    {
+        match self.direct(ctx, path.steps()) {
+            Some(Direct::Elem(e)) => !e.has_value() || f(e.first_leaf()),
+            Some(Direct::Nothing) => true,
+            None => self.visit(ctx, path.steps(), &mut |found| match found {
+                Found::Elem(e) if e.has_value() => f(e.first_leaf()),
+                _ => true,
+            }),
+        }
     }
 
     /// Calls `f` on the text of each valued element at `path` (its first
@@ -1215,10 +1373,31 @@ impl<'a> Run<'_, 'a> {
     where
         F: FnMut(Cow<'a, str>) -> bool,
     {
-        self.visit(ctx, path.steps(), &mut |found| match found {
-            Found::Elem(e) if e.has_value() => f(e.first_leaf().text()),
-            _ => true,
-        })
+        self.each_leaf(ctx, path, |leaf| f(leaf.text()))
+    }
+
+    /// There is at least one value at `path` and every one's decoded bytes satisfy `ok`.
+    ///
+    /// For comparisons with the profile's constants: most values are plain
+    /// ASCII with no escape, and are compared as sent, without decoding.
+    fn all_bytes<F>(&self, ctx: &Ctx<'_, 'a>, path: &Path, mut ok: F) -> bool
+    where
+        F: FnMut(&[u8]) -> bool,
+    {
+        let mut seen = false;
+        let all = self.each_leaf(ctx, path, |leaf| {
+            seen = true;
+            with_bytes(leaf, &mut ok)
+        });
+        seen && all
+    }
+
+    /// Some value at `path` has decoded bytes that satisfy `ok`.
+    fn any_bytes<F>(&self, ctx: &Ctx<'_, 'a>, path: &Path, mut ok: F) -> bool
+    where
+        F: FnMut(&[u8]) -> bool,
+    {
+        !self.each_leaf(ctx, path, |leaf| !with_bytes(leaf, &mut ok))
     }
 
     /// There is at least one value at `path` and every one satisfies `ok`.
@@ -1235,13 +1414,6 @@ impl<'a> Run<'_, 'a> {
     }
 
     /// Some value at `path` satisfies `ok`.
-    fn any_value<F>(&self, ctx: &Ctx<'_, 'a>, path: &Path, mut ok: F) -> bool
-    where
-        F: FnMut(&str) -> bool,
-    {
-        !self.each_value(ctx, path, |v| !ok(&v))
-    }
-
     fn first_value(&self, ctx: &Ctx<'_, 'a>, path: &Path) -> Option<Cow<'a, str>> {
         let mut first = None;
         self.each_value(ctx, path, |v| {
@@ -1273,7 +1445,8 @@ impl<'a> Run<'_, 'a> {
                 ignore_case,
                 at_least_once,
             } => {
-                let eq = |v: &str| {
+                let text = text.as_bytes();
+                let eq = |v: &[u8]| {
                     if *ignore_case {
                         v.eq_ignore_ascii_case(text)
                     } else {
@@ -1281,14 +1454,14 @@ impl<'a> Run<'_, 'a> {
                     }
                 };
                 if *at_least_once {
-                    self.any_value(ctx, path, eq)
+                    self.any_bytes(ctx, path, eq)
                 } else {
-                    self.all_values(ctx, path, eq)
+                    self.all_bytes(ctx, path, eq)
                 }
             }
             Expr::Format { path, regex } => self.all_values(ctx, path, |v| regex.is_match(v)),
             Expr::StringList { path, values } => {
-                self.all_values(ctx, path, |v| values.iter().any(|x| x == v))
+                self.all_bytes(ctx, path, |v| values.iter().any(|x| x.as_bytes() == v))
             }
             Expr::SimpleValue {
                 path,
@@ -1303,7 +1476,7 @@ impl<'a> Run<'_, 'a> {
                         _ => false,
                     })
                 } else {
-                    self.all_values(ctx, path, |v| compare(Some(v.cmp(value.as_str())), *op))
+                    self.all_bytes(ctx, path, |v| compare(Some(v.cmp(value.as_bytes())), *op))
                 }
             }
             Expr::PathValue { left, op, right } => {
@@ -1411,6 +1584,45 @@ impl<'a> Run<'_, 'a> {
                 (g.contains("69764-9") && g.contains("29769-7"))
                     || (g.contains("30956-7") && g.contains("29768-9") && g.contains("29769-7"))
             })
+    }
+}
+
+/// Whether a plain text value (see [`ElementDef::plain`]) passes as is: ASCII
+/// (so valid UTF-8) and, when the guide's length applies, within it (its
+/// first leaf, which `primitive` measures, is no longer than all of it).
+fn is_plain_ok(raw: &[u8], def: &ElementDef, profiled: bool) -> bool {
+    raw.is_ascii() && (!profiled || def.max_length.is_none_or(|max| raw.len() <= max as usize))
+}
+
+/// The element `steps` lead to below `e` (instances are not consulted below an element).
+fn descend<'a>(mut e: Element<'a>, steps: &[PathStep]) -> Element<'a> {
+    let mut rest = steps;
+    while let Some((s, more)) = rest.split_first() {
+        match more.split_first() {
+            Some((t, more)) => {
+                e = e.grandchild(s.position as usize, t.position as usize);
+                rest = more;
+            }
+            None => return e.child(s.position as usize),
+        }
+    }
+    e
+}
+
+/// Calls `ok` on the decoded bytes of `leaf`. A leaf of ASCII without the
+/// escape character decodes to itself, so it is passed as sent; otherwise it
+/// is decoded (decoded text is UTF-8, whose byte order and equality are the
+/// text's, so `ok` answers as it would on the `str`).
+fn with_bytes<F>(leaf: Element<'_>, ok: &mut F) -> bool
+where
+    F: FnMut(&[u8]) -> bool,
+{
+    let raw = leaf.raw();
+    let esc = leaf.delimiters().escape;
+    if raw.iter().all(|&b| b.is_ascii() && Some(b) != esc) {
+        ok(raw)
+    } else {
+        ok(leaf.text().as_bytes())
     }
 }
 

@@ -30,6 +30,7 @@ pub(super) fn load(
                 description: attr(s, "Description"),
                 must_check: must_check(&fields),
                 fields,
+                rules: None,
             };
             segments.insert(def.id.clone(), def);
         }
@@ -39,20 +40,36 @@ pub(super) fn load(
     if let Some(dts) = child(root, "Datatypes") {
         for d in elements(dts, "Datatype") {
             let components: Vec<ElementDef> = elements(d, "Component").map(element_def).collect();
+            let id = attr(d, "ID");
+            let name = attr(d, "Name");
             let def = DatatypeDef {
-                id: attr(d, "ID"),
-                name: attr(d, "Name"),
+                profiled: id.contains('_'),
+                base: Primitive::of(&name),
+                id,
+                name,
                 must_check: must_check(&components),
                 components,
+                rules: None,
             };
             // A repeated id replaces the earlier definition, as a map insert would.
             datatype_ids.insert(def.id.clone(), datatypes.len());
             datatypes.push(def);
         }
     }
+    let text_types: Vec<bool> = datatypes
+        .iter()
+        .map(|d| d.is_primitive() && d.base == Primitive::Text)
+        .collect();
     let resolve = |defs: &mut [ElementDef]| {
         for d in defs {
             d.datatype_index = datatype_ids.get(&d.datatype).copied();
+            let text = match d.datatype_index {
+                Some(i) => text_types.get(i).copied().unwrap_or(false),
+                None => Primitive::of(&d.datatype) == Primitive::Text,
+            };
+            // OBX-5 (`varies`, which the profile also defines as a type of
+            // its own) takes the type OBX-2 names: never plain.
+            d.plain = text && d.binding.is_empty() && d.datatype != "varies";
         }
     };
     for s in segments.values_mut() {
@@ -121,6 +138,14 @@ pub(super) fn load(
                 }
             }
         }
+    }
+
+    // Each definition carries its own rules (a copy of the map entry).
+    for s in segments.values_mut() {
+        s.rules = segment_rules.get(&s.id).cloned();
+    }
+    for d in &mut datatypes {
+        d.rules = datatype_rules.get(&d.id).cloned();
     }
 
     let vdoc = Document::parse(value_sets_xml).map_err(|e| format!("value set XML: {e}"))?;
@@ -264,6 +289,7 @@ fn element_def(n: Node) -> ElementDef {
         binding,
         datatype_index: None,
         binding_refs: Vec::new(),
+        plain: false,
     }
 }
 

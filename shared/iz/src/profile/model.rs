@@ -66,6 +66,10 @@ pub struct ElementDef {
     /// `binding` resolved once at load (same order), so checking a code costs
     /// one set lookup instead of string tests and two map lookups per value set.
     pub binding_refs: Vec<BindingRef>,
+    /// Plain text: a primitive type with no format to check (neither a number,
+    /// a date nor a time) and no value set. Such a value needs only its UTF-8
+    /// and its length looked at. Set at load.
+    pub plain: bool,
 }
 
 /// What one value set id of a binding admits, resolved at profile load.
@@ -100,6 +104,9 @@ pub struct SegmentDef {
     pub fields: Vec<ElementDef>,
     /// See [`must_check`]: fields past this one need no look when not sent.
     pub must_check: usize,
+    /// This segment's entry of [`Profile::segment_rules`], attached at load
+    /// so validation does not look it up by id for every segment.
+    pub rules: Option<Rules>,
 }
 
 /// How many leading elements of `defs` reach the last one whose usage is R or
@@ -119,6 +126,38 @@ pub struct DatatypeDef {
     pub components: Vec<ElementDef>,
     /// See [`must_check`]: components past this one need no look when not sent.
     pub must_check: usize,
+    /// This type's entry of [`Profile::datatype_rules`], attached at load:
+    /// validation needs it for every composite value.
+    pub rules: Option<Rules>,
+    /// `name` as one of the primitive types the validator checks the format of.
+    pub base: Primitive,
+    /// A guide-constrained type (`CE_IZ`, `TS_NZ`): its components carry the
+    /// guide's lengths and value sets; a base HL7 type's (`CE`) do not.
+    pub profiled: bool,
+}
+
+/// The primitive types whose format the validator checks; the rest are text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Primitive {
+    NM,
+    SI,
+    DT,
+    DTM,
+    TM,
+    Text,
+}
+
+impl Primitive {
+    pub fn of(name: &str) -> Primitive {
+        match name {
+            "NM" => Primitive::NM,
+            "SI" => Primitive::SI,
+            "DT" => Primitive::DT,
+            "DTM" => Primitive::DTM,
+            "TM" => Primitive::TM,
+            _ => Primitive::Text,
+        }
+    }
 }
 
 impl DatatypeDef {
