@@ -325,16 +325,59 @@ fn write_order(w: &mut MessageWriter, me: &IisIdentity, dose: &RspDose<'_>) {
         let site = o.site.as_ref().map(|c| coded(w, c)).unwrap_or_default();
         w.segment("RXR").raw(1, &route).raw(2, &site);
     }
-    if let Some(eligibility) = &o.funding_eligibility {
-        let value = coded(w, eligibility);
-        let code = comps(
-            w,
-            &[
-                "64994-7",
-                "Vaccine funding program eligibility category",
-                "LN",
-            ],
-        );
+    write_observations(w, o, &when);
+}
+
+/// The order's observations as the guide groups them: funding eligibility
+/// (64994-7) and source (30963-3), then each VIS with its type or document,
+/// edition and presentation dates, tied together by OBX-4.
+fn write_observations(w: &mut MessageWriter, o: &Order, when: &str) {
+    // (OBX-2, OBX-3 code, OBX-3 text, OBX-4, OBX-5 encoded)
+    let mut rows: Vec<(&str, &str, &str, usize, String)> = Vec::new();
+    let mut sub = 0;
+    if let Some(c) = &o.funding_eligibility {
+        sub += 1;
+        rows.push((
+            "CE",
+            "64994-7",
+            "Vaccine funding program eligibility category",
+            sub,
+            coded(w, c),
+        ));
+    }
+    if let Some(c) = &o.funding_source {
+        sub += 1;
+        rows.push(("CE", "30963-3", "Vaccine funding source", sub, coded(w, c)));
+    }
+    for vis in &o.vis {
+        sub += 1;
+        if let Some(c) = &vis.document {
+            rows.push(("CE", "69764-9", "Document type", sub, coded(w, c)));
+        }
+        if let Some(c) = &vis.vaccine_type {
+            rows.push(("CE", "30956-7", "Vaccine type", sub, coded(w, c)));
+        }
+        if let Some(d) = &vis.published {
+            rows.push((
+                "DT",
+                "29768-9",
+                "Date vaccine information statement published",
+                sub,
+                d.to_hl7(),
+            ));
+        }
+        if let Some(d) = &vis.presented {
+            rows.push((
+                "DT",
+                "29769-7",
+                "Date vaccine information statement presented",
+                sub,
+                d.to_hl7(),
+            ));
+        }
+    }
+    for (n, (value_type, code, text, sub, value)) in rows.iter().enumerate() {
+        let id = comps(w, &[code, text, "LN"]);
         let method = comps(
             w,
             &[
@@ -343,14 +386,16 @@ fn write_order(w: &mut MessageWriter, me: &IisIdentity, dose: &RspDose<'_>) {
                 "CDCPHINVS",
             ],
         );
-        w.segment("OBX")
-            .text(1, "1")
-            .text(2, "CE")
-            .raw(3, &code)
-            .text(4, "1")
-            .raw(5, &value)
+        let mut s = w.segment("OBX");
+        s.text(1, &(n + 1).to_string())
+            .text(2, value_type)
+            .raw(3, &id)
+            .text(4, &sub.to_string())
+            .raw(5, value)
             .text(11, "F")
-            .text(14, &when)
-            .raw(17, &method);
+            .text(14, when);
+        if *code == "64994-7" {
+            s.raw(17, &method);
+        }
     }
 }

@@ -85,7 +85,11 @@ NK1|1|Mendoza^Lucia^^^^^L|MTH^Mother^HL70063\r"
     );
     for (filler, cvx, date, lot) in doses {
         m.push_str(&format!(
-            "ORC|RE||{filler}^{fac}\rRXA|0|1|{date}||{cvx}^vaccine^CVX|0.5|mL^mL^UCUM||00^New record^NIP001||||||{lot}||MSD^Merck^MVX|||CP|A\r"
+            "ORC|RE||{filler}^{fac}\rRXA|0|1|{date}||{cvx}^vaccine^CVX|0.5|mL^mL^UCUM||00^New record^NIP001||||||{lot}||MSD^Merck^MVX|||CP|A\r\
+OBX|1|CE|64994-7^Vaccine Funding Program Eligibility^LN|1|V02^VFC eligible Medicaid^HL70064||||||F|||{date}|||VXC40^per immunization^CDCPHINVS\r\
+OBX|2|CE|30956-7^Vaccine type^LN|2|45^Hep B^CVX||||||F|||{date}\r\
+OBX|3|DT|29768-9^VIS published^LN|2|20230512||||||F|||{date}\r\
+OBX|4|DT|29769-7^VIS presented^LN|2|{date}||||||F|||{date}\r"
         ));
     }
     m
@@ -217,6 +221,18 @@ async fn a_known_child_gets_z32_with_every_dose_and_nothing_from_anyone_else() {
     );
     assert!(!rsp.contains("Mateo") && !rsp.contains("LOT-MMR"), "{rsp}");
     assert_eq!(segments(&rsp, "ORC").len(), 2);
+    // Funding eligibility and the VIS the sender recorded come back too.
+    let obx = segments(&rsp, "OBX");
+    assert!(
+        obx.iter()
+            .any(|o| o.contains("|64994-7^") && o.contains("|V02^VFC eligible Medicaid^HL70064|")),
+        "{rsp}"
+    );
+    assert!(
+        obx.iter()
+            .any(|o| o.contains("|29768-9^") && o.contains("|20230512|")),
+        "{rsp}"
+    );
 }
 
 #[tokio::test]
