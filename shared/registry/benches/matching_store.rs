@@ -28,7 +28,6 @@ use matching::blocking::index_keys;
 use matching::synth::{Accuracy, Population, Query};
 use matching::Matcher;
 use registry::patients::{BlockEntry, PatientMatching};
-use sha2::{Digest, Sha256};
 use store::embedded::EmbeddedStore;
 use store::{Condition, Item, ItemStore, Key, Write};
 use tokio::task::JoinSet;
@@ -175,26 +174,15 @@ fn person_index(id: &str) -> Option<u32> {
     id.strip_prefix('P')?.parse().ok()
 }
 
-// The registry's blocking-key item layout (`registry::keys`, a private
-// module): `BLK#<first 16 bytes of SHA-256(key), hex>` with the head at sk
-// `#` and one entry per source at `S#<source id>`. `self_check` fails the
-// bench if this ever drifts from what `PatientMatching::find` reads.
-fn block_pk(blocking_key: &str) -> String {
-    let digest = Sha256::digest(blocking_key.as_bytes());
-    let mut pk = String::with_capacity(4 + 32);
-    pk.push_str("BLK#");
-    for b in &digest[..16] {
-        pk.push_str(&format!("{b:02x}"));
-    }
-    pk
-}
-
+// The registry's blocking-key items (`registry::keys`): the head at sk `#`
+// and one entry per source at `S#<source id>`; `self_check` proves `find`
+// reads what is loaded here.
 fn block_head(blocking_key: &str) -> Key {
-    Key::new(block_pk(blocking_key), "#")
+    registry::keys::block_head(blocking_key)
 }
 
 fn block_entry(blocking_key: &str, source_id: &str) -> Key {
-    Key::new(block_pk(blocking_key), format!("S#{source_id}"))
+    registry::keys::block_entry(blocking_key, source_id)
 }
 
 #[derive(Debug, Default)]

@@ -5,7 +5,7 @@
 pub mod authorized_user;
 pub mod credentials;
 pub mod intake;
-mod keys;
+pub mod keys;
 pub mod message;
 pub mod patients;
 pub mod queries;
