@@ -3,6 +3,7 @@
 //! placeholders removed, digits-only phones and identifiers, a checked birth
 //! date, a comparable street.
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use crate::nicknames::Nicknames;
@@ -12,14 +13,17 @@ use crate::text::{digits, fold, letters, nysiis};
 /// A folded name (letters only) and its NYSIIS code.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Name {
-    pub text: String,
-    pub code: String,
+    pub text: CompactString,
+    pub code: CompactString,
 }
 
 impl Name {
     fn new(text: String) -> Name {
-        let code = nysiis(&text);
-        Name { text, code }
+        let code = nysiis(&text).into();
+        Name {
+            text: text.into(),
+            code,
+        }
     }
 }
 
@@ -81,10 +85,10 @@ pub struct MatchRecord {
     pub given: Option<Name>,
     /// Canonical names of the given name's nickname groups.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub given_groups: Vec<String>,
+    pub given_groups: Vec<CompactString>,
     /// Given names from aliases (e.g. a name used before adoption).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub other_given: Vec<String>,
+    pub other_given: Vec<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub middle: Option<Name>,
     /// The family name whole (HARDINWORTH for Hardin-Worth).
@@ -95,30 +99,30 @@ pub struct MatchRecord {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub other_family: Vec<Name>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub suffix: Option<String>,
+    pub suffix: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub birth_date: Option<BirthDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sex: Option<char>,
     /// `SYSTEM|TYPE` and value, both folded to letters and digits.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub identifiers: Vec<(String, String)>,
+    pub identifiers: Vec<(CompactString, CompactString)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ssn: Option<String>,
+    pub ssn: Option<CompactString>,
     /// Ten digits (or seven when no area code was given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phone: Option<String>,
+    pub phone: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub house_number: Option<String>,
+    pub house_number: Option<CompactString>,
     /// Street name with standard abbreviations (LESLIE PL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub street: Option<String>,
+    pub street: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub city: Option<String>,
+    pub city: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<String>,
+    pub state: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub zip: Option<String>,
+    pub zip: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mothers_maiden: Option<Name>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -294,9 +298,17 @@ pub fn normalize(record: &PatientRecord, nicknames: &Nicknames) -> MatchRecord {
         } else {
             // "MARY ANN" is one given name; joined letters compare whole.
             let text: String = kept.concat();
-            out.given_groups = nicknames.canonicals(&text).to_vec();
+            out.given_groups = nicknames
+                .canonicals(&text)
+                .iter()
+                .map(|c| CompactString::from(c.as_str()))
+                .collect();
             if out.given_groups.is_empty() && kept.len() > 1 {
-                out.given_groups = nicknames.canonicals(kept[0]).to_vec();
+                out.given_groups = nicknames
+                    .canonicals(kept[0])
+                    .iter()
+                    .map(|c| CompactString::from(c.as_str()))
+                    .collect();
             }
             out.given = Some(Name::new(text));
         }
@@ -347,8 +359,9 @@ pub fn normalize(record: &PatientRecord, nicknames: &Nicknames) -> MatchRecord {
             Alias::Name { given, family } => (present(given), present(family)),
         };
         if let Some(g) = given.map(|g| letters(&fold(g))).filter(|g| !g.is_empty()) {
-            if !PLACEHOLDER_GIVEN.contains(&g.as_str()) && !out.other_given.contains(&g) {
-                out.other_given.push(g);
+            if !PLACEHOLDER_GIVEN.contains(&g.as_str()) && !out.other_given.iter().any(|o| *o == g)
+            {
+                out.other_given.push(g.into());
             }
         }
         if let Some(f) = family {
@@ -368,7 +381,7 @@ pub fn normalize(record: &PatientRecord, nicknames: &Nicknames) -> MatchRecord {
             }
         }
     }
-    out.suffix = suffix.map(str::to_owned);
+    out.suffix = suffix.map(CompactString::from);
     out.birth_date = present(&record.birth_date).and_then(BirthDate::parse);
     out.sex = present(&record.sex)
         .and_then(|s| s.chars().next())
@@ -394,13 +407,13 @@ pub fn normalize(record: &PatientRecord, nicknames: &Nicknames) -> MatchRecord {
             .iter()
             .any(|(s, v)| *s == scope && *v == value)
         {
-            out.identifiers.push((scope, value));
+            out.identifiers.push((scope.into(), value.into()));
         }
     }
     if let Some(raw) = present(&record.ssn) {
         let d = digits(raw);
         if valid_ssn(&d) {
-            out.ssn = Some(d);
+            out.ssn = Some(d.into());
         } else {
             out.placeholders.push("ssn".into());
         }
@@ -411,7 +424,7 @@ pub fn normalize(record: &PatientRecord, nicknames: &Nicknames) -> MatchRecord {
             d.remove(0);
         }
         if (d.len() == 10 || d.len() == 7) && !is_placeholder_identifier(&d) {
-            out.phone = Some(d);
+            out.phone = Some(d.into());
         } else {
             out.placeholders.push("phone".into());
         }
@@ -424,13 +437,14 @@ pub fn normalize(record: &PatientRecord, nicknames: &Nicknames) -> MatchRecord {
         {
             out.placeholders.push("street".into());
         } else {
-            out.house_number = house;
-            out.street = street;
+            out.house_number = house.map(CompactString::from);
+            out.street = street.map(CompactString::from);
         }
     }
     out.city = present(&record.city)
         .map(|c| letters(&fold(c)))
-        .filter(|c| !c.is_empty());
+        .filter(|c| !c.is_empty())
+        .map(CompactString::from);
     out.state = present(&record.state).map(|s| {
         let s = letters(&fold(s));
         STATES
@@ -438,13 +452,14 @@ pub fn normalize(record: &PatientRecord, nicknames: &Nicknames) -> MatchRecord {
             .find(|(name, _)| *name == s)
             .map(|(_, code)| (*code).to_owned())
             .unwrap_or(s)
+            .into()
     });
     // ZIP+4 compares on its first five digits; four digits are a postcode
     // elsewhere or a ZIP whose leading zero a spreadsheet ate.
     out.zip = present(&record.zip)
         .map(digits)
         .filter(|z| z.len() >= 4)
-        .map(|z| z[..z.len().min(5)].to_owned());
+        .map(|z| CompactString::from(&z[..z.len().min(5)]));
     out.mothers_maiden = present(&record.mothers_maiden_family)
         .map(|m| letters(&fold(m)))
         .filter(|m| !m.is_empty() && !PLACEHOLDER_FAMILY.contains(&m.as_str()))
