@@ -1,0 +1,342 @@
+//! Z34 history queries end to end over HTTP against a registry in the
+//! embedded backend.
+//!
+//! `cargo bench -p iisbulk-local --bench query` generates
+//! `IISBULK_BENCH_PEOPLE` synthetic children (default 20,000), sends each as
+//! a VXU through intake and the matcher (in process, as `iisbulk serve`
+//! does), then starts the ingest router on a loopback port and asks
+//! `IISBULK_BENCH_QUERIES` Z34 queries (default 5,000; noisy copies of
+//! registered children and children never seen) with
+//! `IISBULK_BENCH_CONCURRENCY` clients (default 8): queries/s, p50/p99
+//! latency and the answer profiles.
+//!
+//! Loading goes through the real find-or-create at a few hundred children a
+//! second, so a million takes hours here; the default is what fits in a
+//! few minutes. Under `cargo test` (no `--bench`) a small smoke version runs.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ingest::{IngestConfig, IngestDeps};
+use iz::{Clock, IisIdentity};
+use matching::synth::Population;
+use matching::{Matcher, PatientRecord};
+use registry::patients::PatientMatching;
+use registry::{AuKind, AuthorizedUsers, Intake, NewAuthorizedUser, Transport};
+use store::embedded::EmbeddedStore;
+use store::ItemStore;
+
+const FACILITY: &str = "BENCHFAC";
+const USER: &str = "bench";
+const PASSWORD: &str = "bench-password-1";
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Text safe inside an HL7 component.
+fn clean(s: &Option<String>) -> String {
+    s.as_deref()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !"|^~\\&\r\n".contains(*c))
+        .collect()
+}
+
+fn dob(r: &PatientRecord) -> String {
+    clean(&r.birth_date).replace('-', "")
+}
+
+fn phone(r: &PatientRecord) -> String {
+    let d: String = clean(&r.phone)
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    if d.len() == 10 {
+        format!("^PRN^PH^^^{}^{}", &d[..3], &d[3..])
+    } else {
+        String::new()
+    }
+}
+
+fn address(r: &PatientRecord) -> String {
+    format!(
+        "{}^^{}^{}^{}^USA^P",
+        clean(&r.street),
+        clean(&r.city),
+        clean(&r.state),
+        clean(&r.zip)
+    )
+}
+
+fn ids(r: &PatientRecord) -> String {
+    let mut out: Vec<String> = r
+        .identifiers
+        .iter()
+        .map(|i| {
+            format!(
+                "{}^^^{}^{}",
+                i.value.replace(['|', '^', '~', '&', '\\'], ""),
+                i.system.replace(['|', '^', '~', '&', '\\'], ""),
+                i.kind
+            )
+        })
+        .collect();
+    if let Some(ssn) = &r.ssn {
+        out.push(format!("{ssn}^^^SSA^SS"));
+    }
+    out.join("~")
+}
+
+fn sex(r: &PatientRecord) -> String {
+    clean(&r.sex)
+}
+
+fn births(r: &PatientRecord) -> (String, String) {
+    match (r.multiple_birth, r.birth_order) {
+        (Some(true), Some(o)) => ("Y".into(), o.to_string()),
+        (Some(true), None) => ("Y".into(), String::new()),
+        _ => (String::new(), String::new()),
+    }
+}
+
+fn vxu(n: usize, r: &PatientRecord) -> String {
+    let (mb, bo) = births(r);
+    format!(
+        "MSH|^~\\&|BENCH|{FACILITY}|IIS|IISFAC|20250601120000-0500||VXU^V04^VXU_V04|V{n}|P|2.5.1|||ER|AL|||||Z22^CDCPHINVS|{FACILITY}|IISFAC\r\
+PID|1||{ids}||{fam}^{giv}^{mid}^^^^L|{mmn}^^^^^^M|{dob}|{sex}|||{addr}||{phone}|||||||||||{mb}|{bo}\r\
+NK1|1|{gfam}^{ggiv}^^^^^L|GRD^Guardian^HL70063\r\
+ORC|RE||V{n}-1^{FACILITY}\rRXA|0|1|{dob}||08^Hep B^CVX|999|||01^Historical^NIP001|||||||||||CP|A\r",
+        ids = ids(r),
+        fam = clean(&r.family),
+        giv = clean(&r.given),
+        mid = clean(&r.middle),
+        mmn = clean(&r.mothers_maiden_family),
+        dob = dob(r),
+        sex = sex(r),
+        addr = address(r),
+        phone = phone(r),
+        gfam = clean(&r.guardian_family),
+        ggiv = clean(&r.guardian_given),
+    )
+}
+
+fn z34(n: usize, r: &PatientRecord) -> String {
+    let (mb, bo) = births(r);
+    format!(
+        "MSH|^~\\&|BENCH|{FACILITY}|IIS|IISFAC|20250601120000-0500||QBP^Q11^QBP_Q11|Q{n}|P|2.5.1|||ER|AL|||||Z34^CDCPHINVS|{FACILITY}|IISFAC\r\
+QPD|Z34^Request Immunization History^CDCPHINVS|T{n}|{ids}|{fam}^{giv}^{mid}^^^^L|{mmn}^^^^^^M|{dob}|{sex}|{addr}|{phone}|{mb}|{bo}\r\
+RCP|I|10^RD&records&HL70126\r",
+        ids = ids(r),
+        fam = clean(&r.family),
+        giv = clean(&r.given),
+        mid = clean(&r.middle),
+        mmn = clean(&r.mothers_maiden_family),
+        dob = dob(r),
+        sex = sex(r),
+        addr = address(r),
+        phone = phone(r),
+    )
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn main() {
+    let bench = std::env::args().any(|a| a == "--bench");
+    let (people, queries, concurrency) = if bench {
+        (
+            env_or("IISBULK_BENCH_PEOPLE", 20_000),
+            env_or("IISBULK_BENCH_QUERIES", 5_000),
+            env_or("IISBULK_BENCH_CONCURRENCY", 8),
+        )
+    } else {
+        (100, 20, 4)
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(run(people, queries, concurrency.max(1)));
+}
+
+async fn run(people: usize, queries: usize, concurrency: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ItemStore> =
+        Arc::new(EmbeddedStore::open(dir.path().join("iis.redb")).unwrap());
+    let users = AuthorizedUsers::new(store.clone());
+    let au = users
+        .add(
+            NewAuthorizedUser {
+                id: "bench".into(),
+                kind: AuKind::HealthSystem,
+                name: "Bench".into(),
+                facilities: vec![FACILITY.into()],
+                username: USER.into(),
+                password: PASSWORD.into(),
+            },
+            0,
+        )
+        .await
+        .unwrap();
+    let population = Population::generate(people, 20_251_122);
+    let matcher = Arc::new(Matcher::default());
+    let intake = Intake::new(store.clone(), IisIdentity::default());
+    let matching = PatientMatching::new(store.clone(), matcher.clone());
+    let clock = Clock::at(1_790_000_000);
+    // Loaded by 32 concurrent senders, as a busy IIS would be: the embedded
+    // store's group commit shares fsyncs between them, and concurrent
+    // find-or-create is safe.
+    let started = Instant::now();
+    let messages: Arc<Vec<String>> = Arc::new(
+        population
+            .people
+            .iter()
+            .enumerate()
+            .map(|(n, p)| vxu(n, p))
+            .collect(),
+    );
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let intake = Arc::new(intake);
+    let mut loaders = Vec::new();
+    for _ in 0..32 {
+        let (intake, matching, au, messages, next) = (
+            intake.clone(),
+            matching.clone(),
+            au.clone(),
+            messages.clone(),
+            next.clone(),
+        );
+        loaders.push(tokio::spawn(async move {
+            let mut loaded = 0usize;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(message) = messages.get(i) else {
+                    break;
+                };
+                let d = intake
+                    .receive(&au, &Transport::Rest, message.as_bytes(), clock)
+                    .await
+                    .unwrap();
+                if let Some(id) = d.message_id {
+                    matching.process(&id, 1).await.unwrap();
+                    loaded += 1;
+                }
+            }
+            loaded
+        }));
+    }
+    let mut loaded = 0;
+    for l in loaders {
+        loaded += l.await.unwrap();
+    }
+    let load = started.elapsed();
+    println!(
+        "registry: {loaded} of {people} synthetic children loaded through intake + matcher in {:.1} s ({:.0}/s)",
+        load.as_secs_f64(),
+        loaded as f64 / load.as_secs_f64()
+    );
+
+    let deps = Arc::new(IngestDeps::new(
+        store.clone(),
+        IisIdentity::default(),
+        IngestConfig {
+            matcher,
+            ..IngestConfig::default()
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hl7", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, ingest::router(deps)).await });
+
+    let asks: Vec<String> = population
+        .queries(7)
+        .take(queries)
+        .enumerate()
+        .map(|(n, q)| z34(n, &q.record))
+        .collect();
+    let asks = Arc::new(asks);
+    let client = reqwest::Client::new();
+    // Warm the credential cache (one Argon2 check) before timing.
+    let _ = client
+        .post(&url)
+        .basic_auth(USER, Some(PASSWORD))
+        .header("content-type", "application/hl7-v2")
+        .body(asks[0].clone())
+        .send()
+        .await;
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, url, asks, next) = (client.clone(), url.clone(), asks.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(body) = asks.get(i) else { break };
+                let t = Instant::now();
+                let r = client
+                    .post(&url)
+                    .basic_auth(USER, Some(PASSWORD))
+                    .header("content-type", "application/hl7-v2")
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status().as_u16();
+                let text = r.text().await.unwrap();
+                out.push((t.elapsed(), status, profile(&text)));
+            }
+            out
+        }));
+    }
+    let mut results = Vec::new();
+    for t in tasks {
+        results.extend(t.await.unwrap());
+    }
+    let wall = started.elapsed();
+    let mut latencies: Vec<Duration> = results.iter().map(|r| r.0).collect();
+    latencies.sort();
+    let mut profiles = std::collections::BTreeMap::new();
+    for (_, status, p) in &results {
+        *profiles.entry(format!("{status} {p}")).or_insert(0usize) += 1;
+    }
+    println!(
+        "Z34 over HTTP: {} queries, {concurrency} clients: {:.0} queries/s   p50 {:.2} ms   p99 {:.2} ms   max {:.2} ms",
+        results.len(),
+        results.len() as f64 / wall.as_secs_f64(),
+        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+    );
+    println!("answers: {profiles:?}");
+    assert!(
+        results.iter().all(|r| r.1 == 200),
+        "every query must be answered with HTTP 200"
+    );
+    assert!(
+        profiles.keys().any(|k| k.contains("Z32")),
+        "no query found its child: {profiles:?}"
+    );
+}
+
+/// MSH-21 profile and QAK-2 of an answer, e.g. `Z32 OK`, `Z33 NF`.
+fn profile(answer: &str) -> String {
+    let field = |seg: &str, n: usize| -> String {
+        answer
+            .split(['\r', '\n'])
+            .find(|l| l.starts_with(seg))
+            .and_then(|l| l.split('|').nth(n))
+            .unwrap_or("")
+            .to_owned()
+    };
+    let msh21 = field("MSH|", 20);
+    let qak2 = field("QAK|", 2);
+    format!("{} {qak2}", msh21.split('^').next().unwrap_or(""))
+}
