@@ -560,3 +560,36 @@ async fn a_reviewer_confirms_a_provisional_person_is_nobody_else() {
         .unwrap()
         .is_empty());
 }
+
+#[tokio::test]
+async fn a_chart_refiled_under_more_keys_than_one_transaction_holds_is_filed_under_all() {
+    let f = fixture().await;
+    let first = f
+        .send(&f.clinic_a, &vxu("FACA", "K1", &jones("A100"), &[]))
+        .await;
+    // The clinic resends the chart with eight more long identifiers: about
+    // ninety new blocking keys (each identifier also files its one-slip
+    // variants), more than one transaction of 100 writes with the deletes.
+    let mut msg = vxu("FACA", "K2", &jones("A100"), &[]);
+    let extra: Vec<String> = (0..8)
+        .map(|n| format!("~{:010}^^^OTHER{n}^PI", 4_812_345_670u64 + n))
+        .collect();
+    msg = msg.replacen(
+        "A100^^^FACA^MR",
+        &format!("A100^^^FACA^MR{}", extra.concat()),
+        1,
+    );
+    let again = f.send(&f.clinic_a, &msg).await;
+    assert_eq!(again.source, first.source);
+    let source = f.matching.source(&first.source).await.unwrap().unwrap();
+    assert!(source.index_keys.len() > 90, "{}", source.index_keys.len());
+    for key in &source.index_keys {
+        let entry = f
+            .matching
+            .store()
+            .get(&registry::keys::block_entry(key, &source.id))
+            .await
+            .unwrap();
+        assert!(entry.is_some(), "not filed under {key}");
+    }
+}

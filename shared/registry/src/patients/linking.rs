@@ -290,7 +290,13 @@ impl PatientMatching {
             .apply(&msg.vxu, msg.received_at, &source.id);
         person.demographics.merge(&source.demographics);
         person.updated_at = now_ms;
-        let mut writes = Vec::new();
+        // Block entries are plain puts and deletes (harmless to repeat); the
+        // source, the person and the head bumps are the guarded part. When
+        // everything does not fit one transaction, the surplus entries go
+        // first, so a crash or conflict before the guarded commit leaves a
+        // state the retry or redelivery rewrites identically.
+        let mut entries = Vec::new();
+        let mut guarded = Vec::new();
         let new_keys = index_keys(&probe);
         if probe != source.match_record {
             let old: BTreeSet<&String> = source.index_keys.iter().collect();
@@ -300,13 +306,13 @@ impl PatientMatching {
                 record: probe.clone(),
             })?;
             for key in old.difference(&new) {
-                writes.push(Write::Delete {
+                entries.push(Write::Delete {
                     key: keys::block_entry(key, &source.id),
                     cond: Condition::None,
                 });
             }
             for key in &new_keys {
-                writes.push(Write::Put {
+                entries.push(Write::Put {
                     item: Item::new(keys::block_entry(key, &source.id), entry.clone()),
                     cond: Condition::None,
                 });
@@ -317,7 +323,7 @@ impl PatientMatching {
                 .symmetric_difference(&new)
                 .filter(|k| !k.starts_with("J:"))
             {
-                writes.push(self.bump_head(key).await?);
+                guarded.push(self.bump_head(key).await?);
             }
         }
         source.record = record;
@@ -325,16 +331,21 @@ impl PatientMatching {
         source.index_keys = new_keys;
         source.last_message = msg.message_id.clone();
         source.updated_at = now_ms;
-        writes.push(Write::Put {
+        guarded.push(Write::Put {
             item: Item::new(keys::source(&source.id), encode(&source)?),
             cond: Condition::Version(item.version),
         });
-        writes.push(Write::Put {
+        guarded.push(Write::Put {
             item: person_item(&person)?,
             cond: Condition::Version(stored_person.version),
         });
-        writes.truncate(MAX_WRITES);
-        self.store.transact(writes).await?;
+        let room = MAX_WRITES.saturating_sub(guarded.len());
+        let surplus = entries.len().saturating_sub(room);
+        for chunk in entries[..surplus].chunks(MAX_WRITES) {
+            self.store.transact(chunk.to_vec()).await?;
+        }
+        guarded.extend(entries.drain(surplus..));
+        self.store.transact(guarded).await?;
         Ok(Matched {
             person: person.id,
             source: source.id,
