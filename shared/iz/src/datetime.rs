@@ -33,6 +33,20 @@ impl Date {
     pub fn iso(&self) -> String {
         format!("{:04}-{:02}-{:02}", self.year, self.month, self.day)
     }
+
+    /// Days since 1970-01-01 (proleptic Gregorian), for date differences.
+    pub fn day_number(&self) -> i64 {
+        let (y, m, d) = (
+            i64::from(self.year),
+            i64::from(self.month),
+            i64::from(self.day),
+        );
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+        era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
+    }
 }
 
 impl DateTime {
@@ -244,6 +258,22 @@ impl Clock {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn day_numbers_count_days() {
+        let d = |y, m, day| {
+            Date {
+                year: y,
+                month: m,
+                day,
+            }
+            .day_number()
+        };
+        assert_eq!(d(1970, 1, 1), 0);
+        assert_eq!(d(2000, 3, 1) - d(2000, 2, 28), 2);
+        assert_eq!(d(2024, 5, 7) - d(2024, 5, 5), 2);
+        assert_eq!(d(2025, 1, 1) - d(2024, 1, 1), 366);
+    }
 
     #[test]
     fn parses_precisions_and_offsets() {

@@ -211,7 +211,7 @@ impl Intake {
             message_id: message_id.clone(),
             received_at: clock.unix_seconds,
         };
-        let data = serde_json::to_vec(&record).map_err(|e| StoreError::Other(e.to_string()))?;
+        let data = crate::json::encode(&record)?;
         writes.insert(
             0,
             Write::Put {
@@ -408,7 +408,7 @@ impl Intake {
 }
 
 fn accepted_items(m: &AcceptedMessage) -> Result<Vec<Write>, StoreError> {
-    let json = serde_json::to_vec(m).map_err(|e| StoreError::Other(e.to_string()))?;
+    let json = crate::json::encode(m)?;
     let parts: Vec<&[u8]> = json.chunks(PART_BYTES).collect();
     let head = AcceptedHead {
         message_id: m.message_id.clone(),
@@ -428,7 +428,7 @@ fn accepted_items(m: &AcceptedMessage) -> Result<Vec<Write>, StoreError> {
     writes.push(Write::Put {
         item: Item::new(
             keys::accepted_head(&m.message_id),
-            serde_json::to_vec(&head).map_err(|e| StoreError::Other(e.to_string()))?,
+            crate::json::encode(&head)?,
         ),
         cond: Condition::Absent,
     });

@@ -5,6 +5,7 @@
 pub mod authorized_user;
 pub mod credentials;
 pub mod intake;
+mod json;
 pub mod keys;
 pub mod message;
 pub mod patients;

@@ -12,12 +12,13 @@ use iz::{
     build_rsp_z31, build_rsp_z32, build_rsp_z33, new_control_id, AckCode, Clock, IisIdentity,
     QueryStatus, Received, RspDose, RspPatient, Validation,
 };
-use matching::{Grade, PatientRecord, RecordIdentifier};
+use matching::Grade;
 use serde::{Deserialize, Serialize};
 use store::{Condition, Item, StoreError, Write};
 
 use crate::authorized_user::AuthorizedUser;
 use crate::keys;
+pub use crate::patients::source::query_record;
 use crate::patients::{Demographics, Immunization, PatientMatching, Person, PersonStatus, Stamped};
 
 /// Jurisdiction settings for answering queries.
@@ -254,7 +255,7 @@ impl Queries {
     }
 
     async fn remember(&self, record: &QueryRecord) -> Result<(), StoreError> {
-        let data = serde_json::to_vec(record).map_err(|e| StoreError::Other(e.to_string()))?;
+        let data = crate::json::encode(record)?;
         let mut writes = vec![Write::Put {
             item: Item::new(
                 keys::query_audit(
@@ -304,44 +305,4 @@ pub fn patient_from(d: &Demographics, identifiers: Vec<Identifier>) -> Patient {
         next_of_kin: d.next_of_kin.value.clone().unwrap_or_default(),
         ..Patient::default()
     }
-}
-
-/// The patient a Z34 describes (QPD-3..11), as matching reads it.
-pub fn query_record(q: &iz::Query) -> PatientRecord {
-    let mut r = PatientRecord {
-        id: "query".into(),
-        given: q.name.as_ref().and_then(|n| n.given.clone()),
-        middle: q.name.as_ref().and_then(|n| n.middle.clone()),
-        family: q.name.as_ref().and_then(|n| n.family.clone()),
-        suffix: q.name.as_ref().and_then(|n| n.suffix.clone()),
-        birth_date: q.birth_date.map(|d| d.iso()),
-        sex: q.sex.clone(),
-        mothers_maiden_family: q.mother_maiden_name.as_ref().and_then(|n| n.family.clone()),
-        multiple_birth: q.multiple_birth,
-        birth_order: q.birth_order,
-        phone: q
-            .phone
-            .as_ref()
-            .map(|p| p.digits())
-            .filter(|d| !d.is_empty()),
-        ..Default::default()
-    };
-    if let Some(a) = &q.address {
-        r.street = a.street.clone();
-        r.city = a.city.clone();
-        r.state = a.state.clone();
-        r.zip = a.zip.clone();
-    }
-    for id in &q.identifiers {
-        if id.type_code.as_deref() == Some("SS") {
-            r.ssn.get_or_insert_with(|| id.id.clone());
-        } else {
-            r.identifiers.push(RecordIdentifier {
-                system: id.authority.clone().unwrap_or_default(),
-                kind: id.type_code.clone().unwrap_or_default(),
-                value: id.id.clone(),
-            });
-        }
-    }
-    r
 }

@@ -4,7 +4,6 @@
 //! senders appears once with both sources.
 
 use iz::view::{Action, Administration, CompletionStatus, Order};
-use iz::Date;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::short_hash;
@@ -180,18 +179,6 @@ impl VaccineGroups {
 /// same vaccine group this close is taken for the same event.
 const HISTORICAL_WINDOW_DAYS: i64 = 3;
 
-fn days(d: Date) -> i64 {
-    // Days from civil (proleptic Gregorian), for date differences only.
-    let (y, m, d) = (i64::from(d.year), i64::from(d.month), i64::from(d.day));
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe
-}
-
 fn is_historical(order: &Order) -> bool {
     matches!(order.administration, Administration::Historical(_))
 }
@@ -210,7 +197,7 @@ fn same_event(groups: &VaccineGroups, a: &Order, b: &Order) -> bool {
     } else {
         0
     };
-    if (days(da) - days(db)).abs() > window {
+    if (da.day_number() - db.day_number()).abs() > window {
         return false;
     }
     let ga = groups.groups(a);

@@ -26,6 +26,7 @@ use super::items::{
 };
 use super::source::{patient_record, source_id};
 use crate::intake::load_accepted;
+use crate::json::{decode, encode};
 use crate::keys;
 use crate::message::AcceptedMessage;
 
@@ -138,15 +139,6 @@ impl std::fmt::Debug for PatientMatching {
             .field("config", &self.matcher.config().version)
             .finish_non_exhaustive()
     }
-}
-
-fn decode<T: serde::de::DeserializeOwned>(item: &Item, what: &str) -> Result<T, StoreError> {
-    serde_json::from_slice(&item.data)
-        .map_err(|e| StoreError::Corrupt(format!("{what} {}: {e}", item.key.pk)))
-}
-
-fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(value).map_err(|e| StoreError::Other(e.to_string()))
 }
 
 fn is_conflict(e: &StoreError) -> bool {

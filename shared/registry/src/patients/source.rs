@@ -2,7 +2,7 @@
 //! MRN) and the matching view of PID/NK1.
 
 use hl7::Location;
-use iz::view::{Identifier, PersonName};
+use iz::view::{Address, Identifier, PersonName};
 use iz::{AppError, Finding, Hl7Error, Severity, Vxu};
 use matching::{Alias, PatientRecord, RecordIdentifier};
 
@@ -54,10 +54,6 @@ pub fn patient_record(id: &str, vxu: &Vxu) -> PatientRecord {
     let legal = legal_at.map(|i| &p.names[i]);
     let mut record = PatientRecord {
         id: id.to_owned(),
-        given: legal.and_then(|n| n.given.clone()),
-        middle: legal.and_then(|n| n.middle.clone()),
-        family: legal.and_then(|n| n.family.clone()),
-        suffix: legal.and_then(|n| n.suffix.clone()),
         birth_date: p.birth_date.present().map(|d| d.iso()),
         sex: p.sex.present().cloned(),
         mothers_maiden_family: p
@@ -68,6 +64,9 @@ pub fn patient_record(id: &str, vxu: &Vxu) -> PatientRecord {
         birth_order: p.birth_order.present().copied(),
         ..Default::default()
     };
+    if let Some(name) = legal {
+        set_name(&mut record, name);
+    }
     for (_, name) in p
         .names
         .iter()
@@ -79,17 +78,7 @@ pub fn patient_record(id: &str, vxu: &Vxu) -> PatientRecord {
             family: name.family.clone(),
         });
     }
-    for id in &p.identifiers {
-        if is_ssn(id) {
-            record.ssn.get_or_insert_with(|| id.id.clone());
-        } else {
-            record.identifiers.push(RecordIdentifier {
-                system: id.authority.clone().unwrap_or_default(),
-                kind: id.type_code.clone().unwrap_or_default(),
-                value: id.id.clone(),
-            });
-        }
-    }
+    add_identifiers(&mut record, &p.identifiers);
     if let Some(phone) = p
         .phones
         .present()
@@ -98,10 +87,7 @@ pub fn patient_record(id: &str, vxu: &Vxu) -> PatientRecord {
         record.phone = Some(phone);
     }
     if let Some(address) = p.addresses.present().and_then(|a| a.first()) {
-        record.street = address.street.clone();
-        record.city = address.city.clone();
-        record.state = address.state.clone();
-        record.zip = address.zip.clone();
+        set_address(&mut record, address);
     }
     // The responsible person: a guardian, mother or father from NK1.
     let guardian = p
@@ -118,6 +104,63 @@ pub fn patient_record(id: &str, vxu: &Vxu) -> PatientRecord {
         record.guardian_family = name.family.clone();
     }
     record
+}
+
+/// The patient a Z34 describes (QPD-3..11), as matching reads it: the same
+/// mapping as a VXU's patient, so a query and a report compare alike.
+pub fn query_record(q: &iz::Query) -> PatientRecord {
+    let mut record = PatientRecord {
+        id: "query".into(),
+        birth_date: q.birth_date.map(|d| d.iso()),
+        sex: q.sex.clone(),
+        mothers_maiden_family: q.mother_maiden_name.as_ref().and_then(|n| n.family.clone()),
+        multiple_birth: q.multiple_birth,
+        birth_order: q.birth_order,
+        phone: q
+            .phone
+            .as_ref()
+            .map(|p| p.digits())
+            .filter(|d| !d.is_empty()),
+        ..Default::default()
+    };
+    if let Some(name) = &q.name {
+        set_name(&mut record, name);
+    }
+    if let Some(address) = &q.address {
+        set_address(&mut record, address);
+    }
+    add_identifiers(&mut record, &q.identifiers);
+    record
+}
+
+fn set_name(record: &mut PatientRecord, name: &PersonName) {
+    record.given = name.given.clone();
+    record.middle = name.middle.clone();
+    record.family = name.family.clone();
+    record.suffix = name.suffix.clone();
+}
+
+fn set_address(record: &mut PatientRecord, address: &Address) {
+    record.street = address.street.clone();
+    record.city = address.city.clone();
+    record.state = address.state.clone();
+    record.zip = address.zip.clone();
+}
+
+/// PID-3 / QPD-3: the SSN (type SS) apart, every other identifier with its
+/// assigning authority and type.
+fn add_identifiers(record: &mut PatientRecord, identifiers: &[Identifier]) {
+    for id in identifiers {
+        if is_ssn(id) {
+            record.ssn.get_or_insert_with(|| id.id.clone());
+        } else {
+            record.identifiers.push(RecordIdentifier {
+                system: id.authority.clone().unwrap_or_default(),
+                kind: id.type_code.clone().unwrap_or_default(),
+                value: id.id.clone(),
+            });
+        }
+    }
 }
 
 /// Warnings for the sender when the patient cannot take part in matching:
