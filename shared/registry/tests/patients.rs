@@ -2,14 +2,14 @@
 //! through intake, persons and histories out.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::sync::Arc;
 
 use iz::{Clock, IisIdentity};
 use matching::{Grade, Matcher};
 use registry::patients::{PatientMatching, PersonStatus};
-use registry::{AuKind, AuthorizedUser, AuthorizedUsers, Intake, NewAuthorizedUser, Transport};
-use store::embedded::EmbeddedStore;
-use store::ItemStore;
+use registry::{AuthorizedUser, Intake, Transport};
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -20,37 +20,13 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn ItemStore> =
-        Arc::new(EmbeddedStore::open(dir.path().join("iis.redb")).unwrap());
-    let users = AuthorizedUsers::new(store.clone());
-    let mut aus = Vec::new();
-    for (id, fac) in [("clinic-a", "FACA"), ("clinic-b", "FACB")] {
-        aus.push(
-            users
-                .add(
-                    NewAuthorizedUser {
-                        id: id.into(),
-                        kind: AuKind::Clinic,
-                        name: id.into(),
-                        facilities: vec![fac.into()],
-                        username: id.into(),
-                        password: "a long enough password".into(),
-                    },
-                    0,
-                )
-                .await
-                .unwrap(),
-        );
-    }
-    let clinic_b = aus.pop().unwrap();
-    let clinic_a = aus.pop().unwrap();
+    let r = support::two_clinics().await;
     Fixture {
-        _dir: dir,
-        intake: Intake::new(store.clone(), IisIdentity::default()),
-        matching: PatientMatching::new(store, Arc::new(Matcher::default())),
-        clinic_a,
-        clinic_b,
+        _dir: r.dir,
+        intake: Intake::new(r.store.clone(), IisIdentity::default()),
+        matching: PatientMatching::new(r.store, Arc::new(Matcher::default())),
+        clinic_a: r.clinic_a,
+        clinic_b: r.clinic_b,
     }
 }
 

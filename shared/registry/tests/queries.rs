@@ -2,6 +2,8 @@
 //! twins; every generated RSP validated against its own NIST profile.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::sync::Arc;
 
 use hl7::Message;
@@ -9,9 +11,7 @@ use iz::{Clock, IisIdentity, Severity};
 use matching::Matcher;
 use registry::patients::PatientMatching;
 use registry::queries::{Queries, QueryPolicy};
-use registry::{AuKind, AuthorizedUser, AuthorizedUsers, Intake, NewAuthorizedUser, Transport};
-use store::embedded::EmbeddedStore;
-use store::ItemStore;
+use registry::{AuthorizedUser, Intake, Transport};
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -22,39 +22,15 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn ItemStore> =
-        Arc::new(EmbeddedStore::open(dir.path().join("iis.redb")).unwrap());
-    let users = AuthorizedUsers::new(store.clone());
-    let mut aus = Vec::new();
-    for (id, fac) in [("clinic-a", "FACA"), ("clinic-b", "FACB")] {
-        aus.push(
-            users
-                .add(
-                    NewAuthorizedUser {
-                        id: id.into(),
-                        kind: AuKind::Clinic,
-                        name: id.into(),
-                        facilities: vec![fac.into()],
-                        username: id.into(),
-                        password: "a long enough password".into(),
-                    },
-                    0,
-                )
-                .await
-                .unwrap(),
-        );
-    }
-    let matching = PatientMatching::new(store.clone(), Arc::new(Matcher::default()));
+    let r = support::two_clinics().await;
+    let matching = PatientMatching::new(r.store.clone(), Arc::new(Matcher::default()));
     let queries = Queries::new(matching.clone(), QueryPolicy::default());
-    let clinic_b = aus.pop().unwrap();
-    let clinic_a = aus.pop().unwrap();
     Fixture {
-        _dir: dir,
-        intake: Intake::new(store, IisIdentity::default()).with_queries(queries),
+        _dir: r.dir,
+        intake: Intake::new(r.store, IisIdentity::default()).with_queries(queries),
         matching,
-        clinic_a,
-        clinic_b,
+        clinic_a: r.clinic_a,
+        clinic_b: r.clinic_b,
     }
 }
 
