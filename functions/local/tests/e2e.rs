@@ -36,6 +36,8 @@ fn corpus(prefix: &str) -> Vec<(String, Vec<u8>)> {
 struct Server {
     child: Child,
     url: String,
+    /// The matcher's "message matched" log lines, as they come.
+    matched: std::sync::mpsc::Receiver<String>,
 }
 
 impl Server {
@@ -44,11 +46,25 @@ impl Server {
             .args(["serve", "--demo", "--bind", "127.0.0.1:0", "--data-dir"])
             .arg(data)
             .args(extra)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        // The log: warnings and errors shown as before, the matcher's lines
+        // handed to the test.
+        let stderr = child.stderr.take().unwrap();
+        let (tx, matched) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains(" WARN ") || line.contains(" ERROR ") {
+                    eprintln!("{line}");
+                }
+                if line.contains("message matched") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let url = loop {
@@ -62,7 +78,11 @@ impl Server {
         };
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server { child, url }
+        Server {
+            child,
+            url,
+            matched,
+        }
     }
 
     fn kill(&mut self) {
@@ -396,41 +416,6 @@ fn unsafe_free_sigkill(server: &mut Server) {
     server.kill();
 }
 
-/// `iisbulk serve` with its info log captured, to see the matcher work.
-fn start_logged(data: &Path) -> (Server, std::sync::mpsc::Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_iisbulk"))
-        .args(["serve", "--demo", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("message matched") && tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("iisbulk serve exited before listening")
-            .unwrap();
-        if let Some(u) = line.strip_prefix("iisbulk listening on ") {
-            break u.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (Server { child, url }, rx)
-}
-
 fn logged_person(line: &str) -> String {
     let at = line.find("person=").expect("person in the log line") + "person=".len();
     line[at..].split_whitespace().next().unwrap().to_string()
@@ -439,7 +424,7 @@ fn logged_person(line: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_same_child_from_two_facilities_becomes_one_person_with_one_copy_of_a_shared_dose() {
     let data = tempfile::tempdir().unwrap();
-    let (mut server, matched) = start_logged(data.path());
+    let mut server = Server::start(data.path(), &[]);
     let first = std::fs::read(corpus_dir().join("vxu-001.hl7")).unwrap();
     let (status, answer) = post_hl7(&server.url, "demo", "demo-password-1", first).await;
     assert_eq!((status, msa1(&answer).as_str()), (200, "AA"), "{answer}");
@@ -457,10 +442,12 @@ ORC|RE||DCS-D1^DCS\rRXA|0|1|20150416||08^Hep B, adolescent or pediatric^CVX|999|
     )
     .await;
     assert_eq!((status, msa1(&answer).as_str()), (200, "AA"), "{answer}");
-    let a = matched
+    let a = server
+        .matched
         .recv_timeout(Duration::from_secs(60))
         .expect("first message matched");
-    let b = matched
+    let b = server
+        .matched
         .recv_timeout(Duration::from_secs(60))
         .expect("second message matched");
     assert_eq!(logged_person(&a), logged_person(&b), "{a}\n{b}");
@@ -532,12 +519,13 @@ fn segment<'a>(answer: &'a str, id: &str) -> Vec<&'a str> {
 #[tokio::test(flavor = "multi_thread")]
 async fn corpus_queries_over_rest_and_soap() {
     let data = tempfile::tempdir().unwrap();
-    let (server, matched) = start_logged(data.path());
+    let server = Server::start(data.path(), &[]);
     let url = &server.url;
     let vxu = std::fs::read(corpus_dir().join("vxu-001.hl7")).unwrap();
     let (_, ack) = post_hl7(url, DEMO_USER, DEMO_PASSWORD, vxu).await;
     assert_eq!(msa1(&ack), "AA", "{ack}");
-    matched
+    server
+        .matched
         .recv_timeout(Duration::from_secs(60))
         .expect("vxu-001 matched");
 
