@@ -1,0 +1,340 @@
+//! The resources. Each carries a zero-sized `resourceType` marker, so a
+//! resource serializes on its own with the right type and a Patient's JSON
+//! never deserializes as a Group.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::datatypes::*;
+
+macro_rules! resource_type {
+    ($marker:ident, $name:literal) => {
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct $marker;
+
+        impl $marker {
+            pub const NAME: &'static str = $name;
+        }
+
+        impl Serialize for $marker {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str($name)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $marker {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let got = String::deserialize(d)?;
+                if got == $name {
+                    Ok($marker)
+                } else {
+                    Err(serde::de::Error::custom(format!(
+                        "resourceType is {got:?}, expected {:?}",
+                        $name
+                    )))
+                }
+            }
+        }
+    };
+}
+
+resource_type!(GroupType, "Group");
+resource_type!(PatientType, "Patient");
+resource_type!(ImmunizationType, "Immunization");
+resource_type!(OrganizationType, "Organization");
+resource_type!(OperationOutcomeType, "OperationOutcome");
+resource_type!(BundleType, "Bundle");
+
+fn meta_is_empty(m: &Option<Meta>) -> bool {
+    m.as_ref().is_none_or(Meta::is_empty)
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    pub resource_type: GroupType,
+    pub id: String,
+    #[serde(default, skip_serializing_if = "meta_is_empty")]
+    pub meta: Option<Meta>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identifier: Vec<Identifier>,
+    pub active: bool,
+    /// Always `person` for an Authorized User's Group.
+    pub r#type: String,
+    /// Always true: the members are enumerated.
+    pub actual: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub quantity: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managing_entity: Option<Reference>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub member: Vec<GroupMember>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Patient {
+    pub resource_type: PatientType,
+    pub id: String,
+    #[serde(default, skip_serializing_if = "meta_is_empty")]
+    pub meta: Option<Meta>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extension: Vec<Extension>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identifier: Vec<Identifier>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub name: Vec<HumanName>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub telecom: Vec<ContactPoint>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gender: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birth_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deceased_boolean: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deceased_date_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub address: Vec<Address>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multiple_birth_boolean: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multiple_birth_integer: Option<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contact: Vec<Contact>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Immunization {
+    pub resource_type: ImmunizationType,
+    pub id: String,
+    #[serde(default, skip_serializing_if = "meta_is_empty")]
+    pub meta: Option<Meta>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identifier: Vec<Identifier>,
+    /// completed | not-done (entered-in-error records are deleted instead).
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<CodeableConcept>,
+    pub vaccine_code: CodeableConcept,
+    pub patient: Reference,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurrence_date_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurrence_string: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_source: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_origin: Option<CodeableConcept>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manufacturer: Option<Reference>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lot_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<CodeableConcept>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<CodeableConcept>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dose_quantity: Option<Quantity>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub performer: Vec<Performer>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_subpotent: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub education: Vec<Education>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub program_eligibility: Vec<CodeableConcept>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub funding_source: Option<CodeableConcept>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Organization {
+    pub resource_type: OrganizationType,
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identifier: Vec<Identifier>,
+    pub active: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub r#type: Vec<CodeableConcept>,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationOutcome {
+    pub resource_type: OperationOutcomeType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub issue: Vec<Issue>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Issue {
+    /// fatal | error | warning | information
+    pub severity: String,
+    /// The IssueType code (invalid, not-found, forbidden, processing…).
+    pub code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expression: Vec<String>,
+}
+
+impl OperationOutcome {
+    /// One error issue: what the client sees for a refused request.
+    pub fn error(code: &str, diagnostics: impl Into<String>) -> OperationOutcome {
+        OperationOutcome::single("error", code, diagnostics)
+    }
+
+    pub fn single(severity: &str, code: &str, diagnostics: impl Into<String>) -> OperationOutcome {
+        OperationOutcome {
+            resource_type: OperationOutcomeType,
+            id: None,
+            issue: vec![Issue {
+                severity: severity.to_owned(),
+                code: code.to_owned(),
+                diagnostics: Some(diagnostics.into()),
+                expression: Vec::new(),
+            }],
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Bundle {
+    pub resource_type: BundleType,
+    /// searchset for search results.
+    pub r#type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub link: Vec<BundleLink>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entry: Vec<BundleEntry>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BundleLink {
+    pub relation: String,
+    pub url: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BundleEntry {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_url: Option<String>,
+    /// Any resource, already serialized (a searchset mixes types).
+    pub resource: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<BundleSearch>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BundleSearch {
+    /// match | include | outcome
+    pub mode: String,
+}
+
+impl Bundle {
+    pub fn searchset(total: u64, self_url: &str) -> Bundle {
+        Bundle {
+            resource_type: BundleType,
+            r#type: "searchset".into(),
+            total: Some(total),
+            link: vec![BundleLink {
+                relation: "self".into(),
+                url: self_url.to_owned(),
+            }],
+            entry: Vec::new(),
+        }
+    }
+
+    /// Adds a match entry for a serializable resource.
+    pub fn push<R: Serialize>(&mut self, full_url: String, resource: &R) -> serde_json::Result<()> {
+        self.entry.push(BundleEntry {
+            full_url: Some(full_url),
+            resource: serde_json::to_value(resource)?,
+            search: Some(BundleSearch {
+                mode: "match".into(),
+            }),
+        });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_type_is_written_and_checked() {
+        let p = Patient {
+            id: "p1".into(),
+            gender: Some("female".into()),
+            ..Patient::default()
+        };
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["resourceType"], "Patient");
+        assert_eq!(json["gender"], "female");
+        // Empty elements are left out, never null or [].
+        assert!(json.get("name").is_none());
+        assert!(json.get("meta").is_none());
+        let back: Patient = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back, p);
+        let err = serde_json::from_value::<Group>(json).unwrap_err();
+        assert!(err.to_string().contains("expected \"Group\""), "{err}");
+    }
+
+    #[test]
+    fn group_member_inactive_only_when_true() {
+        let g = Group {
+            id: "g".into(),
+            active: true,
+            r#type: "person".into(),
+            actual: true,
+            quantity: 1,
+            member: vec![
+                GroupMember {
+                    entity: Reference::to("Patient", "a"),
+                    period: Some(Period {
+                        start: Some("2026-01-01T00:00:00Z".into()),
+                        end: None,
+                    }),
+                    inactive: false,
+                },
+                GroupMember {
+                    entity: Reference::to("Patient", "b"),
+                    period: None,
+                    inactive: true,
+                },
+            ],
+            ..Group::default()
+        };
+        let json = serde_json::to_value(&g).unwrap();
+        assert!(json["member"][0].get("inactive").is_none());
+        assert_eq!(json["member"][1]["inactive"], true);
+        assert_eq!(serde_json::from_value::<Group>(json).unwrap(), g);
+    }
+
+    #[test]
+    fn operation_outcome_error() {
+        let o = OperationOutcome::error("not-found", "no such Group");
+        let json = serde_json::to_string(&o).unwrap();
+        assert_eq!(
+            json,
+            r#"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"not-found","diagnostics":"no such Group"}]}"#
+        );
+    }
+}
