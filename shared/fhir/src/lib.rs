@@ -10,6 +10,8 @@
 //!
 //! No I/O and no registry types here: `registry` maps its records onto these.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 mod datatypes;
 mod resources;
 mod systems;
