@@ -100,14 +100,9 @@ impl<'a> Message<'a> {
             // MSH-1 is the field separator itself; MSH-2 must not be split further.
             self.fields.push(&line[..3]);
             self.fields.push(&line[3..4]);
-            let rest = &line[4..];
-            for f in rest.split(|&b| b == self.delims.field) {
-                self.fields.push(f);
-            }
+            self.push_fields(&line[4..]);
         } else {
-            for f in line.split(|&b| b == self.delims.field) {
-                self.fields.push(f);
-            }
+            self.push_fields(line);
         }
         let id = self.fields[first];
         let key = segment_key(id);
@@ -127,6 +122,16 @@ impl<'a> Message<'a> {
             seq,
             offset: offset as u32,
         });
+    }
+
+    /// Indexes the fields of `line`, split at the field separator.
+    fn push_fields(&mut self, line: &'a [u8]) {
+        let mut start = 0;
+        crate::bytes::each_position(self.delims.field, line, |i| {
+            self.fields.push(line.get(start..i).unwrap_or_default());
+            start = i + 1;
+        });
+        self.fields.push(line.get(start..).unwrap_or_default());
     }
 
     pub fn delimiters(&self) -> Delimiters {

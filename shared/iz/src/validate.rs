@@ -7,11 +7,12 @@ use crate::datetime::{self, Clock, Date};
 use crate::finding::{AppError, Finding, Hl7Error, Severity};
 use crate::profile::{
     BindingRef, BoundCodes, Cardinality, DatatypeDef, ElementDef, Expr, Map, Op, Path, PathStep,
-    Predicate, Primitive, Profile, Rules, Set, StructureNode, Usage,
+    Predicate, Primitive, Profile, Rules, Set, StructureNode, Usage, MEMO_SLOTS,
 };
 use crate::structure::{match_structure, GroupInstance, Item};
 use hl7::{Element, Level, Location, Message};
 use std::borrow::Cow;
+use std::cell::Cell;
 
 /// Address of an element inside a message (segment index, then ERL numbers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -146,7 +147,39 @@ struct Run<'m, 'a> {
 /// A value checked clean: its definition and data type (by address; both
 /// live in the 'static profile), whether it was checked as profiled, its
 /// level and its bytes.
-type CleanKey<'a> = (usize, usize, bool, u8, &'a [u8]);
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CleanKey<'a> {
+    /// All of the rest, hashed once: a value is looked up and, when it
+    /// turns out clean, added, and its bytes need hashing only the once.
+    hash: u64,
+    def: usize,
+    datatype: usize,
+    profiled: bool,
+    level: u8,
+    raw: &'a [u8],
+}
+
+impl<'a> CleanKey<'a> {
+    fn new(def: usize, datatype: usize, profiled: bool, level: u8, raw: &'a [u8]) -> Self {
+        use std::hash::{Hash, Hasher};
+        let mut h = rustc_hash::FxHasher::default();
+        (def, datatype, profiled, level, raw).hash(&mut h);
+        CleanKey {
+            hash: h.finish(),
+            def,
+            datatype,
+            profiled,
+            level,
+            raw,
+        }
+    }
+}
+
+impl std::hash::Hash for CleanKey<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
 
 /// What became of one value after checking it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,10 +195,26 @@ enum Ctx<'i, 'a> {
 }
 
 /// What a path designates when it needs no walk (see [`Run::direct`]).
+#[derive(Clone, Copy)]
 enum Direct<'a> {
     Elem(Element<'a>),
     /// The context segment does not exist: nothing is designated.
     Nothing,
+}
+
+/// What the paths of one rule set designate in the segment or value being
+/// checked, read when a rule first names each (see [`MEMO_SLOTS`]), so that
+/// its predicates and statements look into the message once per element.
+struct Memo<'a> {
+    found: [Cell<Option<Direct<'a>>>; MEMO_SLOTS],
+}
+
+impl Memo<'_> {
+    fn new() -> Self {
+        Memo {
+            found: std::array::from_fn(|_| Cell::new(None)),
+        }
+    }
 }
 
 enum Found<'i, 'a> {
@@ -382,7 +431,10 @@ impl<'a> Run<'_, 'a> {
                 // of the list is needed to check them while `self` changes.
                 let profile = self.profile;
                 for r in profile.group_rules(id, name) {
-                    self.constraints(r, &Ctx::Group(inst), None);
+                    // Statements only report: segments dropped before them
+                    // stay dropped while they are evaluated.
+                    let memo = Memo::new();
+                    self.constraints(r, &Ctx::Group(inst), None, Some(&memo));
                 }
             }
         }
@@ -400,6 +452,7 @@ impl<'a> Run<'_, 'a> {
             return out;
         };
         for rules in self.profile.group_rules(id, name) {
+            let memo = Memo::new();
             for p in &rules.predicates {
                 let steps = p.target.steps();
                 if steps.len() != 2 {
@@ -411,7 +464,7 @@ impl<'a> Run<'_, 'a> {
                 let Some(Item::Segment(seg)) = items.first() else {
                     continue;
                 };
-                let holds = self.eval(&p.condition, &Ctx::Group(inst));
+                let holds = self.eval(&p.condition, &Ctx::Group(inst), Some(&memo));
                 out.insert(
                     (*seg, steps[1].position),
                     if holds { p.true_usage } else { p.false_usage },
@@ -431,6 +484,7 @@ impl<'a> Run<'_, 'a> {
         };
         let is_msh = seg.is_msh();
         let rules = def.rules.as_ref();
+        let memo = rules.map(|_| Memo::new());
         let mut alive = true;
         let sent = seg.field_count();
         for (i, fdef) in def.fields.iter().enumerate() {
@@ -447,7 +501,7 @@ impl<'a> Run<'_, 'a> {
                 usage = overrides.get(&n).copied().unwrap_or_else(|| {
                     rules
                         .and_then(|r| single_step_predicate(&r.predicates, n))
-                        .map(|p| self.decide(p, present, &Ctx::Segment(idx)))
+                        .map(|p| self.decide(p, present, &Ctx::Segment(idx), memo.as_ref()))
                         .unwrap_or(Usage::O)
                 });
             }
@@ -541,7 +595,7 @@ impl<'a> Run<'_, 'a> {
         }
         if alive {
             if let Some(r) = rules {
-                self.constraints(r, &Ctx::Segment(idx), Some(Loc::seg(idx)));
+                self.constraints(r, &Ctx::Segment(idx), Some(Loc::seg(idx)), memo.as_ref());
             }
         }
         alive
@@ -552,7 +606,13 @@ impl<'a> Run<'_, 'a> {
     /// The validator only tells R, X/W and the other usages apart, and for an
     /// element not sent only R matters: when both outcomes fall in the same
     /// class, the (pure) condition cannot change anything and is not evaluated.
-    fn decide(&self, p: &Predicate, present: bool, ctx: &Ctx<'_, 'a>) -> Usage {
+    fn decide(
+        &self,
+        p: &Predicate,
+        present: bool,
+        ctx: &Ctx<'_, 'a>,
+        memo: Option<&Memo<'a>>,
+    ) -> Usage {
         let class = |u: Usage| match u {
             Usage::R => 0,
             Usage::X | Usage::W if present => 1,
@@ -561,7 +621,7 @@ impl<'a> Run<'_, 'a> {
         if class(p.true_usage) == class(p.false_usage) {
             return p.true_usage;
         }
-        if self.eval(&p.condition, ctx) {
+        if self.eval(&p.condition, ctx, memo) {
             p.true_usage
         } else {
             p.false_usage
@@ -651,7 +711,7 @@ impl<'a> Run<'_, 'a> {
         if !costly {
             return self.check_value(l, e, def, dt, profiled);
         }
-        let key = (
+        let key = CleanKey::new(
             std::ptr::from_ref(def) as usize,
             dt.map_or(0, |dt| std::ptr::from_ref(dt) as usize),
             profiled,
@@ -715,6 +775,7 @@ impl<'a> Run<'_, 'a> {
             return self.primitive(l, e.first_leaf(), def, dt.base, profiled);
         }
         let preds = dt.rules.as_ref();
+        let memo = preds.map(|_| Memo::new());
         let inner_profiled = dt.profiled;
         let mut verdict = Verdict::Kept;
         // One pass over the components (`child(c)` would rescan from the start
@@ -735,7 +796,7 @@ impl<'a> Run<'_, 'a> {
             if usage == Usage::C {
                 usage = preds
                     .and_then(|r| single_step_predicate(&r.predicates, c))
-                    .map(|p| self.decide(p, present, &Ctx::Elem(e)))
+                    .map(|p| self.decide(p, present, &Ctx::Elem(e), memo.as_ref()))
                     .unwrap_or(Usage::O);
             }
             if !present {
@@ -785,7 +846,7 @@ impl<'a> Run<'_, 'a> {
         }
         if verdict == Verdict::Kept {
             if let Some(r) = preds {
-                self.constraints(r, &Ctx::Elem(e), Some(l));
+                self.constraints(r, &Ctx::Elem(e), Some(l), memo.as_ref());
             }
         }
         verdict
@@ -1105,15 +1166,21 @@ impl<'a> Run<'_, 'a> {
 
     fn message_constraints(&mut self, root: &GroupInstance) {
         let rules = &self.profile.message_rules;
-        self.constraints(rules, &Ctx::Group(root), None);
+        self.constraints(rules, &Ctx::Group(root), None, None);
     }
 
-    fn constraints(&mut self, rules: &'static Rules, ctx: &Ctx<'_, 'a>, at: Option<Loc>) {
+    fn constraints(
+        &mut self,
+        rules: &'static Rules,
+        ctx: &Ctx<'_, 'a>,
+        at: Option<Loc>,
+        memo: Option<&Memo<'a>>,
+    ) {
         for c in &rules.constraints {
             // A statement that holds is passed either way, so the (pure)
             // assertion goes first and the target is walked only for the few
             // that fail: a simple statement whose target is absent does not apply.
-            if self.eval(&c.assertion, ctx) {
+            if self.eval(&c.assertion, ctx, memo) {
                 continue;
             }
             if is_simple(&c.assertion) && !self.target_present(ctx, &c.target) {
@@ -1156,7 +1223,7 @@ impl<'a> Run<'_, 'a> {
     }
 
     fn target_present(&self, ctx: &Ctx<'_, 'a>, target: &Path) -> bool {
-        self.any_present(ctx, target)
+        self.any_present(ctx, None, target)
     }
 
     /// Where to report a failed statement: the target element in segment or group context.
@@ -1239,6 +1306,28 @@ impl<'a> Run<'_, 'a> {
                 }
             }
         }
+    }
+
+    /// [`Run::direct`] for `path`, through `memo` when the path has a place
+    /// there: the context does not change while its rules are evaluated.
+    fn locate(
+        &self,
+        ctx: &Ctx<'_, 'a>,
+        path: &Path,
+        memo: Option<&Memo<'a>>,
+    ) -> Option<Direct<'a>> {
+        let slot = memo
+            .zip(path.memo_slot)
+            .and_then(|(m, i)| m.found.get(usize::from(i)));
+        let Some(slot) = slot else {
+            return self.direct(ctx, path.steps());
+        };
+        if let Some(d) = slot.get() {
+            return Some(d);
+        }
+        let d = self.direct(ctx, path.steps());
+        slot.set(d);
+        d
     }
 
     /// [`Run::direct`] below segment `i`.
@@ -1343,8 +1432,8 @@ impl<'a> Run<'_, 'a> {
     }
 
     /// Whether anything at `path` is present (valued, or a kept segment).
-    fn any_present(&self, ctx: &Ctx<'_, 'a>, path: &Path) -> bool {
-        match self.direct(ctx, path.steps()) {
+    fn any_present(&self, ctx: &Ctx<'_, 'a>, memo: Option<&Memo<'a>>, path: &Path) -> bool {
+        match self.locate(ctx, path, memo) {
             Some(Direct::Elem(e)) => e.has_value(),
             Some(Direct::Nothing) => false,
             None => !self.visit(ctx, path.steps(), &mut |f| !self.present(&f)),
@@ -1353,11 +1442,17 @@ impl<'a> Run<'_, 'a> {
 
     /// Calls `f` on the first leaf of each valued element at `path` until `f`
     /// returns false; false when stopped.
-    fn each_leaf<F>(&self, ctx: &Ctx<'_, 'a>, path: &Path, mut f: F) -> bool
+    fn each_leaf<F>(
+        &self,
+        ctx: &Ctx<'_, 'a>,
+        memo: Option<&Memo<'a>>,
+        path: &Path,
+        mut f: F,
+    ) -> bool
     where
         F: FnMut(Element<'a>) -> bool,
     {
-        match self.direct(ctx, path.steps()) {
+        match self.locate(ctx, path, memo) {
             Some(Direct::Elem(e)) => !e.has_value() || f(e.first_leaf()),
             Some(Direct::Nothing) => true,
             None => self.visit(ctx, path.steps(), &mut |found| match found {
@@ -1369,23 +1464,35 @@ impl<'a> Run<'_, 'a> {
 
     /// Calls `f` on the text of each valued element at `path` (its first
     /// leaf, decoded) until `f` returns false; false when stopped.
-    fn each_value<F>(&self, ctx: &Ctx<'_, 'a>, path: &Path, mut f: F) -> bool
+    fn each_value<F>(
+        &self,
+        ctx: &Ctx<'_, 'a>,
+        memo: Option<&Memo<'a>>,
+        path: &Path,
+        mut f: F,
+    ) -> bool
     where
         F: FnMut(Cow<'a, str>) -> bool,
     {
-        self.each_leaf(ctx, path, |leaf| f(leaf.text()))
+        self.each_leaf(ctx, memo, path, |leaf| f(leaf.text()))
     }
 
     /// There is at least one value at `path` and every one's decoded bytes satisfy `ok`.
     ///
     /// For comparisons with the profile's constants: most values are plain
     /// ASCII with no escape, and are compared as sent, without decoding.
-    fn all_bytes<F>(&self, ctx: &Ctx<'_, 'a>, path: &Path, mut ok: F) -> bool
+    fn all_bytes<F>(
+        &self,
+        ctx: &Ctx<'_, 'a>,
+        memo: Option<&Memo<'a>>,
+        path: &Path,
+        mut ok: F,
+    ) -> bool
     where
         F: FnMut(&[u8]) -> bool,
     {
         let mut seen = false;
-        let all = self.each_leaf(ctx, path, |leaf| {
+        let all = self.each_leaf(ctx, memo, path, |leaf| {
             seen = true;
             with_bytes(leaf, &mut ok)
         });
@@ -1393,20 +1500,32 @@ impl<'a> Run<'_, 'a> {
     }
 
     /// Some value at `path` has decoded bytes that satisfy `ok`.
-    fn any_bytes<F>(&self, ctx: &Ctx<'_, 'a>, path: &Path, mut ok: F) -> bool
+    fn any_bytes<F>(
+        &self,
+        ctx: &Ctx<'_, 'a>,
+        memo: Option<&Memo<'a>>,
+        path: &Path,
+        mut ok: F,
+    ) -> bool
     where
         F: FnMut(&[u8]) -> bool,
     {
-        !self.each_leaf(ctx, path, |leaf| !with_bytes(leaf, &mut ok))
+        !self.each_leaf(ctx, memo, path, |leaf| !with_bytes(leaf, &mut ok))
     }
 
     /// There is at least one value at `path` and every one satisfies `ok`.
-    fn all_values<F>(&self, ctx: &Ctx<'_, 'a>, path: &Path, mut ok: F) -> bool
+    fn all_values<F>(
+        &self,
+        ctx: &Ctx<'_, 'a>,
+        memo: Option<&Memo<'a>>,
+        path: &Path,
+        mut ok: F,
+    ) -> bool
     where
         F: FnMut(&str) -> bool,
     {
         let mut seen = false;
-        let all = self.each_value(ctx, path, |v| {
+        let all = self.each_value(ctx, memo, path, |v| {
             seen = true;
             ok(&v)
         });
@@ -1414,31 +1533,36 @@ impl<'a> Run<'_, 'a> {
     }
 
     /// Some value at `path` satisfies `ok`.
-    fn first_value(&self, ctx: &Ctx<'_, 'a>, path: &Path) -> Option<Cow<'a, str>> {
+    fn first_value(
+        &self,
+        ctx: &Ctx<'_, 'a>,
+        memo: Option<&Memo<'a>>,
+        path: &Path,
+    ) -> Option<Cow<'a, str>> {
         let mut first = None;
-        self.each_value(ctx, path, |v| {
+        self.each_value(ctx, memo, path, |v| {
             first = Some(v);
             false
         });
         first
     }
 
-    fn values(&self, ctx: &Ctx<'_, 'a>, path: &Path) -> Vec<Cow<'a, str>> {
+    fn values(&self, ctx: &Ctx<'_, 'a>, memo: Option<&Memo<'a>>, path: &Path) -> Vec<Cow<'a, str>> {
         let mut out = Vec::new();
-        self.each_value(ctx, path, |v| {
+        self.each_value(ctx, memo, path, |v| {
             out.push(v);
             true
         });
         out
     }
 
-    fn eval(&self, e: &Expr, ctx: &Ctx<'_, 'a>) -> bool {
+    fn eval(&self, e: &Expr, ctx: &Ctx<'_, 'a>, memo: Option<&Memo<'a>>) -> bool {
         match e {
-            Expr::And(v) => v.iter().all(|x| self.eval(x, ctx)),
-            Expr::Or(v) => v.iter().any(|x| self.eval(x, ctx)),
-            Expr::Not(x) => !self.eval(x, ctx),
-            Expr::Imply(a, b) => !self.eval(a, ctx) || self.eval(b, ctx),
-            Expr::Presence(p) => self.any_present(ctx, p),
+            Expr::And(v) => v.iter().all(|x| self.eval(x, ctx, memo)),
+            Expr::Or(v) => v.iter().any(|x| self.eval(x, ctx, memo)),
+            Expr::Not(x) => !self.eval(x, ctx, memo),
+            Expr::Imply(a, b) => !self.eval(a, ctx, memo) || self.eval(b, ctx, memo),
+            Expr::Presence(p) => self.any_present(ctx, memo, p),
             Expr::PlainText {
                 path,
                 text,
@@ -1450,19 +1574,19 @@ impl<'a> Run<'_, 'a> {
                     if *ignore_case {
                         v.eq_ignore_ascii_case(text)
                     } else {
-                        v == text
+                        same_bytes(v, text)
                     }
                 };
                 if *at_least_once {
-                    self.any_bytes(ctx, path, eq)
+                    self.any_bytes(ctx, memo, path, eq)
                 } else {
-                    self.all_bytes(ctx, path, eq)
+                    self.all_bytes(ctx, memo, path, eq)
                 }
             }
-            Expr::Format { path, regex } => self.all_values(ctx, path, |v| regex.is_match(v)),
-            Expr::StringList { path, values } => {
-                self.all_bytes(ctx, path, |v| values.iter().any(|x| x.as_bytes() == v))
-            }
+            Expr::Format { path, regex } => self.all_values(ctx, memo, path, |v| regex.is_match(v)),
+            Expr::StringList { path, values } => self.all_bytes(ctx, memo, path, |v| {
+                values.iter().any(|x| same_bytes(x.as_bytes(), v))
+            }),
             Expr::SimpleValue {
                 path,
                 op,
@@ -1471,40 +1595,54 @@ impl<'a> Run<'_, 'a> {
             } => {
                 if *numeric {
                     let b = value.parse::<f64>();
-                    self.all_values(ctx, path, |v| match (v.trim().parse::<f64>(), &b) {
+                    self.all_values(ctx, memo, path, |v| match (v.trim().parse::<f64>(), &b) {
                         (Ok(a), Ok(b)) => compare(a.partial_cmp(b), *op),
                         _ => false,
                     })
                 } else {
-                    self.all_bytes(ctx, path, |v| compare(Some(v.cmp(value.as_bytes())), *op))
+                    self.all_bytes(ctx, memo, path, |v| {
+                        compare(Some(v.cmp(value.as_bytes())), *op)
+                    })
                 }
             }
             Expr::PathValue { left, op, right } => {
-                match (self.first_value(ctx, left), self.first_value(ctx, right)) {
+                match (
+                    self.first_value(ctx, memo, left),
+                    self.first_value(ctx, memo, right),
+                ) {
                     (Some(x), Some(y)) => compare(Some(x.cmp(&y)), *op),
                     _ => false,
                 }
             }
             Expr::ValueSet { path, value_sets } => {
-                let mut seen = false;
-                let all = self.visit(ctx, path.steps(), &mut |f| match f {
-                    Found::Elem(e) if e.has_value() => {
-                        seen = true;
-                        let code = if e.level() == Level::Repetition {
-                            e.child(1)
-                        } else {
-                            e
-                        };
-                        self.in_binding(value_sets, &code.first_leaf().text())
+                let in_value_sets = |e: Element<'a>| {
+                    let code = if e.level() == Level::Repetition {
+                        e.child(1)
+                    } else {
+                        e
+                    };
+                    self.in_binding(value_sets, &code.first_leaf().text())
+                };
+                match self.locate(ctx, path, memo) {
+                    Some(Direct::Elem(e)) => e.has_value() && in_value_sets(e),
+                    Some(Direct::Nothing) => false,
+                    None => {
+                        let mut seen = false;
+                        let all = self.visit(ctx, path.steps(), &mut |f| match f {
+                            Found::Elem(e) if e.has_value() => {
+                                seen = true;
+                                in_value_sets(e)
+                            }
+                            _ => true,
+                        });
+                        seen && all
                     }
-                    _ => true,
-                });
-                seen && all
+                }
             }
             Expr::SetId(path) => match ctx {
                 Ctx::Segment(i) => {
                     let seq = self.msg.segment(*i).map_or(0, |s| s.seq());
-                    self.first_value(ctx, path)
+                    self.first_value(ctx, memo, path)
                         .is_some_and(|v| is_decimal(v.trim(), seq as usize))
                 }
                 _ => true,
@@ -1526,7 +1664,7 @@ impl<'a> Run<'_, 'a> {
         let mut per_group_ok = true;
         for p in &parents {
             let Found::Group(g) = p else { continue };
-            let vals = self.values(&Ctx::Group(g), element);
+            let vals = self.values(&Ctx::Group(g), None, element);
             per_group_ok &= vals
                 .iter()
                 .enumerate()
@@ -1624,6 +1762,13 @@ where
     } else {
         ok(leaf.text().as_bytes())
     }
+}
+
+/// Whether two values are the same bytes, compared in place: rule constants
+/// and the values they meet are a few bytes, too short for a call to
+/// `memcmp` to pay.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// Table 0396 defines families of coding systems by pattern rather than by

@@ -8,7 +8,13 @@ pub struct PathStep {
 
 /// A dotted NIST path such as `3[1].20[1]`, relative to its context.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Path(pub Vec<PathStep>);
+pub struct Path {
+    steps: Vec<PathStep>,
+    /// Where validation keeps what this path designates, shared by every
+    /// rule of its rule set that names the same element (see
+    /// `profile::memo`); `None` when it is looked up each time.
+    pub memo_slot: Option<u8>,
+}
 
 impl Path {
     pub fn parse(s: &str) -> Option<Path> {
@@ -26,11 +32,20 @@ impl Path {
             };
             steps.push(PathStep { position, instance });
         }
-        (!steps.is_empty()).then_some(Path(steps))
+        (!steps.is_empty()).then_some(Path {
+            steps,
+            memo_slot: None,
+        })
     }
 
     pub fn steps(&self) -> &[PathStep] {
-        &self.0
+        &self.steps
+    }
+
+    /// Whether the path names one instance at every step, so that it
+    /// designates at most one element.
+    pub fn is_single(&self) -> bool {
+        self.steps.iter().all(|s| s.instance.is_some())
     }
 }
 

@@ -140,6 +140,15 @@ pub(super) fn load(
         }
     }
 
+    // Message rules are checked once per message: nothing to share there.
+    for rules in segment_rules
+        .values_mut()
+        .chain(datatype_rules.values_mut())
+        .chain(group_rules.values_mut())
+    {
+        super::memo::assign_memo_slots(rules);
+    }
+
     // Each definition carries its own rules (a copy of the map entry).
     for s in segments.values_mut() {
         s.rules = segment_rules.get(&s.id).cloned();

@@ -6,10 +6,12 @@
 
 mod expr;
 mod load;
+mod memo;
 mod model;
 mod supplement;
 
 pub use expr::{Expr, Op, Path, PathStep};
+pub use memo::MEMO_SLOTS;
 pub use model::*;
 pub use supplement::{install_code_supplement, SupplementError};
 
