@@ -7,9 +7,11 @@ pub mod credentials;
 pub mod intake;
 mod json;
 pub mod keys;
+pub mod membership;
 pub mod message;
 pub mod patients;
 pub mod queries;
+mod retry;
 
 pub use authorized_user::{AuError, AuKind, AuthorizedUser, AuthorizedUsers, NewAuthorizedUser};
 pub use credentials::{AuthError, Credentials};
