@@ -2,6 +2,8 @@
 //! same code runs in a Lambda over DynamoDB and in the local process over the
 //! embedded store. No HTTP, no AWS SDK here: transports live in `functions/`.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod authorized_user;
 pub mod credentials;
 pub mod intake;
