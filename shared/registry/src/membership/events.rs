@@ -3,7 +3,7 @@
 //! (keys plus old and new images) share one decision.
 
 use serde::Deserialize;
-use store::Key;
+use store::{Change, Key};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MembershipEvent {
@@ -26,6 +26,15 @@ struct PersonField {
 #[derive(Deserialize)]
 struct StatusField {
     status: Option<String>,
+}
+
+/// The membership event of a local change-feed entry, if any.
+pub fn change_event(change: &Change) -> Option<MembershipEvent> {
+    membership_event(
+        &change.key,
+        change.old.as_ref().map(|i| i.data.as_slice()),
+        change.new.as_ref().map(|i| i.data.as_slice()),
+    )
 }
 
 /// The membership event a change announces, if any.

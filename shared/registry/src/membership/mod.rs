@@ -13,7 +13,7 @@ mod groups;
 mod policy;
 
 pub use apply::{Membership, Outcome};
-pub use events::{membership_event, MembershipEvent};
+pub use events::{change_event, membership_event, MembershipEvent};
 pub use groups::{
     create_group, Added, Evidence, EvidenceKind, GroupRecord, Groups, Member, PersonGroup,
 };
