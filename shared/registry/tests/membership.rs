@@ -1,7 +1,7 @@
 //! Group membership from V2 traffic, driven the way the deployed system
 //! drives it: messages through intake and matching, then every change of
 //! the store's change feed handed to the membership use case.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::cloned_ref_to_slice_refs)]
 
 use std::sync::Arc;
 
