@@ -13,6 +13,7 @@ pub mod membership;
 pub mod message;
 pub mod patients;
 pub mod queries;
+pub mod resources;
 mod retry;
 
 pub use authorized_user::{AuError, AuKind, AuthorizedUser, AuthorizedUsers, NewAuthorizedUser};

@@ -66,7 +66,13 @@ async fn iis(policy: JurisdictionPolicy) -> Iis {
         );
     }
     let matching = PatientMatching::new(items.clone(), Arc::new(Matcher::default()));
-    let queries = Queries::new(matching.clone(), QueryPolicy::default());
+    let queries = Queries::new(
+        matching.clone(),
+        QueryPolicy {
+            jurisdiction: Arc::new(policy.clone()),
+            ..QueryPolicy::default()
+        },
+    );
     let clinic_b = made.pop().unwrap();
     let clinic_a = made.pop().unwrap();
     Iis {
@@ -117,6 +123,20 @@ impl Iis {
         let id = d.message_id?;
         let m = self.matching.process(&id, next_ms()).await.unwrap();
         Some((m.person, m.grade))
+    }
+
+    async fn ask(&self, au: &AuthorizedUser, msg: &str) -> String {
+        let d = self
+            .intake
+            .receive(
+                au,
+                &Transport::Rest,
+                msg.as_bytes(),
+                Clock::at(1_790_000_000),
+            )
+            .await
+            .unwrap();
+        d.answer.replace('\r', "\n")
     }
 
     /// Applies every membership event the store has announced since the
@@ -492,4 +512,128 @@ async fn a_user_onboarded_without_a_group_gets_one_on_first_eligible_message() {
     let g = c.group.unwrap();
     let (members, _) = iis.membership.groups().members(&g, None, 10).await.unwrap();
     assert_eq!(members[0].person, person);
+}
+
+/// The seed's Groups grow for years: a Group of 200,000 members is written
+/// and read back, and no stored item grows with membership (DynamoDB caps
+/// an item at 400 KB; a Group item holding its members would hit it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_of_200_000_members_keeps_every_item_small() {
+    let n: usize = std::env::var("IISBULK_BIG_GROUP")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let iis = iis(JurisdictionPolicy::default()).await;
+    let g = iis.group(&iis.clinic_a).await;
+    let groups = iis.membership.groups().clone();
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..16)
+        .map(|t| {
+            let groups = groups.clone();
+            let g = g.clone();
+            tokio::spawn(async move {
+                for i in (t..n).step_by(16) {
+                    let evidence = registry::membership::Evidence {
+                        kind: EvidenceKind::Vxu,
+                        message: format!("m{i}"),
+                        certainty: Certainty::New,
+                        at: 1_790_000_000_000 + i as i64,
+                        policy: "default-1".into(),
+                        from_person: None,
+                    };
+                    groups
+                        .add(
+                            &g,
+                            &format!("p{i:07}"),
+                            &evidence,
+                            registry::membership::Association::Multiple,
+                        )
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    eprintln!("{n} members added in {:?}", started.elapsed());
+    assert_eq!(groups.quantity(&g).await.unwrap(), n as u64);
+
+    // Read back page by page; the Group's own items stay tiny.
+    let mut cursor = None;
+    let mut seen = 0usize;
+    let mut largest = 0usize;
+    loop {
+        let (page, next) = groups.members(&g, cursor, 1000).await.unwrap();
+        seen += page.len();
+        for m in &page {
+            largest = largest.max(serde_json::to_vec(m).unwrap().len());
+        }
+        match next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, n);
+    let mut everything = 0usize;
+    let mut after = None;
+    loop {
+        let changes = iis.store.read(after, 10_000).await.unwrap();
+        if changes.is_empty() {
+            break;
+        }
+        for c in &changes {
+            if let Some(item) = &c.new {
+                largest = largest.max(item.data.len());
+                everything += 1;
+            }
+            after = Some(c.seq);
+        }
+    }
+    eprintln!("{everything} item writes, largest item {largest} bytes");
+    assert!(largest < 2_000, "an item grew to {largest} bytes");
+}
+
+#[tokio::test]
+async fn a_z32_carries_the_askers_group_id_when_the_jurisdiction_says_so() {
+    let on = [
+        ("group_identifier = false", "group_identifier = true"),
+        ("# identifier_type = \"GI\"", "identifier_type = \"GI\""),
+        (
+            "# assigning_authority = \"IISGROUP\"",
+            "assigning_authority = \"IISGROUP\"",
+        ),
+    ];
+    let iis = iis(policy(&on)).await;
+    iis.send(&iis.clinic_a, &vxu("FACA", "V1", "Chioma", "A1", ""))
+        .await
+        .unwrap();
+    iis.drain(false).await;
+    let ga = iis.group(&iis.clinic_a).await;
+    let gb = iis.group(&iis.clinic_b).await;
+    let rsp = iis.ask(&iis.clinic_a, &z34("FACA", "Q1", "Chioma")).await;
+    let pid = rsp.lines().find(|l| l.starts_with("PID|")).unwrap();
+    assert!(pid.contains(&format!("~{ga}^^^IISGROUP^GI")), "{pid}");
+    // Clinic B's query (queries add nobody by default): no Group id, and
+    // never clinic A's.
+    let rsp = iis.ask(&iis.clinic_b, &z34("FACB", "Q2", "Chioma")).await;
+    let pid = rsp.lines().find(|l| l.starts_with("PID|")).unwrap();
+    assert!(
+        !pid.contains("IISGROUP") && !pid.contains(&ga) && !pid.contains(&gb),
+        "{pid}"
+    );
+
+    // With queries counting, clinic B's own query puts the patient in its
+    // Group, so its answer carries its Group id.
+    let mut with_qbp = on.to_vec();
+    with_qbp.push(("qbp = false", "qbp = true"));
+    let iis = self::iis(policy(&with_qbp)).await;
+    iis.send(&iis.clinic_a, &vxu("FACA", "V1", "Chioma", "A1", ""))
+        .await
+        .unwrap();
+    let gb = iis.group(&iis.clinic_b).await;
+    let rsp = iis.ask(&iis.clinic_b, &z34("FACB", "Q2", "Chioma")).await;
+    let pid = rsp.lines().find(|l| l.starts_with("PID|")).unwrap();
+    assert!(pid.contains(&format!("~{gb}^^^IISGROUP^GI")), "{pid}");
 }

@@ -374,13 +374,25 @@ impl Membership {
                 }
             }
         }
-        Ok(self.policy.qbp
-            && self
+        if !self.policy.qbp {
+            return Ok(false);
+        }
+        // The latest query by this user about the person; a candidate list
+        // (Z31) is no relationship.
+        Ok(
+            match self
                 .patients
                 .store()
                 .get(&keys::queried_by(person, au))
                 .await?
-                .is_some())
+            {
+                Some(item) => {
+                    let q: QueryRecord = decode(&item, "query record")?;
+                    q.status == "OK" && q.grade == Grade::Certain && q.persons.len() == 1
+                }
+                None => false,
+            },
+        )
     }
 
     async fn on_confirmed(&self, person: &str) -> Result<Vec<Outcome>, StoreError> {
