@@ -212,7 +212,7 @@ impl Queries {
             }
             if person.demographics.protected.value == Some(true) {
                 let reporter = self.policy.protected_visible_to_reporters
-                    && self.reported_by(au, &person.id).await?;
+                    && self.matching.reported_by(&person.id, &au.id).await?;
                 if !reporter {
                     return Ok(None);
                 }
@@ -247,20 +247,6 @@ impl Queries {
         }))
     }
 
-    async fn reported_by(&self, au: &AuthorizedUser, pid: &str) -> Result<bool, StoreError> {
-        for sid in self.matching.sources_of(pid).await? {
-            if self
-                .matching
-                .source(&sid)
-                .await?
-                .is_some_and(|s| s.au == au.id)
-            {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
     /// The consolidated patient as PID/PD1/NK1 see it; identifiers are the
     /// asker's own (never another clinic's MRNs).
     async fn patient_view(
@@ -268,23 +254,7 @@ impl Queries {
         au: &AuthorizedUser,
         person: &Person,
     ) -> Result<Patient, StoreError> {
-        let mut identifiers = Vec::new();
-        for sid in self.matching.sources_of(&person.id).await? {
-            if let Some(source) = self.matching.source(&sid).await? {
-                if source.au == au.id {
-                    for id in &source.record.identifiers {
-                        let identifier = Identifier {
-                            id: id.value.clone(),
-                            authority: Some(id.system.clone()).filter(|s| !s.is_empty()),
-                            type_code: Some(id.kind.clone()).filter(|s| !s.is_empty()),
-                        };
-                        if !identifiers.contains(&identifier) {
-                            identifiers.push(identifier);
-                        }
-                    }
-                }
-            }
-        }
+        let identifiers = self.matching.identifiers_from(&person.id, &au.id).await?;
         Ok(patient_from(&person.demographics, identifiers))
     }
 

@@ -367,12 +367,8 @@ impl Membership {
     /// Whether anything still ties the person to the Authorized User: a
     /// record it reported, or (when queries count) a query it made.
     async fn has_evidence(&self, person: &str, au: &str) -> Result<bool, StoreError> {
-        for sid in self.patients.sources_of(person).await? {
-            if let Some(s) = self.patients.source(&sid).await? {
-                if s.au == au && self.policy.vxu {
-                    return Ok(true);
-                }
-            }
+        if self.policy.vxu && self.patients.reported_by(person, au).await? {
+            return Ok(true);
         }
         if !self.policy.qbp {
             return Ok(false);

@@ -691,6 +691,45 @@ impl PatientMatching {
             .collect())
     }
 
+    /// The identifiers an Authorized User itself gave for the person (its
+    /// records' PID-3), never another sender's.
+    pub async fn identifiers_from(
+        &self,
+        person: &str,
+        au: &str,
+    ) -> Result<Vec<iz::view::Identifier>, StoreError> {
+        let mut identifiers = Vec::new();
+        for sid in self.sources_of(person).await? {
+            let Some(source) = self.source(&sid).await? else {
+                continue;
+            };
+            if source.au != au {
+                continue;
+            }
+            for id in &source.record.identifiers {
+                let identifier = iz::view::Identifier {
+                    id: id.value.clone(),
+                    authority: Some(id.system.clone()).filter(|s| !s.is_empty()),
+                    type_code: Some(id.kind.clone()).filter(|s| !s.is_empty()),
+                };
+                if !identifiers.contains(&identifier) {
+                    identifiers.push(identifier);
+                }
+            }
+        }
+        Ok(identifiers)
+    }
+
+    /// Whether the Authorized User reported this person (has a record linked).
+    pub async fn reported_by(&self, person: &str, au: &str) -> Result<bool, StoreError> {
+        for sid in self.sources_of(person).await? {
+            if self.source(&sid).await?.is_some_and(|s| s.au == au) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Rebuilds the consolidated history; fails with a conflict (retried) if
     /// the person's doses changed while it read them.
     async fn rebuild_history(&self, person: &str) -> Result<(), StoreError> {
