@@ -85,7 +85,7 @@ async fn render_group(
         &members,
         subsetted,
         &deps.policy.identifier_base,
-)))
+    )))
 }
 
 pub async fn group(
@@ -141,7 +141,11 @@ pub async fn search_groups(
     let mut bundle = Bundle::searchset(u64::from(group.is_some()), &self_url);
     if let Some(g) = group {
         if let Err(e) = bundle.push(format!("{base}/Group/{}", g.id), &g) {
-            return failure(StatusCode::INTERNAL_SERVER_ERROR, "exception", e.to_string());
+            return failure(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "exception",
+                e.to_string(),
+            );
         }
     }
     resource(StatusCode::OK, &bundle)
@@ -266,7 +270,11 @@ pub async fn search_immunizations(
     for imm in &history {
         let r = resources::immunization(id, imm, &deps.policy.identifier_base);
         if let Err(e) = bundle.push(format!("{base}/Immunization/{}", r.id), &r) {
-            return failure(StatusCode::INTERNAL_SERVER_ERROR, "exception", e.to_string());
+            return failure(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "exception",
+                e.to_string(),
+            );
         }
     }
     resource(StatusCode::OK, &bundle)

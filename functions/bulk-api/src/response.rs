@@ -47,5 +47,9 @@ pub fn unavailable(e: impl std::fmt::Display) -> Response {
 }
 
 pub fn not_found(what: &str) -> Response {
-    failure(StatusCode::NOT_FOUND, "not-found", format!("{what} not found"))
+    failure(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        format!("{what} not found"),
+    )
 }

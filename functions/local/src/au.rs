@@ -149,8 +149,13 @@ async fn run_inner(cmd: AuCommand) -> Result<(), String> {
                 au.facilities.join(", ")
             );
             match &au.group {
-                Some(g) => println!("Group {g} (share this id with the Authorized User for Bulk Data export)"),
-                None => println!("no Group: the policy gives {} Authorized Users none", au.kind.as_str()),
+                Some(g) => println!(
+                    "Group {g} (share this id with the Authorized User for Bulk Data export)"
+                ),
+                None => println!(
+                    "no Group: the policy gives {} Authorized Users none",
+                    au.kind.as_str()
+                ),
             }
         }
         AuCommand::List { common, json } => {

@@ -11,7 +11,8 @@ pub fn load(path: Option<&Path>) -> Result<JurisdictionPolicy, String> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("--policy {}: {e}", path.display()))?;
-            JurisdictionPolicy::from_toml(&text).map_err(|e| format!("--policy {}: {e}", path.display()))
+            JurisdictionPolicy::from_toml(&text)
+                .map_err(|e| format!("--policy {}: {e}", path.display()))
         }
     }
 }

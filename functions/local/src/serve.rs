@@ -161,7 +161,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             .as_ref()
             .map(|u| format!("{}/fhir", u.trim_end_matches('/')));
         app = app.merge(bulk_api::dev_read_api(Arc::new(bulk)));
-        tracing::warn!("FHIR read API mounted with HTTP Basic logins (--insecure-dev-api): development only");
+        tracing::warn!(
+            "FHIR read API mounted with HTTP Basic logins (--insecure-dev-api): development only"
+        );
     }
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
@@ -196,7 +198,10 @@ async fn seed_demo(
         username: DEMO_USER.into(),
         password: DEMO_PASSWORD.into(),
     };
-    match users.onboard(demo, iz::Clock::now().unix_seconds, policy).await {
+    match users
+        .onboard(demo, iz::Clock::now().unix_seconds, policy)
+        .await
+    {
         Ok(au) => {
             println!(
                 "demo Authorized User created: username '{DEMO_USER}', password '{DEMO_PASSWORD}', Group {}",

@@ -13,11 +13,11 @@
 //! opening many connections at once) waits for the first check instead of
 //! repeating it.
 
-use base64::Engine;
 use crate::authorized_user::{AuError, AuthorizedUser, AuthorizedUsers};
 use crate::keys::hex;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use base64::Engine;
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
