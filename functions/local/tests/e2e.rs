@@ -800,3 +800,32 @@ async fn reported_children_join_the_senders_group_readable_as_fhir_by_it_alone()
     assert_eq!(text.lines().count(), members.len(), "{text}");
     assert!(text.contains("added: vxu"), "{text}");
 }
+
+#[test]
+fn a_bad_jurisdiction_policy_stops_start_up_naming_the_option() {
+    let data = tempfile::tempdir().unwrap();
+    let policy = data.path().join("policy.toml");
+    let shipped = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policy/jurisdiction.toml"),
+    )
+    .unwrap();
+    std::fs::write(
+        &policy,
+        shipped.replace("association = \"multiple\"", "association = \"several\""),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_iisbulk"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .arg("--policy")
+        .arg(&policy)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--policy") && err.contains("several") && err.contains("association"),
+        "{err}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
+}

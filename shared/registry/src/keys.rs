@@ -21,7 +21,7 @@
 //! | queried by an AU     | `PAT#<person id>`           | `QUERIED#<au>` |
 //! | Group                | `GRP#<group id>`            | `GROUP`     |
 //! | Group member         | `GRP#<group id>`            | `MEM#<person id>` |
-//! | Group size counter   | `GRP#<group id>`            | `COUNT#<n>` (n < 32) |
+//! | Group size counter   | `GRP#<group id>`            | `COUNT#<n>` (n < 128) |
 //! | person's Group       | `PAT#<person id>`           | `GROUP#<group id>` |
 //! | blocking key head    | `BLK#<h(key)>`              | `#`         |
 //! | blocking key entry   | `BLK#<h(key)>`              | `S#<source id>` |

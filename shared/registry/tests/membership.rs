@@ -514,15 +514,18 @@ async fn a_user_onboarded_without_a_group_gets_one_on_first_eligible_message() {
     assert_eq!(members[0].person, person);
 }
 
-/// The seed's Groups grow for years: a Group of 200,000 members is written
-/// and read back, and no stored item grows with membership (DynamoDB caps
-/// an item at 400 KB; a Group item holding its members would hit it).
+/// The seed's Groups grow for years: a large Group is written by 16
+/// concurrent adders and read back, and no stored item grows with
+/// membership (DynamoDB caps an item at 400 KB; a Group item holding its
+/// members would hit it). 20,000 members by default, to keep CI short;
+/// `IISBULK_BIG_GROUP=200000` runs the full size (minutes: every add is its
+/// own durable transaction, as in production).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_group_of_200_000_members_keeps_every_item_small() {
+async fn a_large_group_keeps_every_item_small() {
     let n: usize = std::env::var("IISBULK_BIG_GROUP")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000);
+        .unwrap_or(20_000);
     let iis = iis(JurisdictionPolicy::default()).await;
     let g = iis.group(&iis.clinic_a).await;
     let groups = iis.membership.groups().clone();

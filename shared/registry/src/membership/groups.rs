@@ -1,5 +1,5 @@
 //! Authorized User Groups as items: one `GROUP` item per Group, one item per
-//! member, 32 size counters and, on the person's side, one item per Group
+//! member, 128 size counters and, on the person's side, one item per Group
 //! the person is or was in. No item grows with membership, so a Group of any
 //! size stays within DynamoDB's 400 KB item limit.
 
@@ -15,7 +15,7 @@ use crate::retry::on_conflict;
 
 /// Size counters per Group: adds for different patients rarely touch the
 /// same counter, so concurrent adds seldom conflict.
-const COUNTER_SHARDS: u8 = 32;
+const COUNTER_SHARDS: u8 = 128;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GroupRecord {
