@@ -1,7 +1,6 @@
 //! HTTP Basic credentials (RFC 7617) for `POST /hl7`.
 
 use axum::http::HeaderMap;
-use base64::Engine;
 
 /// The username and password of an `Authorization: Basic` header, or why not.
 pub(crate) fn basic_credentials(headers: &HeaderMap) -> Result<(String, String), &'static str> {
@@ -11,21 +10,7 @@ pub(crate) fn basic_credentials(headers: &HeaderMap) -> Result<(String, String),
     let value = value
         .to_str()
         .map_err(|_| "the Authorization header is not readable text")?;
-    let (scheme, encoded) = value
-        .trim()
-        .split_once(' ')
-        .ok_or("the Authorization header must be 'Basic <base64 of username:password>'")?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Err("only HTTP Basic authentication is supported here");
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .map_err(|_| "the Basic credentials are not valid base64")?;
-    let text = String::from_utf8(decoded).map_err(|_| "the Basic credentials are not UTF-8")?;
-    let (user, password) = text
-        .split_once(':')
-        .ok_or("the Basic credentials must be 'username:password'")?;
-    Ok((user.to_string(), password.to_string()))
+    registry::credentials::parse_basic(value)
 }
 
 #[cfg(test)]

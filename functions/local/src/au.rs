@@ -46,6 +46,10 @@ pub enum AuCommand {
         username: String,
         #[command(flatten)]
         password: PasswordArgs,
+        /// The jurisdiction policy deciding whether its kind gets a Group
+        /// (the one `iisbulk serve --policy` uses; the shipped one otherwise).
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
     },
     /// List Authorized Users (never their password hashes).
     List {
@@ -112,7 +116,9 @@ async fn run_inner(cmd: AuCommand) -> Result<(), String> {
             facilities,
             username,
             password: p,
+            policy,
         } => {
+            let policy = crate::policy::load(policy.as_deref())?;
             let kind = AuKind::parse(&kind).ok_or_else(|| {
                 format!(
                     "--kind '{kind}' is not one of {}",
@@ -122,7 +128,7 @@ async fn run_inner(cmd: AuCommand) -> Result<(), String> {
             let password = password(p)?;
             let users = AuthorizedUsers::new(data_dir::open(&common.data_dir)?);
             let au = users
-                .add(
+                .onboard(
                     NewAuthorizedUser {
                         id,
                         kind,
@@ -132,6 +138,7 @@ async fn run_inner(cmd: AuCommand) -> Result<(), String> {
                         password,
                     },
                     iz::Clock::now().unix_seconds,
+                    &policy,
                 )
                 .await
                 .map_err(|e| e.to_string())?;
@@ -141,6 +148,15 @@ async fn run_inner(cmd: AuCommand) -> Result<(), String> {
                 au.kind.as_str(),
                 au.facilities.join(", ")
             );
+            match &au.group {
+                Some(g) => println!(
+                    "Group {g} (share this id with the Authorized User for Bulk Data export)"
+                ),
+                None => println!(
+                    "no Group: the policy gives {} Authorized Users none",
+                    au.kind.as_str()
+                ),
+            }
         }
         AuCommand::List { common, json } => {
             let users = AuthorizedUsers::new(data_dir::open(&common.data_dir)?);
@@ -150,16 +166,17 @@ async fn run_inner(cmd: AuCommand) -> Result<(), String> {
                     let line = serde_json::json!({
                         "id": au.id, "kind": au.kind, "name": au.name,
                         "facilities": au.facilities, "username": au.username,
-                        "created_at": au.created_at,
+                        "created_at": au.created_at, "group": au.group,
                     });
                     println!("{line}");
                 } else {
                     println!(
-                        "{}\t{}\t{}\t{}\t{}",
+                        "{}\t{}\t{}\t{}\t{}\t{}",
                         au.id,
                         au.kind.as_str(),
                         au.username,
                         au.facilities.join(","),
+                        au.group.as_deref().unwrap_or("-"),
                         au.name
                     );
                 }

@@ -2,10 +2,14 @@
 
 mod au;
 mod check;
+mod consumer;
 mod data_dir;
+mod group_cli;
 mod matcher_loop;
 mod matching_cli;
+mod membership_loop;
 mod patients_cli;
+mod policy;
 mod send;
 mod serve;
 
@@ -41,6 +45,12 @@ enum Command {
         #[command(subcommand)]
         command: patients_cli::PatientsCommand,
     },
+    /// Authorized Users' Groups: show one, list its members and why each
+    /// was added (stop `iisbulk serve` on the same data first).
+    Group {
+        #[command(subcommand)]
+        command: group_cli::GroupCommand,
+    },
     /// Patient matching on files: grade pairs, or find-or-create over records.
     Matching {
         #[command(subcommand)]
@@ -71,6 +81,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => runtime().block_on(serve::run(args)),
         Command::Send(args) => runtime().block_on(send::run(args)),
         Command::Au { command } => runtime().block_on(au::run(command)),
+        Command::Group { command } => runtime().block_on(group_cli::run(command)),
     }
 }
 

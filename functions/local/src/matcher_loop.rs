@@ -1,54 +1,28 @@
 //! The matcher function of the local composition: applies every accepted
-//! message from the embedded store's change feed, in order, with a durable
-//! checkpoint (the DynamoDB stream plays this part on AWS).
+//! message from the change feed, in order.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use registry::patients::{events, MatchError, PatientMatching};
 use store::ChangeFeed;
 
-const CONSUMER: &str = "matcher";
+use crate::consumer;
 
 pub async fn run(feed: Arc<dyn ChangeFeed>, matching: PatientMatching) {
-    let mut after = match feed.position(CONSUMER).await {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::error!(error = %e, "matcher: cannot read its checkpoint; not started");
-            return;
-        }
-    };
-    loop {
-        let changes = match feed.read(after, 64).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "matcher: change feed unreadable, retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        if changes.is_empty() {
-            feed.wait(after).await;
-            continue;
-        }
-        for change in &changes {
-            if let Some(id) = events::accepted_message(change) {
+    consumer::run(feed, "matcher", |change| {
+        let matching = matching.clone();
+        async move {
+            if let Some(id) = events::accepted_message(&change) {
                 apply(&matching, id).await;
             }
-            after = Some(change.seq);
         }
-        if let Some(seq) = after {
-            if let Err(e) = feed.checkpoint(CONSUMER, seq).await {
-                tracing::warn!(error = %e, "matcher: checkpoint not saved (work will be redone, harmlessly)");
-            }
-        }
-    }
+    })
+    .await
 }
 
 /// Retries storage trouble until it clears: a message is never skipped.
 async fn apply(matching: &PatientMatching, message_id: &str) {
-    let mut delay = Duration::from_millis(100);
-    loop {
+    consumer::until_done("matcher", || async {
         let now_ms = iz::Clock::now().unix_seconds * 1000;
         match matching.process(message_id, now_ms).await {
             Ok(m) => {
@@ -59,20 +33,17 @@ async fn apply(matching: &PatientMatching, message_id: &str) {
                     new_person = m.new_person,
                     "message matched"
                 );
-                return;
+                Ok(())
             }
             Err(MatchError::UnknownMessage(_)) => {
                 tracing::error!(
                     message_id = message_id,
                     "matcher: announced message not found"
                 );
-                return;
+                Ok(())
             }
-            Err(e) => {
-                tracing::warn!(message_id = message_id, error = %e, "matcher: retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(30));
-            }
+            Err(e) => Err(format!("message {message_id}: {e}")),
         }
-    }
+    })
+    .await
 }

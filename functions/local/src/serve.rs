@@ -45,6 +45,15 @@ pub struct ServeArgs {
     /// in ../shared/corpus/hl7, if it does not exist. Never on real data.
     #[arg(long)]
     demo: bool,
+    /// The jurisdiction's Group membership policy (TOML; see
+    /// policy/jurisdiction.toml, the default).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Mount the FHIR read API (GET /fhir/Group, /fhir/Patient,
+    /// /fhir/Immunization) with HTTP Basic logins, until SMART Backend
+    /// Services authorization exists. For development only.
+    #[arg(long)]
+    insecure_dev_api: bool,
 }
 
 pub const DEMO_USER: &str = "demo";
@@ -93,11 +102,19 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             .map_err(|e| format!("--code-supplement {}: {e}", path.display()))?;
         tracing::info!(codes = n, "code supplement installed");
     }
+    // A bad policy stops start-up here, before anything is served.
+    let policy = Arc::new(crate::policy::load(args.policy.as_deref())?);
+    tracing::info!(
+        policy = %policy.version,
+        association = ?policy.association,
+        qbp = policy.qbp,
+        "jurisdiction policy"
+    );
     let store = data_dir::open(&args.data_dir)?;
     let dyn_store: Arc<dyn store::ItemStore> = store.clone();
     let users = AuthorizedUsers::new(dyn_store.clone());
     if args.demo {
-        seed_demo(&users).await?;
+        seed_demo(&users, &policy).await?;
     }
     let iis = iz::IisIdentity {
         application: args.iis_application.clone(),
@@ -117,7 +134,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     });
     tracing::info!(config = %matcher.config().version, "patient matching");
     let matching = registry::patients::PatientMatching::new(dyn_store.clone(), matcher.clone());
-    tokio::spawn(crate::matcher_loop::run(store.clone(), matching));
+    tokio::spawn(crate::matcher_loop::run(store.clone(), matching.clone()));
+    tokio::spawn(crate::membership_loop::run(
+        store.clone(),
+        registry::membership::Membership::new(matching.clone(), policy.clone()),
+    ));
     let deps = Arc::new(IngestDeps::new(
         dyn_store,
         iis,
@@ -127,11 +148,23 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             matcher,
             query_policy: registry::queries::QueryPolicy {
                 max_candidates: args.max_query_candidates,
+                jurisdiction: policy.clone(),
                 ..Default::default()
             },
         },
     ));
-    let app = ingest::router(deps);
+    let mut app = ingest::router(deps);
+    if args.insecure_dev_api {
+        let mut bulk = bulk_api::BulkDeps::new(matching, policy.clone());
+        bulk.public_url = args
+            .public_url
+            .as_ref()
+            .map(|u| format!("{}/fhir", u.trim_end_matches('/')));
+        app = app.merge(bulk_api::dev_read_api(Arc::new(bulk)));
+        tracing::warn!(
+            "FHIR read API mounted with HTTP Basic logins (--insecure-dev-api): development only"
+        );
+    }
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
@@ -153,7 +186,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     Ok(())
 }
 
-async fn seed_demo(users: &AuthorizedUsers) -> Result<(), String> {
+async fn seed_demo(
+    users: &AuthorizedUsers,
+    policy: &registry::membership::JurisdictionPolicy,
+) -> Result<(), String> {
     let demo = NewAuthorizedUser {
         id: "demo-clinic".into(),
         kind: AuKind::Clinic,
@@ -162,10 +198,14 @@ async fn seed_demo(users: &AuthorizedUsers) -> Result<(), String> {
         username: DEMO_USER.into(),
         password: DEMO_PASSWORD.into(),
     };
-    match users.add(demo, iz::Clock::now().unix_seconds).await {
-        Ok(_) => {
+    match users
+        .onboard(demo, iz::Clock::now().unix_seconds, policy)
+        .await
+    {
+        Ok(au) => {
             println!(
-                "demo Authorized User created: username '{DEMO_USER}', password '{DEMO_PASSWORD}'"
+                "demo Authorized User created: username '{DEMO_USER}', password '{DEMO_PASSWORD}', Group {}",
+                au.group.as_deref().unwrap_or("(none under this policy)")
             );
             Ok(())
         }

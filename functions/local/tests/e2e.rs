@@ -594,3 +594,238 @@ RCP|I|5^RD&records&HL70126\r";
         "{rsp}"
     );
 }
+
+async fn get_fhir(url: &str, auth: Option<(&str, &str)>) -> (u16, serde_json::Value) {
+    let mut req = client().get(url).header("accept", "application/fhir+json");
+    if let Some((u, p)) = auth {
+        req = req.basic_auth(u, Some(p));
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let ctype = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = r.text().await.unwrap();
+    if status != 404 || !body.is_empty() {
+        assert_eq!(ctype, "application/fhir+json", "{url}: {body}");
+    }
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Keeps every resource the test reads, for the independent FHIR validator
+/// (`scripts/test` checks them with the `fhir.resources` models).
+fn keep_sample(name: &str, resource: &serde_json::Value) {
+    if let Ok(dir) = std::env::var("IISBULK_FHIR_SAMPLES") {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            Path::new(&dir).join(format!("{name}.json")),
+            serde_json::to_vec_pretty(resource).unwrap(),
+        )
+        .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reported_children_join_the_senders_group_readable_as_fhir_by_it_alone() {
+    let data = tempfile::tempdir().unwrap();
+    // Without --insecure-dev-api there is no FHIR read API at all.
+    {
+        let plain = Server::start(data.path(), &[]);
+        let (status, _) = get_fhir(
+            &format!("{}/fhir/Group", plain.url),
+            Some((DEMO_USER, DEMO_PASSWORD)),
+        )
+        .await;
+        assert_eq!(status, 404);
+    }
+    let add = Command::new(env!("CARGO_BIN_EXE_iisbulk"))
+        .args(["au", "add", "--data-dir"])
+        .arg(data.path())
+        .args([
+            "--id",
+            "other-clinic",
+            "--kind",
+            "clinic",
+            "--name",
+            "Other Clinic",
+            "--facility",
+            "OTHERFAC",
+            "--username",
+            "other",
+            "--password",
+            "other-password-1",
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&add.stdout);
+    assert!(add.status.success() && said.contains("Group "), "{said}");
+    let other_group = said
+        .lines()
+        .find_map(|l| l.strip_prefix("Group "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+
+    let mut server = Server::start(data.path(), &["--insecure-dev-api"]);
+    let url = server.url.clone();
+    let demo = Some((DEMO_USER, DEMO_PASSWORD));
+    let other = Some(("other", "other-password-1"));
+    let mut sent = 0;
+    for (name, body) in corpus("vxu-00") {
+        let (status, answer) = post_hl7(&url, DEMO_USER, DEMO_PASSWORD, body).await;
+        assert_eq!(status, 200, "{name}");
+        if answer.contains("MSA|AA") || answer.contains("MSA|AE") {
+            sent += 1;
+        }
+    }
+    for _ in 0..sent {
+        server
+            .matched
+            .recv_timeout(Duration::from_secs(60))
+            .expect("message matched");
+    }
+
+    // The demo clinic finds its Group by identifier (its Authorized User id).
+    let (status, bundle) =
+        get_fhir(&format!("{url}/fhir/Group?identifier=demo-clinic"), demo).await;
+    assert_eq!(status, 200, "{bundle}");
+    assert_eq!(bundle["resourceType"], "Bundle");
+    assert_eq!(bundle["total"], 1, "{bundle}");
+    let group_id = bundle["entry"][0]["resource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    keep_sample("bundle-group-search", &bundle);
+
+    // Membership follows matching asynchronously: wait until it settles.
+    let mut group = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (_, g) = get_fhir(&format!("{url}/fhir/Group/{group_id}"), demo).await;
+        let settled = g["quantity"].as_u64().unwrap_or(0) > 0 && g == group;
+        group = g;
+        if settled {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(group["resourceType"], "Group");
+    assert_eq!(
+        (group["type"].as_str(), group["actual"].as_bool()),
+        (Some("person"), Some(true))
+    );
+    assert_eq!(
+        group["managingEntity"]["reference"],
+        "Organization/demo-clinic"
+    );
+    let members = group["member"].as_array().unwrap();
+    assert_eq!(members.len() as u64, group["quantity"].as_u64().unwrap());
+    keep_sample("group", &group);
+
+    let mut doses = 0;
+    for (n, m) in members.iter().enumerate() {
+        let reference = m["entity"]["reference"].as_str().unwrap();
+        assert!(m["period"]["start"].as_str().unwrap().ends_with('Z'));
+        let (status, patient) = get_fhir(&format!("{url}/fhir/{reference}"), demo).await;
+        assert_eq!(status, 200, "{patient}");
+        assert_eq!(patient["resourceType"], "Patient");
+        keep_sample(&format!("patient-{n}"), &patient);
+        let (status, imms) = get_fhir(
+            &format!("{url}/fhir/Immunization?patient={reference}"),
+            demo,
+        )
+        .await;
+        assert_eq!(status, 200, "{imms}");
+        for (k, e) in imms["entry"].as_array().into_iter().flatten().enumerate() {
+            let imm = &e["resource"];
+            assert_eq!(imm["patient"]["reference"], reference);
+            keep_sample(&format!("immunization-{n}-{k}"), imm);
+            doses += 1;
+        }
+
+        // Another Authorized User sees none of it.
+        let (status, outcome) = get_fhir(&format!("{url}/fhir/{reference}"), other).await;
+        assert_eq!(status, 404);
+        assert_eq!(outcome["resourceType"], "OperationOutcome");
+        let (_, none) = get_fhir(
+            &format!("{url}/fhir/Immunization?patient={reference}"),
+            other,
+        )
+        .await;
+        assert_eq!(none["total"], 0);
+    }
+    assert!(doses > 0, "no immunizations read");
+    let (status, _) = get_fhir(&format!("{url}/fhir/Group/{group_id}"), other).await;
+    assert_eq!(status, 404);
+    let (_, theirs) = get_fhir(&format!("{url}/fhir/Group/{other_group}"), other).await;
+    assert_eq!(
+        (theirs["quantity"].as_u64(), theirs["member"].is_null()),
+        (Some(0), true)
+    );
+    let (_, empty) = get_fhir(&format!("{url}/fhir/Group?identifier=demo-clinic"), other).await;
+    assert_eq!(empty["total"], 0);
+
+    // Summary, missing credentials, a missing parameter: FHIR answers.
+    let (_, summary) = get_fhir(&format!("{url}/fhir/Group/{group_id}?_summary=true"), demo).await;
+    assert!(summary["member"].is_null());
+    assert_eq!(summary["meta"]["tag"][0]["code"], "SUBSETTED");
+    let (status, outcome) = get_fhir(&format!("{url}/fhir/Group/{group_id}"), None).await;
+    assert_eq!(status, 401);
+    keep_sample("operation-outcome-401", &outcome);
+    let (status, outcome) = get_fhir(&format!("{url}/fhir/Immunization"), demo).await;
+    assert_eq!(status, 400);
+    assert!(outcome["issue"][0]["diagnostics"]
+        .as_str()
+        .unwrap()
+        .contains("patient"));
+    server.kill();
+
+    // The CLI tells why each member is there.
+    let list = Command::new(env!("CARGO_BIN_EXE_iisbulk"))
+        .args(["group", "members", "--data-dir"])
+        .arg(data.path())
+        .arg(&group_id)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    assert_eq!(text.lines().count(), members.len(), "{text}");
+    assert!(text.contains("added: vxu"), "{text}");
+}
+
+#[test]
+fn a_bad_jurisdiction_policy_stops_start_up_naming_the_option() {
+    let data = tempfile::tempdir().unwrap();
+    let policy = data.path().join("policy.toml");
+    let shipped = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policy/jurisdiction.toml"),
+    )
+    .unwrap();
+    std::fs::write(
+        &policy,
+        shipped.replace("association = \"multiple\"", "association = \"several\""),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_iisbulk"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .arg("--policy")
+        .arg(&policy)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--policy") && err.contains("several") && err.contains("association"),
+        "{err}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
+}

@@ -4,9 +4,8 @@
 //! that could not be applied, never skipping one.
 
 use registry::patients::{events, MatchError, PatientMatching};
-use serde::Serialize;
 use serde_json::Value;
-use store::Key;
+pub use stream_batch::{BatchResponse, ItemFailure};
 
 /// One stream record, as far as the matcher cares.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,61 +16,20 @@ pub struct StreamRecord {
     pub message_id: Option<String>,
 }
 
-/// The `ReportBatchItemFailures` answer.
-#[derive(Debug, Default, Serialize, PartialEq)]
-pub struct BatchResponse {
-    #[serde(rename = "batchItemFailures")]
-    pub batch_item_failures: Vec<ItemFailure>,
-}
-
-#[derive(Debug, Serialize, PartialEq)]
-pub struct ItemFailure {
-    #[serde(rename = "itemIdentifier")]
-    pub item_identifier: String,
-}
-
 /// Reads the records of a DynamoDB stream event. Records the matcher does
 /// not act on (modifications, deletes, other item families) come back with
 /// no message id; a malformed event is an error naming what is missing.
 pub fn stream_records(event: &Value) -> Result<Vec<StreamRecord>, String> {
-    let records = event
-        .get("Records")
-        .and_then(Value::as_array)
-        .ok_or("the event has no Records array (is this a DynamoDB stream event?)")?;
-    records
-        .iter()
-        .enumerate()
-        .map(|(n, r)| {
-            let ddb = r
-                .get("dynamodb")
-                .ok_or(format!("record {n} has no dynamodb member"))?;
-            let sequence = ddb
-                .get("SequenceNumber")
-                .and_then(Value::as_str)
-                .ok_or(format!("record {n} has no dynamodb.SequenceNumber"))?
-                .to_owned();
-            let key_part = |name: &str| {
-                ddb.get("Keys")
-                    .and_then(|k| k.get(name))
-                    .and_then(|v| v.get("S"))
-                    .and_then(Value::as_str)
-            };
-            let message_id = match (
-                r.get("eventName").and_then(Value::as_str),
-                key_part("pk"),
-                key_part("sk"),
-            ) {
-                (Some("INSERT"), Some(pk), Some(sk)) => {
-                    events::accepted_message_key(&Key::new(pk, sk)).map(str::to_owned)
-                }
+    Ok(stream_batch::records(event)?
+        .into_iter()
+        .map(|r| StreamRecord {
+            message_id: match (&r.key, r.event_name.as_str()) {
+                (Some(key), "INSERT") => events::accepted_message_key(key).map(str::to_owned),
                 _ => None,
-            };
-            Ok(StreamRecord {
-                sequence,
-                message_id,
-            })
+            },
+            sequence: r.sequence,
         })
-        .collect()
+        .collect())
 }
 
 /// Applies a batch in order. At the first message that fails for a reason

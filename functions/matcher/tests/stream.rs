@@ -3,49 +3,16 @@
 //! storage fails.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use iz::{Clock, IisIdentity};
 use matcher::{handle, stream_records, ItemFailure};
 use registry::patients::PatientMatching;
 use registry::{AuKind, AuthorizedUsers, Intake, NewAuthorizedUser, Transport};
 use serde_json::{json, Value};
 use store::embedded::EmbeddedStore;
-use store::{Condition, Item, ItemStore, Key, Page, QueryOpts, StoreError, Write};
-
-/// Passes everything through until told to fail writes, as storage that
-/// throttles would.
-struct Flaky {
-    inner: Arc<dyn ItemStore>,
-    fail_writes: AtomicBool,
-}
-
-#[async_trait]
-impl ItemStore for Flaky {
-    async fn get(&self, key: &Key) -> store::Result<Option<Item>> {
-        self.inner.get(key).await
-    }
-    async fn put(&self, item: Item, cond: Condition) -> store::Result<u64> {
-        if self.fail_writes.load(Ordering::SeqCst) {
-            return Err(StoreError::Throttled("injected".into()));
-        }
-        self.inner.put(item, cond).await
-    }
-    async fn delete(&self, key: &Key, cond: Condition) -> store::Result<()> {
-        self.inner.delete(key, cond).await
-    }
-    async fn query(&self, pk: &str, opts: QueryOpts) -> store::Result<Page> {
-        self.inner.query(pk, opts).await
-    }
-    async fn transact(&self, writes: Vec<Write>) -> store::Result<()> {
-        if self.fail_writes.load(Ordering::SeqCst) {
-            return Err(StoreError::Throttled("injected".into()));
-        }
-        self.inner.transact(writes).await
-    }
-}
+use store::faulty::FailingWrites;
+use store::ItemStore;
 
 fn vxu(control_id: &str, mrn: &str, given: &str) -> String {
     format!(
@@ -64,10 +31,7 @@ async fn a_batch_of_new_messages_becomes_persons_and_failures_are_reported_from_
     let dir = tempfile::tempdir().unwrap();
     let embedded: Arc<dyn ItemStore> =
         Arc::new(EmbeddedStore::open(dir.path().join("t.redb")).unwrap());
-    let flaky = Arc::new(Flaky {
-        inner: embedded.clone(),
-        fail_writes: AtomicBool::new(false),
-    });
+    let flaky = Arc::new(FailingWrites::new(embedded.clone()));
     let users = AuthorizedUsers::new(embedded.clone());
     let au = users
         .add(
@@ -107,7 +71,7 @@ async fn a_batch_of_new_messages_becomes_persons_and_failures_are_reported_from_
     assert_eq!(records.iter().filter(|r| r.message_id.is_some()).count(), 2);
 
     // Storage failing: the first message to apply is named, nothing skipped.
-    flaky.fail_writes.store(true, Ordering::SeqCst);
+    flaky.fail_writes(true);
     let failing = PatientMatching::new(flaky.clone(), Arc::new(matching::Matcher::default()));
     let answer = handle(&failing, &event, 1).await.unwrap();
     assert_eq!(
@@ -122,7 +86,7 @@ async fn a_batch_of_new_messages_becomes_persons_and_failures_are_reported_from_
     );
 
     // Storage back: the retried batch applies both; a second delivery is a no-op.
-    flaky.fail_writes.store(false, Ordering::SeqCst);
+    flaky.fail_writes(false);
     let answer = handle(&failing, &event, 1).await.unwrap();
     assert!(answer.batch_item_failures.is_empty());
     let again = handle(&failing, &event, 2).await.unwrap();

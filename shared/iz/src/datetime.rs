@@ -252,12 +252,24 @@ impl Clock {
         let (y, m, d, hh, mm, ss) = self.civil();
         format!("{y:04}{m:02}{d:02}{hh:02}{mm:02}{ss:02}+0000")
     }
+
+    /// `YYYY-MM-DDTHH:MM:SSZ`, a FHIR instant / dateTime in UTC.
+    pub fn instant(&self) -> String {
+        let (y, m, d, hh, mm, ss) = self.civil();
+        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
+    }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instants_are_utc_rfc3339() {
+        assert_eq!(Clock::at(0).instant(), "1970-01-01T00:00:00Z");
+        assert_eq!(Clock::at(1_767_225_599).instant(), "2025-12-31T23:59:59Z");
+    }
 
     #[test]
     fn day_numbers_count_days() {

@@ -8,13 +8,14 @@
 
 use crate::credentials;
 use crate::keys;
+use crate::membership::{create_group, GroupRecord, JurisdictionPolicy};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use store::{Condition, Item, ItemStore, QueryOpts, SkRange, StoreError, Write};
 
 /// The kinds of organisation a jurisdiction grants access to; the Group
 /// membership policy later decides per kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuKind {
     Clinic,
@@ -66,6 +67,10 @@ pub struct AuthorizedUser {
     pub password_hash: String,
     /// Epoch seconds.
     pub created_at: i64,
+    /// The Authorized User's one persistent Group, when the jurisdiction
+    /// gives its kind one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     /// Store version of the item, for optimistic updates (not serialized).
     #[serde(skip)]
     pub version: u64,
@@ -142,6 +147,21 @@ struct Pointer {
 
 pub const MIN_PASSWORD_CHARS: usize = 12;
 
+/// Group ids are shared out of band and typed by people: random, so they
+/// say nothing about the Authorized User or the order of onboarding.
+fn new_group_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+fn group_of(au: &AuthorizedUser, group: &str, now_ms: i64) -> GroupRecord {
+    GroupRecord {
+        id: group.to_owned(),
+        au: au.id.clone(),
+        name: format!("Patients of {}", au.name),
+        created_at: now_ms,
+    }
+}
+
 fn check_id(what: &str, v: &str, max: usize) -> Result<(), AuError> {
     if v.is_empty() || v.len() > max {
         return Err(AuError::Invalid(format!(
@@ -200,7 +220,30 @@ impl AuthorizedUsers {
         AuthorizedUsers { store }
     }
 
+    /// Creates an Authorized User without a Group (see [`Self::onboard`]).
     pub async fn add(&self, new: NewAuthorizedUser, now: i64) -> Result<AuthorizedUser, AuError> {
+        self.add_with_group(new, now, false).await
+    }
+
+    /// Creates an Authorized User and, when the policy gives its kind a
+    /// Group, its Group in the same transaction, so the Group id can be
+    /// shared at onboarding.
+    pub async fn onboard(
+        &self,
+        new: NewAuthorizedUser,
+        now: i64,
+        policy: &JurisdictionPolicy,
+    ) -> Result<AuthorizedUser, AuError> {
+        let with_group = policy.gives_group(new.kind);
+        self.add_with_group(new, now, with_group).await
+    }
+
+    async fn add_with_group(
+        &self,
+        new: NewAuthorizedUser,
+        now: i64,
+        with_group: bool,
+    ) -> Result<AuthorizedUser, AuError> {
         check_id("the Authorized User id", &new.id, 64)?;
         check_id("the username", &new.username, 64)?;
         if new.name.trim().is_empty() {
@@ -232,6 +275,7 @@ impl AuthorizedUsers {
             username: new.username.clone(),
             password_hash: credentials::hash_password(&new.password),
             created_at: now,
+            group: with_group.then(new_group_id),
             version: 0,
         };
         let pointer = encode(&Pointer { au: au.id.clone() })?;
@@ -251,6 +295,9 @@ impl AuthorizedUsers {
                 cond: Condition::Absent,
             });
         }
+        if let Some(group) = &au.group {
+            writes.push(create_group(&group_of(&au, group, now * 1000))?);
+        }
         match self.store.transact(writes).await {
             Ok(()) => Ok(AuthorizedUser { version: 1, ..au }),
             Err(StoreError::ConditionFailed { index }) => Err(match index {
@@ -264,6 +311,41 @@ impl AuthorizedUsers {
             }),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The Authorized User's Group id, creating the Group if the user has
+    /// none yet (a user onboarded before the policy gave its kind a Group).
+    pub async fn ensure_group(&self, id: &str, now_ms: i64) -> Result<String, AuError> {
+        let mut last = None;
+        for _ in 0..crate::retry::MAX_ATTEMPTS {
+            let au = self
+                .get(id)
+                .await?
+                .ok_or_else(|| AuError::NotFound(id.to_owned()))?;
+            if let Some(g) = &au.group {
+                return Ok(g.clone());
+            }
+            let group = new_group_id();
+            let updated = AuthorizedUser {
+                group: Some(group.clone()),
+                ..au.clone()
+            };
+            let writes = vec![
+                Write::Put {
+                    item: Item::new(keys::au(id), encode(&updated)?),
+                    cond: Condition::Version(au.version),
+                },
+                create_group(&group_of(&au, &group, now_ms))?,
+            ];
+            match self.store.transact(writes).await {
+                Ok(()) => return Ok(group),
+                Err(e) if crate::retry::is_conflict(&e) => last = Some(e),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AuError::Store(
+            last.unwrap_or(StoreError::Other("retries exhausted".into())),
+        ))
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<AuthorizedUser>, AuError> {

@@ -17,6 +17,7 @@ use crate::authorized_user::{AuError, AuthorizedUser, AuthorizedUsers};
 use crate::keys::hex;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use base64::Engine;
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -84,6 +85,26 @@ impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Credentials")
     }
+}
+
+/// The username and password of an HTTP Basic `Authorization` header value
+/// (RFC 7617), or why not, in words for the client.
+pub fn parse_basic(value: &str) -> Result<(String, String), &'static str> {
+    let (scheme, encoded) = value
+        .trim()
+        .split_once(' ')
+        .ok_or("the Authorization header must be 'Basic <base64 of username:password>'")?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err("only HTTP Basic authentication is supported here");
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| "the Basic credentials are not valid base64")?;
+    let text = String::from_utf8(decoded).map_err(|_| "the Basic credentials are not UTF-8")?;
+    let (user, password) = text
+        .split_once(':')
+        .ok_or("the Basic credentials must be 'username:password'")?;
+    Ok((user.to_string(), password.to_string()))
 }
 
 impl Credentials {

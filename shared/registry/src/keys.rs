@@ -19,6 +19,10 @@
 //! | review queue (GSI1)  | `REVIEW`                    | `<created ms>#<person id>` |
 //! | query audit          | `QRY#<au>`                  | `<ms>#<uuid>` |
 //! | queried by an AU     | `PAT#<person id>`           | `QUERIED#<au>` |
+//! | Group                | `GRP#<group id>`            | `GROUP`     |
+//! | Group member         | `GRP#<group id>`            | `MEM#<person id>` |
+//! | Group size counter   | `GRP#<group id>`            | `COUNT#<n>` (n < 128) |
+//! | person's Group       | `PAT#<person id>`           | `GROUP#<group id>` |
 //! | blocking key head    | `BLK#<h(key)>`              | `#`         |
 //! | blocking key entry   | `BLK#<h(key)>`              | `S#<source id>` |
 //!
@@ -109,6 +113,32 @@ pub fn query_audit(au: &str, at_ms: i64, id: &str) -> Key {
 
 pub fn queried_by(person_id: &str, au: &str) -> Key {
     Key::new(person_pk(person_id), format!("QUERIED#{au}"))
+}
+
+pub fn group_pk(group_id: &str) -> String {
+    format!("GRP#{group_id}")
+}
+
+pub fn group(group_id: &str) -> Key {
+    Key::new(group_pk(group_id), "GROUP")
+}
+
+pub const MEMBER_PREFIX: &str = "MEM#";
+
+pub fn group_member(group_id: &str, person_id: &str) -> Key {
+    Key::new(group_pk(group_id), format!("MEM#{person_id}"))
+}
+
+pub const COUNTER_PREFIX: &str = "COUNT#";
+
+pub fn group_counter(group_id: &str, shard: u8) -> Key {
+    Key::new(group_pk(group_id), format!("COUNT#{shard}"))
+}
+
+pub const PERSON_GROUP_PREFIX: &str = "GROUP#";
+
+pub fn person_group(person_id: &str, group_id: &str) -> Key {
+    Key::new(person_pk(person_id), format!("GROUP#{group_id}"))
 }
 
 pub const REVIEW_QUEUE: &str = "REVIEW";

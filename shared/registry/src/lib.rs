@@ -2,14 +2,19 @@
 //! same code runs in a Lambda over DynamoDB and in the local process over the
 //! embedded store. No HTTP, no AWS SDK here: transports live in `functions/`.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod authorized_user;
 pub mod credentials;
 pub mod intake;
 mod json;
 pub mod keys;
+pub mod membership;
 pub mod message;
 pub mod patients;
 pub mod queries;
+pub mod resources;
+mod retry;
 
 pub use authorized_user::{AuError, AuKind, AuthorizedUser, AuthorizedUsers, NewAuthorizedUser};
 pub use credentials::{AuthError, Credentials};

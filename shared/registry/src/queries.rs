@@ -16,8 +16,11 @@ use matching::Grade;
 use serde::{Deserialize, Serialize};
 use store::{Condition, Item, StoreError, Write};
 
+use std::sync::Arc;
+
 use crate::authorized_user::AuthorizedUser;
 use crate::keys;
+use crate::membership::{Groups, JurisdictionPolicy};
 pub use crate::patients::source::query_record;
 use crate::patients::{Demographics, Immunization, PatientMatching, Person, PersonStatus, Stamped};
 
@@ -29,6 +32,8 @@ pub struct QueryPolicy {
     /// Whether a do-not-share (PD1-12 = Y) patient is visible to the
     /// Authorized Users that reported them. `false`: hidden from everyone.
     pub protected_visible_to_reporters: bool,
+    /// The Group rules: whether a Z32 carries the asker's Group id.
+    pub jurisdiction: Arc<JurisdictionPolicy>,
 }
 
 impl Default for QueryPolicy {
@@ -36,6 +41,7 @@ impl Default for QueryPolicy {
         QueryPolicy {
             max_candidates: 10,
             protected_visible_to_reporters: true,
+            jurisdiction: Arc::new(JurisdictionPolicy::default()),
         }
     }
 }
@@ -101,7 +107,10 @@ impl Queries {
         let rsp = if let Some(pid) = &found.outcome.person {
             match self.visible_person(au, pid).await? {
                 Some(person) => {
-                    let patient = self.patient_view(au, &person).await?;
+                    let mut patient = self.patient_view(au, &person).await?;
+                    if let Some(id) = self.group_identifier(au, &person.id).await? {
+                        patient.identifiers.push(id);
+                    }
                     let mut history = self.matching.history(&person.id).await?;
                     history.sort_by_key(|i| (i.order.administered, i.id.clone()));
                     let doses: Vec<RspDose<'_>> = history
@@ -203,7 +212,7 @@ impl Queries {
             }
             if person.demographics.protected.value == Some(true) {
                 let reporter = self.policy.protected_visible_to_reporters
-                    && self.reported_by(au, &person.id).await?;
+                    && self.matching.reported_by(&person.id, &au.id).await?;
                 if !reporter {
                     return Ok(None);
                 }
@@ -213,18 +222,29 @@ impl Queries {
         Ok(None)
     }
 
-    async fn reported_by(&self, au: &AuthorizedUser, pid: &str) -> Result<bool, StoreError> {
-        for sid in self.matching.sources_of(pid).await? {
-            if self
-                .matching
-                .source(&sid)
+    /// The asker's Group id as an extra, non-unique patient identifier,
+    /// when the jurisdiction returns it and the patient is in that Group or
+    /// this very query puts them there.
+    async fn group_identifier(
+        &self,
+        au: &AuthorizedUser,
+        person: &str,
+    ) -> Result<Option<Identifier>, StoreError> {
+        let j = &self.policy.jurisdiction;
+        let (Some(spec), Some(group)) = (&j.rsp_group_identifier, &au.group) else {
+            return Ok(None);
+        };
+        let joins_now = j.qbp && j.gives_group(au.kind);
+        let member = joins_now
+            || Groups::new(self.matching.store_arc())
+                .member(group, person)
                 .await?
-                .is_some_and(|s| s.au == au.id)
-            {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+                .is_some_and(|m| m.active);
+        Ok(member.then(|| Identifier {
+            id: group.clone(),
+            authority: Some(spec.assigning_authority.clone()),
+            type_code: Some(spec.identifier_type.clone()),
+        }))
     }
 
     /// The consolidated patient as PID/PD1/NK1 see it; identifiers are the
@@ -234,23 +254,7 @@ impl Queries {
         au: &AuthorizedUser,
         person: &Person,
     ) -> Result<Patient, StoreError> {
-        let mut identifiers = Vec::new();
-        for sid in self.matching.sources_of(&person.id).await? {
-            if let Some(source) = self.matching.source(&sid).await? {
-                if source.au == au.id {
-                    for id in &source.record.identifiers {
-                        let identifier = Identifier {
-                            id: id.value.clone(),
-                            authority: Some(id.system.clone()).filter(|s| !s.is_empty()),
-                            type_code: Some(id.kind.clone()).filter(|s| !s.is_empty()),
-                        };
-                        if !identifiers.contains(&identifier) {
-                            identifiers.push(identifier);
-                        }
-                    }
-                }
-            }
-        }
+        let identifiers = self.matching.identifiers_from(&person.id, &au.id).await?;
         Ok(patient_from(&person.demographics, identifiers))
     }
 

@@ -27,6 +27,8 @@ pub mod port;
 
 #[cfg(feature = "contract")]
 pub mod contract;
+#[cfg(feature = "contract")]
+pub mod faulty;
 
 pub use error::{Result, StoreError};
 pub use model::{

@@ -34,7 +34,9 @@ pub enum DoseChange {
 /// The sender-scoped identity of an order's dose.
 pub fn dose_key(order: &Order) -> String {
     match &order.filler_order {
-        Some(filler) if !filler.id.is_empty() => {
+        // "9999" is what the guide requires in ORC-3 of every refusal and
+        // not-administered order (IZ-45): it names no dose.
+        Some(filler) if !filler.id.is_empty() && filler.id != "9999" => {
             let ns = filler.namespace.as_deref().unwrap_or("");
             format!(
                 "f{}",

@@ -29,12 +29,10 @@ use crate::intake::load_accepted;
 use crate::json::{decode, encode};
 use crate::keys;
 use crate::message::AcceptedMessage;
+use crate::retry::{is_conflict, MAX_ATTEMPTS};
 
 /// DynamoDB's limit, shared by the embedded store.
 const MAX_WRITES: usize = 100;
-/// Optimistic transactions retried this often before the message is left
-/// for redelivery.
-const MAX_ATTEMPTS: usize = 12;
 /// At most this many potential duplicates are flagged per new person.
 const MAX_DUPLICATES: usize = 10;
 
@@ -141,10 +139,6 @@ impl std::fmt::Debug for PatientMatching {
     }
 }
 
-fn is_conflict(e: &StoreError) -> bool {
-    matches!(e, StoreError::ConditionFailed { .. })
-}
-
 /// A person's profile item; provisional persons are also filed in the
 /// review queue (GSI1 `REVIEW`, oldest first).
 fn person_item(person: &Person) -> Result<Item, StoreError> {
@@ -173,6 +167,10 @@ impl PatientMatching {
 
     pub fn store(&self) -> &dyn ItemStore {
         self.store.as_ref()
+    }
+
+    pub fn store_arc(&self) -> Arc<dyn ItemStore> {
+        self.store.clone()
     }
 
     pub fn matcher(&self) -> &Matcher {
@@ -221,27 +219,12 @@ impl PatientMatching {
         Ok(matched)
     }
 
-    async fn retry<T, F, Fut>(&self, mut attempt: F) -> Result<T, StoreError>
+    async fn retry<T, F, Fut>(&self, attempt: F) -> Result<T, StoreError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>>,
     {
-        let mut last = None;
-        for n in 0..MAX_ATTEMPTS {
-            match attempt().await {
-                Err(e) if is_conflict(&e) => {
-                    last = Some(e);
-                    // Spread retries so two writers stop colliding.
-                    let jitter = u64::from(rand_core::RngCore::next_u32(&mut rand_core::OsRng) % 8);
-                    tokio::time::sleep(std::time::Duration::from_millis(
-                        (1u64 << n.min(6)) + jitter,
-                    ))
-                    .await;
-                }
-                other => return other,
-            }
-        }
-        Err(last.unwrap_or(StoreError::Other("retries exhausted".into())))
+        crate::retry::on_conflict(attempt).await
     }
 
     async fn link_identity(
@@ -706,6 +689,45 @@ impl PatientMatching {
                     .to_owned()
             })
             .collect())
+    }
+
+    /// The identifiers an Authorized User itself gave for the person (its
+    /// records' PID-3), never another sender's.
+    pub async fn identifiers_from(
+        &self,
+        person: &str,
+        au: &str,
+    ) -> Result<Vec<iz::view::Identifier>, StoreError> {
+        let mut identifiers = Vec::new();
+        for sid in self.sources_of(person).await? {
+            let Some(source) = self.source(&sid).await? else {
+                continue;
+            };
+            if source.au != au {
+                continue;
+            }
+            for id in &source.record.identifiers {
+                let identifier = iz::view::Identifier {
+                    id: id.value.clone(),
+                    authority: Some(id.system.clone()).filter(|s| !s.is_empty()),
+                    type_code: Some(id.kind.clone()).filter(|s| !s.is_empty()),
+                };
+                if !identifiers.contains(&identifier) {
+                    identifiers.push(identifier);
+                }
+            }
+        }
+        Ok(identifiers)
+    }
+
+    /// Whether the Authorized User reported this person (has a record linked).
+    pub async fn reported_by(&self, person: &str, au: &str) -> Result<bool, StoreError> {
+        for sid in self.sources_of(person).await? {
+            if self.source(&sid).await?.is_some_and(|s| s.au == au) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Rebuilds the consolidated history; fails with a conflict (retried) if

@@ -1,0 +1,281 @@
+//! Reads of the caller's own Group and of its members. Anything else,
+//! whether it exists or not, is "not found": the answer never tells one
+//! Authorized User about another's Group or patients.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use fhir::Bundle;
+use registry::membership::Member;
+use registry::patients::{Person, PersonStatus};
+use registry::resources;
+use registry::AuthorizedUser;
+
+use crate::caller::caller;
+use crate::response::{failure, not_found, resource, unavailable};
+use crate::BulkDeps;
+
+/// Members read per store page while rendering a Group.
+const PAGE: u32 = 500;
+
+fn base(deps: &BulkDeps, headers: &HeaderMap) -> String {
+    if let Some(url) = &deps.public_url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_graphic()))
+        .unwrap_or("localhost");
+    format!("http://{host}/fhir")
+}
+
+fn summarised(params: &HashMap<String, String>) -> bool {
+    matches!(
+        params.get("_summary").map(String::as_str),
+        Some("true") | Some("count")
+    )
+}
+
+/// The caller's Group, if `id` names it.
+fn own_group<'a>(au: &'a AuthorizedUser, id: &str) -> Option<&'a str> {
+    au.group.as_deref().filter(|g| *g == id)
+}
+
+async fn render_group(
+    deps: &BulkDeps,
+    au: &AuthorizedUser,
+    id: &str,
+    summary: bool,
+) -> Result<Option<fhir::Group>, Response> {
+    let Some(record) = deps.groups.get(id).await.map_err(unavailable)? else {
+        return Ok(None);
+    };
+    let quantity = deps.groups.quantity(id).await.map_err(unavailable)?;
+    let mut members: Vec<Member> = Vec::new();
+    let mut subsetted = summary;
+    if !summary {
+        let mut cursor = None;
+        loop {
+            let (page, next) = deps
+                .groups
+                .members(id, cursor, PAGE)
+                .await
+                .map_err(unavailable)?;
+            members.extend(page);
+            if members.len() > deps.max_inline_members as usize {
+                // Too many to list in one resource: Bulk export is the way.
+                members.clear();
+                subsetted = true;
+                break;
+            }
+            match next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+    }
+    Ok(Some(resources::group(
+        &record,
+        au,
+        quantity,
+        &members,
+        subsetted,
+        &deps.policy.identifier_base,
+    )))
+}
+
+pub async fn group(
+    State(deps): State<Arc<BulkDeps>>,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let au = match caller(&deps, &headers).await {
+        Ok(au) => au,
+        Err(r) => return r,
+    };
+    let Some(id) = own_group(&au, &id) else {
+        return not_found(&format!("Group/{id}"));
+    };
+    match render_group(&deps, &au, id, summarised(&params)).await {
+        Ok(Some(g)) => resource(StatusCode::OK, &g),
+        Ok(None) => not_found(&format!("Group/{id}")),
+        Err(r) => r,
+    }
+}
+
+pub async fn search_groups(
+    State(deps): State<Arc<BulkDeps>>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let au = match caller(&deps, &headers).await {
+        Ok(au) => au,
+        Err(r) => return r,
+    };
+    let base = base(&deps, &headers);
+    let system = resources::group_identifier_system(&deps.policy.identifier_base);
+    // identifier=[system|]value: the value is the Authorized User's id.
+    let wanted = match params.get("identifier") {
+        None => true,
+        Some(token) => match token.split_once('|') {
+            Some((s, v)) => (s.is_empty() || s == system) && v == au.id,
+            None => token == &au.id,
+        },
+    };
+    let mut self_url = format!("{base}/Group");
+    if let Some(token) = params.get("identifier") {
+        self_url.push_str(&format!("?identifier={}", encode(token)));
+    }
+    let group = match (&au.group, wanted) {
+        (Some(g), true) => match render_group(&deps, &au, g, summarised(&params)).await {
+            Ok(g) => g,
+            Err(r) => return r,
+        },
+        _ => None,
+    };
+    let mut bundle = Bundle::searchset(u64::from(group.is_some()), &self_url);
+    if let Some(g) = group {
+        if let Err(e) = bundle.push(format!("{base}/Group/{}", g.id), &g) {
+            return failure(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "exception",
+                e.to_string(),
+            );
+        }
+    }
+    resource(StatusCode::OK, &bundle)
+}
+
+/// Percent-encodes a query value for a link.
+fn encode(v: &str) -> String {
+    let mut out = String::new();
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The person, if it is an active member of the caller's Group and the
+/// caller may see it (a do-not-share patient only by those who reported it).
+async fn member_person(
+    deps: &BulkDeps,
+    au: &AuthorizedUser,
+    id: &str,
+) -> Result<Option<Person>, Response> {
+    let Some(group) = &au.group else {
+        return Ok(None);
+    };
+    let active = deps
+        .groups
+        .member(group, id)
+        .await
+        .map_err(unavailable)?
+        .is_some_and(|m| m.active);
+    if !active {
+        return Ok(None);
+    }
+    let Some(person) = deps.patients.person(id).await.map_err(unavailable)? else {
+        return Ok(None);
+    };
+    if person.status == PersonStatus::Merged {
+        return Ok(None);
+    }
+    if person.demographics.protected.value == Some(true)
+        && !deps
+            .patients
+            .reported_by(&person.id, &au.id)
+            .await
+            .map_err(unavailable)?
+    {
+        return Ok(None);
+    }
+    Ok(Some(person))
+}
+
+pub async fn patient(
+    State(deps): State<Arc<BulkDeps>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let au = match caller(&deps, &headers).await {
+        Ok(au) => au,
+        Err(r) => return r,
+    };
+    let person = match member_person(&deps, &au, &id).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return not_found(&format!("Patient/{id}")),
+        Err(r) => return r,
+    };
+    let theirs = match deps.patients.identifiers_from(&person.id, &au.id).await {
+        Ok(ids) => ids,
+        Err(e) => return unavailable(e),
+    };
+    resource(
+        StatusCode::OK,
+        &resources::patient(&person, &theirs, &deps.policy.identifier_base),
+    )
+}
+
+pub async fn search_immunizations(
+    State(deps): State<Arc<BulkDeps>>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let au = match caller(&deps, &headers).await {
+        Ok(au) => au,
+        Err(r) => return r,
+    };
+    let Some(reference) = params.get("patient") else {
+        return failure(
+            StatusCode::BAD_REQUEST,
+            "required",
+            "the patient search parameter is required (patient=Patient/<id>)",
+        );
+    };
+    // patient=<id>, Patient/<id> or an absolute URL ending in Patient/<id>.
+    let id = reference
+        .rsplit_once("Patient/")
+        .map_or(reference.as_str(), |(_, id)| id);
+    if id.is_empty() || id.contains('/') {
+        return failure(
+            StatusCode::BAD_REQUEST,
+            "value",
+            format!("patient={reference:?} is not a Patient reference"),
+        );
+    }
+    let base = base(&deps, &headers);
+    let self_url = format!("{base}/Immunization?patient={}", encode(reference));
+    let person = match member_person(&deps, &au, id).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let mut history = match &person {
+        Some(p) => match deps.patients.history(&p.id).await {
+            Ok(h) => h,
+            Err(e) => return unavailable(e),
+        },
+        None => Vec::new(),
+    };
+    history.sort_by_key(|i| (i.order.administered, i.id.clone()));
+    let mut bundle = Bundle::searchset(history.len() as u64, &self_url);
+    for imm in &history {
+        let r = resources::immunization(id, imm, &deps.policy.identifier_base);
+        if let Err(e) = bundle.push(format!("{base}/Immunization/{}", r.id), &r) {
+            return failure(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "exception",
+                e.to_string(),
+            );
+        }
+    }
+    resource(StatusCode::OK, &bundle)
+}

@@ -1,0 +1,55 @@
+//! FHIR responses: resources as `application/fhir+json`, and every error as
+//! an OperationOutcome with the status that fits.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use fhir::OperationOutcome;
+use serde::Serialize;
+
+pub const FHIR_JSON: &str = "application/fhir+json";
+
+pub fn resource<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (
+            status,
+            [(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON))],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => failure(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "exception",
+            format!("the response could not be written: {e}"),
+        ),
+    }
+}
+
+/// An OperationOutcome (`code` from the FHIR IssueType value set).
+pub fn failure(status: StatusCode, code: &str, diagnostics: impl Into<String>) -> Response {
+    let outcome = OperationOutcome::error(code, diagnostics);
+    let body = serde_json::to_vec(&outcome).unwrap_or_default();
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON))],
+        body,
+    )
+        .into_response()
+}
+
+/// Storage trouble: the client may retry; details go to the log only.
+pub fn unavailable(e: impl std::fmt::Display) -> Response {
+    tracing::warn!(error = %e, "FHIR read failed on storage");
+    failure(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "transient",
+        "storage is temporarily unavailable; retry shortly",
+    )
+}
+
+pub fn not_found(what: &str) -> Response {
+    failure(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        format!("{what} not found"),
+    )
+}

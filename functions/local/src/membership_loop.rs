@@ -1,0 +1,27 @@
+//! The membership function of the local composition: every matched message,
+//! answered query and reviewer link edit from the change feed, in order.
+
+use std::sync::Arc;
+
+use registry::membership::{change_event, Membership};
+use store::ChangeFeed;
+
+use crate::consumer;
+
+pub async fn run(feed: Arc<dyn ChangeFeed>, membership: Membership) {
+    consumer::run(feed, "membership", |change| {
+        let membership = membership.clone();
+        async move {
+            let Some(event) = change_event(&change) else {
+                return;
+            };
+            consumer::until_done("membership", || async {
+                let outcomes = membership.apply(&event).await.map_err(|e| e.to_string())?;
+                membership::log(&outcomes);
+                Ok(())
+            })
+            .await
+        }
+    })
+    .await
+}
