@@ -23,6 +23,11 @@
 //! | Group member         | `GRP#<group id>`            | `MEM#<person id>` |
 //! | Group size counter   | `GRP#<group id>`            | `COUNT#<n>` (n < 128) |
 //! | person's Group       | `PAT#<person id>`           | `GROUP#<group id>` |
+//! | SMART client         | `CLIENT#<client id>`        | `CLIENT`    |
+//! | AU's clients         | `AUCLIENTS#<au>`            | `<client id>` |
+//! | assertion jti (TTL)  | `JTI#<h(client, jti)>`      | `JTI`       |
+//! | access token (TTL)   | `TOK#<sha256(token)>`       | `TOK`       |
+//! | failed token request (TTL) | `AUTHFAIL#<client id>` | `<ms>#<n>` |
 //! | blocking key head    | `BLK#<h(key)>`              | `#`         |
 //! | blocking key entry   | `BLK#<h(key)>`              | `S#<source id>` |
 //!
@@ -139,6 +144,38 @@ pub const PERSON_GROUP_PREFIX: &str = "GROUP#";
 
 pub fn person_group(person_id: &str, group_id: &str) -> Key {
     Key::new(person_pk(person_id), format!("GROUP#{group_id}"))
+}
+
+pub fn client(client_id: &str) -> Key {
+    Key::new(format!("CLIENT#{client_id}"), "CLIENT")
+}
+
+pub fn au_clients_pk(au: &str) -> String {
+    format!("AUCLIENTS#{au}")
+}
+
+pub fn au_client(au: &str, client_id: &str) -> Key {
+    Key::new(au_clients_pk(au), client_id)
+}
+
+/// A client assertion's `jti`, remembered until the assertion expires.
+pub fn assertion_id(client_id: &str, jti: &str) -> Key {
+    Key::new(
+        format!(
+            "JTI#{}",
+            short_hash(format!("{client_id}\u{0}{jti}").as_bytes())
+        ),
+        "JTI",
+    )
+}
+
+/// An access token, by the hash of its value (the value is never stored).
+pub fn access_token(token_hash: &str) -> Key {
+    Key::new(format!("TOK#{token_hash}"), "TOK")
+}
+
+pub fn auth_failures_pk(client_id: &str) -> String {
+    format!("AUTHFAIL#{client_id}")
 }
 
 pub const REVIEW_QUEUE: &str = "REVIEW";

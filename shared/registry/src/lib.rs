@@ -15,6 +15,7 @@ pub mod patients;
 pub mod queries;
 pub mod resources;
 mod retry;
+pub mod smart;
 
 pub use authorized_user::{AuError, AuKind, AuthorizedUser, AuthorizedUsers, NewAuthorizedUser};
 pub use credentials::{AuthError, Credentials};

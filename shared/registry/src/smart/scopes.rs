@@ -1,0 +1,234 @@
+//! SMART system scopes: what a client asked for, what it may have, what it
+//! gets. Only reading is ever granted; user, patient and launch scopes have
+//! no meaning for a back-end client and are refused.
+
+use std::collections::BTreeMap;
+
+/// The resource types our FHIR side serves.
+pub const RESOURCE_TYPES: [&str; 4] = ["Group", "Patient", "Immunization", "Organization"];
+
+/// Read access to one resource type (or all, `*`), as v1 or v2 syntax asked.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Grant {
+    /// `*` or a resource type.
+    pub resource: String,
+    /// Read by id (v1 `read`, v2 `r`).
+    pub read: bool,
+    /// Search (v1 `read`, v2 `s`).
+    pub search: bool,
+    /// Written in SMART v2 syntax (`.rs`) rather than v1 (`.read`).
+    pub v2: bool,
+}
+
+impl Grant {
+    pub fn as_scope(&self) -> String {
+        if self.v2 {
+            let mut p = String::new();
+            if self.read {
+                p.push('r');
+            }
+            if self.search {
+                p.push('s');
+            }
+            format!("system/{}.{p}", self.resource)
+        } else {
+            format!("system/{}.read", self.resource)
+        }
+    }
+}
+
+/// A set of grants, as issued with a token.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scopes(pub Vec<Grant>);
+
+impl Scopes {
+    pub fn as_string(&self) -> String {
+        self.0
+            .iter()
+            .map(Grant::as_scope)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Whether these scopes allow reading `resource` by id.
+    pub fn can_read(&self, resource: &str) -> bool {
+        self.0
+            .iter()
+            .any(|g| g.read && (g.resource == "*" || g.resource == resource))
+    }
+
+    /// Whether these scopes allow searching `resource`.
+    pub fn can_search(&self, resource: &str) -> bool {
+        self.0
+            .iter()
+            .any(|g| g.search && (g.resource == "*" || g.resource == resource))
+    }
+
+    /// Parses scopes we issued (or registered), trusting their syntax.
+    pub fn parse_granted(text: &str) -> Scopes {
+        Scopes(
+            text.split_whitespace()
+                .filter_map(|s| parse_one(s).ok().flatten())
+                .collect(),
+        )
+    }
+}
+
+/// One requested scope: `Ok(Some)` a read grant, `Ok(None)` write-only (never
+/// granted, silently dropped), `Err` a scope we refuse outright.
+fn parse_one(scope: &str) -> Result<Option<Grant>, String> {
+    let Some(rest) = scope.strip_prefix("system/") else {
+        return Err(match scope.split('/').next() {
+            Some("user") | Some("patient") => format!(
+                "{scope}: user and patient scopes need a person at the keyboard; back-end clients ask for system/ scopes"
+            ),
+            _ if scope == "launch" || scope.starts_with("launch/") => {
+                format!("{scope}: launch context does not exist for back-end clients")
+            }
+            _ => format!("{scope}: not a SMART system scope"),
+        });
+    };
+    let (resource, permission) = rest
+        .split_once('.')
+        .ok_or(format!("{scope}: expected system/<resource>.<permissions>"))?;
+    if resource != "*" && !RESOURCE_TYPES.contains(&resource) {
+        return Err(format!(
+            "{scope}: {resource} is not served here (resource types: {})",
+            RESOURCE_TYPES.join(", ")
+        ));
+    }
+    let grant = |read, search, v2| {
+        Ok((read || search).then(|| Grant {
+            resource: resource.to_owned(),
+            read,
+            search,
+            v2,
+        }))
+    };
+    match permission {
+        "read" | "*" => grant(true, true, false),
+        "write" => grant(false, false, false),
+        v2 if !v2.is_empty() && is_v2(v2) => grant(v2.contains('r'), v2.contains('s'), true),
+        _ => Err(format!("{scope}: unknown permissions {permission:?}")),
+    }
+}
+
+/// SMART v2 permissions: a non-empty subsequence of `cruds`, in that order.
+fn is_v2(p: &str) -> bool {
+    let mut order = "cruds".chars();
+    p.chars().all(|c| order.by_ref().any(|o| o == c))
+}
+
+/// The grants for a request: every requested scope must be one we
+/// understand; reading is granted where the client may read, writing never.
+/// Nothing to grant is an error (`invalid_scope`).
+pub fn grant(requested: &str, allowed: &Scopes) -> Result<Scopes, String> {
+    if requested.trim().is_empty() {
+        return Err(
+            "the scope parameter is required (for example system/*.read or system/*.rs)".into(),
+        );
+    }
+    let mut out: BTreeMap<(String, bool), Grant> = BTreeMap::new();
+    for scope in requested.split_whitespace() {
+        let Some(want) = parse_one(scope)? else {
+            continue;
+        };
+        let may_read = allowed.can_read(&want.resource)
+            || (want.resource == "*" && RESOURCE_TYPES.iter().all(|t| allowed.can_read(t)));
+        let may_search = allowed.can_search(&want.resource)
+            || (want.resource == "*" && RESOURCE_TYPES.iter().all(|t| allowed.can_search(t)));
+        let g = Grant {
+            read: want.read && may_read,
+            search: want.search && may_search,
+            ..want
+        };
+        if g.read || g.search {
+            let slot = out.entry((g.resource.clone(), g.v2)).or_insert(Grant {
+                read: false,
+                search: false,
+                ..g.clone()
+            });
+            slot.read |= g.read;
+            slot.search |= g.search;
+        }
+    }
+    if out.is_empty() {
+        return Err(format!(
+            "nothing in {requested:?} can be granted: this server grants read access only (system/<type>.read or .rs)"
+        ));
+    }
+    Ok(Scopes(out.into_values().collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all() -> Scopes {
+        Scopes::parse_granted("system/*.read")
+    }
+
+    #[test]
+    fn v1_and_v2_reads_are_granted_in_their_own_syntax() {
+        assert_eq!(
+            grant("system/*.read", &all()).unwrap().as_string(),
+            "system/*.read"
+        );
+        assert_eq!(
+            grant("system/*.rs", &all()).unwrap().as_string(),
+            "system/*.rs"
+        );
+        assert_eq!(
+            grant("system/Patient.read system/Group.rs", &all())
+                .unwrap()
+                .as_string(),
+            "system/Group.rs system/Patient.read"
+        );
+        // Write is never granted; the read part of *.* and cruds is.
+        assert_eq!(
+            grant("system/*.*", &all()).unwrap().as_string(),
+            "system/*.read"
+        );
+        assert_eq!(
+            grant("system/Patient.cruds", &all()).unwrap().as_string(),
+            "system/Patient.rs"
+        );
+    }
+
+    #[test]
+    fn refused_scopes_say_why() {
+        for (scope, why) in [
+            ("system/Patient.write", "read access only"),
+            ("system/Patient.cud", "read access only"),
+            ("patient/*.read", "back-end clients"),
+            ("user/Patient.read", "back-end clients"),
+            ("launch", "launch"),
+            ("launch/patient", "launch"),
+            ("system/Observation.read", "not served"),
+            ("system/Patient.sr", "unknown permissions"),
+            ("openid", "not a SMART system scope"),
+            ("", "required"),
+        ] {
+            let err = grant(scope, &all()).unwrap_err();
+            assert!(err.contains(why), "{scope}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_grant_is_the_intersection_with_what_the_client_may_have() {
+        let patients_only = Scopes::parse_granted("system/Patient.read");
+        assert!(grant("system/*.read", &patients_only)
+            .unwrap_err()
+            .contains("nothing"));
+        assert_eq!(
+            grant("system/Patient.rs system/Group.read", &patients_only)
+                .unwrap()
+                .as_string(),
+            "system/Patient.rs"
+        );
+        let s = Scopes::parse_granted("system/*.rs");
+        assert!(s.can_read("Group") && s.can_search("Immunization"));
+        let r = Scopes::parse_granted("system/Patient.r");
+        assert!(r.can_read("Patient") && !r.can_search("Patient") && !r.can_read("Group"));
+    }
+}
