@@ -1,42 +1,81 @@
-//! Who is asking. Development only: the Authorized User's HL7 credentials
-//! (HTTP Basic). SMART Backend Services replaces this.
+//! Who is asking, and may they: a SMART Backend Services bearer token,
+//! its Authorized User, and the scope for the resource type at hand.
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use registry::{AuthError, AuthorizedUser};
+use axum::response::Response;
+use registry::AuthorizedUser;
 
 use crate::response::{failure, unavailable};
 use crate::BulkDeps;
 
-pub async fn caller(deps: &BulkDeps, headers: &HeaderMap) -> Result<AuthorizedUser, Response> {
-    let challenge = |why: &str| {
-        let mut r = failure(StatusCode::UNAUTHORIZED, "login", why.to_owned());
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"iisbulk\", charset=\"UTF-8\""),
-        );
-        r.into_response()
+/// What a route needs of the token's scopes.
+#[derive(Clone, Copy, Debug)]
+pub enum Need {
+    Read(&'static str),
+    Search(&'static str),
+}
+
+fn challenge(status: StatusCode, code: &str, why: &str, www: &'static str) -> Response {
+    let mut r = failure(status, code, why.to_owned());
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(www));
+    r
+}
+
+pub async fn caller(
+    deps: &BulkDeps,
+    headers: &HeaderMap,
+    need: Need,
+) -> Result<AuthorizedUser, Response> {
+    let unauthorized = |why: &str| {
+        challenge(
+            StatusCode::UNAUTHORIZED,
+            "login",
+            why,
+            "Bearer realm=\"iisbulk\", error=\"invalid_token\"",
+        )
     };
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(challenge(
-            "this development API needs HTTP Basic credentials (the Authorized User's HL7 username and password)",
+            StatusCode::UNAUTHORIZED,
+            "login",
+            "an access token is required: Authorization: Bearer <token> (SMART Backend Services, token endpoint /auth/token)",
+            "Bearer realm=\"iisbulk\"",
         ));
     };
-    let value = value
+    let token = value
         .to_str()
-        .map_err(|_| challenge("the Authorization header is not readable text"))?;
-    let (user, password) = registry::credentials::parse_basic(value).map_err(challenge)?;
-    let au = match deps.credentials.authenticate(&user, &password).await {
-        Ok(au) => au,
-        Err(AuthError::BadCredentials) => {
-            return Err(challenge("unknown username or wrong password"))
-        }
-        Err(AuthError::Store(e)) => return Err(unavailable(e)),
+        .ok()
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .ok_or_else(|| unauthorized("the Authorization header must be 'Bearer <access token>'"))?;
+    let now = iz::Clock::now().unix_seconds;
+    let grant = match deps.tokens.authorize(token, now).await {
+        Ok(Some(g)) => g,
+        Ok(None) => return Err(unauthorized("the access token is invalid or has expired")),
+        Err(e) => return Err(unavailable(e)),
     };
-    // Credentials are cached briefly; the Group may be newer than the cache.
-    match deps.users.get(&au.id).await {
-        Ok(Some(fresh)) => Ok(fresh),
-        Ok(None) => Err(challenge("this Authorized User no longer exists")),
+    let scopes = grant.scopes();
+    let (allowed, what) = match need {
+        Need::Read(t) => (scopes.can_read(t), format!("read {t}")),
+        Need::Search(t) => (scopes.can_search(t), format!("search {t}")),
+    };
+    if !allowed {
+        return Err(challenge(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            &format!(
+                "the token's scopes ({}) do not allow to {what}",
+                grant.scope
+            ),
+            "Bearer realm=\"iisbulk\", error=\"insufficient_scope\"",
+        ));
+    }
+    match deps.users.get(&grant.au).await {
+        Ok(Some(au)) => Ok(au),
+        Ok(None) => Err(unauthorized("the token's Authorized User no longer exists")),
         Err(e) => Err(unavailable(e)),
     }
 }

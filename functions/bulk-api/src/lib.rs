@@ -1,23 +1,28 @@
 //! # bulk-api — the FHIR side of the IIS
 //!
 //! An axum [`Router`] (the same routes run in Lambda and in the local
-//! process). So far: reading an Authorized User's Group and the Patients
-//! and Immunizations of its members. Until SMART Backend Services
-//! authorization exists, these routes authenticate the caller with its HL7
-//! credentials (HTTP Basic) and are mounted only by `iisbulk serve
-//! --insecure-dev-api`: never by default, never in a Lambda.
+//! process): SMART Backend Services discovery and token endpoint, and reads
+//! of an Authorized User's Group and of the Patients and Immunizations of
+//! its members. Every FHIR route needs a bearer token; a token opens only its
+//! own Authorized User's Group.
 
 mod caller;
+mod jwks;
 mod read;
 mod response;
+mod smart_routes;
+
+pub use jwks::HttpJwks;
 
 use std::sync::Arc;
 
 use axum::routing::get;
+use axum::routing::post;
 use axum::Router;
 use registry::membership::{Groups, JurisdictionPolicy};
 use registry::patients::PatientMatching;
-use registry::{AuthorizedUsers, Credentials};
+use registry::smart::{JwksSource, Tokens};
+use registry::AuthorizedUsers;
 
 /// Groups larger than this are read summarised (no member list; SUBSETTED).
 pub const DEFAULT_MAX_INLINE_MEMBERS: u32 = 1000;
@@ -25,13 +30,14 @@ pub const DEFAULT_MAX_INLINE_MEMBERS: u32 = 1000;
 #[derive(Clone)]
 pub struct BulkDeps {
     pub users: AuthorizedUsers,
-    pub credentials: Credentials,
+    pub tokens: Tokens,
     pub groups: Groups,
     pub patients: PatientMatching,
     pub policy: Arc<JurisdictionPolicy>,
-    /// The public base of the FHIR endpoint (`https://iis.example/fhir`);
-    /// `None`: from the request's Host header.
-    pub public_url: Option<String>,
+    /// The server's public base URL (`https://iis.example`): the FHIR base
+    /// is `<base>/fhir`, the token endpoint (and the only `aud` accepted in
+    /// client assertions) `<base>/auth/token`.
+    pub public_url: String,
     pub max_inline_members: u32,
 }
 
@@ -44,25 +50,39 @@ impl std::fmt::Debug for BulkDeps {
 }
 
 impl BulkDeps {
-    pub fn new(patients: PatientMatching, policy: Arc<JurisdictionPolicy>) -> Self {
+    pub fn new(
+        patients: PatientMatching,
+        policy: Arc<JurisdictionPolicy>,
+        public_url: &str,
+        jwks: Arc<dyn JwksSource>,
+    ) -> Self {
         let store = patients.store_arc();
-        let users = AuthorizedUsers::new(store.clone());
+        let public_url = public_url.trim_end_matches('/').to_owned();
         BulkDeps {
-            credentials: Credentials::new(users.clone()),
-            users,
+            users: AuthorizedUsers::new(store.clone()),
+            tokens: Tokens::new(store.clone(), jwks, format!("{public_url}/auth/token")),
             groups: Groups::new(store),
             patients,
             policy,
-            public_url: None,
+            public_url,
             max_inline_members: DEFAULT_MAX_INLINE_MEMBERS,
         }
     }
+
+    pub fn fhir_base(&self) -> String {
+        format!("{}/fhir", self.public_url)
+    }
 }
 
-/// The development read API: Group, Patient and Immunization reads for the
-/// caller's own Group, authenticated with HTTP Basic.
-pub fn dev_read_api(deps: Arc<BulkDeps>) -> Router {
+/// The FHIR side: discovery, the token endpoint, and the reads of the
+/// caller's Group and its members.
+pub fn router(deps: Arc<BulkDeps>) -> Router {
     Router::new()
+        .route("/auth/token", post(smart_routes::token))
+        .route(
+            "/fhir/.well-known/smart-configuration",
+            get(smart_routes::smart_configuration),
+        )
         .route("/fhir/Group", get(read::search_groups))
         .route("/fhir/Group/{id}", get(read::group))
         .route("/fhir/Patient/{id}", get(read::patient))

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use fhir::Bundle;
 use registry::membership::Member;
@@ -14,23 +14,15 @@ use registry::patients::{Person, PersonStatus};
 use registry::resources;
 use registry::AuthorizedUser;
 
-use crate::caller::caller;
+use crate::caller::{caller, Need};
 use crate::response::{failure, not_found, resource, unavailable};
 use crate::BulkDeps;
 
 /// Members read per store page while rendering a Group.
 const PAGE: u32 = 500;
 
-fn base(deps: &BulkDeps, headers: &HeaderMap) -> String {
-    if let Some(url) = &deps.public_url {
-        return url.trim_end_matches('/').to_owned();
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_graphic()))
-        .unwrap_or("localhost");
-    format!("http://{host}/fhir")
+fn base(deps: &BulkDeps) -> String {
+    deps.fhir_base()
 }
 
 fn summarised(params: &HashMap<String, String>) -> bool {
@@ -94,7 +86,7 @@ pub async fn group(
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let au = match caller(&deps, &headers).await {
+    let au = match caller(&deps, &headers, Need::Read("Group")).await {
         Ok(au) => au,
         Err(r) => return r,
     };
@@ -113,11 +105,11 @@ pub async fn search_groups(
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let au = match caller(&deps, &headers).await {
+    let au = match caller(&deps, &headers, Need::Search("Group")).await {
         Ok(au) => au,
         Err(r) => return r,
     };
-    let base = base(&deps, &headers);
+    let base = base(&deps);
     let system = resources::group_identifier_system(&deps.policy.identifier_base);
     // identifier=[system|]value: the value is the Authorized User's id.
     let wanted = match params.get("identifier") {
@@ -206,7 +198,7 @@ pub async fn patient(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let au = match caller(&deps, &headers).await {
+    let au = match caller(&deps, &headers, Need::Read("Patient")).await {
         Ok(au) => au,
         Err(r) => return r,
     };
@@ -230,7 +222,7 @@ pub async fn search_immunizations(
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let au = match caller(&deps, &headers).await {
+    let au = match caller(&deps, &headers, Need::Search("Immunization")).await {
         Ok(au) => au,
         Err(r) => return r,
     };
@@ -252,7 +244,7 @@ pub async fn search_immunizations(
             format!("patient={reference:?} is not a Patient reference"),
         );
     }
-    let base = base(&deps, &headers);
+    let base = base(&deps);
     let self_url = format!("{base}/Immunization?patient={}", encode(reference));
     let person = match member_person(&deps, &au, id).await {
         Ok(p) => p,

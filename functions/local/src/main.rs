@@ -2,6 +2,7 @@
 
 mod au;
 mod check;
+mod client_cli;
 mod consumer;
 mod data_dir;
 mod group_cli;
@@ -51,6 +52,16 @@ enum Command {
         #[command(subcommand)]
         command: group_cli::GroupCommand,
     },
+    /// SMART Backend Services clients of Authorized Users (stop `iisbulk
+    /// serve` on the same data first).
+    Client {
+        #[command(subcommand)]
+        command: client_cli::ClientCommand,
+    },
+    /// Print the public JWKS of a private key (for `client add --jwks`).
+    Jwks(client_cli::JwksArgs),
+    /// Get an access token from a running IIS as a registered client.
+    Token(client_cli::TokenArgs),
     /// Patient matching on files: grade pairs, or find-or-create over records.
     Matching {
         #[command(subcommand)]
@@ -82,6 +93,9 @@ fn main() -> ExitCode {
         Command::Send(args) => runtime().block_on(send::run(args)),
         Command::Au { command } => runtime().block_on(au::run(command)),
         Command::Group { command } => runtime().block_on(group_cli::run(command)),
+        Command::Client { command } => runtime().block_on(client_cli::run_client(command)),
+        Command::Jwks(args) => client_cli::run_jwks(&args),
+        Command::Token(args) => runtime().block_on(client_cli::run_token(args)),
     }
 }
 

@@ -49,11 +49,6 @@ pub struct ServeArgs {
     /// policy/jurisdiction.toml, the default).
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
-    /// Mount the FHIR read API (GET /fhir/Group, /fhir/Patient,
-    /// /fhir/Immunization) with HTTP Basic logins, until SMART Backend
-    /// Services authorization exists. For development only.
-    #[arg(long)]
-    insecure_dev_api: bool,
 }
 
 pub const DEMO_USER: &str = "demo";
@@ -153,28 +148,30 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             },
         },
     ));
-    let mut app = ingest::router(deps);
-    if args.insecure_dev_api {
-        let mut bulk = bulk_api::BulkDeps::new(matching, policy.clone());
-        bulk.public_url = args
-            .public_url
-            .as_ref()
-            .map(|u| format!("{}/fhir", u.trim_end_matches('/')));
-        app = app.merge(bulk_api::dev_read_api(Arc::new(bulk)));
-        tracing::warn!(
-            "FHIR read API mounted with HTTP Basic logins (--insecure-dev-api): development only"
-        );
-    }
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
     let local = listener
         .local_addr()
         .map_err(|e| format!("listening socket: {e}"))?;
+    // Client assertions must name the token endpoint exactly: its URL is
+    // fixed at start-up, from --public-url or the address we listen on.
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}"));
+    let bulk = bulk_api::BulkDeps::new(
+        matching,
+        policy.clone(),
+        &public_url,
+        Arc::new(bulk_api::HttpJwks::new()?),
+    );
+    let app = ingest::router(deps).merge(bulk_api::router(Arc::new(bulk)));
     tracing::info!(
         address = %local,
         data_dir = %args.data_dir.display(),
-        "iisbulk listening: POST /hl7, POST /soap, GET /soap?wsdl"
+        fhir = %format!("{public_url}/fhir"),
+        "iisbulk listening: POST /hl7, POST /soap, GET /soap?wsdl, POST /auth/token, GET /fhir/…"
     );
     // A line tests and scripts can wait for.
     println!("iisbulk listening on http://{local}");

@@ -595,10 +595,10 @@ RCP|I|5^RD&records&HL70126\r";
     );
 }
 
-async fn get_fhir(url: &str, auth: Option<(&str, &str)>) -> (u16, serde_json::Value) {
+async fn get_fhir(url: &str, token: Option<&str>) -> (u16, serde_json::Value) {
     let mut req = client().get(url).header("accept", "application/fhir+json");
-    if let Some((u, p)) = auth {
-        req = req.basic_auth(u, Some(p));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
     }
     let r = req.send().await.unwrap();
     let status = r.status().as_u16();
@@ -630,51 +630,107 @@ fn keep_sample(name: &str, resource: &serde_json::Value) {
     }
 }
 
+/// Runs `iisbulk` with these arguments; returns its standard output.
+fn iisbulk(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_iisbulk"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "iisbulk {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A new ES384 key for an Authorized User's client, registered with the
+/// `iisbulk` commands a jurisdiction would use; returns (client_id, key file).
+fn register_client(data: &Path, au: &str) -> (String, PathBuf) {
+    let key = data.join(format!("{au}.p8"));
+    std::fs::write(
+        &key,
+        registry::smart::jose::SigningKey::generate_es384().unwrap(),
+    )
+    .unwrap();
+    let jwks = data.join(format!("{au}.jwks.json"));
+    std::fs::write(&jwks, iisbulk(&["jwks", "--key", key.to_str().unwrap()])).unwrap();
+    let data = data.to_str().unwrap();
+    let said = iisbulk(&[
+        "client",
+        "add",
+        "--data-dir",
+        data,
+        "--au",
+        au,
+        "--jwks",
+        jwks.to_str().unwrap(),
+    ]);
+    let id = said
+        .lines()
+        .find_map(|l| l.strip_prefix("client_id "))
+        .unwrap()
+        .to_owned();
+    (id, key)
+}
+
+fn access_token(url: &str, client: &(String, PathBuf)) -> String {
+    let body = iisbulk(&[
+        "token",
+        "--url",
+        url,
+        "--client-id",
+        &client.0,
+        "--key",
+        client.1.to_str().unwrap(),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["access_token"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn reported_children_join_the_senders_group_readable_as_fhir_by_it_alone() {
     let data = tempfile::tempdir().unwrap();
-    // Without --insecure-dev-api there is no FHIR read API at all.
+    // The first start creates the demo user; without a token FHIR says 401.
     {
         let plain = Server::start(data.path(), &[]);
-        let (status, _) = get_fhir(
-            &format!("{}/fhir/Group", plain.url),
-            Some((DEMO_USER, DEMO_PASSWORD)),
-        )
-        .await;
-        assert_eq!(status, 404);
+        let (status, outcome) = get_fhir(&format!("{}/fhir/Group", plain.url), None).await;
+        assert_eq!(status, 401);
+        assert_eq!(outcome["resourceType"], "OperationOutcome");
     }
-    let add = Command::new(env!("CARGO_BIN_EXE_iisbulk"))
-        .args(["au", "add", "--data-dir"])
-        .arg(data.path())
-        .args([
-            "--id",
-            "other-clinic",
-            "--kind",
-            "clinic",
-            "--name",
-            "Other Clinic",
-            "--facility",
-            "OTHERFAC",
-            "--username",
-            "other",
-            "--password",
-            "other-password-1",
-        ])
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&add.stdout);
-    assert!(add.status.success() && said.contains("Group "), "{said}");
+    let said = iisbulk(&[
+        "au",
+        "add",
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--id",
+        "other-clinic",
+        "--kind",
+        "clinic",
+        "--name",
+        "Other Clinic",
+        "--facility",
+        "OTHERFAC",
+        "--username",
+        "other",
+        "--password",
+        "other-password-1",
+    ]);
     let other_group = said
         .lines()
         .find_map(|l| l.strip_prefix("Group "))
         .and_then(|l| l.split_whitespace().next())
         .unwrap()
         .to_owned();
+    let demo_client = register_client(data.path(), "demo-clinic");
+    let other_client = register_client(data.path(), "other-clinic");
 
-    let mut server = Server::start(data.path(), &["--insecure-dev-api"]);
+    let mut server = Server::start(data.path(), &[]);
     let url = server.url.clone();
-    let demo = Some((DEMO_USER, DEMO_PASSWORD));
-    let other = Some(("other", "other-password-1"));
+    let demo_token = access_token(&url, &demo_client);
+    let other_token = access_token(&url, &other_client);
+    let demo = Some(demo_token.as_str());
+    let other = Some(other_token.as_str());
     let mut sent = 0;
     for (name, body) in corpus("vxu-00") {
         let (status, answer) = post_hl7(&url, DEMO_USER, DEMO_PASSWORD, body).await;
@@ -776,6 +832,8 @@ async fn reported_children_join_the_senders_group_readable_as_fhir_by_it_alone()
     let (status, outcome) = get_fhir(&format!("{url}/fhir/Group/{group_id}"), None).await;
     assert_eq!(status, 401);
     keep_sample("operation-outcome-401", &outcome);
+    let (status, _) = get_fhir(&format!("{url}/fhir/Group/{group_id}"), Some("not-a-token")).await;
+    assert_eq!(status, 401);
     let (status, outcome) = get_fhir(&format!("{url}/fhir/Immunization"), demo).await;
     assert_eq!(status, 400);
     assert!(outcome["issue"][0]["diagnostics"]

@@ -305,6 +305,17 @@ impl SigningKey {
         self.alg
     }
 
+    /// The RFC 7638 thumbprint of the public key: a natural `kid`.
+    pub fn thumbprint(&self) -> String {
+        let jwk = self.public_jwk("");
+        let canonical = match self.alg {
+            Alg::RS384 => serde_json::json!({"e": jwk.e, "kty": "RSA", "n": jwk.n}),
+            Alg::ES384 => serde_json::json!({"crv": "P-384", "kty": "EC", "x": jwk.x, "y": jwk.y}),
+        };
+        let digest = ring::digest::digest(&ring::digest::SHA256, canonical.to_string().as_bytes());
+        URL_SAFE_NO_PAD.encode(digest.as_ref())
+    }
+
     /// The public key as a JWK with this `kid`.
     pub fn public_jwk(&self, kid: &str) -> Jwk {
         let mut jwk = Jwk {

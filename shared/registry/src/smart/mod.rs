@@ -11,5 +11,5 @@ mod tokens;
 pub use clients::{Client, ClientError, Clients, JwksSource};
 pub use tokens::{
     AccessGrant, Issued, OAuthError, TokenRequest, Tokens, ASSERTION_TYPE, MAX_ASSERTION_LIFETIME,
-    TOKEN_LIFETIME,
+    MAX_FAILURES, TOKEN_LIFETIME,
 };

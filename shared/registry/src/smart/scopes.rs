@@ -133,23 +133,32 @@ pub fn grant(requested: &str, allowed: &Scopes) -> Result<Scopes, String> {
         let Some(want) = parse_one(scope)? else {
             continue;
         };
-        let may_read = allowed.can_read(&want.resource)
-            || (want.resource == "*" && RESOURCE_TYPES.iter().all(|t| allowed.can_read(t)));
-        let may_search = allowed.can_search(&want.resource)
-            || (want.resource == "*" && RESOURCE_TYPES.iter().all(|t| allowed.can_search(t)));
-        let g = Grant {
-            read: want.read && may_read,
-            search: want.search && may_search,
-            ..want
+        // `*` asked of a client limited to some types grants those types.
+        let targets: Vec<String> = if want.resource == "*"
+            && !RESOURCE_TYPES
+                .iter()
+                .all(|t| allowed.can_read(t) && allowed.can_search(t))
+        {
+            RESOURCE_TYPES.iter().map(|t| (*t).to_owned()).collect()
+        } else {
+            vec![want.resource.clone()]
         };
-        if g.read || g.search {
-            let slot = out.entry((g.resource.clone(), g.v2)).or_insert(Grant {
-                read: false,
-                search: false,
-                ..g.clone()
-            });
-            slot.read |= g.read;
-            slot.search |= g.search;
+        for resource in targets {
+            let g = Grant {
+                read: want.read && allowed.can_read(&resource),
+                search: want.search && allowed.can_search(&resource),
+                resource,
+                v2: want.v2,
+            };
+            if g.read || g.search {
+                let slot = out.entry((g.resource.clone(), g.v2)).or_insert(Grant {
+                    read: false,
+                    search: false,
+                    ..g.clone()
+                });
+                slot.read |= g.read;
+                slot.search |= g.search;
+            }
         }
     }
     if out.is_empty() {
@@ -217,7 +226,11 @@ mod tests {
     #[test]
     fn the_grant_is_the_intersection_with_what_the_client_may_have() {
         let patients_only = Scopes::parse_granted("system/Patient.read");
-        assert!(grant("system/*.read", &patients_only)
+        assert_eq!(
+            grant("system/*.read", &patients_only).unwrap().as_string(),
+            "system/Patient.read"
+        );
+        assert!(grant("system/Group.read", &patients_only)
             .unwrap_err()
             .contains("nothing"));
         assert_eq!(

@@ -27,7 +27,7 @@ pub const MAX_ASSERTION_LIFETIME: i64 = 300;
 /// Access token lifetime, seconds.
 pub const TOKEN_LIFETIME: i64 = 300;
 /// Failed token requests per client allowed in [`FAILURE_WINDOW`] seconds.
-const MAX_FAILURES: usize = 10;
+pub const MAX_FAILURES: usize = 10;
 const FAILURE_WINDOW: i64 = 300;
 
 /// The form of `POST /auth/token`.
@@ -131,6 +131,7 @@ pub struct Tokens {
     jwks: Arc<dyn JwksSource>,
     /// Our token endpoint's absolute URL: the only `aud` accepted.
     token_url: String,
+    max_failures: usize,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -156,7 +157,14 @@ impl Tokens {
             store,
             jwks,
             token_url,
+            max_failures: MAX_FAILURES,
         }
+    }
+
+    /// Failed requests a client may make per 5 minutes before it must wait.
+    pub fn with_max_failures(mut self, n: usize) -> Self {
+        self.max_failures = n.max(1);
+        self
     }
 
     pub fn token_url(&self) -> &str {
@@ -352,7 +360,8 @@ impl Tokens {
             .store
             .query(
                 &keys::auth_failures_pk(client),
-                QueryOpts::new(Index::Table, SkRange::All).limit(MAX_FAILURES as u32 + 1),
+                QueryOpts::new(Index::Table, SkRange::All)
+                    .limit(u32::try_from(self.max_failures + 1).unwrap_or(u32::MAX)),
             )
             .await?;
         let recent: Vec<i64> = page
@@ -362,7 +371,7 @@ impl Tokens {
             .map(|f| f.at)
             .filter(|at| *at > now - FAILURE_WINDOW)
             .collect();
-        if recent.len() >= MAX_FAILURES {
+        if recent.len() >= self.max_failures {
             let oldest = recent.iter().min().copied().unwrap_or(now);
             return Err(OAuthError::TooManyAttempts(
                 (oldest + FAILURE_WINDOW - now).max(1),

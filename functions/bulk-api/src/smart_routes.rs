@@ -1,0 +1,100 @@
+//! SMART Backend Services over HTTP: discovery and the token endpoint.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use registry::smart::{scopes::RESOURCE_TYPES, OAuthError, TokenRequest};
+use serde_json::json;
+
+use crate::BulkDeps;
+
+/// A JSON body (OAuth and SMART documents are plain JSON, not FHIR).
+fn json_response<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        bytes,
+    )
+        .into_response()
+}
+
+fn no_store(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r
+}
+
+fn oauth_error(e: &OAuthError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let body = json!({"error": e.code(), "error_description": e.description()});
+    let mut r = json_response(status, &body);
+    if let OAuthError::TooManyAttempts(seconds) = e {
+        if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+    if let OAuthError::Unavailable(detail) = e {
+        tracing::warn!(error = %detail, "token endpoint: storage unavailable");
+    }
+    no_store(r)
+}
+
+/// `POST /auth/token` (form-encoded, RFC 6749 §4.4 with RFC 7523 client
+/// authentication). The assertion and the issued token are never logged.
+pub async fn token(State(deps): State<Arc<BulkDeps>>, headers: HeaderMap, body: Bytes) -> Response {
+    let form_encoded = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form_encoded {
+        return oauth_error(&OAuthError::InvalidRequest(
+            "the token request must be application/x-www-form-urlencoded".into(),
+        ));
+    }
+    let req: TokenRequest = match serde_urlencoded::from_bytes(&body) {
+        Ok(r) => r,
+        Err(e) => return oauth_error(&OAuthError::InvalidRequest(format!("unreadable form: {e}"))),
+    };
+    let now = iz::Clock::now().unix_seconds;
+    match deps.tokens.issue(&req, now).await {
+        Ok(issued) => {
+            tracing::info!(scope = %issued.scope, "access token issued");
+            no_store(json_response(StatusCode::OK, &issued))
+        }
+        Err(e) => {
+            tracing::info!(error = e.code(), "token request refused");
+            oauth_error(&e)
+        }
+    }
+}
+
+/// `GET /fhir/.well-known/smart-configuration`.
+pub async fn smart_configuration(State(deps): State<Arc<BulkDeps>>) -> Response {
+    let mut scopes = vec!["system/*.read".to_owned(), "system/*.rs".to_owned()];
+    for t in RESOURCE_TYPES {
+        scopes.push(format!("system/{t}.read"));
+        scopes.push(format!("system/{t}.rs"));
+    }
+    let body = json!({
+        "issuer": deps.public_url,
+        "token_endpoint": deps.tokens.token_url(),
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
+        "scopes_supported": scopes,
+        "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2"],
+    });
+    json_response(StatusCode::OK, &body)
+}

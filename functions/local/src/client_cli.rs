@@ -1,0 +1,239 @@
+//! `iisbulk client …`, `iisbulk jwks`, `iisbulk token`: registering an
+//! Authorized User's back-end client and trying it end to end.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use registry::smart::jose::{JwkSet, SigningKey};
+use registry::smart::{Clients, ASSERTION_TYPE};
+
+use crate::data_dir;
+
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Data directory of the local IIS.
+    #[arg(long, default_value = data_dir::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client for an Authorized User; prints its client_id.
+    Add {
+        #[command(flatten)]
+        common: Common,
+        /// The Authorized User it acts for.
+        #[arg(long)]
+        au: String,
+        /// A JWKS file with the client's public keys (each with a kid).
+        #[arg(
+            long,
+            conflicts_with = "jwks_url",
+            required_unless_present = "jwks_url"
+        )]
+        jwks: Option<PathBuf>,
+        /// Or the https URL where the client publishes its JWKS.
+        #[arg(long)]
+        jwks_url: Option<String>,
+        /// The most it may be granted (read scopes only).
+        #[arg(long, default_value = "system/*.rs")]
+        scope: String,
+    },
+    /// Clients of an Authorized User.
+    List {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        au: String,
+    },
+    /// Replace a client's JWKS (key rotation: publish old and new, then new only).
+    SetJwks {
+        #[command(flatten)]
+        common: Common,
+        client_id: String,
+        #[arg(long)]
+        jwks: PathBuf,
+    },
+    /// Remove a client; its tokens stop working at once.
+    Remove {
+        #[command(flatten)]
+        common: Common,
+        client_id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct JwksArgs {
+    /// A PKCS#8 private key (RSA 2048+ for RS384, or EC P-384 for ES384).
+    #[arg(long)]
+    key: PathBuf,
+    /// The key id (default: the key's RFC 7638 thumbprint).
+    #[arg(long)]
+    kid: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The IIS's public base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    #[arg(long)]
+    client_id: String,
+    /// The client's PKCS#8 private key.
+    #[arg(long)]
+    key: PathBuf,
+    /// The key id registered for it (default: its RFC 7638 thumbprint).
+    #[arg(long)]
+    kid: Option<String>,
+    #[arg(long, default_value = "system/*.rs")]
+    scope: String,
+}
+
+fn fail(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("iisbulk: {e}");
+    ExitCode::from(1)
+}
+
+fn read(path: &PathBuf) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn signing_key(path: &PathBuf) -> Result<SigningKey, String> {
+    SigningKey::from_pkcs8(&read(path)?).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+pub async fn run_client(cmd: ClientCommand) -> ExitCode {
+    match client(cmd).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+async fn client(cmd: ClientCommand) -> Result<(), String> {
+    let now_ms = iz::Clock::now().unix_seconds * 1000;
+    match cmd {
+        ClientCommand::Add {
+            common,
+            au,
+            jwks,
+            jwks_url,
+            scope,
+        } => {
+            let clients = Clients::new(data_dir::open(&common.data_dir)?);
+            let text = match &jwks {
+                Some(p) => Some(String::from_utf8(read(p)?).map_err(|_| "the JWKS is not UTF-8")?),
+                None => None,
+            };
+            let c = clients
+                .add(&au, text.as_deref(), jwks_url.as_deref(), &scope, now_ms)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("client_id {}", c.id);
+            println!("Authorized User {}; may be granted: {}", c.au, c.scope);
+        }
+        ClientCommand::List { common, au } => {
+            let clients = Clients::new(data_dir::open(&common.data_dir)?);
+            for c in clients.of_au(&au).await.map_err(|e| e.to_string())? {
+                let keys = match (&c.jwks, &c.jwks_url) {
+                    (Some(set), _) => set
+                        .keys
+                        .iter()
+                        .map(|k| k.kid.clone().unwrap_or_default())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    (None, Some(url)) => url.clone(),
+                    (None, None) => "-".into(),
+                };
+                println!("{}\t{}\t{}", c.id, c.scope, keys);
+            }
+        }
+        ClientCommand::SetJwks {
+            common,
+            client_id,
+            jwks,
+        } => {
+            let clients = Clients::new(data_dir::open(&common.data_dir)?);
+            let text = String::from_utf8(read(&jwks)?).map_err(|_| "the JWKS is not UTF-8")?;
+            clients
+                .set_jwks(&client_id, &text)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("keys of {client_id} replaced");
+        }
+        ClientCommand::Remove { common, client_id } => {
+            let clients = Clients::new(data_dir::open(&common.data_dir)?);
+            clients
+                .remove(&client_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("client {client_id} removed");
+        }
+    }
+    Ok(())
+}
+
+/// Prints the public JWKS of a private key, ready for `client add --jwks`.
+pub fn run_jwks(args: &JwksArgs) -> ExitCode {
+    let key = match signing_key(&args.key) {
+        Ok(k) => k,
+        Err(e) => return fail(e),
+    };
+    let kid = args.kid.clone().unwrap_or_else(|| key.thumbprint());
+    let set = JwkSet {
+        keys: vec![key.public_jwk(&kid)],
+    };
+    match serde_json::to_string_pretty(&set) {
+        Ok(s) => {
+            println!("{s}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// Signs a client assertion and exchanges it for an access token.
+pub async fn run_token(args: TokenArgs) -> ExitCode {
+    match token(args).await {
+        Ok(body) => {
+            println!("{body}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+async fn token(args: TokenArgs) -> Result<String, String> {
+    let key = signing_key(&args.key)?;
+    let kid = args.kid.clone().unwrap_or_else(|| key.thumbprint());
+    let token_url = format!("{}/auth/token", args.url.trim_end_matches('/'));
+    let now = iz::Clock::now().unix_seconds;
+    let claims = serde_json::json!({
+        "iss": args.client_id, "sub": args.client_id, "aud": token_url,
+        "exp": now + 240, "jti": uuid::Uuid::new_v4().simple().to_string(),
+    });
+    let assertion = key.sign(&kid, &serde_json::json!({}), &claims)?;
+    let response = reqwest::Client::new()
+        .post(&token_url)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", assertion.as_str()),
+            ("scope", args.scope.as_str()),
+        ])
+        .send()
+        .await
+        .map_err(|e| format!("POST {token_url}: {e}"))?;
+    let status = response.status();
+    let body = response
+        .text()
+        .await
+        .map_err(|e| format!("POST {token_url}: {e}"))?;
+    if !status.is_success() {
+        return Err(format!(
+            "POST {token_url}: HTTP {}: {body}",
+            status.as_u16()
+        ));
+    }
+    Ok(body)
+}
