@@ -2,7 +2,8 @@
 """Validates FHIR resources the tests kept (one JSON file each) with an
 independent implementation: the `fhir.resources` models (pydantic), using
 its R4B package, FHIR R4's compatible successor for the resources we emit
-(Patient, Immunization, Group, Organization, OperationOutcome, Bundle).
+(Patient, Immunization, Group, Organization, OperationOutcome, Bundle,
+CapabilityStatement).
 
 Each file must parse as its resourceType with no unknown elements, empty
 values or wrong types; a Bundle's entries are validated as their own types.

@@ -83,6 +83,7 @@ pub fn router(deps: Arc<BulkDeps>) -> Router {
             "/fhir/.well-known/smart-configuration",
             get(smart_routes::smart_configuration),
         )
+        .route("/fhir/metadata", get(smart_routes::metadata))
         .route("/fhir/Group", get(read::search_groups))
         .route("/fhir/Group/{id}", get(read::group))
         .route("/fhir/Patient/{id}", get(read::patient))

@@ -98,3 +98,43 @@ pub async fn smart_configuration(State(deps): State<Arc<BulkDeps>>) -> Response 
     });
     json_response(StatusCode::OK, &body)
 }
+
+/// `GET /fhir/metadata`: what this server does, and where its token
+/// endpoint is (the SMART `oauth-uris` extension). Public, as FHIR expects.
+pub async fn metadata(State(deps): State<Arc<BulkDeps>>) -> Response {
+    let body = json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": iz::Clock::now().instant(),
+        "kind": "instance",
+        "software": {"name": "iisbulk", "version": env!("CARGO_PKG_VERSION")},
+        "implementation": {
+            "description": "Immunization Information System: Authorized User Groups from HL7 v2 traffic",
+            "url": deps.fhir_base(),
+        },
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json"],
+        "rest": [{
+            "mode": "server",
+            "security": {
+                "extension": [{
+                    "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                    "extension": [{"url": "token", "valueUri": deps.tokens.token_url()}],
+                }],
+                "service": [{"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                    "code": "SMART-on-FHIR",
+                }]}],
+                "description": "SMART Backend Services (client_credentials with a private_key_jwt assertion, RS384 or ES384); system read scopes",
+            },
+            "resource": [
+                {"type": "Group", "interaction": [{"code": "read"}, {"code": "search-type"}],
+                 "searchParam": [{"name": "identifier", "type": "token"}]},
+                {"type": "Patient", "interaction": [{"code": "read"}]},
+                {"type": "Immunization", "interaction": [{"code": "search-type"}],
+                 "searchParam": [{"name": "patient", "type": "reference"}]},
+            ],
+        }],
+    });
+    crate::response::resource(StatusCode::OK, &body)
+}

@@ -746,6 +746,15 @@ async fn reported_children_join_the_senders_group_readable_as_fhir_by_it_alone()
             .expect("message matched");
     }
 
+    // Discovery needs no token.
+    let (status, capability) = get_fhir(&format!("{url}/fhir/metadata"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        capability["rest"][0]["security"]["extension"][0]["extension"][0]["valueUri"],
+        format!("{url}/auth/token")
+    );
+    keep_sample("capability-statement", &capability);
+
     // The demo clinic finds its Group by identifier (its Authorized User id).
     let (status, bundle) =
         get_fhir(&format!("{url}/fhir/Group?identifier=demo-clinic"), demo).await;
