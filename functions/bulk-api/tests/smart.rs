@@ -57,6 +57,7 @@ impl std::io::Write for Captured {
 struct Iis {
     _dir: tempfile::TempDir,
     store: Arc<dyn ItemStore>,
+    embedded: Arc<EmbeddedStore>,
     app: axum::Router,
     clinic_a: AuthorizedUser,
     clinic_b: AuthorizedUser,
@@ -189,6 +190,7 @@ async fn iis(lockout_after: usize) -> Iis {
     Iis {
         _dir: dir,
         store,
+        embedded,
         app: router(Arc::new(deps)),
         clinic_a,
         clinic_b,
@@ -575,6 +577,26 @@ async fn the_token_endpoint_grants_only_to_a_valid_fresh_assertion() {
         (StatusCode::BAD_REQUEST, Some("invalid_request"))
     );
     assert_eq!(h.get("cache-control").unwrap(), "no-store");
+
+    // Secrets are never stored: every item ever written, searched.
+    let mut after = None;
+    loop {
+        let changes = iis.embedded.read(after, 1000).await.unwrap();
+        if changes.is_empty() {
+            break;
+        }
+        for c in &changes {
+            if let Some(item) = &c.new {
+                let data = String::from_utf8_lossy(&item.data);
+                for secret in &secrets {
+                    assert!(
+                        !data.contains(secret.as_str()) && !item.key.pk.contains(secret.as_str())
+                    );
+                }
+            }
+            after = Some(c.seq);
+        }
+    }
 
     // Secrets never reach the log.
     let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
