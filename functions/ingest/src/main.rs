@@ -4,7 +4,8 @@
 //! (tests only), `IISBULK_IIS_APPLICATION` / `IISBULK_IIS_FACILITY` (MSH-3/4
 //! of our answers), `IISBULK_MAX_MESSAGE_BYTES`, `IISBULK_PUBLIC_URL`,
 //! `IISBULK_MATCHING_CONFIG` (matching TOML for history queries; the shipped
-//! one otherwise), `IISBULK_MAX_QUERY_CANDIDATES` (Z31 cap, default 10).
+//! one otherwise), `IISBULK_MAX_QUERY_CANDIDATES` (Z31 cap, default 10),
+//! `IISBULK_JURISDICTION_POLICY` (membership policy TOML text).
 
 use ingest::{router, IngestConfig, IngestDeps};
 use std::sync::Arc;
@@ -52,6 +53,9 @@ async fn main() -> Result<(), lambda_http::Error> {
             .parse()
             .map_err(|_| format!("IISBULK_MAX_QUERY_CANDIDATES '{n}' is not a number"))?;
     }
+    // The Z32 Group identifier follows the jurisdiction's membership policy.
+    config.query_policy.jurisdiction =
+        Arc::new(registry::membership::JurisdictionPolicy::from_env()?);
     let deps = Arc::new(IngestDeps::new(store, iis, config));
     lambda_http::run(router(deps)).await
 }

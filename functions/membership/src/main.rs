@@ -24,11 +24,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .init();
     let table =
         std::env::var("IISBULK_TABLE").map_err(|_| "IISBULK_TABLE must name the DynamoDB table")?;
-    let policy = match std::env::var("IISBULK_JURISDICTION_POLICY") {
-        Ok(text) => JurisdictionPolicy::from_toml(&text)
-            .map_err(|e| format!("IISBULK_JURISDICTION_POLICY: {e}"))?,
-        Err(_) => JurisdictionPolicy::default(),
-    };
+    let policy = JurisdictionPolicy::from_env()?;
     let store: Arc<dyn store::ItemStore> = Arc::new(store_dynamodb::DynamoStore::new(
         store_dynamodb::client_from_env().await,
         table,

@@ -1,0 +1,41 @@
+//! The bulk-api Lambda: the same FHIR router as `iisbulk serve`, over
+//! DynamoDB.
+//!
+//! Environment: `IISBULK_TABLE` (required), `IISBULK_PUBLIC_URL` (required:
+//! the public base URL; the token endpoint, and the only `aud` accepted in
+//! client assertions, is `<it>/auth/token`), `IISBULK_DYNAMODB_ENDPOINT`
+//! (tests only), `IISBULK_JURISDICTION_POLICY` (membership policy TOML text).
+
+use std::sync::Arc;
+
+use bulk_api::{router, BulkDeps, HttpJwks};
+use registry::membership::JurisdictionPolicy;
+use registry::patients::PatientMatching;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .without_time()
+        .init();
+    let table =
+        std::env::var("IISBULK_TABLE").map_err(|_| "IISBULK_TABLE must name the DynamoDB table")?;
+    let public_url = std::env::var("IISBULK_PUBLIC_URL")
+        .map_err(|_| "IISBULK_PUBLIC_URL must be the API's public base URL (https://…)")?;
+    if !public_url.starts_with("https://") {
+        return Err(format!("IISBULK_PUBLIC_URL {public_url:?} must be an https:// URL").into());
+    }
+    let policy = Arc::new(JurisdictionPolicy::from_env()?);
+    let store: Arc<dyn store::ItemStore> = Arc::new(store_dynamodb::DynamoStore::new(
+        store_dynamodb::client_from_env().await,
+        table,
+    ));
+    // Reads persons and histories; never matches.
+    let patients = PatientMatching::new(store, Arc::new(matching::Matcher::default()));
+    let deps = BulkDeps::new(patients, policy, &public_url, Arc::new(HttpJwks::new()?));
+    lambda_http::run(router(Arc::new(deps))).await
+}
