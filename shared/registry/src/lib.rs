@@ -6,6 +6,7 @@
 
 pub mod authorized_user;
 pub mod credentials;
+pub mod export;
 pub mod intake;
 mod json;
 pub mod keys;
