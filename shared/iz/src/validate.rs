@@ -12,7 +12,7 @@ use crate::profile::{
 use crate::structure::{match_structure, GroupInstance, Item};
 use hl7::{Element, Level, Location, Message};
 use std::borrow::Cow;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 /// Address of an element inside a message (segment index, then ERL numbers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -107,9 +107,7 @@ pub fn validate(msg: &Message<'_>, profile: &'static Profile, clock: Clock) -> V
         dropped: vec![false; msg.len()],
         birth_date: None,
         flagged: Set::default(),
-        // Room for the distinct values of a typical message, so that the
-        // set is not rebuilt several times as it grows.
-        clean: Set::with_capacity_and_hasher(msg.len() * 8, Default::default()),
+        key: Vec::new(),
         traces: 0,
     };
     for &(idx, known) in &structure.unexpected {
@@ -137,48 +135,65 @@ struct Run<'m, 'a> {
     birth_date: Option<Date>,
     /// Fields already reported, so a conformance statement does not repeat a usage finding.
     flagged: Set<(usize, u32)>,
-    /// Values already found clean in this message (see [`Run::value`]).
-    clean: Set<CleanKey<'a>>,
+    /// Scratch space for a value's [`clean_key`], reused from value to value.
+    key: Vec<u8>,
     /// Counts what checking a value can leave behind besides findings:
     /// elements cleared and statements that failed (reported or not).
     traces: u32,
 }
 
-/// A value checked clean: its definition and data type (by address; both
-/// live in the 'static profile), whether it was checked as profiled, its
-/// level and its bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct CleanKey<'a> {
-    /// All of the rest, hashed once: a value is looked up and, when it
-    /// turns out clean, added, and its bytes need hashing only the once.
-    hash: u64,
-    def: usize,
-    datatype: usize,
+/// Values found clean by [`Run::check_value`] on this thread, across the
+/// messages it validates (see [`Run::value`]), each by its [`clean_key`].
+///
+/// Checking a value depends only on what that key holds, never on the rest
+/// of the message or on the date, so a value once found clean is clean in
+/// every message: senders repeat their codes, units, organizations and
+/// providers from message to message, and those are looked up, not checked.
+/// Per thread, so that servers validating on several threads share no lock.
+struct CleanValues {
+    keys: Set<Box<[u8]>>,
+}
+
+thread_local! {
+    static CLEAN: RefCell<CleanValues> = RefCell::new(CleanValues { keys: Set::default() });
+}
+
+/// How many clean values a thread remembers; when full it starts over, so
+/// that memory stays bounded (some 2 MB) however varied the traffic.
+const CLEAN_MAX: usize = 1 << 15;
+
+/// Writes into `out` what checking a value depends on: its definition and
+/// data type (by address; both live in the 'static profiles, never freed, so
+/// an address names one definition for the life of the process), whether it
+/// is checked as profiled, its level, the delimiters it is split and
+/// unescaped with, and its bytes.
+fn clean_key(
+    out: &mut Vec<u8>,
+    def: &ElementDef,
+    dt: Option<&DatatypeDef>,
     profiled: bool,
-    level: u8,
-    raw: &'a [u8],
-}
-
-impl<'a> CleanKey<'a> {
-    fn new(def: usize, datatype: usize, profiled: bool, level: u8, raw: &'a [u8]) -> Self {
-        use std::hash::{Hash, Hasher};
-        let mut h = rustc_hash::FxHasher::default();
-        (def, datatype, profiled, level, raw).hash(&mut h);
-        CleanKey {
-            hash: h.finish(),
-            def,
-            datatype,
-            profiled,
-            level,
-            raw,
-        }
-    }
-}
-
-impl std::hash::Hash for CleanKey<'_> {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hash);
-    }
+    e: &Element<'_>,
+) {
+    let d = e.delimiters();
+    let flags = u8::from(profiled)
+        | u8::from(d.escape.is_some()) << 1
+        | u8::from(d.subcomponent.is_some()) << 2;
+    out.clear();
+    out.extend_from_slice(&(std::ptr::from_ref(def) as usize).to_le_bytes());
+    out.extend_from_slice(
+        &dt.map_or(0, |dt| std::ptr::from_ref(dt) as usize)
+            .to_le_bytes(),
+    );
+    out.extend_from_slice(&[
+        flags,
+        e.level() as u8,
+        d.field,
+        d.component,
+        d.repetition,
+        d.escape.unwrap_or(0),
+        d.subcomponent.unwrap_or(0),
+    ]);
+    out.extend_from_slice(e.raw());
 }
 
 /// What became of one value after checking it.
@@ -670,15 +685,16 @@ impl<'a> Run<'_, 'a> {
         tolerated.is_some()
     }
 
-    /// [`Run::check_value`], once per distinct value of the message.
+    /// [`Run::check_value`], once per distinct value (see [`CleanValues`]).
     ///
     /// Messages repeat values (the same provider, unit or funding observation
-    /// in every order). Checking a value depends only on its bytes, its
+    /// in every order, and from message to message). Checking a value depends only on its bytes, its
     /// definition, its data type (which for OBX-5 OBX-2 names) and
     /// `profiled`, except where it leaves a trace (a finding,
     /// a cleared element, a failed statement, whose report depends on what was
     /// reported before): a value checked with no trace at all is clean, and
-    /// the same value under the same definition is clean again.
+    /// the same value under the same definition and delimiters is clean
+    /// again, in this message or a later one.
     fn value(&mut self, l: Loc, e: Element<'a>, def: &ElementDef, profiled: bool) -> Verdict {
         if def.plain && is_plain_ok(e.raw(), def, profiled) {
             // What `primitive` would conclude for plain text, without the calls.
@@ -711,20 +727,22 @@ impl<'a> Run<'_, 'a> {
         if !costly {
             return self.check_value(l, e, def, dt, profiled);
         }
-        let key = CleanKey::new(
-            std::ptr::from_ref(def) as usize,
-            dt.map_or(0, |dt| std::ptr::from_ref(dt) as usize),
-            profiled,
-            e.level() as u8,
-            e.raw(),
-        );
-        if self.clean.contains(&key) {
+        clean_key(&mut self.key, def, dt, profiled, &e);
+        if CLEAN.with(|c| c.borrow().keys.contains(self.key.as_slice())) {
             return Verdict::Kept;
         }
+        // `self.key` is reused by the components checked below.
+        let key: Box<[u8]> = self.key.as_slice().into();
         let (findings, traces) = (self.findings.len(), self.traces);
         let v = self.check_value(l, e, def, dt, profiled);
         if v == Verdict::Kept && self.findings.len() == findings && self.traces == traces {
-            self.clean.insert(key);
+            CLEAN.with(|c| {
+                let keys = &mut c.borrow_mut().keys;
+                if keys.len() >= CLEAN_MAX {
+                    keys.clear();
+                }
+                keys.insert(key);
+            });
         }
         v
     }
