@@ -108,6 +108,7 @@ pub fn validate(msg: &Message<'_>, profile: &'static Profile, clock: Clock) -> V
         birth_date: None,
         flagged: Set::default(),
         key: Vec::new(),
+        formats: RefCell::new(Vec::new()),
         traces: 0,
     };
     for &(idx, known) in &structure.unexpected {
@@ -137,6 +138,10 @@ struct Run<'m, 'a> {
     flagged: Set<(usize, u32)>,
     /// Scratch space for a value's [`clean_key`], reused from value to value.
     key: Vec<u8>,
+    /// Format verdicts already reached in this message: regex (by address),
+    /// the value's raw bytes (the message's delimiters decode them) and
+    /// whether it matched (see [`Run::format_ok`]).
+    formats: RefCell<Vec<(usize, &'a [u8], bool)>>,
     /// Counts what checking a value can leave behind besides findings:
     /// elements cleared and statements that failed (reported or not).
     traces: u32,
@@ -161,6 +166,9 @@ thread_local! {
 /// How many clean values a thread remembers; when full it starts over, so
 /// that memory stays bounded (some 2 MB) however varied the traffic.
 const CLEAN_MAX: usize = 1 << 15;
+
+/// How many Format verdicts a message remembers (see [`Run::format_ok`]).
+const FORMATS_MAX: usize = 32;
 
 /// Writes into `out` what checking a value depends on: its definition and
 /// data type (by address; both live in the 'static profiles, never freed, so
@@ -1601,7 +1609,14 @@ impl<'a> Run<'_, 'a> {
                     self.all_bytes(ctx, memo, path, eq)
                 }
             }
-            Expr::Format { path, regex } => self.all_values(ctx, memo, path, |v| regex.is_match(v)),
+            Expr::Format { path, regex } => {
+                let mut seen = false;
+                let all = self.each_leaf(ctx, memo, path, |leaf| {
+                    seen = true;
+                    self.format_ok(regex, leaf)
+                });
+                seen && all
+            }
             Expr::StringList { path, values } => self.all_bytes(ctx, memo, path, |v| {
                 values.iter().any(|x| same_bytes(x.as_bytes(), v))
             }),
@@ -1669,6 +1684,32 @@ impl<'a> Run<'_, 'a> {
             Expr::Plugin(name) if name.ends_with("IZ24Constraint") => self.vis_documented(ctx),
             Expr::Plugin(_) => true,
         }
+    }
+
+    /// Whether the decoded text of `leaf` matches `regex` (a Format
+    /// assertion's), asking each regex once per distinct value of the
+    /// message: a message repeats its dates (every observation of an order
+    /// carries the order's), and a timestamp pattern costs hundreds of
+    /// instructions to run where looking up a few bytes costs tens.
+    fn format_ok(&self, regex: &regex::Regex, leaf: Element<'a>) -> bool {
+        let id = std::ptr::from_ref(regex) as usize;
+        let raw = leaf.raw();
+        let known = self
+            .formats
+            .borrow()
+            .iter()
+            .find(|&&(r, v, _)| r == id && same_bytes(v, raw))
+            .map(|&(_, _, ok)| ok);
+        if let Some(ok) = known {
+            return ok;
+        }
+        let ok = regex.is_match(&leaf.text());
+        let mut formats = self.formats.borrow_mut();
+        // Searched in order, so kept short; values past this many are matched each time.
+        if formats.len() < FORMATS_MAX {
+            formats.push((id, raw, ok));
+        }
+        ok
     }
 
     /// NIST-01: OBX-1 runs 1, 2, 3... either across the message or within each group.
