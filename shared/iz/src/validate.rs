@@ -108,6 +108,7 @@ pub fn validate(msg: &Message<'_>, profile: &'static Profile, clock: Clock) -> V
         birth_date: None,
         flagged: Set::default(),
         key: Vec::new(),
+        group_rules: Vec::new(),
         formats: RefCell::new(Vec::new()),
         traces: 0,
     };
@@ -138,6 +139,8 @@ struct Run<'m, 'a> {
     flagged: Set<(usize, u32)>,
     /// Scratch space for a value's [`clean_key`], reused from value to value.
     key: Vec<u8>,
+    /// Group rule sets already looked up, by group definition (address).
+    group_rules: Vec<(usize, GroupRules)>,
     /// Format verdicts already reached in this message: regex (by address),
     /// the value's raw bytes (the message's delimiters decode them) and
     /// whether it matched (see [`Run::format_ok`]).
@@ -203,6 +206,13 @@ fn clean_key(
     ]);
     out.extend_from_slice(e.raw());
 }
+
+/// The rule sets of one group definition (see [`Run::rules_of_group`]).
+type GroupRules = [Option<&'static Rules>; 2];
+
+/// Field usages group predicates decide: segment index, field number, usage
+/// (see [`Run::group_predicates`]).
+type Overrides = Vec<(usize, u32, Usage)>;
 
 /// What became of one value after checking it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -333,7 +343,8 @@ impl<'a> Run<'_, 'a> {
         inst: &GroupInstance,
         node: Option<&'static StructureNode>,
     ) -> bool {
-        let overrides = self.group_predicates(inst, node);
+        let rules = self.rules_of_group(node);
+        let overrides = self.group_predicates(inst, rules);
         let mut ok = true;
         for (j, def) in defs.iter().enumerate() {
             let items = &inst.children[j];
@@ -371,12 +382,7 @@ impl<'a> Run<'_, 'a> {
                 }
                 let alive = match (item, def) {
                     (Item::Segment(i), StructureNode::Segment { def: seg_def, .. }) => {
-                        let field_overrides: Map<u32, Usage> = overrides
-                            .iter()
-                            .filter(|((s, _), _)| s == i)
-                            .map(|((_, f), u)| (*f, *u))
-                            .collect();
-                        let alive = self.segment(*i, seg_def, &field_overrides);
+                        let alive = self.segment(*i, seg_def, &overrides);
                         if !alive {
                             self.dropped[*i] = true;
                         }
@@ -449,32 +455,42 @@ impl<'a> Run<'_, 'a> {
             }
         }
         if ok {
-            if let Some(StructureNode::Group { id, name, .. }) = node {
-                // The rules live in the 'static profile, not in `self`: no copy
-                // of the list is needed to check them while `self` changes.
-                let profile = self.profile;
-                for r in profile.group_rules(id, name) {
-                    // Statements only report: segments dropped before them
-                    // stay dropped while they are evaluated.
-                    let memo = Memo::new();
-                    self.constraints(r, &Ctx::Group(inst), None, Some(&memo));
-                }
+            // The rules live in the 'static profile, not in `self`: no copy
+            // of the list is needed to check them while `self` changes.
+            for r in rules.into_iter().flatten() {
+                // Statements only report: segments dropped before them
+                // stay dropped while they are evaluated.
+                let memo = Memo::new();
+                self.constraints(r, &Ctx::Group(inst), None, Some(&memo));
             }
         }
         ok
     }
 
-    /// Usage overrides for fields of segments in this group instance (group-level predicates).
-    fn group_predicates(
-        &self,
-        inst: &GroupInstance,
-        node: Option<&'static StructureNode>,
-    ) -> Map<(usize, u32), Usage> {
-        let mut out = Map::default();
-        let Some(StructureNode::Group { id, name, .. }) = node else {
-            return out;
+    /// The rule sets of a group definition (under its id, then under its
+    /// name), looked up by name once per message and group definition: a
+    /// message repeats its order and observation groups many times over.
+    fn rules_of_group(&mut self, node: Option<&'static StructureNode>) -> GroupRules {
+        let Some(group @ StructureNode::Group { id, name, .. }) = node else {
+            return [None, None];
         };
-        for rules in self.profile.group_rules(id, name) {
+        let key = std::ptr::from_ref(group) as usize;
+        if let Some(&(_, rules)) = self.group_rules.iter().find(|(k, _)| *k == key) {
+            return rules;
+        }
+        let mut found = self.profile.group_rules(id, name);
+        let rules = [found.next(), found.next()];
+        self.group_rules.push((key, rules));
+        rules
+    }
+
+    /// Usage overrides for fields of segments in this group instance
+    /// (group-level predicates): segment index, field number and usage, a
+    /// later entry for the same field taking precedence. A group has a
+    /// handful at most, so a list searched in place costs less than a map.
+    fn group_predicates(&self, inst: &GroupInstance, rules: GroupRules) -> Overrides {
+        let mut out = Vec::new();
+        for rules in rules.into_iter().flatten() {
             let memo = Memo::new();
             for p in &rules.predicates {
                 let steps = p.target.steps();
@@ -488,17 +504,18 @@ impl<'a> Run<'_, 'a> {
                     continue;
                 };
                 let holds = self.eval(&p.condition, &Ctx::Group(inst), Some(&memo));
-                out.insert(
-                    (*seg, steps[1].position),
+                out.push((
+                    *seg,
+                    steps[1].position,
                     if holds { p.true_usage } else { p.false_usage },
-                );
+                ));
             }
         }
         out
     }
 
     /// Checks a segment's fields; false when a required field is missing or was emptied.
-    fn segment(&mut self, idx: usize, def_id: &str, overrides: &Map<u32, Usage>) -> bool {
+    fn segment(&mut self, idx: usize, def_id: &str, overrides: &Overrides) -> bool {
         let Some(def) = self.profile.segment_def(def_id) else {
             return true;
         };
@@ -521,7 +538,12 @@ impl<'a> Run<'_, 'a> {
             let present = field.has_value();
             let mut usage = fdef.usage;
             if usage == Usage::C {
-                usage = overrides.get(&n).copied().unwrap_or_else(|| {
+                let over = overrides
+                    .iter()
+                    .rev()
+                    .find(|&&(s, f, _)| s == idx && f == n)
+                    .map(|&(_, _, u)| u);
+                usage = over.unwrap_or_else(|| {
                     rules
                         .and_then(|r| single_step_predicate(&r.predicates, n))
                         .map(|p| self.decide(p, present, &Ctx::Segment(idx), memo.as_ref()))
@@ -713,7 +735,7 @@ impl<'a> Run<'_, 'a> {
             // is not a code, a date or a name to be checked.
             return Verdict::Kept;
         }
-        let dt = if def.datatype == "varies" {
+        let dt = if def.varies {
             // OBX-5 takes the type named in OBX-2.
             let named = self
                 .msg
