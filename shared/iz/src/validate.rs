@@ -107,7 +107,6 @@ pub fn validate(msg: &Message<'_>, profile: &'static Profile, clock: Clock) -> V
         dropped: vec![false; msg.len()],
         birth_date: None,
         flagged: Set::default(),
-        key: Vec::new(),
         group_rules: Vec::new(),
         formats: RefCell::new(Vec::new()),
         traces: 0,
@@ -137,8 +136,6 @@ struct Run<'m, 'a> {
     birth_date: Option<Date>,
     /// Fields already reported, so a conformance statement does not repeat a usage finding.
     flagged: Set<(usize, u32)>,
-    /// Scratch space for a value's [`clean_key`], reused from value to value.
-    key: Vec<u8>,
     /// Group rule sets already looked up, by group definition (address).
     group_rules: Vec<(usize, GroupRules)>,
     /// Format verdicts already reached in this message: regex (by address),
@@ -151,19 +148,22 @@ struct Run<'m, 'a> {
 }
 
 /// Values found clean by [`Run::check_value`] on this thread, across the
-/// messages it validates (see [`Run::value`]), each by its [`clean_key`].
+/// messages it validates (see [`Run::value`]), by their [`CleanKey`]'s hash.
 ///
-/// Checking a value depends only on what that key holds, never on the rest
+/// Checking a value depends only on what its key holds, never on the rest
 /// of the message or on the date, so a value once found clean is clean in
 /// every message: senders repeat their codes, units, organizations and
 /// providers from message to message, and those are looked up, not checked.
 /// Per thread, so that servers validating on several threads share no lock.
+/// Two keys with the same hash keep one place (the later one is not
+/// remembered): a lookup compares the whole key, so that costs a check, never
+/// a wrong answer.
 struct CleanValues {
-    keys: Set<Box<[u8]>>,
+    keys: Map<u64, CleanKey<Box<[u8]>>>,
 }
 
 thread_local! {
-    static CLEAN: RefCell<CleanValues> = RefCell::new(CleanValues { keys: Set::default() });
+    static CLEAN: RefCell<CleanValues> = RefCell::new(CleanValues { keys: Map::default() });
 }
 
 /// How many clean values a thread remembers; when full it starts over, so
@@ -173,38 +173,68 @@ const CLEAN_MAX: usize = 1 << 15;
 /// How many Format verdicts a message remembers (see [`Run::format_ok`]).
 const FORMATS_MAX: usize = 32;
 
-/// Writes into `out` what checking a value depends on: its definition and
-/// data type (by address; both live in the 'static profiles, never freed, so
-/// an address names one definition for the life of the process), whether it
-/// is checked as profiled, its level, the delimiters it is split and
-/// unescaped with, and its bytes.
-fn clean_key(
-    out: &mut Vec<u8>,
-    def: &ElementDef,
-    dt: Option<&DatatypeDef>,
-    profiled: bool,
-    e: &Element<'_>,
-) {
-    let d = e.delimiters();
-    let flags = u8::from(profiled)
-        | u8::from(d.escape.is_some()) << 1
-        | u8::from(d.subcomponent.is_some()) << 2;
-    out.clear();
-    out.extend_from_slice(&(std::ptr::from_ref(def) as usize).to_le_bytes());
-    out.extend_from_slice(
-        &dt.map_or(0, |dt| std::ptr::from_ref(dt) as usize)
-            .to_le_bytes(),
-    );
-    out.extend_from_slice(&[
-        flags,
-        e.level() as u8,
-        d.field,
-        d.component,
-        d.repetition,
-        d.escape.unwrap_or(0),
-        d.subcomponent.unwrap_or(0),
-    ]);
-    out.extend_from_slice(e.raw());
+/// What checking a value depends on: its definition and data type (by
+/// address; both live in the 'static profiles, never freed, so an address
+/// names one definition for the life of the process), whether it is checked
+/// as profiled, its level, the delimiters it is split and unescaped with
+/// (`context` packs those), and its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CleanKey<B> {
+    def: usize,
+    datatype: usize,
+    context: u64,
+    raw: B,
+}
+
+impl<'a> CleanKey<&'a [u8]> {
+    fn new(def: &ElementDef, dt: Option<&DatatypeDef>, profiled: bool, e: &Element<'a>) -> Self {
+        let d = e.delimiters();
+        let flags = u8::from(profiled)
+            | u8::from(d.escape.is_some()) << 1
+            | u8::from(d.subcomponent.is_some()) << 2;
+        CleanKey {
+            def: std::ptr::from_ref(def) as usize,
+            datatype: dt.map_or(0, |dt| std::ptr::from_ref(dt) as usize),
+            context: u64::from_le_bytes([
+                flags,
+                e.level() as u8,
+                d.field,
+                d.component,
+                d.repetition,
+                d.escape.unwrap_or(0),
+                d.subcomponent.unwrap_or(0),
+                0,
+            ]),
+            raw: e.raw(),
+        }
+    }
+
+    /// Hashed in place, without copying the bytes next to the rest.
+    fn hash(&self) -> u64 {
+        use std::hash::Hasher;
+        let mut h = rustc_hash::FxHasher::default();
+        h.write_usize(self.def);
+        h.write_usize(self.datatype);
+        h.write_u64(self.context);
+        h.write(self.raw);
+        h.finish()
+    }
+
+    fn is(&self, other: &CleanKey<Box<[u8]>>) -> bool {
+        self.def == other.def
+            && self.datatype == other.datatype
+            && self.context == other.context
+            && *self.raw == *other.raw
+    }
+
+    fn to_owned(self) -> CleanKey<Box<[u8]>> {
+        CleanKey {
+            def: self.def,
+            datatype: self.datatype,
+            context: self.context,
+            raw: self.raw.into(),
+        }
+    }
 }
 
 /// The rule sets of one group definition (see [`Run::rules_of_group`]).
@@ -757,12 +787,12 @@ impl<'a> Run<'_, 'a> {
         if !costly {
             return self.check_value(l, e, def, dt, profiled);
         }
-        clean_key(&mut self.key, def, dt, profiled, &e);
-        if CLEAN.with(|c| c.borrow().keys.contains(self.key.as_slice())) {
+        let key = CleanKey::new(def, dt, profiled, &e);
+        let hash = key.hash();
+        let known = CLEAN.with(|c| c.borrow().keys.get(&hash).is_some_and(|k| key.is(k)));
+        if known {
             return Verdict::Kept;
         }
-        // `self.key` is reused by the components checked below.
-        let key: Box<[u8]> = self.key.as_slice().into();
         let (findings, traces) = (self.findings.len(), self.traces);
         let v = self.check_value(l, e, def, dt, profiled);
         if v == Verdict::Kept && self.findings.len() == findings && self.traces == traces {
@@ -771,7 +801,7 @@ impl<'a> Run<'_, 'a> {
                 if keys.len() >= CLEAN_MAX {
                     keys.clear();
                 }
-                keys.insert(key);
+                keys.entry(hash).or_insert_with(|| key.to_owned());
             });
         }
         v
