@@ -7,7 +7,7 @@ use crate::datetime::{self, Clock, Date};
 use crate::finding::{AppError, Finding, Hl7Error, Severity};
 use crate::profile::{
     BindingRef, BoundCodes, Cardinality, DatatypeDef, ElementDef, Expr, Map, Op, Path, PathStep,
-    Predicate, Primitive, Profile, Rules, Set, StructureNode, Usage, MEMO_SLOTS,
+    Predicate, Primitive, Profile, Rules, SegmentDef, Set, StructureNode, Usage, MEMO_SLOTS,
 };
 use crate::structure::{match_structure, GroupInstance, Item};
 use hl7::{Element, Level, Location, Message};
@@ -108,6 +108,8 @@ pub fn validate(msg: &Message<'_>, profile: &'static Profile, clock: Clock) -> V
         birth_date: None,
         flagged: Set::default(),
         group_rules: Vec::new(),
+        segment_defs: Vec::new(),
+        named: Vec::new(),
         formats: RefCell::new(Vec::new()),
         traces: 0,
     };
@@ -138,6 +140,10 @@ struct Run<'m, 'a> {
     flagged: Set<(usize, u32)>,
     /// Group rule sets already looked up, by group definition (address).
     group_rules: Vec<(usize, GroupRules)>,
+    /// Segment definitions already looked up, by id (the profile's own string).
+    segment_defs: Vec<(&'static str, Option<&'static SegmentDef>)>,
+    /// Data types OBX-2 named, by the raw name (see [`Run::named_datatype`]).
+    named: Vec<(&'a [u8], Option<&'static DatatypeDef>)>,
     /// Format verdicts already reached in this message: regex (by address),
     /// the value's raw bytes (the message's delimiters decode them) and
     /// whether it matched (see [`Run::format_ok`]).
@@ -545,8 +551,8 @@ impl<'a> Run<'_, 'a> {
     }
 
     /// Checks a segment's fields; false when a required field is missing or was emptied.
-    fn segment(&mut self, idx: usize, def_id: &str, overrides: &Overrides) -> bool {
-        let Some(def) = self.profile.segment_def(def_id) else {
+    fn segment(&mut self, idx: usize, def_id: &'static str, overrides: &Overrides) -> bool {
+        let Some(def) = self.segment_def(def_id) else {
             return true;
         };
         let Some(seg) = self.msg.segment(idx) else {
@@ -767,12 +773,7 @@ impl<'a> Run<'_, 'a> {
         }
         let dt = if def.varies {
             // OBX-5 takes the type named in OBX-2.
-            let named = self
-                .msg
-                .segment(l.seg)
-                .map(|s| s.value(2))
-                .unwrap_or_default();
-            let Some(dt) = self.profile.datatype(&named) else {
+            let Some(dt) = self.named_datatype(l.seg) else {
                 return Verdict::Kept;
             };
             Some(dt)
@@ -805,6 +806,37 @@ impl<'a> Run<'_, 'a> {
             });
         }
         v
+    }
+
+    /// The data type segment `seg`'s field 2 names (OBX-2, for OBX-5),
+    /// looked up once per message and name: a message's observations name
+    /// two or three types between them.
+    fn named_datatype(&mut self, seg: usize) -> Option<&'static DatatypeDef> {
+        let named = self.msg.segment(seg).map(|s| s.field(2).first_leaf());
+        let raw = named.map_or(&[][..], |n| n.raw());
+        if let Some(&(_, dt)) = self.named.iter().find(|(n, _)| *n == raw) {
+            return dt;
+        }
+        let profile: &'static Profile = self.profile;
+        let dt = profile.datatype(&named.map(|n| n.text()).unwrap_or_default());
+        self.named.push((raw, dt));
+        dt
+    }
+
+    /// The definition of segment `def_id`, looked up once per message and
+    /// definition: a message repeats its OBX, RXA and ORC many times over.
+    fn segment_def(&mut self, def_id: &'static str) -> Option<&'static SegmentDef> {
+        if let Some(&(_, def)) = self
+            .segment_defs
+            .iter()
+            .find(|(id, _)| std::ptr::eq(*id, def_id))
+        {
+            return def;
+        }
+        let profile: &'static Profile = self.profile;
+        let def = profile.segment_def(def_id);
+        self.segment_defs.push((def_id, def));
+        def
     }
 
     /// Marks an element as emptied by validation.
