@@ -173,7 +173,8 @@ thread_local! {
 }
 
 /// How many clean values a thread remembers; when full it starts over, so
-/// that memory stays bounded (some 2 MB) however varied the traffic.
+/// that memory stays bounded (about 100 bytes a value, some 3 MB) however
+/// varied the traffic.
 const CLEAN_MAX: usize = 1 << 15;
 
 /// How many Format verdicts a message remembers (see [`Run::format_ok`]).
