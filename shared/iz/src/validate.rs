@@ -1658,15 +1658,6 @@ impl<'a> Run<'_, 'a> {
         first
     }
 
-    fn values(&self, ctx: &Ctx<'_, 'a>, memo: Option<&Memo<'a>>, path: &Path) -> Vec<Cow<'a, str>> {
-        let mut out = Vec::new();
-        self.each_value(ctx, memo, path, |v| {
-            out.push(v);
-            true
-        });
-        out
-    }
-
     fn eval(&self, e: &Expr, ctx: &Ctx<'_, 'a>, memo: Option<&Memo<'a>>) -> bool {
         match e {
             Expr::And(v) => v.iter().all(|x| self.eval(x, ctx, memo)),
@@ -1799,27 +1790,26 @@ impl<'a> Run<'_, 'a> {
 
     /// NIST-01: OBX-1 runs 1, 2, 3... either across the message or within each group.
     fn set_ids_sequential(&self, ctx: &Ctx<'_, 'a>, parent: &Path, element: &Path) -> bool {
-        let mut parents = Vec::new();
+        // Both readings checked in one walk, without gathering the groups or
+        // their values: the k-th value of each group must read k, or the
+        // k-th value over all groups in turn must.
+        let mut per_group_ok = true;
+        let mut all_ok = true;
+        let mut overall = 0;
         self.visit(ctx, parent.steps(), &mut |f| {
-            parents.push(f);
+            let Found::Group(g) = f else { return true };
+            let mut within = 0;
+            self.each_value(&Ctx::Group(g), None, element, |v| {
+                within += 1;
+                overall += 1;
+                let v = v.trim();
+                per_group_ok &= is_decimal(v, within);
+                all_ok &= is_decimal(v, overall);
+                true
+            });
             true
         });
-        let mut all = Vec::new();
-        let mut per_group_ok = true;
-        for p in &parents {
-            let Found::Group(g) = p else { continue };
-            let vals = self.values(&Ctx::Group(g), None, element);
-            per_group_ok &= vals
-                .iter()
-                .enumerate()
-                .all(|(i, v)| is_decimal(v.trim(), i + 1));
-            all.extend(vals);
-        }
-        per_group_ok
-            || all
-                .iter()
-                .enumerate()
-                .all(|(i, v)| is_decimal(v.trim(), i + 1))
+        per_group_ok || all_ok
     }
 
     /// IZ-24: each VIS shared is documented either by bar code + presentation
