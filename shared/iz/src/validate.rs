@@ -564,14 +564,15 @@ impl<'a> Run<'_, 'a> {
         let memo = rules.map(|_| Memo::new());
         let mut alive = true;
         let sent = seg.field_count();
-        for (i, fdef) in def.fields.iter().enumerate() {
+        // The segment's fields in step with their definitions (`fields` goes
+        // on with empty ones past the last field sent).
+        for ((i, fdef), field) in def.fields.iter().enumerate().zip(seg.fields()) {
             if i >= sent && i >= def.must_check {
                 // This field and all after it are unsent and neither required
                 // nor conditional: nothing more to check.
                 break;
             }
             let n = (i + 1) as u32;
-            let field = seg.field(n as usize);
             let present = field.has_value();
             let mut usage = fdef.usage;
             if usage == Usage::C {
