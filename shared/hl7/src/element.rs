@@ -56,6 +56,11 @@ impl<'a> Element<'a> {
     }
 
     /// Whether anything at all is valued below this element (ignores bare separators).
+    ///
+    /// Inline: validation asks it of every field and repetition, most of
+    /// them empty or decided by their first byte, where the call costs more
+    /// than the answer.
+    #[inline]
     pub fn has_value(&self) -> bool {
         self.raw.iter().any(|&b| !self.is_separator_below(b))
     }
