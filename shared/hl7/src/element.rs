@@ -206,6 +206,10 @@ impl<'a> Element<'a> {
 
     /// The first leaf (first repetition, component and sub-component) — the
     /// "value" of a primitive field.
+    ///
+    /// Inline, like [`Element::has_value`]: rules read a first leaf for
+    /// nearly every value they compare, mostly a few bytes long.
+    #[inline]
     pub fn first_leaf(&self) -> Element<'a> {
         // The first leaf ends at the first separator of any level below:
         // one pass, where cutting level by level would first scan a whole
