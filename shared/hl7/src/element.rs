@@ -56,6 +56,11 @@ impl<'a> Element<'a> {
     }
 
     /// Whether anything at all is valued below this element (ignores bare separators).
+    ///
+    /// Inline: validation asks it of every field and repetition, most of
+    /// them empty or decided by their first byte, where the call costs more
+    /// than the answer.
+    #[inline]
     pub fn has_value(&self) -> bool {
         self.raw.iter().any(|&b| !self.is_separator_below(b))
     }
@@ -201,6 +206,10 @@ impl<'a> Element<'a> {
 
     /// The first leaf (first repetition, component and sub-component) — the
     /// "value" of a primitive field.
+    ///
+    /// Inline, like [`Element::has_value`]: rules read a first leaf for
+    /// nearly every value they compare, mostly a few bytes long.
+    #[inline]
     pub fn first_leaf(&self) -> Element<'a> {
         // The first leaf ends at the first separator of any level below:
         // one pass, where cutting level by level would first scan a whole

@@ -86,16 +86,26 @@ fn is_control(b: u8) -> bool {
 }
 
 fn escape_inner(text: &str, d: &Delimiters, preserve: bool) -> String {
+    let mut out = String::new();
+    escape_into(&mut out, text, d, preserve);
+    out
+}
+
+/// Appends `text`, escaped as [`escape`] (or, with `preserve`,
+/// [`escape_preserving`]) would, to `out`: a writer building a whole message
+/// escapes each value straight into its buffer instead of into a new string.
+pub(crate) fn escape_into(out: &mut String, text: &str, d: &Delimiters, preserve: bool) {
     let esc = d.escape.unwrap_or(b'\\');
     let bytes = text.as_bytes();
     if !bytes
         .iter()
         .any(|&b| d.is_delimiter(b) || is_control(b) || b == esc)
     {
-        return text.to_string();
+        out.push_str(text);
+        return;
     }
     let e = esc as char;
-    let mut out = String::with_capacity(text.len() + 8);
+    out.reserve(text.len() + 8);
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
@@ -107,19 +117,19 @@ fn escape_inner(text: &str, d: &Delimiters, preserve: bool) -> String {
                     continue;
                 }
             }
-            push_escape(&mut out, e, "E");
+            push_escape(out, e, "E");
         } else if b == d.field {
-            push_escape(&mut out, e, "F");
+            push_escape(out, e, "F");
         } else if b == d.component {
-            push_escape(&mut out, e, "S");
+            push_escape(out, e, "S");
         } else if b == d.repetition {
-            push_escape(&mut out, e, "R");
+            push_escape(out, e, "R");
         } else if Some(b) == d.subcomponent {
-            push_escape(&mut out, e, "T");
+            push_escape(out, e, "T");
         } else if is_control(b) {
             // CR and LF would end the segment, VT and FS are MLLP framing:
             // every C0 control but TAB travels as a hex escape.
-            push_escape(&mut out, e, &format!("X{b:02X}"));
+            push_escape(out, e, &format!("X{b:02X}"));
         } else {
             // Copy the whole UTF-8 scalar starting here.
             let ch_len = utf8_len(b);
@@ -130,7 +140,6 @@ fn escape_inner(text: &str, d: &Delimiters, preserve: bool) -> String {
         }
         i += 1;
     }
-    out
 }
 
 fn push_escape(out: &mut String, e: char, body: &str) {

@@ -18,5 +18,5 @@ pub use delimiters::Delimiters;
 pub use element::{Element, Level};
 pub use escape::{decode, escape, escape_preserving};
 pub use location::Location;
-pub use message::{Message, ParseError, Segment};
+pub use message::{Fields, Message, ParseError, Segment};
 pub use writer::{MessageWriter, SegmentWriter};

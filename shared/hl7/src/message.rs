@@ -281,6 +281,30 @@ fn printable(b: u8) -> String {
     }
 }
 
+/// The fields of a segment (see [`Segment::fields`]).
+#[derive(Debug, Clone)]
+pub struct Fields<'m, 'a> {
+    rest: std::slice::Iter<'m, &'a [u8]>,
+    delims: Delimiters,
+    /// How many of the next fields hold delimiters (MSH-1 and MSH-2).
+    atomic: u8,
+}
+
+impl<'a> Iterator for Fields<'_, 'a> {
+    type Item = Element<'a>;
+
+    fn next(&mut self) -> Option<Element<'a>> {
+        let Some(&raw) = self.rest.next() else {
+            return Some(Element::new(&[], self.delims, Level::Field));
+        };
+        if self.atomic > 0 {
+            self.atomic -= 1;
+            return Some(Element::atomic(raw, self.delims));
+        }
+        Some(Element::new(raw, self.delims, Level::Field))
+    }
+}
+
 /// One segment of a [`Message`].
 #[derive(Debug, Clone, Copy)]
 pub struct Segment<'m, 'a> {
@@ -328,6 +352,20 @@ impl<'m, 'a> Segment<'m, 'a> {
     /// Number of the last field present (trailing empty fields included).
     pub fn field_count(&self) -> usize {
         self.idx().len as usize - 1
+    }
+
+    /// Fields 1, 2, 3... in order, as [`Segment::field`] gives them, then
+    /// empty fields for ever: a reader going through every field of the
+    /// segment finds the segment's place in the index once, not per field.
+    pub fn fields(&self) -> Fields<'m, 'a> {
+        let i = self.idx();
+        let first = i.first as usize + 1;
+        let end = (i.first + i.len) as usize;
+        Fields {
+            rest: self.msg.fields.get(first..end).unwrap_or_default().iter(),
+            delims: self.msg.delims,
+            atomic: if self.is_msh() { 2 } else { 0 },
+        }
     }
 
     /// Field `n` (1-based); empty when absent. MSH-1 and MSH-2 are atomic.
@@ -421,6 +459,26 @@ RXA|0|1|20150624||20^DTaP^CVX&sub1&sub2|999\r";
                 .to_erl(),
             "RXA^2^5^1^3^2"
         );
+    }
+
+    #[test]
+    fn fields_in_order_are_field_by_number() {
+        let short = b"MSH|^~\\&\rPID|1\rORC\rRXA||||x|";
+        for input in [VXU, &short[..]] {
+            let m = Message::parse(input).unwrap();
+            for seg in m.segments() {
+                let mut fields = seg.fields();
+                for n in 1..seg.field_count() + 4 {
+                    let (a, b) = (fields.next().unwrap(), seg.field(n));
+                    assert_eq!(
+                        (a.raw(), a.level()),
+                        (b.raw(), b.level()),
+                        "{} {n}",
+                        seg.id()
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -7,12 +7,12 @@ use crate::datetime::{self, Clock, Date};
 use crate::finding::{AppError, Finding, Hl7Error, Severity};
 use crate::profile::{
     BindingRef, BoundCodes, Cardinality, DatatypeDef, ElementDef, Expr, Map, Op, Path, PathStep,
-    Predicate, Primitive, Profile, Rules, Set, StructureNode, Usage, MEMO_SLOTS,
+    Predicate, Primitive, Profile, Rules, SegmentDef, Set, StructureNode, Usage, MEMO_SLOTS,
 };
 use crate::structure::{match_structure, GroupInstance, Item};
 use hl7::{Element, Level, Location, Message};
 use std::borrow::Cow;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 /// Address of an element inside a message (segment index, then ERL numbers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -107,9 +107,10 @@ pub fn validate(msg: &Message<'_>, profile: &'static Profile, clock: Clock) -> V
         dropped: vec![false; msg.len()],
         birth_date: None,
         flagged: Set::default(),
-        // Room for the distinct values of a typical message, so that the
-        // set is not rebuilt several times as it grows.
-        clean: Set::with_capacity_and_hasher(msg.len() * 8, Default::default()),
+        group_rules: Vec::new(),
+        segment_defs: Vec::new(),
+        named: Vec::new(),
+        formats: RefCell::new(Vec::new()),
         traces: 0,
     };
     for &(idx, known) in &structure.unexpected {
@@ -137,49 +138,118 @@ struct Run<'m, 'a> {
     birth_date: Option<Date>,
     /// Fields already reported, so a conformance statement does not repeat a usage finding.
     flagged: Set<(usize, u32)>,
-    /// Values already found clean in this message (see [`Run::value`]).
-    clean: Set<CleanKey<'a>>,
+    /// Group rule sets already looked up, by group definition (address).
+    group_rules: Vec<(usize, GroupRules)>,
+    /// Segment definitions already looked up, by id (the profile's own string).
+    segment_defs: Vec<(&'static str, Option<&'static SegmentDef>)>,
+    /// Data types OBX-2 named, by the raw name (see [`Run::named_datatype`]).
+    named: Vec<(&'a [u8], Option<&'static DatatypeDef>)>,
+    /// Format verdicts already reached in this message: regex (by address),
+    /// the value's raw bytes (the message's delimiters decode them) and
+    /// whether it matched (see [`Run::format_ok`]).
+    formats: RefCell<Vec<(usize, &'a [u8], bool)>>,
     /// Counts what checking a value can leave behind besides findings:
     /// elements cleared and statements that failed (reported or not).
     traces: u32,
 }
 
-/// A value checked clean: its definition and data type (by address; both
-/// live in the 'static profile), whether it was checked as profiled, its
-/// level and its bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct CleanKey<'a> {
-    /// All of the rest, hashed once: a value is looked up and, when it
-    /// turns out clean, added, and its bytes need hashing only the once.
-    hash: u64,
-    def: usize,
-    datatype: usize,
-    profiled: bool,
-    level: u8,
-    raw: &'a [u8],
+/// Values found clean by [`Run::check_value`] on this thread, across the
+/// messages it validates (see [`Run::value`]), by their [`CleanKey`]'s hash.
+///
+/// Checking a value depends only on what its key holds, never on the rest
+/// of the message or on the date, so a value once found clean is clean in
+/// every message: senders repeat their codes, units, organizations and
+/// providers from message to message, and those are looked up, not checked.
+/// Per thread, so that servers validating on several threads share no lock.
+/// Two keys with the same hash keep one place (the later one is not
+/// remembered): a lookup compares the whole key, so that costs a check, never
+/// a wrong answer.
+struct CleanValues {
+    keys: Map<u64, CleanKey<Box<[u8]>>>,
 }
 
-impl<'a> CleanKey<'a> {
-    fn new(def: usize, datatype: usize, profiled: bool, level: u8, raw: &'a [u8]) -> Self {
-        use std::hash::{Hash, Hasher};
-        let mut h = rustc_hash::FxHasher::default();
-        (def, datatype, profiled, level, raw).hash(&mut h);
+thread_local! {
+    static CLEAN: RefCell<CleanValues> = RefCell::new(CleanValues { keys: Map::default() });
+}
+
+/// How many clean values a thread remembers; when full it starts over, so
+/// that memory stays bounded (about 100 bytes a value, some 3 MB) however
+/// varied the traffic.
+const CLEAN_MAX: usize = 1 << 15;
+
+/// How many Format verdicts a message remembers (see [`Run::format_ok`]).
+const FORMATS_MAX: usize = 32;
+
+/// What checking a value depends on: its definition and data type (by
+/// address; both live in the 'static profiles, never freed, so an address
+/// names one definition for the life of the process), whether it is checked
+/// as profiled, its level, the delimiters it is split and unescaped with
+/// (`context` packs those), and its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CleanKey<B> {
+    def: usize,
+    datatype: usize,
+    context: u64,
+    raw: B,
+}
+
+impl<'a> CleanKey<&'a [u8]> {
+    fn new(def: &ElementDef, dt: Option<&DatatypeDef>, profiled: bool, e: &Element<'a>) -> Self {
+        let d = e.delimiters();
+        let flags = u8::from(profiled)
+            | u8::from(d.escape.is_some()) << 1
+            | u8::from(d.subcomponent.is_some()) << 2;
         CleanKey {
-            hash: h.finish(),
-            def,
-            datatype,
-            profiled,
-            level,
-            raw,
+            def: std::ptr::from_ref(def) as usize,
+            datatype: dt.map_or(0, |dt| std::ptr::from_ref(dt) as usize),
+            context: u64::from_le_bytes([
+                flags,
+                e.level() as u8,
+                d.field,
+                d.component,
+                d.repetition,
+                d.escape.unwrap_or(0),
+                d.subcomponent.unwrap_or(0),
+                0,
+            ]),
+            raw: e.raw(),
+        }
+    }
+
+    /// Hashed in place, without copying the bytes next to the rest.
+    fn hash(&self) -> u64 {
+        use std::hash::Hasher;
+        let mut h = rustc_hash::FxHasher::default();
+        h.write_usize(self.def);
+        h.write_usize(self.datatype);
+        h.write_u64(self.context);
+        h.write(self.raw);
+        h.finish()
+    }
+
+    fn is(&self, other: &CleanKey<Box<[u8]>>) -> bool {
+        self.def == other.def
+            && self.datatype == other.datatype
+            && self.context == other.context
+            && *self.raw == *other.raw
+    }
+
+    fn to_owned(self) -> CleanKey<Box<[u8]>> {
+        CleanKey {
+            def: self.def,
+            datatype: self.datatype,
+            context: self.context,
+            raw: self.raw.into(),
         }
     }
 }
 
-impl std::hash::Hash for CleanKey<'_> {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hash);
-    }
-}
+/// The rule sets of one group definition (see [`Run::rules_of_group`]).
+type GroupRules = [Option<&'static Rules>; 2];
+
+/// Field usages group predicates decide: segment index, field number, usage
+/// (see [`Run::group_predicates`]).
+type Overrides = Vec<(usize, u32, Usage)>;
 
 /// What became of one value after checking it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,7 +380,8 @@ impl<'a> Run<'_, 'a> {
         inst: &GroupInstance,
         node: Option<&'static StructureNode>,
     ) -> bool {
-        let overrides = self.group_predicates(inst, node);
+        let rules = self.rules_of_group(node);
+        let overrides = self.group_predicates(inst, rules);
         let mut ok = true;
         for (j, def) in defs.iter().enumerate() {
             let items = &inst.children[j];
@@ -348,12 +419,7 @@ impl<'a> Run<'_, 'a> {
                 }
                 let alive = match (item, def) {
                     (Item::Segment(i), StructureNode::Segment { def: seg_def, .. }) => {
-                        let field_overrides: Map<u32, Usage> = overrides
-                            .iter()
-                            .filter(|((s, _), _)| s == i)
-                            .map(|((_, f), u)| (*f, *u))
-                            .collect();
-                        let alive = self.segment(*i, seg_def, &field_overrides);
+                        let alive = self.segment(*i, seg_def, &overrides);
                         if !alive {
                             self.dropped[*i] = true;
                         }
@@ -426,32 +492,42 @@ impl<'a> Run<'_, 'a> {
             }
         }
         if ok {
-            if let Some(StructureNode::Group { id, name, .. }) = node {
-                // The rules live in the 'static profile, not in `self`: no copy
-                // of the list is needed to check them while `self` changes.
-                let profile = self.profile;
-                for r in profile.group_rules(id, name) {
-                    // Statements only report: segments dropped before them
-                    // stay dropped while they are evaluated.
-                    let memo = Memo::new();
-                    self.constraints(r, &Ctx::Group(inst), None, Some(&memo));
-                }
+            // The rules live in the 'static profile, not in `self`: no copy
+            // of the list is needed to check them while `self` changes.
+            for r in rules.into_iter().flatten() {
+                // Statements only report: segments dropped before them
+                // stay dropped while they are evaluated.
+                let memo = Memo::new();
+                self.constraints(r, &Ctx::Group(inst), None, Some(&memo));
             }
         }
         ok
     }
 
-    /// Usage overrides for fields of segments in this group instance (group-level predicates).
-    fn group_predicates(
-        &self,
-        inst: &GroupInstance,
-        node: Option<&'static StructureNode>,
-    ) -> Map<(usize, u32), Usage> {
-        let mut out = Map::default();
-        let Some(StructureNode::Group { id, name, .. }) = node else {
-            return out;
+    /// The rule sets of a group definition (under its id, then under its
+    /// name), looked up by name once per message and group definition: a
+    /// message repeats its order and observation groups many times over.
+    fn rules_of_group(&mut self, node: Option<&'static StructureNode>) -> GroupRules {
+        let Some(group @ StructureNode::Group { id, name, .. }) = node else {
+            return [None, None];
         };
-        for rules in self.profile.group_rules(id, name) {
+        let key = std::ptr::from_ref(group) as usize;
+        if let Some(&(_, rules)) = self.group_rules.iter().find(|(k, _)| *k == key) {
+            return rules;
+        }
+        let mut found = self.profile.group_rules(id, name);
+        let rules = [found.next(), found.next()];
+        self.group_rules.push((key, rules));
+        rules
+    }
+
+    /// Usage overrides for fields of segments in this group instance
+    /// (group-level predicates): segment index, field number and usage, a
+    /// later entry for the same field taking precedence. A group has a
+    /// handful at most, so a list searched in place costs less than a map.
+    fn group_predicates(&self, inst: &GroupInstance, rules: GroupRules) -> Overrides {
+        let mut out = Vec::new();
+        for rules in rules.into_iter().flatten() {
             let memo = Memo::new();
             for p in &rules.predicates {
                 let steps = p.target.steps();
@@ -465,18 +541,19 @@ impl<'a> Run<'_, 'a> {
                     continue;
                 };
                 let holds = self.eval(&p.condition, &Ctx::Group(inst), Some(&memo));
-                out.insert(
-                    (*seg, steps[1].position),
+                out.push((
+                    *seg,
+                    steps[1].position,
                     if holds { p.true_usage } else { p.false_usage },
-                );
+                ));
             }
         }
         out
     }
 
     /// Checks a segment's fields; false when a required field is missing or was emptied.
-    fn segment(&mut self, idx: usize, def_id: &str, overrides: &Map<u32, Usage>) -> bool {
-        let Some(def) = self.profile.segment_def(def_id) else {
+    fn segment(&mut self, idx: usize, def_id: &'static str, overrides: &Overrides) -> bool {
+        let Some(def) = self.segment_def(def_id) else {
             return true;
         };
         let Some(seg) = self.msg.segment(idx) else {
@@ -487,18 +564,24 @@ impl<'a> Run<'_, 'a> {
         let memo = rules.map(|_| Memo::new());
         let mut alive = true;
         let sent = seg.field_count();
-        for (i, fdef) in def.fields.iter().enumerate() {
+        // The segment's fields in step with their definitions (`fields` goes
+        // on with empty ones past the last field sent).
+        for ((i, fdef), field) in def.fields.iter().enumerate().zip(seg.fields()) {
             if i >= sent && i >= def.must_check {
                 // This field and all after it are unsent and neither required
                 // nor conditional: nothing more to check.
                 break;
             }
             let n = (i + 1) as u32;
-            let field = seg.field(n as usize);
             let present = field.has_value();
             let mut usage = fdef.usage;
             if usage == Usage::C {
-                usage = overrides.get(&n).copied().unwrap_or_else(|| {
+                let over = overrides
+                    .iter()
+                    .rev()
+                    .find(|&&(s, f, _)| s == idx && f == n)
+                    .map(|&(_, _, u)| u);
+                usage = over.unwrap_or_else(|| {
                     rules
                         .and_then(|r| single_step_predicate(&r.predicates, n))
                         .map(|p| self.decide(p, present, &Ctx::Segment(idx), memo.as_ref()))
@@ -670,15 +753,16 @@ impl<'a> Run<'_, 'a> {
         tolerated.is_some()
     }
 
-    /// [`Run::check_value`], once per distinct value of the message.
+    /// [`Run::check_value`], once per distinct value (see [`CleanValues`]).
     ///
     /// Messages repeat values (the same provider, unit or funding observation
-    /// in every order). Checking a value depends only on its bytes, its
+    /// in every order, and from message to message). Checking a value depends only on its bytes, its
     /// definition, its data type (which for OBX-5 OBX-2 names) and
     /// `profiled`, except where it leaves a trace (a finding,
     /// a cleared element, a failed statement, whose report depends on what was
     /// reported before): a value checked with no trace at all is clean, and
-    /// the same value under the same definition is clean again.
+    /// the same value under the same definition and delimiters is clean
+    /// again, in this message or a later one.
     fn value(&mut self, l: Loc, e: Element<'a>, def: &ElementDef, profiled: bool) -> Verdict {
         if def.plain && is_plain_ok(e.raw(), def, profiled) {
             // What `primitive` would conclude for plain text, without the calls.
@@ -689,14 +773,9 @@ impl<'a> Run<'_, 'a> {
             // is not a code, a date or a name to be checked.
             return Verdict::Kept;
         }
-        let dt = if def.datatype == "varies" {
+        let dt = if def.varies {
             // OBX-5 takes the type named in OBX-2.
-            let named = self
-                .msg
-                .segment(l.seg)
-                .map(|s| s.value(2))
-                .unwrap_or_default();
-            let Some(dt) = self.profile.datatype(&named) else {
+            let Some(dt) = self.named_datatype(l.seg) else {
                 return Verdict::Kept;
             };
             Some(dt)
@@ -711,22 +790,55 @@ impl<'a> Run<'_, 'a> {
         if !costly {
             return self.check_value(l, e, def, dt, profiled);
         }
-        let key = CleanKey::new(
-            std::ptr::from_ref(def) as usize,
-            dt.map_or(0, |dt| std::ptr::from_ref(dt) as usize),
-            profiled,
-            e.level() as u8,
-            e.raw(),
-        );
-        if self.clean.contains(&key) {
+        let key = CleanKey::new(def, dt, profiled, &e);
+        let hash = key.hash();
+        let known = CLEAN.with(|c| c.borrow().keys.get(&hash).is_some_and(|k| key.is(k)));
+        if known {
             return Verdict::Kept;
         }
         let (findings, traces) = (self.findings.len(), self.traces);
         let v = self.check_value(l, e, def, dt, profiled);
         if v == Verdict::Kept && self.findings.len() == findings && self.traces == traces {
-            self.clean.insert(key);
+            CLEAN.with(|c| {
+                let keys = &mut c.borrow_mut().keys;
+                if keys.len() >= CLEAN_MAX {
+                    keys.clear();
+                }
+                keys.entry(hash).or_insert_with(|| key.to_owned());
+            });
         }
         v
+    }
+
+    /// The data type segment `seg`'s field 2 names (OBX-2, for OBX-5),
+    /// looked up once per message and name: a message's observations name
+    /// two or three types between them.
+    fn named_datatype(&mut self, seg: usize) -> Option<&'static DatatypeDef> {
+        let named = self.msg.segment(seg).map(|s| s.field(2).first_leaf());
+        let raw = named.map_or(&[][..], |n| n.raw());
+        if let Some(&(_, dt)) = self.named.iter().find(|(n, _)| *n == raw) {
+            return dt;
+        }
+        let profile: &'static Profile = self.profile;
+        let dt = profile.datatype(&named.map(|n| n.text()).unwrap_or_default());
+        self.named.push((raw, dt));
+        dt
+    }
+
+    /// The definition of segment `def_id`, looked up once per message and
+    /// definition: a message repeats its OBX, RXA and ORC many times over.
+    fn segment_def(&mut self, def_id: &'static str) -> Option<&'static SegmentDef> {
+        if let Some(&(_, def)) = self
+            .segment_defs
+            .iter()
+            .find(|(id, _)| std::ptr::eq(*id, def_id))
+        {
+            return def;
+        }
+        let profile: &'static Profile = self.profile;
+        let def = profile.segment_def(def_id);
+        self.segment_defs.push((def_id, def));
+        def
     }
 
     /// Marks an element as emptied by validation.
@@ -1547,15 +1659,6 @@ impl<'a> Run<'_, 'a> {
         first
     }
 
-    fn values(&self, ctx: &Ctx<'_, 'a>, memo: Option<&Memo<'a>>, path: &Path) -> Vec<Cow<'a, str>> {
-        let mut out = Vec::new();
-        self.each_value(ctx, memo, path, |v| {
-            out.push(v);
-            true
-        });
-        out
-    }
-
     fn eval(&self, e: &Expr, ctx: &Ctx<'_, 'a>, memo: Option<&Memo<'a>>) -> bool {
         match e {
             Expr::And(v) => v.iter().all(|x| self.eval(x, ctx, memo)),
@@ -1583,7 +1686,14 @@ impl<'a> Run<'_, 'a> {
                     self.all_bytes(ctx, memo, path, eq)
                 }
             }
-            Expr::Format { path, regex } => self.all_values(ctx, memo, path, |v| regex.is_match(v)),
+            Expr::Format { path, regex } => {
+                let mut seen = false;
+                let all = self.each_leaf(ctx, memo, path, |leaf| {
+                    seen = true;
+                    self.format_ok(regex, leaf)
+                });
+                seen && all
+            }
             Expr::StringList { path, values } => self.all_bytes(ctx, memo, path, |v| {
                 values.iter().any(|x| same_bytes(x.as_bytes(), v))
             }),
@@ -1653,29 +1763,54 @@ impl<'a> Run<'_, 'a> {
         }
     }
 
+    /// Whether the decoded text of `leaf` matches `regex` (a Format
+    /// assertion's), asking each regex once per distinct value of the
+    /// message: a message repeats its dates (every observation of an order
+    /// carries the order's), and a timestamp pattern costs hundreds of
+    /// instructions to run where looking up a few bytes costs tens.
+    fn format_ok(&self, regex: &regex::Regex, leaf: Element<'a>) -> bool {
+        let id = std::ptr::from_ref(regex) as usize;
+        let raw = leaf.raw();
+        let known = self
+            .formats
+            .borrow()
+            .iter()
+            .find(|&&(r, v, _)| r == id && same_bytes(v, raw))
+            .map(|&(_, _, ok)| ok);
+        if let Some(ok) = known {
+            return ok;
+        }
+        let ok = regex.is_match(&leaf.text());
+        let mut formats = self.formats.borrow_mut();
+        // Searched in order, so kept short; values past this many are matched each time.
+        if formats.len() < FORMATS_MAX {
+            formats.push((id, raw, ok));
+        }
+        ok
+    }
+
     /// NIST-01: OBX-1 runs 1, 2, 3... either across the message or within each group.
     fn set_ids_sequential(&self, ctx: &Ctx<'_, 'a>, parent: &Path, element: &Path) -> bool {
-        let mut parents = Vec::new();
+        // Both readings checked in one walk, without gathering the groups or
+        // their values: the k-th value of each group must read k, or the
+        // k-th value over all groups in turn must.
+        let mut per_group_ok = true;
+        let mut all_ok = true;
+        let mut overall = 0;
         self.visit(ctx, parent.steps(), &mut |f| {
-            parents.push(f);
+            let Found::Group(g) = f else { return true };
+            let mut within = 0;
+            self.each_value(&Ctx::Group(g), None, element, |v| {
+                within += 1;
+                overall += 1;
+                let v = v.trim();
+                per_group_ok &= is_decimal(v, within);
+                all_ok &= is_decimal(v, overall);
+                true
+            });
             true
         });
-        let mut all = Vec::new();
-        let mut per_group_ok = true;
-        for p in &parents {
-            let Found::Group(g) = p else { continue };
-            let vals = self.values(&Ctx::Group(g), None, element);
-            per_group_ok &= vals
-                .iter()
-                .enumerate()
-                .all(|(i, v)| is_decimal(v.trim(), i + 1));
-            all.extend(vals);
-        }
-        per_group_ok
-            || all
-                .iter()
-                .enumerate()
-                .all(|(i, v)| is_decimal(v.trim(), i + 1))
+        per_group_ok || all_ok
     }
 
     /// IZ-24: each VIS shared is documented either by bar code + presentation

@@ -69,7 +69,8 @@ pub(super) fn load(
             };
             // OBX-5 (`varies`, which the profile also defines as a type of
             // its own) takes the type OBX-2 names: never plain.
-            d.plain = text && d.binding.is_empty() && d.datatype != "varies";
+            d.varies = d.datatype == "varies";
+            d.plain = text && d.binding.is_empty() && !d.varies;
         }
     };
     for s in segments.values_mut() {
@@ -299,6 +300,7 @@ fn element_def(n: Node) -> ElementDef {
         datatype_index: None,
         binding_refs: Vec::new(),
         plain: false,
+        varies: false,
     }
 }
 

@@ -70,6 +70,9 @@ pub struct ElementDef {
     /// a date nor a time) and no value set. Such a value needs only its UTF-8
     /// and its length looked at. Set at load.
     pub plain: bool,
+    /// `datatype` is `varies` (OBX-5): the value takes the type OBX-2 names.
+    /// Set at load, so validation does not compare the id for every value.
+    pub varies: bool,
 }
 
 /// What one value set id of a binding admits, resolved at profile load.
