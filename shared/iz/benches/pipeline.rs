@@ -95,3 +95,38 @@ fn parse_validate_ack(bencher: Bencher, file: &str) {
             .map_or(0, |a| a.len())
     });
 }
+
+/// (d) `iz::respond` over every corpus VXU in turn: varied traffic, where
+/// only values that really repeat between messages (codes, facility ids,
+/// units) are found in the per-thread memory of values already judged
+/// clean, unlike (c), which answers one message again and again.
+#[divan::bench]
+fn parse_validate_ack_corpus_round_robin(bencher: Bencher) {
+    let mut names: Vec<String> = std::fs::read_dir(CORPUS)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("vxu-") && n.ends_with(".hl7"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    let me = IisIdentity::default();
+    let messages: Vec<Vec<u8>> = names
+        .iter()
+        .map(|n| load(n))
+        .filter(|b| {
+            let r = respond(b, &me, clock());
+            r.intake.as_ref().is_some_and(|i| i.validation.is_some()) && r.answer.is_some()
+        })
+        .collect();
+    assert!(messages.len() >= 10, "too few corpus VXUs validate");
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let clock = clock();
+    bencher.counter(ItemsCount::new(1usize)).bench(|| {
+        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % messages.len();
+        respond(black_box(&messages[i]), &me, black_box(clock))
+            .answer
+            .map_or(0, |a| a.len())
+    });
+}
