@@ -19,6 +19,8 @@
 //! [`Change`] with old and new images, the local equivalent of a DynamoDB
 //! stream.
 
+pub mod blob;
+pub mod blob_dir;
 pub mod embedded;
 pub mod error;
 pub mod limits;
@@ -26,10 +28,14 @@ pub mod model;
 pub mod port;
 
 #[cfg(feature = "contract")]
+pub mod blob_contract;
+#[cfg(feature = "contract")]
 pub mod contract;
 #[cfg(feature = "contract")]
 pub mod faulty;
 
+pub use blob::{BlobReader, BlobStore, BlobUpload};
+pub use blob_dir::DirBlobStore;
 pub use error::{Result, StoreError};
 pub use model::{
     Change, Condition, Cursor, Index, Item, Key, Page, QueryOpts, SkRange, Trim, Write,
