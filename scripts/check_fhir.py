@@ -95,6 +95,8 @@ def check(resource):
             raise ValueError(f"{what} {value!r} is not in its required value set")
     if kind == "Bundle":
         for i, entry in enumerate(resource.get("entry", [])):
+            if "resource" not in entry:
+                continue  # e.g. a DELETE entry of a transaction Bundle
             try:
                 check(entry["resource"])
             except Exception as e:  # noqa: BLE001 - report and go on

@@ -1,8 +1,10 @@
 //! FHIR Bulk Data export of an Authorized User's Group (Bulk Data Access
-//! IG v2.0.0). So far: reading and checking a kick-off request, and cutting
-//! resources to `_elements`.
+//! IG v2.0.0). So far: reading and checking a kick-off request, cutting
+//! resources to `_elements`, and writing a Group's files.
 
 pub mod elements;
 pub mod request;
+pub mod writer;
 
 pub use request::{ExportRequest, KickOff, Problem, ResourceType};
+pub use writer::{write_export, ExportFiles, ExportSpec, OutputFile};
