@@ -2,7 +2,7 @@
 //! one type per file with rotation, only the Group's own patients (an empty
 //! Group exports no patients), `_type`, `_elements`, and `_since` chaining
 //! that neither repeats nor misses a change, with deletions reported.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::cloned_ref_to_slice_refs)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
