@@ -7,6 +7,7 @@
 //! own Authorized User's Group.
 
 mod caller;
+mod export_routes;
 mod jwks;
 mod read;
 mod response;
@@ -39,6 +40,9 @@ pub struct BulkDeps {
     /// client assertions) `<base>/auth/token`.
     pub public_url: String,
     pub max_inline_members: u32,
+    /// Bulk export (jobs and their files); `None` where no blob store is
+    /// configured, and kick-offs are refused as not supported.
+    pub exports: Option<registry::export::ExportJobs>,
 }
 
 impl std::fmt::Debug for BulkDeps {
@@ -66,6 +70,7 @@ impl BulkDeps {
             policy,
             public_url,
             max_inline_members: DEFAULT_MAX_INLINE_MEMBERS,
+            exports: None,
         }
     }
 
@@ -88,5 +93,14 @@ pub fn router(deps: Arc<BulkDeps>) -> Router {
         .route("/fhir/Group/{id}", get(read::group))
         .route("/fhir/Patient/{id}", get(read::patient))
         .route("/fhir/Immunization", get(read::search_immunizations))
+        .route(
+            "/fhir/Group/{id}/$export",
+            get(export_routes::kick_off_get).post(export_routes::kick_off_post),
+        )
+        .route(
+            "/fhir/bulkstatus/{job}",
+            get(export_routes::status).delete(export_routes::cancel),
+        )
+        .route("/fhir/bulkfiles/{job}/{*file}", get(export_routes::file))
         .with_state(deps)
 }

@@ -136,5 +136,15 @@ pub async fn metadata(State(deps): State<Arc<BulkDeps>>) -> Response {
             ],
         }],
     });
+    let mut body = body;
+    if deps.exports.is_some() {
+        body["instantiates"] =
+            json!(["http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"]);
+        body["rest"][0]["resource"][0]["operation"] = json!([{
+            "name": "export",
+            "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export",
+            "documentation": "Exports the caller's own Group (Patient, Immunization, Group, Organization) as NDJSON. transactionTime is when the export started; a record changed later is left for the next export. With _since: records changed after it, every resource of patients who joined the Group after it, and patients who left it (single association) in `deleted`. _typeFilter is not supported; Prefer: handling=lenient ignores unsupported parameters."
+        }]);
+    }
     crate::response::resource(StatusCode::OK, &body)
 }

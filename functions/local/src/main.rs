@@ -5,6 +5,7 @@ mod check;
 mod client_cli;
 mod consumer;
 mod data_dir;
+mod export_loop;
 mod group_cli;
 mod matcher_loop;
 mod matching_cli;

@@ -160,12 +160,19 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{local}"));
-    let bulk = bulk_api::BulkDeps::new(
-        matching,
+    let mut bulk = bulk_api::BulkDeps::new(
+        matching.clone(),
         policy.clone(),
         &public_url,
         Arc::new(bulk_api::HttpJwks::new()?),
     );
+    let blob_dir = args.data_dir.join("blobs");
+    let blobs = store::DirBlobStore::open(&blob_dir)
+        .map_err(|e| format!("export files in {}: {e}", blob_dir.display()))?;
+    let jobs =
+        registry::export::ExportJobs::new(matching, Arc::new(blobs), &policy.identifier_base);
+    tokio::spawn(crate::export_loop::run(store.clone(), jobs.clone()));
+    bulk.exports = Some(jobs);
     let app = ingest::router(deps).merge(bulk_api::router(Arc::new(bulk)));
     tracing::info!(
         address = %local,

@@ -754,6 +754,14 @@ async fn reported_children_join_the_senders_group_readable_as_fhir_by_it_alone()
         format!("{url}/auth/token")
     );
     keep_sample("capability-statement", &capability);
+    assert_eq!(
+        capability["instantiates"][0],
+        "http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"
+    );
+    assert_eq!(
+        capability["rest"][0]["resource"][0]["operation"][0]["name"],
+        "export"
+    );
 
     // The demo clinic finds its Group by identifier (its Authorized User id).
     let (status, bundle) =
@@ -849,6 +857,117 @@ async fn reported_children_join_the_senders_group_readable_as_fhir_by_it_alone()
         .as_str()
         .unwrap()
         .contains("patient"));
+
+    // Bulk export of the Group: kick-off, polls, manifest, downloads, cancel.
+    let kick = |token: &str, extra: &[(&str, &str)]| {
+        let mut r = client()
+            .get(format!("{url}/fhir/Group/{group_id}/$export"))
+            .bearer_auth(token)
+            .header("accept", "application/fhir+json");
+        for (k, v) in extra {
+            r = r.header(*k, *v);
+        }
+        r
+    };
+    let refused = kick(&demo_token, &[]).send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 400, "no Prefer: respond-async");
+    let other_kick = client()
+        .get(format!("{url}/fhir/Group/{group_id}/$export"))
+        .bearer_auth(&other_token)
+        .header("accept", "application/fhir+json")
+        .header("prefer", "respond-async")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other_kick.status().as_u16(), 404);
+    let accepted = kick(&demo_token, &[("prefer", "respond-async")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status().as_u16(), 202);
+    let status_url = accepted.headers()["content-location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        status_url.starts_with(&format!("{url}/fhir/bulkstatus/")),
+        "{status_url}"
+    );
+    let first = client()
+        .get(&status_url)
+        .bearer_auth(&demo_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        first.status().as_u16(),
+        202,
+        "the first poll is always in progress"
+    );
+    assert!(first.headers().contains_key("x-progress"));
+    let (status, _) = get_fhir(&status_url, Some(&other_token)).await;
+    assert_eq!(status, 404, "another user's job");
+    let mut manifest = serde_json::Value::Null;
+    for _ in 0..100 {
+        let r = client()
+            .get(&status_url)
+            .bearer_auth(&demo_token)
+            .send()
+            .await
+            .unwrap();
+        if r.status().as_u16() == 200 {
+            assert!(r.headers().contains_key("expires"));
+            manifest = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+            break;
+        }
+        assert_eq!(r.status().as_u16(), 202);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(manifest["requiresAccessToken"], true, "{manifest}");
+    assert_eq!(manifest["error"], serde_json::json!([]));
+    assert!(manifest["transactionTime"].as_str().unwrap().ends_with('Z'));
+    let mut exported = std::collections::BTreeMap::new();
+    for out in manifest["output"].as_array().unwrap() {
+        let file_url = out["url"].as_str().unwrap();
+        let (status, _) = get_fhir(file_url, Some(&other_token)).await;
+        assert_eq!(status, 404, "another user's file");
+        let r = client()
+            .get(file_url)
+            .bearer_auth(&demo_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        assert_eq!(r.headers()["content-type"], "application/fhir+ndjson");
+        let text = r.text().await.unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len() as u64, out["count"].as_u64().unwrap());
+        for (n, line) in lines.iter().enumerate() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            keep_sample(&format!("ndjson-{}-{n}", out["type"].as_str().unwrap()), &v);
+        }
+        *exported
+            .entry(out["type"].as_str().unwrap().to_owned())
+            .or_insert(0) += lines.len();
+    }
+    assert_eq!(exported["Patient"], members.len(), "{manifest}");
+    assert_eq!(exported["Immunization"], doses);
+    assert_eq!(exported["Group"], 1);
+    let file_url = manifest["output"][0]["url"].as_str().unwrap().to_owned();
+    let cancelled = client()
+        .delete(&status_url)
+        .bearer_auth(&demo_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status().as_u16(), 202);
+    let (status, outcome) = get_fhir(&status_url, demo).await;
+    assert_eq!(
+        (status, outcome["resourceType"].as_str()),
+        (404, Some("OperationOutcome"))
+    );
+    let (status, _) = get_fhir(&file_url, demo).await;
+    assert_eq!(status, 404, "files of a deleted export");
     server.kill();
 
     // The CLI tells why each member is there.

@@ -28,6 +28,8 @@
 //! | assertion jti (TTL)  | `JTI#<h(client, jti)>`      | `JTI`       |
 //! | access token (TTL)   | `TOK#<sha256(token)>`       | `TOK`       |
 //! | failed token request (TTL) | `AUTHFAIL#<client id>` | `<ms>#<n>` |
+//! | export job           | `JOB#<job id>`              | `JOB`       |
+//! | AU's active jobs     | `AUJOBS#<au>`               | `<job id>`  |
 //! | blocking key head    | `BLK#<h(key)>`              | `#`         |
 //! | blocking key entry   | `BLK#<h(key)>`              | `S#<source id>` |
 //!
@@ -176,6 +178,18 @@ pub fn access_token(token_hash: &str) -> Key {
 
 pub fn auth_failures_pk(client_id: &str) -> String {
     format!("AUTHFAIL#{client_id}")
+}
+
+pub fn export_job(job_id: &str) -> Key {
+    Key::new(format!("JOB#{job_id}"), "JOB")
+}
+
+pub fn au_jobs_pk(au: &str) -> String {
+    format!("AUJOBS#{au}")
+}
+
+pub fn au_job(au: &str, job_id: &str) -> Key {
+    Key::new(au_jobs_pk(au), job_id)
 }
 
 pub const REVIEW_QUEUE: &str = "REVIEW";

@@ -3,8 +3,10 @@
 //! resources to `_elements`, and writing a Group's files.
 
 pub mod elements;
+pub mod jobs;
 pub mod request;
 pub mod writer;
 
-pub use request::{ExportRequest, KickOff, Problem, ResourceType};
+pub use jobs::{job_created, ExportJob, ExportJobs, JobError, JobStatus};
+pub use request::{parameters_of, ExportRequest, KickOff, Problem, ResourceType};
 pub use writer::{write_export, ExportFiles, ExportSpec, OutputFile};

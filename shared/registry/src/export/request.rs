@@ -6,7 +6,9 @@
 use serde_json::Value;
 
 /// The resource types a Group export can contain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum ResourceType {
     Patient,
     Immunization,
@@ -38,7 +40,7 @@ impl ResourceType {
 
 /// One reason a kick-off cannot be accepted, or a parameter ignored under
 /// lenient handling.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Problem {
     /// The parameter or header at fault (`_since`, `Prefer`, …).
     pub what: String,
@@ -53,7 +55,7 @@ fn problem(what: &str, message: impl Into<String>) -> Problem {
 }
 
 /// What the kick-off asks for, checked.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ExportRequest {
     /// Epoch milliseconds of `_since`.
     pub since_ms: Option<i64>,
