@@ -218,7 +218,7 @@ pub async fn status(
         "request": job.request_url,
         "requiresAccessToken": true,
         "output": job.files.output.iter().map(file).collect::<Vec<_>>(),
-        "error": [],
+        "error": job.files.error.iter().map(file).collect::<Vec<_>>(),
     });
     if job.request.since_ms.is_some() {
         manifest["deleted"] = json!(job.files.deleted.iter().map(file).collect::<Vec<_>>());
@@ -270,6 +270,8 @@ pub async fn file(
         "Organization" => Need::Read("Organization"),
         "Group" => Need::Read("Group"),
         "Bundle" => Need::Read("Patient"),
+        // Errors about the caller's own request.
+        "OperationOutcome" => Need::Read("Group"),
         _ => return not_found(&format!("file {name}")),
     };
     let job = match own_job(&deps, &headers, &id, need).await {
@@ -282,6 +284,7 @@ pub async fn file(
         .output
         .iter()
         .chain(&job.files.deleted)
+        .chain(&job.files.error)
         .any(|f| f.key == key);
     let Some(jobs) = &deps.exports else {
         return not_found(&format!("file {name}"));

@@ -267,14 +267,25 @@ async fn a_group_exports_its_own_patients_one_type_per_file() {
         &iis.lines(&files.output, "Organization").await[0],
     );
 
-    // _type and _elements.
+    // _type and _elements, and a parameter ignored under lenient handling.
     let req = ExportRequest {
         types: vec![ResourceType::Patient],
         elements: vec![(None, "birthDate".into())],
+        ignored: vec![registry::export::Problem {
+            what: "_typeFilter".into(),
+            message: "_typeFilter is not supported by this server".into(),
+        }],
         ..ExportRequest::default()
     };
     let (files, _) = iis.export(&a, "a2", req, 1000).await;
     assert!(files.output.iter().all(|f| f.resource_type == "Patient"));
+    let errors = iis.lines(&files.error, "OperationOutcome").await;
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0]["issue"][0]["diagnostics"]
+        .as_str()
+        .unwrap()
+        .contains("_typeFilter"));
+    keep("export-error", &errors[0]);
     let p = &iis.lines(&files.output, "Patient").await[0];
     assert!(p.get("name").is_none() && p.get("birthDate").is_some());
     assert_eq!(p["meta"]["tag"][0]["code"], "SUBSETTED");

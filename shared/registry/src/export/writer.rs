@@ -54,6 +54,9 @@ pub struct ExportFiles {
     pub output: Vec<OutputFile>,
     /// Bundles of DELETE entries for members who left the Group.
     pub deleted: Vec<OutputFile>,
+    /// OperationOutcomes: parameters ignored under lenient handling.
+    #[serde(default)]
+    pub error: Vec<OutputFile>,
 }
 
 /// One resource type's files: opened on the first line, rotated at the limit.
@@ -193,6 +196,7 @@ pub async fn write_export(
             }
             w.deleted.finish_file().await?;
             files.deleted.append(&mut w.deleted.done);
+            files.error = write_ignored(blobs, spec).await?;
             Ok(files)
         }
         Err(e) => {
@@ -208,6 +212,33 @@ pub async fn write_export(
             Err(e)
         }
     }
+}
+
+/// Parameters ignored under `Prefer: handling=lenient`, as the manifest's
+/// `error` file of OperationOutcomes.
+async fn write_ignored(
+    blobs: &dyn BlobStore,
+    spec: &ExportSpec,
+) -> Result<Vec<OutputFile>, StoreError> {
+    if spec.request.ignored.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut w = TypeWriter::new(
+        "OperationOutcome",
+        &format!("{}/error", spec.prefix),
+        spec.max_lines_per_file,
+    );
+    for p in &spec.request.ignored {
+        let outcome = fhir::OperationOutcome::single(
+            "warning",
+            "not-supported",
+            format!("ignored (Prefer: handling=lenient): {}", p.message),
+        );
+        let line = serde_json::to_vec(&outcome).map_err(|e| StoreError::Other(e.to_string()))?;
+        w.line(blobs, &line).await?;
+    }
+    w.finish_file().await?;
+    Ok(w.done)
 }
 
 struct Writers {
