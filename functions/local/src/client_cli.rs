@@ -73,11 +73,11 @@ pub struct JwksArgs {
     kid: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct TokenArgs {
     /// The IIS's public base URL.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
-    url: String,
+    pub url: String,
     #[arg(long)]
     client_id: String,
     /// The client's PKCS#8 private key.
@@ -203,7 +203,8 @@ pub async fn run_token(args: TokenArgs) -> ExitCode {
     }
 }
 
-async fn token(args: TokenArgs) -> Result<String, String> {
+/// The token endpoint's JSON answer.
+pub(crate) async fn token(args: TokenArgs) -> Result<String, String> {
     let key = signing_key(&args.key)?;
     let kid = args.kid.clone().unwrap_or_else(|| key.thumbprint());
     let token_url = format!("{}/auth/token", args.url.trim_end_matches('/'));

@@ -5,6 +5,7 @@ mod check;
 mod client_cli;
 mod consumer;
 mod data_dir;
+mod export_cli;
 mod export_loop;
 mod group_cli;
 mod matcher_loop;
@@ -63,6 +64,9 @@ enum Command {
     Jwks(client_cli::JwksArgs),
     /// Get an access token from a running IIS as a registered client.
     Token(client_cli::TokenArgs),
+    /// Bulk-export a Group as a registered client: token, kick-off, polls,
+    /// downloads (files and manifest.json into --out).
+    Export(export_cli::ExportArgs),
     /// Patient matching on files: grade pairs, or find-or-create over records.
     Matching {
         #[command(subcommand)]
@@ -97,6 +101,7 @@ fn main() -> ExitCode {
         Command::Client { command } => runtime().block_on(client_cli::run_client(command)),
         Command::Jwks(args) => client_cli::run_jwks(&args),
         Command::Token(args) => runtime().block_on(client_cli::run_token(args)),
+        Command::Export(args) => runtime().block_on(export_cli::run(args)),
     }
 }
 

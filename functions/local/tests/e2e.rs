@@ -968,6 +968,40 @@ async fn reported_children_join_the_senders_group_readable_as_fhir_by_it_alone()
     );
     let (status, _) = get_fhir(&file_url, demo).await;
     assert_eq!(status, 404, "files of a deleted export");
+
+    // The same through `iisbulk export`, the client users and tests share.
+    let out = data.path().join("export-out");
+    let said = iisbulk(&[
+        "export",
+        "--url",
+        &url,
+        "--client-id",
+        &demo_client.0,
+        "--key",
+        demo_client.1.to_str().unwrap(),
+        "--group",
+        &group_id,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(said.contains("transactionTime"), "{said}");
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let patients_file = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("output-Patient")
+        })
+        .unwrap();
+    let lines = std::fs::read_to_string(patients_file)
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(lines, members.len(), "{saved}");
     server.kill();
 
     // The CLI tells why each member is there.
