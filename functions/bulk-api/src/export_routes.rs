@@ -9,7 +9,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use registry::export::{parameters_of, ExportJob, JobError, JobStatus, KickOff, Problem};
+use registry::export::{parameters_of, ExportJob, JobError, JobStatus, KickOff, Poll, Problem};
 use serde_json::json;
 
 use crate::caller::{caller, Need};
@@ -174,27 +174,37 @@ pub async fn status(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let job = match own_job(&deps, &headers, &id, Need::Read("Group")).await {
-        Ok(j) => j,
-        Err(r) => return r,
-    };
+    if let Err(r) = own_job(&deps, &headers, &id, Need::Read("Group")).await {
+        return r;
+    }
     let Some(jobs) = &deps.exports else {
         return not_found(&format!("export {id}"));
     };
-    let before = match jobs.polled(&id).await {
-        Ok(Some(j)) => j,
+    let now_ms = store::limits::now_epoch_millis();
+    let job = match jobs.polled(&id, now_ms, jobs.min_poll_interval_ms).await {
+        Ok(Some(Poll::Answered(j))) => *j,
+        Ok(Some(Poll::TooSoon { wait_ms })) => {
+            let mut r = failure(
+                StatusCode::TOO_MANY_REQUESTS,
+                "throttled",
+                "the export status was polled too soon after the previous poll; wait for Retry-After",
+            );
+            let secs = (wait_ms.max(0) as u64).div_ceil(1000).max(1);
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return r;
+        }
         Ok(None) => return not_found(&format!("export {id}")),
         Err(e) => return unavailable(e),
     };
     // The first poll is always "in progress", even for a tiny Group.
-    if before.polls == 0 || matches!(job.status, JobStatus::Accepted | JobStatus::Running) {
-        let progress = match job.status {
-            JobStatus::Accepted => "queued",
-            _ => "writing files",
-        };
+    if job.polls == 0 || job.is_active() {
         let mut r = StatusCode::ACCEPTED.into_response();
         let h = r.headers_mut();
-        h.insert("x-progress", HeaderValue::from_static(progress));
+        if let Ok(v) = HeaderValue::from_str(&job.progress()) {
+            h.insert("x-progress", v);
+        }
         h.insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
         return r;
     }

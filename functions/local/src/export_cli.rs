@@ -119,9 +119,22 @@ async fn export(args: ExportArgs) -> Result<String, String> {
     std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
     let mut lines = Vec::new();
     for section in ["output", "deleted", "error"] {
-        for f in manifest[section].as_array().into_iter().flatten() {
+        for (n, f) in manifest[section]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             let url = f["url"].as_str().ok_or("a manifest entry has no url")?;
-            let name = format!("{section}-{}", url.rsplit('/').next().unwrap_or("file"));
+            // Named by section, type and position: file URLs may repeat a
+            // last segment (one per shard) or be opaque (presigned).
+            let kind: String = f["type"]
+                .as_str()
+                .unwrap_or("file")
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect();
+            let name = format!("{section}-{kind}-{:04}.ndjson", n + 1);
             let mut r = http
                 .get(url)
                 .bearer_auth(&access)

@@ -905,10 +905,28 @@ async fn reported_children_join_the_senders_group_readable_as_fhir_by_it_alone()
         "the first poll is always in progress"
     );
     assert!(first.headers().contains_key("x-progress"));
+    let retry_after = |r: &reqwest::Response| -> u64 {
+        r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(retry_after(&first) >= 1);
+    let too_soon = client()
+        .get(&status_url)
+        .bearer_auth(&demo_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_soon.status().as_u16(), 429, "polled again at once");
+    assert!(retry_after(&too_soon) >= 1);
     let (status, _) = get_fhir(&status_url, Some(&other_token)).await;
     assert_eq!(status, 404, "another user's job");
     let mut manifest = serde_json::Value::Null;
+    let mut wait = retry_after(&first);
     for _ in 0..100 {
+        tokio::time::sleep(Duration::from_secs(wait)).await;
         let r = client()
             .get(&status_url)
             .bearer_auth(&demo_token)
@@ -921,7 +939,7 @@ async fn reported_children_join_the_senders_group_readable_as_fhir_by_it_alone()
             break;
         }
         assert_eq!(r.status().as_u16(), 202);
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        wait = retry_after(&r);
     }
     assert_eq!(manifest["requiresAccessToken"], true, "{manifest}");
     assert_eq!(manifest["error"], serde_json::json!([]));

@@ -30,6 +30,8 @@
 //! | failed token request (TTL) | `AUTHFAIL#<client id>` | `<ms>#<n>` |
 //! | export job           | `JOB#<job id>`              | `JOB`       |
 //! | AU's active jobs     | `AUJOBS#<au>`               | `<job id>`  |
+//! | export job shard (TTL) | `JOBSHARD#<job id>#<n>`   | `SHARD`     |
+//! | export expiry index  | `JOBEXP`                    | `<expires s>#<job id>` |
 //! | blocking key head    | `BLK#<h(key)>`              | `#`         |
 //! | blocking key entry   | `BLK#<h(key)>`              | `S#<source id>` |
 //!
@@ -182,6 +184,37 @@ pub fn auth_failures_pk(client_id: &str) -> String {
 
 pub fn export_job(job_id: &str) -> Key {
     Key::new(format!("JOB#{job_id}"), "JOB")
+}
+
+/// The sort key of every export shard item.
+pub const EXPORT_SHARD_SK: &str = "SHARD";
+
+/// One shard of an export job, each under its own partition key so the
+/// cloud's stream delivers shards to parallel workers.
+pub fn export_shard(job_id: &str, n: u32) -> Key {
+    Key::new(format!("JOBSHARD#{job_id}#{n}"), EXPORT_SHARD_SK)
+}
+
+/// The job id and shard number of an export shard partition key.
+pub fn parse_export_shard(pk: &str) -> Option<(String, u32)> {
+    let (job, n) = pk.strip_prefix("JOBSHARD#")?.rsplit_once('#')?;
+    let n = n.parse().ok()?;
+    (!job.is_empty()).then(|| (job.to_owned(), n))
+}
+
+pub const EXPORT_EXPIRY_PK: &str = "JOBEXP";
+
+/// Export jobs by expiry time, for the sweeper.
+pub fn export_expiry(expires_at: i64, job_id: &str) -> Key {
+    Key::new(
+        EXPORT_EXPIRY_PK,
+        format!("{:012}#{job_id}", expires_at.max(0)),
+    )
+}
+
+/// The highest expiry sort key of jobs expired at `now` (epoch seconds).
+pub fn export_expiry_upto(now: i64) -> String {
+    format!("{:012}#~", now.max(0))
 }
 
 pub fn au_jobs_pk(au: &str) -> String {

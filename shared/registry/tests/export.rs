@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use iz::{Clock, IisIdentity};
 use matching::Matcher;
-use registry::export::{write_export, ExportFiles, ExportRequest, ExportSpec, ResourceType};
+use registry::export::{
+    write_export, ExportFiles, ExportJobs, ExportRequest, ExportSpec, JobStatus, ResourceType,
+};
 use registry::membership::{change_event, JurisdictionPolicy, Membership};
 use registry::patients::PatientMatching;
 use registry::{AuKind, AuthorizedUser, AuthorizedUsers, Intake, NewAuthorizedUser, Transport};
@@ -359,5 +361,285 @@ async fn an_empty_group_exports_no_patients_and_since_chains_never_repeat_or_mis
     assert_eq!(
         iis.lines(&f3.output, "Immunization").await.len(),
         history.len()
+    );
+}
+
+/// A blob store that refuses new uploads while `failing` is set: a shard
+/// that hits it fails mid-way.
+struct Flaky {
+    inner: DirBlobStore,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl BlobStore for Flaky {
+    async fn begin(
+        &self,
+        key: &str,
+        content_type: &str,
+    ) -> store::Result<Box<dyn store::BlobUpload>> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) && key.contains("Immunization") {
+            return Err(store::StoreError::Unavailable(
+                "injected blob failure".into(),
+            ));
+        }
+        self.inner.begin(key, content_type).await
+    }
+    async fn get(&self, key: &str) -> store::Result<Option<(store::BlobReader, u64)>> {
+        self.inner.get(key).await
+    }
+    async fn delete(&self, key: &str) -> store::Result<()> {
+        self.inner.delete(key).await
+    }
+    async fn delete_prefix(&self, prefix: &str) -> store::Result<u64> {
+        self.inner.delete_prefix(prefix).await
+    }
+}
+
+impl Iis {
+    fn jobs(&self, blobs: Arc<dyn BlobStore>, per_shard: u64) -> ExportJobs {
+        let mut jobs = ExportJobs::new(self.matching.clone(), blobs, "urn:iisbulk:id");
+        jobs.members_per_shard = per_shard;
+        jobs.max_lines_per_file = 4;
+        jobs
+    }
+
+    async fn job(&self, jobs: &ExportJobs, au: &AuthorizedUser) -> String {
+        let au = self.users.get(&au.id).await.unwrap().unwrap();
+        jobs.create(
+            &au.id,
+            au.group.as_deref().unwrap(),
+            ExportRequest::default(),
+            "http://x/fhir/Group/g/$export",
+            // Real time: the job expires a day after it (the test clock is
+            // in the past, and everything it stamped is before now).
+            store::limits::now_epoch_millis(),
+        )
+        .await
+        .unwrap()
+        .id
+    }
+
+    /// Every blob key under a job's prefix.
+    fn files_of(&self, job: &str) -> Vec<String> {
+        let root = self._dir.path().join("blobs").join("exports").join(job);
+        let mut out = Vec::new();
+        let mut stack = vec![root];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                if e.path().is_dir() {
+                    stack.push(e.path());
+                } else {
+                    out.push(e.path().display().to_string());
+                }
+            }
+        }
+        out
+    }
+}
+
+async fn twelve_children(iis: &Iis, a: &AuthorizedUser) -> Vec<String> {
+    let names = [
+        "Ada", "Bola", "Chi", "Dayo", "Ekene", "Folake", "Gozie", "Halima", "Ife", "Jide", "Kemi",
+        "Lola",
+    ];
+    let families = [
+        "Okafor", "Bello", "Cole", "Danjuma", "Eko", "Fashola", "Garba", "Hassan", "Idowu", "Jaja",
+        "Kalu", "Lawal",
+    ];
+    let mut people = Vec::new();
+    for (i, (given, family)) in names.iter().zip(families).enumerate() {
+        people.push(
+            iis.send(
+                a,
+                &vxu(
+                    "FACA",
+                    &format!("S{i}"),
+                    given,
+                    family,
+                    &format!("20{:02}0{}1{}", 10 + i, 1 + i % 9, i % 9),
+                    2,
+                ),
+            )
+            .await,
+        );
+    }
+    people.sort();
+    people
+}
+
+#[tokio::test]
+async fn a_sharded_job_writes_every_member_once_and_completes_exactly_once() {
+    let (iis, a, b) = iis(JurisdictionPolicy::default()).await;
+    let people = twelve_children(&iis, &a).await;
+    iis.send(&b, &vxu("FACB", "B1", "Femi", "Kuti", "20190505", 2))
+        .await;
+    let blobs: Arc<dyn BlobStore> =
+        Arc::new(DirBlobStore::open(iis._dir.path().join("blobs")).unwrap());
+    let jobs = iis.jobs(blobs, 5);
+    let id = iis.job(&jobs, &a).await;
+    jobs.run(&id).await.unwrap();
+    let job = jobs.get(&id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Completed);
+    assert_eq!(job.shards, 3, "12 members at 5 per shard");
+    assert_eq!(job.shards_done.len(), 3);
+    let patients = iis.lines(&job.files.output, "Patient").await;
+    assert_eq!(ids(&patients), people, "every member once, nobody else");
+    assert_eq!(iis.lines(&job.files.output, "Immunization").await.len(), 24);
+    let groups = iis.lines(&job.files.output, "Group").await;
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0]["quantity"], 12);
+    let mut members: Vec<String> = groups[0]["member"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            m["entity"]["reference"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("Patient/")
+                .to_owned()
+        })
+        .collect();
+    members.sort();
+    assert_eq!(members, people);
+    keep("export-sharded-group", &groups[0]);
+    // The Group's member parts are spliced in and gone.
+    assert!(iis
+        .files_of(&id)
+        .iter()
+        .all(|f| !f.contains("GroupMembers")));
+
+    // A redelivered shard event and a second run change nothing.
+    let before = jobs.get(&id).await.unwrap().unwrap();
+    jobs.run_shard(&id, 2).await.unwrap();
+    jobs.run(&id).await.unwrap();
+    assert_eq!(jobs.get(&id).await.unwrap().unwrap().files, before.files);
+}
+
+#[tokio::test]
+async fn a_failed_shard_is_retried_without_duplicating_a_line() {
+    let (iis, a, _) = iis(JurisdictionPolicy::default()).await;
+    let people = twelve_children(&iis, &a).await;
+    let flaky = Arc::new(Flaky {
+        inner: DirBlobStore::open(iis._dir.path().join("blobs")).unwrap(),
+        failing: std::sync::atomic::AtomicBool::new(true),
+    });
+    let jobs = iis.jobs(flaky.clone(), 5);
+    let id = iis.job(&jobs, &a).await;
+    assert!(
+        jobs.run(&id).await.is_err(),
+        "the injected failure surfaces"
+    );
+    let job = jobs.get(&id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Running);
+    assert!(job.shard_failures >= 1);
+    assert!(job.shards_done.is_empty());
+    // Half-written shards left nothing behind but the plan.
+    assert!(iis.files_of(&id).is_empty(), "{:?}", iis.files_of(&id));
+
+    flaky
+        .failing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    jobs.run(&id).await.unwrap();
+    let job = jobs.get(&id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Completed);
+    assert_eq!(ids(&iis.lines(&job.files.output, "Patient").await), people);
+    assert_eq!(iis.lines(&job.files.output, "Immunization").await.len(), 24);
+}
+
+#[tokio::test]
+async fn a_shard_failing_again_and_again_fails_the_job_and_leaves_no_files() {
+    let (iis, a, _) = iis(JurisdictionPolicy::default()).await;
+    twelve_children(&iis, &a).await;
+    let flaky = Arc::new(Flaky {
+        inner: DirBlobStore::open(iis._dir.path().join("blobs")).unwrap(),
+        failing: std::sync::atomic::AtomicBool::new(true),
+    });
+    let jobs = iis.jobs(flaky, 5);
+    let id = iis.job(&jobs, &a).await;
+    for _ in 0..registry::export::jobs::MAX_SHARD_FAILURES {
+        let _ = jobs.run(&id).await;
+    }
+    let job = jobs.get(&id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Failed);
+    assert!(job.failure.unwrap().contains("could not be written"));
+    assert!(iis.files_of(&id).is_empty());
+    // A failed job stays failed.
+    jobs.run(&id).await.unwrap();
+    assert_eq!(
+        jobs.get(&id).await.unwrap().unwrap().status,
+        JobStatus::Failed
+    );
+}
+
+#[tokio::test]
+async fn a_job_cancelled_mid_run_leaves_no_files() {
+    let (iis, a, _) = iis(JurisdictionPolicy::default()).await;
+    twelve_children(&iis, &a).await;
+    let blobs: Arc<dyn BlobStore> =
+        Arc::new(DirBlobStore::open(iis._dir.path().join("blobs")).unwrap());
+    let mut jobs = iis.jobs(blobs, 1);
+    jobs.parallel_shards = 1;
+    // Between shards: some parts written, then cancelled.
+    let id = iis.job(&jobs, &a).await;
+    jobs.plan(&id).await.unwrap();
+    jobs.run_shard(&id, 1).await.unwrap();
+    jobs.run_shard(&id, 2).await.unwrap();
+    assert!(!iis.files_of(&id).is_empty());
+    jobs.cancel(&id).await.unwrap();
+    jobs.run(&id).await.unwrap();
+    assert_eq!(
+        jobs.get(&id).await.unwrap().unwrap().status,
+        JobStatus::Cancelled
+    );
+    assert!(iis.files_of(&id).is_empty(), "{:?}", iis.files_of(&id));
+
+    // Racing the worker: whenever the cancel lands, nothing stays.
+    for delay_ms in [0u64, 1, 3, 10] {
+        let id = iis.job(&jobs, &a).await;
+        let worker = {
+            let jobs = jobs.clone();
+            let id = id.clone();
+            tokio::spawn(async move { jobs.run(&id).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+        jobs.cancel(&id).await.unwrap();
+        worker.await.unwrap().unwrap();
+        assert_eq!(
+            jobs.get(&id).await.unwrap().unwrap().status,
+            JobStatus::Cancelled
+        );
+        assert!(
+            iis.files_of(&id).is_empty(),
+            "after {delay_ms} ms: {:?}",
+            iis.files_of(&id)
+        );
+    }
+}
+
+#[tokio::test]
+async fn expired_jobs_are_swept_with_their_files() {
+    let (iis, a, _) = iis(JurisdictionPolicy::default()).await;
+    twelve_children(&iis, &a).await;
+    let blobs: Arc<dyn BlobStore> =
+        Arc::new(DirBlobStore::open(iis._dir.path().join("blobs")).unwrap());
+    let jobs = iis.jobs(blobs, 5);
+    let id = iis.job(&jobs, &a).await;
+    jobs.run(&id).await.unwrap();
+    let job = jobs.get(&id).await.unwrap().unwrap();
+    assert!(!iis.files_of(&id).is_empty());
+    // Not yet expired: kept.
+    assert_eq!(jobs.sweep(job.expires_at - 1, 100).await.unwrap(), 0);
+    assert!(!iis.files_of(&id).is_empty());
+    assert_eq!(jobs.sweep(job.expires_at, 100).await.unwrap(), 1);
+    assert!(iis.files_of(&id).is_empty());
+    assert_eq!(
+        jobs.sweep(job.expires_at + 10, 100).await.unwrap(),
+        0,
+        "swept once"
     );
 }

@@ -1,6 +1,14 @@
-//! Export jobs: the kick-off writes a job item (its creation is the event
-//! the export worker consumes), the worker writes the files and completes
-//! the job, the status poll reads it, a cancel deletes its files.
+//! Export jobs. The kick-off writes a job item; its creation is the event
+//! the export worker consumes to *plan* the job: it pages the Group's member
+//! keys (never the members' records) and cuts them into shards, each a
+//! range of member sort keys written as its own item. Each shard item's
+//! creation is in turn an event: a worker writes that shard's files (in the
+//! cloud, shards run in parallel Lambda invocations; locally, in parallel
+//! tasks). A shard reports itself done on the job item with a conditional
+//! write, so exactly one shard sees the last one finish; it writes the
+//! job-wide files (Organization, the Group line spliced from the shards'
+//! member parts, lenient-handling errors) and completes the job. The status
+//! poll reads the job; a cancel deletes its files and stops the shards.
 
 use std::sync::Arc;
 
@@ -8,11 +16,14 @@ use serde::{Deserialize, Serialize};
 use store::{BlobStore, Condition, Index, Item, ItemStore, QueryOpts, SkRange, StoreError, Write};
 
 use super::request::ExportRequest;
-use super::writer::{write_export, ExportFiles, ExportSpec};
-use crate::authorized_user::AuthorizedUsers;
+use super::writer::ShardFiles;
+use super::writer::{
+    shard_prefix, write_summary, ExportFiles, ExportSpec, OutputFile, ShardWriter,
+};
+use crate::authorized_user::{AuthorizedUser, AuthorizedUsers};
 use crate::json::{decode, encode};
 use crate::keys;
-use crate::membership::Groups;
+use crate::membership::{GroupRecord, Groups, Member};
 use crate::patients::PatientMatching;
 
 /// The export job a store change creates, if it creates one (what the
@@ -28,11 +39,26 @@ pub fn job_created<'a>(
     key.pk.strip_prefix("JOB#").filter(|id| !id.is_empty())
 }
 
+/// The export shard a store change creates, if it creates one.
+pub fn shard_created(
+    key: &store::Key,
+    old: Option<&[u8]>,
+    new: Option<&[u8]>,
+) -> Option<(String, u32)> {
+    if old.is_some() || new.is_none() || key.sk != keys::EXPORT_SHARD_SK {
+        return None;
+    }
+    keys::parse_export_shard(&key.pk)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
     Accepted,
+    /// Planned: its shards are being written.
     Running,
+    /// Every shard is written; the job-wide files are being written.
+    Finishing,
     Completed,
     Failed,
     Cancelled,
@@ -57,11 +83,66 @@ pub struct ExportJob {
     pub files: ExportFiles,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// Shards planned (0 until planned).
+    #[serde(default)]
+    pub shards: u32,
+    /// Shards written, in the order they finished.
+    #[serde(default)]
+    pub shards_done: Vec<u32>,
+    /// The shards' slices of the Group member list, by shard.
+    #[serde(default)]
+    pub member_parts: Vec<OutputFile>,
+    /// Shard attempts that failed; the job fails at [`MAX_SHARD_FAILURES`].
+    #[serde(default)]
+    pub shard_failures: u32,
+    /// Epoch ms of the last status poll answered (polling too fast is refused).
+    #[serde(default)]
+    pub last_poll_ms: i64,
 }
+
+/// One shard of a job: the members whose sort keys are in `first..=last`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportShard {
+    pub job: String,
+    pub n: u32,
+    pub first: String,
+    pub last: String,
+}
+
+/// How long an expiry index item outlives its job (seconds).
+const EXPIRY_INDEX_GRACE: i64 = 7 * 24 * 3600;
+
+/// Failed shard attempts after which the job is reported failed.
+pub const MAX_SHARD_FAILURES: u32 = 5;
+/// Most shards of one job (a shard item each, written in one transaction
+/// with the job's update).
+pub const MAX_SHARDS: u64 = 64;
 
 impl ExportJob {
     pub fn prefix(&self) -> String {
         format!("exports/{}", self.id)
+    }
+
+    /// Still being written.
+    pub fn is_active(&self) -> bool {
+        matches!(
+            self.status,
+            JobStatus::Accepted | JobStatus::Running | JobStatus::Finishing
+        )
+    }
+
+    /// What `X-Progress` says while the job runs.
+    pub fn progress(&self) -> String {
+        match self.status {
+            JobStatus::Accepted => "queued".into(),
+            JobStatus::Running => format!(
+                "{} of {} parts written",
+                self.shards_done.len(),
+                self.shards
+            ),
+            JobStatus::Finishing => "writing the manifest".into(),
+            _ => "done".into(),
+        }
     }
 }
 
@@ -86,8 +167,14 @@ pub struct ExportJobs {
     pub identifier_base: String,
     pub max_lines_per_file: u64,
     pub max_active_per_au: usize,
+    /// Members per shard before a Group is split further (up to [`MAX_SHARDS`]).
+    pub members_per_shard: u64,
+    /// Shards one process writes at once (locally; Lambda scales by itself).
+    pub parallel_shards: usize,
     /// How long files and jobs are kept, seconds.
     pub retention: i64,
+    /// Status polls of a running job closer together than this get 429.
+    pub min_poll_interval_ms: i64,
 }
 
 impl std::fmt::Debug for ExportJobs {
@@ -109,7 +196,10 @@ impl ExportJobs {
             identifier_base: identifier_base.to_owned(),
             max_lines_per_file: 50_000,
             max_active_per_au: 2,
+            members_per_shard: 20_000,
+            parallel_shards: std::thread::available_parallelism().map_or(2, |n| n.get()),
             retention: 24 * 3600,
+            min_poll_interval_ms: 1000,
         }
     }
 
@@ -136,7 +226,7 @@ impl ExportJobs {
         let mut active = 0;
         for item in &page.items {
             if let Some(j) = self.get(&item.key.sk).await? {
-                if matches!(j.status, JobStatus::Accepted | JobStatus::Running) {
+                if j.is_active() {
                     active += 1;
                 }
             }
@@ -157,6 +247,11 @@ impl ExportJobs {
             polls: 0,
             files: ExportFiles::default(),
             failure: None,
+            shards: 0,
+            shards_done: Vec::new(),
+            member_parts: Vec::new(),
+            shard_failures: 0,
+            last_poll_ms: 0,
         };
         self.store
             .transact(vec![
@@ -168,6 +263,13 @@ impl ExportJobs {
                 Write::Put {
                     item: Item::new(keys::au_job(au, &job.id), Vec::new())
                         .with_expiry(job.expires_at),
+                    cond: Condition::None,
+                },
+                // Outlives the job so the sweeper finds it after the job
+                // item has expired; the store's own expiry removes it later.
+                Write::Put {
+                    item: Item::new(keys::export_expiry(job.expires_at, &job.id), Vec::new())
+                        .with_expiry(job.expires_at + EXPIRY_INDEX_GRACE),
                     cond: Condition::None,
                 },
             ])
@@ -213,16 +315,30 @@ impl ExportJobs {
         ))
     }
 
-    /// Counts a status poll; returns the job as it was before this poll.
-    pub async fn polled(&self, id: &str) -> Result<Option<ExportJob>, StoreError> {
-        let mut before = None;
+    /// Counts a status poll at `now_ms`; returns the job as it was before
+    /// it, or [`Poll::TooSoon`] when the last poll was less than
+    /// `min_interval_ms` ago (that poll is not counted).
+    pub async fn polled(
+        &self,
+        id: &str,
+        now_ms: i64,
+        min_interval_ms: i64,
+    ) -> Result<Option<Poll>, StoreError> {
+        let mut answer = None;
         self.update(id, |j| {
-            before = Some(j.clone());
+            if j.polls > 0 && now_ms - j.last_poll_ms < min_interval_ms {
+                answer = Some(Poll::TooSoon {
+                    wait_ms: min_interval_ms - (now_ms - j.last_poll_ms),
+                });
+                return false;
+            }
+            answer = Some(Poll::Answered(Box::new(j.clone())));
             j.polls += 1;
+            j.last_poll_ms = now_ms;
             true
         })
-        .await?;
-        Ok(before)
+        .await?
+        .map_or(Ok(None), |_| Ok(answer))
     }
 
     /// Cancels (or deletes a finished) job: its files go at once; the job
@@ -243,41 +359,37 @@ impl ExportJobs {
         Ok(job)
     }
 
-    /// The worker: writes a job's files and completes it. Safe to repeat: a
-    /// job already finished or cancelled is left alone; a rerun of an
-    /// interrupted job rewrites every file under the same keys.
-    pub async fn run(&self, id: &str) -> Result<(), StoreError> {
-        let Some(job) = self
-            .update(id, |j| {
-                if j.status == JobStatus::Accepted {
-                    j.status = JobStatus::Running;
-                }
-                true
-            })
-            .await?
-        else {
-            return Ok(());
-        };
-        if job.status != JobStatus::Running {
-            return Ok(());
-        }
-        let users = AuthorizedUsers::new(self.store.clone());
-        let groups = Groups::new(self.store.clone());
-        let au = users
-            .get(&job.au)
-            .await
-            .map_err(|e| StoreError::Other(e.to_string()))?;
-        let group = groups.get(&job.group).await?;
-        let (Some(au), Some(group)) = (au, group) else {
-            self.update(id, |j| {
-                j.status = JobStatus::Failed;
-                j.failure = Some("the Group or its Authorized User no longer exists".into());
-                true
-            })
+    /// Deletes the files of jobs expired by `now` (epoch seconds), oldest
+    /// first, at most `limit`; returns how many. The job's items expire by
+    /// themselves (store expiry, DynamoDB TTL); in the cloud the bucket's
+    /// lifecycle rule expires files too, and this only tidies sooner.
+    pub async fn sweep(&self, now: i64, limit: u32) -> Result<usize, StoreError> {
+        let page = self
+            .store
+            .query(
+                keys::EXPORT_EXPIRY_PK,
+                QueryOpts::new(
+                    Index::Table,
+                    SkRange::Between("0".into(), keys::export_expiry_upto(now)),
+                )
+                .limit(limit.max(1)),
+            )
             .await?;
-            return Ok(());
-        };
-        let spec = ExportSpec {
+        let mut swept = 0;
+        for item in &page.items {
+            let Some(id) = item.key.sk.split_once('#').map(|(_, id)| id) else {
+                continue;
+            };
+            // The job's items expire with it (the store purges them).
+            self.blobs.delete_prefix(&format!("exports/{id}/")).await?;
+            self.store.delete(&item.key, Condition::None).await?;
+            swept += 1;
+        }
+        Ok(swept)
+    }
+
+    fn spec(&self, job: &ExportJob, au: AuthorizedUser, group: GroupRecord) -> ExportSpec {
+        ExportSpec {
             prefix: job.prefix(),
             au,
             group,
@@ -285,33 +397,411 @@ impl ExportJobs {
             transaction_time_ms: job.transaction_time_ms,
             identifier_base: self.identifier_base.clone(),
             max_lines_per_file: self.max_lines_per_file,
+        }
+    }
+
+    /// The job's Authorized User and Group, or `None` after marking the job
+    /// failed because one of them is gone.
+    async fn parties(
+        &self,
+        job: &ExportJob,
+    ) -> Result<Option<(AuthorizedUser, GroupRecord)>, StoreError> {
+        let users = AuthorizedUsers::new(self.store.clone());
+        let au = users
+            .get(&job.au)
+            .await
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        let group = Groups::new(self.store.clone()).get(&job.group).await?;
+        match (au, group) {
+            (Some(au), Some(group)) => Ok(Some((au, group))),
+            _ => {
+                self.fail(&job.id, "the Group or its Authorized User no longer exists")
+                    .await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn fail(&self, id: &str, why: &str) -> Result<(), StoreError> {
+        let failed = self
+            .update(id, |j| {
+                if !j.is_active() {
+                    return false;
+                }
+                j.status = JobStatus::Failed;
+                j.failure = Some(why.to_owned());
+                true
+            })
+            .await?;
+        if let Some(j) = failed {
+            self.blobs
+                .delete_prefix(&format!("{}/", j.prefix()))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Plans a new job: cuts the Group's members into shards and writes a
+    /// shard item for each (their creation starts the shard workers). Safe
+    /// to repeat: a job already planned is left alone. An empty Group has
+    /// no shards and is finished at once.
+    pub async fn plan(&self, id: &str) -> Result<(), StoreError> {
+        let Some(job) = self.get(id).await? else {
+            return Ok(());
         };
-        let files = match write_export(&self.patients, &groups, self.blobs.as_ref(), &spec).await {
-            Ok(f) => f,
+        if job.status != JobStatus::Accepted {
+            return Ok(());
+        }
+        let Some((_, group)) = self.parties(&job).await? else {
+            return Ok(());
+        };
+        let size = Groups::new(self.store.clone()).quantity(&group.id).await?;
+        let per_shard = self.members_per_shard.max(1).max(size.div_ceil(MAX_SHARDS));
+        let mut ranges: Vec<(String, String)> = Vec::new();
+        let mut in_shard = 0u64;
+        let mut cursor = None;
+        loop {
+            let page = self
+                .store
+                .query(
+                    &keys::group_pk(&group.id),
+                    QueryOpts::new(Index::Table, SkRange::Prefix(keys::MEMBER_PREFIX.into()))
+                        .limit(1000)
+                        .after(cursor),
+                )
+                .await?;
+            for item in &page.items {
+                let sk = &item.key.sk;
+                let full = ranges.len() as u64 >= MAX_SHARDS;
+                match ranges.last_mut() {
+                    Some((_, last)) if in_shard < per_shard || full => {
+                        *last = sk.clone();
+                        in_shard += 1;
+                    }
+                    _ => {
+                        ranges.push((sk.clone(), sk.clone()));
+                        in_shard = 1;
+                    }
+                }
+            }
+            match page.next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let shards = ranges.len() as u32;
+        let mut writes: Vec<Write> = ranges
+            .into_iter()
+            .zip(1u32..)
+            .map(|((first, last), n)| {
+                let shard = ExportShard {
+                    job: job.id.clone(),
+                    n,
+                    first,
+                    last,
+                };
+                Ok(Write::Put {
+                    item: Item::new(keys::export_shard(&job.id, n), encode(&shard)?)
+                        .with_expiry(job.expires_at),
+                    cond: Condition::Absent,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let mut planned = job.clone();
+        planned.status = if shards == 0 {
+            JobStatus::Finishing
+        } else {
+            JobStatus::Running
+        };
+        planned.shards = shards;
+        let Some(current) = self.store.get(&keys::export_job(id)).await? else {
+            return Ok(());
+        };
+        let stored: ExportJob = decode(&current, "export job")?;
+        if stored.status != JobStatus::Accepted {
+            return Ok(());
+        }
+        planned.polls = stored.polls;
+        planned.last_poll_ms = stored.last_poll_ms;
+        writes.push(Write::Put {
+            item: Item::new(keys::export_job(id), encode(&planned)?).with_expiry(job.expires_at),
+            cond: Condition::Version(current.version),
+        });
+        match self.store.transact(writes).await {
+            Ok(()) => {}
+            // Planned (or cancelled) meanwhile by another worker.
+            Err(e) if crate::retry::is_conflict(&e) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        if shards == 0 {
+            self.finish(id).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn shard(&self, job: &str, n: u32) -> Result<Option<ExportShard>, StoreError> {
+        match self.store.get(&keys::export_shard(job, n)).await? {
+            Some(item) => decode(&item, "export shard").map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes one shard's files and reports it done; the shard that
+    /// finishes last finishes the job. Safe to repeat: a shard already done
+    /// is not rewritten, and a rerun of an interrupted shard first deletes
+    /// what the interrupted attempt wrote. A failed attempt is counted on
+    /// the job and returned as an error (to be retried) until the job has
+    /// failed [`MAX_SHARD_FAILURES`] times, then the job fails.
+    pub async fn run_shard(&self, id: &str, n: u32) -> Result<(), StoreError> {
+        let Some(job) = self.get(id).await? else {
+            return Ok(());
+        };
+        match job.status {
+            JobStatus::Running if !job.shards_done.contains(&n) => {}
+            JobStatus::Finishing => return self.finish(id).await,
+            _ => return Ok(()),
+        }
+        let Some(shard) = self.shard(id, n).await? else {
+            return Ok(());
+        };
+        let Some((au, group)) = self.parties(&job).await? else {
+            return Ok(());
+        };
+        let spec = self.spec(&job, au, group);
+        let prefix = format!("{}/", shard_prefix(&spec.prefix, n));
+        let written = match self.write_shard(&spec, &shard, &prefix).await {
+            Ok(Some(w)) => w,
+            // Cancelled while it ran.
+            Ok(None) => {
+                self.blobs.delete_prefix(&prefix).await?;
+                return Ok(());
+            }
             Err(e) => {
-                let _ = self
-                    .blobs
-                    .delete_prefix(&format!("{}/", job.prefix()))
+                let _ = self.blobs.delete_prefix(&prefix).await;
+                let counted = self
+                    .update(id, |j| {
+                        j.shard_failures += 1;
+                        j.is_active()
+                    })
                     .await;
+                if let Ok(Some(j)) = counted {
+                    if j.shard_failures >= MAX_SHARD_FAILURES {
+                        self.fail(
+                            id,
+                            &format!("part {n} of the export could not be written: {e}"),
+                        )
+                        .await?;
+                        return Ok(());
+                    }
+                }
                 return Err(e);
             }
         };
         let done = self
             .update(id, |j| {
-                if j.status != JobStatus::Running {
+                if j.status != JobStatus::Running || j.shards_done.contains(&n) {
                     return false;
                 }
-                j.status = JobStatus::Completed;
-                j.files = files.clone();
+                j.shards_done.push(n);
+                j.files.output.extend(written.output.iter().cloned());
+                j.files.deleted.extend(written.deleted.iter().cloned());
+                j.member_parts.extend(written.members.iter().cloned());
+                if j.shards_done.len() as u32 >= j.shards {
+                    j.status = JobStatus::Finishing;
+                }
                 true
             })
             .await?;
-        // Cancelled while running: what was written goes too.
+        match done {
+            Some(j) if j.status == JobStatus::Finishing => self.finish(id).await,
+            Some(j) if j.status == JobStatus::Cancelled || j.status == JobStatus::Failed => {
+                self.blobs.delete_prefix(&prefix).await?;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes a shard's members; `None` if the job was cancelled meanwhile.
+    async fn write_shard(
+        &self,
+        spec: &ExportSpec,
+        shard: &ExportShard,
+        prefix: &str,
+    ) -> Result<Option<ShardFiles>, StoreError> {
+        // A rerun replaces whatever an interrupted attempt left.
+        self.blobs.delete_prefix(prefix).await?;
+        let mut w = ShardWriter::new(spec, shard.n);
+        let mut cursor = None;
+        let result = loop {
+            let page = match self
+                .store
+                .query(
+                    &keys::group_pk(&spec.group.id),
+                    QueryOpts::new(
+                        Index::Table,
+                        SkRange::Between(shard.first.clone(), shard.last.clone()),
+                    )
+                    .limit(PAGE)
+                    .after(cursor.take()),
+                )
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => break Err(e),
+            };
+            let mut failed = None;
+            for item in &page.items {
+                let m: Member = match decode(item, "group member") {
+                    Ok(m) => m,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                };
+                if let Err(e) = w
+                    .member(&self.patients, self.blobs.as_ref(), spec, &m)
+                    .await
+                {
+                    failed = Some(e);
+                    break;
+                }
+            }
+            if let Some(e) = failed {
+                break Err(e);
+            }
+            // Between pages: a cancelled job stops its shards early.
+            match self.get(&shard.job).await {
+                Ok(Some(j)) if j.status == JobStatus::Running => {}
+                Ok(_) => {
+                    w.abort().await;
+                    return Ok(None);
+                }
+                Err(e) => break Err(e),
+            }
+            match page.next {
+                Some(c) => cursor = Some(c),
+                None => break Ok(()),
+            }
+        };
+        match result {
+            Ok(()) => w.finish().await.map(Some),
+            Err(e) => {
+                w.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes the job-wide files and completes the job (rerunnable).
+    async fn finish(&self, id: &str) -> Result<(), StoreError> {
+        let Some(mut job) = self.get(id).await? else {
+            return Ok(());
+        };
+        if job.status != JobStatus::Finishing {
+            return Ok(());
+        }
+        let Some((au, group)) = self.parties(&job).await? else {
+            return Ok(());
+        };
+        let spec = self.spec(&job, au, group);
+        job.member_parts.sort_by(|a, b| a.key.cmp(&b.key));
+        let summary = write_summary(self.blobs.as_ref(), &spec, &job.member_parts).await?;
+        let done = self
+            .update(id, |j| {
+                if j.status != JobStatus::Finishing {
+                    return false;
+                }
+                let mut output = std::mem::take(&mut j.files.output);
+                output.extend(summary.output.iter().cloned());
+                // Types in a fixed order, each type's files in shard order.
+                output.sort_by(|a, b| {
+                    (type_rank(&a.resource_type), &a.key)
+                        .cmp(&(type_rank(&b.resource_type), &b.key))
+                });
+                j.files.output = output;
+                j.files.deleted.sort_by(|a, b| a.key.cmp(&b.key));
+                j.files.error = summary.error.clone();
+                j.status = JobStatus::Completed;
+                true
+            })
+            .await?;
         if done.is_some_and(|j| j.status == JobStatus::Cancelled) {
             self.blobs
                 .delete_prefix(&format!("{}/", job.prefix()))
                 .await?;
         }
+        for part in &job.member_parts {
+            let _ = self.blobs.delete(&part.key).await;
+        }
         Ok(())
     }
+
+    /// Plans a job and writes all its shards in this process, up to
+    /// `parallel_shards` at once (the local composition; tests). Resumes a
+    /// job a previous run left half done.
+    pub async fn run(&self, id: &str) -> Result<(), StoreError> {
+        self.plan(id).await?;
+        let Some(job) = self.get(id).await? else {
+            return Ok(());
+        };
+        if job.status == JobStatus::Finishing {
+            return self.finish(id).await;
+        }
+        if job.status != JobStatus::Running {
+            return Ok(());
+        }
+        let todo: Vec<u32> = (1..=job.shards)
+            .filter(|n| !job.shards_done.contains(n))
+            .collect();
+        let mut running = tokio::task::JoinSet::new();
+        let mut first_error = None;
+        for n in todo {
+            if running.len() >= self.parallel_shards.max(1) {
+                if let Some(Ok(Err(e))) = running.join_next().await {
+                    first_error.get_or_insert(e);
+                }
+            }
+            let jobs = self.clone();
+            let id = id.to_owned();
+            running.spawn(async move { jobs.run_shard(&id, n).await });
+        }
+        while let Some(r) = running.join_next().await {
+            match r {
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(StoreError::Other(format!("export shard task: {e}")));
+                }
+                Ok(Ok(())) => {}
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Members read per page by a shard.
+const PAGE: u32 = 500;
+
+fn type_rank(t: &str) -> u8 {
+    match t {
+        "Patient" => 0,
+        "Immunization" => 1,
+        "Group" => 2,
+        "Organization" => 3,
+        _ => 4,
+    }
+}
+
+/// A status poll's answer.
+#[derive(Debug)]
+pub enum Poll {
+    /// The job as it was before this poll.
+    Answered(Box<ExportJob>),
+    /// Polled again too soon; come back after this long.
+    TooSoon { wait_ms: i64 },
 }

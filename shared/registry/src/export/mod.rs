@@ -1,12 +1,14 @@
 //! FHIR Bulk Data export of an Authorized User's Group (Bulk Data Access
-//! IG v2.0.0). So far: reading and checking a kick-off request, cutting
-//! resources to `_elements`, and writing a Group's files.
+//! IG v2.0.0): checking a kick-off request, export jobs planned into shards,
+//! cutting resources to `_elements`, and writing a Group's files.
 
 pub mod elements;
 pub mod jobs;
 pub mod request;
 pub mod writer;
 
-pub use jobs::{job_created, ExportJob, ExportJobs, JobError, JobStatus};
+pub use jobs::{
+    job_created, shard_created, ExportJob, ExportJobs, ExportShard, JobError, JobStatus, Poll,
+};
 pub use request::{parameters_of, ExportRequest, KickOff, Problem, ResourceType};
-pub use writer::{write_export, ExportFiles, ExportSpec, OutputFile};
+pub use writer::{write_export, ExportFiles, ExportSpec, OutputFile, ShardFiles};

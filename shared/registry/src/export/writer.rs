@@ -14,6 +14,7 @@
 
 use serde_json::{json, Value};
 use store::{BlobStore, BlobUpload, StoreError};
+use tokio::io::AsyncReadExt;
 
 use super::elements::{subset, wanted};
 use super::request::{ExportRequest, ResourceType};
@@ -163,57 +164,290 @@ fn wants(req: &ExportRequest, t: ResourceType) -> bool {
     req.types.is_empty() || req.types.contains(&t)
 }
 
-/// Writes every file of the export. On error, files in progress are aborted
-/// and files already written are left for the caller to delete by prefix.
+fn json_err(e: serde_json::Error) -> StoreError {
+    StoreError::Other(e.to_string())
+}
+
+/// What one shard wrote.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ShardFiles {
+    pub output: Vec<OutputFile>,
+    pub deleted: Vec<OutputFile>,
+    /// The shard's slice of the Group's `member` array (comma-separated
+    /// entries, no brackets), joined into the Group line when all are done.
+    pub members: Option<OutputFile>,
+}
+
+/// Writes one shard's files: the Patients, Immunizations and deletions of
+/// the members it is given, plus its slice of the Group's member list.
+/// Files live under `<job prefix>/s<NNN>/`, so a retried shard replaces its
+/// own files and never duplicates a line.
+pub struct ShardWriter {
+    patient: TypeWriter,
+    immunization: TypeWriter,
+    deleted: TypeWriter,
+    members: TypeWriter,
+    write_group: bool,
+}
+
+impl std::fmt::Debug for ShardWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ShardWriter")
+    }
+}
+
+/// The blob prefix of one shard's files.
+pub fn shard_prefix(job_prefix: &str, shard: u32) -> String {
+    format!("{job_prefix}/s{shard:03}")
+}
+
+impl ShardWriter {
+    pub fn new(spec: &ExportSpec, shard: u32) -> Self {
+        let prefix = shard_prefix(&spec.prefix, shard);
+        let lines = spec.max_lines_per_file;
+        ShardWriter {
+            patient: TypeWriter::new("Patient", &prefix, lines),
+            immunization: TypeWriter::new("Immunization", &prefix, lines),
+            deleted: TypeWriter::new("Bundle", &format!("{prefix}/deleted"), lines),
+            // One part file whatever its length: it is joined, not served.
+            members: TypeWriter::new("GroupMembers", &prefix, u64::MAX),
+            write_group: wants(&spec.request, ResourceType::Group),
+        }
+    }
+
+    /// Writes what the export owes for one member item.
+    pub async fn member(
+        &mut self,
+        patients: &PatientMatching,
+        blobs: &dyn BlobStore,
+        spec: &ExportSpec,
+        m: &Member,
+    ) -> Result<(), StoreError> {
+        let req = &spec.request;
+        let t = spec.transaction_time_ms;
+        let since = req.since_ms;
+        if !m.active {
+            // Left the Group: reported as deleted when it happened in the window.
+            if let (Some(since), Some(removed)) = (since, m.removed_at) {
+                if removed > since && removed <= t && wants(req, ResourceType::Patient) {
+                    let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+                        {"request": {"method": "DELETE", "url": format!("Patient/{}", resources::fhir_id(&m.person))}}
+                    ]});
+                    self.deleted.line(blobs, &encode(&bundle)?).await?;
+                }
+            }
+            return Ok(());
+        }
+        if m.added_at > t {
+            return Ok(());
+        }
+        if !req.patients.is_empty() && !req.patients.contains(&m.person) {
+            return Ok(());
+        }
+        let Some(person) = patients.person(&m.person).await? else {
+            return Ok(());
+        };
+        if person.status == PersonStatus::Merged || person.updated_at > t {
+            return Ok(());
+        }
+        if person.demographics.protected.value == Some(true)
+            && !patients.reported_by(&person.id, &spec.au.id).await?
+        {
+            return Ok(());
+        }
+        if self.write_group {
+            let entry = serde_json::to_vec(&resources::group_member(m)).map_err(json_err)?;
+            let first = self.members.current.is_none();
+            self.members.begin_line(blobs).await?;
+            if !first {
+                self.members.append(b",").await?;
+            }
+            self.members.append(&entry).await?;
+            // Counted, but no newline: the part is spliced into one line.
+            if let Some((_, _, n)) = &mut self.members.current {
+                *n += 1;
+            }
+        }
+        let changed = since.is_none_or(|s| person.updated_at > s || m.added_at > s);
+        if !changed {
+            return Ok(());
+        }
+        if wants(req, ResourceType::Patient) {
+            let theirs = patients.identifiers_from(&person.id, &spec.au.id).await?;
+            let p = resources::patient(&person, &theirs, &spec.identifier_base);
+            self.patient
+                .line(blobs, &render(ResourceType::Patient, &p, req)?)
+                .await?;
+        }
+        if wants(req, ResourceType::Immunization) {
+            let mut history = patients.history(&person.id).await?;
+            history.sort_by_key(|i| (i.order.administered, i.id.clone()));
+            for imm in &history {
+                let r = resources::immunization(&person.id, imm, &spec.identifier_base);
+                self.immunization
+                    .line(blobs, &render(ResourceType::Immunization, &r, req)?)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Completes the shard's files.
+    pub async fn finish(mut self) -> Result<ShardFiles, StoreError> {
+        let mut out = ShardFiles::default();
+        for t in [&mut self.patient, &mut self.immunization] {
+            t.finish_file().await?;
+            out.output.append(&mut t.done);
+        }
+        self.deleted.finish_file().await?;
+        out.deleted.append(&mut self.deleted.done);
+        self.members.finish_file().await?;
+        out.members = self.members.done.pop();
+        Ok(out)
+    }
+
+    /// Discards the files in progress (completed ones go with the prefix).
+    pub async fn abort(mut self) {
+        for t in [
+            &mut self.patient,
+            &mut self.immunization,
+            &mut self.deleted,
+            &mut self.members,
+        ] {
+            t.abort().await;
+        }
+    }
+}
+
+/// Writes the job-wide files once every shard is done: the Organization,
+/// the Group (its member array spliced from the shards' parts, streamed),
+/// and the OperationOutcomes of parameters ignored under lenient handling.
+/// Rerunnable: every key is fixed, so a rerun replaces what it wrote.
+pub async fn write_summary(
+    blobs: &dyn BlobStore,
+    spec: &ExportSpec,
+    parts: &[OutputFile],
+) -> Result<ExportFiles, StoreError> {
+    let req = &spec.request;
+    let base = &spec.identifier_base;
+    let mut files = ExportFiles::default();
+    if wants(req, ResourceType::Organization) {
+        let mut w = TypeWriter::new("Organization", &spec.prefix, spec.max_lines_per_file);
+        let org = resources::organization(&spec.au, base);
+        w.line(blobs, &render(ResourceType::Organization, &org, req)?)
+            .await?;
+        w.finish_file().await?;
+        files.output.append(&mut w.done);
+    }
+    if wants(req, ResourceType::Group) {
+        let mut w = TypeWriter::new("Group", &spec.prefix, spec.max_lines_per_file);
+        match write_group(blobs, spec, parts, &mut w).await {
+            Ok(()) => {}
+            Err(e) => {
+                w.abort().await;
+                return Err(e);
+            }
+        }
+        w.finish_file().await?;
+        files.output.append(&mut w.done);
+    }
+    files.error = write_ignored(blobs, spec).await?;
+    Ok(files)
+}
+
+/// The Group's one line: its head, then each shard's slice of members in
+/// shard order, then `quantity` (the members listed). Never in memory whole.
+async fn write_group(
+    blobs: &dyn BlobStore,
+    spec: &ExportSpec,
+    parts: &[OutputFile],
+    w: &mut TypeWriter,
+) -> Result<(), StoreError> {
+    let base = &spec.identifier_base;
+    w.begin_line(blobs).await?;
+    let mut head =
+        serde_json::to_value(resources::group(&spec.group, &spec.au, 0, &[], false, base))
+            .map_err(json_err)?;
+    if let Some(o) = head.as_object_mut() {
+        o.remove("quantity");
+        o.remove("member");
+    }
+    let head = encode(&head)?;
+    // Reopen the object to append members (the array opens with the first
+    // one: FHIR JSON has no empty arrays).
+    w.append(&head[..head.len().saturating_sub(1)]).await?;
+    let mut listed = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    for part in parts.iter().filter(|p| p.count > 0) {
+        let Some((mut reader, _)) = blobs.get(&part.key).await? else {
+            return Err(StoreError::Other(format!(
+                "the Group member part {} is missing",
+                part.key
+            )));
+        };
+        w.append(if listed == 0 {
+            b",\"member\":[" as &[u8]
+        } else {
+            b","
+        })
+        .await?;
+        loop {
+            let n = reader
+                .read(&mut buf)
+                .await
+                .map_err(|e| StoreError::Other(format!("reading {}: {e}", part.key)))?;
+            if n == 0 {
+                break;
+            }
+            w.append(&buf[..n]).await?;
+        }
+        listed += part.count;
+    }
+    if listed > 0 {
+        w.append(b"]").await?;
+    }
+    w.append(format!(",\"quantity\":{listed}}}").as_bytes())
+        .await?;
+    w.end_line().await
+}
+
+/// Writes a whole export in one go (one shard over every member, then the
+/// summary): what tests and small tools use; jobs shard the same work.
 pub async fn write_export(
     patients: &PatientMatching,
     groups: &Groups,
     blobs: &dyn BlobStore,
     spec: &ExportSpec,
 ) -> Result<ExportFiles, StoreError> {
-    let mut w = Writers {
-        patient: TypeWriter::new("Patient", &spec.prefix, spec.max_lines_per_file),
-        immunization: TypeWriter::new("Immunization", &spec.prefix, spec.max_lines_per_file),
-        group: TypeWriter::new("Group", &spec.prefix, spec.max_lines_per_file),
-        organization: TypeWriter::new("Organization", &spec.prefix, spec.max_lines_per_file),
-        deleted: TypeWriter::new(
-            "Bundle",
-            &format!("{}/deleted", spec.prefix),
-            spec.max_lines_per_file,
-        ),
-    };
-    match write_all(patients, groups, blobs, spec, &mut w).await {
-        Ok(()) => {
-            let mut files = ExportFiles::default();
-            for t in [
-                &mut w.patient,
-                &mut w.immunization,
-                &mut w.group,
-                &mut w.organization,
-            ] {
-                t.finish_file().await?;
-                files.output.append(&mut t.done);
+    let mut shard = ShardWriter::new(spec, 1);
+    let mut cursor = None;
+    loop {
+        let (page, next) = match groups.members(&spec.group.id, cursor, PAGE).await {
+            Ok(p) => p,
+            Err(e) => {
+                shard.abort().await;
+                return Err(e);
             }
-            w.deleted.finish_file().await?;
-            files.deleted.append(&mut w.deleted.done);
-            files.error = write_ignored(blobs, spec).await?;
-            Ok(files)
+        };
+        for m in &page {
+            if let Err(e) = shard.member(patients, blobs, spec, m).await {
+                shard.abort().await;
+                return Err(e);
+            }
         }
-        Err(e) => {
-            for t in [
-                &mut w.patient,
-                &mut w.immunization,
-                &mut w.group,
-                &mut w.organization,
-                &mut w.deleted,
-            ] {
-                t.abort().await;
-            }
-            Err(e)
+        match next {
+            Some(c) => cursor = Some(c),
+            None => break,
         }
     }
+    let written = shard.finish().await?;
+    let mut files = write_summary(blobs, spec, written.members.as_slice()).await?;
+    let mut output = written.output;
+    output.append(&mut files.output);
+    files.output = output;
+    files.deleted = written.deleted;
+    Ok(files)
 }
-
 /// Parameters ignored under `Prefer: handling=lenient`, as the manifest's
 /// `error` file of OperationOutcomes.
 async fn write_ignored(
@@ -239,160 +473,4 @@ async fn write_ignored(
     }
     w.finish_file().await?;
     Ok(w.done)
-}
-
-struct Writers {
-    patient: TypeWriter,
-    immunization: TypeWriter,
-    group: TypeWriter,
-    organization: TypeWriter,
-    deleted: TypeWriter,
-}
-
-async fn write_all(
-    patients: &PatientMatching,
-    groups: &Groups,
-    blobs: &dyn BlobStore,
-    spec: &ExportSpec,
-    w: &mut Writers,
-) -> Result<(), StoreError> {
-    let req = &spec.request;
-    let t = spec.transaction_time_ms;
-    let since = req.since_ms;
-    let base = &spec.identifier_base;
-    if wants(req, ResourceType::Organization) {
-        let org = resources::organization(&spec.au, base);
-        w.organization
-            .line(blobs, &render(ResourceType::Organization, &org, req)?)
-            .await?;
-    }
-    let write_group = wants(req, ResourceType::Group);
-    let mut group_members = 0u64;
-    if write_group {
-        // The Group's line is streamed member by member: a Group of any
-        // size is never held in memory. Its `quantity` is the members listed.
-        w.group.begin_line(blobs).await?;
-        let mut head =
-            serde_json::to_value(resources::group(&spec.group, &spec.au, 0, &[], false, base))
-                .map_err(|e| StoreError::Other(e.to_string()))?;
-        if let Some(o) = head.as_object_mut() {
-            o.remove("quantity");
-            o.remove("member");
-        }
-        let head = encode(&head)?;
-        // Reopen the object to append members (the array opens with the
-        // first one: FHIR JSON has no empty arrays).
-        w.group.append(&head[..head.len() - 1]).await?;
-    }
-    let mut cursor = None;
-    loop {
-        let (page, next) = groups.members(&spec.group.id, cursor, PAGE).await?;
-        for m in &page {
-            member(
-                patients,
-                blobs,
-                spec,
-                w,
-                m,
-                since,
-                t,
-                write_group,
-                &mut group_members,
-            )
-            .await?;
-        }
-        match next {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
-    }
-    if write_group {
-        if group_members > 0 {
-            w.group.append(b"]").await?;
-        }
-        w.group
-            .append(format!(",\"quantity\":{group_members}}}").as_bytes())
-            .await?;
-        w.group.end_line().await?;
-    }
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn member(
-    patients: &PatientMatching,
-    blobs: &dyn BlobStore,
-    spec: &ExportSpec,
-    w: &mut Writers,
-    m: &Member,
-    since: Option<i64>,
-    t: i64,
-    write_group: bool,
-    group_members: &mut u64,
-) -> Result<(), StoreError> {
-    let req = &spec.request;
-    if !m.active {
-        // Left the Group: reported as deleted when it happened in the window.
-        if let (Some(since), Some(removed)) = (since, m.removed_at) {
-            if removed > since && removed <= t && wants(req, ResourceType::Patient) {
-                let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
-                    {"request": {"method": "DELETE", "url": format!("Patient/{}", resources::fhir_id(&m.person))}}
-                ]});
-                w.deleted.line(blobs, &encode(&bundle)?).await?;
-            }
-        }
-        return Ok(());
-    }
-    if m.added_at > t {
-        return Ok(());
-    }
-    if !req.patients.is_empty() && !req.patients.contains(&m.person) {
-        return Ok(());
-    }
-    let Some(person) = patients.person(&m.person).await? else {
-        return Ok(());
-    };
-    if person.status == PersonStatus::Merged || person.updated_at > t {
-        return Ok(());
-    }
-    if person.demographics.protected.value == Some(true)
-        && !patients.reported_by(&person.id, &spec.au.id).await?
-    {
-        return Ok(());
-    }
-    if write_group {
-        let entry = serde_json::to_vec(&resources::group_member(m))
-            .map_err(|e| StoreError::Other(e.to_string()))?;
-        w.group
-            .append(if *group_members == 0 {
-                b",\"member\":[" as &[u8]
-            } else {
-                b","
-            })
-            .await?;
-        w.group.append(&entry).await?;
-        *group_members += 1;
-    }
-    let changed = since.is_none_or(|s| person.updated_at > s || m.added_at > s);
-    if !changed {
-        return Ok(());
-    }
-    if wants(req, ResourceType::Patient) {
-        let theirs = patients.identifiers_from(&person.id, &spec.au.id).await?;
-        let p = resources::patient(&person, &theirs, &spec.identifier_base);
-        w.patient
-            .line(blobs, &render(ResourceType::Patient, &p, req)?)
-            .await?;
-    }
-    if wants(req, ResourceType::Immunization) {
-        let mut history = patients.history(&person.id).await?;
-        history.sort_by_key(|i| (i.order.administered, i.id.clone()));
-        for imm in &history {
-            let r = resources::immunization(&person.id, imm, &spec.identifier_base);
-            w.immunization
-                .line(blobs, &render(ResourceType::Immunization, &r, req)?)
-                .await?;
-        }
-    }
-    Ok(())
 }
