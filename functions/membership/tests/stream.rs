@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use base64::Engine;
 use iz::{Clock, IisIdentity};
 use membership::handle;
 use registry::membership::{JurisdictionPolicy, Membership};
@@ -14,7 +13,7 @@ use registry::{AuKind, AuthorizedUsers, Intake, NewAuthorizedUser, Transport};
 use serde_json::{json, Value};
 use store::embedded::EmbeddedStore;
 use store::faulty::FailingWrites;
-use store::{Change, ChangeFeed, ItemStore};
+use store::{ChangeFeed, ItemStore};
 
 /// Two unrelated children (different family, birth date and home).
 fn vxu(control_id: &str, mrn: &str, given: &str) -> String {
@@ -30,30 +29,9 @@ ORC|RE||{control_id}-1^FACA\rRXA|0|1|20230704||08^HepB^CVX|999|||01^Historical^N
     )
 }
 
-/// A change as a DynamoDB stream record.
-fn record(c: &Change) -> Value {
-    let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
-    let event_name = match (&c.old, &c.new) {
-        (None, Some(_)) => "INSERT",
-        (Some(_), Some(_)) => "MODIFY",
-        _ => "REMOVE",
-    };
-    let keys = json!({"pk": {"S": c.key.pk}, "sk": {"S": c.key.sk}});
-    let mut ddb = json!({"SequenceNumber": c.seq.to_string(), "Keys": keys});
-    if let Some(old) = &c.old {
-        ddb["OldImage"] =
-            json!({"pk": {"S": c.key.pk}, "sk": {"S": c.key.sk}, "d": {"B": b64(&old.data)}});
-    }
-    if let Some(new) = &c.new {
-        ddb["NewImage"] =
-            json!({"pk": {"S": c.key.pk}, "sk": {"S": c.key.sk}, "d": {"B": b64(&new.data)}});
-    }
-    json!({"eventName": event_name, "eventSource": "aws:dynamodb", "dynamodb": ddb})
-}
-
 async fn batch(store: &EmbeddedStore) -> Value {
     let changes = store.read(None, 10_000).await.unwrap();
-    json!({"Records": changes.iter().map(record).collect::<Vec<_>>()})
+    stream_batch::stream_event(&changes)
 }
 
 #[tokio::test]

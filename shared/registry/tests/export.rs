@@ -17,6 +17,7 @@ use registry::patients::PatientMatching;
 use registry::{AuKind, AuthorizedUser, AuthorizedUsers, Intake, NewAuthorizedUser, Transport};
 use serde_json::Value;
 use store::embedded::EmbeddedStore;
+use store::faulty::FailingUploads;
 use store::{BlobStore, ChangeFeed, DirBlobStore, ItemStore};
 use tokio::io::AsyncReadExt;
 
@@ -364,38 +365,6 @@ async fn an_empty_group_exports_no_patients_and_since_chains_never_repeat_or_mis
     );
 }
 
-/// A blob store that refuses new uploads while `failing` is set: a shard
-/// that hits it fails mid-way.
-struct Flaky {
-    inner: DirBlobStore,
-    failing: std::sync::atomic::AtomicBool,
-}
-
-#[async_trait::async_trait]
-impl BlobStore for Flaky {
-    async fn begin(
-        &self,
-        key: &str,
-        content_type: &str,
-    ) -> store::Result<Box<dyn store::BlobUpload>> {
-        if self.failing.load(std::sync::atomic::Ordering::SeqCst) && key.contains("Immunization") {
-            return Err(store::StoreError::Unavailable(
-                "injected blob failure".into(),
-            ));
-        }
-        self.inner.begin(key, content_type).await
-    }
-    async fn get(&self, key: &str) -> store::Result<Option<(store::BlobReader, u64)>> {
-        self.inner.get(key).await
-    }
-    async fn delete(&self, key: &str) -> store::Result<()> {
-        self.inner.delete(key).await
-    }
-    async fn delete_prefix(&self, prefix: &str) -> store::Result<u64> {
-        self.inner.delete_prefix(prefix).await
-    }
-}
-
 impl Iis {
     fn jobs(&self, blobs: Arc<dyn BlobStore>, per_shard: u64) -> ExportJobs {
         let mut jobs = ExportJobs::new(self.matching.clone(), blobs, "urn:iisbulk:id");
@@ -524,10 +493,10 @@ async fn a_sharded_job_writes_every_member_once_and_completes_exactly_once() {
 async fn a_failed_shard_is_retried_without_duplicating_a_line() {
     let (iis, a, _) = iis(JurisdictionPolicy::default()).await;
     let people = twelve_children(&iis, &a).await;
-    let flaky = Arc::new(Flaky {
-        inner: DirBlobStore::open(iis._dir.path().join("blobs")).unwrap(),
-        failing: std::sync::atomic::AtomicBool::new(true),
-    });
+    let flaky = Arc::new(FailingUploads::new(Arc::new(
+        DirBlobStore::open(iis._dir.path().join("blobs")).unwrap(),
+    )));
+    flaky.fail_keys_containing(Some("Immunization"));
     let jobs = iis.jobs(flaky.clone(), 5);
     let id = iis.job(&jobs, &a).await;
     assert!(
@@ -541,9 +510,7 @@ async fn a_failed_shard_is_retried_without_duplicating_a_line() {
     // Half-written shards left nothing behind but the plan.
     assert!(iis.files_of(&id).is_empty(), "{:?}", iis.files_of(&id));
 
-    flaky
-        .failing
-        .store(false, std::sync::atomic::Ordering::SeqCst);
+    flaky.fail_keys_containing(None);
     jobs.run(&id).await.unwrap();
     let job = jobs.get(&id).await.unwrap().unwrap();
     assert_eq!(job.status, JobStatus::Completed);
@@ -555,10 +522,10 @@ async fn a_failed_shard_is_retried_without_duplicating_a_line() {
 async fn a_shard_failing_again_and_again_fails_the_job_and_leaves_no_files() {
     let (iis, a, _) = iis(JurisdictionPolicy::default()).await;
     twelve_children(&iis, &a).await;
-    let flaky = Arc::new(Flaky {
-        inner: DirBlobStore::open(iis._dir.path().join("blobs")).unwrap(),
-        failing: std::sync::atomic::AtomicBool::new(true),
-    });
+    let flaky = Arc::new(FailingUploads::new(Arc::new(
+        DirBlobStore::open(iis._dir.path().join("blobs")).unwrap(),
+    )));
+    flaky.fail_keys_containing(Some("Immunization"));
     let jobs = iis.jobs(flaky, 5);
     let id = iis.job(&jobs, &a).await;
     for _ in 0..registry::export::jobs::MAX_SHARD_FAILURES {

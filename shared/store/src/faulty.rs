@@ -64,3 +64,59 @@ impl ItemStore for FailingWrites {
         self.inner.transact(writes).await
     }
 }
+
+/// A blob store that refuses new uploads whose key contains a given text,
+/// until told otherwise, as a failing bucket would mid-export.
+pub struct FailingUploads {
+    inner: Arc<dyn crate::BlobStore>,
+    failing: std::sync::Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for FailingUploads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FailingUploads").finish_non_exhaustive()
+    }
+}
+
+impl FailingUploads {
+    pub fn new(inner: Arc<dyn crate::BlobStore>) -> Self {
+        FailingUploads {
+            inner,
+            failing: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Uploads of keys containing `text` fail from now on (`None`: none do).
+    pub fn fail_keys_containing(&self, text: Option<&str>) {
+        if let Ok(mut f) = self.failing.lock() {
+            *f = text.map(str::to_owned);
+        }
+    }
+}
+
+#[async_trait]
+impl crate::BlobStore for FailingUploads {
+    async fn begin(&self, key: &str, content_type: &str) -> Result<Box<dyn crate::BlobUpload>> {
+        let refuse = self
+            .failing
+            .lock()
+            .map(|f| f.as_deref().is_some_and(|t| key.contains(t)))
+            .unwrap_or(true);
+        if refuse {
+            return Err(StoreError::Unavailable("injected upload failure".into()));
+        }
+        self.inner.begin(key, content_type).await
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<(crate::BlobReader, u64)>> {
+        self.inner.get(key).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.inner.delete(key).await
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
+        self.inner.delete_prefix(prefix).await
+    }
+}
