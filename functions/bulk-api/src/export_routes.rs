@@ -181,8 +181,8 @@ pub async fn status(
         return not_found(&format!("export {id}"));
     };
     let now_ms = store::limits::now_epoch_millis();
-    let job = match jobs.polled(&id, now_ms, jobs.min_poll_interval_ms).await {
-        Ok(Some(Poll::Answered(j))) => *j,
+    let (job, first) = match jobs.polled(&id, now_ms, jobs.min_poll_interval_ms).await {
+        Ok(Some(Poll::Answered { job, first })) => (*job, first),
         Ok(Some(Poll::TooSoon { wait_ms })) => {
             let mut r = failure(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -199,7 +199,7 @@ pub async fn status(
         Err(e) => return unavailable(e),
     };
     // The first poll is always "in progress", even for a tiny Group.
-    if job.polls == 0 || job.is_active() {
+    if first || job.is_active() {
         let mut r = StatusCode::ACCEPTED.into_response();
         let h = r.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&job.progress()) {

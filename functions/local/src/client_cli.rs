@@ -238,3 +238,25 @@ pub(crate) async fn token(args: TokenArgs) -> Result<String, String> {
     }
     Ok(body)
 }
+
+/// An access token for `client_id` (all its scopes), for our own tools.
+pub(crate) async fn token_with(
+    url: &str,
+    client_id: &str,
+    key: &std::path::Path,
+) -> Result<String, String> {
+    let answer = token(TokenArgs {
+        url: url.to_owned(),
+        client_id: client_id.to_owned(),
+        key: key.to_path_buf(),
+        kid: None,
+        scope: "system/*.rs".into(),
+    })
+    .await?;
+    let v: serde_json::Value =
+        serde_json::from_str(&answer).map_err(|e| format!("token answer: {e}"))?;
+    v["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| "the token answer has no access_token".into())
+}

@@ -44,13 +44,11 @@ pub async fn run(args: ExportArgs) -> ExitCode {
     }
 }
 
-async fn export(args: ExportArgs) -> Result<String, String> {
-    let answer: Value = serde_json::from_str(&token(args.client.clone()).await?)
-        .map_err(|e| format!("token answer: {e}"))?;
-    let access = answer["access_token"]
-        .as_str()
-        .ok_or("the token answer has no access_token")?
-        .to_owned();
+pub(crate) async fn export(args: ExportArgs) -> Result<String, String> {
+    let mut access = access_token(&args).await?;
+    // Tokens are short-lived and a big export outlasts one: a 401 while
+    // polling or downloading earns a fresh token, a few times at most.
+    let mut renewals = 0;
     let http = reqwest::Client::new();
     let base = args.client.url.trim_end_matches('/');
     let mut query: Vec<(&str, String)> = Vec::new();
@@ -108,6 +106,10 @@ async fn export(args: ExportArgs) -> Result<String, String> {
                 }
                 tokio::time::sleep(Duration::from_secs(wait)).await;
             }
+            401 if renewals < 3 => {
+                renewals += 1;
+                access = access_token(&args).await?;
+            }
             other => {
                 return Err(format!(
                     "status: HTTP {other}: {}",
@@ -135,12 +137,28 @@ async fn export(args: ExportArgs) -> Result<String, String> {
                 .filter(char::is_ascii_alphanumeric)
                 .collect();
             let name = format!("{section}-{kind}-{:04}.ndjson", n + 1);
-            let mut r = http
-                .get(url)
-                .bearer_auth(&access)
+            // Presigned URLs carry their own authorization.
+            let needs_token = manifest["requiresAccessToken"] != Value::Bool(false);
+            let get = |access: &str| {
+                let r = http.get(url);
+                if needs_token {
+                    r.bearer_auth(access)
+                } else {
+                    r
+                }
+            };
+            let mut r = get(&access)
                 .send()
                 .await
                 .map_err(|e| format!("GET {url}: {e}"))?;
+            if r.status().as_u16() == 401 && needs_token && renewals < 3 {
+                renewals += 1;
+                access = access_token(&args).await?;
+                r = get(&access)
+                    .send()
+                    .await
+                    .map_err(|e| format!("GET {url}: {e}"))?;
+            }
             if !r.status().is_success() {
                 return Err(format!("GET {url}: HTTP {}", r.status().as_u16()));
             }
@@ -171,4 +189,13 @@ async fn export(args: ExportArgs) -> Result<String, String> {
         lines.join("\n"),
         args.out.display()
     ))
+}
+
+async fn access_token(args: &ExportArgs) -> Result<String, String> {
+    let answer: Value = serde_json::from_str(&token(args.client.clone()).await?)
+        .map_err(|e| format!("token answer: {e}"))?;
+    answer["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| "the token answer has no access_token".into())
 }

@@ -5,6 +5,7 @@ mod check;
 mod client_cli;
 mod consumer;
 mod data_dir;
+mod demo;
 mod export_cli;
 mod export_loop;
 mod group_cli;
@@ -32,6 +33,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Runs the whole IIS on a fresh data directory with a demo clinic:
+    /// sample and made-up VXUs in over HTTP, a Bulk Data export out.
+    Demo(demo::DemoArgs),
     /// Run every HTTP function on one local port, over embedded storage.
     Serve(serve::ServeArgs),
     /// Send HL7 message files to a running IIS and print the answers
@@ -94,6 +98,7 @@ fn main() -> ExitCode {
         } => check::run(&args),
         Command::Matching { command } => matching_cli::run(&command),
         Command::Patients { command } => runtime().block_on(patients_cli::run(command)),
+        Command::Demo(args) => runtime().block_on(demo::run(args)),
         Command::Serve(args) => runtime().block_on(serve::run(args)),
         Command::Send(args) => runtime().block_on(send::run(args)),
         Command::Au { command } => runtime().block_on(au::run(command)),

@@ -53,7 +53,7 @@ pub struct ServeArgs {
 
 pub const DEMO_USER: &str = "demo";
 pub const DEMO_PASSWORD: &str = "demo-password-1";
-const DEMO_FACILITIES: [&str; 7] = [
+pub const DEMO_FACILITIES: [&str; 8] = [
     "NISTEHRFAC",
     "1255-60-20",
     "1337-44-01",
@@ -61,10 +61,12 @@ const DEMO_FACILITIES: [&str; 7] = [
     "SendingOrg",
     "X68",
     "wcEHR",
+    // The children `iisbulk demo` makes up.
+    "DEMOGEN",
 ];
 
 pub async fn run(args: ServeArgs) -> ExitCode {
-    init_tracing();
+    init_tracing("info");
     match serve(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -74,11 +76,11 @@ pub async fn run(args: ServeArgs) -> ExitCode {
     }
 }
 
-fn init_tracing() {
+pub fn init_tracing(default: &str) {
     // Info carries no PHI: ids, codes and timings only. Message bodies are
     // never logged at any level.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
@@ -90,6 +92,33 @@ fn init_tracing() {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
+    let started = start(args).await?;
+    // A line tests and scripts can wait for.
+    println!("iisbulk listening on http://{}", started.local);
+    started.run().await
+}
+
+/// A started local IIS: bound, its workers running, not yet serving.
+pub struct Started {
+    pub local: SocketAddr,
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+}
+
+impl Started {
+    /// Serves until Ctrl-C or SIGTERM, then finishes requests in flight.
+    pub async fn run(self) -> Result<(), String> {
+        axum::serve(self.listener, self.app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(|e| format!("server: {e}"))?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Opens the data directory, starts the stream workers and binds the port.
+pub async fn start(args: ServeArgs) -> Result<Started, String> {
     if let Some(path) = &args.code_supplement {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("--code-supplement {}: {e}", path.display()))?;
@@ -180,17 +209,14 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         fhir = %format!("{public_url}/fhir"),
         "iisbulk listening: POST /hl7, POST /soap, GET /soap?wsdl, POST /auth/token, GET /fhir/…"
     );
-    // A line tests and scripts can wait for.
-    println!("iisbulk listening on http://{local}");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server: {e}"))?;
-    tracing::info!("stopped");
-    Ok(())
+    Ok(Started {
+        local,
+        listener,
+        app,
+    })
 }
 
-async fn seed_demo(
+pub async fn seed_demo(
     users: &AuthorizedUsers,
     policy: &registry::membership::JurisdictionPolicy,
 ) -> Result<(), String> {

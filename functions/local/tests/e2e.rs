@@ -1067,3 +1067,56 @@ fn a_bad_jurisdiction_policy_stops_start_up_naming_the_option() {
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
 }
+
+#[test]
+fn the_demo_onboards_sends_and_exports_through_the_real_api() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("demo");
+    let out = Command::new(env!("CARGO_BIN_EXE_iisbulk"))
+        .args([
+            "demo",
+            "--exit",
+            "--generated",
+            "40",
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--corpus")
+        .arg(corpus_dir())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("and 40 made-up ones over HTTP"), "{said}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("export/manifest.json")).unwrap()).unwrap();
+    let count = |t: &str| -> u64 {
+        manifest["output"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["type"] == t)
+            .map(|f| f["count"].as_u64().unwrap())
+            .sum()
+    };
+    // The corpus children and the made-up ones (a few may be matched together).
+    assert!(count("Patient") >= 40, "{manifest}");
+    assert!(count("Immunization") >= count("Patient"), "{manifest}");
+    assert_eq!(count("Group"), 1);
+    assert_eq!(manifest["error"], serde_json::json!([]));
+    // A second demo never reuses a data directory.
+    let again = Command::new(env!("CARGO_BIN_EXE_iisbulk"))
+        .args(["demo", "--exit", "--bind", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+}

@@ -29,6 +29,7 @@
 //! | access token (TTL)   | `TOK#<sha256(token)>`       | `TOK`       |
 //! | failed token request (TTL) | `AUTHFAIL#<client id>` | `<ms>#<n>` |
 //! | export job           | `JOB#<job id>`              | `JOB`       |
+//! | export job's polls   | `JOB#<job id>`              | `POLL`      |
 //! | AU's active jobs     | `AUJOBS#<au>`               | `<job id>`  |
 //! | export job shard (TTL) | `JOBSHARD#<job id>#<n>`   | `SHARD`     |
 //! | export expiry index  | `JOBEXP`                    | `<expires s>#<job id>` |
@@ -184,6 +185,12 @@ pub fn auth_failures_pk(client_id: &str) -> String {
 
 pub fn export_job(job_id: &str) -> Key {
     Key::new(format!("JOB#{job_id}"), "JOB")
+}
+
+/// A job's status polls (apart from the job, so polls never contend with
+/// the workers).
+pub fn export_job_polls(job_id: &str) -> Key {
+    Key::new(format!("JOB#{job_id}"), "POLL")
 }
 
 /// The sort key of every export shard item.

@@ -22,14 +22,19 @@ where
         match attempt().await {
             Err(e) if is_conflict(&e) => {
                 last = Some(e);
-                let jitter = u64::from(rand_core::RngCore::next_u32(&mut rand_core::OsRng) % 8);
-                tokio::time::sleep(std::time::Duration::from_millis(
-                    (1u64 << n.min(6)) + jitter,
-                ))
-                .await;
+                pause(n).await;
             }
             other => return other,
         }
     }
     Err(last.unwrap_or(StoreError::Other("retries exhausted".into())))
+}
+
+/// The jittered exponential pause before conflict retry `n` (0-based).
+pub(crate) async fn pause(n: usize) {
+    let jitter = u64::from(rand_core::RngCore::next_u32(&mut rand_core::OsRng) % 8);
+    tokio::time::sleep(std::time::Duration::from_millis(
+        (1u64 << n.min(6)) + jitter,
+    ))
+    .await;
 }

@@ -610,3 +610,37 @@ async fn expired_jobs_are_swept_with_their_files() {
         "swept once"
     );
 }
+
+#[tokio::test]
+async fn a_job_polled_while_it_is_planned_still_runs_to_completion() {
+    let (iis, a, _) = iis(JurisdictionPolicy::default()).await;
+    twelve_children(&iis, &a).await;
+    let blobs: Arc<dyn BlobStore> =
+        Arc::new(DirBlobStore::open(iis._dir.path().join("blobs")).unwrap());
+    let jobs = iis.jobs(blobs, 2);
+    for _ in 0..5 {
+        let id = iis.job(&jobs, &a).await;
+        let poller = {
+            let jobs = jobs.clone();
+            let id = id.clone();
+            tokio::spawn(async move {
+                // A client polling as fast as it can (no interval enforced here).
+                for n in 0..200 {
+                    jobs.polled(&id, n, 0).await.unwrap();
+                    tokio::task::yield_now().await;
+                }
+                // And one polling too soon after the last.
+                assert!(matches!(
+                    jobs.polled(&id, 200, 1000).await.unwrap(),
+                    Some(registry::export::Poll::TooSoon { wait_ms: 999 })
+                ));
+            })
+        };
+        jobs.run(&id).await.unwrap();
+        poller.await.unwrap();
+        assert_eq!(
+            jobs.get(&id).await.unwrap().unwrap().status,
+            JobStatus::Completed
+        );
+    }
+}

@@ -153,22 +153,29 @@ impl BlobStore for DirBlobStore {
             }
             stack.push(e.path());
         }
+        // Another deleter may get to an entry first: gone is what we want.
+        let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
         while let Some(path) = stack.pop() {
-            let meta = tokio::fs::metadata(&path)
-                .await
-                .map_err(|e| io("stat", &path, e))?;
+            let meta = match tokio::fs::metadata(&path).await {
+                Ok(m) => m,
+                Err(e) if gone(&e) => continue,
+                Err(e) => return Err(io("stat", &path, e)),
+            };
             if meta.is_dir() {
-                let mut inner = tokio::fs::read_dir(&path)
-                    .await
-                    .map_err(|e| io("list", &path, e))?;
+                let mut inner = match tokio::fs::read_dir(&path).await {
+                    Ok(i) => i,
+                    Err(e) if gone(&e) => continue,
+                    Err(e) => return Err(io("list", &path, e)),
+                };
                 while let Some(e) = inner.next_entry().await.map_err(|e| io("list", &path, e))? {
                     stack.push(e.path());
                 }
             } else {
-                tokio::fs::remove_file(&path)
-                    .await
-                    .map_err(|e| io("remove", &path, e))?;
-                removed += 1;
+                match tokio::fs::remove_file(&path).await {
+                    Ok(()) => removed += 1,
+                    Err(e) if gone(&e) => {}
+                    Err(e) => return Err(io("remove", &path, e)),
+                }
             }
         }
         Ok(removed)

@@ -77,8 +77,6 @@ pub struct ExportJob {
     pub created_at_ms: i64,
     /// Epoch seconds after which the job and its files are gone.
     pub expires_at: i64,
-    /// Status polls answered so far (the first is always 202).
-    pub polls: u32,
     #[serde(default)]
     pub files: ExportFiles,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,9 +93,6 @@ pub struct ExportJob {
     /// Shard attempts that failed; the job fails at [`MAX_SHARD_FAILURES`].
     #[serde(default)]
     pub shard_failures: u32,
-    /// Epoch ms of the last status poll answered (polling too fast is refused).
-    #[serde(default)]
-    pub last_poll_ms: i64,
 }
 
 /// One shard of a job: the members whose sort keys are in `first..=last`.
@@ -244,14 +239,12 @@ impl ExportJobs {
             transaction_time_ms: now_ms,
             created_at_ms: now_ms,
             expires_at: now_ms / 1000 + self.retention,
-            polls: 0,
             files: ExportFiles::default(),
             failure: None,
             shards: 0,
             shards_done: Vec::new(),
             member_parts: Vec::new(),
             shard_failures: 0,
-            last_poll_ms: 0,
         };
         self.store
             .transact(vec![
@@ -289,7 +282,7 @@ impl ExportJobs {
     where
         F: FnMut(&mut ExportJob) -> bool,
     {
-        for _ in 0..crate::retry::MAX_ATTEMPTS {
+        for attempt in 0..crate::retry::MAX_ATTEMPTS {
             let Some(item) = self.store.get(&keys::export_job(id)).await? else {
                 return Ok(None);
             };
@@ -306,7 +299,7 @@ impl ExportJobs {
                 .await
             {
                 Ok(_) => return Ok(Some(job)),
-                Err(e) if crate::retry::is_conflict(&e) => continue,
+                Err(e) if crate::retry::is_conflict(&e) => crate::retry::pause(attempt).await,
                 Err(e) => return Err(e),
             }
         }
@@ -315,30 +308,52 @@ impl ExportJobs {
         ))
     }
 
-    /// Counts a status poll at `now_ms`; returns the job as it was before
-    /// it, or [`Poll::TooSoon`] when the last poll was less than
-    /// `min_interval_ms` ago (that poll is not counted).
+    /// Counts a status poll at `now_ms`: the job, or [`Poll::TooSoon`]
+    /// when the last poll was less than `min_interval_ms` ago (that poll is
+    /// not counted). Polls are kept in their own item so a client polling
+    /// never contends with the workers updating the job.
     pub async fn polled(
         &self,
         id: &str,
         now_ms: i64,
         min_interval_ms: i64,
     ) -> Result<Option<Poll>, StoreError> {
-        let mut answer = None;
-        self.update(id, |j| {
-            if j.polls > 0 && now_ms - j.last_poll_ms < min_interval_ms {
-                answer = Some(Poll::TooSoon {
-                    wait_ms: min_interval_ms - (now_ms - j.last_poll_ms),
-                });
-                return false;
+        let Some(job) = self.get(id).await? else {
+            return Ok(None);
+        };
+        let key = keys::export_job_polls(id);
+        for attempt in 0..crate::retry::MAX_ATTEMPTS {
+            let current = self.store.get(&key).await?;
+            let mut state: PollState = match &current {
+                Some(item) => decode(item, "export job polls")?,
+                None => PollState::default(),
+            };
+            let since_last = now_ms - state.last_poll_ms;
+            if state.polls > 0 && since_last < min_interval_ms {
+                return Ok(Some(Poll::TooSoon {
+                    wait_ms: min_interval_ms - since_last,
+                }));
             }
-            answer = Some(Poll::Answered(Box::new(j.clone())));
-            j.polls += 1;
-            j.last_poll_ms = now_ms;
-            true
-        })
-        .await?
-        .map_or(Ok(None), |_| Ok(answer))
+            let first = state.polls == 0;
+            state.polls += 1;
+            state.last_poll_ms = now_ms;
+            let cond = match &current {
+                Some(item) => Condition::Version(item.version),
+                None => Condition::Absent,
+            };
+            let item = Item::new(key.clone(), encode(&state)?).with_expiry(job.expires_at);
+            match self.store.put(item, cond).await {
+                Ok(_) => {
+                    return Ok(Some(Poll::Answered {
+                        job: Box::new(job),
+                        first,
+                    }))
+                }
+                Err(e) if crate::retry::is_conflict(&e) => crate::retry::pause(attempt).await,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Other("export job polls kept changing".into()))
     }
 
     /// Cancels (or deletes a finished) job: its files go at once; the job
@@ -490,7 +505,7 @@ impl ExportJobs {
             }
         }
         let shards = ranges.len() as u32;
-        let mut writes: Vec<Write> = ranges
+        let writes: Vec<Write> = ranges
             .into_iter()
             .zip(1u32..)
             .map(|((first, last), n)| {
@@ -507,31 +522,34 @@ impl ExportJobs {
                 })
             })
             .collect::<Result<_, StoreError>>()?;
-        let mut planned = job.clone();
-        planned.status = if shards == 0 {
-            JobStatus::Finishing
-        } else {
-            JobStatus::Running
-        };
-        planned.shards = shards;
-        let Some(current) = self.store.get(&keys::export_job(id)).await? else {
-            return Ok(());
-        };
-        let stored: ExportJob = decode(&current, "export job")?;
-        if stored.status != JobStatus::Accepted {
-            return Ok(());
-        }
-        planned.polls = stored.polls;
-        planned.last_poll_ms = stored.last_poll_ms;
-        writes.push(Write::Put {
-            item: Item::new(keys::export_job(id), encode(&planned)?).with_expiry(job.expires_at),
-            cond: Condition::Version(current.version),
-        });
-        match self.store.transact(writes).await {
-            Ok(()) => {}
-            // Planned (or cancelled) meanwhile by another worker.
-            Err(e) if crate::retry::is_conflict(&e) => return Ok(()),
-            Err(e) => return Err(e),
+        // Retry until the job is planned, by us or by another worker.
+        for attempt in 0.. {
+            let Some(current) = self.store.get(&keys::export_job(id)).await? else {
+                return Ok(());
+            };
+            let mut planned: ExportJob = decode(&current, "export job")?;
+            if planned.status != JobStatus::Accepted {
+                return Ok(());
+            }
+            planned.status = if shards == 0 {
+                JobStatus::Finishing
+            } else {
+                JobStatus::Running
+            };
+            planned.shards = shards;
+            let mut all = writes.clone();
+            all.push(Write::Put {
+                item: Item::new(keys::export_job(id), encode(&planned)?)
+                    .with_expiry(job.expires_at),
+                cond: Condition::Version(current.version),
+            });
+            match self.store.transact(all).await {
+                Ok(()) => break,
+                Err(e) if crate::retry::is_conflict(&e) && attempt < crate::retry::MAX_ATTEMPTS => {
+                    crate::retry::pause(attempt).await;
+                }
+                Err(e) => return Err(e),
+            }
         }
         if shards == 0 {
             self.finish(id).await?;
@@ -797,11 +815,19 @@ fn type_rank(t: &str) -> u8 {
     }
 }
 
+/// Status polls of a job so far.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct PollState {
+    polls: u32,
+    /// Epoch ms of the last poll answered.
+    last_poll_ms: i64,
+}
+
 /// A status poll's answer.
 #[derive(Debug)]
 pub enum Poll {
-    /// The job as it was before this poll.
-    Answered(Box<ExportJob>),
+    /// The job; `first` for the first poll (always answered "in progress").
+    Answered { job: Box<ExportJob>, first: bool },
     /// Polled again too soon; come back after this long.
     TooSoon { wait_ms: i64 },
 }

@@ -82,7 +82,21 @@ pub fn changes(
                 })),
             }
         })
-        .collect()
+        .fold(Vec::new(), |mut out: Vec<DoseChange>, change| {
+            // One message naming the same dose twice (the same ORC-3, or no
+            // ORC-3 and the same vaccine, date and lot) reports one dose:
+            // its last mention wins, in the first one's place.
+            let key = |c: &DoseChange| match c {
+                DoseChange::Upsert(d) => d.dose_key.clone(),
+                DoseChange::Delete { dose_key, .. } => dose_key.clone(),
+            };
+            let k = key(&change);
+            match out.iter_mut().find(|c| key(c) == k) {
+                Some(earlier) => *earlier = change,
+                None => out.push(change),
+            }
+            out
+        })
 }
 
 /// Where a consolidated dose came from.
@@ -303,6 +317,19 @@ mod tests {
     fn groups() -> VaccineGroups {
         VaccineGroups::parse("08\tHEPB\tHepB\n110\tDTAP,HEPB,POLIO\tPediarix\n20\tDTAP\tDTaP\n")
             .expect("table")
+    }
+
+    #[test]
+    fn a_message_naming_one_dose_twice_changes_it_once_last_mention_winning() {
+        let first = dose("chart-a", "k", "08", (2024, 5, 5), "complete", false).order;
+        let mut again = dose("chart-a", "k", "08", (2024, 5, 5), "complete", false).order;
+        again.lot_numbers = vec!["LOT2".into()];
+        let other = dose("chart-a", "k", "20", (2024, 6, 6), "complete", false).order;
+        // No ORC-3: the dose is named by vaccine, date and lot.
+        let found = changes("au", "src", "m", 0, &[first.clone(), other, first]);
+        assert_eq!(found.len(), 2, "{found:?}");
+        let with_lot = changes("au", "src", "m", 0, &[again.clone(), again]);
+        assert_eq!(with_lot.len(), 1);
     }
 
     #[test]
