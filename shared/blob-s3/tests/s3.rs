@@ -14,6 +14,7 @@ use std::time::Duration;
 use aws_sdk_s3::config::interceptors::BeforeSerializationInterceptorContextRef;
 use aws_sdk_s3::config::{ConfigBag, Intercept};
 use aws_sdk_s3::error::BoxError;
+use aws_sdk_s3::operation::abort_multipart_upload::AbortMultipartUploadInput;
 use aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadInput;
 use aws_sdk_s3::operation::put_object::PutObjectInput;
 use aws_sdk_s3::operation::upload_part::UploadPartInput;
@@ -241,12 +242,14 @@ enum Op {
 }
 
 /// Fails the `nth` (1-based) request of one kind before it is sent; every
-/// other request (the abort among them) goes through.
+/// other request (the abort among them) goes through. Counts the aborts
+/// started.
 #[derive(Debug)]
 struct FailOn {
     op: Op,
     nth: usize,
     seen: AtomicUsize,
+    aborts: Arc<AtomicUsize>,
 }
 
 impl Intercept for FailOn {
@@ -260,6 +263,9 @@ impl Intercept for FailOn {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let input = context.input();
+        if input.downcast_ref::<AbortMultipartUploadInput>().is_some() {
+            self.aborts.fetch_add(1, Ordering::SeqCst);
+        }
         let hit = match self.op {
             Op::UploadPart => input.downcast_ref::<UploadPartInput>().is_some(),
             Op::Complete => input
@@ -274,7 +280,12 @@ impl Intercept for FailOn {
     }
 }
 
-fn failing(client: &Client, op: Op, nth: usize) -> Client {
+/// A client whose `nth` request of kind `op` fails, and the count of the
+/// aborts it started. A test reads the count right after the failed call,
+/// before yielding, so an abort spawned by `Drop` is not counted: the abort
+/// must happen before the error is returned.
+fn failing(client: &Client, op: Op, nth: usize) -> (Client, Arc<AtomicUsize>) {
+    let aborts = Arc::new(AtomicUsize::new(0));
     let config = client
         .config()
         .to_builder()
@@ -282,9 +293,10 @@ fn failing(client: &Client, op: Op, nth: usize) -> Client {
             op,
             nth,
             seen: AtomicUsize::new(0),
+            aborts: aborts.clone(),
         })
         .build();
-    Client::from_conf(config)
+    (Client::from_conf(config), aborts)
 }
 
 #[tokio::test]
@@ -292,7 +304,8 @@ async fn a_part_that_fails_aborts_the_upload() {
     let Some((client, bucket)) = setup("fail-part").await else {
         return;
     };
-    let store = S3BlobStore::new(failing(&client, Op::UploadPart, 2), &bucket, "")
+    let (failing_client, aborts) = failing(&client, Op::UploadPart, 2);
+    let store = S3BlobStore::new(failing_client, &bucket, "")
         .unwrap()
         .with_part_size(MIN_PART_SIZE)
         .unwrap();
@@ -310,6 +323,7 @@ async fn a_part_that_fails_aborts_the_upload() {
         }
     }
     let (i, e) = failed.expect("the second part fails");
+    assert_eq!(aborts.load(Ordering::SeqCst), 1, "aborted before the error");
     assert_eq!(i, 7, "the write that filled the second part failed");
     assert!(e.to_string().contains("UploadPart #2"), "{e}");
     assert_eq!(open_uploads(&client, &bucket).await, 0, "aborted");
@@ -320,13 +334,15 @@ async fn a_part_that_fails_aborts_the_upload() {
     assert!(objects(&client, &bucket).await.is_empty());
 
     // Failing on the first part: a multipart upload was created all the same.
-    let store = S3BlobStore::new(failing(&client, Op::UploadPart, 1), &bucket, "")
+    let (failing_client, aborts) = failing(&client, Op::UploadPart, 1);
+    let store = S3BlobStore::new(failing_client, &bucket, "")
         .unwrap()
         .with_part_size(MIN_PART_SIZE)
         .unwrap();
     let mut up = store.begin(key, NDJSON).await.unwrap();
     up.write(&chunk).await.unwrap();
     let _ = up.write(&noise(2 * MIN_PART_SIZE, 4)).await.unwrap_err();
+    assert_eq!(aborts.load(Ordering::SeqCst), 1, "aborted before the error");
     assert!(up.complete().await.is_err());
     assert_eq!(open_uploads(&client, &bucket).await, 0);
     assert!(objects(&client, &bucket).await.is_empty());
@@ -337,7 +353,8 @@ async fn a_completion_that_fails_aborts_the_upload() {
     let Some((client, bucket)) = setup("fail-complete").await else {
         return;
     };
-    let store = S3BlobStore::new(failing(&client, Op::Complete, 1), &bucket, "")
+    let (failing_client, aborts) = failing(&client, Op::Complete, 1);
+    let store = S3BlobStore::new(failing_client, &bucket, "")
         .unwrap()
         .with_part_size(MIN_PART_SIZE)
         .unwrap();
@@ -348,6 +365,7 @@ async fn a_completion_that_fails_aborts_the_upload() {
         .unwrap();
     assert_eq!(open_uploads(&client, &bucket).await, 1);
     let e = up.complete().await.unwrap_err();
+    assert_eq!(aborts.load(Ordering::SeqCst), 1, "aborted before the error");
     assert!(e.to_string().contains("CompleteMultipartUpload"), "{e}");
     assert_eq!(open_uploads(&client, &bucket).await, 0, "aborted");
     assert!(store.get(key).await.unwrap().is_none());
@@ -359,12 +377,18 @@ async fn a_small_blob_that_fails_leaves_nothing() {
     let Some((client, bucket)) = setup("fail-put").await else {
         return;
     };
-    let store = S3BlobStore::new(failing(&client, Op::Put, 1), &bucket, "").unwrap();
+    let (failing_client, aborts) = failing(&client, Op::Put, 1);
+    let store = S3BlobStore::new(failing_client, &bucket, "").unwrap();
     let key = "exports/job-1/Patient.000.ndjson";
     let mut up = store.begin(key, NDJSON).await.unwrap();
     up.write(b"{\"resourceType\":\"Patient\"}\n").await.unwrap();
     let e = up.complete().await.unwrap_err();
     assert!(e.to_string().contains("PutObject"), "{e}");
+    assert_eq!(
+        aborts.load(Ordering::SeqCst),
+        0,
+        "no multipart upload to abort"
+    );
     assert!(store.get(key).await.unwrap().is_none());
     assert!(objects(&client, &bucket).await.is_empty());
     assert_eq!(open_uploads(&client, &bucket).await, 0);
