@@ -310,7 +310,6 @@ impl BlobStore for S3BlobStore {
 }
 
 /// One blob being written; see the crate documentation.
-#[derive(Debug)]
 struct S3Upload {
     client: Client,
     bucket: String,
@@ -327,6 +326,21 @@ struct S3Upload {
     written: u64,
     /// A request failed and the upload was aborted: nothing more to do.
     failed: bool,
+}
+
+/// Never shows the buffered bytes (export data).
+impl std::fmt::Debug for S3Upload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Upload")
+            .field("target", &self.target)
+            .field("part_size", &self.part_size)
+            .field("buffered", &self.buf.len())
+            .field("upload_id", &self.upload_id)
+            .field("parts", &self.parts.len())
+            .field("written", &self.written)
+            .field("failed", &self.failed)
+            .finish()
+    }
 }
 
 impl S3Upload {
