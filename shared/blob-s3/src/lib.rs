@@ -176,8 +176,15 @@ impl S3BlobStore {
     }
 
     /// Checks a `delete_prefix` argument: a key's leading segments, maybe
-    /// with part of the next one (`exports/job-1/`, `exports/job-1`).
+    /// with part of the next one (`exports/job-1/`, `exports/job-1`). An
+    /// empty prefix is refused: in production it would name every export of
+    /// every user (the directory backend, a local tool, allows it).
     fn object_prefix(&self, prefix: &str) -> Result<String> {
+        if prefix.is_empty() {
+            return Err(StoreError::Invalid(
+                "refusing to delete every blob (empty prefix)".into(),
+            ));
+        }
         let stem = match prefix.rsplit_once('/') {
             Some((dir, stem)) => {
                 check_blob_key(dir)?;
@@ -600,7 +607,7 @@ mod tests {
         for bad in ["../a", "a//b", "/a", "a b", ""] {
             assert!(s.object_key(bad).is_err(), "{bad}");
         }
-        for bad in ["../a/", "a//", "/", "a/b c", "a/../"] {
+        for bad in ["", "../a/", "a//", "/", "a/b c", "a/../"] {
             assert!(s.object_prefix(bad).is_err(), "{bad}");
         }
     }
