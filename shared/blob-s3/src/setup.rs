@@ -1,0 +1,90 @@
+//! Clients and stores from the environment (Lambda mains, tests).
+//!
+//! Like `store-dynamodb`, the SDK is compiled without its default HTTPS stack
+//! (aws-lc-rs, a large C build); smithy's hyper 1 client with rustls on
+//! `ring` is plugged in instead.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_s3::config::{Credentials, Region};
+use aws_sdk_s3::Client;
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use store::StoreError;
+
+use crate::S3BlobStore;
+
+/// Names the bucket of the export files (required by [`S3BlobStore::from_env`]).
+pub const BUCKET_ENV: &str = "IISBULK_BUCKET";
+/// Optional key prefix inside the bucket (default: none, see [`DEFAULT_PREFIX`]).
+pub const PREFIX_ENV: &str = "IISBULK_EXPORT_PREFIX";
+/// Overrides the S3 endpoint (moto, MinIO); path-style addressing is used then.
+pub const ENDPOINT_ENV: &str = "IISBULK_S3_ENDPOINT";
+/// The default key prefix: none. The registry already names its export
+/// files `exports/<job>/...`, so objects land at `s3://<bucket>/exports/...`;
+/// set [`PREFIX_ENV`] (e.g. a jurisdiction or stage name) to share a bucket.
+pub const DEFAULT_PREFIX: &str = "";
+/// Region used when the environment names none.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// An S3 client configured from the environment.
+///
+/// * region: `AWS_REGION`, else `AWS_DEFAULT_REGION`, else `us-east-1` (never
+///   the instance-metadata lookup: Lambda always sets `AWS_REGION`);
+/// * endpoint: `IISBULK_S3_ENDPOINT` when set, with path-style addressing
+///   (`http://host:port/bucket/key`, what local emulators serve);
+/// * credentials: the standard chain, except that with an endpoint override
+///   and no `AWS_ACCESS_KEY_ID` dummy keys are used (local emulators accept
+///   any signature).
+pub async fn client_from_env() -> Client {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let region = env("AWS_REGION")
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .unwrap_or_else(|| DEFAULT_REGION.to_owned());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .region(Region::new(region));
+    if env(ENDPOINT_ENV).is_some() && std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+        loader = loader.credentials_provider(Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "iisbulk-local",
+        ));
+    }
+    client_from_sdk_config(&loader.load().await)
+}
+
+/// An S3 client from an already loaded configuration (a Lambda main that
+/// builds its DynamoDB and S3 clients from one [`SdkConfig`]); the endpoint
+/// override `IISBULK_S3_ENDPOINT` is applied here.
+pub fn client_from_sdk_config(sdk: &SdkConfig) -> Client {
+    let mut config = aws_sdk_s3::config::Builder::from(sdk);
+    if let Some(endpoint) = env(ENDPOINT_ENV) {
+        config = config.endpoint_url(endpoint).force_path_style(true);
+    }
+    Client::from_conf(config.build())
+}
+
+impl S3BlobStore {
+    /// The store the Lambda functions use: bucket from `IISBULK_BUCKET`
+    /// (required), key prefix from `IISBULK_EXPORT_PREFIX` (optional), client
+    /// from [`client_from_env`].
+    pub async fn from_env() -> Result<Self, StoreError> {
+        Self::from_env_with_client(client_from_env().await)
+    }
+
+    /// As [`S3BlobStore::from_env`] with a client the caller built.
+    pub fn from_env_with_client(client: Client) -> Result<Self, StoreError> {
+        let bucket = env(BUCKET_ENV).ok_or_else(|| {
+            StoreError::Invalid(format!("{BUCKET_ENV} must name the export bucket"))
+        })?;
+        let prefix = env(PREFIX_ENV).unwrap_or_else(|| DEFAULT_PREFIX.to_owned());
+        S3BlobStore::new(client, bucket, prefix)
+    }
+}
