@@ -163,28 +163,37 @@ EXCLUDED_CRATES = {"local"}  # functions/local: the `iisbulk` CLI, not a Lambda
 
 
 # ------------------------------------------------------------ Rust lexing
+_LEX_NEXT = re.compile(r"""//|/\*|(?<![A-Za-z0-9_])b?r#*"|"|'""")
+_RAW = re.compile(r'b?r(#*)"')
+_CHAR = re.compile(r"'(\\u\{[0-9a-fA-F]+\}|\\.|[^\\'\n])'")
+_STR_BODY = re.compile(r'(?:[^"\\]|\\.)*', re.S)
+
+
 def lex(src: str) -> tuple[str, dict[int, str]]:
     """Source with comments and string contents blanked (same length, same
     newlines), and the string literals by the offset of their opening quote."""
-    out = list(src)
+    out: list[str] = []
     strings: dict[int, str] = {}
     n = len(src)
     i = 0
 
-    def blank(a: int, b: int) -> None:
-        for k in range(a, b):
-            if out[k] != "\n":
-                out[k] = " "
+    def blanked(a: int, b: int) -> str:
+        return re.sub(r"[^\n]", " ", src[a:b])
 
     while i < n:
-        c = src[i]
-        if src.startswith("//", i):
+        m = _LEX_NEXT.search(src, i)
+        if not m:
+            out.append(src[i:])
+            break
+        out.append(src[i:m.start()])
+        i = m.start()
+        tok = m.group(0)
+        if tok == "//":
             j = src.find("\n", i)
             j = n if j < 0 else j
-            blank(i, j)
+            out.append(blanked(i, j))
             i = j
-            continue
-        if src.startswith("/*", i):
+        elif tok == "/*":
             depth, j = 1, i + 2
             while j < n and depth:
                 if src.startswith("/*", j):
@@ -193,42 +202,34 @@ def lex(src: str) -> tuple[str, dict[int, str]]:
                     depth, j = depth - 1, j + 2
                 else:
                     j += 1
-            blank(i, j)
+            out.append(blanked(i, j))
             i = j
-            continue
-        prev_ident = i > 0 and (src[i - 1].isalnum() or src[i - 1] == "_")
-        m = re.compile(r'b?r(#*)"').match(src, i) if c in "rb" and not prev_ident else None
-        if m:
-            close = '"' + m.group(1)
-            start = m.end()
+        elif tok == "'":
+            cm = _CHAR.match(src, i)
+            if cm:
+                out.append("'" + blanked(i + 1, cm.end() - 1) + "'")
+                i = cm.end()
+            else:  # a lifetime
+                out.append("'")
+                i += 1
+        elif tok == '"':
+            bm = _STR_BODY.match(src, i + 1)
+            j = bm.end()
+            strings[i] = src[i + 1:j]
+            out.append('"' + blanked(i + 1, j) + '"')
+            i = j + 1
+        else:  # raw string
+            rm = _RAW.match(src, i)
+            close = '"' + rm.group(1)
+            start = rm.end()
             j = src.find(close, start)
             j = n if j < 0 else j
-            strings[m.end() - 1] = src[start:j]
-            blank(start, j)
+            strings[start - 1] = src[start:j]
+            out.append(src[i:start] + blanked(start, j) + src[j:j + len(close)])
             i = j + len(close)
-            continue
-        if c == '"':
-            j = i + 1
-            buf = []
-            while j < n and src[j] != '"':
-                if src[j] == "\\" and j + 1 < n:
-                    buf.append(src[j:j + 2])
-                    j += 2
-                else:
-                    buf.append(src[j])
-                    j += 1
-            strings[i] = "".join(buf)
-            blank(i + 1, j)
-            i = j + 1
-            continue
-        if c == "'":
-            m = re.compile(r"'(\\u\{[0-9a-fA-F]+\}|\\.|[^\\'\n])'").match(src, i)
-            if m:
-                blank(i + 1, m.end() - 1)
-                i = m.end()
-                continue
-        i += 1
-    return "".join(out), strings
+    code = "".join(out)
+    assert len(code) == len(src)
+    return code, strings
 
 
 def match_brace(code: str, open_at: int) -> int:
@@ -302,7 +303,9 @@ class Item:
     ops: set[str] = field(default_factory=set)
 
     def words(self) -> set[str]:
-        return set(re.findall(r"[A-Za-z_]\w*", self.body))
+        if not hasattr(self, "_words"):
+            self._words = set(re.findall(r"[A-Za-z_]\w*", self.body))
+        return self._words
 
 
 @dataclass
@@ -312,9 +315,20 @@ class SourceFile:
     strings: dict[int, str]
 
 
+_SOURCE_CACHE: dict[tuple, list[SourceFile]] = {}
+
+
 def read_sources(crate_dir: Path) -> list[SourceFile]:
+    paths = sorted((crate_dir / "src").rglob("*.rs"))
+    sig = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    if sig not in _SOURCE_CACHE:
+        _SOURCE_CACHE[sig] = _read_sources(paths)
+    return _SOURCE_CACHE[sig]
+
+
+def _read_sources(paths: list[Path]) -> list[SourceFile]:
     files = []
-    for p in sorted((crate_dir / "src").rglob("*.rs")):
+    for p in paths:
         src = p.read_text(encoding="utf-8")
         code, strings = lex(src)
         code = strip_cfg_test(code)
@@ -325,7 +339,17 @@ def read_sources(crate_dir: Path) -> list[SourceFile]:
 ENV_CALL = re.compile(r"\benv\s*::\s*var(?:_os)?\s*\(")
 
 
+_ITEMS_CACHE: dict[tuple, list[Item]] = {}
+
+
 def items_of(crate: str, files: list[SourceFile], uses_sdk: bool) -> list[Item]:
+    key = (id(files), crate, uses_sdk)
+    if key not in _ITEMS_CACHE:
+        _ITEMS_CACHE[key] = _items_of(crate, files, uses_sdk)
+    return _ITEMS_CACHE[key]
+
+
+def _items_of(crate: str, files: list[SourceFile], uses_sdk: bool) -> list[Item]:
     items: list[Item] = []
     for f in files:
         code = f.code
@@ -657,10 +681,12 @@ def pattern_matches(pattern, event) -> bool:
 
 
 # ----------------------------------------------------------------- check
-def check(root: Path, template_path: Path) -> list[str]:
+def check(root: Path, template_path: Path, template: dict | None = None) -> list[str]:
+    """Findings for the template at template_path (or `template`, read as if
+    it were there: CodeUri paths are relative to template_path's folder)."""
     findings: list[str] = []
     add = findings.append
-    t = load_template(template_path)
+    t = template if template is not None else load_template(template_path)
     res = t.get("Resources", {})
     globals_env = t.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     crates = load_workspace(root)
