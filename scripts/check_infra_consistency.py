@@ -55,9 +55,7 @@ per write, so it maps to the actions of the write kinds the crate builds.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
-import os
 import re
 import sys
 import tomllib

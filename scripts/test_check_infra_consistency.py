@@ -182,7 +182,17 @@ def code_crate_added(root: Path):
     (d / "src/main.rs").write_text("fn main() {}\n")
 
 
+def samconfig_bad_value(root: Path):
+    p = root / "infra/samconfig.toml"
+    s = p.read_text()
+    s2 = s.replace('"PolicyAssociation=single"', '"PolicyAssociation=both"')
+    assert s2 != s, "samconfig.toml changed: update this test"
+    p.write_text(s2)
+
+
 CODE_CASES = [
+    ("a samconfig environment with a value the template refuses", samconfig_bad_value,
+     "samconfig [ex-city] sets PolicyAssociation=both, not one of"),
     ("a route added to a router only", code_route_added, "POST /hl7/batch of functions/ingest has no API route to IngestFunction"),
     ("an environment variable read in code only", code_env_added, "MatcherFunction (matcher) reads IISBULK_NEW_SETTING"),
     ("an SDK call added to an adapter only", code_sdk_call_added, "MatcherFunction's code can call dynamodb:Scan, which MatcherRole does not grant"),
