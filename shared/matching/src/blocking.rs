@@ -2,58 +2,116 @@
 //! match looks only at records sharing at least one key, never at everyone.
 //! The union of several keys keeps recall high when any one field is wrong.
 
-use crate::normalize::MatchRecord;
+use crate::normalize::{BirthDate, MatchRecord};
 
 /// The keys a record is filed under. Each starts with a letter naming its kind:
 /// `I` identifier within its authority, `S` SSN, `J` an identifier or SSN with
-/// one character deleted (finds one-digit slips), `D` birth date, `L` phonetic
+/// one character deleted (finds one-digit slips; a clinic's number only
+/// with the birth year), `D` birth date, `L` phonetic
 /// family name + birth year, `F` nickname-canonical or phonetic given name +
 /// birth year-month, `M` mother's maiden name + birth date, `N` phonetic given
 /// and family names, `Z` phonetic given or family name + ZIP, `P` phone (last 7
 /// digits), `A` house number + ZIP.
 pub fn index_keys(r: &MatchRecord) -> Vec<String> {
-    let mut keys = Vec::with_capacity(12);
+    let mut keys = Vec::with_capacity(24);
+    each_index_key(r, &mut |k| keys.push(k.to_owned()));
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// The keys to look under when matching a record: its own, plus the birth
+/// date with month and day swapped (filed under `D` like any other date).
+pub fn query_keys(r: &MatchRecord) -> Vec<String> {
+    let mut keys = Vec::with_capacity(24);
+    each_query_key(r, &mut |k| keys.push(k.to_owned()));
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Each key of [`query_keys`], unsorted and perhaps repeated.
+pub fn each_query_key(r: &MatchRecord, out: &mut impl FnMut(&str)) {
+    each_index_key(r, out);
+    if let Some(swapped) = r.birth_date.and_then(|d| d.swapped()) {
+        out(&["D:", Compact::of(swapped).as_str()].concat());
+    }
+}
+
+/// Each key of [`index_keys`], unsorted and perhaps repeated, written into
+/// one reused buffer: the in-memory index hashes them by the million and
+/// need not allocate each.
+pub fn each_index_key(r: &MatchRecord, out: &mut impl FnMut(&str)) {
+    let mut buf = String::with_capacity(64);
+    let mut key = |parts: &[&str]| {
+        buf.clear();
+        for p in parts {
+            buf.push_str(p);
+        }
+        out(&buf);
+    };
     for (scope, value) in &r.identifiers {
-        keys.push(format!("I:{scope}:{value}"));
+        key(&["I:", scope, ":", value]);
     }
     if let Some(ssn) = &r.ssn {
-        keys.push(format!("S:{ssn}"));
+        key(&["S:", ssn]);
     }
+    let date = r.birth_date.map(Compact::of);
+    let date = date.as_ref().map(Compact::as_str);
     // One keying slip (a wrong digit or two swapped) in a number: both
-    // numbers agree once the same position is deleted from each.
-    for (scope, value) in r
+    // numbers agree once one position is deleted from each. A clinic issues
+    // its chart numbers in sequence, so there a deletion also agrees with
+    // dozens of neighbours in the sequence (at a million patients they were
+    // most of all candidates, none of them certain): a clinic number's slip
+    // is looked for among patients born the same year only. National
+    // numbers (an SSN) are drawn sparsely and need no such company.
+    let year = r.birth_date.map(|d| d.year.to_string());
+    for (scope, value, national) in r
         .identifiers
         .iter()
-        .map(|(s, v)| (s.as_str(), v))
-        .chain(r.ssn.iter().map(|v| ("SSN", v)))
+        .map(|(s, v)| (s.as_str(), v, is_national(s)))
+        .chain(r.ssn.iter().map(|v| ("SSN", v, true)))
     {
+        let qualifier = match (national, &year) {
+            (true, _) => ["", ""],
+            (false, Some(year)) => [":", year.as_str()],
+            (false, None) => continue,
+        };
         if value.len() >= 6 && value.is_ascii() {
             for i in 0..value.len() {
-                keys.push(format!("J:{scope}:{}{}", &value[..i], &value[i + 1..]));
+                key(&[
+                    "J:",
+                    scope,
+                    ":",
+                    &value[..i],
+                    &value[i + 1..],
+                    qualifier[0],
+                    qualifier[1],
+                ]);
             }
         }
     }
-    if let Some(dob) = r.birth_date {
-        let compact = dob.compact();
-        keys.push(format!("D:{compact}"));
+    if let Some(compact) = date {
+        key(&["D:", compact]);
+        let year = compact.get(..4).unwrap_or(compact);
         for name in r.family.iter().chain(&r.other_family) {
             if !name.code.is_empty() {
-                keys.push(format!("L:{}:{}", name.code, &compact[..4]));
+                key(&["L:", &name.code, ":", year]);
             }
         }
-        let month = &compact[..6];
+        let month = compact.get(..6).unwrap_or(compact);
         for canonical in &r.given_groups {
-            keys.push(format!("F:{canonical}:{month}"));
+            key(&["F:", canonical, ":", month]);
         }
         // The phonetic code catches typos; the middle name catches a first
         // and middle name given the other way round.
         for name in r.given.iter().chain(&r.middle) {
             if name.text.len() > 1 && !name.code.is_empty() {
-                keys.push(format!("F:{}:{month}", name.code));
+                key(&["F:", &name.code, ":", month]);
             }
         }
         if let Some(mmn) = r.mothers_maiden.as_ref().filter(|n| !n.code.is_empty()) {
-            keys.push(format!("M:{}:{compact}", mmn.code));
+            key(&["M:", &mmn.code, ":", compact]);
         }
     }
     // Both names without the birth date: a wrong or missing date must not
@@ -65,38 +123,50 @@ pub fn index_keys(r: &MatchRecord) -> Vec<String> {
             } else {
                 (&family.code, &given.code)
             };
-            keys.push(format!("N:{x}:{y}"));
+            key(&["N:", x, ":", y]);
         }
     }
     // A name and the ZIP: people move less often than keyboards slip.
     if let Some(zip) = &r.zip {
         for name in r.given.iter().chain(&r.family) {
             if name.text.len() > 1 && !name.code.is_empty() {
-                keys.push(format!("Z:{}:{zip}", name.code));
+                key(&["Z:", &name.code, ":", zip]);
             }
         }
     }
     if let Some(phone) = &r.phone {
-        keys.push(format!("P:{}", &phone[phone.len().saturating_sub(7)..]));
+        let last7 = phone.get(phone.len().saturating_sub(7)..).unwrap_or(phone);
+        key(&["P:", last7]);
     }
     if let (Some(house), Some(zip)) = (&r.house_number, &r.zip) {
-        keys.push(format!("A:{house}:{zip}"));
+        key(&["A:", house, ":", zip]);
     }
-    keys.sort();
-    keys.dedup();
-    keys
 }
 
-/// The keys to look under when matching a record: its own, plus the birth
-/// date with month and day swapped (filed under `D` like any other date).
-pub fn query_keys(r: &MatchRecord) -> Vec<String> {
-    let mut keys = index_keys(r);
-    if let Some(swapped) = r.birth_date.and_then(|d| d.swapped()) {
-        keys.push(format!("D:{}", swapped.compact()));
-        keys.sort();
-        keys.dedup();
+/// A birth date as `YYYYMMDD`, on the stack when it fits.
+enum Compact {
+    Digits([u8; 8]),
+    Text(String),
+}
+
+impl Compact {
+    fn of(date: BirthDate) -> Compact {
+        date.digits()
+            .map_or_else(|| Compact::Text(date.compact()), Compact::Digits)
     }
-    keys
+
+    fn as_str(&self) -> &str {
+        match self {
+            Compact::Digits(d) => std::str::from_utf8(d).unwrap_or_default(),
+            Compact::Text(t) => t,
+        }
+    }
+}
+
+/// An identifier scope (`SYSTEM|TYPE`) of type SS: a social security
+/// number carried as an identifier.
+fn is_national(scope: &str) -> bool {
+    scope.rsplit('|').next() == Some("SS")
 }
 
 #[cfg(test)]

@@ -59,6 +59,12 @@ pub struct Vetoes {
     pub conflicting_suffix: bool,
     #[serde(default = "on")]
     pub conflicting_identifier: bool,
+    #[serde(default = "on")]
+    pub insufficient_identity: bool,
+    /// Off unless said: where a conflicting birth date or identifier
+    /// vetoes alone, both conflicting adds nothing.
+    #[serde(default)]
+    pub namesake: bool,
 }
 
 fn on() -> bool {

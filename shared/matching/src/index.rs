@@ -4,17 +4,31 @@
 use rustc_hash::FxHashMap;
 use std::hash::{Hash, Hasher};
 
-use crate::blocking::{index_keys, query_keys};
+use crate::blocking::{each_index_key, each_query_key};
 use crate::normalize::MatchRecord;
+use crate::sketch::Sketch;
+use crate::{Matcher, Outcome};
 
 /// Records filed by blocking key, each belonging to a person.
 #[derive(Debug, Default)]
 pub struct MemoryIndex {
     records: Vec<(u32, MatchRecord)>,
+    // Apart from the records, so screening a candidate reads a few
+    // adjacent cache lines and not a record scattered over a dozen.
+    sketches: Vec<Sketch>,
     // Keys are hashed: at a million records the strings would double the
     // memory, and a collision only adds a candidate that scoring rejects.
     blocks: FxHashMap<u64, Vec<u32>>,
     max_block: usize,
+}
+
+/// A probe matched against its blocks.
+#[derive(Debug)]
+pub struct Found {
+    pub lookup: Lookup,
+    pub outcome: Outcome<u32>,
+    /// Candidates scored in full; the others' sketches showed they grade none.
+    pub scored: usize,
 }
 
 /// What a lookup touched.
@@ -52,9 +66,14 @@ impl MemoryIndex {
 
     pub fn insert(&mut self, person: u32, record: MatchRecord) -> u32 {
         let at = self.records.len() as u32;
-        for key in index_keys(&record) {
-            self.blocks.entry(key_hash(&key)).or_default().push(at);
+        let mut keys = Vec::with_capacity(32);
+        each_index_key(&record, &mut |k| keys.push(key_hash(k)));
+        keys.sort_unstable();
+        keys.dedup();
+        for key in keys {
+            self.blocks.entry(key).or_default().push(at);
         }
+        self.sketches.push(Sketch::of(&record));
         self.records.push((person, record));
         at
     }
@@ -67,12 +86,17 @@ impl MemoryIndex {
     /// a longer block is skipped whole, never read.
     pub fn lookup(&self, probe: &MatchRecord) -> Lookup {
         let mut out = Lookup::default();
-        for key in query_keys(probe) {
-            let Some(block) = self.blocks.get(&key_hash(&key)) else {
+        let mut keys = Vec::with_capacity(32);
+        each_query_key(probe, &mut |k| keys.push(key_hash(k)));
+        keys.sort_unstable();
+        keys.dedup();
+        let mut skipped = Vec::new();
+        for key in keys {
+            let Some(block) = self.blocks.get(&key) else {
                 continue;
             };
             if block.len() > self.max_block {
-                out.skipped.push(key);
+                skipped.push(key);
                 continue;
             }
             out.largest_block = out.largest_block.max(block.len());
@@ -80,7 +104,43 @@ impl MemoryIndex {
         }
         out.records.sort_unstable();
         out.records.dedup();
+        // Rare: the texts of the keys skipped, for the log.
+        if !skipped.is_empty() {
+            each_query_key(probe, &mut |k| {
+                if skipped.contains(&key_hash(k)) && !out.skipped.iter().any(|s| s == k) {
+                    out.skipped.push(k.to_owned());
+                }
+            });
+            out.skipped.sort();
+        }
         out
+    }
+
+    /// Looks the probe up and chooses among the candidates: the ones
+    /// whose sketch shows they cannot reach the possible band are never
+    /// read; the outcome is [`Matcher::choose`]'s over every candidate.
+    pub fn find(&self, matcher: &Matcher, probe: &MatchRecord) -> Found {
+        let lookup = self.lookup(probe);
+        let sketch = Sketch::of(probe);
+        let touched = lookup.records.iter().fold(0, |t, &at| {
+            t ^ self.sketches.get(at as usize).map_or(0, Sketch::touch)
+        });
+        std::hint::black_box(touched);
+        let mut scored = 0;
+        let candidates = lookup.records.iter().map(|&at| {
+            let s = self.sketches.get(at as usize)?;
+            if !matcher.may_reach_possible(&sketch, s) {
+                return None;
+            }
+            scored += 1;
+            self.record(at)
+        });
+        let outcome = matcher.choose_screened(probe, candidates);
+        Found {
+            lookup,
+            outcome,
+            scored,
+        }
     }
 
     /// Size of the largest block in the index.
