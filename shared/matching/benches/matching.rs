@@ -96,16 +96,47 @@ fn main() {
     // Noise on the known (non-twin) queries that were not linked right.
     let mut unlinked_noise: FxHashMap<&'static str, usize> = FxHashMap::default();
     let mut unlinked = 0usize;
+    // IISBULK_BENCH_SCREEN=0 scores every candidate in full (no sketch
+    // screening), to measure what the screening saves.
+    let screen = !bench || std::env::var("IISBULK_BENCH_SCREEN").map_or(true, |v| v != "0");
     let sched_before = schedstat();
     let run = Instant::now();
     for q in &queries {
         let t0 = Instant::now();
         let probe = matcher.normalize(&q.record);
         let t1 = Instant::now();
-        let found = index.find(&matcher, &probe);
-        let (lookup, outcome) = (found.lookup, found.outcome);
+        let (lookup, outcome) = if screen {
+            let found = index.find(&matcher, &probe);
+            scored += found.scored;
+            (found.lookup, found.outcome)
+        } else {
+            let lookup = index.lookup(&probe);
+            let outcome = matcher.choose(
+                &probe,
+                lookup.records.iter().filter_map(|at| index.record(*at)),
+            );
+            scored += outcome.compared;
+            (lookup, outcome)
+        };
         let t2 = Instant::now();
-        scored += found.scored;
+        if !bench {
+            // The smoke run also checks that screening changes no outcome.
+            let full = matcher.choose(
+                &probe,
+                lookup.records.iter().filter_map(|at| index.record(*at)),
+            );
+            let ranked = |o: &matching::Outcome<u32>| -> Vec<(u32, String)> {
+                o.candidates
+                    .iter()
+                    .map(|(p, d)| (*p, format!("{:?} {}", d.grade, d.score)))
+                    .collect()
+            };
+            assert_eq!(
+                (full.grade, full.person, ranked(&full)),
+                (outcome.grade, outcome.person, ranked(&outcome)),
+                "screening changed an outcome"
+            );
+        }
         total.push(t2 - t0);
         matching_only.push(t2 - t1);
         candidates.push(outcome.compared);
