@@ -189,6 +189,21 @@ mod tests {
         }
     }
 
+    /// The general-population configurations switch IIS vetoes off; the
+    /// built-in IIS one must keep every one of them (a false merge of two
+    /// children is the one error an IIS cannot afford).
+    #[test]
+    fn the_iis_configuration_keeps_every_iis_veto() {
+        let v = Config::parse(BUILT_IN).expect("valid").vetoes;
+        assert!(v.multiple_birth && v.birth_order && v.suspected_twin);
+        assert!(v.conflicting_birth_date && v.conflicting_suffix && v.conflicting_identifier);
+        assert!(
+            v.insufficient_identity,
+            "a record without name or DOB must never link"
+        );
+        assert!(v.min_compared >= 4);
+    }
+
     #[test]
     fn bad_configurations_say_what_is_wrong() {
         let broken = BUILT_IN.replace("[fields.sex]", "[fields.gender]");
