@@ -8,7 +8,8 @@ use crate::normalize::{BirthDate, MatchRecord};
 /// `I` identifier within its authority, `S` SSN, `J` an identifier or SSN with
 /// one character deleted (finds one-digit slips; a clinic's number only
 /// with the birth year), `D` birth date, `L` phonetic
-/// family name + birth year, `F` nickname-canonical or phonetic given name +
+/// family name + birth year (`D` and `L` qualified by sex when known, see
+/// [`index_sex`]), `F` nickname-canonical or phonetic given name +
 /// birth year-month, `M` mother's maiden name + birth date, `N` phonetic given
 /// and family names, `Z` phonetic given or family name + ZIP, `P` phone (last 7
 /// digits), `A` house number + ZIP.
@@ -32,9 +33,12 @@ pub fn query_keys(r: &MatchRecord) -> Vec<String> {
 
 /// Each key of [`query_keys`], unsorted and perhaps repeated.
 pub fn each_query_key(r: &MatchRecord, out: &mut impl FnMut(&str)) {
-    each_index_key(r, out);
+    each_key(r, true, out);
     if let Some(swapped) = r.birth_date.and_then(|d| d.swapped()) {
-        out(&["D:", Compact::of(swapped).as_str()].concat());
+        let swapped = Compact::of(swapped);
+        for sex in query_sexes(r) {
+            out(&["D:", swapped.as_str(), sex].concat());
+        }
     }
 }
 
@@ -42,6 +46,34 @@ pub fn each_query_key(r: &MatchRecord, out: &mut impl FnMut(&str)) {
 /// one reused buffer: the in-memory index hashes them by the million and
 /// need not allocate each.
 pub fn each_index_key(r: &MatchRecord, out: &mut impl FnMut(&str)) {
+    each_key(r, false, out);
+}
+
+/// The sex qualifier of a record's `D` and `L` keys: a birth date or a
+/// family name with its year is shared by many children of both sexes, and
+/// half of them need not be read. A record without a sex is filed
+/// unqualified.
+fn index_sex(r: &MatchRecord) -> &'static str {
+    match r.sex {
+        Some('F') => ":F",
+        Some('M') => ":M",
+        _ => "",
+    }
+}
+
+/// The qualifiers a query looks under: its own sex and the records
+/// without one, or every one when its sex is unknown.
+fn query_sexes(r: &MatchRecord) -> &'static [&'static str] {
+    match r.sex {
+        Some('F') => &[":F", ""],
+        Some('M') => &[":M", ""],
+        _ => &[":F", ":M", ""],
+    }
+}
+
+fn each_key(r: &MatchRecord, query: bool, out: &mut impl FnMut(&str)) {
+    let own = [index_sex(r)];
+    let sexes: &[&str] = if query { query_sexes(r) } else { &own };
     let mut buf = String::with_capacity(64);
     let mut key = |parts: &[&str]| {
         buf.clear();
@@ -92,11 +124,15 @@ pub fn each_index_key(r: &MatchRecord, out: &mut impl FnMut(&str)) {
         }
     }
     if let Some(compact) = date {
-        key(&["D:", compact]);
+        for sex in sexes {
+            key(&["D:", compact, sex]);
+        }
         let year = compact.get(..4).unwrap_or(compact);
         for name in r.family.iter().chain(&r.other_family) {
             if !name.code.is_empty() {
-                key(&["L:", &name.code, ":", year]);
+                for sex in sexes {
+                    key(&["L:", &name.code, ":", year, sex]);
+                }
             }
         }
         let month = compact.get(..6).unwrap_or(compact);
@@ -210,6 +246,43 @@ mod tests {
         }
         assert!(!keys.contains(&"D:20071203".to_string()));
         assert!(query_keys(&m).contains(&"D:20071203".to_string()));
+    }
+
+    #[test]
+    fn birth_date_and_family_keys_are_qualified_by_a_known_sex() {
+        let t = &Nicknames::parse("").expect("table");
+        let child = |sex: Option<&str>| {
+            normalize(
+                &PatientRecord {
+                    id: "1".into(),
+                    given: Some("Ada".into()),
+                    family: Some("Todd".into()),
+                    birth_date: Some("2007-03-12".into()),
+                    sex: sex.map(str::to_owned),
+                    ..Default::default()
+                },
+                t,
+            )
+        };
+        let (girl, unknown) = (child(Some("F")), child(None));
+        let keys = index_keys(&girl);
+        assert!(keys.contains(&"D:20070312:F".to_string()), "{keys:?}");
+        assert!(keys.contains(&"L:TAD:2007:F".to_string()), "{keys:?}");
+        assert!(!keys.contains(&"D:20070312".to_string()));
+        // A query finds its own sex and records without one; without a sex
+        // it finds every record.
+        let q = query_keys(&girl);
+        for want in ["D:20070312:F", "D:20070312", "D:20071203:F", "L:TAD:2007"] {
+            assert!(q.iter().any(|k| k == want), "{want} not in {q:?}");
+        }
+        assert!(!q.iter().any(|k| k.ends_with(":M")));
+        let q = query_keys(&unknown);
+        for want in ["D:20070312:F", "D:20070312:M", "D:20070312", "L:TAD:2007:M"] {
+            assert!(q.iter().any(|k| k == want), "{want} not in {q:?}");
+        }
+        for k in index_keys(&unknown) {
+            assert!(!k.ends_with(":F") && !k.ends_with(":M"), "{k}");
+        }
     }
 
     #[test]
