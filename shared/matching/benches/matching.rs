@@ -53,7 +53,13 @@ fn main() {
     let rss_population = rss_kib();
 
     let started = Instant::now();
-    let mut index = MemoryIndex::new(max_block);
+    // The configuration's candidate budget; IISBULK_BENCH_BUDGET overrides
+    // it under --bench (0: no budget).
+    let budget = match std::env::var("IISBULK_BENCH_BUDGET").ok().filter(|_| bench) {
+        Some(v) => v.parse().ok().filter(|&b: &usize| b > 0),
+        None => matcher.config().blocking.max_candidates,
+    };
+    let mut index = MemoryIndex::new(max_block).with_budget(budget);
     for (i, record) in population.people.iter().enumerate() {
         index.insert(i as u32, matcher.normalize(record));
     }
@@ -89,6 +95,7 @@ fn main() {
     let mut candidates = Vec::with_capacity(queries.len());
     let mut largest_read = 0;
     let mut skipped = 0usize;
+    let mut over_budget = 0usize;
     // Candidates read and scored in full (the others' sketches ruled them out).
     let mut scored = 0usize;
     let mut skipped_by_kind: FxHashMap<char, usize> = FxHashMap::default();
@@ -142,6 +149,7 @@ fn main() {
         candidates.push(outcome.compared);
         largest_read = largest_read.max(lookup.largest_block);
         skipped += lookup.skipped.len();
+        over_budget += lookup.over_budget;
         for key in &lookup.skipped {
             *skipped_by_kind
                 .entry(key.chars().next().unwrap_or('?'))
@@ -179,6 +187,12 @@ fn main() {
         );
     }
     report_candidates(&candidates, largest_read, index.largest_block(), skipped);
+    if over_budget > 0 {
+        println!(
+            "  blocks left unread for the candidate budget: {over_budget} ({:.2} per query)",
+            over_budget as f64 / queries.len().max(1) as f64
+        );
+    }
     println!(
         "  scored in full: {:.2} candidates per query (the rest ruled out by their sketch)",
         scored as f64 / queries.len().max(1) as f64

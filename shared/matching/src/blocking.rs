@@ -179,6 +179,30 @@ fn each_key(r: &MatchRecord, query: bool, out: &mut impl FnMut(&str)) {
     }
 }
 
+/// Which of a query's blocks to read under a candidate budget, given their
+/// sizes: the smallest first (ties in the given order), each while the
+/// entries read so far plus its own stay within `budget`; a block that
+/// would overrun it is left unread. `None` reads them all.
+pub fn within_budget(sizes: &[usize], budget: Option<usize>) -> Vec<bool> {
+    let Some(budget) = budget else {
+        return vec![true; sizes.len()];
+    };
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    order.sort_by_key(|&i| sizes.get(i).copied().unwrap_or(0));
+    let mut read = vec![false; sizes.len()];
+    let mut total = 0usize;
+    for i in order {
+        let size = sizes.get(i).copied().unwrap_or(0);
+        if total.saturating_add(size) <= budget {
+            total += size;
+            if let Some(r) = read.get_mut(i) {
+                *r = true;
+            }
+        }
+    }
+    read
+}
+
 /// A birth date as `YYYYMMDD`, on the stack when it fits.
 enum Compact {
     Digits([u8; 8]),
@@ -283,6 +307,17 @@ mod tests {
         for k in index_keys(&unknown) {
             assert!(!k.ends_with(":F") && !k.ends_with(":M"), "{k}");
         }
+    }
+
+    #[test]
+    fn the_budget_reads_the_smallest_blocks_first() {
+        assert_eq!(within_budget(&[5, 1, 300], None), [true, true, true]);
+        // 1 + 40 + 60 read; 150 would overrun 200.
+        let sizes = [150, 1, 60, 40];
+        assert_eq!(within_budget(&sizes, Some(200)), [false, true, true, true]);
+        assert_eq!(within_budget(&sizes, Some(251)), [true, true, true, true]);
+        assert_eq!(within_budget(&[201], Some(200)), [false]);
+        assert_eq!(within_budget(&[], Some(200)), Vec::<bool>::new());
     }
 
     #[test]

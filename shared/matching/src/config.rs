@@ -32,6 +32,11 @@ pub struct Bands {
 #[serde(deny_unknown_fields)]
 pub struct Blocking {
     pub max_block: usize,
+    /// At most this many block entries read per match, the smallest blocks
+    /// first (see [`crate::blocking::within_budget`]); unset reads every
+    /// block under `max_block`.
+    #[serde(default)]
+    pub max_candidates: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize)]
@@ -104,6 +109,11 @@ impl Config {
         }
         if file.blocking.max_block == 0 {
             return Err("matching configuration: blocking.max_block must be at least 1".into());
+        }
+        if file.blocking.max_candidates == Some(0) {
+            return Err(
+                "matching configuration: blocking.max_candidates must be at least 1".into(),
+            );
         }
         let mut weights = [[0.0; Level::COUNT]; Field::COUNT];
         for (name, levels) in &file.fields {

@@ -4,7 +4,7 @@
 use rustc_hash::FxHashMap;
 use std::hash::{Hash, Hasher};
 
-use crate::blocking::{each_index_key, each_query_key};
+use crate::blocking::{each_index_key, each_query_key, within_budget};
 use crate::normalize::MatchRecord;
 use crate::sketch::Sketch;
 use crate::{Matcher, Outcome};
@@ -20,6 +20,7 @@ pub struct MemoryIndex {
     // memory, and a collision only adds a candidate that scoring rejects.
     blocks: FxHashMap<u64, Vec<u32>>,
     max_block: usize,
+    budget: Option<usize>,
 }
 
 /// A probe matched against its blocks.
@@ -40,6 +41,8 @@ pub struct Lookup {
     pub skipped: Vec<String>,
     /// Size of the largest block read.
     pub largest_block: usize,
+    /// Blocks left unread because the budget was spent.
+    pub over_budget: usize,
 }
 
 fn key_hash(key: &str) -> u64 {
@@ -54,6 +57,18 @@ impl MemoryIndex {
             max_block,
             ..Default::default()
         }
+    }
+
+    /// An index with a configuration's block cap and candidate budget.
+    pub fn for_config(blocking: &crate::config::Blocking) -> MemoryIndex {
+        MemoryIndex::new(blocking.max_block).with_budget(blocking.max_candidates)
+    }
+
+    /// At most `budget` entries read per lookup (see
+    /// [`crate::blocking::within_budget`]); `None` reads every block.
+    pub fn with_budget(mut self, budget: Option<usize>) -> MemoryIndex {
+        self.budget = budget;
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -91,12 +106,21 @@ impl MemoryIndex {
         keys.sort_unstable();
         keys.dedup();
         let mut skipped = Vec::new();
+        let mut blocks = Vec::with_capacity(keys.len());
         for key in keys {
             let Some(block) = self.blocks.get(&key) else {
                 continue;
             };
             if block.len() > self.max_block {
                 skipped.push(key);
+                continue;
+            }
+            blocks.push(block);
+        }
+        let sizes: Vec<usize> = blocks.iter().map(|b| b.len()).collect();
+        for (block, read) in blocks.iter().zip(within_budget(&sizes, self.budget)) {
+            if !read {
+                out.over_budget += 1;
                 continue;
             }
             out.largest_block = out.largest_block.max(block.len());

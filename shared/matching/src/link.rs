@@ -40,7 +40,7 @@ pub struct Linker {
 
 impl Linker {
     pub fn new(matcher: Matcher) -> Linker {
-        let index = MemoryIndex::new(matcher.config().blocking.max_block);
+        let index = MemoryIndex::for_config(&matcher.config().blocking);
         Linker {
             matcher,
             index,

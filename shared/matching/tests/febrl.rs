@@ -82,7 +82,7 @@ fn link(
     probes: &[PatientRecord],
     dedup: bool,
 ) -> (BTreeSet<Pair>, BTreeSet<Pair>) {
-    let mut index = MemoryIndex::new(m.config().blocking.max_block);
+    let mut index = MemoryIndex::for_config(&m.config().blocking);
     let (mut candidates, mut certain) = (BTreeSet::new(), BTreeSet::new());
     let mut visit = |index: &MemoryIndex, r: &PatientRecord| {
         let probe = m.normalize(r);
@@ -232,7 +232,7 @@ fn febrl_screening_never_drops_a_candidate() {
     ] {
         let mut pairs = 0usize;
         for (base, probes) in [(&f3, &f3), (&f4a, &f4b)] {
-            let mut index = MemoryIndex::new(m.config().blocking.max_block);
+            let mut index = MemoryIndex::for_config(&m.config().blocking);
             for (n, r) in base.iter().enumerate() {
                 index.insert(n as u32, m.normalize(r));
             }
