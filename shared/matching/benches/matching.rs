@@ -53,7 +53,13 @@ fn main() {
     let rss_population = rss_kib();
 
     let started = Instant::now();
-    let mut index = MemoryIndex::new(max_block);
+    // The configuration's candidate budget; IISBULK_BENCH_BUDGET overrides
+    // it under --bench (0: no budget).
+    let budget = match std::env::var("IISBULK_BENCH_BUDGET").ok().filter(|_| bench) {
+        Some(v) => v.parse().ok().filter(|&b: &usize| b > 0),
+        None => matcher.config().blocking.max_candidates,
+    };
+    let mut index = MemoryIndex::new(max_block).with_budget(budget);
     for (i, record) in population.people.iter().enumerate() {
         index.insert(i as u32, matcher.normalize(record));
     }
@@ -89,28 +95,61 @@ fn main() {
     let mut candidates = Vec::with_capacity(queries.len());
     let mut largest_read = 0;
     let mut skipped = 0usize;
+    let mut over_budget = 0usize;
+    // Candidates read and scored in full (the others' sketches ruled them out).
+    let mut scored = 0usize;
     let mut skipped_by_kind: FxHashMap<char, usize> = FxHashMap::default();
     let mut accuracy = Accuracy::default();
     // Noise on the known (non-twin) queries that were not linked right.
     let mut unlinked_noise: FxHashMap<&'static str, usize> = FxHashMap::default();
     let mut unlinked = 0usize;
+    // IISBULK_BENCH_SCREEN=0 scores every candidate in full (no sketch
+    // screening), to measure what the screening saves.
+    let screen = !bench || std::env::var("IISBULK_BENCH_SCREEN").map_or(true, |v| v != "0");
     let sched_before = schedstat();
     let run = Instant::now();
     for q in &queries {
         let t0 = Instant::now();
         let probe = matcher.normalize(&q.record);
         let t1 = Instant::now();
-        let lookup = index.lookup(&probe);
-        let outcome = matcher.choose(
-            &probe,
-            lookup.records.iter().filter_map(|at| index.record(*at)),
-        );
+        let (lookup, outcome) = if screen {
+            let found = index.find(&matcher, &probe);
+            scored += found.scored;
+            (found.lookup, found.outcome)
+        } else {
+            let lookup = index.lookup(&probe);
+            let outcome = matcher.choose(
+                &probe,
+                lookup.records.iter().filter_map(|at| index.record(*at)),
+            );
+            scored += outcome.compared;
+            (lookup, outcome)
+        };
         let t2 = Instant::now();
+        if !bench {
+            // The smoke run also checks that screening changes no outcome.
+            let full = matcher.choose(
+                &probe,
+                lookup.records.iter().filter_map(|at| index.record(*at)),
+            );
+            let ranked = |o: &matching::Outcome<u32>| -> Vec<(u32, String)> {
+                o.candidates
+                    .iter()
+                    .map(|(p, d)| (*p, format!("{:?} {}", d.grade, d.score)))
+                    .collect()
+            };
+            assert_eq!(
+                (full.grade, full.person, ranked(&full)),
+                (outcome.grade, outcome.person, ranked(&outcome)),
+                "screening changed an outcome"
+            );
+        }
         total.push(t2 - t0);
         matching_only.push(t2 - t1);
         candidates.push(outcome.compared);
         largest_read = largest_read.max(lookup.largest_block);
         skipped += lookup.skipped.len();
+        over_budget += lookup.over_budget;
         for key in &lookup.skipped {
             *skipped_by_kind
                 .entry(key.chars().next().unwrap_or('?'))
@@ -148,6 +187,16 @@ fn main() {
         );
     }
     report_candidates(&candidates, largest_read, index.largest_block(), skipped);
+    if over_budget > 0 {
+        println!(
+            "  blocks left unread for the candidate budget: {over_budget} ({:.2} per query)",
+            over_budget as f64 / queries.len().max(1) as f64
+        );
+    }
+    println!(
+        "  scored in full: {:.2} candidates per query (the rest ruled out by their sketch)",
+        scored as f64 / queries.len().max(1) as f64
+    );
     if !skipped_by_kind.is_empty() {
         let mut kinds: Vec<_> = skipped_by_kind.into_iter().collect();
         kinds.sort();

@@ -5,8 +5,8 @@
 use serde::Serialize;
 
 use crate::config::Similarity;
-use crate::normalize::{MatchRecord, Name};
-use crate::text::{jaro_winkler, one_slip};
+use crate::normalize::{BirthDate, MatchRecord, Name};
+use crate::text::{jaro_winkler, one_slip, one_slip_bytes};
 
 /// The fields compared, in explanation order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -186,7 +186,7 @@ fn given(a: &MatchRecord, b: &MatchRecord, sim: &Similarity) -> Level {
         p.middle.as_ref().is_some_and(|m| m.text == q.text)
             || p.family.as_ref().is_some_and(|f| f.text == q.text)
     };
-    if swapped(a, y) || swapped(b, x) {
+    if swapped(a, y) || swapped(b, x) || exchanged(a, b, sim) {
         return Level::Swapped;
     }
     // Two names the nickname table knows as different names (JAYDEN and
@@ -205,6 +205,16 @@ fn given(a: &MatchRecord, b: &MatchRecord, sim: &Similarity) -> Level {
         return Level::Initial;
     }
     Level::Different
+}
+
+/// Both names written the other way round: each given name is the other
+/// record's family name, exactly or but for a typo.
+fn exchanged(a: &MatchRecord, b: &MatchRecord, sim: &Similarity) -> bool {
+    let alike = |x: &Option<Name>, y: &Option<Name>| match (x, y) {
+        (Some(x), Some(y)) => x.text == y.text || jaro_winkler(&x.text, &y.text) >= sim.close_name,
+        _ => false,
+    };
+    alike(&a.given, &b.family) && alike(&a.family, &b.given)
 }
 
 fn middle(a: &MatchRecord, b: &MatchRecord, sim: &Similarity) -> Level {
@@ -238,9 +248,9 @@ fn family(a: &MatchRecord, b: &MatchRecord, sim: &Similarity) -> Level {
         return Level::Partial;
     }
     // Given and family names exchanged: the family name is still there.
-    if a.given.as_ref().is_some_and(|g| g.text == y.text)
-        || b.given.as_ref().is_some_and(|g| g.text == x.text)
-    {
+    // One given name found in the other's family name alone is evidence
+    // of one name, and the given name already counts it.
+    if exchanged(a, b, sim) {
         return Level::Partial;
     }
     if jaro_winkler(&x.text, &y.text) >= sim.close_name {
@@ -254,25 +264,37 @@ fn family(a: &MatchRecord, b: &MatchRecord, sim: &Similarity) -> Level {
 
 fn birth_date(a: &MatchRecord, b: &MatchRecord) -> Level {
     both(&a.birth_date, &b.birth_date, |x, y| {
-        if x == y {
-            Level::Exact
-        } else if x.swapped() == Some(*y) {
-            Level::MonthDaySwap
-        } else if one_slip(&x.compact(), &y.compact()) {
-            Level::OneDigit
-        } else if x.month == y.month && x.day == y.day && x.year.abs_diff(y.year) == 1 {
-            Level::YearOff
-        } else {
-            Level::Different
-        }
+        birth_date_level(*x, *y)
     })
+}
+
+/// The birth date level of two dates (shared with the sketch ceiling).
+pub(crate) fn birth_date_level(x: BirthDate, y: BirthDate) -> Level {
+    let slip = || match (x.digits(), y.digits()) {
+        (Some(dx), Some(dy)) => one_slip_bytes(&dx, &dy),
+        _ => one_slip(&x.compact(), &y.compact()),
+    };
+    if x == y {
+        Level::Exact
+    } else if x.swapped() == Some(y) {
+        Level::MonthDaySwap
+    } else if slip() {
+        Level::OneDigit
+    } else if x.month == y.month && x.day == y.day && x.year.abs_diff(y.year) == 1 {
+        Level::YearOff
+    } else {
+        Level::Different
+    }
 }
 
 fn phone(a: &MatchRecord, b: &MatchRecord) -> Level {
     both(&a.phone, &b.phone, |x, y| {
         if x == y {
             Level::Exact
-        } else if x.len() >= 7 && y.len() >= 7 && x[x.len() - 7..] == y[y.len() - 7..] {
+        } else if x.len() >= 7
+            && y.len() >= 7
+            && x.as_bytes()[x.len() - 7..] == y.as_bytes()[y.len() - 7..]
+        {
             Level::Local
         } else {
             Level::Different

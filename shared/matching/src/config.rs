@@ -32,6 +32,11 @@ pub struct Bands {
 #[serde(deny_unknown_fields)]
 pub struct Blocking {
     pub max_block: usize,
+    /// At most this many block entries read per match, the smallest blocks
+    /// first (see [`crate::blocking::within_budget`]); unset reads every
+    /// block under `max_block`.
+    #[serde(default)]
+    pub max_candidates: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize)]
@@ -59,6 +64,12 @@ pub struct Vetoes {
     pub conflicting_suffix: bool,
     #[serde(default = "on")]
     pub conflicting_identifier: bool,
+    #[serde(default = "on")]
+    pub insufficient_identity: bool,
+    /// Off unless said: where a conflicting birth date or identifier
+    /// vetoes alone, both conflicting adds nothing.
+    #[serde(default)]
+    pub namesake: bool,
 }
 
 fn on() -> bool {
@@ -98,6 +109,11 @@ impl Config {
         }
         if file.blocking.max_block == 0 {
             return Err("matching configuration: blocking.max_block must be at least 1".into());
+        }
+        if file.blocking.max_candidates == Some(0) {
+            return Err(
+                "matching configuration: blocking.max_candidates must be at least 1".into(),
+            );
         }
         let mut weights = [[0.0; Level::COUNT]; Field::COUNT];
         for (name, levels) in &file.fields {
@@ -181,6 +197,21 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The general-population configurations switch IIS vetoes off; the
+    /// built-in IIS one must keep every one of them (a false merge of two
+    /// children is the one error an IIS cannot afford).
+    #[test]
+    fn the_iis_configuration_keeps_every_iis_veto() {
+        let v = Config::parse(BUILT_IN).expect("valid").vetoes;
+        assert!(v.multiple_birth && v.birth_order && v.suspected_twin);
+        assert!(v.conflicting_birth_date && v.conflicting_suffix && v.conflicting_identifier);
+        assert!(
+            v.insufficient_identity,
+            "a record without name or DOB must never link"
+        );
+        assert!(v.min_compared >= 4);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 pub mod blocking;
 pub mod compare;
 pub mod config;
+pub mod estimate;
 pub mod index;
 pub mod link;
 pub mod miis;
@@ -19,6 +20,7 @@ pub mod nicknames;
 pub mod normalize;
 pub mod record;
 pub mod score;
+pub mod sketch;
 pub mod synth;
 pub mod text;
 
@@ -32,6 +34,7 @@ pub use nicknames::Nicknames;
 pub use normalize::{BirthDate, MatchRecord, Name};
 pub use record::{Alias, PatientRecord, RecordIdentifier};
 pub use score::{Decision, Explanation, Grade, Veto};
+pub use sketch::Sketch;
 
 /// Normalization, scoring and choice with one configuration.
 #[derive(Debug)]
@@ -89,10 +92,29 @@ impl Matcher {
         probe: &MatchRecord,
         candidates: impl IntoIterator<Item = (P, &'r MatchRecord)>,
     ) -> Outcome<P> {
+        self.choose_screened(probe, candidates.into_iter().map(Some))
+    }
+
+    /// Whether a pair could grade above none, from the sketches alone: when
+    /// not, [`Matcher::decide`] grades it none too.
+    pub fn may_reach_possible(&self, a: &Sketch, b: &Sketch) -> bool {
+        sketch::may_reach_possible(&self.config, a, b)
+    }
+
+    /// [`Matcher::choose`] where a `None` candidate is one whose sketch
+    /// already showed it grades none: compared, but not read.
+    pub fn choose_screened<'r, P: Ord + Clone>(
+        &self,
+        probe: &MatchRecord,
+        candidates: impl IntoIterator<Item = Option<(P, &'r MatchRecord)>>,
+    ) -> Outcome<P> {
         let mut best: BTreeMap<P, Decision> = BTreeMap::new();
         let mut compared = 0;
-        for (person, record) in candidates {
+        for candidate in candidates {
             compared += 1;
+            let Some((person, record)) = candidate else {
+                continue;
+            };
             // Most candidates grade none: explain only the ones kept.
             let a = score::assess(&self.config, probe, record);
             if a.grade == Grade::None {

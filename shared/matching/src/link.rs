@@ -40,7 +40,7 @@ pub struct Linker {
 
 impl Linker {
     pub fn new(matcher: Matcher) -> Linker {
-        let index = MemoryIndex::new(matcher.config().blocking.max_block);
+        let index = MemoryIndex::for_config(&matcher.config().blocking);
         Linker {
             matcher,
             index,
@@ -62,12 +62,8 @@ impl Linker {
     }
 
     pub fn link_normalized(&mut self, probe: MatchRecord) -> Linked {
-        let lookup = self.index.lookup(&probe);
-        let candidates = lookup
-            .records
-            .iter()
-            .filter_map(|at| self.index.record(*at));
-        let outcome = self.matcher.choose(&probe, candidates);
+        let found = self.index.find(&self.matcher, &probe);
+        let (lookup, outcome) = (found.lookup, found.outcome);
         let score = outcome.candidates.first().map(|(_, d)| d.score);
         let (person, possible) = match outcome.person {
             Some(person) => (person, Vec::new()),

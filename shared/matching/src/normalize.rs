@@ -76,6 +76,26 @@ impl BirthDate {
     pub fn compact(self) -> String {
         format!("{:04}{:02}{:02}", self.year, self.month, self.day)
     }
+
+    /// [`BirthDate::compact`] without allocating, as dates are compared
+    /// digit by digit for every candidate; `None` for a date too large for
+    /// eight digits (only a hand-built one can be).
+    pub fn digits(self) -> Option<[u8; 8]> {
+        if self.year > 9999 || self.month > 99 || self.day > 99 {
+            return None;
+        }
+        let mut out = [b'0'; 8];
+        let mut put = |at: usize, width: usize, mut value: u32| {
+            for i in (at..at + width).rev() {
+                out[i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, u32::from(self.year));
+        put(4, 2, u32::from(self.month));
+        put(6, 2, u32::from(self.day));
+        Some(out)
+    }
 }
 
 /// A patient ready for comparison. Missing and placeholder values are `None`.

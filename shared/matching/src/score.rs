@@ -47,21 +47,27 @@ pub enum Veto {
     /// The same assigning authority gave them different identifiers
     /// (or the SSNs differ).
     ConflictingIdentifier,
+    /// Birth dates and identifiers both differ beyond a slip: namesakes
+    /// living near each other, however well names and address agree. For
+    /// configurations where neither conflict vetoes alone.
+    Namesake,
     /// Too few fields present on both sides to tell two people apart.
     MostlyMissing,
     /// One record has no valid birth date or no name at all: it can
-    /// never be linked to anyone (caps at none).
+    /// never be linked to anyone (caps at none). Only a population with a
+    /// reliable national identifier may switch it off.
     InsufficientIdentity,
 }
 
 impl Veto {
-    pub const ALL: [Veto; 8] = [
+    pub const ALL: [Veto; 9] = [
         Veto::MultipleBirth,
         Veto::BirthOrder,
         Veto::SuspectedTwin,
         Veto::ConflictingBirthDate,
         Veto::ConflictingSuffix,
         Veto::ConflictingIdentifier,
+        Veto::Namesake,
         Veto::MostlyMissing,
         Veto::InsufficientIdentity,
     ];
@@ -208,7 +214,7 @@ fn vetoes(
     let on = &config.vetoes;
     let mut out = 0u32;
     let mut fire = |v: Veto| out |= 1 << v as u32;
-    if !a.is_linkable() || !b.is_linkable() {
+    if on.insufficient_identity && (!a.is_linkable() || !b.is_linkable()) {
         fire(Veto::InsufficientIdentity);
     }
     if on.multiple_birth && (a.multiple_birth == Some(true) || b.multiple_birth == Some(true)) {
@@ -243,10 +249,13 @@ fn vetoes(
     if on.conflicting_suffix && matches!((&a.suffix, &b.suffix), (Some(x), Some(y)) if x != y) {
         fire(Veto::ConflictingSuffix);
     }
-    if on.conflicting_identifier
-        && (level(Field::Identifier) == Level::Different || level(Field::Ssn) == Level::Different)
-    {
+    let identifier_conflicts =
+        level(Field::Identifier) == Level::Different || level(Field::Ssn) == Level::Different;
+    if on.conflicting_identifier && identifier_conflicts {
         fire(Veto::ConflictingIdentifier);
+    }
+    if on.namesake && level(Field::BirthDate) == Level::Different && identifier_conflicts {
+        fire(Veto::Namesake);
     }
     if compared < config.vetoes.min_compared {
         fire(Veto::MostlyMissing);

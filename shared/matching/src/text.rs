@@ -192,14 +192,30 @@ pub fn nysiis(folded: &str) -> String {
 /// True when two equal-length digit strings differ in exactly one position,
 /// or by one adjacent transposition: the typical keying slip.
 pub fn one_slip(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() || a == b {
+    one_slip_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// [`one_slip`] on bytes; allocation-free, as it runs for most candidates.
+pub fn one_slip_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
         return false;
     }
-    let diff: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
-    match diff.as_slice() {
-        [_] => true,
-        [i, j] => *j == i + 1 && a[*i] == b[*j] && a[*j] == b[*i],
+    let mut first = None;
+    let mut second = None;
+    for i in 0..a.len() {
+        if a[i] != b[i] {
+            if first.is_none() {
+                first = Some(i);
+            } else if second.is_none() {
+                second = Some(i);
+            } else {
+                return false;
+            }
+        }
+    }
+    match (first, second) {
+        (Some(_), None) => true,
+        (Some(i), Some(j)) => j == i + 1 && a[i] == b[j] && a[j] == b[i],
         _ => false,
     }
 }

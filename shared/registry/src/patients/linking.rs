@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use matching::blocking::{index_keys, query_keys};
+use matching::blocking::{index_keys, query_keys, within_budget};
 use matching::{Grade, MatchRecord, Matcher};
 use store::{Condition, Index, Item, ItemStore, QueryOpts, SkRange, StoreError, Write};
 
@@ -344,6 +344,7 @@ impl PatientMatching {
     async fn candidates(&self, probe: &MatchRecord) -> Result<Candidates, StoreError> {
         let max_block = self.matcher.config().blocking.max_block;
         let mut found = Candidates::default();
+        let mut pages = Vec::new();
         for key in query_keys(probe) {
             // One-slip identifier keys have no head (see new_source).
             if !key.starts_with("J:") {
@@ -369,8 +370,22 @@ impl PatientMatching {
                 found.skipped_blocks += 1;
                 continue;
             }
-            found.largest_block = found.largest_block.max(page.items.len());
-            for item in &page.items {
+            pages.push(page.items);
+        }
+        // The configuration's candidate budget: the smallest blocks first,
+        // as the in-memory index does (matching::blocking::within_budget).
+        let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
+        let budget = self.matcher.config().blocking.max_candidates;
+        for (items, read) in pages.iter().zip(within_budget(&sizes, budget)) {
+            if !read {
+                tracing::debug!(
+                    entries = items.len(),
+                    "block left unread for the candidate budget"
+                );
+                continue;
+            }
+            found.largest_block = found.largest_block.max(items.len());
+            for item in items {
                 let other = item
                     .key
                     .sk
