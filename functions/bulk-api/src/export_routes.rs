@@ -216,17 +216,32 @@ pub async fn status(
         );
     }
     let base = deps.fhir_base();
+    // Where the blob store can mint short-lived URLs (S3), each poll mints
+    // fresh ones and the files need no token; otherwise the API serves them.
+    let presigned = match jobs.presign_for {
+        Some(ttl) => match presign_all(jobs, &job, ttl).await {
+            Ok(urls) => urls,
+            Err(e) => return unavailable(e),
+        },
+        None => None,
+    };
     let file = |f: &registry::export::OutputFile| {
-        let name = f
-            .key
-            .strip_prefix(&format!("{}/", job.prefix()))
-            .unwrap_or(&f.key);
-        json!({"type": f.resource_type, "url": format!("{base}/bulkfiles/{}/{name}", job.id), "count": f.count})
+        let url = match presigned.as_ref().and_then(|p| p.get(&f.key)) {
+            Some(u) => u.clone(),
+            None => {
+                let name = f
+                    .key
+                    .strip_prefix(&format!("{}/", job.prefix()))
+                    .unwrap_or(&f.key);
+                format!("{base}/bulkfiles/{}/{name}", job.id)
+            }
+        };
+        json!({"type": f.resource_type, "url": url, "count": f.count})
     };
     let mut manifest = json!({
         "transactionTime": registry::resources::instant(job.transaction_time_ms),
         "request": job.request_url,
-        "requiresAccessToken": true,
+        "requiresAccessToken": presigned.is_none(),
         "output": job.files.output.iter().map(file).collect::<Vec<_>>(),
         "error": job.files.error.iter().map(file).collect::<Vec<_>>(),
     });
@@ -247,6 +262,31 @@ pub async fn status(
         r.headers_mut().insert(header::EXPIRES, v);
     }
     r
+}
+
+/// Presigned URLs of every file of a job, by blob key; `None` if the blob
+/// store cannot mint them.
+async fn presign_all(
+    jobs: &registry::export::ExportJobs,
+    job: &ExportJob,
+    ttl: Duration,
+) -> Result<Option<std::collections::HashMap<String, String>>, store::StoreError> {
+    let mut urls = std::collections::HashMap::new();
+    for f in job
+        .files
+        .output
+        .iter()
+        .chain(&job.files.deleted)
+        .chain(&job.files.error)
+    {
+        match jobs.blobs().presigned_get(&f.key, ttl).await? {
+            Some(url) => {
+                urls.insert(f.key.clone(), url);
+            }
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(urls))
 }
 
 pub async fn cancel(

@@ -1,16 +1,22 @@
 //! The bulk-api Lambda: the same FHIR router as `iisbulk serve`, over
-//! DynamoDB.
+//! DynamoDB, with export files in S3 (downloaded with presigned URLs).
 //!
 //! Environment: `IISBULK_TABLE` (required), `IISBULK_PUBLIC_URL` (required:
 //! the public base URL; the token endpoint, and the only `aud` accepted in
-//! client assertions, is `<it>/auth/token`), `IISBULK_DYNAMODB_ENDPOINT`
-//! (tests only), `IISBULK_JURISDICTION_POLICY` (membership policy TOML text).
+//! client assertions, is `<it>/auth/token`), `IISBULK_BUCKET` (required) and
+//! `IISBULK_EXPORT_PREFIX` (the export files' bucket and key prefix),
+//! `IISBULK_EXPORT_RETENTION_HOURS` (default 24), `IISBULK_JURISDICTION_POLICY`
+//! (membership policy TOML text), and for tests `IISBULK_DYNAMODB_ENDPOINT` /
+//! `IISBULK_S3_ENDPOINT`.
 
 use std::sync::Arc;
 
 use bulk_api::{router, BulkDeps, HttpJwks};
 use registry::membership::JurisdictionPolicy;
 use registry::patients::PatientMatching;
+
+/// How long a presigned file URL in a manifest works.
+const PRESIGNED_URL_LIFETIME: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -36,6 +42,17 @@ async fn main() -> Result<(), lambda_http::Error> {
     ));
     // Reads persons and histories; never matches.
     let patients = PatientMatching::new(store, Arc::new(matching::Matcher::default()));
-    let deps = BulkDeps::new(patients, policy, &public_url, Arc::new(HttpJwks::new()?));
+    // The API reads, deletes and presigns export files; only the export
+    // worker writes them.
+    let blobs: Arc<dyn store::BlobStore> = Arc::new(store::NoUploads(Arc::new(
+        blob_s3::S3BlobStore::from_env().await?,
+    )));
+    let mut jobs =
+        registry::export::ExportJobs::new(patients.clone(), blobs, &policy.identifier_base);
+    jobs.retention = registry::export::retention_from_env()?;
+    // Files are fetched from S3 with URLs minted at each status poll.
+    jobs.presign_for = Some(PRESIGNED_URL_LIFETIME);
+    let mut deps = BulkDeps::new(patients, policy, &public_url, Arc::new(HttpJwks::new()?));
+    deps.exports = Some(jobs);
     lambda_http::run(router(Arc::new(deps))).await
 }

@@ -24,7 +24,7 @@ pub async fn run(feed: Arc<dyn ChangeFeed>, jobs: ExportJobs) {
                 return;
             };
             consumer::until_done("export", || async {
-                jobs.run(id).await.map_err(|e| e.to_string())?;
+                jobs.run_here(id).await.map_err(|e| e.to_string())?;
                 tracing::info!(job = id, "export written");
                 Ok(())
             })

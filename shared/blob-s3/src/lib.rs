@@ -206,6 +206,10 @@ impl S3BlobStore {
 
 #[async_trait]
 impl BlobStore for S3BlobStore {
+    async fn presigned_get(&self, key: &str, expires_in: Duration) -> Result<Option<String>> {
+        self.presign_get(key, expires_in).await.map(Some)
+    }
+
     async fn begin(&self, key: &str, content_type: &str) -> Result<Box<dyn BlobUpload>> {
         let object_key = self.object_key(key)?;
         Ok(Box::new(S3Upload {

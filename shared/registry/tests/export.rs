@@ -450,7 +450,7 @@ async fn a_sharded_job_writes_every_member_once_and_completes_exactly_once() {
         Arc::new(DirBlobStore::open(iis._dir.path().join("blobs")).unwrap());
     let jobs = iis.jobs(blobs, 5);
     let id = iis.job(&jobs, &a).await;
-    jobs.run(&id).await.unwrap();
+    jobs.run_here(&id).await.unwrap();
     let job = jobs.get(&id).await.unwrap().unwrap();
     assert_eq!(job.status, JobStatus::Completed);
     assert_eq!(job.shards, 3, "12 members at 5 per shard");
@@ -485,7 +485,7 @@ async fn a_sharded_job_writes_every_member_once_and_completes_exactly_once() {
     // A redelivered shard event and a second run change nothing.
     let before = jobs.get(&id).await.unwrap().unwrap();
     jobs.run_shard(&id, 2).await.unwrap();
-    jobs.run(&id).await.unwrap();
+    jobs.run_here(&id).await.unwrap();
     assert_eq!(jobs.get(&id).await.unwrap().unwrap().files, before.files);
 }
 
@@ -500,7 +500,7 @@ async fn a_failed_shard_is_retried_without_duplicating_a_line() {
     let jobs = iis.jobs(flaky.clone(), 5);
     let id = iis.job(&jobs, &a).await;
     assert!(
-        jobs.run(&id).await.is_err(),
+        jobs.run_here(&id).await.is_err(),
         "the injected failure surfaces"
     );
     let job = jobs.get(&id).await.unwrap().unwrap();
@@ -511,7 +511,7 @@ async fn a_failed_shard_is_retried_without_duplicating_a_line() {
     assert!(iis.files_of(&id).is_empty(), "{:?}", iis.files_of(&id));
 
     flaky.fail_keys_containing(None);
-    jobs.run(&id).await.unwrap();
+    jobs.run_here(&id).await.unwrap();
     let job = jobs.get(&id).await.unwrap().unwrap();
     assert_eq!(job.status, JobStatus::Completed);
     assert_eq!(ids(&iis.lines(&job.files.output, "Patient").await), people);
@@ -529,14 +529,14 @@ async fn a_shard_failing_again_and_again_fails_the_job_and_leaves_no_files() {
     let jobs = iis.jobs(flaky, 5);
     let id = iis.job(&jobs, &a).await;
     for _ in 0..registry::export::jobs::MAX_SHARD_FAILURES {
-        let _ = jobs.run(&id).await;
+        let _ = jobs.run_here(&id).await;
     }
     let job = jobs.get(&id).await.unwrap().unwrap();
     assert_eq!(job.status, JobStatus::Failed);
     assert!(job.failure.unwrap().contains("could not be written"));
     assert!(iis.files_of(&id).is_empty());
     // A failed job stays failed.
-    jobs.run(&id).await.unwrap();
+    jobs.run_here(&id).await.unwrap();
     assert_eq!(
         jobs.get(&id).await.unwrap().unwrap().status,
         JobStatus::Failed
@@ -558,7 +558,7 @@ async fn a_job_cancelled_mid_run_leaves_no_files() {
     jobs.run_shard(&id, 2).await.unwrap();
     assert!(!iis.files_of(&id).is_empty());
     jobs.cancel(&id).await.unwrap();
-    jobs.run(&id).await.unwrap();
+    jobs.run_here(&id).await.unwrap();
     assert_eq!(
         jobs.get(&id).await.unwrap().unwrap().status,
         JobStatus::Cancelled
@@ -571,7 +571,7 @@ async fn a_job_cancelled_mid_run_leaves_no_files() {
         let worker = {
             let jobs = jobs.clone();
             let id = id.clone();
-            tokio::spawn(async move { jobs.run(&id).await })
+            tokio::spawn(async move { jobs.run_here(&id).await })
         };
         tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
         jobs.cancel(&id).await.unwrap();
@@ -596,7 +596,7 @@ async fn expired_jobs_are_swept_with_their_files() {
         Arc::new(DirBlobStore::open(iis._dir.path().join("blobs")).unwrap());
     let jobs = iis.jobs(blobs, 5);
     let id = iis.job(&jobs, &a).await;
-    jobs.run(&id).await.unwrap();
+    jobs.run_here(&id).await.unwrap();
     let job = jobs.get(&id).await.unwrap().unwrap();
     assert!(!iis.files_of(&id).is_empty());
     // Not yet expired: kept.
@@ -636,7 +636,7 @@ async fn a_job_polled_while_it_is_planned_still_runs_to_completion() {
                 ));
             })
         };
-        jobs.run(&id).await.unwrap();
+        jobs.run_here(&id).await.unwrap();
         poller.await.unwrap();
         assert_eq!(
             jobs.get(&id).await.unwrap().unwrap().status,

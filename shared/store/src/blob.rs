@@ -23,6 +23,17 @@ pub trait BlobStore: Send + Sync {
 
     /// Deletes every blob whose key starts with `prefix`; returns how many.
     async fn delete_prefix(&self, prefix: &str) -> Result<u64>;
+
+    /// A URL anyone holding it may GET the blob from until `expires_in`
+    /// has passed, where the backend can mint one (S3); `None` where it
+    /// cannot (a local directory), and files are then served by the API.
+    async fn presigned_get(
+        &self,
+        _key: &str,
+        _expires_in: std::time::Duration,
+    ) -> Result<Option<String>> {
+        Ok(None)
+    }
 }
 
 #[async_trait]
@@ -57,5 +68,45 @@ pub fn check_blob_key(key: &str) -> Result<()> {
         Err(StoreError::Invalid(format!(
             "blob key {key:?} must be /-separated segments of letters, digits, '.', '_' or '-'"
         )))
+    }
+}
+
+/// A blob store that reads, deletes and presigns but refuses uploads: for
+/// functions that must never write files (the API serving exports), so a
+/// bug cannot write where only the export worker should.
+pub struct NoUploads(pub std::sync::Arc<dyn BlobStore>);
+
+impl std::fmt::Debug for NoUploads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NoUploads")
+    }
+}
+
+#[async_trait]
+impl BlobStore for NoUploads {
+    async fn begin(&self, key: &str, _content_type: &str) -> Result<Box<dyn BlobUpload>> {
+        Err(StoreError::Invalid(format!(
+            "this function does not write files (refused upload of {key})"
+        )))
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<(BlobReader, u64)>> {
+        self.0.get(key).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.0.delete(key).await
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
+        self.0.delete_prefix(prefix).await
+    }
+
+    async fn presigned_get(
+        &self,
+        key: &str,
+        expires_in: std::time::Duration,
+    ) -> Result<Option<String>> {
+        self.0.presigned_get(key, expires_in).await
     }
 }

@@ -170,6 +170,9 @@ pub struct ExportJobs {
     pub retention: i64,
     /// Status polls of a running job closer together than this get 429.
     pub min_poll_interval_ms: i64,
+    /// Lifetime of presigned file URLs minted at each status poll (cloud);
+    /// `None`: files are downloaded through the API with a token.
+    pub presign_for: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for ExportJobs {
@@ -195,6 +198,7 @@ impl ExportJobs {
             parallel_shards: std::thread::available_parallelism().map_or(2, |n| n.get()),
             retention: 24 * 3600,
             min_poll_interval_ms: 1000,
+            presign_for: None,
         }
     }
 
@@ -552,7 +556,7 @@ impl ExportJobs {
             }
         }
         if shards == 0 {
-            self.finish(id).await?;
+            self.complete_job(id).await?;
         }
         Ok(())
     }
@@ -576,7 +580,7 @@ impl ExportJobs {
         };
         match job.status {
             JobStatus::Running if !job.shards_done.contains(&n) => {}
-            JobStatus::Finishing => return self.finish(id).await,
+            JobStatus::Finishing => return self.complete_job(id).await,
             _ => return Ok(()),
         }
         let Some(shard) = self.shard(id, n).await? else {
@@ -631,7 +635,7 @@ impl ExportJobs {
             })
             .await?;
         match done {
-            Some(j) if j.status == JobStatus::Finishing => self.finish(id).await,
+            Some(j) if j.status == JobStatus::Finishing => self.complete_job(id).await,
             Some(j) if j.status == JobStatus::Cancelled || j.status == JobStatus::Failed => {
                 self.blobs.delete_prefix(&prefix).await?;
                 Ok(())
@@ -712,7 +716,7 @@ impl ExportJobs {
     }
 
     /// Writes the job-wide files and completes the job (rerunnable).
-    async fn finish(&self, id: &str) -> Result<(), StoreError> {
+    async fn complete_job(&self, id: &str) -> Result<(), StoreError> {
         let Some(mut job) = self.get(id).await? else {
             return Ok(());
         };
@@ -758,13 +762,13 @@ impl ExportJobs {
     /// Plans a job and writes all its shards in this process, up to
     /// `parallel_shards` at once (the local composition; tests). Resumes a
     /// job a previous run left half done.
-    pub async fn run(&self, id: &str) -> Result<(), StoreError> {
+    pub async fn run_here(&self, id: &str) -> Result<(), StoreError> {
         self.plan(id).await?;
         let Some(job) = self.get(id).await? else {
             return Ok(());
         };
         if job.status == JobStatus::Finishing {
-            return self.finish(id).await;
+            return self.complete_job(id).await;
         }
         if job.status != JobStatus::Running {
             return Ok(());
@@ -830,4 +834,56 @@ pub enum Poll {
     Answered { job: Box<ExportJob>, first: bool },
     /// Polled again too soon; come back after this long.
     TooSoon { wait_ms: i64 },
+}
+
+/// Export retention from `IISBULK_EXPORT_RETENTION_HOURS` (1 to 720; 24
+/// when unset), in seconds.
+pub fn retention_from_env() -> Result<i64, String> {
+    match std::env::var("IISBULK_EXPORT_RETENTION_HOURS") {
+        Err(_) => Ok(24 * 3600),
+        Ok(v) => match v.trim().parse::<i64>() {
+            Ok(h) if (1..=720).contains(&h) => Ok(h * 3600),
+            _ => Err(format!(
+                "IISBULK_EXPORT_RETENTION_HOURS {v:?} must be a whole number of hours from 1 to 720"
+            )),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The records the export worker acts on; scripts/check_infra_consistency.py
+    /// holds the same cases for the stream filter of the template.
+    #[test]
+    fn the_export_worker_acts_on_new_jobs_and_new_shards_only() {
+        let cases = [
+            ("INSERT", "JOB#j1", "JOB", true),
+            ("MODIFY", "JOB#j1", "JOB", false),
+            ("INSERT", "JOBSHARD#j1#1", "SHARD", true),
+            ("MODIFY", "JOBSHARD#j1#1", "SHARD", false),
+            ("INSERT", "JOB#j1", "POLL", false),
+            ("INSERT", "JOBEXP", "000000000001#j1", false),
+            ("INSERT", "AUJOBS#au", "j1", false),
+            ("REMOVE", "JOB#j1", "JOB", false),
+            ("INSERT", "IN#m1", "HEAD", false),
+        ];
+        for (event, pk, sk, acted) in cases {
+            let key = store::Key::new(pk, sk);
+            let data: &[u8] = b"{}";
+            let (old, new) = match event {
+                "INSERT" => (None, Some(data)),
+                "MODIFY" => (Some(data), Some(data)),
+                _ => (Some(data), None),
+            };
+            let acts =
+                job_created(&key, old, new).is_some() || shard_created(&key, old, new).is_some();
+            assert_eq!(acts, acted, "{event} {pk} {sk}");
+        }
+        assert_eq!(
+            shard_created(&keys::export_shard("j1", 7), None, Some(b"{}")),
+            Some(("j1".to_owned(), 7))
+        );
+    }
 }

@@ -8,7 +8,8 @@ pub mod request;
 pub mod writer;
 
 pub use jobs::{
-    job_created, shard_created, ExportJob, ExportJobs, ExportShard, JobError, JobStatus, Poll,
+    job_created, retention_from_env, shard_created, ExportJob, ExportJobs, ExportShard, JobError,
+    JobStatus, Poll,
 };
 pub use request::{parameters_of, ExportRequest, KickOff, Problem, ResourceType};
 pub use writer::{write_export, ExportFiles, ExportSpec, OutputFile, ShardFiles};
