@@ -32,6 +32,9 @@ use store::embedded::EmbeddedStore;
 use store::{Condition, Item, ItemStore, Key, Write};
 use tokio::task::JoinSet;
 
+mod common;
+use common::{env_count, machine, process_cpu};
+
 /// The in-memory bench's seeds: the same people and queries.
 const POPULATION_SEED: u64 = 20_251_031;
 const QUERY_SEED: u64 = 7;
@@ -285,47 +288,6 @@ async fn self_check(matching: &PatientMatching, population: &Population) {
         checked += 1;
     }
     println!("self-check: {checked} registry records find themselves");
-}
-
-fn env_count(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(v) => v
-            .replace('_', "")
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v} is not a count")),
-        Err(_) => default,
-    }
-}
-
-/// CPU time (user + system) of the whole process so far, from
-/// /proc/self/stat (clock ticks, 100 a second on Linux).
-fn process_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    let mut fields = after_name.split_whitespace().skip(11);
-    let utime: u64 = fields.next()?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some(Duration::from_millis((utime + stime) * 10))
-}
-
-fn machine() -> String {
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_default();
-    format!(
-        "{cpus} cpus ({model}), loadavg {}",
-        load.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
-    )
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
