@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use store::{BlobStore, Condition, Index, Item, ItemStore, QueryOpts, SkRange, StoreError, Write};
 
 use super::request::ExportRequest;
-use super::writer::ShardFiles;
+use super::writer::{owed, Owed, ShardFiles};
 use super::writer::{
     shard_prefix, write_summary, ExportFiles, ExportSpec, OutputFile, ShardWriter,
 };
@@ -672,19 +672,16 @@ impl ExportJobs {
                 Ok(p) => p,
                 Err(e) => break Err(e),
             };
+            // A page's members are read concurrently (each is a few store
+            // round trips, milliseconds apiece on DynamoDB), then written in
+            // member order.
+            let owed = match self.read_page(spec, &page.items).await {
+                Ok(o) => o,
+                Err(e) => break Err(e),
+            };
             let mut failed = None;
-            for item in &page.items {
-                let m: Member = match decode(item, "group member") {
-                    Ok(m) => m,
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                };
-                if let Err(e) = w
-                    .member(&self.patients, self.blobs.as_ref(), spec, &m)
-                    .await
-                {
+            for o in owed {
+                if let Err(e) = w.write(self.blobs.as_ref(), spec, o).await {
                     failed = Some(e);
                     break;
                 }
@@ -713,6 +710,38 @@ impl ExportJobs {
                 Err(e)
             }
         }
+    }
+
+    /// What the export owes for each member item of a page, in page order,
+    /// read by up to [`READERS`] tasks at once.
+    async fn read_page(&self, spec: &ExportSpec, page: &[Item]) -> Result<Vec<Owed>, StoreError> {
+        let members = page
+            .iter()
+            .map(|i| decode::<Member>(i, "group member"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let spec = Arc::new(spec.clone());
+        let mut out: Vec<Option<Owed>> = std::iter::repeat_with(|| None)
+            .take(members.len())
+            .collect();
+        let mut running = tokio::task::JoinSet::new();
+        let mut next = members.into_iter().enumerate();
+        loop {
+            while running.len() < READERS {
+                let Some((at, m)) = next.next() else { break };
+                let patients = self.patients.clone();
+                let spec = spec.clone();
+                running.spawn(async move { (at, owed(&patients, &spec, &m).await) });
+            }
+            let Some(done) = running.join_next().await else {
+                break;
+            };
+            let (at, owed) =
+                done.map_err(|e| StoreError::Other(format!("export reader task: {e}")))?;
+            if let Some(slot) = out.get_mut(at) {
+                *slot = Some(owed?);
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
     }
 
     /// Writes the job-wide files and completes the job (rerunnable).
@@ -808,6 +837,8 @@ impl ExportJobs {
 
 /// Members read per page by a shard.
 const PAGE: u32 = 500;
+/// Members of a page read at once.
+const READERS: usize = 16;
 
 fn type_rank(t: &str) -> u8 {
     match t {

@@ -152,12 +152,14 @@ fn render<T: serde::Serialize>(
     r: &T,
     req: &ExportRequest,
 ) -> Result<Vec<u8>, StoreError> {
-    let v = serde_json::to_value(r).map_err(|e| StoreError::Other(e.to_string()))?;
-    let v = match wanted(t, &req.elements) {
-        Some(keep) => subset(t, v, &keep),
-        None => v,
-    };
-    encode(&v)
+    match wanted(t, &req.elements) {
+        Some(keep) => {
+            let v = serde_json::to_value(r).map_err(json_err)?;
+            encode(&subset(t, v, &keep))
+        }
+        // Straight to bytes: no intermediate JSON tree per resource.
+        None => serde_json::to_vec(r).map_err(json_err),
+    }
 }
 
 fn wants(req: &ExportRequest, t: ResourceType) -> bool {
@@ -201,6 +203,88 @@ pub fn shard_prefix(job_prefix: &str, shard: u32) -> String {
     format!("{job_prefix}/s{shard:03}")
 }
 
+/// What the export owes for one member item, read before it is written
+/// (a shard reads a page of members concurrently, then writes in order).
+#[derive(Debug)]
+pub enum Owed {
+    Nothing,
+    /// Left the Group within the `_since` window: a DELETE Bundle.
+    Deleted(String),
+    /// Listed in the Group; `data` when its resources are due too.
+    Member {
+        member: Member,
+        data: Option<Box<MemberData>>,
+    },
+}
+
+#[derive(Debug)]
+pub struct MemberData {
+    pub person: crate::patients::Person,
+    /// The reading Authorized User's identifiers, when Patient is exported.
+    pub identifiers: Option<Vec<iz::view::Identifier>>,
+    /// Sorted by date; empty when Immunization is not exported.
+    pub history: Vec<crate::patients::Immunization>,
+}
+
+/// Reads what the export owes for member `m` (no writing).
+pub async fn owed(
+    patients: &PatientMatching,
+    spec: &ExportSpec,
+    m: &Member,
+) -> Result<Owed, StoreError> {
+    let req = &spec.request;
+    let t = spec.transaction_time_ms;
+    let since = req.since_ms;
+    if !m.active {
+        if let (Some(since), Some(removed)) = (since, m.removed_at) {
+            if removed > since && removed <= t && wants(req, ResourceType::Patient) {
+                return Ok(Owed::Deleted(m.person.clone()));
+            }
+        }
+        return Ok(Owed::Nothing);
+    }
+    if m.added_at > t || (!req.patients.is_empty() && !req.patients.contains(&m.person)) {
+        return Ok(Owed::Nothing);
+    }
+    let Some(person) = patients.person(&m.person).await? else {
+        return Ok(Owed::Nothing);
+    };
+    if person.status == PersonStatus::Merged || person.updated_at > t {
+        return Ok(Owed::Nothing);
+    }
+    if person.demographics.protected.value == Some(true)
+        && !patients.reported_by(&person.id, &spec.au.id).await?
+    {
+        return Ok(Owed::Nothing);
+    }
+    let changed = since.is_none_or(|s| person.updated_at > s || m.added_at > s);
+    if !changed {
+        return Ok(Owed::Member {
+            member: m.clone(),
+            data: None,
+        });
+    }
+    let identifiers = if wants(req, ResourceType::Patient) {
+        Some(patients.identifiers_from(&person.id, &spec.au.id).await?)
+    } else {
+        None
+    };
+    let mut history = if wants(req, ResourceType::Immunization) {
+        patients.history(&person.id).await?
+    } else {
+        Vec::new()
+    };
+    history.sort_by_key(|i| (i.order.administered, i.id.clone()));
+    Ok(Owed::Member {
+        member: m.clone(),
+        data: Some(Box::new(MemberData {
+            person,
+            identifiers,
+            history,
+        })),
+    })
+}
+
 impl ShardWriter {
     pub fn new(spec: &ExportSpec, shard: u32) -> Self {
         let prefix = shard_prefix(&spec.prefix, shard);
@@ -223,40 +307,30 @@ impl ShardWriter {
         spec: &ExportSpec,
         m: &Member,
     ) -> Result<(), StoreError> {
+        let owed = owed(patients, spec, m).await?;
+        self.write(blobs, spec, owed).await
+    }
+
+    /// Writes what [`owed`] found for one member, in member order.
+    pub async fn write(
+        &mut self,
+        blobs: &dyn BlobStore,
+        spec: &ExportSpec,
+        owed: Owed,
+    ) -> Result<(), StoreError> {
         let req = &spec.request;
-        let t = spec.transaction_time_ms;
-        let since = req.since_ms;
-        if !m.active {
-            // Left the Group: reported as deleted when it happened in the window.
-            if let (Some(since), Some(removed)) = (since, m.removed_at) {
-                if removed > since && removed <= t && wants(req, ResourceType::Patient) {
-                    let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
-                        {"request": {"method": "DELETE", "url": format!("Patient/{}", resources::fhir_id(&m.person))}}
-                    ]});
-                    self.deleted.line(blobs, &encode(&bundle)?).await?;
-                }
+        let (member, data) = match owed {
+            Owed::Nothing => return Ok(()),
+            Owed::Deleted(person) => {
+                let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+                    {"request": {"method": "DELETE", "url": format!("Patient/{}", resources::fhir_id(&person))}}
+                ]});
+                return self.deleted.line(blobs, &encode(&bundle)?).await;
             }
-            return Ok(());
-        }
-        if m.added_at > t {
-            return Ok(());
-        }
-        if !req.patients.is_empty() && !req.patients.contains(&m.person) {
-            return Ok(());
-        }
-        let Some(person) = patients.person(&m.person).await? else {
-            return Ok(());
+            Owed::Member { member, data } => (member, data),
         };
-        if person.status == PersonStatus::Merged || person.updated_at > t {
-            return Ok(());
-        }
-        if person.demographics.protected.value == Some(true)
-            && !patients.reported_by(&person.id, &spec.au.id).await?
-        {
-            return Ok(());
-        }
         if self.write_group {
-            let entry = serde_json::to_vec(&resources::group_member(m)).map_err(json_err)?;
+            let entry = serde_json::to_vec(&resources::group_member(&member)).map_err(json_err)?;
             let first = self.members.current.is_none();
             self.members.begin_line(blobs).await?;
             if !first {
@@ -268,26 +342,20 @@ impl ShardWriter {
                 *n += 1;
             }
         }
-        let changed = since.is_none_or(|s| person.updated_at > s || m.added_at > s);
-        if !changed {
+        let Some(data) = data else {
             return Ok(());
-        }
-        if wants(req, ResourceType::Patient) {
-            let theirs = patients.identifiers_from(&person.id, &spec.au.id).await?;
-            let p = resources::patient(&person, &theirs, &spec.identifier_base);
+        };
+        if let Some(theirs) = &data.identifiers {
+            let p = resources::patient(&data.person, theirs, &spec.identifier_base);
             self.patient
                 .line(blobs, &render(ResourceType::Patient, &p, req)?)
                 .await?;
         }
-        if wants(req, ResourceType::Immunization) {
-            let mut history = patients.history(&person.id).await?;
-            history.sort_by_key(|i| (i.order.administered, i.id.clone()));
-            for imm in &history {
-                let r = resources::immunization(&person.id, imm, &spec.identifier_base);
-                self.immunization
-                    .line(blobs, &render(ResourceType::Immunization, &r, req)?)
-                    .await?;
-            }
+        for imm in &data.history {
+            let r = resources::immunization(&data.person.id, imm, &spec.identifier_base);
+            self.immunization
+                .line(blobs, &render(ResourceType::Immunization, &r, req)?)
+                .await?;
         }
         Ok(())
     }
