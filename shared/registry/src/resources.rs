@@ -109,11 +109,7 @@ pub fn group(
     base: &str,
 ) -> fhir::Group {
     let meta = subsetted.then(|| Meta {
-        tag: vec![Coding::new(
-            fhir::V3_OBSERVATION_VALUE,
-            "SUBSETTED",
-            Some("subsetted"),
-        )],
+        tag: vec![Coding::new(fhir::V3_OBSERVATION_VALUE, "SUBSETTED", None)],
         ..Meta::default()
     });
     fhir::Group {

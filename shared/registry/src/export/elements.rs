@@ -47,10 +47,11 @@ pub fn subset(t: ResourceType, resource: Value, keep: &[&str]) -> Value {
     if let Some(meta) = meta.as_object_mut() {
         let tags = meta.entry("tag").or_insert_with(|| json!([]));
         if let Some(tags) = tags.as_array_mut() {
+            // System and code only, as the Bulk Data IG shows the tag
+            // (clients compare the coding whole).
             tags.push(json!({
                 "system": fhir::V3_OBSERVATION_VALUE,
-                "code": "SUBSETTED",
-                "display": "subsetted"
+                "code": "SUBSETTED"
             }));
         }
     }
