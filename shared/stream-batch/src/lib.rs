@@ -113,6 +113,33 @@ pub fn records(event: &Value) -> Result<Vec<StreamRecord>, String> {
         .collect()
 }
 
+/// A change of the embedded store's feed as the DynamoDB stream record the
+/// table would deliver for it (keys plus both images): how the local
+/// composition and the tests feed stream-driven functions.
+pub fn stream_record(c: &store::Change) -> Value {
+    let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
+    let event_name = match (&c.old, &c.new) {
+        (None, Some(_)) => "INSERT",
+        (Some(_), Some(_)) => "MODIFY",
+        _ => "REMOVE",
+    };
+    let keys = serde_json::json!({"pk": {"S": c.key.pk}, "sk": {"S": c.key.sk}});
+    let mut ddb = serde_json::json!({"SequenceNumber": c.seq.to_string(), "Keys": keys});
+    let image = |data: &[u8]| serde_json::json!({"pk": {"S": c.key.pk}, "sk": {"S": c.key.sk}, DATA_ATTRIBUTE: {"B": b64(data)}});
+    if let Some(old) = &c.old {
+        ddb["OldImage"] = image(&old.data);
+    }
+    if let Some(new) = &c.new {
+        ddb["NewImage"] = image(&new.data);
+    }
+    serde_json::json!({"eventName": event_name, "eventSource": "aws:dynamodb", "dynamodb": ddb})
+}
+
+/// Changes as one stream event (`{"Records": [...]}`).
+pub fn stream_event(changes: &[store::Change]) -> Value {
+    serde_json::json!({"Records": changes.iter().map(stream_record).collect::<Vec<_>>()})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,31 +175,4 @@ mod tests {
         let bad = json!({"Records": [{"dynamodb": {"SequenceNumber": "1", "NewImage": {"d": {"B": "!!"}}}}]});
         assert!(records(&bad).unwrap_err().contains("base64"));
     }
-}
-
-/// A change of the embedded store's feed as the DynamoDB stream record the
-/// table would deliver for it (keys plus both images): how the local
-/// composition and the tests feed stream-driven functions.
-pub fn stream_record(c: &store::Change) -> Value {
-    let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
-    let event_name = match (&c.old, &c.new) {
-        (None, Some(_)) => "INSERT",
-        (Some(_), Some(_)) => "MODIFY",
-        _ => "REMOVE",
-    };
-    let keys = serde_json::json!({"pk": {"S": c.key.pk}, "sk": {"S": c.key.sk}});
-    let mut ddb = serde_json::json!({"SequenceNumber": c.seq.to_string(), "Keys": keys});
-    let image = |data: &[u8]| serde_json::json!({"pk": {"S": c.key.pk}, "sk": {"S": c.key.sk}, DATA_ATTRIBUTE: {"B": b64(data)}});
-    if let Some(old) = &c.old {
-        ddb["OldImage"] = image(&old.data);
-    }
-    if let Some(new) = &c.new {
-        ddb["NewImage"] = image(&new.data);
-    }
-    serde_json::json!({"eventName": event_name, "eventSource": "aws:dynamodb", "dynamodb": ddb})
-}
-
-/// Changes as one stream event (`{"Records": [...]}`).
-pub fn stream_event(changes: &[store::Change]) -> Value {
-    serde_json::json!({"Records": changes.iter().map(stream_record).collect::<Vec<_>>()})
 }

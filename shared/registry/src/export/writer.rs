@@ -212,7 +212,7 @@ pub enum Owed {
     Deleted(String),
     /// Listed in the Group; `data` when its resources are due too.
     Member {
-        member: Member,
+        member: Box<Member>,
         data: Option<Box<MemberData>>,
     },
 }
@@ -260,7 +260,7 @@ pub async fn owed(
     let changed = since.is_none_or(|s| person.updated_at > s || m.added_at > s);
     if !changed {
         return Ok(Owed::Member {
-            member: m.clone(),
+            member: Box::new(m.clone()),
             data: None,
         });
     }
@@ -276,7 +276,7 @@ pub async fn owed(
     };
     history.sort_by_key(|i| (i.order.administered, i.id.clone()));
     Ok(Owed::Member {
-        member: m.clone(),
+        member: Box::new(m.clone()),
         data: Some(Box::new(MemberData {
             person,
             identifiers,
