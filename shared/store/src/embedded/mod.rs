@@ -167,13 +167,17 @@ fn unexpected(done: Done) -> StoreError {
     StoreError::Other(format!("store writer answered {done:?} unexpectedly"))
 }
 
+/// Query pages of at most this many items are read without leaving the task.
+const INLINE_QUERY_LIMIT: u32 = 100;
+
 #[async_trait]
 impl ItemStore for EmbeddedStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>> {
         check_key(key)?;
-        let key = key.clone();
-        self.read(move |db| reader::get(db, &key, now_epoch_seconds()))
-            .await
+        // A point lookup is one B-tree descent in pages the OS has cached:
+        // microseconds, cheaper than handing it to a blocking thread and
+        // waking the task again (which cost more than the read itself).
+        reader::get(&self.db, key, now_epoch_seconds())
     }
 
     async fn put(&self, item: Item, cond: Condition) -> Result<u64> {
@@ -191,6 +195,11 @@ impl ItemStore for EmbeddedStore {
 
     async fn query(&self, pk: &str, opts: QueryOpts) -> Result<Page> {
         check_query(pk, &opts)?;
+        // Small pages are read in place, as a get is; large ones on a
+        // blocking thread so a long scan never stalls the runtime.
+        if opts.limit <= INLINE_QUERY_LIMIT {
+            return reader::query(&self.db, pk, &opts, now_epoch_seconds());
+        }
         let pk = pk.to_owned();
         self.read(move |db| reader::query(db, &pk, &opts, now_epoch_seconds()))
             .await
