@@ -245,16 +245,20 @@ pub(crate) async fn token_with(
     client_id: &str,
     key: &std::path::Path,
 ) -> Result<String, String> {
-    let answer = token(TokenArgs {
+    access_token(TokenArgs {
         url: url.to_owned(),
         client_id: client_id.to_owned(),
         key: key.to_path_buf(),
         kid: None,
         scope: "system/*.rs".into(),
     })
-    .await?;
+    .await
+}
+
+/// The `access_token` of the token endpoint's answer.
+pub(crate) async fn access_token(args: TokenArgs) -> Result<String, String> {
     let v: serde_json::Value =
-        serde_json::from_str(&answer).map_err(|e| format!("token answer: {e}"))?;
+        serde_json::from_str(&token(args).await?).map_err(|e| format!("token answer: {e}"))?;
     v["access_token"]
         .as_str()
         .map(str::to_owned)

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde_json::Value;
 
-use crate::client_cli::{token, TokenArgs};
+use crate::client_cli::{access_token, TokenArgs};
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
@@ -45,7 +45,7 @@ pub async fn run(args: ExportArgs) -> ExitCode {
 }
 
 pub(crate) async fn export(args: ExportArgs) -> Result<String, String> {
-    let mut access = access_token(&args).await?;
+    let mut access = access_token(args.client.clone()).await?;
     // Tokens are short-lived and a big export outlasts one: a 401 while
     // polling or downloading earns a fresh token, a few times at most.
     let mut renewals = 0;
@@ -108,7 +108,7 @@ pub(crate) async fn export(args: ExportArgs) -> Result<String, String> {
             }
             401 if renewals < 3 => {
                 renewals += 1;
-                access = access_token(&args).await?;
+                access = access_token(args.client.clone()).await?;
             }
             other => {
                 return Err(format!(
@@ -153,7 +153,7 @@ pub(crate) async fn export(args: ExportArgs) -> Result<String, String> {
                 .map_err(|e| format!("GET {url}: {e}"))?;
             if r.status().as_u16() == 401 && needs_token && renewals < 3 {
                 renewals += 1;
-                access = access_token(&args).await?;
+                access = access_token(args.client.clone()).await?;
                 r = get(&access)
                     .send()
                     .await
@@ -189,13 +189,4 @@ pub(crate) async fn export(args: ExportArgs) -> Result<String, String> {
         lines.join("\n"),
         args.out.display()
     ))
-}
-
-async fn access_token(args: &ExportArgs) -> Result<String, String> {
-    let answer: Value = serde_json::from_str(&token(args.client.clone()).await?)
-        .map_err(|e| format!("token answer: {e}"))?;
-    answer["access_token"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| "the token answer has no access_token".into())
 }
