@@ -15,6 +15,11 @@ use registry::membership::JurisdictionPolicy;
 use registry::patients::PatientMatching;
 use serde_json::Value;
 
+// An export decodes and renders millions of small strings; see the
+// workspace Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     tracing_subscriber::fmt()

@@ -20,6 +20,11 @@ mod serve;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+// An export decodes and renders millions of small strings; see the
+// workspace Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "iisbulk",

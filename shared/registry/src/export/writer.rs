@@ -270,7 +270,7 @@ pub async fn owed(
         None
     };
     let mut history = if wants(req, ResourceType::Immunization) {
-        patients.history(&person.id).await?
+        patients.history_without_sources(&person.id).await?
     } else {
         Vec::new()
     };

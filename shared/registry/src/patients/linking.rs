@@ -713,11 +713,24 @@ impl PatientMatching {
         person: &str,
         au: &str,
     ) -> Result<Vec<iz::view::Identifier>, StoreError> {
+        // Only the sender and its PID-3 list are decoded: a source record is
+        // mostly matching material an export never reads.
+        #[derive(serde::Deserialize)]
+        struct SourceIdentifiers {
+            au: String,
+            record: RecordIdentifiers,
+        }
+        #[derive(serde::Deserialize)]
+        struct RecordIdentifiers {
+            #[serde(default)]
+            identifiers: Vec<matching::RecordIdentifier>,
+        }
         let mut identifiers = Vec::new();
         for sid in self.sources_of(person).await? {
-            let Some(source) = self.source(&sid).await? else {
+            let Some(item) = self.store.get(&keys::source(&sid)).await? else {
                 continue;
             };
+            let source: SourceIdentifiers = decode(&item, "source record")?;
             if source.au != au {
                 continue;
             }
@@ -1042,6 +1055,31 @@ impl PatientMatching {
             .await?
             .iter()
             .map(|i| decode(i, "immunization"))
+            .collect()
+    }
+
+    /// The consolidated history without each dose's list of reports
+    /// (`sources` is left empty): what a FHIR Immunization is rendered
+    /// from, for readers that never show provenance, such as an export.
+    pub async fn history_without_sources(
+        &self,
+        person: &str,
+    ) -> Result<Vec<doses::Immunization>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Rendered {
+            id: String,
+            order: iz::view::Order,
+        }
+        self.query_all(&keys::person_pk(person), keys::IMMUNIZATION_PREFIX)
+            .await?
+            .iter()
+            .map(|i| {
+                decode::<Rendered>(i, "immunization").map(|r| doses::Immunization {
+                    id: r.id,
+                    order: r.order,
+                    sources: Vec::new(),
+                })
+            })
             .collect()
     }
 
