@@ -60,12 +60,19 @@ pub struct ExportFiles {
     pub error: Vec<OutputFile>,
 }
 
+/// Bytes gathered before they are handed to the upload: one blob write per
+/// few hundred lines instead of two per line (each is a boxed future, and a
+/// hop to a blocking thread for a file).
+const BATCH_BYTES: usize = 256 * 1024;
+
 /// One resource type's files: opened on the first line, rotated at the limit.
 struct TypeWriter {
     resource_type: &'static str,
     prefix: String,
     limit: u64,
     current: Option<(Box<dyn BlobUpload>, String, u64)>,
+    /// Lines of the current file not yet written to its upload.
+    batch: Vec<u8>,
     done: Vec<OutputFile>,
 }
 
@@ -76,6 +83,7 @@ impl TypeWriter {
             prefix: prefix.to_owned(),
             limit: limit.max(1),
             current: None,
+            batch: Vec::new(),
             done: Vec::new(),
         }
     }
@@ -83,6 +91,26 @@ impl TypeWriter {
     async fn line(&mut self, blobs: &dyn BlobStore, json: &[u8]) -> Result<(), StoreError> {
         self.begin_line(blobs).await?;
         self.append(json).await?;
+        self.end_line().await
+    }
+
+    /// One resource of type `t` as a line, rendered straight into the batch.
+    async fn resource<T: serde::Serialize>(
+        &mut self,
+        blobs: &dyn BlobStore,
+        t: ResourceType,
+        resource: &T,
+        req: &ExportRequest,
+    ) -> Result<(), StoreError> {
+        self.begin_line(blobs).await?;
+        match wanted(t, &req.elements) {
+            Some(keep) => {
+                let v = serde_json::to_value(resource).map_err(json_err)?;
+                serde_json::to_writer(&mut self.batch, &subset(t, v, &keep))
+            }
+            None => serde_json::to_writer(&mut self.batch, resource),
+        }
+        .map_err(json_err)?;
         self.end_line().await
     }
 
@@ -109,21 +137,43 @@ impl TypeWriter {
     }
 
     async fn append(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
-        match &mut self.current {
-            Some((upload, _, _)) => upload.write(bytes).await,
-            None => Err(StoreError::Other("no line started".into())),
+        if self.current.is_none() {
+            return Err(StoreError::Other("no line started".into()));
         }
-    }
-
-    async fn end_line(&mut self) -> Result<(), StoreError> {
-        self.append(b"\n").await?;
-        if let Some((_, _, n)) = &mut self.current {
-            *n += 1;
+        self.batch.extend_from_slice(bytes);
+        // A Group's one line is far bigger than a batch: written as it grows.
+        if self.batch.len() >= BATCH_BYTES {
+            self.flush().await?;
         }
         Ok(())
     }
 
+    /// Hands the batch to the upload.
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        if let Some((upload, _, _)) = &mut self.current {
+            if !self.batch.is_empty() {
+                upload.write(&self.batch).await?;
+            }
+        }
+        self.batch.clear();
+        Ok(())
+    }
+
+    async fn end_line(&mut self) -> Result<(), StoreError> {
+        self.append(b"\n").await?;
+        self.counted();
+        Ok(())
+    }
+
+    /// Counts the line just written.
+    fn counted(&mut self) {
+        if let Some((_, _, n)) = &mut self.current {
+            *n += 1;
+        }
+    }
+
     async fn finish_file(&mut self) -> Result<(), StoreError> {
+        self.flush().await?;
         if let Some((upload, key, count)) = self.current.take() {
             upload.complete().await?;
             self.done.push(OutputFile {
@@ -136,6 +186,7 @@ impl TypeWriter {
     }
 
     async fn abort(&mut self) {
+        self.batch = Vec::new();
         if let Some((upload, _, _)) = self.current.take() {
             let _ = upload.abort().await;
         }
@@ -144,22 +195,6 @@ impl TypeWriter {
 
 fn encode(v: &Value) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(v).map_err(|e| StoreError::Other(e.to_string()))
-}
-
-/// Renders `resource` (of type `t`) as one NDJSON line, cut to `_elements`.
-fn render<T: serde::Serialize>(
-    t: ResourceType,
-    r: &T,
-    req: &ExportRequest,
-) -> Result<Vec<u8>, StoreError> {
-    match wanted(t, &req.elements) {
-        Some(keep) => {
-            let v = serde_json::to_value(r).map_err(json_err)?;
-            encode(&subset(t, v, &keep))
-        }
-        // Straight to bytes: no intermediate JSON tree per resource.
-        None => serde_json::to_vec(r).map_err(json_err),
-    }
 }
 
 fn wants(req: &ExportRequest, t: ResourceType) -> bool {
@@ -246,14 +281,19 @@ pub async fn owed(
     if m.added_at > t || (!req.patients.is_empty() && !req.patients.contains(&m.person)) {
         return Ok(Owed::Nothing);
     }
-    let Some(person) = patients.person(&m.person).await? else {
+    // One query for the whole partition: profile, source links, history.
+    let with_history = wants(req, ResourceType::Immunization);
+    let Some(record) = patients.person_record(&m.person, with_history).await? else {
         return Ok(Owed::Nothing);
     };
+    let person = &record.person;
     if person.status == PersonStatus::Merged || person.updated_at > t {
         return Ok(Owed::Nothing);
     }
     if person.demographics.protected.value == Some(true)
-        && !patients.reported_by(&person.id, &spec.au.id).await?
+        && !patients
+            .reported_among(&record.sources, &spec.au.id)
+            .await?
     {
         return Ok(Owed::Nothing);
     }
@@ -265,20 +305,20 @@ pub async fn owed(
         });
     }
     let identifiers = if wants(req, ResourceType::Patient) {
-        Some(patients.identifiers_from(&person.id, &spec.au.id).await?)
+        Some(
+            patients
+                .identifiers_among(&record.sources, &spec.au.id)
+                .await?,
+        )
     } else {
         None
     };
-    let mut history = if wants(req, ResourceType::Immunization) {
-        patients.history_without_sources(&person.id).await?
-    } else {
-        Vec::new()
-    };
+    let mut history = record.history()?;
     history.sort_by_key(|i| (i.order.administered, i.id.clone()));
     Ok(Owed::Member {
         member: Box::new(m.clone()),
         data: Some(Box::new(MemberData {
-            person,
+            person: record.person,
             identifiers,
             history,
         })),
@@ -338,9 +378,7 @@ impl ShardWriter {
             }
             self.members.append(&entry).await?;
             // Counted, but no newline: the part is spliced into one line.
-            if let Some((_, _, n)) = &mut self.members.current {
-                *n += 1;
-            }
+            self.members.counted();
         }
         let Some(data) = data else {
             return Ok(());
@@ -348,13 +386,13 @@ impl ShardWriter {
         if let Some(theirs) = &data.identifiers {
             let p = resources::patient(&data.person, theirs, &spec.identifier_base);
             self.patient
-                .line(blobs, &render(ResourceType::Patient, &p, req)?)
+                .resource(blobs, ResourceType::Patient, &p, req)
                 .await?;
         }
         for imm in &data.history {
             let r = resources::immunization(&data.person.id, imm, &spec.identifier_base);
             self.immunization
-                .line(blobs, &render(ResourceType::Immunization, &r, req)?)
+                .resource(blobs, ResourceType::Immunization, &r, req)
                 .await?;
         }
         Ok(())
@@ -402,7 +440,7 @@ pub async fn write_summary(
     if wants(req, ResourceType::Organization) {
         let mut w = TypeWriter::new("Organization", &spec.prefix, spec.max_lines_per_file);
         let org = resources::organization(&spec.au, base);
-        w.line(blobs, &render(ResourceType::Organization, &org, req)?)
+        w.resource(blobs, ResourceType::Organization, &org, req)
             .await?;
         w.finish_file().await?;
         files.output.append(&mut w.done);

@@ -126,7 +126,7 @@ pub struct Matched {
 
 #[derive(Clone)]
 pub struct PatientMatching {
-    store: Arc<dyn ItemStore>,
+    pub(super) store: Arc<dyn ItemStore>,
     matcher: Arc<Matcher>,
     groups: &'static VaccineGroups,
 }
@@ -676,7 +676,7 @@ impl PatientMatching {
         Ok(touched.into_iter().collect())
     }
 
-    async fn query_all(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
+    pub(super) async fn query_all(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
         let mut out = Vec::new();
         let mut cursor = None;
         loop {
@@ -706,56 +706,10 @@ impl PatientMatching {
             .collect())
     }
 
-    /// The identifiers an Authorized User itself gave for the person (its
-    /// records' PID-3), never another sender's.
-    pub async fn identifiers_from(
-        &self,
-        person: &str,
-        au: &str,
-    ) -> Result<Vec<iz::view::Identifier>, StoreError> {
-        // Only the sender and its PID-3 list are decoded: a source record is
-        // mostly matching material an export never reads.
-        #[derive(serde::Deserialize)]
-        struct SourceIdentifiers {
-            au: String,
-            record: RecordIdentifiers,
-        }
-        #[derive(serde::Deserialize)]
-        struct RecordIdentifiers {
-            #[serde(default)]
-            identifiers: Vec<matching::RecordIdentifier>,
-        }
-        let mut identifiers = Vec::new();
-        for sid in self.sources_of(person).await? {
-            let Some(item) = self.store.get(&keys::source(&sid)).await? else {
-                continue;
-            };
-            let source: SourceIdentifiers = decode(&item, "source record")?;
-            if source.au != au {
-                continue;
-            }
-            for id in &source.record.identifiers {
-                let identifier = iz::view::Identifier {
-                    id: id.value.clone(),
-                    authority: Some(id.system.clone()).filter(|s| !s.is_empty()),
-                    type_code: Some(id.kind.clone()).filter(|s| !s.is_empty()),
-                };
-                if !identifiers.contains(&identifier) {
-                    identifiers.push(identifier);
-                }
-            }
-        }
-        Ok(identifiers)
-    }
-
     /// Whether the Authorized User reported this person (has a record linked).
     pub async fn reported_by(&self, person: &str, au: &str) -> Result<bool, StoreError> {
-        for sid in self.sources_of(person).await? {
-            if self.source(&sid).await?.is_some_and(|s| s.au == au) {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        let sources = self.sources_of(person).await?;
+        self.reported_among(&sources, au).await
     }
 
     /// Rebuilds the consolidated history; fails with a conflict (retried) if
@@ -1055,31 +1009,6 @@ impl PatientMatching {
             .await?
             .iter()
             .map(|i| decode(i, "immunization"))
-            .collect()
-    }
-
-    /// The consolidated history without each dose's list of reports
-    /// (`sources` is left empty): what a FHIR Immunization is rendered
-    /// from, for readers that never show provenance, such as an export.
-    pub async fn history_without_sources(
-        &self,
-        person: &str,
-    ) -> Result<Vec<doses::Immunization>, StoreError> {
-        #[derive(serde::Deserialize)]
-        struct Rendered {
-            id: String,
-            order: iz::view::Order,
-        }
-        self.query_all(&keys::person_pk(person), keys::IMMUNIZATION_PREFIX)
-            .await?
-            .iter()
-            .map(|i| {
-                decode::<Rendered>(i, "immunization").map(|r| doses::Immunization {
-                    id: r.id,
-                    order: r.order,
-                    sources: Vec::new(),
-                })
-            })
             .collect()
     }
 

@@ -8,6 +8,7 @@ pub mod doses;
 pub mod events;
 mod items;
 mod linking;
+mod reading;
 pub mod source;
 
 pub use demographics::{Demographics, Stamped};
@@ -17,3 +18,4 @@ pub use items::{
     SourceRecord,
 };
 pub use linking::{Found, MatchError, Matched, PatientMatching, RelinkError};
+pub use reading::PersonRecord;
