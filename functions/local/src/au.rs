@@ -1,6 +1,5 @@
 //! `iisbulk au …`: Authorized User administration on the local store.
 
-use crate::data_dir;
 use clap::{Args, Subcommand};
 use registry::{AuKind, AuthorizedUsers, NewAuthorizedUser};
 use std::io::BufRead;
@@ -9,9 +8,8 @@ use std::process::ExitCode;
 
 #[derive(Debug, Args)]
 pub struct Common {
-    /// Data directory of the local IIS.
-    #[arg(long, default_value = data_dir::DEFAULT_DATA_DIR)]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    store: crate::backend::StoreArgs,
 }
 
 #[derive(Debug, Args)]
@@ -126,7 +124,7 @@ async fn run_inner(cmd: AuCommand) -> Result<(), String> {
                 )
             })?;
             let password = password(p)?;
-            let users = AuthorizedUsers::new(data_dir::open(&common.data_dir)?);
+            let users = AuthorizedUsers::new(common.store.open().await?);
             let au = users
                 .onboard(
                     NewAuthorizedUser {
@@ -159,7 +157,7 @@ async fn run_inner(cmd: AuCommand) -> Result<(), String> {
             }
         }
         AuCommand::List { common, json } => {
-            let users = AuthorizedUsers::new(data_dir::open(&common.data_dir)?);
+            let users = AuthorizedUsers::new(common.store.open().await?);
             let list = users.list().await.map_err(|e| e.to_string())?;
             for au in list {
                 if json {
@@ -188,7 +186,7 @@ async fn run_inner(cmd: AuCommand) -> Result<(), String> {
             password: p,
         } => {
             let password = password(p)?;
-            let users = AuthorizedUsers::new(data_dir::open(&common.data_dir)?);
+            let users = AuthorizedUsers::new(common.store.open().await?);
             users
                 .set_password(&id, &password)
                 .await
@@ -200,7 +198,7 @@ async fn run_inner(cmd: AuCommand) -> Result<(), String> {
             id,
             facility,
         } => {
-            let users = AuthorizedUsers::new(data_dir::open(&common.data_dir)?);
+            let users = AuthorizedUsers::new(common.store.open().await?);
             let au = users
                 .add_facility(&id, &facility)
                 .await

@@ -8,13 +8,10 @@ use clap::{Args, Subcommand};
 use registry::smart::jose::{JwkSet, SigningKey};
 use registry::smart::{Clients, ASSERTION_TYPE};
 
-use crate::data_dir;
-
 #[derive(Debug, Args)]
 pub struct Common {
-    /// Data directory of the local IIS.
-    #[arg(long, default_value = data_dir::DEFAULT_DATA_DIR)]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    store: crate::backend::StoreArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,7 +117,7 @@ async fn client(cmd: ClientCommand) -> Result<(), String> {
             jwks_url,
             scope,
         } => {
-            let clients = Clients::new(data_dir::open(&common.data_dir)?);
+            let clients = Clients::new(common.store.open().await?);
             let text = match &jwks {
                 Some(p) => Some(String::from_utf8(read(p)?).map_err(|_| "the JWKS is not UTF-8")?),
                 None => None,
@@ -133,7 +130,7 @@ async fn client(cmd: ClientCommand) -> Result<(), String> {
             println!("Authorized User {}; may be granted: {}", c.au, c.scope);
         }
         ClientCommand::List { common, au } => {
-            let clients = Clients::new(data_dir::open(&common.data_dir)?);
+            let clients = Clients::new(common.store.open().await?);
             for c in clients.of_au(&au).await.map_err(|e| e.to_string())? {
                 let keys = match (&c.jwks, &c.jwks_url) {
                     (Some(set), _) => set
@@ -153,7 +150,7 @@ async fn client(cmd: ClientCommand) -> Result<(), String> {
             client_id,
             jwks,
         } => {
-            let clients = Clients::new(data_dir::open(&common.data_dir)?);
+            let clients = Clients::new(common.store.open().await?);
             let text = String::from_utf8(read(&jwks)?).map_err(|_| "the JWKS is not UTF-8")?;
             clients
                 .set_jwks(&client_id, &text)
@@ -162,7 +159,7 @@ async fn client(cmd: ClientCommand) -> Result<(), String> {
             println!("keys of {client_id} replaced");
         }
         ClientCommand::Remove { common, client_id } => {
-            let clients = Clients::new(data_dir::open(&common.data_dir)?);
+            let clients = Clients::new(common.store.open().await?);
             clients
                 .remove(&client_id)
                 .await

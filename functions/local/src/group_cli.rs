@@ -1,6 +1,5 @@
 //! `iisbulk group …`: an Authorized User's Group and why each member is in it.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
@@ -8,13 +7,10 @@ use registry::membership::{Evidence, Groups, Member};
 use registry::resources::instant;
 use registry::AuthorizedUsers;
 
-use crate::data_dir;
-
 #[derive(Debug, Args)]
 pub struct Common {
-    /// Data directory of the local IIS.
-    #[arg(long, default_value = data_dir::DEFAULT_DATA_DIR)]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    store: crate::backend::StoreArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,7 +87,7 @@ fn line(m: &Member) -> String {
 async fn run_inner(cmd: GroupCommand) -> Result<(), String> {
     match cmd {
         GroupCommand::Show { common, id, au } => {
-            let store = data_dir::open(&common.data_dir)?;
+            let store = common.store.open().await?;
             let groups = Groups::new(store.clone());
             let id = match (id, au) {
                 (Some(id), _) => id,
@@ -122,7 +118,7 @@ async fn run_inner(cmd: GroupCommand) -> Result<(), String> {
             all,
             json,
         } => {
-            let groups = Groups::new(data_dir::open(&common.data_dir)?);
+            let groups = Groups::new(common.store.open().await?);
             if groups.get(&id).await.map_err(|e| e.to_string())?.is_none() {
                 return Err(format!("no Group '{id}'"));
             }

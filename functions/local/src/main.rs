@@ -1,6 +1,7 @@
 //! `iisbulk`: the IIS in one local process, and the tools around it.
 
 mod au;
+mod backend;
 mod check;
 mod client_cli;
 mod consumer;

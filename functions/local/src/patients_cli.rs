@@ -1,7 +1,6 @@
 //! `iisbulk patients …`: the review desk for matching on the local store
 //! (stop `iisbulk serve` on the same data first). Output is JSON lines.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -10,13 +9,10 @@ use matching::Matcher;
 use registry::patients::PatientMatching;
 use serde_json::json;
 
-use crate::data_dir;
-
 #[derive(Debug, Args)]
 pub struct Common {
-    /// Data directory of the local IIS.
-    #[arg(long, default_value = data_dir::DEFAULT_DATA_DIR)]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    store: crate::backend::StoreArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -67,8 +63,8 @@ pub async fn run(cmd: PatientsCommand) -> ExitCode {
     }
 }
 
-fn open(common: &Common) -> Result<PatientMatching, String> {
-    let store = data_dir::open(&common.data_dir)?;
+async fn open(common: &Common) -> Result<PatientMatching, String> {
+    let store = common.store.open().await?;
     Ok(PatientMatching::new(store, Arc::new(Matcher::default())))
 }
 
@@ -79,7 +75,7 @@ fn now_ms() -> i64 {
 async fn run_inner(cmd: PatientsCommand) -> Result<(), String> {
     match cmd {
         PatientsCommand::Review { common, limit } => {
-            let m = open(&common)?;
+            let m = open(&common).await?;
             for person in m.review_queue(limit).await.map_err(|e| e.to_string())? {
                 let dups = m
                     .potential_duplicates(&person.id)
@@ -93,7 +89,7 @@ async fn run_inner(cmd: PatientsCommand) -> Result<(), String> {
             }
         }
         PatientsCommand::Show { common, person } => {
-            let m = open(&common)?;
+            let m = open(&common).await?;
             let p = m
                 .person(&person)
                 .await
@@ -121,7 +117,7 @@ async fn run_inner(cmd: PatientsCommand) -> Result<(), String> {
             to,
             new,
         } => {
-            let m = open(&common)?;
+            let m = open(&common).await?;
             let target = if new { None } else { to.as_deref() };
             let person = m
                 .relink(&source, target, now_ms())
@@ -133,7 +129,7 @@ async fn run_inner(cmd: PatientsCommand) -> Result<(), String> {
             );
         }
         PatientsCommand::Confirm { common, person } => {
-            let m = open(&common)?;
+            let m = open(&common).await?;
             m.confirm(&person, now_ms())
                 .await
                 .map_err(|e| e.to_string())?;

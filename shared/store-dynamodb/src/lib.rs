@@ -49,7 +49,9 @@ use store::limits::{check_item, check_key, check_query, check_transaction, now_e
 use store::{Condition, Item, ItemStore, Key, Page, QueryOpts, StoreError, Write};
 
 pub use attrs::item_from_attrs;
-pub use setup::{client_from_env, create_table_for_tests, DEFAULT_REGION, ENDPOINT_ENV};
+pub use setup::{
+    client_for, client_from_env, create_table_for_tests, DEFAULT_REGION, ENDPOINT_ENV,
+};
 
 use attrs::{index_attrs, key_attrs, VERSION};
 use expr::Expr;
@@ -71,6 +73,31 @@ impl DynamoStore {
 
     pub fn table_name(&self) -> &str {
         &self.table
+    }
+
+    /// Whether the table exists, for tools that want to say so before their
+    /// first write. Only a missing table is an error: a caller allowed to
+    /// read and write items but not to describe the table goes on.
+    pub async fn check_table(&self) -> Result<(), StoreError> {
+        match self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Err(StoreError::Invalid(format!(
+                    "table '{}' does not exist (check --table and --region)",
+                    self.table
+                )))
+            }
+            Err(_) => Ok(()),
+        }
     }
 
     fn build_error(e: impl std::fmt::Display) -> StoreError {

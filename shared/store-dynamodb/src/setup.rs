@@ -36,17 +36,33 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 ///   and no `AWS_ACCESS_KEY_ID` dummy keys are used (local emulators accept
 ///   any signature).
 pub async fn client_from_env() -> Client {
+    client_for(None, None).await
+}
+
+/// [`client_from_env`] with the region and endpoint given explicitly (as
+/// `iisbulk --backend dynamodb --region … --endpoint …` does); `None` falls
+/// back to the environment.
+pub async fn client_for(region: Option<&str>, endpoint: Option<&str>) -> Client {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https();
-    let region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|r| !r.is_empty()))
+    let region = region
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .or_else(|| {
+            ["AWS_REGION", "AWS_DEFAULT_REGION"]
+                .iter()
+                .find_map(|v| std::env::var(v).ok().filter(|r| !r.is_empty()))
+        })
         .unwrap_or_else(|| DEFAULT_REGION.to_owned());
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
         .region(Region::new(region));
-    if let Some(endpoint) = std::env::var(ENDPOINT_ENV).ok().filter(|e| !e.is_empty()) {
+    let endpoint = endpoint
+        .filter(|e| !e.is_empty())
+        .map(str::to_owned)
+        .or_else(|| std::env::var(ENDPOINT_ENV).ok().filter(|e| !e.is_empty()));
+    if let Some(endpoint) = endpoint {
         loader = loader.endpoint_url(endpoint);
         if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
             loader = loader.credentials_provider(Credentials::new(
