@@ -205,13 +205,14 @@ pub async fn streams_client() -> aws_sdk_dynamodbstreams::Client {
     {
         loader = loader.endpoint_url(endpoint);
         if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-            loader = loader.credentials_provider(aws_sdk_dynamodbstreams::config::Credentials::new(
-                "test",
-                "test",
-                None,
-                None,
-                "iisbulk-local",
-            ));
+            loader =
+                loader.credentials_provider(aws_sdk_dynamodbstreams::config::Credentials::new(
+                    "test",
+                    "test",
+                    None,
+                    None,
+                    "iisbulk-local",
+                ));
         }
     }
     aws_sdk_dynamodbstreams::Client::new(&loader.load().await)

@@ -147,9 +147,11 @@ where
     }
     let body = match raw["body"].as_str() {
         None => Vec::new(),
-        Some(b) if raw["isBase64Encoded"] == json!(true) => base64::engine::general_purpose::STANDARD
-            .decode(b)
-            .map_err(|e| format!("isBase64Encoded but the body is not base64: {e}"))?,
+        Some(b) if raw["isBase64Encoded"] == json!(true) => {
+            base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .map_err(|e| format!("isBase64Encoded but the body is not base64: {e}"))?
+        }
         Some(b) => b.as_bytes().to_vec(),
     };
     let mut raw = raw;

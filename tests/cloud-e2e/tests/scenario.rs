@@ -20,6 +20,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -82,7 +83,13 @@ impl Api {
         invoke(self.ingest.clone(), &event).await.unwrap()
     }
 
-    async fn bulk(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
+    async fn bulk(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Answer {
         let path = path.strip_prefix(PUBLIC_URL).unwrap_or(path);
         let event = apigw_v2_event(method, path, headers, body);
         invoke(self.bulk.clone(), &event).await.unwrap()
@@ -93,7 +100,10 @@ impl Api {
         self.bulk(
             "GET",
             path,
-            &[("accept", "application/fhir+json"), ("authorization", &bearer)],
+            &[
+                ("accept", "application/fhir+json"),
+                ("authorization", &bearer),
+            ],
             b"",
         )
         .await
@@ -174,12 +184,26 @@ async fn pump(cloud: &Cloud) -> Pump {
     let matching = matcher::deps_from_env().await.unwrap();
     let membership = membership::deps_from_env().await.unwrap();
     let jobs = export_worker::deps_from_env().await.unwrap();
+    let failure_injected = AtomicBool::new(false);
     let consumers = vec![
         Consumer::new(
             mapping(&template, "MatcherFunction").unwrap(),
             Box::new(move |event| {
                 let matching = matching.clone();
+                let several = event["Records"].as_array().map_or(0, Vec::len) >= 2;
+                let inject = several && !failure_injected.swap(true, Ordering::SeqCst);
                 Box::pin(async move {
+                    let records = event["Records"].as_array().cloned().unwrap_or_default();
+                    if inject {
+                        // The first batch stops at its second record (as the
+                        // matcher does when the store throttles there): the
+                        // first record is applied, the second named failed.
+                        let head = json!({ "Records": [records[0]] });
+                        let applied = matcher::handle(&matching, &head, now_s() * 1000).await?;
+                        assert!(applied.batch_item_failures.is_empty());
+                        let failed = &records[1]["dynamodb"]["SequenceNumber"];
+                        return Ok(json!({"batchItemFailures": [{"itemIdentifier": failed}]}));
+                    }
                     matcher::handle(&matching, &event, now_s() * 1000)
                         .await
                         .map(as_json)
@@ -280,21 +304,44 @@ async fn scenario(table: String, bucket: String) {
     let mut pump = pump(&cloud).await;
     // Onboarding wrote items; none of them is work for a stream function.
     pump.until_quiet().await.unwrap();
-    assert!(pump.consumers.iter().all(|c| c.delivered.is_empty()), "{pump:?}");
+    assert!(
+        pump.consumers.iter().all(|c| c.delivered.is_empty()),
+        "{pump:?}"
+    );
 
     // Each clinic reports its own child over the ingest function.
     let a_msg = vxu("FACA", "E2E-A1", "Adaeze", "Nwankwo", "20240305");
-    let answer = api.post_hl7("clinic-a", "clinic-a password, long enough", &a_msg).await;
+    let answer = api
+        .post_hl7("clinic-a", "clinic-a password, long enough", &a_msg)
+        .await;
     assert_eq!(answer.status, 200, "{}", answer.text());
     assert_eq!(msa1(&answer.text()), "AA", "{}", answer.text());
     let b_msg = vxu("FACB", "E2E-B1", "Kwabena", "Mensah", "20230612");
-    let answer = api.post_hl7("clinic-b", "clinic-b password, long enough", &b_msg).await;
+    let answer = api
+        .post_hl7("clinic-b", "clinic-b password, long enough", &b_msg)
+        .await;
     assert_eq!(msa1(&answer.text()), "AA", "{}", answer.text());
 
     // The matcher and membership functions, from the stream.
     pump.until_quiet().await.unwrap();
-    let matcher_batches = pump.consumer("MatcherFunction").unwrap().delivered.len();
-    assert!(matcher_batches >= 1, "{pump:?}");
+    // Both messages came in one batch; its second record, reported failed,
+    // was delivered again on its own, and the first was not.
+    let matcher = pump.consumer("MatcherFunction").unwrap();
+    let sequences = |event: &Value| -> Vec<String> {
+        event["Records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["dynamodb"]["SequenceNumber"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(matcher.failures, 1, "{pump:?}");
+    assert_eq!(matcher.delivered.len(), 2, "{pump:?}");
+    let (first, retry) = (
+        sequences(&matcher.delivered[0]),
+        sequences(&matcher.delivered[1]),
+    );
+    assert_eq!((first.len(), retry.as_slice()), (2, &first[1..]));
 
     let token_a = api.token(&key_a, "a-1", &client_a).await;
     let token_b = api.token(&key_b, "b-1", &client_b).await;
@@ -306,7 +353,10 @@ async fn scenario(table: String, bucket: String) {
         .as_str()
         .unwrap()
         .to_owned();
-    let theirs = api.fhir(&format!("/fhir/Group/{group_b}"), &token_b).await.json();
+    let theirs = api
+        .fhir(&format!("/fhir/Group/{group_b}"), &token_b)
+        .await
+        .json();
     assert_eq!(theirs["quantity"], 1, "{theirs}");
     let patient_b = theirs["member"][0]["entity"]["reference"]
         .as_str()
@@ -330,14 +380,24 @@ async fn scenario(table: String, bucket: String) {
         .await;
     assert_eq!(kick.status, 202, "{}", kick.text());
     let status_url = kick.header("content-location").unwrap().to_owned();
-    assert!(status_url.starts_with(&format!("{PUBLIC_URL}/fhir/bulkstatus/")), "{status_url}");
+    assert!(
+        status_url.starts_with(&format!("{PUBLIC_URL}/fhir/bulkstatus/")),
+        "{status_url}"
+    );
     let first = api.fhir(&status_url, &token_a).await;
     assert_eq!(first.status, 202, "the first poll is always in progress");
 
     // The export worker: plan, shards, completion.
     pump.until_quiet().await.unwrap();
-    let export_batches = pump.consumer("ExportWorkerFunction").unwrap().delivered.len();
-    assert!(export_batches >= 2, "a plan and at least one shard: {pump:?}");
+    let export_batches = pump
+        .consumer("ExportWorkerFunction")
+        .unwrap()
+        .delivered
+        .len();
+    assert!(
+        export_batches >= 2,
+        "a plan and at least one shard: {pump:?}"
+    );
 
     let mut manifest = Value::Null;
     for _ in 0..10 {
@@ -353,11 +413,18 @@ async fn scenario(table: String, bucket: String) {
     assert_eq!(manifest["error"], json!([]), "{manifest}");
     let files = download(&manifest).await;
     for (kind, (count, lines)) in &files {
-        assert_eq!(*count, lines.len() as u64, "{kind}: manifest count and lines");
+        assert_eq!(
+            *count,
+            lines.len() as u64,
+            "{kind}: manifest count and lines"
+        );
     }
     let patients = &files["Patient"].1;
     assert_eq!(patients.len(), 1, "{manifest}");
-    assert_eq!(format!("Patient/{}", patients[0]["id"].as_str().unwrap()), patient_a);
+    assert_eq!(
+        format!("Patient/{}", patients[0]["id"].as_str().unwrap()),
+        patient_a
+    );
     assert_eq!(patients[0]["name"][0]["family"], "Nwankwo");
     let immunizations = &files["Immunization"].1;
     assert_eq!(immunizations.len(), 2, "both doses");
@@ -392,7 +459,11 @@ async fn scenario(table: String, bucket: String) {
         }
     }
     pump.until_quiet().await.unwrap();
-    assert_eq!(cloud.objects().await.unwrap(), objects, "S3 after redelivery");
+    assert_eq!(
+        cloud.objects().await.unwrap(),
+        objects,
+        "S3 after redelivery"
+    );
     let after = cloud.items().await.unwrap();
     let changed: Vec<_> = after
         .iter()
@@ -400,7 +471,10 @@ async fn scenario(table: String, bucket: String) {
         .map(|(k, _)| k)
         .chain(items.keys().filter(|k| !after.contains_key(*k)))
         .collect();
-    assert!(changed.is_empty(), "items changed by redelivery: {changed:?}");
+    assert!(
+        changed.is_empty(),
+        "items changed by redelivery: {changed:?}"
+    );
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let again = api.fhir(&status_url, &token_a).await;
     assert_eq!(again.status, 200);
@@ -412,6 +486,9 @@ async fn scenario(table: String, bucket: String) {
         "cloud e2e: {} matcher, {} membership, {} export-worker batches; {took:.1?}",
         pump.consumer("MatcherFunction").unwrap().delivered.len(),
         pump.consumer("MembershipFunction").unwrap().delivered.len(),
-        pump.consumer("ExportWorkerFunction").unwrap().delivered.len(),
+        pump.consumer("ExportWorkerFunction")
+            .unwrap()
+            .delivered
+            .len(),
     );
 }
