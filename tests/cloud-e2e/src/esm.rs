@@ -511,3 +511,113 @@ impl Pump {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn record(event: &str, pk: &str, sk: &str, seq: &str) -> Value {
+        json!({"eventName": event, "dynamodb": {"SequenceNumber": seq,
+            "Keys": {"pk": {"S": pk}, "sk": {"S": sk}}}})
+    }
+
+    /// The template's mappings, and their filters on the item families each
+    /// function owns (the same cases as the Rust decision functions' tests
+    /// and scripts/check_infra_consistency.py).
+    #[test]
+    fn the_template_mappings_admit_what_each_function_owns() {
+        let t = template().unwrap();
+        let cases = [
+            ("MatcherFunction", "INSERT", "IN#m1", "HEAD", true),
+            ("MatcherFunction", "MODIFY", "IN#m1", "HEAD", false),
+            ("MatcherFunction", "INSERT", "IN#m1", "MATCHED", false),
+            ("MembershipFunction", "INSERT", "IN#m1", "MATCHED", true),
+            ("MembershipFunction", "INSERT", "QRY#q1", "QRY", true),
+            ("MembershipFunction", "MODIFY", "SRC#s1", "SRC", true),
+            ("MembershipFunction", "INSERT", "SRC#s1", "SRC", false),
+            ("MembershipFunction", "MODIFY", "PAT#p1", "PROFILE", true),
+            ("MembershipFunction", "INSERT", "IN#m1", "HEAD", false),
+            ("ExportWorkerFunction", "INSERT", "JOB#j1", "JOB", true),
+            ("ExportWorkerFunction", "MODIFY", "JOB#j1", "JOB", false),
+            (
+                "ExportWorkerFunction",
+                "INSERT",
+                "JOBSHARD#j1#1",
+                "SHARD",
+                true,
+            ),
+            ("ExportWorkerFunction", "INSERT", "JOB#j1", "POLL", false),
+        ];
+        for (function, event, pk, sk, admitted) in cases {
+            let m = mapping(&t, function).unwrap();
+            assert!(m.batch_size >= 1 && m.max_retries >= 1, "{m:?}");
+            let r = record(event, pk, sk, "1");
+            let mut any = false;
+            for f in &m.filters {
+                any |= matches(f, &r).unwrap();
+            }
+            assert_eq!(any, admitted, "{function} {event} {pk} / {sk}");
+        }
+        assert!(mapping(&t, "IngestFunction").is_err(), "no stream event");
+        assert!(mapping(&t, "NoSuchFunction").is_err());
+    }
+
+    #[test]
+    fn filters_refuse_operators_they_do_not_know() {
+        let r = record("INSERT", "IN#1", "HEAD", "1");
+        let numeric = json!({"dynamodb": {"Keys": {"pk": {"S": [{"anything-but": "x"}]}}}});
+        assert!(matches(&numeric, &r).is_err());
+        assert!(!matches(&json!({"eventName": ["REMOVE"]}), &r).unwrap());
+        assert!(!matches(&json!({"userIdentity": {"type": ["Service"]}}), &r).unwrap());
+    }
+
+    #[test]
+    fn batch_failures_name_records_of_the_batch() {
+        let batch = [
+            record("INSERT", "IN#1", "HEAD", "10"),
+            record("INSERT", "IN#2", "HEAD", "11"),
+        ];
+        let f = |v: Value| failed_index("F", &v, &batch);
+        assert_eq!(f(json!({"batchItemFailures": []})).unwrap(), None);
+        assert_eq!(f(json!({})).unwrap(), None);
+        assert_eq!(
+            f(json!({"batchItemFailures": [{"itemIdentifier": "11"}, {"itemIdentifier": "10"}]}))
+                .unwrap(),
+            Some(0)
+        );
+        assert!(f(json!({"batchItemFailures": [{"itemIdentifier": "12"}]})).is_err());
+        assert!(f(json!({"batchItemFailures": [{}]})).is_err());
+    }
+
+    #[test]
+    fn only_motos_bare_key_inserts_are_dropped() {
+        let bare = |seq: &str| {
+            let mut r = record("INSERT", "IN#1", "HEAD", seq);
+            r["dynamodb"]["NewImage"] = json!({"pk": {"S": "IN#1"}, "sk": {"S": "HEAD"}});
+            r
+        };
+        let full = |seq: &str| {
+            let mut r = bare(seq);
+            r["dynamodb"]["NewImage"]["d"] = json!({"B": "e30="});
+            r
+        };
+        let seqs =
+            |v: Vec<Value>| -> Vec<String> { v.iter().map(|r| sequence(r).to_owned()).collect() };
+        assert_eq!(
+            seqs(without_moto_phantoms(vec![bare("1"), full("2")])),
+            ["2"]
+        );
+        // A bare insert followed by another key, or standing alone, stays.
+        let other = record("INSERT", "IN#2", "HEAD", "2");
+        assert_eq!(
+            seqs(without_moto_phantoms(vec![bare("1"), other])),
+            ["1", "2"]
+        );
+        assert_eq!(
+            seqs(without_moto_phantoms(vec![full("1"), full("2")])),
+            ["1", "2"]
+        );
+        assert_eq!(seqs(without_moto_phantoms(vec![bare("1")])), ["1"]);
+    }
+}
