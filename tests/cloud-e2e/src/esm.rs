@@ -219,10 +219,18 @@ fn sequence(record: &Value) -> &str {
 }
 
 /// The table's stream, read through the DynamoDB Streams API.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StreamReader {
     pub client: aws_sdk_dynamodbstreams::Client,
     pub arn: String,
+}
+
+impl std::fmt::Debug for StreamReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamReader")
+            .field("arn", &self.arn)
+            .finish_non_exhaustive()
+    }
 }
 
 impl StreamReader {
