@@ -24,7 +24,7 @@ pub fn endpoints_or_skip(what: &str) -> bool {
     }
     assert!(
         std::env::var(REQUIRE_ENV).as_deref() != Ok("1"),
-        "{REQUIRE_ENV}=1 but {} is not set (run scripts/moto start)",
+        "{REQUIRE_ENV}=1 but {} missing (run scripts/moto start)",
         missing.join(" and ")
     );
     // Straight to stderr: the test harness captures print macros of passing tests.
