@@ -159,10 +159,10 @@ def code_route_added(root: Path):
 
 
 def code_env_added(root: Path):
-    p = root / "functions/matcher/src/main.rs"
+    p = root / "functions/matcher/src/lib.rs"
     s = p.read_text()
     s2 = s.replace("let table =", 'let _extra = std::env::var("IISBULK_NEW_SETTING");\n    let table =', 1)
-    assert s2 != s, "matcher main.rs changed: update this test"
+    assert s2 != s, "matcher deps_from_env changed: update this test"
     p.write_text(s2)
 
 

@@ -54,3 +54,27 @@ pub async fn handle(jobs: &ExportJobs, event: &Value) -> Result<BatchResponse, S
     }
     Ok(BatchResponse::default())
 }
+
+/// The export use case from the environment, as `main.rs` builds it once
+/// per container (and the cloud end-to-end test builds it against moto):
+/// `IISBULK_TABLE` (required), `IISBULK_BUCKET` (required),
+/// `IISBULK_EXPORT_PREFIX` (key prefix in the bucket),
+/// `IISBULK_JURISDICTION_POLICY` (its `fhir.identifier_base` names
+/// identifier systems), and for tests `IISBULK_DYNAMODB_ENDPOINT` /
+/// `IISBULK_S3_ENDPOINT`. (Retention is fixed by the kick-off, in bulk-api.)
+#[cfg(feature = "lambda")]
+pub async fn deps_from_env() -> Result<ExportJobs, lambda_runtime::Error> {
+    use registry::membership::JurisdictionPolicy;
+    use registry::patients::PatientMatching;
+    use std::sync::Arc;
+    let table =
+        std::env::var("IISBULK_TABLE").map_err(|_| "IISBULK_TABLE must name the DynamoDB table")?;
+    let policy = JurisdictionPolicy::from_env()?;
+    let store: Arc<dyn store::ItemStore> = Arc::new(store_dynamodb::DynamoStore::new(
+        store_dynamodb::client_from_env().await,
+        table,
+    ));
+    let blobs: Arc<dyn store::BlobStore> = Arc::new(blob_s3::S3BlobStore::from_env().await?);
+    let patients = PatientMatching::new(store, Arc::new(matching::Matcher::default()));
+    Ok(ExportJobs::new(patients, blobs, &policy.identifier_base))
+}

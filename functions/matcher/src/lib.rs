@@ -64,3 +64,32 @@ pub async fn handle(
     }
     Ok(BatchResponse::default())
 }
+
+/// The matching use case from the environment, as `main.rs` builds it once
+/// per container (and the cloud end-to-end test builds it against moto):
+/// `IISBULK_TABLE` (required), `IISBULK_DYNAMODB_ENDPOINT` (tests only),
+/// `IISBULK_MATCHING_CONFIG` (a matching configuration TOML file path; the
+/// shipped one otherwise).
+#[cfg(feature = "lambda")]
+pub async fn deps_from_env() -> Result<PatientMatching, lambda_runtime::Error> {
+    use std::sync::Arc;
+    let table =
+        std::env::var("IISBULK_TABLE").map_err(|_| "IISBULK_TABLE must name the DynamoDB table")?;
+    let config = match std::env::var("IISBULK_MATCHING_CONFIG") {
+        Ok(path) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("IISBULK_MATCHING_CONFIG {path}: {e}"))?;
+            matching::Config::parse(&text)
+                .map_err(|e| format!("IISBULK_MATCHING_CONFIG {path}: {e}"))?
+        }
+        Err(_) => matching::Config::built_in(),
+    };
+    let store: Arc<dyn store::ItemStore> = Arc::new(store_dynamodb::DynamoStore::new(
+        store_dynamodb::client_from_env().await,
+        table,
+    ));
+    Ok(PatientMatching::new(
+        store,
+        Arc::new(matching::Matcher::new(config)),
+    ))
+}

@@ -64,3 +64,26 @@ pub fn log(outcomes: &[Outcome]) {
         }
     }
 }
+
+/// The membership use case from the environment, as `main.rs` builds it
+/// once per container (and the cloud end-to-end test builds it against
+/// moto): `IISBULK_TABLE` (required), `IISBULK_DYNAMODB_ENDPOINT` (tests
+/// only), `IISBULK_JURISDICTION_POLICY` (the jurisdiction policy as TOML
+/// text; the shipped default otherwise). A bad policy is an error naming the
+/// option, which stops the function at start-up.
+#[cfg(feature = "lambda")]
+pub async fn deps_from_env() -> Result<Membership, lambda_runtime::Error> {
+    use registry::membership::JurisdictionPolicy;
+    use registry::patients::PatientMatching;
+    use std::sync::Arc;
+    let table =
+        std::env::var("IISBULK_TABLE").map_err(|_| "IISBULK_TABLE must name the DynamoDB table")?;
+    let policy = JurisdictionPolicy::from_env()?;
+    let store: Arc<dyn store::ItemStore> = Arc::new(store_dynamodb::DynamoStore::new(
+        store_dynamodb::client_from_env().await,
+        table,
+    ));
+    // Membership reads persons and sources; it never matches.
+    let patients = PatientMatching::new(store, Arc::new(matching::Matcher::default()));
+    Ok(Membership::new(patients, Arc::new(policy)))
+}
