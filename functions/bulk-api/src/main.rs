@@ -16,5 +16,5 @@ async fn main() -> Result<(), lambda_http::Error> {
         .without_time()
         .init();
     let deps = bulk_api::deps_from_env().await?;
-    lambda_http::run(bulk_api::router(Arc::new(deps))).await
+    lambda_edge::run(bulk_api::router(Arc::new(deps))).await
 }

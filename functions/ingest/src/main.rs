@@ -16,5 +16,5 @@ async fn main() -> Result<(), lambda_http::Error> {
         .without_time()
         .init();
     let deps = Arc::new(ingest::deps_from_env().await?);
-    lambda_http::run(router(deps)).await
+    lambda_edge::run(router(deps)).await
 }

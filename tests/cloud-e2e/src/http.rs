@@ -123,6 +123,27 @@ where
     if !matches!(request, LambdaRequest::ApiGatewayV2(_)) {
         return Err("lambda_http did not read the event as API Gateway HTTP API 2.0".into());
     }
+    invoke_request(service, request).await
+}
+
+/// Which front door lambda_http read an event as.
+pub fn event_kind(request: &LambdaRequest) -> &'static str {
+    match request {
+        LambdaRequest::ApiGatewayV1(_) => "API Gateway REST API (1.0)",
+        LambdaRequest::ApiGatewayV2(_) => "API Gateway HTTP API (2.0) or Function URL",
+        LambdaRequest::Alb(_) => "Application Load Balancer",
+        _ => "another event source",
+    }
+}
+
+/// Invokes `service` with an already parsed event of any front door.
+pub async fn invoke_request<S, R, E>(service: S, request: LambdaRequest) -> Result<Answer, String>
+where
+    S: Service<lambda_http::Request, Response = R, Error = E>,
+    S::Future: Send + 'static,
+    R: IntoResponse + 'static,
+    E: std::fmt::Debug,
+{
     let mut adapter: Adapter<'static, R, S> = Adapter::from(service);
     let answer = adapter
         .ready()
@@ -143,6 +164,21 @@ where
                 k.to_ascii_lowercase(),
                 v.as_str().unwrap_or_default().to_owned(),
             );
+        }
+    }
+    // REST API (1.0) answers carry their headers as lists.
+    if let Some(h) = raw["multiValueHeaders"].as_object() {
+        for (k, v) in h {
+            let joined = v
+                .as_array()
+                .map(|vs| {
+                    vs.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default();
+            headers.entry(k.to_ascii_lowercase()).or_insert(joined);
         }
     }
     let body = match raw["body"].as_str() {

@@ -61,8 +61,8 @@ fn now_s() -> i64 {
 
 /// The HTTP functions, invoked as API Gateway invokes them.
 struct Api {
-    ingest: axum::Router,
-    bulk: axum::Router,
+    ingest: lambda_edge::OnLambda,
+    bulk: lambda_edge::OnLambda,
 }
 
 impl Api {
@@ -298,8 +298,12 @@ async fn scenario(table: String, bucket: String) {
     let group_b = clinic_b.group.clone().unwrap();
 
     let api = Api {
-        ingest: ingest::router(Arc::new(ingest::deps_from_env().await.unwrap())),
-        bulk: bulk_api::router(Arc::new(bulk_api::deps_from_env().await.unwrap())),
+        ingest: lambda_edge::on_lambda(ingest::router(Arc::new(
+            ingest::deps_from_env().await.unwrap(),
+        ))),
+        bulk: lambda_edge::on_lambda(bulk_api::router(Arc::new(
+            bulk_api::deps_from_env().await.unwrap(),
+        ))),
     };
     let mut pump = pump(&cloud).await;
     // Onboarding wrote items; none of them is work for a stream function.
