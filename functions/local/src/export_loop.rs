@@ -11,11 +11,14 @@ use store::ChangeFeed;
 
 use crate::consumer;
 
+/// Its name in the change feed's checkpoints (see `feed_trim`).
+pub const CONSUMER: &str = "export";
+
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 pub async fn run(feed: Arc<dyn ChangeFeed>, jobs: ExportJobs) {
     tokio::spawn(sweep(jobs.clone()));
-    consumer::run(feed, "export", |change| {
+    consumer::run(feed, CONSUMER, |change| {
         let jobs = jobs.clone();
         async move {
             let old = change.old.as_ref().map(|i| i.data.as_slice());
@@ -23,7 +26,7 @@ pub async fn run(feed: Arc<dyn ChangeFeed>, jobs: ExportJobs) {
             let Some(id) = job_created(&change.key, old, new) else {
                 return;
             };
-            consumer::until_done("export", || async {
+            consumer::until_done(CONSUMER, || async {
                 jobs.run_here(id).await.map_err(|e| e.to_string())?;
                 tracing::info!(job = id, "export written");
                 Ok(())

@@ -9,6 +9,7 @@ mod data_dir;
 mod demo;
 mod export_cli;
 mod export_loop;
+mod feed_trim;
 mod group_cli;
 mod matcher_loop;
 mod matching_cli;

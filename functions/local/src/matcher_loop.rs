@@ -8,8 +8,11 @@ use store::ChangeFeed;
 
 use crate::consumer;
 
+/// Its name in the change feed's checkpoints (see `feed_trim`).
+pub const CONSUMER: &str = "matcher";
+
 pub async fn run(feed: Arc<dyn ChangeFeed>, matching: PatientMatching) {
-    consumer::run(feed, "matcher", |change| {
+    consumer::run(feed, CONSUMER, |change| {
         let matching = matching.clone();
         async move {
             if let Some(id) = events::accepted_message(&change) {
@@ -22,7 +25,7 @@ pub async fn run(feed: Arc<dyn ChangeFeed>, matching: PatientMatching) {
 
 /// Retries storage trouble until it clears: a message is never skipped.
 async fn apply(matching: &PatientMatching, message_id: &str) {
-    consumer::until_done("matcher", || async {
+    consumer::until_done(CONSUMER, || async {
         let now_ms = iz::Clock::now().unix_seconds * 1000;
         match matching.process(message_id, now_ms).await {
             Ok(m) => {

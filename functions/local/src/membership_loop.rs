@@ -8,14 +8,17 @@ use store::ChangeFeed;
 
 use crate::consumer;
 
+/// Its name in the change feed's checkpoints (see `feed_trim`).
+pub const CONSUMER: &str = "membership";
+
 pub async fn run(feed: Arc<dyn ChangeFeed>, membership: Membership) {
-    consumer::run(feed, "membership", |change| {
+    consumer::run(feed, CONSUMER, |change| {
         let membership = membership.clone();
         async move {
             let Some(event) = change_event(&change) else {
                 return;
             };
-            consumer::until_done("membership", || async {
+            consumer::until_done(CONSUMER, || async {
                 let outcomes = membership.apply(&event).await.map_err(|e| e.to_string())?;
                 membership::log(&outcomes);
                 Ok(())

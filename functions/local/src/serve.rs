@@ -201,6 +201,10 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
     let jobs =
         registry::export::ExportJobs::new(matching, Arc::new(blobs), &policy.identifier_base);
     tokio::spawn(crate::export_loop::run(store.clone(), jobs.clone()));
+    tokio::spawn(crate::feed_trim::run(
+        store.clone(),
+        std::time::Duration::from_secs(60),
+    ));
     bulk.exports = Some(jobs);
     let app = ingest::router(deps).merge(bulk_api::router(Arc::new(bulk)));
     tracing::info!(
