@@ -67,24 +67,19 @@ impl ProfileId {
         ProfileId::ALL.into_iter().find(|p| p.code() == code.trim())
     }
 
-    fn sources(self) -> (&'static str, &'static str, &'static str) {
+    /// The profile's three XML files (profile, constraints, value sets),
+    /// LZ4-compressed by `build.rs`.
+    fn sources(self) -> (&'static [u8], &'static [u8], &'static [u8]) {
         macro_rules! files {
             ($name:literal) => {
                 (
-                    include_str!(concat!(
-                        "../../profiles/nist-iz-r1.5/",
+                    include_bytes!(concat!(env!("OUT_DIR"), "/", $name, "_Profile.xml.lz4")),
+                    include_bytes!(concat!(env!("OUT_DIR"), "/", $name, "_Constraints.xml.lz4")),
+                    include_bytes!(concat!(
+                        env!("OUT_DIR"),
+                        "/",
                         $name,
-                        "_Profile.xml"
-                    )),
-                    include_str!(concat!(
-                        "../../profiles/nist-iz-r1.5/",
-                        $name,
-                        "_Constraints.xml"
-                    )),
-                    include_str!(concat!(
-                        "../../profiles/nist-iz-r1.5/",
-                        $name,
-                        "_ValueSetLibrary.xml"
+                        "_ValueSetLibrary.xml.lz4"
                     )),
                 )
             };
@@ -100,6 +95,12 @@ impl ProfileId {
             ProfileId::Z44 => files!("QBP-Z44"),
         }
     }
+}
+
+/// One vendored XML file, decompressed.
+fn unpack(packed: &[u8]) -> Result<String, String> {
+    let bytes = lz4_flex::block::decompress_size_prepended(packed).map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|e| e.to_string())
 }
 
 /// The loaded profile for `id`, parsed on first use and shared afterwards.
@@ -121,7 +122,12 @@ pub fn profile(id: ProfileId) -> &'static Profile {
     CELLS[i].get_or_init(|| {
         supplement::mark_profiles_loaded();
         let (p, c, v) = id.sources();
-        match load::load(id, p, c, v) {
+        let loaded = unpack(p).and_then(|p| {
+            let c = unpack(c)?;
+            let v = unpack(v)?;
+            load::load(id, &p, &c, &v)
+        });
+        match loaded {
             Ok(profile) => profile,
             Err(e) => panic!("vendored NIST profile {} is unreadable: {e}", id.code()),
         }
