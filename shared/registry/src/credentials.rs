@@ -45,6 +45,22 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// The hash of a random password nobody knows, on the blocking pool.
+async fn compute_decoy() -> String {
+    let mut random = [0u8; 16];
+    OsRng.fill_bytes(&mut random);
+    let password = hex(&random);
+    match tokio::task::spawn_blocking(move || hash_password(&password)).await {
+        Ok(hash) => hash,
+        // The blocking pool is shutting down: hash here rather than answer
+        // an unknown username faster than a wrong password.
+        Err(_) => {
+            OsRng.fill_bytes(&mut random);
+            hash_password(&hex(&random))
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthError {
     /// Unknown username or wrong password (deliberately not told apart).
@@ -77,8 +93,11 @@ pub struct Credentials {
     cache: Arc<Mutex<HashMap<[u8; 32], Remembered>>>,
     checks: Arc<tokio::sync::Semaphore>,
     /// A real hash to verify against when the username is unknown, so the
-    /// answer takes as long as for a wrong password.
-    decoy: Arc<String>,
+    /// answer takes as long as for a wrong password. Computing it costs an
+    /// Argon2 hash (tens of milliseconds), which would otherwise sit in every
+    /// cold start: it is computed in the background from construction and
+    /// awaited by the first unknown-username check that needs it.
+    decoy: Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -115,15 +134,26 @@ impl Credentials {
     pub fn new(users: AuthorizedUsers) -> Self {
         let mut secret = [0u8; 32];
         OsRng.fill_bytes(&mut secret);
-        let mut decoy = [0u8; 16];
-        OsRng.fill_bytes(&mut decoy);
-        Credentials {
+        let credentials = Credentials {
             users,
             secret,
             cache: Arc::new(Mutex::new(HashMap::new())),
             checks: Arc::new(tokio::sync::Semaphore::new(Self::PARALLEL_CHECKS)),
-            decoy: Arc::new(hash_password(&hex(&decoy))),
+            decoy: Arc::new(tokio::sync::OnceCell::new()),
+        };
+        // Outside a runtime (a synchronous caller) the decoy is simply
+        // computed on first use.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let decoy = credentials.decoy.clone();
+            runtime.spawn(async move {
+                decoy.get_or_init(compute_decoy).await;
+            });
         }
+        credentials
+    }
+
+    async fn decoy(&self) -> String {
+        self.decoy.get_or_init(compute_decoy).await.clone()
     }
 
     fn cache_key(&self, username: &str, password: &str) -> [u8; 32] {
@@ -174,7 +204,7 @@ impl Credentials {
             })?;
         let hash = match &au {
             Some(au) => au.password_hash.clone(),
-            None => self.decoy.as_ref().clone(),
+            None => self.decoy().await,
         };
         let pw = password.to_string();
         let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &hash))
@@ -199,5 +229,50 @@ impl Credentials {
             );
         }
         Ok(au)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authorized_user::AuthorizedUsers;
+    use std::sync::Arc;
+
+    fn users() -> (tempfile::TempDir, AuthorizedUsers) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store =
+            store::embedded::EmbeddedStore::open(dir.path().join("iis.redb")).expect("store");
+        (dir, AuthorizedUsers::new(Arc::new(store)))
+    }
+
+    #[tokio::test]
+    async fn the_decoy_is_hashed_in_the_background_from_construction() {
+        let (_dir, users) = users();
+        let creds = Credentials::new(users.clone());
+        for _ in 0..200 {
+            if creds.decoy.initialized() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let decoy = creds.decoy.get().expect("decoy computed without any login");
+        assert!(decoy.starts_with("$argon2id$"));
+        // Every process has its own, unguessable decoy.
+        assert_ne!(decoy, &Credentials::new(users).decoy().await);
+    }
+
+    #[test]
+    fn outside_a_runtime_the_decoy_waits_for_first_use() {
+        let (_dir, users) = users();
+        let creds = Credentials::new(users);
+        assert!(!creds.decoy.initialized());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        assert_eq!(
+            runtime.block_on(creds.authenticate("nobody", "whatever password")),
+            Err(AuthError::BadCredentials)
+        );
+        assert!(creds.decoy.initialized());
     }
 }
