@@ -4,10 +4,8 @@
 //! (aws-lc-rs, a large C build); smithy's hyper 1 client with rustls on
 //! `ring` is plugged in instead.
 
-use aws_config::{BehaviorVersion, SdkConfig};
-use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::Client;
-use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use aws_setup::SdkConfig;
 use store::StoreError;
 
 use crate::S3BlobStore;
@@ -23,7 +21,7 @@ pub const ENDPOINT_ENV: &str = "IISBULK_S3_ENDPOINT";
 /// set [`PREFIX_ENV`] (e.g. a jurisdiction or stage name) to share a bucket.
 pub const DEFAULT_PREFIX: &str = "";
 /// Region used when the environment names none.
-pub const DEFAULT_REGION: &str = "us-east-1";
+pub const DEFAULT_REGION: &str = aws_setup::DEFAULT_REGION;
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
@@ -31,43 +29,25 @@ fn env(name: &str) -> Option<String> {
 
 /// An S3 client configured from the environment.
 ///
-/// * region: `AWS_REGION`, else `AWS_DEFAULT_REGION`, else `us-east-1` (never
-///   the instance-metadata lookup: Lambda always sets `AWS_REGION`);
+/// * region: `AWS_REGION`, else `AWS_DEFAULT_REGION`, else `us-east-1`;
 /// * endpoint: `IISBULK_S3_ENDPOINT` when set, with path-style addressing
 ///   (`http://host:port/bucket/key`, what local emulators serve);
-/// * credentials: the standard chain, except that with an endpoint override
-///   and no `AWS_ACCESS_KEY_ID` dummy keys are used (local emulators accept
-///   any signature).
+/// * credentials: a Lambda's environment (see `aws-setup`), except that with
+///   an endpoint override and no `AWS_ACCESS_KEY_ID` dummy keys are used
+///   (local emulators accept any signature).
 pub async fn client_from_env() -> Client {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    let region = env("AWS_REGION")
-        .or_else(|| env("AWS_DEFAULT_REGION"))
-        .unwrap_or_else(|| DEFAULT_REGION.to_owned());
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
-        .region(Region::new(region));
-    if std::env::var(ENDPOINT_ENV).is_ok_and(|v| !v.is_empty())
-        && std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
-    {
-        loader = loader.credentials_provider(Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "iisbulk-local",
-        ));
-    }
-    client_from_sdk_config(&loader.load().await)
+    let credentials = match env(ENDPOINT_ENV) {
+        Some(_) => aws_setup::Credentials::LocalEmulator,
+        None => aws_setup::Credentials::Standard,
+    };
+    client_from_sdk_config(&aws_setup::sdk_config(None, credentials).await)
 }
 
-/// An S3 client from an already loaded configuration (a Lambda main that
-/// builds its DynamoDB and S3 clients from one [`SdkConfig`]); the endpoint
-/// override `IISBULK_S3_ENDPOINT` is applied here.
+/// An S3 client from an already built configuration; the endpoint override
+/// `IISBULK_S3_ENDPOINT` is applied here.
 pub fn client_from_sdk_config(sdk: &SdkConfig) -> Client {
     let mut config = aws_sdk_s3::config::Builder::from(sdk);
-    if let Some(endpoint) = std::env::var(ENDPOINT_ENV).ok().filter(|v| !v.is_empty()) {
+    if let Some(endpoint) = env(ENDPOINT_ENV) {
         config = config.endpoint_url(endpoint).force_path_style(true);
     }
     Client::from_conf(config.build())

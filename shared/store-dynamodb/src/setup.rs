@@ -1,21 +1,17 @@
 //! Building a client from the environment and creating the table for tests.
 //!
-//! The SDK is compiled without its default HTTPS stack (which pulls in
-//! aws-lc-rs, a large C build) and without the legacy hyper 0.14 client behind
-//! its `rustls` feature; instead we plug in smithy's hyper 1 client with rustls
-//! on `ring`, the smallest TLS build that still talks to real AWS endpoints.
+//! Region, HTTPS client and credentials come from `aws-setup` (one
+//! configuration for every adapter of the process).
 
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
-use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus,
     TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
-use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use aws_setup::SdkConfig;
 use store::StoreError;
 
 use crate::attrs::{GSI1PK, GSI1SK, GSI2PK, GSI2SK, PK, SK, TTL};
@@ -24,17 +20,16 @@ use crate::error::from_sdk;
 /// Overrides the DynamoDB endpoint (moto, DynamoDB Local).
 pub const ENDPOINT_ENV: &str = "IISBULK_DYNAMODB_ENDPOINT";
 /// Region used when the environment names none.
-pub const DEFAULT_REGION: &str = "us-east-1";
+pub const DEFAULT_REGION: &str = aws_setup::DEFAULT_REGION;
 
 /// A DynamoDB client configured from the environment.
 ///
-/// * region: `AWS_REGION`, else `AWS_DEFAULT_REGION`, else `us-east-1` (never
-///   the instance-metadata lookup of the full chain: Lambda always sets
-///   `AWS_REGION`, and elsewhere that lookup only costs a timeout);
+/// * region: `AWS_REGION`, else `AWS_DEFAULT_REGION`, else `us-east-1`;
 /// * endpoint: `IISBULK_DYNAMODB_ENDPOINT` when set;
-/// * credentials: the standard chain, except that with an endpoint override
-///   and no `AWS_ACCESS_KEY_ID` dummy keys are used (local emulators accept
-///   any signature).
+/// * credentials: a Lambda's environment (the full chain when `aws-setup`
+///   has its `credential-chain` feature, as the admin tool does), except that
+///   with an endpoint override and no `AWS_ACCESS_KEY_ID` dummy keys are used
+///   (local emulators accept any signature).
 pub async fn client_from_env() -> Client {
     client_for(None, None).await
 }
@@ -43,38 +38,25 @@ pub async fn client_from_env() -> Client {
 /// `iisbulk --backend dynamodb --region … --endpoint …` does); `None` falls
 /// back to the environment.
 pub async fn client_for(region: Option<&str>, endpoint: Option<&str>) -> Client {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    let region = region
-        .filter(|r| !r.is_empty())
-        .map(str::to_owned)
-        .or_else(|| {
-            ["AWS_REGION", "AWS_DEFAULT_REGION"]
-                .iter()
-                .find_map(|v| std::env::var(v).ok().filter(|r| !r.is_empty()))
-        })
-        .unwrap_or_else(|| DEFAULT_REGION.to_owned());
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
-        .region(Region::new(region));
     let endpoint = endpoint
         .filter(|e| !e.is_empty())
         .map(str::to_owned)
         .or_else(|| std::env::var(ENDPOINT_ENV).ok().filter(|e| !e.is_empty()));
+    let credentials = match endpoint {
+        Some(_) => aws_setup::Credentials::LocalEmulator,
+        None => aws_setup::Credentials::Standard,
+    };
+    let sdk = aws_setup::sdk_config(region, credentials).await;
+    client_with(&sdk, endpoint)
+}
+
+/// A client from an already built configuration, at `endpoint` when given.
+pub fn client_with(sdk: &SdkConfig, endpoint: Option<String>) -> Client {
+    let mut config = aws_sdk_dynamodb::config::Builder::from(sdk);
     if let Some(endpoint) = endpoint {
-        loader = loader.endpoint_url(endpoint);
-        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-            loader = loader.credentials_provider(Credentials::new(
-                "test",
-                "test",
-                None,
-                None,
-                "iisbulk-local",
-            ));
-        }
+        config = config.endpoint_url(endpoint);
     }
-    Client::new(&loader.load().await)
+    Client::from_conf(config.build())
 }
 
 fn attr(name: &str) -> Result<AttributeDefinition, StoreError> {

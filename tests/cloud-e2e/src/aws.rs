@@ -4,9 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::Write as _;
 
-use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::types::{AttributeValue, StreamViewType};
-use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 
 /// Set to `1` (as `scripts/test` does) to fail instead of skipping when the
 /// endpoints are missing.
@@ -189,31 +187,17 @@ impl Cloud {
 /// override (moto serves DynamoDB and its streams on one endpoint), dummy
 /// keys for the emulator.
 pub async fn streams_client() -> aws_sdk_dynamodbstreams::Client {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    let region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|r| !r.is_empty()))
-        .unwrap_or_else(|| store_dynamodb::DEFAULT_REGION.to_owned());
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
-        .region(aws_config::Region::new(region));
-    if let Some(endpoint) = std::env::var(store_dynamodb::ENDPOINT_ENV)
+    let endpoint = std::env::var(store_dynamodb::ENDPOINT_ENV)
         .ok()
-        .filter(|e| !e.is_empty())
-    {
-        loader = loader.endpoint_url(endpoint);
-        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-            loader =
-                loader.credentials_provider(aws_sdk_dynamodbstreams::config::Credentials::new(
-                    "test",
-                    "test",
-                    None,
-                    None,
-                    "iisbulk-local",
-                ));
-        }
+        .filter(|e| !e.is_empty());
+    let credentials = match endpoint {
+        Some(_) => aws_setup::Credentials::LocalEmulator,
+        None => aws_setup::Credentials::Standard,
+    };
+    let sdk = aws_setup::sdk_config(None, credentials).await;
+    let mut config = aws_sdk_dynamodbstreams::config::Builder::from(&sdk);
+    if let Some(endpoint) = endpoint {
+        config = config.endpoint_url(endpoint);
     }
-    aws_sdk_dynamodbstreams::Client::new(&loader.load().await)
+    aws_sdk_dynamodbstreams::Client::from_conf(config.build())
 }
