@@ -40,7 +40,7 @@ impl HttpJwks {
                 // Reading the certificate store is file I/O.
                 let connector = tokio::task::spawn_blocking(|| {
                     HttpsConnectorBuilder::new()
-                        .with_native_roots()
+                        .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
                         .map(|b| b.https_or_http().enable_http1().build())
                 })
                 .await

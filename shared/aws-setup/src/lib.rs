@@ -2,15 +2,17 @@
 //! is built from, so that one process shares one HTTPS client and one way of
 //! finding its region and credentials.
 //!
-//! * HTTPS: smithy's hyper 1 client with rustls on `ring`. The SDK's default
-//!   stack pulls in aws-lc-rs (a large C build) and is compiled out.
+//! * HTTPS: [`http1`], HTTP/1.1 on hyper with rustls on `ring`. The SDK's
+//!   default stack pulls in aws-lc-rs (a large C build) and HTTP/2, both
+//!   compiled out.
 //! * Region: the one given, else `AWS_REGION`, else `AWS_DEFAULT_REGION`,
 //!   else [`DEFAULT_REGION`]; never the instance-metadata lookup (Lambda
 //!   always sets `AWS_REGION`, and elsewhere that lookup only costs a timeout).
 //! * Credentials: see [`Credentials`].
 
+pub mod http1;
+
 use aws_credential_types::provider::{error::CredentialsError, future, ProvideCredentials};
-use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use aws_types::region::Region;
 pub use aws_types::sdk_config::SdkConfig;
 
@@ -99,9 +101,7 @@ pub fn lambda_config(region_name: Option<&str>, credentials: Credentials) -> Sdk
 }
 
 fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https()
+    http1::client()
 }
 
 fn uses_dummy_keys(credentials: Credentials) -> bool {
