@@ -1,8 +1,7 @@
 //! Clients and stores from the environment (Lambda mains, tests).
 //!
-//! Like `store-dynamodb`, the SDK is compiled without its default HTTPS stack
-//! (aws-lc-rs, a large C build); smithy's hyper 1 client with rustls on
-//! `ring` is plugged in instead.
+//! Region, HTTPS client and credentials come from `aws-setup`, as for
+//! `store-dynamodb`.
 
 use aws_sdk_s3::Client;
 use aws_setup::SdkConfig;
