@@ -7,14 +7,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .without_time()
-        .init();
+    lambda_log::init();
     let matching = matcher::deps_from_env().await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let matching = matching.clone();

@@ -131,7 +131,6 @@ pub fn event_kind(request: &LambdaRequest) -> &'static str {
     match request {
         LambdaRequest::ApiGatewayV1(_) => "API Gateway REST API (1.0)",
         LambdaRequest::ApiGatewayV2(_) => "API Gateway HTTP API (2.0) or Function URL",
-        LambdaRequest::Alb(_) => "Application Load Balancer",
         _ => "another event source",
     }
 }
