@@ -23,8 +23,11 @@ use aws_smithy_types::body::SdkBody;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector as TcpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::sync::OnceCell;
+
+/// How long an unused pooled connection is kept.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 
 type Pool = Client<HttpsConnector<TcpConnector>, SdkBody>;
 type Timeouts = (Option<Duration>, Option<Duration>);
@@ -118,7 +121,13 @@ async fn build_pool(connect_timeout: Option<Duration>) -> Result<Pool, Connector
     tcp.set_nodelay(true);
     tcp.set_connect_timeout(connect_timeout);
     let connector = tls.https_or_http().enable_http1().wrap_connector(tcp);
-    Ok(Client::builder(TokioExecutor::new()).build(connector))
+    Ok(Client::builder(TokioExecutor::new())
+        // Endpoints close idle keep-alive connections on their own schedule
+        // (S3's is short); dropping ours first avoids sending on a socket
+        // the other end is closing.
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .build(connector))
 }
 
 /// Network failures are transient (the SDK retries them with backoff);
