@@ -12,7 +12,12 @@
 //!
 //! Loading goes through the real find-or-create at a few hundred children a
 //! second, so a million takes hours here; the default is what fits in a
-//! few minutes. Under `cargo test` (no `--bench`) a small smoke version runs.
+//! few minutes. `IISBULK_BENCH_STORE=/path/iis.redb` keeps the loaded
+//! registry there and, when the file already holds a load of the same size
+//! (a `.people` file beside it says so), queries it without loading again.
+//! The change feed is trimmed while loading, as `iisbulk serve` trims it
+//! behind its consumers (here the matcher runs inline, so nothing reads
+//! it). Under `cargo test` (no `--bench`) a small smoke version runs.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -25,7 +30,7 @@ use matching::{Matcher, PatientRecord};
 use registry::patients::PatientMatching;
 use registry::{AuKind, AuthorizedUsers, Intake, NewAuthorizedUser, Transport};
 use store::embedded::EmbeddedStore;
-use store::ItemStore;
+use store::{ChangeFeed, ItemStore, Trim};
 
 const FACILITY: &str = "BENCHFAC";
 const USER: &str = "bench";
@@ -165,10 +170,61 @@ fn main() {
     rt.block_on(run(people, queries, concurrency.max(1)));
 }
 
+/// Where the registry lives, and whether it already holds `people`.
+fn store_path(people: usize) -> (Option<tempfile::TempDir>, std::path::PathBuf, bool) {
+    match std::env::var_os("IISBULK_BENCH_STORE") {
+        Some(p) => {
+            let path = std::path::PathBuf::from(p);
+            let loaded = std::fs::read_to_string(path.with_extension("people"))
+                .ok()
+                .and_then(|n| n.trim().parse::<usize>().ok())
+                == Some(people);
+            if !loaded {
+                let _ = std::fs::remove_file(&path);
+            }
+            (None, path, loaded)
+        }
+        None => {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("iis.redb");
+            (Some(dir), path, false)
+        }
+    }
+}
+
+fn gib(path: &std::path::Path) -> f64 {
+    std::fs::metadata(path).map_or(0, |m| m.len()) as f64 / f64::from(1u32 << 30)
+}
+
 async fn run(people: usize, queries: usize, concurrency: usize) {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn ItemStore> =
-        Arc::new(EmbeddedStore::open(dir.path().join("iis.redb")).unwrap());
+    let (_dir, path, loaded) = store_path(people);
+    let embedded = Arc::new(EmbeddedStore::open(&path).unwrap());
+    let store: Arc<dyn ItemStore> = embedded.clone();
+    let population = Population::generate(people, 20_251_122);
+    let matcher = Arc::new(Matcher::default());
+    if loaded {
+        println!(
+            "registry: reusing {people} children in {} ({:.2} GiB)",
+            path.display(),
+            gib(&path)
+        );
+    } else {
+        load(&store, &embedded, &path, &population, &matcher).await;
+        if std::env::var_os("IISBULK_BENCH_STORE").is_some() {
+            std::fs::write(path.with_extension("people"), people.to_string()).unwrap();
+        }
+    }
+    ask(store, matcher, &population, queries, concurrency).await;
+}
+
+async fn load(
+    store: &Arc<dyn ItemStore>,
+    embedded: &Arc<EmbeddedStore>,
+    path: &std::path::Path,
+    population: &Population,
+    matcher: &Arc<Matcher>,
+) {
+    let people = population.len();
     let users = AuthorizedUsers::new(store.clone());
     let au = users
         .add(
@@ -184,8 +240,6 @@ async fn run(people: usize, queries: usize, concurrency: usize) {
         )
         .await
         .unwrap();
-    let population = Population::generate(people, 20_251_122);
-    let matcher = Arc::new(Matcher::default());
     let intake = Intake::new(store.clone(), IisIdentity::default());
     let matching = PatientMatching::new(store.clone(), matcher.clone());
     let clock = Clock::at(1_790_000_000);
@@ -203,6 +257,32 @@ async fn run(people: usize, queries: usize, concurrency: usize) {
     );
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let intake = Arc::new(intake);
+    let trimmer = {
+        let feed = embedded.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                let _ = feed.trim(Trim::OlderThan(Duration::from_secs(5))).await;
+            }
+        })
+    };
+    let progress = {
+        let (next, path) = (next.clone(), path.to_owned());
+        tokio::spawn(async move {
+            let mut last = (0usize, Instant::now());
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                let done = next.load(std::sync::atomic::Ordering::Relaxed).min(people);
+                println!(
+                    "  loading: {done} of {people} after {:.0} s ({:.0}/s in the last minute), store {:.2} GiB",
+                    started.elapsed().as_secs_f64(),
+                    (done - last.0) as f64 / last.1.elapsed().as_secs_f64(),
+                    gib(&path)
+                );
+                last = (done, Instant::now());
+            }
+        })
+    };
     let mut loaders = Vec::new();
     for _ in 0..32 {
         let (intake, matching, au, messages, next) = (
@@ -236,12 +316,23 @@ async fn run(people: usize, queries: usize, concurrency: usize) {
         loaded += l.await.unwrap();
     }
     let load = started.elapsed();
+    progress.abort();
+    trimmer.abort();
     println!(
-        "registry: {loaded} of {people} synthetic children loaded through intake + matcher in {:.1} s ({:.0}/s)",
+        "registry: {loaded} of {people} synthetic children loaded through intake + matcher in {:.1} s ({:.0}/s); store {:.2} GiB",
         load.as_secs_f64(),
-        loaded as f64 / load.as_secs_f64()
+        loaded as f64 / load.as_secs_f64(),
+        gib(path)
     );
+}
 
+async fn ask(
+    store: Arc<dyn ItemStore>,
+    matcher: Arc<Matcher>,
+    population: &Population,
+    queries: usize,
+    concurrency: usize,
+) {
     let deps = Arc::new(IngestDeps::new(
         store.clone(),
         IisIdentity::default(),
