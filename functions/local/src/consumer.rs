@@ -1,63 +1,395 @@
 //! The local stand-in for a stream-driven Lambda: reads the embedded
 //! store's change feed in order from a durable checkpoint and hands each
 //! change to one function (the DynamoDB stream plays this part on AWS).
+//!
+//! Storage trouble is retried until it clears, so nothing is skipped while
+//! the store is unwell. A change that fails for any other reason (its data
+//! cannot be applied by this version of the code) is tried a few times and
+//! then parked (see `parked`), so one bad record never holds up the rest of
+//! the feed; on AWS the event source mapping's retry limit and dead-letter
+//! queue do the same.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use store::{Change, ChangeFeed};
+use serde::{de::DeserializeOwned, Serialize};
+use store::{Change, ChangeFeed, ItemStore, StoreError};
 
-/// Runs forever. `apply` must finish a change (retrying storage trouble
-/// itself) before the next is read: nothing is skipped.
-pub async fn run<F, Fut>(feed: Arc<dyn ChangeFeed>, consumer: &'static str, mut apply: F)
-where
-    F: FnMut(Change) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let mut after = match feed.position(consumer).await {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::error!(consumer, error = %e, "cannot read its checkpoint; not started");
-            return;
+use crate::parked::{self, ParkedChange};
+
+/// Why one attempt failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// The store could not answer now (throttled, unavailable): retried
+    /// until it can, never parked.
+    Transient(String),
+    /// Anything else: parked after `Retry::attempts` tries.
+    Permanent(String),
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        if e.is_retryable() {
+            Failure::Transient(e.to_string())
+        } else {
+            Failure::Permanent(e.to_string())
         }
-    };
-    loop {
-        let changes = match feed.read(after, 64).await {
-            Ok(c) => c,
+    }
+}
+
+/// How hard a consumer tries before it parks a change.
+#[derive(Clone, Copy, Debug)]
+pub struct Retry {
+    /// Failed attempts (storage trouble not counted) before a change is
+    /// parked; a replay of a parked change gets `replay_attempts`.
+    pub attempts: u32,
+    pub replay_attempts: u32,
+    pub first_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        // 8 attempts wait 12.7 s in all: long enough for a lost race or a
+        // busy disk, short enough that the feed behind it barely notices.
+        Retry {
+            attempts: 8,
+            replay_attempts: 3,
+            first_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One consumer of the feed: `extract` picks the changes it owns and turns
+/// each into its event; `apply` makes one attempt at an event.
+pub struct Consumer<X, F> {
+    pub name: &'static str,
+    pub feed: Arc<dyn ChangeFeed>,
+    pub items: Arc<dyn ItemStore>,
+    pub retry: Retry,
+    pub extract: X,
+    pub apply: F,
+}
+
+impl<E, X, F, Fut> Consumer<X, F>
+where
+    E: Clone + Serialize + DeserializeOwned,
+    X: Fn(&Change) -> Option<E>,
+    F: Fn(E) -> Fut,
+    Fut: Future<Output = Result<(), Failure>>,
+{
+    /// Replays what this consumer parked before, then follows the feed
+    /// forever from its checkpoint.
+    pub async fn run(self) {
+        self.replay_parked().await;
+        let consumer = self.name;
+        let mut after = match self.feed.position(consumer).await {
+            Ok(p) => p,
             Err(e) => {
-                tracing::warn!(consumer, error = %e, "change feed unreadable, retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
+                tracing::error!(consumer, error = %e, "cannot read its checkpoint; not started");
+                return;
             }
         };
-        if changes.is_empty() {
-            feed.wait(after).await;
-            continue;
+        loop {
+            let changes = match self.feed.read(after, 64).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(consumer, error = %e, "change feed unreadable, retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if changes.is_empty() {
+                self.feed.wait(after).await;
+                continue;
+            }
+            for change in changes {
+                if let Some(event) = (self.extract)(&change) {
+                    self.settle(change.seq, event).await;
+                }
+                after = Some(change.seq);
+            }
+            if let Some(seq) = after {
+                if let Err(e) = self.feed.checkpoint(consumer, seq).await {
+                    tracing::warn!(consumer, error = %e, "checkpoint not saved (work will be redone, harmlessly)");
+                }
+            }
         }
-        for change in changes {
-            let seq = change.seq;
-            apply(change).await;
-            after = Some(seq);
+    }
+
+    /// Applies one change's event, or parks it: either way the feed can move
+    /// past it.
+    async fn settle(&self, seq: u64, event: E) {
+        let Err((error, attempts)) = self.attempt(&event, self.retry.attempts).await else {
+            return;
+        };
+        tracing::error!(
+            consumer = self.name,
+            seq,
+            attempts,
+            error = %error,
+            "change parked: it will be tried again when iisbulk serve restarts (iisbulk feed parked lists it)"
+        );
+        let now = store::limits::now_epoch_millis();
+        let parked = match ParkedChange::new(self.name, seq, &event, error, attempts, now) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(consumer = self.name, seq, error = %e, "change cannot be parked; skipped");
+                return;
+            }
+        };
+        self.keep(&parked).await;
+    }
+
+    /// Writes a parked change, retrying until the store takes it: moving on
+    /// without it would lose the change.
+    async fn keep(&self, parked: &ParkedChange) {
+        let mut delay = self.retry.first_delay;
+        while let Err(e) = parked::put(self.items.as_ref(), parked).await {
+            tracing::warn!(consumer = self.name, error = %e, "parked change not saved, retrying");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(self.retry.max_delay);
         }
-        if let Some(seq) = after {
-            if let Err(e) = feed.checkpoint(consumer, seq).await {
-                tracing::warn!(consumer, error = %e, "checkpoint not saved (work will be redone, harmlessly)");
+    }
+
+    /// Up to `limit` failed attempts (storage trouble retried without
+    /// counting); the last error and the count if none succeeded.
+    async fn attempt(&self, event: &E, limit: u32) -> Result<(), (String, u32)> {
+        let mut delay = self.retry.first_delay;
+        let mut failed = 0;
+        loop {
+            let error = match (self.apply)(event.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(Failure::Transient(e)) => e,
+                Err(Failure::Permanent(e)) => {
+                    failed += 1;
+                    if failed >= limit.max(1) {
+                        return Err((e, failed));
+                    }
+                    e
+                }
+            };
+            tracing::warn!(consumer = self.name, error = %error, "retrying");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(self.retry.max_delay);
+        }
+    }
+
+    /// Every change parked before gets another chance (the code or the
+    /// data may have been repaired since); what goes through is removed.
+    async fn replay_parked(&self) {
+        let waiting = loop {
+            match parked::list(self.items.as_ref(), self.name).await {
+                Ok(w) => break w,
+                Err(e) if e.is_retryable() => {
+                    tokio::time::sleep(self.retry.first_delay).await;
+                }
+                Err(e) => {
+                    tracing::error!(consumer = self.name, error = %e, "parked changes unreadable; not replayed");
+                    return;
+                }
+            }
+        };
+        for mut p in waiting {
+            let event = match p.event::<E>() {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::error!(consumer = self.name, seq = p.seq, error = %e, "parked change not replayable by this version");
+                    continue;
+                }
+            };
+            match self.attempt(&event, self.retry.replay_attempts).await {
+                Ok(()) => {
+                    tracing::info!(consumer = self.name, seq = p.seq, "parked change applied");
+                    if let Err(e) = parked::remove(self.items.as_ref(), self.name, p.seq).await {
+                        // Harmless: every consumer is idempotent, so the
+                        // next replay applies it again as a no-op.
+                        tracing::warn!(consumer = self.name, seq = p.seq, error = %e, "applied parked change not removed");
+                    }
+                }
+                Err((error, attempts)) => {
+                    tracing::error!(consumer = self.name, seq = p.seq, error = %error, "parked change still fails");
+                    p.error = error;
+                    p.attempts = p.attempts.saturating_add(attempts);
+                    p.last_attempt_ms = store::limits::now_epoch_millis();
+                    self.keep(&p).await;
+                }
             }
         }
     }
 }
 
-/// Retries `attempt` with backoff until it succeeds or says to give up.
-pub async fn until_done<F, Fut>(consumer: &'static str, mut attempt: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(), String>>,
-{
-    let mut delay = Duration::from_millis(100);
-    while let Err(e) = attempt().await {
-        tracing::warn!(consumer, error = %e, "retrying");
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(30));
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Mutex;
+    use store::embedded::EmbeddedStore;
+    use store::{Condition, Item, Key};
+
+    fn quick() -> Retry {
+        Retry {
+            attempts: 3,
+            replay_attempts: 2,
+            first_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+        }
+    }
+
+    /// Events are the sort keys of `T#` items; "bad" ones fail with
+    /// `failure` until `repaired` is set.
+    struct Harness {
+        store: Arc<EmbeddedStore>,
+        applied: Arc<Mutex<Vec<String>>>,
+        calls: Arc<AtomicU32>,
+    }
+
+    impl Harness {
+        fn new(dir: &std::path::Path) -> Self {
+            Harness {
+                store: Arc::new(EmbeddedStore::open(dir.join("t.redb")).unwrap()),
+                applied: Arc::default(),
+                calls: Arc::default(),
+            }
+        }
+
+        async fn write(&self, sk: &str) {
+            self.store
+                .put(
+                    Item::new(Key::new("T#", sk), b"{}".to_vec()),
+                    Condition::None,
+                )
+                .await
+                .unwrap();
+        }
+
+        fn spawn(&self, repaired: bool, transient_first: u32) -> tokio::task::JoinHandle<()> {
+            let (applied, calls) = (self.applied.clone(), self.calls.clone());
+            let consumer = Consumer {
+                name: "test",
+                feed: self.store.clone(),
+                items: self.store.clone(),
+                retry: quick(),
+                extract: |c: &Change| (c.key.pk == "T#").then(|| c.key.sk.clone()),
+                apply: move |event: String| {
+                    let (applied, calls) = (applied.clone(), calls.clone());
+                    async move {
+                        let n = calls.fetch_add(1, Ordering::SeqCst);
+                        if n < transient_first {
+                            return Err(Failure::Transient("throttled".into()));
+                        }
+                        if event.starts_with("bad") && !repaired {
+                            return Err(Failure::Permanent(format!("{event} cannot be applied")));
+                        }
+                        applied.lock().unwrap().push(event);
+                        Ok(())
+                    }
+                },
+            };
+            tokio::spawn(consumer.run())
+        }
+
+        async fn until_applied(&self, n: usize) {
+            for _ in 0..2000 {
+                if self.applied.lock().unwrap().len() >= n {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            panic!("only {:?} applied", self.applied.lock().unwrap());
+        }
+
+        /// Until the consumer has checkpointed the whole feed, so a restart
+        /// starts after it.
+        async fn settled(&self) {
+            for _ in 0..2000 {
+                let last = self
+                    .store
+                    .read(None, 10_000)
+                    .await
+                    .unwrap()
+                    .last()
+                    .map(|c| c.seq);
+                if last.is_some() && self.store.position("test").await.unwrap() >= last {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            panic!("the consumer never caught up with the feed");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_change_is_parked_and_the_feed_moves_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = Harness::new(dir.path());
+        for sk in ["a", "bad-1", "b"] {
+            h.write(sk).await;
+        }
+        let task = h.spawn(false, 0);
+        h.until_applied(2).await;
+        task.abort();
+        assert_eq!(*h.applied.lock().unwrap(), vec!["a", "b"]);
+        let parked = parked::list(h.store.as_ref(), "test").await.unwrap();
+        assert_eq!(parked.len(), 1);
+        assert_eq!(parked[0].event::<String>().unwrap(), "bad-1");
+        assert_eq!(parked[0].attempts, 3);
+        assert!(parked[0].error.contains("cannot be applied"));
+        // 1 + 3 + 1 attempts: the bad change exactly `attempts` times.
+        assert_eq!(h.calls.load(Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test]
+    async fn storage_trouble_is_retried_without_parking() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = Harness::new(dir.path());
+        h.write("a").await;
+        let task = h.spawn(false, 10);
+        h.until_applied(1).await;
+        task.abort();
+        assert_eq!(*h.applied.lock().unwrap(), vec!["a"]);
+        assert!(parked::list(h.store.as_ref(), "test")
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_restart_replays_parked_changes_and_removes_what_goes_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = Harness::new(dir.path());
+        h.write("bad-1").await;
+        h.write("a").await;
+        let task = h.spawn(false, 0);
+        h.until_applied(1).await;
+        h.settled().await;
+        task.abort();
+        assert_eq!(
+            parked::list(h.store.as_ref(), "test").await.unwrap().len(),
+            1
+        );
+
+        // Restarted still broken: kept, with its attempts counted.
+        let task = h.spawn(false, 0);
+        h.write("b").await;
+        h.until_applied(2).await;
+        h.settled().await;
+        task.abort();
+        let still = parked::list(h.store.as_ref(), "test").await.unwrap();
+        assert_eq!(still.len(), 1);
+        assert_eq!(still[0].attempts, 3 + 2);
+
+        // Restarted repaired: applied once, removed, nothing else redone.
+        let task = h.spawn(true, 0);
+        h.until_applied(3).await;
+        task.abort();
+        assert_eq!(*h.applied.lock().unwrap(), vec!["a", "b", "bad-1"]);
+        assert!(parked::list(h.store.as_ref(), "test")
+            .await
+            .unwrap()
+            .is_empty());
     }
 }

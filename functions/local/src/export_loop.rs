@@ -7,33 +7,42 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use registry::export::{job_created, ExportJobs};
-use store::ChangeFeed;
+use store::{ChangeFeed, ItemStore};
 
-use crate::consumer;
+use crate::consumer::{Consumer, Failure, Retry};
 
 /// Its name in the change feed's checkpoints (see `feed_trim`).
 pub const CONSUMER: &str = "export";
 
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
-pub async fn run(feed: Arc<dyn ChangeFeed>, jobs: ExportJobs) {
+pub async fn run(
+    feed: Arc<dyn ChangeFeed>,
+    items: Arc<dyn ItemStore>,
+    retry: Retry,
+    jobs: ExportJobs,
+) {
     tokio::spawn(sweep(jobs.clone()));
-    consumer::run(feed, CONSUMER, |change| {
-        let jobs = jobs.clone();
-        async move {
+    Consumer {
+        name: CONSUMER,
+        feed,
+        items,
+        retry,
+        extract: |change: &store::Change| {
             let old = change.old.as_ref().map(|i| i.data.as_slice());
             let new = change.new.as_ref().map(|i| i.data.as_slice());
-            let Some(id) = job_created(&change.key, old, new) else {
-                return;
-            };
-            consumer::until_done(CONSUMER, || async {
-                jobs.run_here(id).await.map_err(|e| e.to_string())?;
-                tracing::info!(job = id, "export written");
+            job_created(&change.key, old, new).map(str::to_owned)
+        },
+        apply: move |id: String| {
+            let jobs = jobs.clone();
+            async move {
+                jobs.run_here(&id).await.map_err(Failure::from)?;
+                tracing::info!(job = %id, "export written");
                 Ok(())
-            })
-            .await
-        }
-    })
+            }
+        },
+    }
+    .run()
     .await
 }
 

@@ -9,11 +9,13 @@ mod data_dir;
 mod demo;
 mod export_cli;
 mod export_loop;
+mod feed_cli;
 mod feed_trim;
 mod group_cli;
 mod matcher_loop;
 mod matching_cli;
 mod membership_loop;
+mod parked;
 mod patients_cli;
 mod policy;
 mod send;
@@ -71,6 +73,12 @@ enum Command {
         #[command(subcommand)]
         command: client_cli::ClientCommand,
     },
+    /// The local change feed: changes its consumers parked (stop `iisbulk
+    /// serve` on the same data first).
+    Feed {
+        #[command(subcommand)]
+        command: feed_cli::FeedCommand,
+    },
     /// Print the public JWKS of a private key (for `client add --jwks`).
     Jwks(client_cli::JwksArgs),
     /// Get an access token from a running IIS as a registered client.
@@ -110,6 +118,7 @@ fn main() -> ExitCode {
         Command::Send(args) => runtime().block_on(send::run(args)),
         Command::Au { command } => runtime().block_on(au::run(command)),
         Command::Group { command } => runtime().block_on(group_cli::run(command)),
+        Command::Feed { command } => runtime().block_on(feed_cli::run(command)),
         Command::Client { command } => runtime().block_on(client_cli::run_client(command)),
         Command::Jwks(args) => client_cli::run_jwks(&args),
         Command::Token(args) => runtime().block_on(client_cli::run_token(args)),

@@ -4,27 +4,34 @@
 use std::sync::Arc;
 
 use registry::membership::{change_event, Membership};
-use store::ChangeFeed;
+use store::{ChangeFeed, ItemStore};
 
-use crate::consumer;
+use crate::consumer::{Consumer, Failure, Retry};
 
 /// Its name in the change feed's checkpoints (see `feed_trim`).
 pub const CONSUMER: &str = "membership";
 
-pub async fn run(feed: Arc<dyn ChangeFeed>, membership: Membership) {
-    consumer::run(feed, CONSUMER, |change| {
-        let membership = membership.clone();
-        async move {
-            let Some(event) = change_event(&change) else {
-                return;
-            };
-            consumer::until_done(CONSUMER, || async {
-                let outcomes = membership.apply(&event).await.map_err(|e| e.to_string())?;
+pub async fn run(
+    feed: Arc<dyn ChangeFeed>,
+    items: Arc<dyn ItemStore>,
+    retry: Retry,
+    membership: Membership,
+) {
+    Consumer {
+        name: CONSUMER,
+        feed,
+        items,
+        retry,
+        extract: change_event,
+        apply: move |event| {
+            let membership = membership.clone();
+            async move {
+                let outcomes = membership.apply(&event).await.map_err(Failure::from)?;
                 membership::log(&outcomes);
                 Ok(())
-            })
-            .await
-        }
-    })
+            }
+        },
+    }
+    .run()
     .await
 }

@@ -49,6 +49,12 @@ pub struct ServeArgs {
     /// policy/jurisdiction.toml, the default).
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
+    /// Failed attempts (storage trouble not counted) before the matcher,
+    /// membership or export consumer parks a change it cannot apply and
+    /// moves on; `iisbulk feed parked` lists parked changes and a restart
+    /// tries them again.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    park_after: u32,
 }
 
 pub const DEMO_USER: &str = "demo";
@@ -158,9 +164,20 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
     });
     tracing::info!(config = %matcher.config().version, "patient matching");
     let matching = registry::patients::PatientMatching::new(dyn_store.clone(), matcher.clone());
-    tokio::spawn(crate::matcher_loop::run(store.clone(), matching.clone()));
+    let retry = crate::consumer::Retry {
+        attempts: args.park_after,
+        ..Default::default()
+    };
+    tokio::spawn(crate::matcher_loop::run(
+        store.clone(),
+        store.clone(),
+        retry,
+        matching.clone(),
+    ));
     tokio::spawn(crate::membership_loop::run(
         store.clone(),
+        store.clone(),
+        retry,
         registry::membership::Membership::new(matching.clone(), policy.clone()),
     ));
     let deps = Arc::new(IngestDeps::new(
@@ -200,7 +217,12 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
         .map_err(|e| format!("export files in {}: {e}", blob_dir.display()))?;
     let jobs =
         registry::export::ExportJobs::new(matching, Arc::new(blobs), &policy.identifier_base);
-    tokio::spawn(crate::export_loop::run(store.clone(), jobs.clone()));
+    tokio::spawn(crate::export_loop::run(
+        store.clone(),
+        store.clone(),
+        retry,
+        jobs.clone(),
+    ));
     tokio::spawn(crate::feed_trim::run(
         store.clone(),
         std::time::Duration::from_secs(60),

@@ -1120,3 +1120,97 @@ fn the_demo_onboards_sends_and_exports_through_the_real_api() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 }
+
+fn parked(data: &Path) -> (Option<i32>, Vec<serde_json::Value>) {
+    let out = Command::new(env!("CARGO_BIN_EXE_iisbulk"))
+        .args(["feed", "parked", "--data-dir"])
+        .arg(data)
+        .output()
+        .unwrap();
+    let lines = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (out.status.code(), lines)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_the_matcher_cannot_apply_is_parked_and_the_feed_moves_on() {
+    let data = tempfile::tempdir().unwrap();
+    // An accepted message whose stored form cannot be read (a bug or a disk
+    // did it), announced on the feed before anything else.
+    {
+        use store::{Condition, Item, ItemStore, Key};
+        let store = store::embedded::EmbeddedStore::open(data.path().join("iis.redb")).unwrap();
+        store
+            .put(
+                Item::new(Key::new("IN#broken-1", "HEAD"), b"{not json".to_vec()),
+                Condition::None,
+            )
+            .await
+            .unwrap();
+    }
+    let mut server = Server::start(data.path(), &["--park-after", "2"]);
+    let vxu = std::fs::read(corpus_dir().join("vxu-001.hl7")).unwrap();
+    let (status, answer) = post_hl7(&server.url, DEMO_USER, DEMO_PASSWORD, vxu).await;
+    assert_eq!((status, msa1(&answer).as_str()), (200, "AA"), "{answer}");
+    // The message behind the broken one is matched: the feed moved on.
+    server
+        .matched
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the next message matched");
+    server.kill();
+
+    let (code, lines) = parked(data.path());
+    assert_eq!(code, Some(3), "parked changes make the exit status 3");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["consumer"], "matcher");
+    assert_eq!(lines[0]["event"], "broken-1");
+    assert_eq!(lines[0]["attempts"], 2);
+    assert!(
+        lines[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("accepted head"),
+        "{lines:?}"
+    );
+
+    // A restart tries it again first; still unreadable, it stays parked with
+    // its attempts counted, and new messages still flow.
+    let server = Server::start(data.path(), &["--park-after", "2"]);
+    let vxu = std::fs::read(corpus_dir().join("vxu-002.hl7")).unwrap();
+    let (status, answer) = post_hl7(&server.url, DEMO_USER, DEMO_PASSWORD, vxu).await;
+    assert_eq!((status, msa1(&answer).as_str()), (200, "AA"), "{answer}");
+    server
+        .matched
+        .recv_timeout(Duration::from_secs(60))
+        .expect("matched after the replay");
+    drop(server);
+    let (code, lines) = parked(data.path());
+    assert_eq!(code, Some(3));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["attempts"], 2 + 3);
+    assert!(lines[0]["last_attempt_ms"].as_i64() > lines[0]["parked_at_ms"].as_i64());
+
+    // Once repaired (here: the broken head removed, so the matcher finds
+    // nothing to do), a restart applies it and it is gone.
+    {
+        use store::{Condition, ItemStore, Key};
+        let store = store::embedded::EmbeddedStore::open(data.path().join("iis.redb")).unwrap();
+        store
+            .delete(&Key::new("IN#broken-1", "HEAD"), Condition::None)
+            .await
+            .unwrap();
+    }
+    let server = Server::start(data.path(), &[]);
+    let vxu = std::fs::read(corpus_dir().join("vxu-003.hl7")).unwrap();
+    let (status, _) = post_hl7(&server.url, DEMO_USER, DEMO_PASSWORD, vxu).await;
+    assert_eq!(status, 200);
+    server
+        .matched
+        .recv_timeout(Duration::from_secs(60))
+        .expect("matched after the replay");
+    drop(server);
+    assert_eq!(parked(data.path()), (Some(0), vec![]));
+}

@@ -2,10 +2,12 @@
 //! and new item data, so the local change feed and a DynamoDB stream record
 //! (keys plus old and new images) share one decision.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use store::{Change, Key};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Serializable so a local consumer can park one it could not apply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum MembershipEvent {
     /// A VXU was applied to the registry (`IN#<id>` / `MATCHED` created).
     Matched { message_id: String },
