@@ -361,6 +361,12 @@ async fn the_token_endpoint_grants_only_to_a_valid_fresh_assertion() {
 
     let sign_a = |c: Value| iis.key_a.sign("a-1", &json!({}), &c).unwrap();
     let ca = || claims(&iis.client_a);
+    // A scope for a resource type not served here is left out of the grant.
+    let (s, ok_mixed) = iis
+        .token(&sign_a(ca()), "system/Patient.read system/Observation.rs")
+        .await;
+    assert_eq!(s, StatusCode::OK, "{ok_mixed}");
+    assert_eq!(ok_mixed["scope"], "system/Patient.read");
     refused(
         "expired",
         iis.token(&sign_a(with(ca(), "exp", json!(now() - 10))), "system/*.rs")
@@ -519,7 +525,7 @@ async fn the_token_endpoint_grants_only_to_a_valid_fresh_assertion() {
         "invalid_scope",
     );
     refused(
-        "unknown resource",
+        "only a resource type not served",
         iis.token(&sign_a(ca()), "system/Observation.read").await,
         "invalid_scope",
     );

@@ -74,8 +74,10 @@ impl Scopes {
     }
 }
 
-/// One requested scope: `Ok(Some)` a read grant, `Ok(None)` write-only (never
-/// granted, silently dropped), `Err` a scope we refuse outright.
+/// One requested scope: `Ok(Some)` a read grant, `Ok(None)` nothing to grant
+/// here (write-only, or a resource type this server does not serve: left
+/// out of the grant, as OAuth lets a server narrow what it issues), `Err` a
+/// scope we refuse outright.
 fn parse_one(scope: &str) -> Result<Option<Grant>, String> {
     let Some(rest) = scope.strip_prefix("system/") else {
         return Err(match scope.split('/').next() {
@@ -91,14 +93,9 @@ fn parse_one(scope: &str) -> Result<Option<Grant>, String> {
     let (resource, permission) = rest
         .split_once('.')
         .ok_or(format!("{scope}: expected system/<resource>.<permissions>"))?;
-    if resource != "*" && !RESOURCE_TYPES.contains(&resource) {
-        return Err(format!(
-            "{scope}: {resource} is not served here (resource types: {})",
-            RESOURCE_TYPES.join(", ")
-        ));
-    }
+    let served = resource == "*" || RESOURCE_TYPES.contains(&resource);
     let grant = |read, search, v2| {
-        Ok((read || search).then(|| Grant {
+        Ok((served && (read || search)).then(|| Grant {
             resource: resource.to_owned(),
             read,
             search,
@@ -163,7 +160,8 @@ pub fn grant(requested: &str, allowed: &Scopes) -> Result<Scopes, String> {
     }
     if out.is_empty() {
         return Err(format!(
-            "nothing in {requested:?} can be granted: this server grants read access only (system/<type>.read or .rs)"
+            "nothing in {requested:?} can be granted: this server grants read access only (system/<type>.read or .rs) to the resource types it serves ({})",
+            RESOURCE_TYPES.join(", ")
         ));
     }
     Ok(Scopes(out.into_values().collect()))
@@ -213,7 +211,11 @@ mod tests {
             ("user/Patient.read", "back-end clients"),
             ("launch", "launch"),
             ("launch/patient", "launch"),
-            ("system/Observation.read", "not served"),
+            (
+                "system/Observation.read",
+                "resource types it serves (Group, ",
+            ),
+            ("system/Observation.rs system/Patient.u", "read access only"),
             ("system/Patient.sr", "unknown permissions"),
             ("openid", "not a SMART system scope"),
             ("", "required"),
@@ -221,6 +223,20 @@ mod tests {
             let err = grant(scope, &all()).unwrap_err();
             assert!(err.contains(why), "{scope}: {err}");
         }
+    }
+
+    #[test]
+    fn scopes_for_types_not_served_are_left_out_of_the_grant() {
+        assert_eq!(
+            grant("system/Patient.read system/Observation.rs", &all())
+                .unwrap()
+                .as_string(),
+            "system/Patient.read"
+        );
+        // A malformed scope is still refused, whatever comes with it.
+        assert!(grant("system/Patient.read system/Observation.xyz", &all())
+            .unwrap_err()
+            .contains("unknown permissions"));
     }
 
     #[test]
