@@ -155,6 +155,22 @@ async fn iis(lockout_after: usize) -> Iis {
         .await
         .unwrap()
         .id;
+    // Registration stays strict: a type not served is refused, not dropped.
+    let typo = clients
+        .add(
+            "clinic-a",
+            Some(&jwks_a),
+            None,
+            "system/Patient.rs system/Immunisaton.rs",
+            0,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        typo.contains("system/Immunisaton.rs not served here"),
+        "{typo}"
+    );
     let pem = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/keys/rs384-test-only.pem"

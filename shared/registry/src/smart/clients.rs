@@ -120,6 +120,14 @@ impl Clients {
                 ))
             }
         };
+        let unserved = super::scopes::unserved(scope);
+        if !unserved.is_empty() {
+            return Err(ClientError::Invalid(format!(
+                "scope: {} not served here (resource types: {})",
+                unserved.join(", "),
+                super::scopes::RESOURCE_TYPES.join(", ")
+            )));
+        }
         let allowed = super::scopes::grant(scope, &Scopes::parse_granted("system/*.rs"))
             .map_err(|e| ClientError::Invalid(format!("scope: {e}")))?;
         let client = Client {

@@ -110,6 +110,21 @@ fn parse_one(scope: &str) -> Result<Option<Grant>, String> {
     }
 }
 
+/// The requested `system/` scopes that name a resource type this server does
+/// not serve. A token request is granted without them; registering a client
+/// with one is refused, since there it is a typo or a misunderstanding.
+pub fn unserved(requested: &str) -> Vec<&str> {
+    requested
+        .split_whitespace()
+        .filter(|scope| {
+            scope
+                .strip_prefix("system/")
+                .and_then(|rest| rest.split_once('.'))
+                .is_some_and(|(resource, _)| resource != "*" && !RESOURCE_TYPES.contains(&resource))
+        })
+        .collect()
+}
+
 /// SMART v2 permissions: a non-empty subsequence of `cruds`, in that order.
 fn is_v2(p: &str) -> bool {
     let mut order = "cruds".chars();
