@@ -133,13 +133,19 @@ where
             "change parked: it will be tried again when iisbulk serve restarts (iisbulk feed parked lists it)"
         );
         let now = store::limits::now_epoch_millis();
-        let parked = match ParkedChange::new(self.name, seq, &event, error, attempts, now) {
+        let mut parked = match ParkedChange::new(self.name, seq, &event, error, attempts, now) {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(consumer = self.name, seq, error = %e, "change cannot be parked; skipped");
                 return;
             }
         };
+        // Parked before and read again (the process stopped before its
+        // checkpoint): keep its history rather than start it over.
+        if let Ok(Some(before)) = parked::get(self.items.as_ref(), self.name, seq).await {
+            parked.attempts = parked.attempts.saturating_add(before.attempts);
+            parked.parked_at_ms = before.parked_at_ms;
+        }
         self.keep(&parked).await;
     }
 

@@ -76,6 +76,20 @@ pub async fn put(items: &dyn ItemStore, parked: &ParkedChange) -> Result<(), Sto
         .map(|_| ())
 }
 
+/// The change `consumer` parked at `seq`, if any.
+pub async fn get(
+    items: &dyn ItemStore,
+    consumer: &str,
+    seq: u64,
+) -> Result<Option<ParkedChange>, StoreError> {
+    let Some(item) = items.get(&Key::new(pk(consumer), sk(seq))).await? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&item.data)
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt(format!("parked change {}: {e}", item.key.sk)))
+}
+
 /// A parked change that now went through.
 pub async fn remove(items: &dyn ItemStore, consumer: &str, seq: u64) -> Result<(), StoreError> {
     items
@@ -133,6 +147,8 @@ mod tests {
             vec![3, 7, 12]
         );
         assert_eq!(listed[0].event::<String>().unwrap(), "m3");
+        assert_eq!(get(&store, "matcher", 7).await.unwrap().unwrap().seq, 7);
+        assert!(get(&store, "matcher", 8).await.unwrap().is_none());
         remove(&store, "matcher", 7).await.unwrap();
         assert_eq!(list(&store, "matcher").await.unwrap().len(), 2);
         assert_eq!(list(&store, "export").await.unwrap(), vec![other]);
