@@ -32,6 +32,10 @@ use registry::{AuKind, AuthorizedUsers, Intake, NewAuthorizedUser, Transport};
 use store::embedded::EmbeddedStore;
 use store::{ChangeFeed, ItemStore, Trim};
 
+// The registry benches' helpers (process CPU time).
+#[path = "../../../shared/registry/benches/common/mod.rs"]
+mod common;
+
 // As in `iisbulk serve` (functions/local/src/main.rs).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -184,6 +188,8 @@ fn store_path(people: usize) -> (Option<tempfile::TempDir>, std::path::PathBuf, 
                 .and_then(|n| n.trim().parse::<usize>().ok())
                 == Some(people);
             if !loaded {
+                // The marker first: an interrupted load is never reused.
+                let _ = std::fs::remove_file(path.with_extension("people"));
                 let _ = std::fs::remove_file(&path);
             }
             (None, path, loaded)
@@ -366,7 +372,7 @@ async fn ask(
         .send()
         .await;
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let cpu_before = process_cpu_ms();
+    let cpu_before = common::process_cpu();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
@@ -397,7 +403,7 @@ async fn ask(
         results.extend(t.await.unwrap());
     }
     let wall = started.elapsed();
-    let cpu_ms = process_cpu_ms().zip(cpu_before).map(|(a, b)| a - b);
+    let cpu = common::process_cpu().zip(cpu_before).map(|(a, b)| a - b);
     let mut latencies: Vec<Duration> = results.iter().map(|r| r.0).collect();
     latencies.sort();
     let mut profiles = std::collections::BTreeMap::new();
@@ -412,14 +418,14 @@ async fn ask(
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
     );
-    // CPU per query (server and the 8 clients together) does not depend on
+    // CPU per query (server and clients together) does not depend on
     // the disk; the latency tail does: every answer waits for its durable
     // query record (an fsync), so a slow fsync holds every client at once.
     println!(
         "CPU (server + clients) {} per query; {} queries over 100 ms",
-        cpu_ms.map_or("unknown".into(), |ms| format!(
+        cpu.map_or("unknown".into(), |c| format!(
             "{:.2} ms",
-            ms as f64 / results.len().max(1) as f64
+            c.as_secs_f64() * 1e3 / results.len().max(1) as f64
         )),
         latencies
             .iter()
@@ -450,14 +456,4 @@ fn profile(answer: &str) -> String {
     let msh21 = field("MSH|", 20);
     let qak2 = field("QAK|", 2);
     format!("{} {qak2}", msh21.split('^').next().unwrap_or(""))
-}
-
-/// This process's user + system CPU so far, in milliseconds (Linux).
-fn process_cpu_ms() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace().skip(11);
-    let user: u64 = fields.next()?.parse().ok()?;
-    let system: u64 = fields.next()?.parse().ok()?;
-    // clock ticks of 10 ms (USER_HZ is 100 on Linux)
-    Some((user + system) * 10)
 }
