@@ -55,9 +55,12 @@ impl StoreArgs {
                     .as_deref()
                     .filter(|t| !t.is_empty())
                     .ok_or("--backend dynamodb needs --table")?;
-                let client =
-                    store_dynamodb::client_for(self.region.as_deref(), self.endpoint.as_deref())
-                        .await;
+                // People and CI jobs run this: aws-config's whole chain
+                // (profiles, SSO, ...), not just a Lambda's environment.
+                let endpoint = store_dynamodb::endpoint_for(self.endpoint.as_deref());
+                let credentials = aws_setup::Credentials::for_endpoint(endpoint.as_deref());
+                let sdk = aws_setup::chain_config(self.region.as_deref(), credentials).await;
+                let client = store_dynamodb::client_with(&sdk, endpoint);
                 let store = store_dynamodb::DynamoStore::new(client, table);
                 store.check_table().await.map_err(|e| e.to_string())?;
                 Ok(Arc::new(store))

@@ -28,12 +28,23 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(31
 pub enum Credentials {
     /// The process environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
     /// `AWS_SESSION_TOKEN`), which is how Lambda gives a function its
-    /// execution role. With the `credential-chain` feature, aws-config's full
-    /// chain (environment, profiles, SSO, web identity, container, instance).
+    /// execution role; [`chain_config`] (feature `credential-chain`) reads
+    /// aws-config's full chain instead.
     Standard,
     /// A local emulator (moto, DynamoDB Local, MinIO), which accepts any
     /// signature: the environment's keys when it has them, else dummy keys.
     LocalEmulator,
+}
+
+impl Credentials {
+    /// [`Credentials::LocalEmulator`] when an endpoint override is set (only
+    /// emulators are reached that way), else [`Credentials::Standard`].
+    pub fn for_endpoint(endpoint: Option<&str>) -> Self {
+        match endpoint {
+            Some(_) => Credentials::LocalEmulator,
+            None => Credentials::Standard,
+        }
+    }
 }
 
 /// The region a client should use: `explicit` when non-empty, else the
@@ -47,24 +58,27 @@ pub fn region(explicit: Option<&str>) -> String {
         .unwrap_or_else(|| DEFAULT_REGION.to_owned())
 }
 
-/// The SDK configuration for `region` (see [`region`]) and `credentials`:
-/// [`lambda_config`], or aws-config's full chain with the `credential-chain`
-/// feature.
+/// The SDK configuration for `region` (see [`region`]) and `credentials`,
+/// with credentials from the environment only: [`lambda_config`]. Every
+/// adapter builds its clients from this, so a function gets the same
+/// configuration however the workspace is built (a Cargo feature here would
+/// be switched on for every crate built beside one that asks for it).
 pub async fn sdk_config(region_name: Option<&str>, credentials: Credentials) -> SdkConfig {
-    #[cfg(feature = "credential-chain")]
-    {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(https_client())
-            .region(Region::new(region(region_name)));
-        if uses_dummy_keys(credentials) {
-            loader = loader.credentials_provider(dummy_keys());
-        }
-        loader.load().await
+    lambda_config(region_name, credentials)
+}
+
+/// aws-config's full credential chain (environment, profiles, SSO, web
+/// identity, container, instance), for tools run by people and CI jobs
+/// (`iisbulk --backend dynamodb`), never for a Lambda function.
+#[cfg(feature = "credential-chain")]
+pub async fn chain_config(region_name: Option<&str>, credentials: Credentials) -> SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(https_client())
+        .region(Region::new(region(region_name)));
+    if uses_dummy_keys(credentials) {
+        loader = loader.credentials_provider(dummy_keys());
     }
-    #[cfg(not(feature = "credential-chain"))]
-    {
-        lambda_config(region_name, credentials)
-    }
+    loader.load().await
 }
 
 /// What aws-config's loader would set up, with credentials from the

@@ -35,10 +35,7 @@ fn env(name: &str) -> Option<String> {
 ///   an endpoint override and no `AWS_ACCESS_KEY_ID` dummy keys are used
 ///   (local emulators accept any signature).
 pub async fn client_from_env() -> Client {
-    let credentials = match env(ENDPOINT_ENV) {
-        Some(_) => aws_setup::Credentials::LocalEmulator,
-        None => aws_setup::Credentials::Standard,
-    };
+    let credentials = aws_setup::Credentials::for_endpoint(env(ENDPOINT_ENV).as_deref());
     client_from_sdk_config(&aws_setup::sdk_config(None, credentials).await)
 }
 

@@ -50,7 +50,8 @@ use store::{Condition, Item, ItemStore, Key, Page, QueryOpts, StoreError, Write}
 
 pub use attrs::item_from_attrs;
 pub use setup::{
-    client_for, client_from_env, client_with, create_table_for_tests, DEFAULT_REGION, ENDPOINT_ENV,
+    client_for, client_from_env, client_with, create_table_for_tests, endpoint_for, DEFAULT_REGION,
+    ENDPOINT_ENV,
 };
 
 use attrs::{index_attrs, key_attrs, VERSION};

@@ -26,8 +26,8 @@ pub const DEFAULT_REGION: &str = aws_setup::DEFAULT_REGION;
 ///
 /// * region: `AWS_REGION`, else `AWS_DEFAULT_REGION`, else `us-east-1`;
 /// * endpoint: `IISBULK_DYNAMODB_ENDPOINT` when set;
-/// * credentials: a Lambda's environment (the full chain when `aws-setup`
-///   has its `credential-chain` feature, as the admin tool does), except that
+/// * credentials: a Lambda's environment (the admin tool builds its own
+///   configuration with `aws_setup::chain_config`), except that
 ///   with an endpoint override and no `AWS_ACCESS_KEY_ID` dummy keys are used
 ///   (local emulators accept any signature).
 pub async fn client_from_env() -> Client {
@@ -38,16 +38,19 @@ pub async fn client_from_env() -> Client {
 /// `iisbulk --backend dynamodb --region … --endpoint …` does); `None` falls
 /// back to the environment.
 pub async fn client_for(region: Option<&str>, endpoint: Option<&str>) -> Client {
-    let endpoint = endpoint
-        .filter(|e| !e.is_empty())
-        .map(str::to_owned)
-        .or_else(|| std::env::var(ENDPOINT_ENV).ok().filter(|e| !e.is_empty()));
-    let credentials = match endpoint {
-        Some(_) => aws_setup::Credentials::LocalEmulator,
-        None => aws_setup::Credentials::Standard,
-    };
+    let endpoint = endpoint_for(endpoint);
+    let credentials = aws_setup::Credentials::for_endpoint(endpoint.as_deref());
     let sdk = aws_setup::sdk_config(region, credentials).await;
     client_with(&sdk, endpoint)
+}
+
+/// The endpoint override: `explicit` when non-empty, else
+/// `IISBULK_DYNAMODB_ENDPOINT` when set.
+pub fn endpoint_for(explicit: Option<&str>) -> Option<String> {
+    explicit
+        .filter(|e| !e.is_empty())
+        .map(str::to_owned)
+        .or_else(|| std::env::var(ENDPOINT_ENV).ok().filter(|e| !e.is_empty()))
 }
 
 /// A client from an already built configuration, at `endpoint` when given.

@@ -187,13 +187,8 @@ impl Cloud {
 /// override (moto serves DynamoDB and its streams on one endpoint), dummy
 /// keys for the emulator.
 pub async fn streams_client() -> aws_sdk_dynamodbstreams::Client {
-    let endpoint = std::env::var(store_dynamodb::ENDPOINT_ENV)
-        .ok()
-        .filter(|e| !e.is_empty());
-    let credentials = match endpoint {
-        Some(_) => aws_setup::Credentials::LocalEmulator,
-        None => aws_setup::Credentials::Standard,
-    };
+    let endpoint = store_dynamodb::endpoint_for(None);
+    let credentials = aws_setup::Credentials::for_endpoint(endpoint.as_deref());
     let sdk = aws_setup::sdk_config(None, credentials).await;
     let mut config = aws_sdk_dynamodbstreams::config::Builder::from(&sdk);
     if let Some(endpoint) = endpoint {
