@@ -158,3 +158,38 @@ async fn group_commit_under_16_concurrent_writers() {
         .collect();
     assert_eq!(counter_versions.len(), WRITERS * EACH, "no lost update");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_load_is_on_disk_once_the_store_is_dropped() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bulk.redb");
+    let keys: Vec<Key> = (0..500)
+        .map(|i| Key::new(format!("PAT#{i}"), "profile"))
+        .collect();
+    {
+        let store = Arc::new(EmbeddedStore::open_for_bulk_load(&path).expect("open"));
+        let mut tasks = Vec::new();
+        for chunk in keys.chunks(50) {
+            let (store, chunk) = (store.clone(), chunk.to_vec());
+            tasks.push(tokio::spawn(async move {
+                for k in chunk {
+                    store
+                        .put(Item::new(k, b"loaded".to_vec()), Condition::Absent)
+                        .await
+                        .expect("put");
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.expect("writer task");
+        }
+        // The last writes are still unsynced here (the load took far less
+        // than the sync interval): dropping the store must sync them.
+    }
+    let store = EmbeddedStore::open(&path).expect("reopen");
+    for k in &keys {
+        let got = store.get(k).await.expect("get");
+        assert_eq!(got.map(|i| i.data), Some(b"loaded".to_vec()), "{k:?}");
+    }
+    assert_eq!(store.last_seq(), 500, "every change is in the log");
+}

@@ -33,7 +33,7 @@ use crate::error::{Result, StoreError};
 use crate::limits::{check_item, check_key, check_query, check_transaction, now_epoch_seconds};
 use crate::model::{Change, Condition, Item, Key, Page, QueryOpts, Trim, Write};
 use crate::port::{ChangeFeed, ItemStore};
-use writer::{Done, Op, Request, Writer};
+use writer::{Done, Op, Request, Sync, Writer};
 
 pub use writer::MAX_BATCH;
 
@@ -71,7 +71,20 @@ impl EmbeddedStore {
     /// Open (or create) the store file at `path`, creating its folder if
     /// needed. After a crash, redb repairs the file here.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref().to_path_buf();
+        Self::open_with(path.as_ref(), Sync::EveryCommit)
+    }
+
+    /// Open for a bulk load that can be started over if it fails: writes
+    /// are acknowledged before they are durable and reach the disk together
+    /// about once a second and when the store is dropped, which saves an
+    /// fsync per batch. A crash loses up to the last second of acknowledged
+    /// writes (never corrupts the file). Never for live traffic.
+    pub fn open_for_bulk_load(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path.as_ref(), Sync::BulkLoad { every_ms: 1_000 })
+    }
+
+    fn open_with(path: &Path, sync: Sync) -> Result<Self> {
+        let path = path.to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Unavailable(format!("create {}: {e}", dir.display())))?;
@@ -93,6 +106,9 @@ impl EmbeddedStore {
             published: published_tx,
             seq,
             last_purge_ms: 0,
+            sync,
+            last_durable_ms: 0,
+            unsynced: false,
         };
         let writer = std::thread::Builder::new()
             .name("store-writer".into())

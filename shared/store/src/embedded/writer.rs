@@ -94,6 +94,23 @@ pub struct Writer {
     /// Last committed change sequence number.
     pub seq: u64,
     pub last_purge_ms: i64,
+    pub sync: Sync,
+    /// When the last durable commit happened (bulk load only).
+    pub last_durable_ms: i64,
+    /// Commits not yet on disk (bulk load only).
+    pub unsynced: bool,
+}
+
+/// When commits reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sync {
+    /// Every batch is durable before anyone hears back: the store's contract.
+    EveryCommit,
+    /// A bulk load: batches are acknowledged from memory and made durable
+    /// together at most this many milliseconds later and when the store
+    /// closes. A crash loses what was acknowledged since the last sync, so
+    /// this is only for loads that can be started over.
+    BulkLoad { every_ms: i64 },
 }
 
 impl Writer {
@@ -109,6 +126,31 @@ impl Writer {
                 }
             }
             self.commit_batch(batch);
+        }
+        if self.unsynced {
+            // The last bulk-load batches reach the disk before the file closes.
+            if let Err(e) = self.sync_now() {
+                tracing::error!(error = %e, "bulk-loaded writes could not be made durable at close");
+            }
+        }
+    }
+
+    /// An empty durable commit, which makes every earlier one durable.
+    fn sync_now(&mut self) -> Result<()> {
+        let mut txn = self.db.begin_write().map_err(storage_error)?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(storage_error)?;
+        txn.commit().map_err(storage_error)?;
+        self.unsynced = false;
+        self.last_durable_ms = now_epoch_millis();
+        Ok(())
+    }
+
+    /// Whether the next batch's commit must reach the disk.
+    fn durable(&self, now_ms: i64) -> bool {
+        match self.sync {
+            Sync::EveryCommit => true,
+            Sync::BulkLoad { every_ms } => now_ms - self.last_durable_ms >= every_ms,
         }
     }
 
@@ -134,10 +176,15 @@ impl Writer {
     /// Apply every request in one transaction and commit it. `Err` means
     /// nothing was committed.
     fn apply_batch(&mut self, batch: &[Request], seq: &mut u64) -> Result<Vec<Result<Done>>> {
-        let mut txn = self.db.begin_write().map_err(storage_error)?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(storage_error)?;
         let now_ms = now_epoch_millis();
+        let durable = self.durable(now_ms);
+        let mut txn = self.db.begin_write().map_err(storage_error)?;
+        txn.set_durability(if durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        })
+        .map_err(storage_error)?;
         let outcomes = {
             let mut t = Tables::open(&txn, now_ms, *seq)?;
             if now_ms - self.last_purge_ms >= PURGE_EVERY_MS {
@@ -160,6 +207,12 @@ impl Writer {
             outcomes
         };
         txn.commit().map_err(storage_error)?;
+        if durable {
+            self.unsynced = false;
+            self.last_durable_ms = now_ms;
+        } else {
+            self.unsynced = true;
+        }
         Ok(outcomes)
     }
 }
