@@ -114,8 +114,13 @@ pub fn lambda_config(region_name: Option<&str>, credentials: Credentials) -> Sdk
     builder.build()
 }
 
+/// One HTTPS client for the whole process: every SDK client built from any
+/// config shares its connection pool, and the TLS set-up (reading the
+/// certificate store) happens once.
 fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    http1::client()
+    static CLIENT: std::sync::OnceLock<aws_smithy_runtime_api::client::http::SharedHttpClient> =
+        std::sync::OnceLock::new();
+    CLIENT.get_or_init(http1::client).clone()
 }
 
 fn uses_dummy_keys(credentials: Credentials) -> bool {
