@@ -62,6 +62,26 @@ impl Default for Retry {
     }
 }
 
+/// Doubling waits between tries, from `first_delay` up to `max_delay`.
+struct Backoff {
+    next: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    fn new(retry: &Retry) -> Self {
+        Backoff {
+            next: retry.first_delay,
+            max: retry.max_delay,
+        }
+    }
+
+    async fn wait(&mut self) {
+        tokio::time::sleep(self.next).await;
+        self.next = (self.next * 2).min(self.max);
+    }
+}
+
 /// One consumer of the feed: `extract` picks the changes it owns and turns
 /// each into its event; `apply` makes one attempt at an event.
 pub struct Consumer<X, F> {
@@ -152,18 +172,17 @@ where
     /// Writes a parked change, retrying until the store takes it: moving on
     /// without it would lose the change.
     async fn keep(&self, parked: &ParkedChange) {
-        let mut delay = self.retry.first_delay;
+        let mut backoff = Backoff::new(&self.retry);
         while let Err(e) = parked::put(self.items.as_ref(), parked).await {
             tracing::warn!(consumer = self.name, error = %e, "parked change not saved, retrying");
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(self.retry.max_delay);
+            backoff.wait().await;
         }
     }
 
     /// Up to `limit` failed attempts (storage trouble retried without
     /// counting); the last error and the count if none succeeded.
     async fn attempt(&self, event: &E, limit: u32) -> Result<(), (String, u32)> {
-        let mut delay = self.retry.first_delay;
+        let mut backoff = Backoff::new(&self.retry);
         let mut failed = 0;
         loop {
             let error = match (self.apply)(event.clone()).await {
@@ -178,20 +197,18 @@ where
                 }
             };
             tracing::warn!(consumer = self.name, error = %error, "retrying");
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(self.retry.max_delay);
+            backoff.wait().await;
         }
     }
 
     /// Every change parked before gets another chance (the code or the
     /// data may have been repaired since); what goes through is removed.
     async fn replay_parked(&self) {
+        let mut backoff = Backoff::new(&self.retry);
         let waiting = loop {
             match parked::list(self.items.as_ref(), self.name).await {
                 Ok(w) => break w,
-                Err(e) if e.is_retryable() => {
-                    tokio::time::sleep(self.retry.first_delay).await;
-                }
+                Err(e) if e.is_retryable() => backoff.wait().await,
                 Err(e) => {
                     tracing::error!(consumer = self.name, error = %e, "parked changes unreadable; not replayed");
                     return;
