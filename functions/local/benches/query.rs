@@ -13,8 +13,8 @@
 //! Loading goes through the real find-or-create, on a store opened for a
 //! bulk load (synced about once a second rather than per batch); queries
 //! then run on the store reopened as `iisbulk serve` opens it, every write
-//! durable before its answer. `IISBULK_BENCH_STORE=/path/iis.redb` keeps the loaded
-//! registry there and, when the file already holds a load of the same size
+//! durable before its answer. `IISBULK_BENCH_STORE=/path/iis.redb` keeps
+//! the loaded registry there and, when the file already holds a load of the same size
 //! (a `.people` file beside it says so), queries it without loading again.
 //! The change feed is trimmed while loading, as `iisbulk serve` trims it
 //! behind its consumers (here the matcher runs inline, so nothing reads

@@ -11,7 +11,8 @@
 //! Layout of the file: see `tables.rs`; key encoding: see `keys.rs`.
 //!
 //! Every acknowledged write is durable (committed with
-//! `Durability::Immediate` before the caller hears back). Reads run on
+//! `Durability::Immediate` before the caller hears back), except in a store
+//! opened with [`EmbeddedStore::open_for_bulk_load`]. Reads run on
 //! tokio's blocking pool so async callers never stall the runtime.
 
 mod keys;

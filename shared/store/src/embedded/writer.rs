@@ -11,6 +11,10 @@
 //! grows by itself, so throughput scales with concurrency while a lone writer
 //! still pays just one fsync.
 //!
+//! A store opened for a bulk load ([`Sync::BulkLoad`]) is the one exception:
+//! it answers before the fsync and makes its batches durable about once a
+//! second, for loads that can be started over.
+//!
 //! The change-log entry of a write goes into the same transaction as the
 //! item, which makes the log a transactional outbox: no change without its
 //! write, no write without its change.
@@ -95,9 +99,9 @@ pub struct Writer {
     pub seq: u64,
     pub last_purge_ms: i64,
     pub sync: Sync,
-    /// When the last durable commit happened (bulk load only).
+    /// When the last durable commit happened.
     pub last_durable_ms: i64,
-    /// Commits not yet on disk (bulk load only).
+    /// Whether the last commit is not yet on disk (bulk load only).
     pub unsynced: bool,
 }
 
@@ -106,10 +110,12 @@ pub struct Writer {
 pub enum Sync {
     /// Every batch is durable before anyone hears back: the store's contract.
     EveryCommit,
-    /// A bulk load: batches are acknowledged from memory and made durable
-    /// together at most this many milliseconds later and when the store
-    /// closes. A crash loses what was acknowledged since the last sync, so
-    /// this is only for loads that can be started over.
+    /// A bulk load: batches are acknowledged from memory; the first batch
+    /// at least this many milliseconds after the last durable one is
+    /// committed durably (making every batch before it durable too), and so
+    /// is the store's close. A crash loses what was acknowledged since the
+    /// last durable commit, so this is only for loads that can be started
+    /// over.
     BulkLoad { every_ms: i64 },
 }
 
@@ -141,9 +147,16 @@ impl Writer {
         txn.set_durability(Durability::Immediate)
             .map_err(storage_error)?;
         txn.commit().map_err(storage_error)?;
-        self.unsynced = false;
-        self.last_durable_ms = now_epoch_millis();
+        self.committed(true, now_epoch_millis());
         Ok(())
+    }
+
+    /// Records a commit's durability (what decides when the next must be).
+    fn committed(&mut self, durable: bool, at_ms: i64) {
+        if durable {
+            self.last_durable_ms = at_ms;
+        }
+        self.unsynced = !durable;
     }
 
     /// Whether the next batch's commit must reach the disk.
@@ -207,12 +220,7 @@ impl Writer {
             outcomes
         };
         txn.commit().map_err(storage_error)?;
-        if durable {
-            self.unsynced = false;
-            self.last_durable_ms = now_ms;
-        } else {
-            self.unsynced = true;
-        }
+        self.committed(durable, now_ms);
         Ok(outcomes)
     }
 }
