@@ -23,6 +23,8 @@
 //!
 //! * `get` → `GetItem` with `ConsistentRead`; expired items are filtered here
 //!   because DynamoDB deletes them late.
+//! * `get_many` → `BatchGetItem` (consistent, 100 keys a request; keys left
+//!   unprocessed are asked again after a pause, see `batch.rs`).
 //! * `put` → `UpdateItem` so the version is incremented by the server in the
 //!   same request (see [`expr`]); conditions become `ConditionExpression`s
 //!   that also treat expired items as absent.
@@ -37,6 +39,7 @@
 //! ([`store::limits`]).
 
 mod attrs;
+mod batch;
 pub mod cursor;
 pub mod error;
 pub mod expr;
@@ -169,6 +172,18 @@ impl ItemStore for DynamoStore {
             Some(attrs) => Ok(Some(item_from_attrs(attrs)?).filter(|i| !i.is_expired(now))),
             None => Ok(None),
         }
+    }
+
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        for key in keys {
+            check_key(key)?;
+        }
+        let found = batch::read(&self.client, &self.table, keys).await?;
+        let now = now_epoch_seconds();
+        Ok(keys
+            .iter()
+            .map(|k| found.get(k).filter(|i| !i.is_expired(now)).cloned())
+            .collect())
     }
 
     async fn put(&self, item: Item, cond: Condition) -> Result<u64, StoreError> {

@@ -8,7 +8,9 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
 use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_sdk_dynamodb::Client;
 use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
@@ -103,4 +105,80 @@ async fn a_throttled_transaction_surfaces_as_throttled() {
         .expect_err("throttled");
     assert!(matches!(err, StoreError::Throttled(_)), "{err:?}");
     assert_eq!(rule.num_calls(), 3);
+}
+
+fn key_attrs(pk: &str, sk: &str) -> std::collections::HashMap<String, AttributeValue> {
+    [("pk", pk), ("sk", sk)]
+        .into_iter()
+        .map(|(n, v)| (n.to_owned(), AttributeValue::S(v.to_owned())))
+        .collect()
+}
+
+fn item_attrs(pk: &str, sk: &str) -> std::collections::HashMap<String, AttributeValue> {
+    let mut attrs = key_attrs(pk, sk);
+    attrs.insert("v".into(), AttributeValue::N("1".into()));
+    attrs
+}
+
+/// Under throttling `BatchGetItem` answers part of the keys and hands the
+/// rest back as unprocessed: they are asked again, not read as missing.
+#[tokio::test]
+async fn keys_a_batch_read_leaves_unprocessed_are_asked_again() {
+    let rule = mock!(Client::batch_get_item)
+        .sequence()
+        .output(|| {
+            BatchGetItemOutput::builder()
+                .responses("iisbulk-test", vec![item_attrs("SRC#1", "SRC")])
+                .unprocessed_keys(
+                    "iisbulk-test",
+                    KeysAndAttributes::builder()
+                        .keys(key_attrs("SRC#2", "SRC"))
+                        .consistent_read(true)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        })
+        .output(|| {
+            BatchGetItemOutput::builder()
+                .responses("iisbulk-test", vec![item_attrs("SRC#2", "SRC")])
+                .build()
+        })
+        .build();
+    let store = store(&[&rule]);
+    let keys = [
+        Key::new("SRC#2", "SRC"),
+        Key::new("SRC#9", "SRC"),
+        Key::new("SRC#1", "SRC"),
+    ];
+    let got = store.get_many(&keys).await.unwrap();
+    let found: Vec<Option<&Key>> = got.iter().map(|i| i.as_ref().map(|i| &i.key)).collect();
+    assert_eq!(found, vec![Some(&keys[0]), None, Some(&keys[2])]);
+    assert_eq!(rule.num_calls(), 2, "the unprocessed key asked once more");
+}
+
+#[tokio::test]
+async fn keys_left_unprocessed_round_after_round_surface_as_throttled() {
+    let rule = mock!(Client::batch_get_item)
+        .sequence()
+        .output(|| {
+            BatchGetItemOutput::builder()
+                .unprocessed_keys(
+                    "iisbulk-test",
+                    KeysAndAttributes::builder()
+                        .keys(key_attrs("SRC#1", "SRC"))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        })
+        .repeatedly()
+        .build();
+    let store = store(&[&rule]);
+    let err = store
+        .get_many(&[Key::new("SRC#1", "SRC")])
+        .await
+        .expect_err("never answered");
+    assert!(matches!(err, StoreError::Throttled(_)), "{err:?}");
+    assert_eq!(rule.num_calls(), 8);
 }

@@ -50,7 +50,7 @@ pub fn unique_prefix(test: &str) -> String {
 macro_rules! contract_tests {
     ($setup:path) => {
         $crate::contract_tests!(@each $setup;
-            get_missing, put_if_absent, version_conditions, delete_conditions, invalid_keys,
+            get_missing, get_many_in_order, put_if_absent, version_conditions, delete_conditions, invalid_keys,
             query_ranges, query_paging, query_gsi, transaction_atomicity, transaction_limit,
             transaction_duplicate_key, item_size_limit, ttl_hides_expired, binary_round_trip,
             unicode_keys, invalid_cursor, concurrent_increments);
@@ -154,6 +154,57 @@ fn assert_condition_failed<T: std::fmt::Debug>(
 pub async fn get_missing(store: Store, p: &str) {
     let got = store.get(&key(p, "none", "x")).await.expect("get");
     assert_eq!(got, None);
+}
+
+/// Answers in the order asked, repeated keys included, across more keys
+/// than one DynamoDB `BatchGetItem` takes; missing and expired are `None`.
+pub async fn get_many_in_order(store: Store, p: &str) {
+    assert_eq!(store.get_many(&[]).await.expect("no keys"), Vec::new());
+    let now = now_epoch_seconds();
+    let keys: Vec<Key> = (0..130)
+        .map(|n| key(p, "many", &format!("{n:03}")))
+        .collect();
+    let mut writes: Vec<Write> = keys
+        .iter()
+        .map(|k| Write::Put {
+            item: item(k, &k.sk),
+            cond: Condition::None,
+        })
+        .collect();
+    let rest = writes.split_off(100);
+    store.transact(writes).await.expect("first 100");
+    store.transact(rest).await.expect("last 30");
+    let dead = Item::new(key(p, "many", "dead"), b"x".to_vec()).with_expiry(now - 60);
+    store
+        .put(dead.clone(), Condition::None)
+        .await
+        .expect("put dead");
+    let missing = key(p, "many", "never");
+
+    let mut asked: Vec<Key> = keys.iter().rev().cloned().collect();
+    asked.insert(7, missing.clone());
+    asked.insert(50, dead.key.clone());
+    asked.push(keys[3].clone());
+    let got = store.get_many(&asked).await.expect("get_many");
+    assert_eq!(got.len(), asked.len());
+    for (k, answer) in asked.iter().zip(&got) {
+        if *k == missing || *k == dead.key {
+            assert_eq!(answer, &None, "{} is missing or expired", k.sk);
+        } else {
+            let i = answer
+                .as_ref()
+                .unwrap_or_else(|| panic!("{} was written", k.sk));
+            assert_eq!(
+                (&i.key, i.data.as_slice(), i.version),
+                (k, k.sk.as_bytes(), 1)
+            );
+        }
+    }
+    let bad = Key::new(String::new(), "x");
+    assert!(matches!(
+        store.get_many(&[keys[0].clone(), bad]).await,
+        Err(StoreError::Invalid(_))
+    ));
 }
 
 pub async fn put_if_absent(store: Store, p: &str) {

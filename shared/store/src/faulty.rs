@@ -48,6 +48,9 @@ impl ItemStore for FailingWrites {
     async fn get(&self, key: &Key) -> Result<Option<Item>> {
         self.inner.get(key).await
     }
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>> {
+        self.inner.get_many(keys).await
+    }
     async fn put(&self, item: Item, cond: Condition) -> Result<u64> {
         self.check()?;
         self.inner.put(item, cond).await

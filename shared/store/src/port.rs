@@ -20,6 +20,19 @@ pub trait ItemStore: Send + Sync {
     /// Strongly consistent read of one item.
     async fn get(&self, key: &Key) -> Result<Option<Item>>;
 
+    /// Strongly consistent reads of several items, answered in the order
+    /// asked: `None` for a missing or expired item, and the same answer for
+    /// a key asked twice. Each item is read consistently, not all of them at
+    /// one instant. Backends override this to answer in as few round trips
+    /// as they can (DynamoDB `BatchGetItem`).
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.get(key).await?);
+        }
+        Ok(out)
+    }
+
     /// Create or replace `item` if `cond` holds; returns the new version
     /// (1 on create, previous + 1 otherwise). `item.version` is ignored.
     async fn put(&self, item: Item, cond: Condition) -> Result<u64>;

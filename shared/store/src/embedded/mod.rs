@@ -201,6 +201,20 @@ impl ItemStore for EmbeddedStore {
         reader::get(&self.db, key, now_epoch_seconds())
     }
 
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>> {
+        for key in keys {
+            check_key(key)?;
+        }
+        // A matcher's candidates (a few hundred at most) are read in place,
+        // as single gets are; a longer list goes to a blocking thread.
+        if keys.len() <= INLINE_QUERY_LIMIT as usize {
+            return reader::get_many(&self.db, keys, now_epoch_seconds());
+        }
+        let keys = keys.to_vec();
+        self.read(move |db| reader::get_many(db, &keys, now_epoch_seconds()))
+            .await
+    }
+
     async fn put(&self, item: Item, cond: Condition) -> Result<u64> {
         check_item(&item)?;
         match self.submit(Op::Put(item, cond)).await? {

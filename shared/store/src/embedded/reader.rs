@@ -32,6 +32,24 @@ pub fn get(db: &Database, key: &Key, now_s: i64) -> Result<Option<Item>> {
     Ok(Some(item).filter(|i| !i.is_expired(now_s)))
 }
 
+/// Several point lookups in one read transaction (one snapshot).
+pub fn get_many(db: &Database, keys: &[Key], now_s: i64) -> Result<Vec<Option<Item>>> {
+    let txn = db.begin_read().map_err(storage_error)?;
+    let items = txn.open_table(ITEMS).map_err(storage_error)?;
+    keys.iter()
+        .map(|key| {
+            let Some(raw) = items
+                .get(table_key(key).as_slice())
+                .map_err(storage_error)?
+            else {
+                return Ok(None);
+            };
+            let item = decode_item(raw.value())?;
+            Ok(Some(item).filter(|i| !i.is_expired(now_s)))
+        })
+        .collect()
+}
+
 fn index_tag(index: Index) -> u8 {
     match index {
         Index::Table => b'T',
