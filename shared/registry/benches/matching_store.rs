@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use matching::blocking::index_keys;
 use matching::synth::{Accuracy, Population, Query};
 use matching::Matcher;
-use registry::patients::{BlockEntry, PatientMatching};
+use registry::patients::{MatchView, PatientMatching};
 use store::embedded::EmbeddedStore;
 use store::{Condition, Item, ItemStore, Key, Write};
 use tokio::task::JoinSet;
@@ -198,8 +198,9 @@ struct Load {
 }
 
 /// Files every person's one source record under its blocking keys: the
-/// key's head once (identifier-slip `J:` keys have none) and an entry
-/// holding the person and matching record, 100 writes a transaction.
+/// key's head once (identifier-slip `J:` keys have none) and an empty
+/// entry naming the source, plus the source's match view (person and
+/// matching record), 100 writes a transaction.
 async fn load(store: &Arc<EmbeddedStore>, matcher: &Matcher, population: &Population) -> Load {
     let started = Instant::now();
     let mut out = Load::default();
@@ -210,26 +211,26 @@ async fn load(store: &Arc<EmbeddedStore>, matcher: &Matcher, population: &Popula
     for (i, source) in population.people.iter().enumerate() {
         let record = matcher.normalize(source);
         let keys = index_keys(&record);
-        let entry = serde_json::to_vec(&BlockEntry {
+        let view = serde_json::to_vec(&MatchView {
             person: person_id(i),
             record,
         })
-        .expect("block entry JSON");
+        .expect("match view JSON");
+        let mut writes = vec![put(registry::keys::match_view(&source.id), view)];
         for key in keys {
-            let mut writes = Vec::with_capacity(2);
             if !key.starts_with("J:") && !blocks.contains_key(&key) {
                 writes.push(put(block_head(&key), Vec::new()));
                 out.heads += 1;
             }
-            writes.push(put(block_entry(&key, &source.id), entry.clone()));
+            writes.push(put(block_entry(&key, &source.id), Vec::new()));
             out.entries += 1;
             *blocks.entry(key).or_default() += 1;
-            for w in writes {
-                batch.push(w);
-                if batch.len() == WRITES_PER_TRANSACTION {
-                    submit(store, &mut in_flight, std::mem::take(&mut batch)).await;
-                    out.transactions += 1;
-                }
+        }
+        for w in writes {
+            batch.push(w);
+            if batch.len() == WRITES_PER_TRANSACTION {
+                submit(store, &mut in_flight, std::mem::take(&mut batch)).await;
+                out.transactions += 1;
             }
         }
     }

@@ -11,6 +11,7 @@
 //! | message matched      | `IN#<message id>`           | `MATCHED`   |
 //! | source record        | `SRC#<source id>`           | `SRC`       |
 //! | a source's dose      | `SRC#<source id>`           | `DOSE#<dose key>` |
+//! | source's match view  | `SRC#<source id>`           | `MATCH`     |
 //! | dose → source        | `DOSEREF#<h(au, dose key)>` | `DOSEREF`   |
 //! | person               | `PAT#<person id>`           | `PROFILE`   |
 //! | person's source      | `PAT#<person id>`           | `SRC#<source id>` |
@@ -34,7 +35,7 @@
 //! | export job shard (TTL) | `JOBSHARD#<job id>#<n>`   | `SHARD`     |
 //! | export expiry index  | `JOBEXP`                    | `<expires s>#<job id>` |
 //! | blocking key head    | `BLK#<h(key)>`              | `#`         |
-//! | blocking key entry   | `BLK#<h(key)>`              | `S#<source id>` |
+//! | blocking key entry   | `BLK#<h(key)>`              | `S#<source id>` (empty: the match view holds the record) |
 //!
 //! Keys built from what senders write are hashed so no sender can make a key
 //! longer than DynamoDB allows or collide with another family.
@@ -81,6 +82,13 @@ pub fn matched(message_id: &str) -> Key {
 
 pub fn source(source_id: &str) -> Key {
     Key::new(format!("SRC#{source_id}"), "SRC")
+}
+
+/// What candidates are scored on: the source's person and matching record,
+/// kept once per source rather than copied into each of its ~20 block
+/// entries (which halved the embedded store at 20,000 children).
+pub fn match_view(source_id: &str) -> Key {
+    Key::new(format!("SRC#{source_id}"), "MATCH")
 }
 
 pub fn source_dose(source_id: &str, dose_key: &str) -> Key {

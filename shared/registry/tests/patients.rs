@@ -569,3 +569,98 @@ async fn a_chart_refiled_under_more_keys_than_one_transaction_holds_is_filed_und
         assert!(entry.is_some(), "not filed under {key}");
     }
 }
+
+/// Who `find` would link the chart of `source` to now.
+async fn found_for(f: &Fixture, source: &str) -> matching::Outcome<String> {
+    let record = f.matching.source(source).await.unwrap().unwrap().record;
+    f.matching.find(&record).await.unwrap().outcome
+}
+
+#[tokio::test]
+async fn after_a_relink_candidates_are_scored_as_the_person_the_reviewer_chose() {
+    let f = fixture().await;
+    let a = f
+        .send(&f.clinic_a, &vxu("FACA", "R1", &jones("A100"), &[]))
+        .await;
+    assert_eq!(
+        found_for(&f, &a.source).await.person.as_ref(),
+        Some(&a.person)
+    );
+    // Separated onto a new person: the old one is merged away, and a
+    // matching chart must now land on the new one.
+    let apart = f.matching.relink(&a.source, None, 5).await.unwrap();
+    assert_ne!(apart, a.person);
+    let now = found_for(&f, &a.source).await;
+    assert_eq!((now.grade, now.person), (Grade::Certain, Some(apart)));
+}
+
+#[tokio::test]
+async fn a_corrected_birth_date_is_what_later_charts_are_matched_against() {
+    let f = fixture().await;
+    let first = f
+        .send(&f.clinic_a, &vxu("FACA", "D1", &jones("A100"), &[]))
+        .await;
+    let corrected = Child {
+        dob: "20230917",
+        ..jones("A100")
+    };
+    let again = f
+        .send(&f.clinic_a, &vxu("FACA", "D2", &corrected, &[]))
+        .await;
+    assert_eq!(
+        (again.source.as_str(), again.person.as_str()),
+        (first.source.as_str(), first.person.as_str())
+    );
+    // Clinic B's chart with the corrected date is the same child.
+    let b = f
+        .send(
+            &f.clinic_b,
+            &vxu(
+                "FACB",
+                "D3",
+                &Child {
+                    ..corrected.clone()
+                },
+                &[],
+            ),
+        )
+        .await;
+    assert_eq!((b.grade, b.person), (Grade::Certain, first.person));
+}
+
+/// Block entries filed before match views existed carry a copy of the
+/// record: matching still finds them, and once a view is written (here by a
+/// relink) the view is what counts, not the stale copy.
+#[tokio::test]
+async fn block_entries_with_a_copied_record_still_match_until_a_view_replaces_them() {
+    use registry::patients::MatchView;
+    use store::{Condition, Item};
+    let f = fixture().await;
+    let a = f
+        .send(&f.clinic_a, &vxu("FACA", "L1", &jones("A100"), &[]))
+        .await;
+    let source = f.matching.source(&a.source).await.unwrap().unwrap();
+    let copy = serde_json::to_vec(&MatchView {
+        person: a.person.clone(),
+        record: source.match_record.clone(),
+    })
+    .unwrap();
+    let store = f.matching.store();
+    for key in &source.index_keys {
+        let entry = Item::new(registry::keys::block_entry(key, &a.source), copy.clone());
+        store.put(entry, Condition::None).await.unwrap();
+    }
+    store
+        .delete(&registry::keys::match_view(&a.source), Condition::None)
+        .await
+        .unwrap();
+    let before = found_for(&f, &a.source).await;
+    assert_eq!(
+        (before.grade, before.person),
+        (Grade::Certain, Some(a.person.clone()))
+    );
+
+    let apart = f.matching.relink(&a.source, None, 5).await.unwrap();
+    let after = found_for(&f, &a.source).await;
+    assert_eq!((after.grade, after.person), (Grade::Certain, Some(apart)));
+}

@@ -82,10 +82,11 @@ pub struct Person {
     pub merged_into: Option<String>,
 }
 
-/// A blocking-key entry: a source record's person and matching view, so
-/// candidates come from one query per key.
+/// A source record's person and matching record: what a candidate found
+/// under a blocking key is scored on. Stored once per source (its match
+/// view); block entries written before the view existed carry a copy.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct BlockEntry {
+pub struct MatchView {
     pub person: String,
     pub record: MatchRecord,
 }

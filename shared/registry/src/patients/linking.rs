@@ -21,7 +21,7 @@ use store::{Condition, Index, Item, ItemStore, QueryOpts, SkRange, StoreError, W
 use super::demographics::Demographics;
 use super::doses::{self, consolidate, DoseChange, SourceDose, VaccineGroups};
 use super::items::{
-    BlockEntry, Link, LinkHow, MatchedMessage, Person, PersonStatus, PotentialDuplicate,
+    Link, LinkHow, MatchView, MatchedMessage, Person, PersonStatus, PotentialDuplicate,
     SourceRecord,
 };
 use super::source::{patient_record, source_id};
@@ -64,7 +64,7 @@ impl From<StoreError> for MatchError {
 #[derive(Debug, Default)]
 struct Candidates {
     heads: BTreeMap<String, Option<u64>>,
-    entries: BTreeMap<String, BlockEntry>,
+    entries: BTreeMap<String, MatchView>,
     skipped_blocks: usize,
     largest_block: usize,
 }
@@ -276,22 +276,19 @@ impl PatientMatching {
         if probe != source.match_record {
             let old: BTreeSet<&String> = source.index_keys.iter().collect();
             let new: BTreeSet<&String> = new_keys.iter().collect();
-            let entry = encode(&BlockEntry {
-                person: source.person.clone(),
-                record: probe.clone(),
-            })?;
             for key in old.difference(&new) {
                 entries.push(Write::Delete {
                     key: keys::block_entry(key, &source.id),
                     cond: Condition::None,
                 });
             }
-            for key in &new_keys {
+            for key in new.difference(&old) {
                 entries.push(Write::Put {
-                    item: Item::new(keys::block_entry(key, &source.id), entry.clone()),
+                    item: Item::new(keys::block_entry(key, &source.id), Vec::new()),
                     cond: Condition::None,
                 });
             }
+            guarded.push(self.view_put(&source.id, &source.person, &probe)?);
             // Re-filed keys change what those blocks hold: bump their heads
             // so a concurrent new-source decision that read them retries.
             for key in old
@@ -327,6 +324,19 @@ impl PatientMatching {
             grade: source.link.grade,
             new_person: false,
             already: false,
+        })
+    }
+
+    /// The source's match view, written wherever its person or matching
+    /// record changes.
+    fn view_put(&self, sid: &str, person: &str, record: &MatchRecord) -> Result<Write, StoreError> {
+        let view = MatchView {
+            person: person.to_owned(),
+            record: record.clone(),
+        };
+        Ok(Write::Put {
+            item: Item::new(keys::match_view(sid), encode(&view)?),
+            cond: Condition::None,
         })
     }
 
@@ -375,6 +385,7 @@ impl PatientMatching {
         // The configuration's candidate budget: the smallest blocks first,
         // as the in-memory index does (matching::blocking::within_budget).
         let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
+        let mut listed: BTreeMap<&str, &Item> = BTreeMap::new();
         let budget = self.matcher.config().blocking.max_candidates;
         for (items, read) in pages.iter().zip(within_budget(&sizes, budget)) {
             if !read {
@@ -386,16 +397,28 @@ impl PatientMatching {
             }
             found.largest_block = found.largest_block.max(items.len());
             for item in items {
-                let other = item
-                    .key
-                    .sk
-                    .trim_start_matches(keys::BLOCK_ENTRY_PREFIX)
-                    .to_owned();
-                if let std::collections::btree_map::Entry::Vacant(slot) = found.entries.entry(other)
-                {
-                    slot.insert(decode(item, "block entry")?);
-                }
+                let source = item.key.sk.trim_start_matches(keys::BLOCK_ENTRY_PREFIX);
+                listed.entry(source).or_insert(item);
             }
+        }
+        // Each candidate's match view, in one round trip. The view wins over
+        // a copy in an entry: entries filed before views existed keep the
+        // record (and person) they were written with, which a later relink
+        // or update changes only in the view.
+        let views: Vec<store::Key> = listed.keys().map(|s| keys::match_view(s)).collect();
+        let read = self.store.get_many(&views).await?;
+        for ((source, entry), view) in listed.into_iter().zip(read) {
+            let view: MatchView = match view {
+                Some(view) => decode(&view, "match view")?,
+                None if !entry.data.is_empty() => decode(entry, "block entry")?,
+                None => {
+                    // Never written so by this code: skipping keeps the match
+                    // going, and at worst leaves a duplicate for review.
+                    tracing::warn!(source, "block entry without a match view skipped");
+                    continue;
+                }
+            };
+            found.entries.insert(source.to_owned(), view);
         }
         Ok(found)
     }
@@ -554,10 +577,7 @@ impl PatientMatching {
         {
             writes.push(self.bump_head(key).await?);
         }
-        let entry = encode(&BlockEntry {
-            person: person_id.clone(),
-            record: probe,
-        })?;
+        writes.push(self.view_put(sid, &person_id, &probe)?);
         let mut entries: Vec<&String> = filed.iter().collect();
         entries.sort_by_key(|k| k.starts_with("J:"));
         for key in entries {
@@ -566,7 +586,7 @@ impl PatientMatching {
                 break;
             }
             writes.push(Write::Put {
-                item: Item::new(keys::block_entry(key, sid), entry.clone()),
+                item: Item::new(keys::block_entry(key, sid), Vec::new()),
                 cond: Condition::None,
             });
         }
@@ -903,16 +923,7 @@ impl PatientMatching {
             item: Item::new(keys::person_source(&target_id, source_id), Vec::new()),
             cond: Condition::None,
         });
-        let entry = encode(&BlockEntry {
-            person: target_id.clone(),
-            record: source.match_record.clone(),
-        })?;
-        for key in &source.index_keys {
-            writes.push(Write::Put {
-                item: Item::new(keys::block_entry(key, source_id), entry.clone()),
-                cond: Condition::None,
-            });
-        }
+        writes.push(self.view_put(source_id, &target_id, &source.match_record)?);
         for key in source.index_keys.iter().filter(|k| !k.starts_with("J:")) {
             writes.push(self.bump_head(key).await?);
         }

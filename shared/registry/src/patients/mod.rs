@@ -14,7 +14,7 @@ pub mod source;
 pub use demographics::{Demographics, Stamped};
 pub use doses::{Immunization, SourceDose, VaccineGroups};
 pub use items::{
-    BlockEntry, Link, LinkHow, MatchedMessage, Person, PersonStatus, PotentialDuplicate,
+    Link, LinkHow, MatchView, MatchedMessage, Person, PersonStatus, PotentialDuplicate,
     SourceRecord,
 };
 pub use linking::{Found, MatchError, Matched, PatientMatching, RelinkError};
