@@ -11,7 +11,7 @@ use redb::{Database, ReadableDatabase};
 use super::keys::{bounds, partition, parts, table_key};
 use super::storage_error;
 use super::tables::{for_index, CHANGES, CHECKPOINTS, ITEMS, LAST_SEQ, META};
-use super::values::{decode_change, decode_item};
+use super::values::{decode_change, decode_item, decode_item_in};
 use crate::error::{Result, StoreError};
 use crate::limits::item_size;
 use crate::model::{Change, Cursor, Index, Item, Key, Page, QueryOpts};
@@ -28,7 +28,7 @@ pub fn get(db: &Database, key: &Key, now_s: i64) -> Result<Option<Item>> {
     else {
         return Ok(None);
     };
-    let item = decode_item(raw.value())?;
+    let item = decode_item(raw.value(), key)?;
     Ok(Some(item).filter(|i| !i.is_expired(now_s)))
 }
 
@@ -44,7 +44,7 @@ pub fn get_many(db: &Database, keys: &[Key], now_s: i64) -> Result<Vec<Option<It
             else {
                 return Ok(None);
             };
-            let item = decode_item(raw.value())?;
+            let item = decode_item(raw.value(), key)?;
             Ok(Some(item).filter(|i| !i.is_expired(now_s)))
         })
         .collect()
@@ -141,9 +141,9 @@ pub fn query(db: &Database, pk: &str, opts: &QueryOpts, now_s: i64) -> Result<Pa
     for entry in iter.by_ref() {
         let (k, v) = entry.map_err(storage_error)?;
         let item = match opts.index {
-            Index::Table => decode_item(v.value())?,
+            Index::Table => decode_item_in(v.value(), k.value())?,
             Index::Gsi1 | Index::Gsi2 => match items.get(v.value()).map_err(storage_error)? {
-                Some(raw) => decode_item(raw.value())?,
+                Some(raw) => decode_item_in(raw.value(), v.value())?,
                 None => return Err(StoreError::Corrupt("index entry without item".into())),
             },
         };

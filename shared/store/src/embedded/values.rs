@@ -10,11 +10,19 @@
 //! fits the OS page cache reads from memory instead of disk (a million
 //! children's records were 40 GiB uncompressed). Items written before the
 //! flag existed decode as they are.
+//!
+//! Items are written in format 2, without their key: the redb key already
+//! holds it (a third of a block entry's bytes were its key, twice). Format 1
+//! values, which carry the key, still decode. Changes stay format 1; their
+//! images are item values, keyed by the change's key.
 
+use super::keys::parts;
 use crate::error::{Result, StoreError};
 use crate::model::{Change, Item, Key};
 
 const FORMAT: u8 = 1;
+/// Item values without the key.
+const KEYLESS: u8 = 2;
 const HAS_GSI1: u8 = 1;
 const HAS_GSI2: u8 = 2;
 const HAS_EXPIRY: u8 = 4;
@@ -36,10 +44,10 @@ fn push_key(out: &mut Vec<u8>, k: &Key) {
     push_bytes(out, k.sk.as_bytes());
 }
 
-/// Encode an item.
+/// Encode an item for the `items` table (format 2: its key is the table key).
 pub fn encode_item(item: &Item) -> Vec<u8> {
-    let mut out = Vec::with_capacity(item.data.len() + item.key.pk.len() + item.key.sk.len() + 40);
-    out.push(FORMAT);
+    let mut out = Vec::with_capacity(item.data.len() + 40);
+    out.push(KEYLESS);
     out.extend_from_slice(&item.version.to_le_bytes());
     let flag = |on: bool, bit: u8| if on { bit } else { 0 };
     let compressed = (item.data.len() >= COMPRESS_FROM)
@@ -50,7 +58,6 @@ pub fn encode_item(item: &Item) -> Vec<u8> {
         | flag(item.expires_at.is_some(), HAS_EXPIRY)
         | flag(compressed.is_some(), LZ4);
     out.push(flags);
-    push_key(&mut out, &item.key);
     for k in [&item.gsi1, &item.gsi2].into_iter().flatten() {
         push_key(&mut out, k);
     }
@@ -154,16 +161,35 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decode an item written by [`encode_item`].
-pub fn decode_item(bytes: &[u8]) -> Result<Item> {
+/// Decode the value stored under `key`.
+pub fn decode_item(bytes: &[u8], key: &Key) -> Result<Item> {
+    decode_item_with(bytes, || Ok(key.clone()))
+}
+
+/// Decode the value stored under the encoded table key `table_key` (a scan
+/// or an index walk, which has the key only as bytes).
+pub fn decode_item_in(bytes: &[u8], table_key: &[u8]) -> Result<Item> {
+    decode_item_with(bytes, || match parts(table_key).as_deref() {
+        Some([pk, sk]) => Ok(Key::new(pk.clone(), sk.clone())),
+        _ => Err(StoreError::Corrupt(
+            "item: table key is not pk and sk".into(),
+        )),
+    })
+}
+
+fn decode_item_with(bytes: &[u8], key: impl FnOnce() -> Result<Key>) -> Result<Item> {
     let mut r = Reader {
         bytes,
         what: "item",
     };
-    r.format()?;
+    let keyless = match r.u8()? {
+        KEYLESS => true,
+        FORMAT => false,
+        other => return Err(r.corrupt(&format!("unknown format {other}"))),
+    };
     let version = u64::from_le_bytes(r.array()?);
     let flags = r.u8()?;
-    let key = r.key()?;
+    let key = if keyless { key()? } else { r.key()? };
     let gsi1 = if flags & HAS_GSI1 != 0 {
         Some(r.key()?)
     } else {
@@ -227,12 +253,12 @@ pub fn decode_change(seq: u64, bytes: &[u8]) -> Result<Change> {
     let key = r.key()?;
     let flags = r.u8()?;
     let old = if flags & HAS_OLD != 0 {
-        Some(decode_item(r.bytes()?)?)
+        Some(decode_item(r.bytes()?, &key)?)
     } else {
         None
     };
     let new = if flags & HAS_NEW != 0 {
-        Some(decode_item(r.bytes()?)?)
+        Some(decode_item(r.bytes()?, &key)?)
     } else {
         None
     };
@@ -260,7 +286,24 @@ mod tests {
     fn item_round_trip() {
         let mut i = item();
         i.version = 7;
-        assert_eq!(decode_item(&encode_item(&i)), Ok(i));
+        assert_eq!(decode_item(&encode_item(&i), &i.key), Ok(i.clone()));
+        let tk = super::super::keys::table_key(&i.key);
+        assert_eq!(decode_item_in(&encode_item(&i), &tk), Ok(i));
+    }
+
+    #[test]
+    fn item_values_do_not_repeat_the_key() {
+        let i = Item::new(
+            Key::new("BLK#0123456789abcdef", "S#s0123456789abcdef"),
+            Vec::new(),
+        );
+        // format, version, flags, payload length.
+        assert_eq!(encode_item(&i).len(), 1 + 8 + 1 + 4);
+        let bad = Item::new(Key::new("x", "y"), Vec::new());
+        assert!(matches!(
+            decode_item_in(&encode_item(&bad), b"no parts"),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 
     #[test]
@@ -268,7 +311,7 @@ mod tests {
         let c = Change {
             seq: 9,
             at_ms: 123,
-            key: Key::new("p", "s"),
+            key: item().key,
             old: None,
             new: Some(item()),
         };
@@ -287,16 +330,17 @@ mod tests {
         let i = json_item();
         let bytes = encode_item(&i);
         assert!(bytes.len() < i.data.len() / 2, "{} bytes", bytes.len());
-        assert_eq!(decode_item(&bytes), Ok(i));
+        assert_eq!(decode_item(&bytes, &i.key), Ok(i));
         // Small payloads stay as they are.
         let small = Item::new(Key::new("a", "b"), b"{}".to_vec());
         assert_eq!(encode_item(&small)[9] & LZ4, 0);
-        assert_eq!(decode_item(&encode_item(&small)), Ok(small));
+        assert_eq!(decode_item(&encode_item(&small), &small.key), Ok(small));
     }
 
     #[test]
-    fn items_written_before_compression_still_decode() {
-        // Format 1 without the flag: what earlier versions wrote.
+    fn items_written_before_compression_and_with_their_key_still_decode() {
+        // Format 1 without the flag: what earlier versions wrote. The key
+        // comes from the value, as it was written.
         let i = json_item();
         let mut old = vec![FORMAT];
         old.extend_from_slice(&1u64.to_le_bytes());
@@ -305,7 +349,11 @@ mod tests {
         push_bytes(&mut old, &i.data);
         let mut want = i;
         want.version = 1;
-        assert_eq!(decode_item(&old), Ok(want));
+        assert_eq!(
+            decode_item(&old, &Key::new("ignored", "x")),
+            Ok(want.clone())
+        );
+        assert_eq!(decode_item_in(&old, b"not a key"), Ok(want));
     }
 
     #[test]
@@ -317,14 +365,17 @@ mod tests {
             b[flip] ^= 0x5a;
             // Either detected, or (a literal byte changed) decoded to
             // something else: never a panic.
-            let _ = decode_item(&b);
+            let _ = decode_item(&b, &Key::new("a", "b"));
         }
         // A stated size beyond any item.
         let mut b = bytes.clone();
-        // format, version, flags, pk, sk, payload length: then the size.
-        let size_at = 1 + 8 + 1 + (4 + 5) + (4 + 5) + 4;
+        // format, version, flags, payload length: then the size.
+        let size_at = 1 + 8 + 1 + 4;
         b[size_at..size_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(matches!(decode_item(&b), Err(StoreError::Corrupt(_))));
+        assert!(matches!(
+            decode_item(&b, &Key::new("a", "b")),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 
     #[test]
@@ -332,7 +383,7 @@ mod tests {
         let bytes = encode_item(&item());
         for n in 0..bytes.len() {
             assert!(matches!(
-                decode_item(&bytes[..n]),
+                decode_item(&bytes[..n], &Key::new("p", "s")),
                 Err(StoreError::Corrupt(_))
             ));
         }

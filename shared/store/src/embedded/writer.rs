@@ -36,7 +36,7 @@ use super::tables::{
     expiry_key, expiry_prefix, Bytes, CHANGES, CHECKPOINTS, EXPIRY, GSI1, GSI2, ITEMS, LAST_SEQ,
     META,
 };
-use super::values::{change_time, decode_item, encode_change_parts, encode_item};
+use super::values::{change_time, decode_item, decode_item_in, encode_change_parts, encode_item};
 use crate::error::{Result, StoreError};
 use crate::limits::now_epoch_millis;
 use crate::model::{Condition, Item, Key, Trim, Write};
@@ -347,7 +347,7 @@ impl<'t> Tables<'t> {
             return Ok(None);
         };
         let raw = guard.value().to_vec();
-        let item = decode_item(&raw).map_err(Failure::Refused)?;
+        let item = decode_item(&raw, key).map_err(Failure::Refused)?;
         Ok(Some(Stored { item, raw }))
     }
 
@@ -428,7 +428,7 @@ impl<'t> Tables<'t> {
         for ek in due {
             let tk = &ek[8..];
             let stored = match self.items.get(tk)? {
-                Some(g) => decode_item(g.value()).ok(),
+                Some(g) => decode_item_in(g.value(), tk).ok(),
                 None => None,
             };
             match stored {
