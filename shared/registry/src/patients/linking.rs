@@ -356,31 +356,33 @@ impl PatientMatching {
         let mut found = Candidates::default();
         let mut pages = Vec::new();
         for key in query_keys(probe) {
-            // One-slip identifier keys have no head (see new_source).
+            // The head (sort key `#`) sorts before every entry (`S#…`): one
+            // query reads both, as one snapshot where the backend has one.
+            let mut opts = QueryOpts::new(Index::Table, SkRange::All);
+            opts.limit = u32::try_from(max_block + 2).unwrap_or(u32::MAX);
+            let page = self.store.query(&keys::block_pk(&key), opts).await?;
+            let mut entries = page.items;
+            let head = match entries.first() {
+                Some(first) if first.key == keys::block_head(&key) => {
+                    Some(entries.remove(0).version)
+                }
+                _ => None,
+            };
+            // One-slip identifier keys have no head (see new_source); any
+            // other key without one has no entries either.
             if !key.starts_with("J:") {
-                let head = self.store.get(&keys::block_head(&key)).await?;
-                found
-                    .heads
-                    .insert(key.clone(), head.as_ref().map(|h| h.version));
+                found.heads.insert(key.clone(), head);
                 if head.is_none() {
                     continue;
                 }
             }
-            let mut opts = QueryOpts::new(
-                Index::Table,
-                SkRange::Prefix(keys::BLOCK_ENTRY_PREFIX.into()),
-            );
-            opts.limit = u32::try_from(max_block + 1).unwrap_or(u32::MAX);
-            let page = self.store.query(&keys::block_pk(&key), opts).await?;
-            if page.items.len() > max_block
-                || (page.next.is_some() && page.items.len() >= max_block)
-            {
+            if entries.len() > max_block || (page.next.is_some() && entries.len() >= max_block) {
                 // Never scanned: a key this common says nothing about anyone.
                 tracing::info!(kind = %&key[..1], "blocking key over its cap skipped");
                 found.skipped_blocks += 1;
                 continue;
             }
-            pages.push(page.items);
+            pages.push(entries);
         }
         // The configuration's candidate budget: the smallest blocks first,
         // as the in-memory index does (matching::blocking::within_budget).
