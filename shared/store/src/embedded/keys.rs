@@ -99,12 +99,14 @@ pub fn bounds(pk: &str, range: &SkRange) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
     }
 }
 
-/// Split an encoded key back into its parts (used to check stored keys and
-/// cursors).
+/// Split an encoded key back into its parts (to check stored keys and
+/// cursors, and to key the item values stored without theirs).
 pub fn parts(mut bytes: &[u8]) -> Option<Vec<String>> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(4);
     while !bytes.is_empty() {
-        let mut raw = Vec::new();
+        // Sized for the rest of the key: every item a query returns comes
+        // through here, and growing byte by byte showed in the Z34 profile.
+        let mut raw = Vec::with_capacity(bytes.len());
         loop {
             match bytes {
                 [ESC, END, rest @ ..] => {
