@@ -6,11 +6,11 @@ use std::ops::Bound;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use redb::{Database, ReadableDatabase};
+use redb::{Database, ReadOnlyTable, ReadableDatabase};
 
 use super::keys::{bounds, partition, parts, table_key};
 use super::storage_error;
-use super::tables::{for_index, CHANGES, CHECKPOINTS, ITEMS, LAST_SEQ, META};
+use super::tables::{for_index, Bytes, CHANGES, CHECKPOINTS, ITEMS, LAST_SEQ, META};
 use super::values::{decode_change, decode_item, decode_item_in};
 use crate::error::{Result, StoreError};
 use crate::limits::item_size;
@@ -22,6 +22,18 @@ pub const PAGE_BYTES: usize = 1024 * 1024;
 pub fn get(db: &Database, key: &Key, now_s: i64) -> Result<Option<Item>> {
     let txn = db.begin_read().map_err(storage_error)?;
     let items = txn.open_table(ITEMS).map_err(storage_error)?;
+    lookup(&items, key, now_s)
+}
+
+/// Several point lookups in one read transaction (one snapshot).
+pub fn get_many(db: &Database, keys: &[Key], now_s: i64) -> Result<Vec<Option<Item>>> {
+    let txn = db.begin_read().map_err(storage_error)?;
+    let items = txn.open_table(ITEMS).map_err(storage_error)?;
+    keys.iter().map(|key| lookup(&items, key, now_s)).collect()
+}
+
+/// The live item at `key` in an open `items` table.
+fn lookup(items: &ReadOnlyTable<Bytes, Bytes>, key: &Key, now_s: i64) -> Result<Option<Item>> {
     let Some(raw) = items
         .get(table_key(key).as_slice())
         .map_err(storage_error)?
@@ -30,24 +42,6 @@ pub fn get(db: &Database, key: &Key, now_s: i64) -> Result<Option<Item>> {
     };
     let item = decode_item(raw.value(), key)?;
     Ok(Some(item).filter(|i| !i.is_expired(now_s)))
-}
-
-/// Several point lookups in one read transaction (one snapshot).
-pub fn get_many(db: &Database, keys: &[Key], now_s: i64) -> Result<Vec<Option<Item>>> {
-    let txn = db.begin_read().map_err(storage_error)?;
-    let items = txn.open_table(ITEMS).map_err(storage_error)?;
-    keys.iter()
-        .map(|key| {
-            let Some(raw) = items
-                .get(table_key(key).as_slice())
-                .map_err(storage_error)?
-            else {
-                return Ok(None);
-            };
-            let item = decode_item(raw.value(), key)?;
-            Ok(Some(item).filter(|i| !i.is_expired(now_s)))
-        })
-        .collect()
 }
 
 fn index_tag(index: Index) -> u8 {
