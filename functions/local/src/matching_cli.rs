@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use matching::link::Linker;
-use matching::{miis, Config, Matcher, PatientRecord};
+use matching::{miis, Config, Grade, Matcher, PatientRecord};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -20,6 +20,45 @@ pub enum MatchingCommand {
     /// Find-or-create over records in arrival order: reads one record per
     /// line and prints {"id","person","grade",...} as the IIS would decide.
     Link(LinkArgs),
+    /// Learn a matching configuration from a jurisdiction's own records
+    /// (no labels): u from random pairs, m by expectation-maximisation,
+    /// term frequencies of names, bands from the posterior odds of a match.
+    /// Prints what it learned; writes the configuration to --out (or to
+    /// stdout, the summary then going to stderr).
+    Train(TrainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// JSON-lines patient records (the `link` format), any order.
+    #[arg(long)]
+    records: PathBuf,
+    /// Where to write the trained configuration (TOML).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The configuration to start from (blocking, similarity, vetoes, and
+    /// fields the records lack); the shipped one if not given.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The `version` written into the configuration.
+    #[arg(long, default_value = "trained")]
+    version: String,
+    /// The number of records of the registry the bands are for (default:
+    /// the records read). A bigger registry holds more namesakes and needs
+    /// more evidence for certain.
+    #[arg(long)]
+    population: Option<u64>,
+    /// Posterior probability of a match at which a pair is certain.
+    #[arg(long, default_value_t = 0.9999)]
+    certain_posterior: f64,
+    /// Posterior probability at which a pair is a possible match (review).
+    #[arg(long, default_value_t = 0.05)]
+    possible_posterior: f64,
+    /// Random pairs drawn for u.
+    #[arg(long, default_value_t = 2_000_000)]
+    random_pairs: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -53,6 +92,7 @@ pub fn run(command: &MatchingCommand) -> ExitCode {
     let result = match command {
         MatchingCommand::Compare(args) => compare(args),
         MatchingCommand::Link(args) => link(args),
+        MatchingCommand::Train(args) => train(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -118,7 +158,7 @@ fn compare(args: &CompareArgs) -> Result<(), String> {
 
 fn link(args: &LinkArgs) -> Result<(), String> {
     let mut linker = Linker::new(matcher(args.config.as_deref())?);
-    let mut out = BufWriter::new(std::io::stdout().lock());
+    let mut linked = Vec::new();
     for (n, line) in open(&args.records)?.lines().enumerate() {
         let line = line.map_err(|e| format!("{}: {e}", args.records.display()))?;
         if line.trim().is_empty() {
@@ -126,21 +166,103 @@ fn link(args: &LinkArgs) -> Result<(), String> {
         }
         let record: PatientRecord = serde_json::from_str(&line)
             .map_err(|e| format!("{} line {}: {e}", args.records.display(), n + 1))?;
-        let linked = linker.link(&record);
-        let mut answer = json!({"id": record.id, "person": format!("P{}", linked.person), "grade": linked.grade});
-        if let Some(score) = linked.score {
+        let result = linker.link(&record);
+        linked.push((record.id, result));
+    }
+    // Printed once every record is in: a later record can merge a
+    // provisional person into another, and each line names the person its
+    // record belongs to at the end, as the registry would hold it.
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let mut grades = [0usize; 3];
+    for (id, result) in &linked {
+        grades[result.grade as usize] += 1;
+        let person = linker.person_now(result.person);
+        let mut answer = json!({"id": id, "person": format!("P{person}"), "grade": result.grade});
+        if person != result.person {
+            answer["linked_to"] = json!(format!("P{}", result.person));
+        }
+        if let Some(score) = result.score {
             answer["score"] = json!(round(score));
         }
-        if !linked.possible.is_empty() {
-            answer["possible_duplicates"] = linked
+        if !result.possible.is_empty() {
+            answer["possible_duplicates"] = result
                 .possible
                 .iter()
-                .map(|p| json!({"person": format!("P{}", p.person), "score": round(p.score)}))
+                .map(|p| json!({"person": format!("P{}", linker.person_now(p.person)), "score": round(p.score)}))
+                .collect();
+        }
+        if !result.merged.is_empty() {
+            answer["merged"] = result
+                .merged
+                .iter()
+                .map(|p| json!(format!("P{p}")))
                 .collect();
         }
         writeln!(out, "{answer}").map_err(|e| format!("stdout: {e}"))?;
     }
-    out.flush().map_err(|e| format!("stdout: {e}"))
+    out.flush().map_err(|e| format!("stdout: {e}"))?;
+    let queue = linker.queue();
+    eprintln!(
+        "iisbulk matching link: {} records: {} certain, {} possible, {} none; review queue at the end: {} provisional persons ({} merged and {} confirmed by later records)",
+        linked.len(),
+        grades[Grade::Certain as usize],
+        grades[Grade::Possible as usize],
+        grades[Grade::None as usize],
+        queue.waiting,
+        queue.merged,
+        queue.confirmed
+    );
+    Ok(())
+}
+
+fn odds_bits(posterior: f64, flag: &str) -> Result<f64, String> {
+    if !(posterior > 0.0 && posterior < 1.0) {
+        return Err(format!("{flag} must be between 0 and 1 (exclusive)"));
+    }
+    Ok((posterior / (1.0 - posterior)).log2())
+}
+
+fn train(args: &TrainArgs) -> Result<(), String> {
+    let base = matcher(args.config.as_deref())?.config().clone();
+    let mut records = Vec::new();
+    for (n, line) in open(&args.records)?.lines().enumerate() {
+        let line = line.map_err(|e| format!("{}: {e}", args.records.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        records.push(
+            serde_json::from_str::<PatientRecord>(&line)
+                .map_err(|e| format!("{} line {}: {e}", args.records.display(), n + 1))?,
+        );
+    }
+    let certain = odds_bits(args.certain_posterior, "--certain-posterior")?;
+    let possible = odds_bits(args.possible_posterior, "--possible-posterior")?;
+    if possible > certain {
+        return Err("--possible-posterior is above --certain-posterior".into());
+    }
+    let options = matching::train::TrainOptions {
+        version: args.version.clone(),
+        random_pairs: args.random_pairs,
+        seed: args.seed,
+        population: args.population,
+        certain_odds: certain,
+        possible_odds: possible,
+        ..Default::default()
+    };
+    let trained = matching::train::train(&records, &base, &options)?;
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, &trained.config_text)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            print!("{}", trained.summary);
+            println!("written to {}", path.display());
+        }
+        None => {
+            eprint!("{}", trained.summary);
+            print!("{}", trained.config_text);
+        }
+    }
+    Ok(())
 }
 
 fn round(score: f64) -> f64 {

@@ -19,13 +19,67 @@ struct ConfigFile {
     similarity: Similarity,
     vetoes: Vetoes,
     fields: BTreeMap<String, BTreeMap<String, Probabilities>>,
+    #[serde(default)]
+    term_frequencies: BTreeMap<String, TermFrequencyFile>,
 }
 
+/// `[term_frequencies.<field>]`: how common each name is among the
+/// jurisdiction's records (what `iisbulk matching train` counted).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TermFrequencyFile {
+    /// The share assumed for a name not listed, and the least any name is
+    /// given: a name seen once in the training records is not proof of a
+    /// name no one else has.
+    floor: f64,
+    /// How far above the field's average exact-agreement weight a rare
+    /// name may weigh (bits; 0 unless said). At 0 the frequencies only
+    /// lower the weight of names more common than average: a rare name in
+    /// the training records is not proof that a registry of another place
+    /// holds it rarely, and a typo makes any name rare.
+    #[serde(default)]
+    max_boost: f64,
+    #[serde(default)]
+    values: BTreeMap<String, f64>,
+}
+
+/// The certainty bands: a pair scoring at least `certain` links, at least
+/// `possible` goes to review. With `records`, they are the bands of a
+/// registry of that many records, and a registry of N records moves both by
+/// log2(N / records): the chance that a record matches one particular other
+/// falls as the registry grows, so more evidence is needed for the same
+/// certainty (a registry is never taken as smaller than `min_records`).
 #[derive(Clone, Copy, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Bands {
     pub certain: f64,
     pub possible: f64,
+    #[serde(default)]
+    pub records: Option<u64>,
+    #[serde(default = "default_min_records")]
+    pub min_records: u64,
+}
+
+fn default_min_records() -> u64 {
+    10_000
+}
+
+impl Bands {
+    /// The bands for a registry of `records` records (these bands as they
+    /// are when the size is unknown or the bands are not tied to a size).
+    pub fn at(&self, records: Option<u64>) -> Bands {
+        match (self.records, records) {
+            (Some(reference), Some(n)) if reference > 0 => {
+                let shift = (n.max(self.min_records).max(1) as f64 / reference as f64).log2();
+                Bands {
+                    certain: self.certain + shift,
+                    possible: self.possible + shift,
+                    ..*self
+                }
+            }
+            _ => *self,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Deserialize)]
@@ -66,6 +120,10 @@ pub struct Vetoes {
     pub conflicting_identifier: bool,
     #[serde(default = "on")]
     pub insufficient_identity: bool,
+    /// Two records that hold only name, birth date, sex, address and a
+    /// clinic's chart number are held at possible.
+    #[serde(default = "on")]
+    pub sparse: bool,
     /// Off unless said: where a conflicting birth date or identifier
     /// vetoes alone, both conflicting adds nothing.
     #[serde(default)]
@@ -83,6 +141,38 @@ struct Probabilities {
     u: f64,
 }
 
+/// Term-frequency adjustment of one field's exact agreement: agreeing on
+/// SMITH is weaker evidence than agreeing on a name one record in ten
+/// thousand holds. The weight of exact agreement on a value is
+/// log2(m / share), the share at least `floor`, and at most the field's
+/// average weight plus `max_boost`.
+#[derive(Clone, Debug)]
+pub struct TermFrequencies {
+    pub floor: f64,
+    pub max_boost: f64,
+    /// Folded name → its weight, precomputed.
+    weights: rustc_hash::FxHashMap<compact_str::CompactString, f64>,
+    /// The weight of a name not listed, and the most any name weighs.
+    rare: f64,
+    /// The (value, share) pairs as configured, for writing the file back.
+    pub shares: BTreeMap<String, f64>,
+}
+
+impl TermFrequencies {
+    /// The exact-agreement weight of a value.
+    pub fn weight(&self, value: &str) -> f64 {
+        self.weights.get(value).copied().unwrap_or(self.rare)
+    }
+
+    /// The largest weight any value can have.
+    pub fn max_weight(&self) -> f64 {
+        self.rare
+    }
+}
+
+/// Fields whose exact agreement may be adjusted by term frequency.
+pub const TERM_FREQUENCY_FIELDS: [Field; 2] = [Field::Given, Field::Family];
+
 /// A checked configuration with the weights precomputed.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -92,6 +182,9 @@ pub struct Config {
     pub similarity: Similarity,
     pub vetoes: Vetoes,
     weights: [[f64; Level::COUNT]; Field::COUNT],
+    /// m and u as configured, by field and level (0 where none).
+    probabilities: [[(f64, f64); Level::COUNT]; Field::COUNT],
+    term_frequencies: [Option<TermFrequencies>; Field::COUNT],
 }
 
 impl Config {
@@ -116,6 +209,7 @@ impl Config {
             );
         }
         let mut weights = [[0.0; Level::COUNT]; Field::COUNT];
+        let mut probabilities = [[(0.0, 0.0); Level::COUNT]; Field::COUNT];
         for (name, levels) in &file.fields {
             let field = Field::ALL
                 .iter()
@@ -138,6 +232,7 @@ impl Config {
                     return Err(format!("matching configuration: [fields.{name}] {level_name}: m and u must be in (0, 1]"));
                 }
                 weights[field as usize][level as usize] = (p.m / p.u).log2();
+                probabilities[field as usize][level as usize] = (p.m, p.u);
             }
         }
         for field in Field::ALL {
@@ -157,6 +252,47 @@ impl Config {
                 }
             }
         }
+        let mut term_frequencies: [Option<TermFrequencies>; Field::COUNT] = Default::default();
+        for (name, tf) in &file.term_frequencies {
+            let field = TERM_FREQUENCY_FIELDS
+                .iter()
+                .copied()
+                .find(|f| f.name() == name)
+                .ok_or_else(|| {
+                    format!("matching configuration: [term_frequencies.{name}]: only given and family names are adjusted by term frequency")
+                })?;
+            if !(tf.floor > 0.0 && tf.floor <= 1.0) {
+                return Err(format!(
+                    "matching configuration: [term_frequencies.{name}] floor must be in (0, 1]"
+                ));
+            }
+            let m = probabilities[field as usize][Level::Exact as usize].0;
+            if !(tf.max_boost >= 0.0 && tf.max_boost.is_finite()) {
+                return Err(format!(
+                    "matching configuration: [term_frequencies.{name}] max_boost must be 0 or more"
+                ));
+            }
+            let rare = weights[field as usize][Level::Exact as usize] + tf.max_boost;
+            let mut tf_weights = rustc_hash::FxHashMap::default();
+            for (value, share) in &tf.values {
+                if !(*share > 0.0 && *share <= 1.0) {
+                    return Err(format!(
+                        "matching configuration: [term_frequencies.{name}.values] {value}: the share must be in (0, 1]"
+                    ));
+                }
+                tf_weights.insert(
+                    value.as_str().into(),
+                    (m / share.max(tf.floor)).log2().min(rare),
+                );
+            }
+            term_frequencies[field as usize] = Some(TermFrequencies {
+                floor: tf.floor,
+                max_boost: tf.max_boost,
+                weights: tf_weights,
+                rare,
+                shares: tf.values.clone(),
+            });
+        }
         Ok(Config {
             version: file.version,
             bands: file.bands,
@@ -164,6 +300,8 @@ impl Config {
             similarity: file.similarity,
             vetoes: file.vetoes,
             weights,
+            probabilities,
+            term_frequencies,
         })
     }
 
@@ -172,9 +310,45 @@ impl Config {
             .unwrap_or_else(|e| panic!("the shipped matching configuration is invalid: {e}"))
     }
 
-    /// log2(m/u) for a level; 0 for missing.
+    /// log2(m/u) for a level; 0 for missing. For exact agreement on a
+    /// field with term frequencies, the weight without them (its average).
     pub fn weight(&self, field: Field, level: Level) -> f64 {
         self.weights[field as usize][level as usize]
+    }
+
+    /// The weight of a level for the values compared: exact agreement on a
+    /// term-frequency field weighs by how common the value is.
+    pub fn weight_of(&self, field: Field, level: Level, value: Option<&str>) -> f64 {
+        match (level, value, &self.term_frequencies[field as usize]) {
+            (Level::Exact, Some(v), Some(tf)) => tf.weight(v),
+            _ => self.weight(field, level),
+        }
+    }
+
+    /// The most a level can weigh for any value (the sketch ceiling's bound).
+    pub fn max_weight(&self, field: Field, level: Level) -> f64 {
+        match (level, &self.term_frequencies[field as usize]) {
+            (Level::Exact, Some(tf)) => tf.max_weight().max(self.weight(field, level)),
+            _ => self.weight(field, level),
+        }
+    }
+
+    /// m and u as configured (0, 0 for a level the field does not have).
+    pub fn probabilities(&self, field: Field, level: Level) -> (f64, f64) {
+        self.probabilities[field as usize][level as usize]
+    }
+
+    /// Whether the term frequencies list this given name: a name the
+    /// jurisdiction's records hold more than once, so a real name and not a
+    /// typo of another.
+    pub fn knows_given(&self, name: &str) -> bool {
+        self.term_frequencies[Field::Given as usize]
+            .as_ref()
+            .is_some_and(|tf| tf.weights.contains_key(name))
+    }
+
+    pub fn term_frequencies(&self, field: Field) -> Option<&TermFrequencies> {
+        self.term_frequencies[field as usize].as_ref()
     }
 }
 
@@ -200,13 +374,15 @@ mod tests {
     }
 
     /// The general-population configurations switch IIS vetoes off; the
-    /// built-in IIS one must keep every one of them (a false merge of two
-    /// children is the one error an IIS cannot afford).
+    /// built-in IIS one must keep every one that tells children apart (a
+    /// false merge of two children is the one error an IIS cannot afford).
+    /// Conflicting chart numbers only weigh: clinics re-register children.
     #[test]
     fn the_iis_configuration_keeps_every_iis_veto() {
         let v = Config::parse(BUILT_IN).expect("valid").vetoes;
         assert!(v.multiple_birth && v.birth_order && v.suspected_twin);
-        assert!(v.conflicting_birth_date && v.conflicting_suffix && v.conflicting_identifier);
+        assert!(v.conflicting_birth_date && v.conflicting_suffix && v.sparse);
+        assert!(!v.conflicting_identifier);
         assert!(
             v.insufficient_identity,
             "a record without name or DOB must never link"

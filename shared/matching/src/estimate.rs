@@ -49,6 +49,66 @@ pub fn shares(pairs: &[Levels], weights: impl Fn(usize) -> f64) -> Table {
     table
 }
 
+/// m by expectation-maximisation over `candidates` for the `fields` given,
+/// with u held at `u`; the fields not given are left out of the likelihood
+/// (the ones the candidates were chosen by agreeing on, whose agreement
+/// says nothing there). Returns m (zero for fields not given) and the share
+/// of candidates that are matches.
+pub fn expectation_maximisation(
+    candidates: &[Levels],
+    u: &Table,
+    fields: &[Field],
+    rounds: usize,
+) -> (Table, f64) {
+    let mut m = [[0.0; Level::COUNT]; Field::COUNT];
+    for field in fields {
+        let levels = field.levels();
+        for (k, level) in levels.iter().enumerate() {
+            m[*field as usize][*level as usize] = if k == 0 {
+                0.9
+            } else {
+                0.1 / (levels.len() - 1).max(1) as f64
+            };
+        }
+    }
+    let mut share: f64 = 0.5;
+    for _ in 0..rounds {
+        let posterior = posteriors(candidates, &m, u, fields, share);
+        share = (posterior.iter().sum::<f64>() / candidates.len().max(1) as f64)
+            .clamp(1e-9, 1.0 - 1e-9);
+        let all = shares(candidates, |n| posterior[n]);
+        for field in fields {
+            m[*field as usize] = all[*field as usize];
+        }
+    }
+    (m, share)
+}
+
+/// Each candidate's probability of being a match under m, u and the match
+/// share, over the `fields` given (the expectation step).
+pub fn posteriors(
+    candidates: &[Levels],
+    m: &Table,
+    u: &Table,
+    fields: &[Field],
+    share: f64,
+) -> Vec<f64> {
+    candidates
+        .iter()
+        .map(|pair| {
+            let (mut log_m, mut log_u) = (share.ln(), (1.0 - share).ln());
+            for field in fields {
+                let level = pair[*field as usize];
+                if level != Level::Missing {
+                    log_m += m[*field as usize][level as usize].ln();
+                    log_u += u[*field as usize][level as usize].ln();
+                }
+            }
+            1.0 / (1.0 + (log_u - log_m).exp())
+        })
+        .collect()
+}
+
 /// Estimates m and u: `random` pairs give u, `candidates` give m.
 pub fn estimate(candidates: &[Levels], random: &[Levels], rounds: usize) -> Estimate {
     let u = shares(random, |_| 1.0);

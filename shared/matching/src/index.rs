@@ -93,6 +93,13 @@ impl MemoryIndex {
         at
     }
 
+    /// Files a record under another person (a merge).
+    pub fn set_person(&mut self, at: u32, person: u32) {
+        if let Some(entry) = self.records.get_mut(at as usize) {
+            entry.0 = person;
+        }
+    }
+
     pub fn record(&self, at: u32) -> Option<(u32, &MatchRecord)> {
         self.records.get(at as usize).map(|(p, r)| (*p, r))
     }
@@ -144,6 +151,12 @@ impl MemoryIndex {
     /// whose sketch shows they cannot reach the possible band are never
     /// read; the outcome is [`Matcher::choose`]'s over every candidate.
     pub fn find(&self, matcher: &Matcher, probe: &MatchRecord) -> Found {
+        self.find_in(matcher, None, probe)
+    }
+
+    /// [`MemoryIndex::find`] with the bands of a registry of `records`
+    /// records ([`crate::config::Bands::at`]).
+    pub fn find_in(&self, matcher: &Matcher, records: Option<u64>, probe: &MatchRecord) -> Found {
         let lookup = self.lookup(probe);
         let sketch = Sketch::of(probe);
         let touched = lookup.records.iter().fold(0, |t, &at| {
@@ -153,13 +166,13 @@ impl MemoryIndex {
         let mut scored = 0;
         let candidates = lookup.records.iter().map(|&at| {
             let s = self.sketches.get(at as usize)?;
-            if !matcher.may_reach_possible(&sketch, s) {
+            if !matcher.may_reach_possible_in(records, &sketch, s) {
                 return None;
             }
             scored += 1;
             self.record(at)
         });
-        let outcome = matcher.choose_screened(probe, candidates);
+        let outcome = matcher.choose_in(records, probe, candidates);
         Found {
             lookup,
             outcome,

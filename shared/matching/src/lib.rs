@@ -19,10 +19,12 @@ pub mod miis;
 pub mod nicknames;
 pub mod normalize;
 pub mod record;
+pub mod resolve;
 pub mod score;
 pub mod sketch;
 pub mod synth;
 pub mod text;
+pub mod train;
 
 use std::collections::BTreeMap;
 
@@ -82,6 +84,13 @@ impl Matcher {
         score::decide(&self.config, a, b)
     }
 
+    /// [`Matcher::decide`] as a registry of `records` records decides
+    /// ([`config::Bands::at`]).
+    pub fn decide_in(&self, records: Option<u64>, a: &MatchRecord, b: &MatchRecord) -> Decision {
+        let bands = self.config.bands.at(records);
+        score::assess_in(&self.config, &bands, a, b).explain(&self.config)
+    }
+
     /// Compares `probe` with every candidate record (several may belong to
     /// one person) and decides: link to the one person graded certain; if two
     /// different persons are both certain the registry already holds a
@@ -101,6 +110,11 @@ impl Matcher {
         sketch::may_reach_possible(&self.config, a, b)
     }
 
+    /// [`Matcher::may_reach_possible`] in a registry of `records` records.
+    pub fn may_reach_possible_in(&self, records: Option<u64>, a: &Sketch, b: &Sketch) -> bool {
+        sketch::may_reach(&self.config, self.config.bands.at(records).possible, a, b)
+    }
+
     /// [`Matcher::choose`] where a `None` candidate is one whose sketch
     /// already showed it grades none: compared, but not read.
     pub fn choose_screened<'r, P: Ord + Clone>(
@@ -108,6 +122,18 @@ impl Matcher {
         probe: &MatchRecord,
         candidates: impl IntoIterator<Item = Option<(P, &'r MatchRecord)>>,
     ) -> Outcome<P> {
+        self.choose_in(None, probe, candidates)
+    }
+
+    /// [`Matcher::choose_screened`] as a registry of `records` records
+    /// decides: its bands move with its size ([`config::Bands::at`]).
+    pub fn choose_in<'r, P: Ord + Clone>(
+        &self,
+        records: Option<u64>,
+        probe: &MatchRecord,
+        candidates: impl IntoIterator<Item = Option<(P, &'r MatchRecord)>>,
+    ) -> Outcome<P> {
+        let bands = self.config.bands.at(records);
         let mut best: BTreeMap<P, Decision> = BTreeMap::new();
         let mut compared = 0;
         for candidate in candidates {
@@ -116,7 +142,7 @@ impl Matcher {
                 continue;
             };
             // Most candidates grade none: explain only the ones kept.
-            let a = score::assess(&self.config, probe, record);
+            let a = score::assess_in(&self.config, &bands, probe, record);
             if a.grade == Grade::None {
                 continue;
             }

@@ -1,11 +1,17 @@
-//! Find-or-create over the in-memory index: every record either joins the
-//! one person it is certainly, or becomes a new person (provisional, with
-//! its potential duplicates, when the best it got was possible).
+//! Find-or-create over the in-memory index, as the registry decides: every
+//! record joins the one person it certainly is, or becomes a new person
+//! (provisional, flagged against its potential duplicates, when the best it
+//! got was possible). Later records decide provisional persons the way the
+//! registry's review queue empties itself ([`crate::resolve`]): a record
+//! certainly both a provisional person and another merges them; a record
+//! certainly a provisional person and certainly not its flagged partner
+//! separates them, and a provisional person left with no partner is active.
 
 use serde::Serialize;
 
 use crate::index::MemoryIndex;
 use crate::normalize::MatchRecord;
+use crate::resolve::{resolve, Resolution, Standing};
 use crate::{Grade, Matcher, PatientRecord};
 
 /// Where one record went.
@@ -23,6 +29,9 @@ pub struct Linked {
     /// Candidate records compared and blocks skipped as oversized.
     pub compared: usize,
     pub skipped_blocks: usize,
+    /// Provisional persons this record showed to be the person it joined.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub merged: Vec<u32>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -31,11 +40,34 @@ pub struct PossibleDuplicate {
     pub score: f64,
 }
 
+#[derive(Clone, Debug)]
+struct PersonState {
+    standing: Standing,
+    merged_into: Option<u32>,
+    /// Index positions of the person's records.
+    records: Vec<u32>,
+    /// Potential duplicates still flagged.
+    flagged: Vec<u32>,
+}
+
+/// How the linker's persons stand after the records so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Queue {
+    /// Provisional persons still waiting for a reviewer.
+    pub waiting: usize,
+    /// Provisional persons merged into another by a later record.
+    pub merged: usize,
+    /// Provisional persons a later record showed to be nobody else.
+    pub confirmed: usize,
+}
+
 #[derive(Debug)]
 pub struct Linker {
     matcher: Matcher,
     index: MemoryIndex,
-    persons: u32,
+    /// By person id; id 0 is unused.
+    persons: Vec<PersonState>,
+    queue: Queue,
 }
 
 impl Linker {
@@ -44,7 +76,13 @@ impl Linker {
         Linker {
             matcher,
             index,
-            persons: 0,
+            persons: vec![PersonState {
+                standing: Standing::Active,
+                merged_into: None,
+                records: Vec::new(),
+                flagged: Vec::new(),
+            }],
+            queue: Queue::default(),
         }
     }
 
@@ -56,19 +94,164 @@ impl Linker {
         &self.matcher
     }
 
+    /// The person a person id stands for now (itself, or the one it was
+    /// merged into).
+    pub fn person_now(&self, mut person: u32) -> u32 {
+        while let Some(into) = self
+            .persons
+            .get(person as usize)
+            .and_then(|p| p.merged_into)
+        {
+            person = into;
+        }
+        person
+    }
+
+    /// The review queue's state.
+    pub fn queue(&self) -> Queue {
+        self.queue
+    }
+
     pub fn link(&mut self, record: &PatientRecord) -> Linked {
         let probe = self.matcher.normalize(record);
         self.link_normalized(probe)
     }
 
+    fn standing(&self, person: u32) -> Standing {
+        self.persons
+            .get(person as usize)
+            .map_or(Standing::Active, |p| p.standing)
+    }
+
+    fn new_person(&mut self, standing: Standing, flagged: Vec<u32>) -> u32 {
+        let id = self.persons.len() as u32;
+        for other in &flagged {
+            if let Some(o) = self.persons.get_mut(*other as usize) {
+                o.flagged.push(id);
+            }
+        }
+        self.persons.push(PersonState {
+            standing,
+            merged_into: None,
+            records: Vec::new(),
+            flagged,
+        });
+        if standing == Standing::Provisional {
+            self.queue.waiting += 1;
+        }
+        id
+    }
+
+    /// Merges provisional person `from` into `into`: its records, and its
+    /// flags on others, become `into`'s.
+    fn absorb(&mut self, from: u32, into: u32) {
+        let Some(state) = self.persons.get_mut(from as usize) else {
+            return;
+        };
+        let records = std::mem::take(&mut state.records);
+        let flagged = std::mem::take(&mut state.flagged);
+        state.merged_into = Some(into);
+        if state.standing == Standing::Provisional {
+            self.queue.waiting = self.queue.waiting.saturating_sub(1);
+            self.queue.merged += 1;
+        }
+        for at in &records {
+            self.index.set_person(*at, into);
+        }
+        for other in flagged {
+            self.unflag(other, from);
+            if other != into {
+                self.flag(into, other);
+            }
+        }
+        self.unflag(into, from);
+        if let Some(target) = self.persons.get_mut(into as usize) {
+            target.records.extend(records);
+        }
+    }
+
+    fn flag(&mut self, a: u32, b: u32) {
+        for (x, y) in [(a, b), (b, a)] {
+            if let Some(p) = self.persons.get_mut(x as usize) {
+                if !p.flagged.contains(&y) {
+                    p.flagged.push(y);
+                }
+            }
+        }
+    }
+
+    fn unflag(&mut self, a: u32, b: u32) {
+        for (x, y) in [(a, b), (b, a)] {
+            if let Some(p) = self.persons.get_mut(x as usize) {
+                p.flagged.retain(|f| *f != y);
+            }
+        }
+    }
+
+    /// After a certain link to provisional `person`: a flagged partner
+    /// every one of whose records the probe grades none is another child;
+    /// a provisional person without partners left is active.
+    fn separate(&mut self, person: u32, probe: &MatchRecord, registry: u64) {
+        if self.standing(person) != Standing::Provisional {
+            return;
+        }
+        let partners = self
+            .persons
+            .get(person as usize)
+            .map(|p| p.flagged.clone())
+            .unwrap_or_default();
+        for partner in partners {
+            let partner_now = self.person_now(partner);
+            let records = self
+                .persons
+                .get(partner_now as usize)
+                .map(|p| p.records.clone())
+                .unwrap_or_default();
+            let different = !records.is_empty()
+                && records.iter().all(|at| {
+                    self.index.record(*at).is_none_or(|(_, r)| {
+                        self.matcher.decide_in(Some(registry), probe, r).grade == Grade::None
+                    })
+                });
+            if different {
+                self.unflag(person, partner);
+            }
+        }
+        if let Some(p) = self.persons.get_mut(person as usize) {
+            if p.flagged.is_empty() && p.standing == Standing::Provisional {
+                p.standing = Standing::Active;
+                self.queue.waiting = self.queue.waiting.saturating_sub(1);
+                self.queue.confirmed += 1;
+            }
+        }
+    }
+
     pub fn link_normalized(&mut self, probe: MatchRecord) -> Linked {
-        let found = self.index.find(&self.matcher, &probe);
+        // The registry so far is what a record is matched against: its
+        // bands follow its size.
+        let records = self.index.len() as u64;
+        let found = self.index.find_in(&self.matcher, Some(records), &probe);
         let (lookup, outcome) = (found.lookup, found.outcome);
         let score = outcome.candidates.first().map(|(_, d)| d.score);
-        let (person, possible) = match outcome.person {
-            Some(person) => (person, Vec::new()),
-            None => {
-                self.persons += 1;
+        let resolution = resolve(&outcome, |p| self.standing(*p));
+        let (person, grade, possible, merged) = match resolution {
+            Resolution::Link { person, absorbed } => {
+                for other in &absorbed {
+                    self.absorb(*other, person);
+                }
+                self.separate(person, &probe, records);
+                (person, Grade::Certain, Vec::new(), absorbed)
+            }
+            Resolution::NewPerson {
+                provisional,
+                flagged,
+            } => {
+                let standing = if provisional {
+                    Standing::Provisional
+                } else {
+                    Standing::Active
+                };
+                let person = self.new_person(standing, flagged);
                 let possible = outcome
                     .candidates
                     .iter()
@@ -77,17 +260,26 @@ impl Linker {
                         score: d.score,
                     })
                     .collect();
-                (self.persons, possible)
+                let grade = if provisional {
+                    Grade::Possible
+                } else {
+                    Grade::None
+                };
+                (person, grade, possible, Vec::new())
             }
         };
-        self.index.insert(person, probe);
+        let at = self.index.insert(person, probe);
+        if let Some(p) = self.persons.get_mut(person as usize) {
+            p.records.push(at);
+        }
         Linked {
             person,
-            grade: outcome.grade,
+            grade,
             possible,
             score,
             compared: outcome.compared,
             skipped_blocks: lookup.skipped.len(),
+            merged,
         }
     }
 }

@@ -49,6 +49,69 @@ impl BirthDate {
         BirthDate::new(year, month, day)
     }
 
+    /// What a sender meant by a birth date written another way: ISO and
+    /// HL7 first ([`BirthDate::parse`]), then US `MM/DD/YYYY` and
+    /// `MMDDYYYY`, a day and month written the other way round where the
+    /// month cannot be one (`27/05/2002`, `2019-27-05`), and letters that
+    /// scanning and keying put for digits (`12/O4/z018`). `None` when no
+    /// reading gives a real date.
+    pub fn parse_lenient(text: &str) -> Option<BirthDate> {
+        if let Some(d) = BirthDate::parse(text) {
+            return Some(d);
+        }
+        let cleaned: String = text
+            .trim()
+            .chars()
+            .map(|c| match c {
+                'o' | 'O' | 'Q' => '0',
+                'i' | 'I' | 'l' | '|' | '!' => '1',
+                'z' | 'Z' => '2',
+                's' | 'S' => '5',
+                'b' | 'G' => '6',
+                'B' => '8',
+                'g' | 'q' => '9',
+                other => other,
+            })
+            .collect();
+        let number = |s: &str| -> Option<u32> {
+            (!s.is_empty() && s.len() <= 4 && s.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.parse().ok())
+                .flatten()
+        };
+        // Year, month and day in each order a sender may have meant, the
+        // likeliest first.
+        let readings: Vec<(u32, u32, u32)> = if cleaned.contains(['/', '-', '.']) {
+            let parts: Vec<&str> = cleaned.split(['/', '-', '.']).collect();
+            let [a, b, c] = parts.as_slice() else {
+                return None;
+            };
+            let (a, b, c) = (number(a)?, number(b)?, number(c)?);
+            if a > 31 {
+                // Y-M-D, or Y-D-M when the month cannot be one.
+                vec![(a, b, c), (a, c, b)]
+            } else {
+                // US M/D/Y, or D/M/Y.
+                vec![(c, a, b), (c, b, a)]
+            }
+        } else {
+            let d = digits(&cleaned);
+            if d.len() != 8 || d.len() != cleaned.len() {
+                return None;
+            }
+            let n = |r: std::ops::Range<usize>| d[r].parse::<u32>().ok();
+            let (y1, m1, d1) = (n(0..4)?, n(4..6)?, n(6..8)?);
+            let (m2, d2, y2) = (n(0..2)?, n(2..4)?, n(4..8)?);
+            vec![(y1, d1, m1), (y2, m2, d2), (y2, d2, m2)]
+        };
+        readings.into_iter().find_map(|(y, m, d)| {
+            BirthDate::new(
+                u16::try_from(y).ok()?,
+                u8::try_from(m).ok()?,
+                u8::try_from(d).ok()?,
+            )
+        })
+    }
+
     pub fn new(year: u16, month: u8, day: u8) -> Option<BirthDate> {
         let leap =
             (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
@@ -137,6 +200,9 @@ pub struct MatchRecord {
     /// Street name with standard abbreviations (LESLIE PL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub street: Option<CompactString>,
+    /// The secondary unit (apartment, suite, lot), letters and digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub city: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -160,6 +226,24 @@ pub struct MatchRecord {
 }
 
 impl MatchRecord {
+    /// Whether the record holds nothing beyond the name, birth date, sex,
+    /// address and a clinic's chart number: no middle name, phone,
+    /// responsible person, mother's maiden name, SSN or other identifier.
+    /// Two such records agreeing is agreement on the least a VXU can carry;
+    /// the IIS leaves merging them to a person.
+    pub fn is_thin(&self) -> bool {
+        self.middle.is_none()
+            && self.phone.is_none()
+            && self.guardian_given.is_none()
+            && self.guardian_family.is_none()
+            && self.mothers_maiden.is_none()
+            && self.ssn.is_none()
+            && self
+                .identifiers
+                .iter()
+                .all(|(scope, _)| scope.ends_with("|MR"))
+    }
+
     /// Enough identity to link to anyone: a name, and a valid birth date or
     /// an identifier. A name alone (or placeholders alone) can only ever
     /// become its own provisional person.
@@ -169,18 +253,186 @@ impl MatchRecord {
     }
 }
 
-/// Words that stand in for a given name nobody has chosen yet.
+/// Words that stand in for a given name nobody has chosen yet, or that a
+/// sender typed where the name belongs: a newborn's label, a relation or a
+/// title instead of a name, "no name" written out, test and refusal words,
+/// and the address words that land in a name field when columns slip. A
+/// given name made only of these is no name at all.
 const PLACEHOLDER_GIVEN: &[&str] = &[
-    "BABY", "BABYBOY", "BABYGIRL", "BOY", "GIRL", "INFANT", "NEWBORN", "TWIN", "TRIPLET", "MALE",
-    "FEMALE", "UNKNOWN", "UNK", "NONE", "NONAME", "NFN", "FNU", "TEST", "BB", "BG", "BBY", "INF",
-    "NB", "A", "B", "C", "I", "II", "III", "ONE", "TWO", "THREE",
+    // newborns and multiple births
+    "BABY",
+    "BABYBOY",
+    "BABYGIRL",
+    "BABE",
+    "BEBE",
+    "BB",
+    "BG",
+    "BBY",
+    "BOY",
+    "GIRL",
+    "INFANT",
+    "INF",
+    "NEWBORN",
+    "NB",
+    "TWIN",
+    "TWINA",
+    "TWINB",
+    "TRIPLET",
+    "A",
+    "B",
+    "C",
+    "I",
+    "II",
+    "III",
+    "ONE",
+    "TWO",
+    "THREE",
+    // no name, unknown, refused, test
+    "UNKNOWN",
+    "UNK",
+    "UNKN",
+    "NONE",
+    "NONAME",
+    "NFN",
+    "FNU",
+    "NOFIRSTNAME",
+    "UNNAMED",
+    "ANONYMOUS",
+    "ANON",
+    "NOTGIVEN",
+    "NOTSTATED",
+    "REFUSED",
+    "PENDING",
+    "TBD",
+    "NULL",
+    "NA",
+    "TEST",
+    "TESTING",
+    "DUMMY",
+    "PATIENT",
+    "PT",
+    "XXX",
+    "XX",
+    "X",
+    "ZZZ",
+    // relations, roles and titles written instead of a name
+    "CHILD",
+    "KID",
+    "MINOR",
+    "SON",
+    "DAUGHTER",
+    "DAU",
+    "HIJO",
+    "HIJA",
+    "NINO",
+    "BROTHER",
+    "SISTER",
+    "MOTHER",
+    "MOM",
+    "MOTHERS",
+    "FATHER",
+    "DAD",
+    "PARENT",
+    "GUARDIAN",
+    "GRANDSON",
+    "GRANDDAUGHTER",
+    "GRANDCHILD",
+    "NEPHEW",
+    "NIECE",
+    "COUSIN",
+    "HUSBAND",
+    "WIFE",
+    "SPOUSE",
+    "FRIEND",
+    "MR",
+    "MRS",
+    "MS",
+    "MISS",
+    "MISTER",
+    "SIR",
+    "MADAM",
+    "SENOR",
+    "SENORA",
+    "SENORITA",
+    "MALE",
+    "FEMALE",
+    "MAN",
+    "WOMAN",
+    "LADY",
+    "GENT",
+    "GENTLEMAN",
+    "ADULT",
+    "PERSON",
+    "RESIDENT",
+    "RESPONDENT",
+    "OCCUPANT",
+    "HEAD",
+    "HOUSEHOLD",
+    "HOUSE",
+    "OF",
+    "THE",
+    "OLDEST",
+    "YOUNGEST",
+    "ELDEST",
+    // address words in the name field
+    "APT",
+    "APARTMENT",
+    "UNIT",
+    "STE",
+    "SUITE",
+    "LOT",
+    "ROOM",
+    "RM",
+    "BOX",
+    "PO",
+    "POBOX",
 ];
 /// "No middle name" written as one.
-const PLACEHOLDER_MIDDLE: &[&str] = &["NMN", "NONE", "UNKNOWN", "UNK", "NA", "X"];
-/// Words that, alone, stand in for an unknown family name.
+const PLACEHOLDER_MIDDLE: &[&str] = &["NMN", "NONE", "UNKNOWN", "UNK", "NA", "X", "NULL"];
+/// Words that, alone, stand in for an unknown family name (or that show the
+/// field holds something else: a household label, an address word).
 const PLACEHOLDER_FAMILY: &[&str] = &[
-    "UNKNOWN", "UNK", "NONE", "LNU", "FNU", "NONAME", "TEST", "PATIENT",
+    "UNKNOWN",
+    "UNK",
+    "UNKN",
+    "NONE",
+    "LNU",
+    "FNU",
+    "NONAME",
+    "NOLASTNAME",
+    "ANONYMOUS",
+    "ANON",
+    "REFUSED",
+    "NULL",
+    "NA",
+    "TEST",
+    "TESTING",
+    "DUMMY",
+    "PATIENT",
+    "BABY",
+    "BABYBOY",
+    "BABYGIRL",
+    "INFANT",
+    "NEWBORN",
+    "HOUSEHOLD",
+    "HH",
+    "OCCUPANT",
+    "RESIDENT",
+    "FAMILY",
+    "XXX",
+    "XX",
+    "X",
+    "ZZZ",
+    "APT",
+    "UNIT",
+    "STE",
 ];
+/// Family name words that are placeholders only together with a placeholder
+/// (or no) given name: DOE is a real family name, JOHN DOE is nobody.
+const PLACEHOLDER_FAMILY_WITH_NO_GIVEN: &[&str] = &["DOE", "ROE"];
+/// Multi-word fillers of a family field ("OF THE HOUSE"): every word one of these.
+const FILLER_WORDS: &[&str] = &["OF", "THE", "HOUSE", "HOUSEHOLD", "HEAD", "MEMBER", "HHM"];
+
 /// Generational suffixes, with the canonical spelling.
 const SUFFIXES: &[(&str, &str)] = &[
     ("JR", "JR"),
@@ -201,29 +453,162 @@ fn suffix_of(word: &str) -> Option<&'static str> {
     SUFFIXES.iter().find(|(w, _)| *w == word).map(|(_, s)| *s)
 }
 
-/// Street words to their USPS abbreviations, so AVENUE and AVE agree.
+/// Street words to their USPS abbreviations (Publication 28's suffixes and
+/// directionals, with the common misspellings it lists), so AVENUE, AVEN
+/// and AVE agree.
 const STREET_WORDS: &[(&str, &str)] = &[
-    ("STREET", "ST"),
+    ("ALLEY", "ALY"),
+    ("ALLY", "ALY"),
+    ("ANNEX", "ANX"),
+    ("ARCADE", "ARC"),
     ("AVENUE", "AVE"),
     ("AV", "AVE"),
-    ("ROAD", "RD"),
-    ("DRIVE", "DR"),
-    ("LANE", "LN"),
-    ("PLACE", "PL"),
-    ("COURT", "CT"),
-    ("CIRCLE", "CIR"),
+    ("AVEN", "AVE"),
+    ("AVENU", "AVE"),
+    ("AVN", "AVE"),
+    ("AVNUE", "AVE"),
+    ("BAYOU", "BYU"),
+    ("BEACH", "BCH"),
+    ("BEND", "BND"),
+    ("BLUFF", "BLF"),
     ("BOULEVARD", "BLVD"),
-    ("PARKWAY", "PKWY"),
-    ("HIGHWAY", "HWY"),
-    ("TERRACE", "TER"),
-    ("TRAIL", "TRL"),
+    ("BOUL", "BLVD"),
+    ("BOULV", "BLVD"),
+    ("BRANCH", "BR"),
+    ("BRIDGE", "BRG"),
+    ("BROOK", "BRK"),
+    ("BYPASS", "BYP"),
+    ("CANYON", "CYN"),
+    ("CAUSEWAY", "CSWY"),
+    ("CENTER", "CTR"),
+    ("CENTRE", "CTR"),
+    ("CENT", "CTR"),
+    ("CNTR", "CTR"),
+    ("CIRCLE", "CIR"),
+    ("CIRC", "CIR"),
+    ("CIRCL", "CIR"),
+    ("CRCL", "CIR"),
+    ("CLIFF", "CLF"),
+    ("COMMON", "CMN"),
+    ("CORNER", "COR"),
+    ("COURSE", "CRSE"),
+    ("COURT", "CT"),
+    ("CRT", "CT"),
+    ("COVE", "CV"),
+    ("CREEK", "CRK"),
     ("CRESCENT", "CRES"),
+    ("CREST", "CRST"),
+    ("CROSSING", "XING"),
+    ("DRIVE", "DR"),
+    ("DRIV", "DR"),
+    ("DRV", "DR"),
+    ("ESTATES", "ESTS"),
+    ("EXPRESSWAY", "EXPY"),
+    ("EXTENSION", "EXT"),
+    ("FALLS", "FLS"),
+    ("FERRY", "FRY"),
+    ("FIELD", "FLD"),
+    ("FIELDS", "FLDS"),
+    ("FOREST", "FRST"),
+    ("FORK", "FRK"),
+    ("FORT", "FT"),
+    ("FREEWAY", "FWY"),
+    ("GARDEN", "GDN"),
+    ("GARDENS", "GDNS"),
+    ("GATEWAY", "GTWY"),
+    ("GLEN", "GLN"),
+    ("GREEN", "GRN"),
+    ("GROVE", "GRV"),
+    ("HARBOR", "HBR"),
+    ("HAVEN", "HVN"),
+    ("HEIGHTS", "HTS"),
+    ("HIGHWAY", "HWY"),
+    ("HIGHWY", "HWY"),
+    ("HILL", "HL"),
+    ("HILLS", "HLS"),
+    ("HOLLOW", "HOLW"),
+    ("ISLAND", "IS"),
+    ("JUNCTION", "JCT"),
+    ("KNOLL", "KNL"),
+    ("LAKE", "LK"),
+    ("LAKES", "LKS"),
+    ("LANDING", "LNDG"),
+    ("LANE", "LN"),
+    ("MANOR", "MNR"),
+    ("MEADOW", "MDW"),
+    ("MEADOWS", "MDWS"),
+    ("MILL", "ML"),
+    ("MOUNT", "MT"),
+    ("MOUNTAIN", "MTN"),
+    ("ORCHARD", "ORCH"),
+    ("PARKWAY", "PKWY"),
+    ("PARKWY", "PKWY"),
+    ("PKY", "PKWY"),
+    ("PLACE", "PL"),
+    ("PLAIN", "PLN"),
+    ("PLAINS", "PLNS"),
+    ("PLAZA", "PLZ"),
+    ("POINT", "PT"),
+    ("PORT", "PRT"),
+    ("PRAIRIE", "PR"),
+    ("RANCH", "RNCH"),
+    ("RIDGE", "RDG"),
+    ("RIVER", "RIV"),
+    ("ROAD", "RD"),
+    ("ROUTE", "RTE"),
+    ("SHORE", "SHR"),
+    ("SPRING", "SPG"),
+    ("SPRINGS", "SPGS"),
     ("SQUARE", "SQ"),
-    ("APARTMENT", "APT"),
+    ("STATION", "STA"),
+    ("STREET", "ST"),
+    ("STR", "ST"),
+    ("STRT", "ST"),
+    ("SUMMIT", "SMT"),
+    ("TERRACE", "TER"),
+    ("TERR", "TER"),
+    ("TRACE", "TRCE"),
+    ("TRAIL", "TRL"),
+    ("TURNPIKE", "TPKE"),
+    ("VALLEY", "VLY"),
+    ("VIEW", "VW"),
+    ("VILLAGE", "VLG"),
+    ("VISTA", "VIS"),
     ("NORTH", "N"),
     ("SOUTH", "S"),
     ("EAST", "E"),
     ("WEST", "W"),
+    ("NORTHEAST", "NE"),
+    ("NORTHWEST", "NW"),
+    ("SOUTHEAST", "SE"),
+    ("SOUTHWEST", "SW"),
+];
+
+/// Words that start the secondary unit of an address (USPS Publication 28's
+/// unit designators and their long forms): what follows is the unit.
+const UNIT_WORDS: &[&str] = &[
+    "APT",
+    "APARTMENT",
+    "UNIT",
+    "STE",
+    "SUITE",
+    "RM",
+    "ROOM",
+    "LOT",
+    "TRLR",
+    "TRAILER",
+    "SPC",
+    "SPACE",
+    "BLDG",
+    "BUILDING",
+    "FL",
+    "FLOOR",
+    "DEPT",
+    "PH",
+    "PENTHOUSE",
+    "NO",
+    "NUM",
+    "NUMBER",
 ];
 
 const PLACEHOLDER_STREET: &[&str] = &[
@@ -301,10 +686,10 @@ pub fn normalize(record: &PatientRecord, nicknames: &Nicknames) -> MatchRecord {
     let mut out = MatchRecord::default();
     let mut suffix = present(&record.suffix).and_then(|s| suffix_of(&letters_digits(&fold(s))));
 
-    // Given name: the first word that is not a placeholder or suffix; a
-    // name made only of placeholder words is missing.
+    // Given name: the words that are not a suffix; a name made only of
+    // placeholder words is missing.
     if let Some(raw) = present(&record.given) {
-        let words: Vec<String> = fold(raw).split(' ').map(str::to_owned).collect();
+        let words = name_words(raw);
         let mut kept: Vec<&str> = Vec::new();
         for w in &words {
             if let Some(s) = suffix_of(w).filter(|_| words.len() > 1 && !kept.is_empty()) {
@@ -334,14 +719,13 @@ pub fn normalize(record: &PatientRecord, nicknames: &Nicknames) -> MatchRecord {
         }
     }
     if let Some(raw) = present(&record.middle) {
-        let text = letters(&fold(raw));
+        let text = name_words(raw).concat();
         if !text.is_empty() && !PLACEHOLDER_MIDDLE.contains(&text.as_str()) {
             out.middle = Some(Name::new(text));
         }
     }
     if let Some(raw) = present(&record.family) {
-        let folded = fold(raw);
-        let mut words: Vec<&str> = folded.split(' ').filter(|w| !w.is_empty()).collect();
+        let mut words = name_words(raw);
         if words.len() > 1 {
             if let Some(s) = words.last().and_then(|w| suffix_of(w)) {
                 suffix = suffix.or(Some(s));
@@ -349,24 +733,31 @@ pub fn normalize(record: &PatientRecord, nicknames: &Nicknames) -> MatchRecord {
             }
         }
         let whole: String = words.concat();
-        if whole.is_empty() || PLACEHOLDER_FAMILY.contains(&whole.as_str()) {
+        let filler = words.iter().all(|w| {
+            FILLER_WORDS.contains(&w.as_str()) || PLACEHOLDER_FAMILY.contains(&w.as_str())
+        });
+        if whole.is_empty() || filler || PLACEHOLDER_FAMILY.contains(&whole.as_str()) {
             out.placeholders.push("family".into());
         } else {
             if words.len() > 1 {
                 out.other_family
-                    .extend(words.iter().map(|w| Name::new((*w).to_owned())));
+                    .extend(words.iter().map(|w| Name::new(w.clone())));
             }
             out.family = Some(Name::new(whole));
         }
     }
-    // JOHN DOE and JANE DOE are how many systems write "unidentified".
-    if matches!(
-        (
+    // JOHN DOE and JANE DOE are how many systems write "unidentified"; a
+    // DOE without a real given name is nobody either.
+    let doe = out
+        .family
+        .as_ref()
+        .is_some_and(|n| PLACEHOLDER_FAMILY_WITH_NO_GIVEN.contains(&n.text.as_str()));
+    if doe
+        && matches!(
             out.given.as_ref().map(|n| n.text.as_str()),
-            out.family.as_ref().map(|n| n.text.as_str())
-        ),
-        (Some("JOHN" | "JANE" | "BABY"), Some("DOE"))
-    ) {
+            None | Some("JOHN" | "JANE" | "BABY" | "RICHARD" | "MARY")
+        )
+    {
         out.given = None;
         out.given_groups.clear();
         out.family = None;
@@ -378,18 +769,20 @@ pub fn normalize(record: &PatientRecord, nicknames: &Nicknames) -> MatchRecord {
             Alias::Family(f) => (None, Some(f.as_str())),
             Alias::Name { given, family } => (present(given), present(family)),
         };
-        if let Some(g) = given.map(|g| letters(&fold(g))).filter(|g| !g.is_empty()) {
+        if let Some(g) = given
+            .map(|g| name_words(g).concat())
+            .filter(|g| !g.is_empty())
+        {
             if !PLACEHOLDER_GIVEN.contains(&g.as_str()) && !out.other_given.iter().any(|o| *o == g)
             {
                 out.other_given.push(g.into());
             }
         }
         if let Some(f) = family {
-            let folded = fold(f);
-            let words: Vec<&str> = folded.split(' ').filter(|w| !w.is_empty()).collect();
+            let words = name_words(f);
             let mut names: Vec<String> = vec![words.concat()];
             if words.len() > 1 {
-                names.extend(words.iter().map(|w| (*w).to_owned()));
+                names.extend(words.iter().cloned());
             }
             for n in names {
                 if !n.is_empty()
@@ -402,7 +795,7 @@ pub fn normalize(record: &PatientRecord, nicknames: &Nicknames) -> MatchRecord {
         }
     }
     out.suffix = suffix.map(CompactString::from);
-    out.birth_date = present(&record.birth_date).and_then(BirthDate::parse);
+    out.birth_date = present(&record.birth_date).and_then(BirthDate::parse_lenient);
     out.sex = present(&record.sex)
         .and_then(|s| s.chars().next())
         .map(|c| c.to_ascii_uppercase())
@@ -450,15 +843,17 @@ pub fn normalize(record: &PatientRecord, nicknames: &Nicknames) -> MatchRecord {
         }
     }
     if let Some(raw) = present(&record.street) {
-        let (house, street) = street_parts(raw);
-        if street
+        let line = street_parts(raw);
+        if line
+            .street
             .as_deref()
             .is_some_and(|s| PLACEHOLDER_STREET.contains(&s.replace(' ', "").as_str()))
         {
             out.placeholders.push("street".into());
         } else {
-            out.house_number = house.map(CompactString::from);
-            out.street = street.map(CompactString::from);
+            out.house_number = line.house.map(CompactString::from);
+            out.street = line.street.map(CompactString::from);
+            out.unit = line.unit.map(CompactString::from);
         }
     }
     out.city = present(&record.city)
@@ -481,20 +876,48 @@ pub fn normalize(record: &PatientRecord, nicknames: &Nicknames) -> MatchRecord {
         .filter(|z| z.len() >= 4)
         .map(|z| CompactString::from(&z[..z.len().min(5)]));
     out.mothers_maiden = present(&record.mothers_maiden_family)
-        .map(|m| letters(&fold(m)))
+        .map(|m| name_words(m).concat())
         .filter(|m| !m.is_empty() && !PLACEHOLDER_FAMILY.contains(&m.as_str()))
         .map(Name::new);
     out.multiple_birth = record.multiple_birth;
     out.birth_order = record.birth_order.filter(|o| *o > 0);
     out.guardian_given = present(&record.guardian_given)
-        .map(|g| letters(&fold(g)))
+        .map(|g| name_words(g).concat())
         .filter(|g| !g.is_empty() && !PLACEHOLDER_GIVEN.contains(&g.as_str()))
         .map(Name::new);
     out.guardian_family = present(&record.guardian_family)
-        .map(|g| letters(&fold(g)))
+        .map(|g| name_words(g).concat())
         .filter(|g| !g.is_empty() && !PLACEHOLDER_FAMILY.contains(&g.as_str()))
         .map(Name::new);
     out
+}
+
+/// The words of a name as matching reads them: folded, letters only. A
+/// digit inside a word of letters is read as the letter it is mistaken for
+/// (4NNA is ANNA: OCR and keying slips); a word with no letter at all (a
+/// house or apartment number that slipped into the name field) is dropped.
+pub fn name_words(raw: &str) -> Vec<String> {
+    fold(raw)
+        .split(' ')
+        .filter(|w| w.bytes().any(|b| b.is_ascii_alphabetic()))
+        .map(|w| {
+            w.bytes()
+                .map(|b| match b {
+                    b'0' => 'O',
+                    b'1' => 'I',
+                    b'2' => 'Z',
+                    b'3' => 'E',
+                    b'4' => 'A',
+                    b'5' => 'S',
+                    b'6' => 'G',
+                    b'7' => 'T',
+                    b'8' => 'B',
+                    b'9' => 'G',
+                    other => char::from(other),
+                })
+                .collect()
+        })
+        .collect()
 }
 
 fn letters_digits(folded: &str) -> String {
@@ -533,24 +956,87 @@ fn valid_ssn(d: &str) -> bool {
         && !is_placeholder_identifier(d)
 }
 
-/// `48 Leslie Place` → (`48`, `LESLIE PL`).
-fn street_parts(raw: &str) -> (Option<String>, Option<String>) {
-    let folded = fold(raw);
-    let mut words = folded.split(' ').filter(|w| !w.is_empty()).peekable();
-    let house = words
-        .next_if(|w| w.as_bytes().first().is_some_and(u8::is_ascii_digit))
-        .map(str::to_owned);
+/// A street line split as USPS addresses are: the house number, the street
+/// name with its suffix and directionals abbreviated, and the secondary unit
+/// (`48 Leslie Place Apt 3B` → `48`, `LESLIE PL`, `3B`). A PO box is the
+/// street `PO BOX` with the box as its number.
+#[derive(Debug, PartialEq, Eq)]
+struct StreetLine {
+    house: Option<String>,
+    street: Option<String>,
+    unit: Option<String>,
+}
+
+fn street_parts(raw: &str) -> StreetLine {
+    // `#` starts a unit (`12 Main St #4`); folding would lose it.
+    let (line, hash_unit) = match raw.split_once('#') {
+        Some((line, unit)) => (line, Some(letters_digits(&fold(unit)))),
+        None => (raw, None),
+    };
+    let folded = fold(line);
+    let mut words: Vec<&str> = folded.split(' ').filter(|w| !w.is_empty()).collect();
+    // P O BOX, PO BOX, POB, POST OFFICE BOX
+    let po = match words.as_slice() {
+        ["P", "O", "BOX", rest @ ..] | ["PO", "BOX", rest @ ..] | ["POB", rest @ ..] => Some(rest),
+        ["POST", "OFFICE", "BOX", rest @ ..] => Some(rest),
+        _ => None,
+    };
+    if let Some(rest) = po {
+        return StreetLine {
+            house: rest.first().map(|w| (*w).to_owned()),
+            street: Some("PO BOX".into()),
+            unit: None,
+        };
+    }
+    let house = match words.first() {
+        Some(w) if w.as_bytes().first().is_some_and(u8::is_ascii_digit) => {
+            let h = (*w).to_owned();
+            words.remove(0);
+            Some(h)
+        }
+        _ => None,
+    };
+    let mut unit = hash_unit.filter(|u| !u.is_empty());
+    if let Some(at) = words
+        .iter()
+        .enumerate()
+        .skip(1)
+        .find(|(_, w)| UNIT_WORDS.contains(w))
+        .map(|(i, _)| i)
+    {
+        // `APT NUMBER 109`, `APT # 109`: the unit is what follows the
+        // designators, from its first word with a digit when there is one
+        // (a typo in a designator word must not make another unit).
+        let rest: Vec<&str> = words[at + 1..]
+            .iter()
+            .copied()
+            .filter(|w| !UNIT_WORDS.contains(w))
+            .collect();
+        let from = rest
+            .iter()
+            .position(|w| w.bytes().any(|b| b.is_ascii_digit()))
+            .unwrap_or(0);
+        let value: String = rest[from..].concat();
+        if !value.is_empty() {
+            unit = unit.or(Some(value));
+        }
+        words.truncate(at);
+    }
     let street: Vec<&str> = words
+        .iter()
         .map(|w| {
             STREET_WORDS
                 .iter()
-                .find(|(long, _)| *long == w)
+                .find(|(long, _)| long == w)
                 .map(|(_, short)| *short)
                 .unwrap_or(w)
         })
         .collect();
-    let street = (!street.is_empty()).then(|| street.join(" "));
-    (house, street)
+    StreetLine {
+        house,
+        street: (!street.is_empty()).then(|| street.join(" ")),
+        unit,
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::compare::{Field, Level};
-use crate::config::Config;
+use crate::config::{Bands, Config};
 use crate::normalize::MatchRecord;
 
 /// How sure the IIS is that two records are one person.
@@ -28,49 +28,89 @@ impl Grade {
     }
 }
 
-/// IIS rules that hold a pair back from `certain` however high its score.
+/// IIS rules that decide a pair whatever its score. Most say the two are
+/// different people (the pair grades none): the fields that tell two
+/// children apart are present and disagree. A few only hold the pair at
+/// possible, where the fields that would tell are missing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Veto {
-    /// One record says the patient is from a multiple birth (PID-24 = Y).
+    /// One record says the patient is from a multiple birth (PID-24 = Y)
+    /// and the first names do not agree exactly: a twin's name may be a
+    /// near twin of the other's (Aiden, Aidan). Holds at possible.
     MultipleBirth,
-    /// Both give a birth order (PID-25) and they differ.
+    /// Both give a birth order (PID-25) and they differ: different people.
     BirthOrder,
-    /// Same birth date and household (phone, street, guardian or mother's
-    /// maiden name) but a different, missing or initial-only first name:
-    /// the classic twin.
+    /// Same birth date, and the same household (phone, street, guardian or
+    /// mother's maiden name), family name or a multiple birth, but one
+    /// first name is missing or only an initial (BABY GIRL counts as
+    /// none): a twin cannot be told from the same child. Holds at possible.
     SuspectedTwin,
-    /// Birth dates further apart than a keying slip (or a month/day swap).
+    /// Same birth date, and the same household, family name or a multiple
+    /// birth, and both first names given and different: two children of
+    /// one birth. Different people.
+    Twins,
+    /// Birth dates further apart than a keying slip (or a month/day swap):
+    /// different people.
     ConflictingBirthDate,
-    /// Jr against Sr, II against III.
+    /// Jr against Sr, II against III: different people.
     ConflictingSuffix,
-    /// The same assigning authority gave them different identifiers
-    /// (or the SSNs differ).
+    /// The same assigning authority gave them different identifiers. Holds
+    /// at possible where a jurisdiction's identifiers are reliable; off in
+    /// the IIS configuration, where clinics re-register children under a
+    /// new chart number and the difference only weighs. (SSNs that differ
+    /// only weigh too: a parent's SSN is often keyed in for a child.)
     ConflictingIdentifier,
     /// Birth dates and identifiers both differ beyond a slip: namesakes
     /// living near each other, however well names and address agree. For
-    /// configurations where neither conflict vetoes alone.
+    /// configurations where neither conflict vetoes alone. Holds at
+    /// possible.
     Namesake,
     /// Too few fields present on both sides to tell two people apart.
+    /// Holds at possible.
     MostlyMissing,
+    /// Both records hold only the least a VXU carries (name, birth date,
+    /// sex, address, a clinic's chart number): agreement on that much is
+    /// for a person to confirm. Holds at possible.
+    Sparse,
     /// One record has no valid birth date or no name at all: it can
-    /// never be linked to anyone (caps at none). Only a population with a
+    /// never be linked to anyone (none). Only a population with a
     /// reliable national identifier may switch it off.
     InsufficientIdentity,
 }
 
 impl Veto {
-    pub const ALL: [Veto; 9] = [
+    pub const ALL: [Veto; 11] = [
         Veto::MultipleBirth,
         Veto::BirthOrder,
         Veto::SuspectedTwin,
+        Veto::Twins,
         Veto::ConflictingBirthDate,
         Veto::ConflictingSuffix,
         Veto::ConflictingIdentifier,
         Veto::Namesake,
         Veto::MostlyMissing,
+        Veto::Sparse,
         Veto::InsufficientIdentity,
     ];
+
+    /// The best grade a pair can have when this rule fires: none where it
+    /// shows two people, possible where it only shows too little to tell.
+    pub fn cap(self) -> Grade {
+        match self {
+            Veto::MultipleBirth
+            | Veto::SuspectedTwin
+            | Veto::ConflictingIdentifier
+            | Veto::Namesake
+            | Veto::MostlyMissing
+            | Veto::Sparse => Grade::Possible,
+            Veto::BirthOrder
+            | Veto::Twins
+            | Veto::ConflictingBirthDate
+            | Veto::ConflictingSuffix
+            | Veto::InsufficientIdentity => Grade::None,
+        }
+    }
 }
 
 /// One field's contribution.
@@ -92,7 +132,7 @@ pub struct Explanation {
     pub fields: Vec<Evidence>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub vetoes: Vec<Veto>,
-    /// Fields present on both sides (sex not counted).
+    /// Fields present on both sides (sex and identifiers not counted).
     pub compared: u32,
 }
 
@@ -114,6 +154,8 @@ pub struct Assessment {
     pub compared: u32,
     /// Vetoes that fired, as bits of `Veto as u32`.
     pub vetoes: u32,
+    /// Each field's weight (term frequency applied).
+    pub weights: [f64; Field::COUNT],
 }
 
 impl Assessment {
@@ -132,7 +174,7 @@ impl Assessment {
             .map(|&field| Evidence {
                 field,
                 level: self.level(field),
-                weight: config.weight(field, self.level(field)),
+                weight: self.weights[field as usize],
             })
             .collect();
         let vetoes = Veto::ALL
@@ -155,24 +197,36 @@ impl Assessment {
     }
 }
 
-/// Scores a pair and applies the vetoes, without explaining.
+/// Scores a pair and applies the vetoes, without explaining, with the
+/// configuration's own bands.
 pub fn assess(config: &Config, a: &MatchRecord, b: &MatchRecord) -> Assessment {
+    assess_in(config, &config.bands, a, b)
+}
+
+/// [`assess`] with the bands of a registry of some size ([`Bands::at`]).
+pub fn assess_in(config: &Config, bands: &Bands, a: &MatchRecord, b: &MatchRecord) -> Assessment {
     let mut levels = [Level::Missing; Field::COUNT];
+    let mut weights = [0.0; Field::COUNT];
     let mut score = 0.0;
     let mut compared = 0;
     for field in Field::ALL {
-        let level = field.compare(a, b, &config.similarity);
-        // Sex agrees half the time by chance: it is not evidence enough
-        // to count against the "mostly missing" veto.
-        if level != Level::Missing && field != Field::Sex {
+        let level = field.compare(a, b, config);
+        // Sex agrees half the time by chance, and identifiers (chart,
+        // Medicaid and social security numbers) are shared within families
+        // and reused by clinics: neither counts against the "mostly
+        // missing" veto, though both weigh.
+        if level != Level::Missing && !matches!(field, Field::Sex | Field::Identifier | Field::Ssn)
+        {
             compared += 1;
         }
-        score += config.weight(field, level);
+        let weight = config.weight_of(field, level, exact_value(field, level, a, b));
+        score += weight;
+        weights[field as usize] = weight;
         levels[field as usize] = level;
     }
-    let uncapped = if score >= config.bands.certain {
+    let uncapped = if score >= bands.certain {
         Grade::Certain
-    } else if score >= config.bands.possible {
+    } else if score >= bands.possible {
         Grade::Possible
     } else {
         Grade::None
@@ -181,11 +235,7 @@ pub fn assess(config: &Config, a: &MatchRecord, b: &MatchRecord) -> Assessment {
     let mut grade = uncapped;
     for veto in Veto::ALL {
         if vetoes & (1 << veto as u32) != 0 {
-            grade = grade.min(if veto == Veto::InsufficientIdentity {
-                Grade::None
-            } else {
-                Grade::Possible
-            });
+            grade = grade.min(veto.cap());
         }
     }
     Assessment {
@@ -195,6 +245,29 @@ pub fn assess(config: &Config, a: &MatchRecord, b: &MatchRecord) -> Assessment {
         levels,
         compared,
         vetoes,
+        weights,
+    }
+}
+
+/// The value both records share, for a term-frequency weight: the given or
+/// family name when they agree exactly on it (not through an alias).
+fn exact_value<'r>(
+    field: Field,
+    level: Level,
+    a: &'r MatchRecord,
+    b: &MatchRecord,
+) -> Option<&'r str> {
+    if level != Level::Exact {
+        return None;
+    }
+    let (x, y) = match field {
+        Field::Given => (&a.given, &b.given),
+        Field::Family => (&a.family, &b.family),
+        _ => return None,
+    };
+    match (x, y) {
+        (Some(x), Some(y)) if x.text == y.text => Some(x.text.as_str()),
+        _ => None,
     }
 }
 
@@ -217,28 +290,41 @@ fn vetoes(
     if on.insufficient_identity && (!a.is_linkable() || !b.is_linkable()) {
         fire(Veto::InsufficientIdentity);
     }
-    if on.multiple_birth && (a.multiple_birth == Some(true) || b.multiple_birth == Some(true)) {
-        fire(Veto::MultipleBirth);
-    }
     if on.birth_order && matches!((a.birth_order, b.birth_order), (Some(x), Some(y)) if x != y) {
         fire(Veto::BirthOrder);
     }
+    // The same home: the same phone, address (but for a typo), guardian or
+    // mother.
     let household = matches!(level(Field::Phone), Level::Exact | Level::Local)
-        || level(Field::Address) == Level::Exact
+        || matches!(level(Field::Address), Level::Exact | Level::Close)
         || matches!(level(Field::Guardian), Level::Exact | Level::Partial)
         || level(Field::MothersMaiden) == Level::Exact;
-    // A first name that differs, or that one side lacks (BABY GIRL counts as
-    // none), is what two children of one birth look like.
-    let first_name_unproven = matches!(
-        level(Field::Given),
-        Level::Different | Level::Missing | Level::Initial
+    let multiple = a.multiple_birth == Some(true) || b.multiple_birth == Some(true);
+    let family = matches!(
+        level(Field::Family),
+        Level::Exact | Level::Partial | Level::Close | Level::Phonetic
     );
-    if on.suspected_twin
-        && level(Field::BirthDate) == Level::Exact
-        && household
-        && first_name_unproven
-    {
-        fire(Veto::SuspectedTwin);
+    let given = level(Field::Given);
+    // Two children of one birth share the birth date, the family name and
+    // the household; only the first name tells them apart. Where it is
+    // missing nothing can; where it differs they are two children.
+    let twin_context = level(Field::BirthDate) == Level::Exact && (household || multiple || family);
+    // A child renamed (adopted, or named again) keeps the middle name more
+    // often than twins share one: a first name that differs beside a full
+    // middle name that agrees is for a person to look at.
+    let same_full_middle = level(Field::Middle) == Level::Exact;
+    if on.suspected_twin && twin_context {
+        match given {
+            Level::Different if same_full_middle => fire(Veto::SuspectedTwin),
+            Level::Different => fire(Veto::Twins),
+            Level::Missing | Level::Initial => fire(Veto::SuspectedTwin),
+            _ => {}
+        }
+    }
+    // Of a multiple birth, only the very same first name is the same child:
+    // a twin's name may be one slip from the other's.
+    if on.multiple_birth && multiple && !matches!(given, Level::Exact | Level::Different) {
+        fire(Veto::MultipleBirth);
     }
     // Birth dates that are not one slip apart are two children of one
     // household however much else agrees (a sister's middle name can be
@@ -249,16 +335,19 @@ fn vetoes(
     if on.conflicting_suffix && matches!((&a.suffix, &b.suffix), (Some(x), Some(y)) if x != y) {
         fire(Veto::ConflictingSuffix);
     }
-    let identifier_conflicts =
-        level(Field::Identifier) == Level::Different || level(Field::Ssn) == Level::Different;
-    if on.conflicting_identifier && identifier_conflicts {
+    if on.conflicting_identifier && level(Field::Identifier) == Level::Different {
         fire(Veto::ConflictingIdentifier);
     }
+    let identifier_conflicts =
+        level(Field::Identifier) == Level::Different || level(Field::Ssn) == Level::Different;
     if on.namesake && level(Field::BirthDate) == Level::Different && identifier_conflicts {
         fire(Veto::Namesake);
     }
     if compared < config.vetoes.min_compared {
         fire(Veto::MostlyMissing);
+    }
+    if on.sparse && a.is_thin() && b.is_thin() {
+        fire(Veto::Sparse);
     }
     out
 }

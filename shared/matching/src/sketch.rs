@@ -58,6 +58,8 @@ pub struct Sketch {
     phone: Token,
     house: Token,
     street: Text,
+    /// The secondary unit, by fingerprint (0: none).
+    unit: Fingerprint,
     zip: Fingerprint,
     city: Fingerprint,
     mothers_maiden: Text,
@@ -241,6 +243,7 @@ impl Sketch {
                 .street
                 .as_deref()
                 .map_or_else(Text::default, |s| Text::of(s, "")),
+            unit: fingerprint_of(r.unit.as_deref()),
             zip: fingerprint_of(r.zip.as_deref()),
             city: fingerprint_of(r.city.as_deref()),
             mothers_maiden: Text::name(r.mothers_maiden.as_ref()),
@@ -360,7 +363,7 @@ impl Levels {
             let at = bits.trailing_zeros();
             bits &= bits - 1;
             if let Some(level) = LEVELS.get(at as usize) {
-                best = best.max(config.weight(field, *level));
+                best = best.max(config.max_weight(field, *level));
             }
         }
         // An empty set cannot happen (every walk ends on a certain level);
@@ -464,6 +467,11 @@ pub fn may_reach_possible(config: &Config, a: &Sketch, b: &Sketch) -> bool {
     ceiling(config, a, b) >= config.bands.possible
 }
 
+/// [`may_reach_possible`] under the bands of a registry of some size.
+pub fn may_reach(config: &Config, possible: f64, a: &Sketch, b: &Sketch) -> bool {
+    ceiling(config, a, b) >= possible
+}
+
 /// A ceiling on `text::jaro_winkler` of the two texts: every byte of one
 /// absent from the other is unmatched, transpositions only lower it.
 fn jaro_winkler_ceiling(x: &Text, y: &Text) -> f64 {
@@ -492,6 +500,20 @@ fn jaro_winkler_ceiling(x: &Text, y: &Text) -> f64 {
 
 fn close(x: &Text, y: &Text, threshold: f64) -> Tri {
     Tri::maybe_if(jaro_winkler_ceiling(x, y) >= threshold)
+}
+
+/// `compare::slip`, bounded: k edits change the length by at most k and
+/// bring at most k letters the other text lacks (letter sets by bit).
+fn slip(x: &Text, y: &Text) -> Tri {
+    let (lx, ly) = (usize::from(x.len), usize::from(y.len));
+    let shorter = lx.min(ly);
+    if shorter < 3 {
+        return Tri::No;
+    }
+    let k = if shorter >= 6 { 2 } else { 1 };
+    let only_x = (x.letters & !y.letters).count_ones() as usize;
+    let only_y = (y.letters & !x.letters).count_ones() as usize;
+    Tri::maybe_if(lx.abs_diff(ly) <= k && only_x <= k && only_y <= k)
 }
 
 /// `compare::is_initial_of`.
@@ -548,7 +570,7 @@ fn given(a: &Sketch, b: &Sketch, close_name: f64) -> Levels {
             || Tri::of(a.group_count > 0 && b.group_count > 0),
             Level::Different,
         )
-        .step(|| close(&x, &y, close_name), Level::Close)
+        .step(|| close(&x, &y, close_name).or(slip(&x, &y)), Level::Close)
         .step(|| Tri::maybe_if(x.code == y.code), Level::Phonetic)
         .step(|| initial_either(&x, &y), Level::Initial)
         .step(|| Tri::Yes, Level::Different)
@@ -571,9 +593,15 @@ fn middle(a: &Sketch, b: &Sketch, close_name: f64) -> Levels {
     let Some((x, y)) = both(&a.middle, &b.middle) else {
         return Levels::one(Level::Missing);
     };
+    if x.len == 1 || y.len == 1 {
+        return Levels::one(if x.head[0] == y.head[0] {
+            Level::Initial
+        } else {
+            Level::Different
+        });
+    }
     Walk::new()
         .step(|| same(x.text, y.text), Level::Exact)
-        .step(|| initial_either(&x, &y), Level::Initial)
         .step(|| close(&x, &y, close_name), Level::Close)
         .step(|| Tri::Yes, Level::Different)
         .levels()
@@ -588,7 +616,7 @@ fn family(a: &Sketch, b: &Sketch, close_name: f64) -> Levels {
         .step(|| same(x.text, y.text), Level::Exact)
         .step(|| shared, Level::Partial)
         .step(|| exchanged(a, b, close_name), Level::Partial)
-        .step(|| close(&x, &y, close_name), Level::Close)
+        .step(|| close(&x, &y, close_name).or(slip(&x, &y)), Level::Close)
         .step(|| Tri::maybe_if(x.code == y.code), Level::Phonetic)
         .step(|| Tri::Yes, Level::Different)
         .levels()
@@ -619,17 +647,32 @@ fn address(a: &Sketch, b: &Sketch, close_street: f64) -> Levels {
             (_, _, Some((x, y))) => x.same(&y),
             _ => Tri::No,
         };
+        // `compare::address`'s unit: equal (or both absent), different, or
+        // only one side's.
+        let (unit_equal, unit_different) = match (a.unit, b.unit) {
+            (0, 0) => (Tri::Yes, Tri::No),
+            (0, _) | (_, 0) => (Tri::No, Tri::No),
+            (x, y) => (same(x, y), Tri::of(x != y)),
+        };
+        let unit_not_different = Tri::of(unit_different == Tri::No);
         let street_same = same(sa.text, sb.text);
         let house_slip = houses.map_or(Tri::No, |(x, y)| x.one_slip(&y));
+        let zips_differ = a.zip != 0 && b.zip != 0 && a.zip != b.zip;
         walk = walk
-            .step(|| house_same.and(street_same), Level::Exact)
+            .step(|| house_same.and(street_same).and(unit_equal), Level::Exact)
             .step(
                 || {
-                    house_same
-                        .and(close(&sa, &sb, close_street))
-                        .or(house_slip.and(street_same))
+                    unit_not_different.and(
+                        house_same
+                            .and(street_same.or(close(&sa, &sb, close_street)))
+                            .or(house_slip.and(street_same)),
+                    )
                 },
                 Level::Close,
+            )
+            .step(
+                || street_same.and(Tri::of(houses.is_some() && !zips_differ)),
+                Level::Partial,
             );
     }
     let same_zip = same_opt(a.zip, b.zip);

@@ -189,6 +189,46 @@ pub fn nysiis(folded: &str) -> String {
     String::from_utf8(key).unwrap_or_default()
 }
 
+/// Whether two names are at most `k` edits apart (insertions, deletions,
+/// substitutions and adjacent transpositions: the optimal-string-alignment
+/// distance), the way one or two keying slips leave a name. Allocation-free
+/// for names of up to 63 bytes; longer ones are compared on their first 63.
+pub fn within_edits(a: &str, b: &str, k: usize) -> bool {
+    const MAX: usize = 63;
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (a, b) = (&a[..a.len().min(MAX)], &b[..b.len().min(MAX)]);
+    if a.len().abs_diff(b.len()) > k {
+        return false;
+    }
+    // Three rows of the distance table: two back (for transpositions),
+    // the previous and the current.
+    let mut back = [0usize; MAX + 1];
+    let mut prev = [0usize; MAX + 1];
+    let mut cur = [0usize; MAX + 1];
+    for (j, p) in prev.iter_mut().enumerate().take(b.len() + 1) {
+        *p = j;
+    }
+    for i in 1..=a.len() {
+        cur[0] = i;
+        let mut row_min = cur[0];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(back[j - 2] + 1);
+            }
+            cur[j] = d;
+            row_min = row_min.min(d);
+        }
+        if row_min > k {
+            return false;
+        }
+        back = prev;
+        prev = cur;
+    }
+    prev[b.len()] <= k
+}
+
 /// True when two equal-length digit strings differ in exactly one position,
 /// or by one adjacent transposition: the typical keying slip.
 pub fn one_slip(a: &str, b: &str) -> bool {
@@ -256,6 +296,20 @@ mod tests {
         assert_eq!(nysiis("JOHNSON"), nysiis("JONSON"));
         assert_eq!(nysiis(""), "");
         assert!(nysiis("A").len() == 1);
+    }
+
+    #[test]
+    fn edits_count_slips_and_swaps() {
+        assert!(within_edits("AXEL", "AXRL", 1));
+        assert!(within_edits("DAX", "FAX", 1));
+        assert!(within_edits("MARTHA", "MARHTA", 1));
+        assert!(within_edits("ANNA", "ANA", 1));
+        assert!(!within_edits("LEVI", "LSVL", 1));
+        assert!(within_edits("LEVI", "LSVL", 2));
+        assert!(within_edits("APOLLO", "WPOILO", 2) && !within_edits("APOLLO", "WPOILO", 1));
+        assert!(!within_edits("ELEANOR", "ELRANOD", 1));
+        assert!(within_edits("", "A", 1) && !within_edits("", "AB", 1));
+        assert!(within_edits("SAME", "SAME", 0));
     }
 
     #[test]
