@@ -34,7 +34,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     code_supplement: Option<PathBuf>,
     /// A patient-matching configuration (TOML; see shared/matching/config)
-    /// instead of the shipped iis-fs-1.
+    /// instead of the shipped iis-fs-2.
     #[arg(long, value_name = "FILE")]
     matching_config: Option<PathBuf>,
     /// Most candidates a Z31 query answer lists, whatever RCP-2 asks.

@@ -202,9 +202,13 @@ fn given(a: &MatchRecord, b: &MatchRecord, config: &Config) -> Level {
     // jurisdiction's own records hold again and again) that are not one
     // name's variants are different children, not a typo: JAYDEN and
     // JAYLEN, DAX and MAX. This is where twins would otherwise look close.
-    let known =
-        |r: &MatchRecord, n: &Name| !r.given_groups.is_empty() || config.knows_given(&n.text);
-    if known(a, x) && known(b, y) {
+    // Spellings of one sound a letter apart (JONATHON, JONATHAN) are one
+    // name written two ways.
+    let known = |r: &MatchRecord, n: &Name| {
+        n.text.len() > 1 && (!r.given_groups.is_empty() || config.knows_given(&n.text))
+    };
+    let respelled = x.code == y.code && within_edits(&x.text, &y.text, 1);
+    if known(a, x) && known(b, y) && !respelled {
         return Level::Different;
     }
     if jaro_winkler(&x.text, &y.text) >= sim.close_name || slip(&x.text, &y.text) {
@@ -283,9 +287,20 @@ fn family(a: &MatchRecord, b: &MatchRecord, sim: &Similarity) -> Level {
 }
 
 fn birth_date(a: &MatchRecord, b: &MatchRecord) -> Level {
-    both(&a.birth_date, &b.birth_date, |x, y| {
+    let level = both(&a.birth_date, &b.birth_date, |x, y| {
         birth_date_level(*x, *y)
-    })
+    });
+    repaired_birth_date(level, a.birth_date_repaired || b.birth_date_repaired)
+}
+
+/// A birth date read by guessing how it was written may agree, but its
+/// disagreement is no evidence: it counts as missing.
+pub(crate) fn repaired_birth_date(level: Level, repaired: bool) -> Level {
+    if repaired && level == Level::Different {
+        Level::Missing
+    } else {
+        level
+    }
 }
 
 /// The birth date level of two dates (shared with the sketch ceiling).

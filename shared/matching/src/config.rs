@@ -1,4 +1,4 @@
-//! The versioned matching configuration (`config/iis-fs-1.toml` is the one
+//! The versioned matching configuration (`config/iis-fs-2.toml` is the one
 //! shipped): weights per comparison level, thresholds, block cap, vetoes.
 
 use std::collections::BTreeMap;
@@ -8,7 +8,10 @@ use serde::Deserialize;
 use crate::compare::{Field, Level};
 
 /// The configuration shipped with the crate.
-pub const BUILT_IN: &str = include_str!("../config/iis-fs-1.toml");
+pub const BUILT_IN: &str = include_str!("../config/iis-fs-2.toml");
+
+/// The expert starting point training learns from (`config/iis-base.toml`).
+pub const BASE: &str = include_str!("../config/iis-base.toml");
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -124,6 +127,12 @@ pub struct Vetoes {
     /// clinic's chart number are held at possible.
     #[serde(default = "on")]
     pub sparse: bool,
+    /// Whether identifiers (chart, Medicaid and social security numbers)
+    /// count as compared fields for `min_compared`. Off in an IIS, where
+    /// families share them and clinics reuse them; on where a national
+    /// number is reliable.
+    #[serde(default)]
+    pub count_identifiers: bool,
     /// Off unless said: where a conflicting birth date or identifier
     /// vetoes alone, both conflicting adds nothing.
     #[serde(default)]
@@ -387,24 +396,83 @@ mod tests {
             v.insufficient_identity,
             "a record without name or DOB must never link"
         );
-        assert!(v.min_compared >= 4);
+        // Given, family name and birth date at least; the bands decide
+        // whether that much is enough in a registry of its size.
+        assert!(v.min_compared >= 3);
     }
 
     #[test]
     fn bad_configurations_say_what_is_wrong() {
-        let broken = BUILT_IN.replace("[fields.sex]", "[fields.gender]");
+        let broken = BASE.replace("[fields.sex]", "[fields.gender]");
         assert!(Config::parse(&broken)
             .unwrap_err()
             .contains("unknown field [fields.gender]"));
-        let broken = BUILT_IN.replace("nickname = ", "nick = ");
+        let broken = BASE.replace("nickname = ", "nick = ");
         assert!(Config::parse(&broken)
             .unwrap_err()
             .contains("no level \"nick\""));
-        let broken = BUILT_IN.replace("certain = 31.0", "certain = 2.0");
+        let broken = BASE.replace("certain = 31.0", "certain = 2.0");
         assert!(Config::parse(&broken)
             .unwrap_err()
             .contains("bands.possible"));
-        let broken = BUILT_IN.replace("{ m = 0.97, u = 0.50 }", "{ m = 0.0, u = 0.50 }");
+        let broken = BASE.replace("{ m = 0.97, u = 0.50 }", "{ m = 0.0, u = 0.50 }");
         assert!(Config::parse(&broken).unwrap_err().contains("(0, 1]"));
+        let tf = format!("{BASE}\n[term_frequencies.sex]\nfloor = 0.001\n");
+        assert!(Config::parse(&tf)
+            .unwrap_err()
+            .contains("only given and family names"));
+        let tf = format!("{BASE}\n[term_frequencies.family]\nfloor = 0.001\nmax_boost = -1.0\n");
+        assert!(Config::parse(&tf).unwrap_err().contains("max_boost"));
+    }
+
+    /// The shipped configuration is the trained one, tied to a registry
+    /// size, with names adjusted by frequency.
+    #[test]
+    fn the_shipped_configuration_is_trained() {
+        let c = Config::built_in();
+        assert_eq!(c.version, "iis-fs-2");
+        assert!(c.bands.records.is_some());
+        assert!(c.term_frequencies(Field::Family).is_some());
+        assert!(c.knows_given("SOPHIA") && !c.knows_given("QXZV"));
+    }
+
+    /// A common name weighs less than the average; one not listed weighs
+    /// the average (plus the boost allowed); none weighs more.
+    #[test]
+    fn term_frequencies_lower_common_names() {
+        let text = format!(
+            "{BASE}\n[term_frequencies.family]\nfloor = 0.0001\nmax_boost = 1.5\n\n[term_frequencies.family.values]\nSMITH = 0.01\nZYWICKI = 0.00001\n"
+        );
+        let c = Config::parse(&text).expect("valid");
+        let average = c.weight(Field::Family, Level::Exact);
+        let smith = c.weight_of(Field::Family, Level::Exact, Some("SMITH"));
+        let rare = c.weight_of(Field::Family, Level::Exact, Some("ZYWICKI"));
+        let unknown = c.weight_of(Field::Family, Level::Exact, Some("OKAFOR"));
+        assert!(smith < average, "{smith} {average}");
+        assert!((rare - (average + 1.5)).abs() < 1e-9 && (unknown - rare).abs() < 1e-9);
+        assert_eq!(c.max_weight(Field::Family, Level::Exact), rare);
+        // Only exact agreement is adjusted.
+        assert_eq!(
+            c.weight_of(Field::Family, Level::Close, Some("SMITH")),
+            c.weight(Field::Family, Level::Close)
+        );
+    }
+
+    /// A registry twice the size needs one more bit of evidence; a tiny one
+    /// is taken as `min_records`.
+    #[test]
+    fn bands_move_with_the_registry_size() {
+        let b = Bands {
+            certain: 30.0,
+            possible: 12.0,
+            records: Some(1_000_000),
+            min_records: 10_000,
+        };
+        let doubled = b.at(Some(2_000_000));
+        assert!((doubled.certain - 31.0).abs() < 1e-9 && (doubled.possible - 13.0).abs() < 1e-9);
+        assert_eq!(b.at(None).certain, 30.0);
+        assert_eq!(b.at(Some(10)).certain, b.at(Some(10_000)).certain);
+        let untied = Bands { records: None, ..b };
+        assert_eq!(untied.at(Some(2_000_000)).certain, 30.0);
     }
 }

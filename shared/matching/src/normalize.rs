@@ -185,6 +185,11 @@ pub struct MatchRecord {
     pub suffix: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub birth_date: Option<BirthDate>,
+    /// The birth date was read from another way of writing it (a US
+    /// date, a day and month the other way round, letters for digits): a
+    /// guess that may confirm, never contradict.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub birth_date_repaired: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sex: Option<char>,
     /// `SYSTEM|TYPE` and value, both folded to letters and digits.
@@ -795,7 +800,13 @@ pub fn normalize(record: &PatientRecord, nicknames: &Nicknames) -> MatchRecord {
         }
     }
     out.suffix = suffix.map(CompactString::from);
-    out.birth_date = present(&record.birth_date).and_then(BirthDate::parse_lenient);
+    if let Some(raw) = present(&record.birth_date) {
+        out.birth_date = BirthDate::parse(raw);
+        if out.birth_date.is_none() {
+            out.birth_date = BirthDate::parse_lenient(raw);
+            out.birth_date_repaired = out.birth_date.is_some();
+        }
+    }
     out.sex = present(&record.sex)
         .and_then(|s| s.chars().next())
         .map(|c| c.to_ascii_uppercase())

@@ -211,11 +211,14 @@ pub fn assess_in(config: &Config, bands: &Bands, a: &MatchRecord, b: &MatchRecor
     let mut compared = 0;
     for field in Field::ALL {
         let level = field.compare(a, b, config);
-        // Sex agrees half the time by chance, and identifiers (chart,
-        // Medicaid and social security numbers) are shared within families
-        // and reused by clinics: neither counts against the "mostly
-        // missing" veto, though both weigh.
-        if level != Level::Missing && !matches!(field, Field::Sex | Field::Identifier | Field::Ssn)
+        // Sex agrees half the time by chance, and in an IIS identifiers
+        // (chart, Medicaid and social security numbers) are shared within
+        // families and reused by clinics: neither counts against the
+        // "mostly missing" veto, though both weigh.
+        let identifier = matches!(field, Field::Identifier | Field::Ssn);
+        if level != Level::Missing
+            && field != Field::Sex
+            && (!identifier || config.vetoes.count_identifiers)
         {
             compared += 1;
         }

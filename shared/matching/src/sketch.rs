@@ -22,7 +22,7 @@ use std::hash::Hasher;
 
 use rustc_hash::FxHasher;
 
-use crate::compare::{birth_date_level, Field, Level};
+use crate::compare::{birth_date_level, repaired_birth_date, Field, Level};
 use crate::config::Config;
 use crate::normalize::{BirthDate, MatchRecord, Name};
 
@@ -54,6 +54,7 @@ pub struct Sketch {
     other_family: bool,
     identifier_count: u8,
     birth_date: Option<BirthDate>,
+    birth_date_repaired: bool,
     sex: Option<char>,
     phone: Token,
     house: Token,
@@ -236,6 +237,7 @@ impl Sketch {
             other_family: !r.other_family.is_empty(),
             identifier_count: saturated(r.identifiers.len()),
             birth_date: r.birth_date,
+            birth_date_repaired: r.birth_date_repaired,
             sex: r.sex,
             phone: Token::of_opt(r.phone.as_deref()),
             house: Token::of_opt(r.house_number.as_deref()),
@@ -439,7 +441,10 @@ pub fn ceiling(config: &Config, a: &Sketch, b: &Sketch) -> f64 {
             Field::Middle => middle(a, b, sim.close_name),
             Field::Family => family(a, b, sim.close_name),
             Field::BirthDate => match (a.birth_date, b.birth_date) {
-                (Some(x), Some(y)) => Levels::one(birth_date_level(x, y)),
+                (Some(x), Some(y)) => Levels::one(repaired_birth_date(
+                    birth_date_level(x, y),
+                    a.birth_date_repaired || b.birth_date_repaired,
+                )),
                 _ => Levels::one(Level::Missing),
             },
             Field::Sex => match (a.sex, b.sex) {
@@ -567,7 +572,15 @@ fn given(a: &Sketch, b: &Sketch, close_name: f64) -> Levels {
             Level::Swapped,
         )
         .step(
-            || Tri::of(a.group_count > 0 && b.group_count > 0),
+            || match (
+                a.group_count > 0 && b.group_count > 0 && x.len > 1 && y.len > 1,
+                x.code == y.code,
+            ) {
+                (false, _) => Tri::No,
+                // `compare::given`'s respelled exception needs equal codes.
+                (true, true) => Tri::Maybe,
+                (true, false) => Tri::Yes,
+            },
             Level::Different,
         )
         .step(|| close(&x, &y, close_name).or(slip(&x, &y)), Level::Close)

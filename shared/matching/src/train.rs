@@ -298,7 +298,8 @@ pub fn train(
                 Field::Given => r.given.as_ref(),
                 _ => r.family.as_ref(),
             };
-            if let Some(name) = name {
+            // An initial is no name to count.
+            if let Some(name) = name.filter(|n| n.text.len() > 1) {
                 *counts.entry(name.text.as_str()).or_default() += 1;
                 total += 1;
             }
@@ -383,7 +384,7 @@ pub fn train(
         text,
         "[vetoes]\nmin_compared = {}\nmultiple_birth = {}\nbirth_order = {}\nsuspected_twin = {}\n\
          conflicting_birth_date = {}\nconflicting_suffix = {}\nconflicting_identifier = {}\n\
-         insufficient_identity = {}\nnamesake = {}\nsparse = {}\n",
+         insufficient_identity = {}\nnamesake = {}\nsparse = {}\ncount_identifiers = {}\n",
         v.min_compared,
         v.multiple_birth,
         v.birth_order,
@@ -393,7 +394,8 @@ pub fn train(
         v.conflicting_identifier,
         v.insufficient_identity,
         v.namesake,
-        v.sparse
+        v.sparse,
+        v.count_identifiers
     );
     for field in Field::ALL {
         let f = field as usize;

@@ -178,7 +178,7 @@ async fn one_child_from_two_clinics_is_one_person_with_one_copy_of_each_shared_d
     );
     let source = f.matching.source(&b.source).await.unwrap().unwrap();
     let explanation = source.link.explanation.unwrap();
-    assert_eq!(explanation["config"], "iis-fs-1");
+    assert_eq!(explanation["config"], "iis-fs-2");
     assert!(explanation["fields"]
         .as_array()
         .unwrap()
