@@ -441,9 +441,12 @@ async fn a_reviewer_merges_and_unmerges_by_editing_links_and_the_matcher_keeps_t
             ),
         )
         .await;
-    // Clinic B flags a multiple birth: the matcher will not merge on its own.
+    // Clinic B flags a multiple birth and spells the name another way: a
+    // twin's name may be a letter off the other's, so the matcher will not
+    // merge on its own.
     let flagged = Child {
         multiple_birth: "Y",
+        given: "Katharine",
         ..jones("B200")
     };
     let b = f
@@ -515,6 +518,7 @@ async fn a_reviewer_confirms_a_provisional_person_is_nobody_else() {
         .await;
     let flagged = Child {
         multiple_birth: "Y",
+        given: "Katharine",
         ..jones("B200")
     };
     let b = f.send(&f.clinic_b, &vxu("FACB", "N2", &flagged, &[])).await;

@@ -254,16 +254,18 @@ async fn twins_answer_one_by_name_and_never_one_history_without_a_first_name() {
         ),
     )
     .await;
-    // By name: that twin only. A multiple birth is never "certain", so it
-    // comes as a one-candidate list (Z31), without a history.
+    // By name: that twin, certainly (the very same first name is what tells
+    // one child of a multiple birth from the other), with her history only.
     let by_name = f.ask(&f.clinic_a, &z34("FACA", "Q4", "Ana", "5")).await;
-    assert!(by_name.contains("Z31^CDCPHINVS"), "{by_name}");
+    assert!(by_name.contains("Z32^CDCPHINVS"), "{by_name}");
     assert_eq!(segments(&by_name, "PID").len(), 1, "{by_name}");
     assert!(
         by_name.contains("^Ana^") && !by_name.contains("^Eva^"),
         "{by_name}"
     );
-    assert!(segments(&by_name, "RXA").is_empty(), "{by_name}");
+    let rxa = segments(&by_name, "RXA");
+    assert_eq!(rxa.len(), 1, "{by_name}");
+    assert!(rxa[0].contains("|L1|") && !by_name.contains("|L2|"), "{by_name}");
     // Without a first name: both as candidates (Z31) or too many; no history.
     let nameless = f.ask(&f.clinic_a, &z34("FACA", "Q5", "", "5")).await;
     assert!(segments(&nameless, "RXA").is_empty(), "{nameless}");
