@@ -1214,3 +1214,100 @@ async fn a_message_the_matcher_cannot_apply_is_parked_and_the_feed_moves_on() {
     drop(server);
     assert_eq!(parked(data.path()), (Some(0), vec![]));
 }
+
+/// A twin as the demo clinic's EHR reports her: her own chart number, the
+/// shared birth date, mother, address and phone, PID-24 `Y` and her birth
+/// order, and one dose of her own.
+fn twin_vxu(
+    control_id: &str,
+    mrn: &str,
+    given: &str,
+    order: &str,
+    cvx: &str,
+    lot: &str,
+) -> Vec<u8> {
+    format!(
+        "MSH|^~\\&|EHR|DEMOGEN|IIS|IISFAC|20250601120000-0500||VXU^V04^VXU_V04|{control_id}|P|2.5.1|||ER|AL|||||Z22^CDCPHINVS|DEMOGEN|IISFAC\r\
+PID|1||{mrn}^^^DEMOGEN^MR||Okonkwo^{given}^^^^^L|Eze^^^^^^M|20240611|F|||31 Larch Ct^^Lansing^MI^48910^USA^P||^PRN^PH^^^517^5550133|||||||||||Y|{order}\r\
+NK1|1|Okonkwo^Ifeoma^^^^^L|MTH^Mother^HL70063\r\
+ORC|RE||{control_id}-1^DEMOGEN\r\
+RXA|0|1|20240811||{cvx}^vaccine^CVX|999|||01^Historical^NIP001||||||{lot}|||||CP|A\r"
+    )
+    .into_bytes()
+}
+
+/// Issue "Matching that decides": twins Amara and Bela, reported by one
+/// clinic with their own charts, the same birth date, mother and address,
+/// PID-24 Y and PID-25 1 and 2, are two active children, both in the
+/// clinic's Group; a Z34 with Amara's chart number answers Z32 with her
+/// doses only.
+#[tokio::test(flavor = "multi_thread")]
+async fn twins_from_one_clinic_are_two_children_in_its_group_and_each_is_found_by_chart() {
+    let data = tempfile::tempdir().unwrap();
+    {
+        let _first = Server::start(data.path(), &[]);
+    }
+    let demo_client = register_client(data.path(), "demo-clinic");
+    let server = Server::start(data.path(), &[]);
+    let url = server.url.clone();
+    for body in [
+        twin_vxu("TW-A", "TW-1", "Amara", "1", "08", "AMARA-LOT"),
+        twin_vxu("TW-B", "TW-2", "Bela", "2", "20", "BELA-LOT"),
+    ] {
+        let (status, answer) = post_hl7(&url, DEMO_USER, DEMO_PASSWORD, body).await;
+        assert_eq!(status, 200);
+        assert!(answer.contains("MSA|AA"), "{answer}");
+        server
+            .matched
+            .recv_timeout(Duration::from_secs(60))
+            .expect("message matched");
+    }
+    let token = access_token(&url, &demo_client);
+    let (_, bundle) = get_fhir(
+        &format!("{url}/fhir/Group?identifier=demo-clinic"),
+        Some(&token),
+    )
+    .await;
+    let group_id = bundle["entry"][0]["resource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Both children join the Group (membership follows matching).
+    let mut group = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (_, g) = get_fhir(&format!("{url}/fhir/Group/{group_id}"), Some(&token)).await;
+        group = g;
+        if group["quantity"].as_u64() == Some(2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(group["quantity"], 2, "{group}");
+    let mut names = Vec::new();
+    for m in group["member"].as_array().unwrap() {
+        assert!(m["inactive"].as_bool() != Some(true), "{m}");
+        let reference = m["entity"]["reference"].as_str().unwrap();
+        let (status, patient) = get_fhir(&format!("{url}/fhir/{reference}"), Some(&token)).await;
+        assert_eq!(status, 200, "{patient}");
+        names.push(patient["name"][0]["given"][0].as_str().unwrap().to_owned());
+    }
+    names.sort();
+    assert_eq!(names, ["Amara", "Bela"]);
+
+    // The clinic asks about Amara by her chart number, name and birth date.
+    let z34 = "MSH|^~\\&|EHR|DEMOGEN|IIS|IISFAC|20250601120000-0500||QBP^Q11^QBP_Q11|TW-Q1|P|2.5.1|||ER|AL|||||Z34^CDCPHINVS|DEMOGEN|IISFAC\r\
+QPD|Z34^Request Immunization History^CDCPHINVS|Q-TW-Q1|TW-1^^^DEMOGEN^MR|Okonkwo^Amara^^^^^L|Eze^^^^^^M|20240611|F|31 Larch Ct^^Lansing^MI^48910^USA^P\r\
+RCP|I|5^RD&records&HL70126\r";
+    let (status, rsp) = post_hl7(&url, DEMO_USER, DEMO_PASSWORD, z34.as_bytes().to_vec()).await;
+    assert_eq!(status, 200);
+    keep_answer("twin-z34-by-chart", &rsp);
+    assert!(rsp.contains("Z32^CDCPHINVS"), "{rsp}");
+    assert_eq!(segment(&rsp, "PID").len(), 1, "{rsp}");
+    assert!(rsp.contains("^Amara^") && !rsp.contains("^Bela^"), "{rsp}");
+    let rxa = segment(&rsp, "RXA");
+    assert_eq!(rxa.len(), 1, "{rsp}");
+    assert!(
+        rxa[0].contains("AMARA-LOT") && !rsp.contains("BELA-LOT"),
+        "{rsp}"
+    );
+}

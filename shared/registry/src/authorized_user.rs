@@ -298,6 +298,20 @@ impl AuthorizedUsers {
         if let Some(group) = &au.group {
             writes.push(create_group(&group_of(&au, group, now * 1000))?);
         }
+        // A registry's first Authorized User comes before its first chart:
+        // from here on, the registry knows how many charts it holds.
+        let first = self
+            .store
+            .query(
+                keys::AU_PK,
+                QueryOpts::new(store::Index::Table, SkRange::All).limit(1),
+            )
+            .await?
+            .items
+            .is_empty();
+        if first {
+            writes.push(crate::patients::count::counting_from_the_start());
+        }
         match self.store.transact(writes).await {
             Ok(()) => Ok(AuthorizedUser { version: 1, ..au }),
             Err(StoreError::ConditionFailed { index }) => Err(match index {

@@ -36,6 +36,8 @@
 //! | export expiry index  | `JOBEXP`                    | `<expires s>#<job id>` |
 //! | blocking key head    | `BLK#<h(key)>`              | `#`         |
 //! | blocking key entry   | `BLK#<h(key)>`              | `S#<source id>` (empty: the match view holds the record) |
+//! | chart count shard    | `META#CHARTS`               | `SHARD#<n>` (n < 64) |
+//! | charts counted from the start | `META#CHARTS`      | `SINCE`     |
 //!
 //! Keys built from what senders write are hashed so no sender can make a key
 //! longer than DynamoDB allows or collide with another family.
@@ -251,6 +253,17 @@ pub fn review_queue(created_ms: i64, person_id: &str) -> Key {
 
 pub fn potential_duplicate(person_id: &str, other: &str) -> Key {
     Key::new(person_pk(person_id), format!("DUP#{other}"))
+}
+
+/// The partition of the registry's chart count (`patients::count`).
+pub const CHART_COUNT_PK: &str = "META#CHARTS";
+
+pub fn chart_count_shard(n: u32) -> Key {
+    Key::new(CHART_COUNT_PK, format!("SHARD#{n:02}"))
+}
+
+pub fn chart_count_since() -> Key {
+    Key::new(CHART_COUNT_PK, "SINCE")
 }
 
 /// Blocking keys hold names and birth dates: hashed, so no PHI sits in a key.

@@ -90,7 +90,15 @@ impl Queries {
         let query = iz::query(msg, validation);
         let to = Received::from_message(msg);
         let control_id = new_control_id(clock);
-        let found = self.matching.find(&query_record(&query)).await?;
+        let record = query_record(&query);
+        let found = match self
+            .matching
+            .find_by_chart(&au.id, &query.identifiers, &record)
+            .await?
+        {
+            Some(found) => found,
+            None => self.matching.find(&record).await?,
+        };
         let mut record = QueryRecord {
             au: au.id.clone(),
             control_id: query.header.control_id.clone().unwrap_or_default(),

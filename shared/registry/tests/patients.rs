@@ -297,7 +297,12 @@ async fn twins_with_the_same_parents_and_birth_date_are_two_persons() {
         )
         .await;
     assert_ne!(one.person, two.person);
-    assert_ne!(two.grade, Grade::Certain);
+    // Their birth orders and first names differ: two children, decided, and
+    // nobody's to review.
+    assert_eq!(two.grade, Grade::None);
+    let noah_person = f.matching.person(&two.person).await.unwrap().unwrap();
+    assert_eq!(noah_person.status, PersonStatus::Active);
+    assert!(f.matching.review_queue(10).await.unwrap().is_empty());
     // Even with the twin's first name misspelled by another clinic, the
     // multiple birth keeps them apart from each other (no silent merge).
     let liam_b = Child {
@@ -425,6 +430,114 @@ async fn placeholder_names_never_link() {
     let second = f.send(&f.clinic_b, &vxu("FACB", "P2", &sibling, &[])).await;
     assert_ne!(first.person, second.person);
     assert_ne!(second.grade, Grade::Certain);
+}
+
+/// A newborn reported as BABY GIRL waits for review (a twin cannot be told
+/// from her sister without a first name); when her own clinic reports her
+/// again with her name, the queue empties itself: the same child as the
+/// person already known is merged into her.
+#[tokio::test]
+async fn a_newborn_named_later_is_merged_into_the_child_she_is() {
+    let f = fixture().await;
+    let a = f
+        .send(
+            &f.clinic_a,
+            &vxu(
+                "FACA",
+                "R1",
+                &jones("A100"),
+                &[("A-1", "08", "20240305", "A")],
+            ),
+        )
+        .await;
+    let newborn = Child {
+        given: "Baby Girl",
+        middle: "",
+        ..jones("B200")
+    };
+    let b = f
+        .send(
+            &f.clinic_b,
+            &vxu("FACB", "R2", &newborn, &[("B-1", "20", "20240505", "A")]),
+        )
+        .await;
+    assert_eq!(b.grade, Grade::Possible);
+    assert_eq!(f.matching.review_queue(10).await.unwrap().len(), 1);
+    // The registry counts its charts (its bands follow its size).
+    assert_eq!(
+        registry::patients::count::read(f.matching.store())
+            .await
+            .unwrap(),
+        Some(2)
+    );
+    // The same chart again, named.
+    let named = Child {
+        middle: "",
+        ..jones("B200")
+    };
+    let again = f.send(&f.clinic_b, &vxu("FACB", "R3", &named, &[])).await;
+    assert_eq!(again.source, b.source);
+    let gone = f.matching.person(&b.person).await.unwrap().unwrap();
+    assert_eq!(gone.status, PersonStatus::Merged);
+    assert_eq!(gone.merged_into.as_deref(), Some(a.person.as_str()));
+    assert!(f.matching.review_queue(10).await.unwrap().is_empty());
+    assert!(f
+        .matching
+        .potential_duplicates(&a.person)
+        .await
+        .unwrap()
+        .is_empty());
+    let source = f.matching.source(&b.source).await.unwrap().unwrap();
+    assert_eq!(source.person, a.person);
+    assert_eq!(source.link.how, registry::patients::LinkHow::Auto);
+    assert!(source
+        .link
+        .resolved
+        .as_deref()
+        .is_some_and(|r| r.contains("merged automatically")));
+    // One child, both clinics' doses.
+    assert_eq!(f.cvx_history(&a.person).await.len(), 2);
+    assert!(f.cvx_history(&b.person).await.is_empty());
+}
+
+/// The same start, but the name given later is another child's: the twin
+/// sister. The provisional person is decided the other way: active, and
+/// no longer anyone's potential duplicate.
+#[tokio::test]
+async fn a_newborn_named_later_as_the_twin_becomes_her_own_person() {
+    let f = fixture().await;
+    let a = f
+        .send(&f.clinic_a, &vxu("FACA", "S1", &jones("A100"), &[]))
+        .await;
+    let newborn = Child {
+        given: "Baby Girl",
+        middle: "",
+        ..jones("B200")
+    };
+    let b = f.send(&f.clinic_b, &vxu("FACB", "S2", &newborn, &[])).await;
+    assert_eq!(b.grade, Grade::Possible);
+    let sister = Child {
+        given: "Margaret",
+        middle: "Rose",
+        ..jones("B200")
+    };
+    f.send(&f.clinic_b, &vxu("FACB", "S3", &sister, &[])).await;
+    let p = f.matching.person(&b.person).await.unwrap().unwrap();
+    assert_eq!(p.status, PersonStatus::Active);
+    assert!(p
+        .notes
+        .iter()
+        .any(|n| n.contains("confirmed automatically")));
+    assert!(f.matching.review_queue(10).await.unwrap().is_empty());
+    for person in [&a.person, &b.person] {
+        assert!(f
+            .matching
+            .potential_duplicates(person)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+    assert_ne!(a.person, b.person);
 }
 
 #[tokio::test]

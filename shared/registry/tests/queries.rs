@@ -265,7 +265,10 @@ async fn twins_answer_one_by_name_and_never_one_history_without_a_first_name() {
     );
     let rxa = segments(&by_name, "RXA");
     assert_eq!(rxa.len(), 1, "{by_name}");
-    assert!(rxa[0].contains("|L1|") && !by_name.contains("|L2|"), "{by_name}");
+    assert!(
+        rxa[0].contains("|L1|") && !by_name.contains("|L2|"),
+        "{by_name}"
+    );
     // Without a first name: both as candidates (Z31) or too many; no history.
     let nameless = f.ask(&f.clinic_a, &z34("FACA", "Q5", "", "5")).await;
     assert!(segments(&nameless, "RXA").is_empty(), "{nameless}");
@@ -281,6 +284,27 @@ async fn twins_answer_one_by_name_and_never_one_history_without_a_first_name() {
     // RCP-2 = 1 with two candidates: too many.
     let one = f.ask(&f.clinic_a, &z34("FACA", "Q6", "", "1")).await;
     assert!(segments(&one, "QAK")[0].contains("|TM|"), "{one}");
+
+    // The clinic's own chart number finds its chart's child, even without
+    // her first name (the clinic knows its patient).
+    let by_chart = z34("FACA", "Q8", "", "5").replace("|^^^FACA^MR|", "|T2^^^FACA^MR|");
+    let rsp = f.ask(&f.clinic_a, &by_chart).await;
+    assert!(rsp.contains("Z32^CDCPHINVS"), "{rsp}");
+    assert!(rsp.contains("^Eva^") && !rsp.contains("^Ana^"), "{rsp}");
+    assert!(rsp.contains("|L2|") && !rsp.contains("|L1|"), "{rsp}");
+    // A chart number with demographics that say another child is not
+    // trusted: the query is matched by what it says (Ana, by name).
+    let mixed = z34("FACA", "Q9", "Ana", "5").replace("|^^^FACA^MR|", "|T2^^^FACA^MR|");
+    let rsp = f.ask(&f.clinic_a, &mixed).await;
+    assert!(
+        rsp.contains("Z32^CDCPHINVS") && rsp.contains("^Ana^"),
+        "{rsp}"
+    );
+    assert!(rsp.contains("|L1|") && !rsp.contains("|L2|"), "{rsp}");
+    // Another clinic's query with the same number names none of its charts.
+    let other = z34("FACB", "Q10", "", "5").replace("|^^^FACB^MR|", "|T2^^^FACA^MR|");
+    let rsp = f.ask(&f.clinic_b, &other).await;
+    assert!(!rsp.contains("Z32^CDCPHINVS"), "{rsp}");
 }
 
 #[tokio::test]

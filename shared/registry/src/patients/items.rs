@@ -27,6 +27,10 @@ pub struct Link {
     pub explanation: Option<serde_json::Value>,
     pub config: String,
     pub at: i64,
+    /// Why a later record changed this link without a reviewer (it showed
+    /// the chart's provisional person to be another person).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<String>,
 }
 
 /// One sender's chart for one patient.

@@ -15,15 +15,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use matching::blocking::{index_keys, query_keys, within_budget};
+use matching::resolve::{resolve, Resolution, Standing};
 use matching::{Grade, MatchRecord, Matcher};
 use store::{Condition, Index, Item, ItemStore, QueryOpts, SkRange, StoreError, Write};
 
+use super::count::{self, ChartCount};
 use super::demographics::Demographics;
 use super::doses::{self, consolidate, DoseChange, SourceDose, VaccineGroups};
 use super::items::{
     Link, LinkHow, MatchView, MatchedMessage, Person, PersonStatus, PotentialDuplicate,
     SourceRecord,
 };
+use super::resolving::FollowUp;
 use super::source::{patient_record, source_id};
 use crate::intake::load_accepted;
 use crate::json::{decode, encode};
@@ -62,9 +65,9 @@ impl From<StoreError> for MatchError {
 }
 
 #[derive(Debug, Default)]
-struct Candidates {
+pub(super) struct Candidates {
     heads: BTreeMap<String, Option<u64>>,
-    entries: BTreeMap<String, MatchView>,
+    pub(super) entries: BTreeMap<String, MatchView>,
     skipped_blocks: usize,
     largest_block: usize,
 }
@@ -127,8 +130,10 @@ pub struct Matched {
 #[derive(Clone)]
 pub struct PatientMatching {
     pub(super) store: Arc<dyn ItemStore>,
-    matcher: Arc<Matcher>,
+    pub(super) matcher: Arc<Matcher>,
     groups: &'static VaccineGroups,
+    /// The registry's chart count, as last read (the bands follow it).
+    pub(super) charts: Arc<ChartCount>,
 }
 
 impl std::fmt::Debug for PatientMatching {
@@ -141,7 +146,7 @@ impl std::fmt::Debug for PatientMatching {
 
 /// A person's profile item; provisional persons are also filed in the
 /// review queue (GSI1 `REVIEW`, oldest first).
-fn person_item(person: &Person) -> Result<Item, StoreError> {
+pub(super) fn person_item(person: &Person) -> Result<Item, StoreError> {
     let item = Item::new(keys::person(&person.id), encode(person)?);
     Ok(match person.status {
         PersonStatus::Provisional => {
@@ -152,7 +157,7 @@ fn person_item(person: &Person) -> Result<Item, StoreError> {
 }
 
 /// `Absent` for an item not read, else its exact version.
-fn guard(version: Option<u64>) -> Condition {
+pub(super) fn guard(version: Option<u64>) -> Condition {
     version.map_or(Condition::Absent, Condition::Version)
 }
 
@@ -162,6 +167,7 @@ impl PatientMatching {
             store,
             matcher,
             groups: VaccineGroups::built_in(),
+            charts: Arc::new(ChartCount::default()),
         }
     }
 
@@ -193,11 +199,16 @@ impl PatientMatching {
         let msg = load_accepted(self.store.as_ref(), message_id)
             .await?
             .ok_or_else(|| MatchError::UnknownMessage(message_id.to_owned()))?;
-        let matched = self.retry(|| self.link_identity(&msg, now_ms)).await?;
+        let (matched, follow_up) = self.retry(|| self.link_identity(&msg, now_ms)).await?;
+        // What the new link decides about provisional persons: best done
+        // now, and never a reason to fail the message (a person reviewing
+        // the queue sees whatever is left undecided).
+        let mut touched_by_resolution = self.follow_up(&matched, follow_up, now_ms).await;
         let touched = self
             .retry(|| self.apply_doses(&msg, &matched.source, &matched.person))
             .await?;
-        for person in touched
+        touched_by_resolution.extend(touched);
+        for person in touched_by_resolution
             .iter()
             .chain(std::iter::once(&matched.person))
             .collect::<BTreeSet<_>>()
@@ -219,7 +230,7 @@ impl PatientMatching {
         Ok(matched)
     }
 
-    async fn retry<T, F, Fut>(&self, attempt: F) -> Result<T, StoreError>
+    pub(super) async fn retry<T, F, Fut>(&self, attempt: F) -> Result<T, StoreError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>>,
@@ -231,7 +242,7 @@ impl PatientMatching {
         &self,
         msg: &AcceptedMessage,
         now_ms: i64,
-    ) -> Result<Matched, StoreError> {
+    ) -> Result<(Matched, FollowUp), StoreError> {
         let sid = source_id(&msg.au, &msg.vxu, &msg.message_id);
         let record = patient_record(&sid, &msg.vxu);
         let probe = self.matcher.normalize(&record);
@@ -250,7 +261,7 @@ impl PatientMatching {
         record: matching::PatientRecord,
         probe: MatchRecord,
         now_ms: i64,
-    ) -> Result<Matched, StoreError> {
+    ) -> Result<(Matched, FollowUp), StoreError> {
         let mut source: SourceRecord = decode(&item, "source record")?;
         let stored_person = self
             .store
@@ -318,18 +329,34 @@ impl PatientMatching {
         }
         guarded.extend(entries.drain(surplus..));
         self.store.transact(guarded).await?;
-        Ok(Matched {
-            person: person.id,
-            source: source.id,
-            grade: source.link.grade,
-            new_person: false,
-            already: false,
-        })
+        // A provisional person the matcher made: the new report may now
+        // decide it (its first name given at last, say).
+        let follow_up = FollowUp {
+            redecide: (person.status == PersonStatus::Provisional
+                && source.link.how == LinkHow::Auto)
+                .then(|| source.match_record.clone()),
+            ..FollowUp::default()
+        };
+        Ok((
+            Matched {
+                person: person.id,
+                source: source.id,
+                grade: source.link.grade,
+                new_person: false,
+                already: false,
+            },
+            follow_up,
+        ))
     }
 
     /// The source's match view, written wherever its person or matching
     /// record changes.
-    fn view_put(&self, sid: &str, person: &str, record: &MatchRecord) -> Result<Write, StoreError> {
+    pub(super) fn view_put(
+        &self,
+        sid: &str,
+        person: &str,
+        record: &MatchRecord,
+    ) -> Result<Write, StoreError> {
         let view = MatchView {
             person: person.to_owned(),
             record: record.clone(),
@@ -340,7 +367,7 @@ impl PatientMatching {
         })
     }
 
-    async fn bump_head(&self, key: &str) -> Result<Write, StoreError> {
+    pub(super) async fn bump_head(&self, key: &str) -> Result<Write, StoreError> {
         let head = self.store.get(&keys::block_head(key)).await?;
         let version = head.as_ref().map(|h| h.version);
         Ok(Write::Put {
@@ -351,7 +378,7 @@ impl PatientMatching {
 
     /// Every source record sharing a blocking key with `probe` (each key's
     /// block read only up to the cap), and the head versions read.
-    async fn candidates(&self, probe: &MatchRecord) -> Result<Candidates, StoreError> {
+    pub(super) async fn candidates(&self, probe: &MatchRecord) -> Result<Candidates, StoreError> {
         let max_block = self.matcher.config().blocking.max_block;
         let mut found = Candidates::default();
         let mut pages = Vec::new();
@@ -430,9 +457,13 @@ impl PatientMatching {
     pub async fn find(&self, record: &matching::PatientRecord) -> Result<Found, StoreError> {
         let probe = self.matcher.normalize(record);
         let c = self.candidates(&probe).await?;
-        let outcome = self.matcher.choose(
+        let records = self.registry_size().await?;
+        let outcome = self.matcher.choose_in(
+            records,
             &probe,
-            c.entries.values().map(|e| (e.person.clone(), &e.record)),
+            c.entries
+                .values()
+                .map(|e| Some((e.person.clone(), &e.record))),
         );
         Ok(Found {
             probe,
@@ -451,18 +482,44 @@ impl PatientMatching {
         record: matching::PatientRecord,
         probe: MatchRecord,
         now_ms: i64,
-    ) -> Result<Matched, StoreError> {
+    ) -> Result<(Matched, FollowUp), StoreError> {
         let filed = index_keys(&probe);
         let Candidates { heads, entries, .. } = self.candidates(&probe).await?;
-        let outcome = self.matcher.choose(
+        let records = self.registry_size().await?;
+        let outcome = self.matcher.choose_in(
+            records,
             &probe,
-            entries.values().map(|e| (e.person.clone(), &e.record)),
+            entries
+                .values()
+                .map(|e| Some((e.person.clone(), &e.record))),
         );
+        let standings = self.standings(&outcome).await?;
+        let resolution = resolve(&outcome, |p| {
+            standings.get(p).copied().unwrap_or(Standing::Active)
+        });
         let best = outcome.candidates.first();
         let mut source_demographics = Demographics::default();
         source_demographics.apply(&msg.vxu, msg.received_at, sid);
         let mut writes = Vec::new();
-        let (person_id, new_person) = match &outcome.person {
+        let mut follow_up = FollowUp::default();
+        let linked_to = match &resolution {
+            Resolution::Link { person, absorbed } => {
+                follow_up.absorb = absorbed.clone();
+                if standings.get(person) == Some(&Standing::Provisional) {
+                    follow_up.separate = Some(probe.clone());
+                }
+                Some(person.clone())
+            }
+            Resolution::NewPerson { .. } => None,
+        };
+        let grade = match &resolution {
+            Resolution::Link { .. } => Grade::Certain,
+            Resolution::NewPerson {
+                provisional: true, ..
+            } => Grade::Possible,
+            Resolution::NewPerson { .. } => Grade::None,
+        };
+        let (person_id, new_person) = match &linked_to {
             Some(pid) => {
                 let item = self.store.get(&keys::person(pid)).await?.ok_or_else(|| {
                     StoreError::Corrupt(format!("block entry names missing person {pid}"))
@@ -483,7 +540,7 @@ impl PatientMatching {
                 if !probe.is_linkable() {
                     notes.push("too little identity to match (a name and a birth date or identifier are needed)".to_owned());
                 }
-                if outcome.grade == Grade::Possible {
+                if grade == Grade::Possible {
                     notes.push(format!(
                         "possible match with {} existing person(s), not merged",
                         outcome.candidates.len()
@@ -496,7 +553,7 @@ impl PatientMatching {
                     } else {
                         PersonStatus::Provisional
                     },
-                    certainty: outcome.grade,
+                    certainty: grade,
                     demographics: source_demographics.clone(),
                     notes,
                     created_at: now_ms,
@@ -533,11 +590,12 @@ impl PatientMatching {
             person: person_id.clone(),
             link: Link {
                 how: LinkHow::Auto,
-                grade: outcome.grade,
+                grade,
                 score: best.map(|(_, d)| d.score),
                 explanation: best.and_then(|(_, d)| serde_json::to_value(&d.explanation).ok()),
                 config: self.matcher.config().version.clone(),
                 at: now_ms,
+                resolved: None,
             },
             record,
             match_record: probe.clone(),
@@ -580,6 +638,8 @@ impl PatientMatching {
             writes.push(self.bump_head(key).await?);
         }
         writes.push(self.view_put(sid, &person_id, &probe)?);
+        // One chart more: the registry's size moves its bands.
+        writes.push(count::one_more(self.store.as_ref(), sid).await?);
         let mut entries: Vec<&String> = filed.iter().collect();
         entries.sort_by_key(|k| k.starts_with("J:"));
         for key in entries {
@@ -593,13 +653,16 @@ impl PatientMatching {
             });
         }
         self.store.transact(writes).await?;
-        Ok(Matched {
-            person: person_id,
-            source: sid.to_owned(),
-            grade: outcome.grade,
-            new_person,
-            already: false,
-        })
+        Ok((
+            Matched {
+                person: person_id,
+                source: sid.to_owned(),
+                grade,
+                new_person,
+                already: false,
+            },
+            follow_up,
+        ))
     }
 
     /// The sender's adds, updates and deletes. Returns the persons whose
@@ -938,6 +1001,7 @@ impl PatientMatching {
             explanation: None,
             config: self.matcher.config().version.clone(),
             at: now_ms,
+            resolved: None,
         };
         source.updated_at = now_ms;
         writes.push(Write::Put {

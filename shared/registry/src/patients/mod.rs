@@ -3,12 +3,14 @@
 //! to persons; merges and unmerges are link edits; a manual link is never
 //! overridden by the algorithm.
 
+pub mod count;
 pub mod demographics;
 pub mod doses;
 pub mod events;
 mod items;
 mod linking;
 mod reading;
+mod resolving;
 pub mod source;
 
 pub use demographics::{Demographics, Stamped};

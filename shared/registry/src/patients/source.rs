@@ -15,24 +15,26 @@ const CHART_TYPES: &[&str] = &["MR", "PI", "PN", "PT"];
 /// User plus the MRN it assigned (PID-3 of type MR/PI/PT, with its
 /// assigning authority). Without one, each message is its own source.
 pub fn source_id(au: &str, vxu: &Vxu, message_id: &str) -> String {
-    let chart = vxu
-        .patient
-        .identifiers
+    chart_source_id(au, &vxu.patient.identifiers).unwrap_or_else(|| format!("m{message_id}"))
+}
+
+/// The source record an Authorized User's chart number names (a VXU's or a
+/// query's PID-3), if the identifiers hold one.
+pub fn chart_source_id(au: &str, identifiers: &[Identifier]) -> Option<String> {
+    let chart = identifiers
         .iter()
         .find(|i| {
             i.type_code
                 .as_deref()
                 .is_some_and(|t| CHART_TYPES.contains(&t))
         })
-        .or_else(|| vxu.patient.identifiers.iter().find(|i| !is_ssn(i)));
-    match chart {
-        Some(id) => {
-            let authority = id.authority.as_deref().unwrap_or("");
-            let key = format!("{au}\u{0}{authority}\u{0}{}", id.id);
-            format!("s{}", &short_hash(key.as_bytes())[..24])
-        }
-        None => format!("m{message_id}"),
+        .or_else(|| identifiers.iter().find(|i| !is_ssn(i)))?;
+    if chart.id.trim().is_empty() {
+        return None;
     }
+    let authority = chart.authority.as_deref().unwrap_or("");
+    let key = format!("{au}\u{0}{authority}\u{0}{}", chart.id);
+    Some(format!("s{}", &short_hash(key.as_bytes())[..24]))
 }
 
 fn is_ssn(id: &Identifier) -> bool {
