@@ -127,6 +127,14 @@ pub struct Vetoes {
     /// clinic's chart number are held at possible.
     #[serde(default = "on")]
     pub sparse: bool,
+    /// A record without a birth date links only through an identifier the
+    /// other record shares (else a Jr could become his father).
+    #[serde(default = "on")]
+    pub undated_needs_identifier: bool,
+    /// A birth date read by guessing how it was written, disagreeing,
+    /// holds the pair at possible (it may be the other child's).
+    #[serde(default = "on")]
+    pub guessed_birth_date: bool,
     /// Whether identifiers (chart, Medicaid and social security numbers)
     /// count as compared fields for `min_compared`. Off in an IIS, where
     /// families share them and clinics reuse them; on where a national

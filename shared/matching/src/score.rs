@@ -73,6 +73,10 @@ pub enum Veto {
     /// sex, address, a clinic's chart number): agreement on that much is
     /// for a person to confirm. Holds at possible.
     Sparse,
+    /// One birth date was read by guessing how it was written and it does
+    /// not agree: it cannot tell the two apart, nor can anything say they
+    /// are one child born on one day. Holds at possible.
+    GuessedBirthDate,
     /// One record has no valid birth date or no name at all: it can
     /// never be linked to anyone (none). Only a population with a
     /// reliable national identifier may switch it off.
@@ -80,7 +84,7 @@ pub enum Veto {
 }
 
 impl Veto {
-    pub const ALL: [Veto; 11] = [
+    pub const ALL: [Veto; 12] = [
         Veto::MultipleBirth,
         Veto::BirthOrder,
         Veto::SuspectedTwin,
@@ -91,6 +95,7 @@ impl Veto {
         Veto::Namesake,
         Veto::MostlyMissing,
         Veto::Sparse,
+        Veto::GuessedBirthDate,
         Veto::InsufficientIdentity,
     ];
 
@@ -103,7 +108,8 @@ impl Veto {
             | Veto::ConflictingIdentifier
             | Veto::Namesake
             | Veto::MostlyMissing
-            | Veto::Sparse => Grade::Possible,
+            | Veto::Sparse
+            | Veto::GuessedBirthDate => Grade::Possible,
             Veto::BirthOrder
             | Veto::Twins
             | Veto::ConflictingBirthDate
@@ -290,7 +296,13 @@ fn vetoes(
     let on = &config.vetoes;
     let mut out = 0u32;
     let mut fire = |v: Veto| out |= 1 << v as u32;
-    if on.insufficient_identity && (!a.is_linkable() || !b.is_linkable()) {
+    // Without a birth date on one side, only an identifier the two share
+    // can tell this child from a parent of the same name at the same
+    // address (Jr and Sr).
+    let undated = a.birth_date.is_none() || b.birth_date.is_none();
+    let same_number = level(Field::Identifier) == Level::Exact || level(Field::Ssn) == Level::Exact;
+    let undated_unproven = on.undated_needs_identifier && undated && !same_number;
+    if on.insufficient_identity && (!a.is_linkable() || !b.is_linkable() || undated_unproven) {
         fire(Veto::InsufficientIdentity);
     }
     if on.birth_order && matches!((a.birth_order, b.birth_order), (Some(x), Some(y)) if x != y) {
@@ -351,6 +363,15 @@ fn vetoes(
     }
     if on.sparse && a.is_thin() && b.is_thin() {
         fire(Veto::Sparse);
+    }
+    let guessed = a.birth_date_repaired || b.birth_date_repaired;
+    if on.guessed_birth_date
+        && guessed
+        && level(Field::BirthDate) == Level::Missing
+        && a.birth_date.is_some()
+        && b.birth_date.is_some()
+    {
+        fire(Veto::GuessedBirthDate);
     }
     out
 }

@@ -384,7 +384,7 @@ pub fn train(
         text,
         "[vetoes]\nmin_compared = {}\nmultiple_birth = {}\nbirth_order = {}\nsuspected_twin = {}\n\
          conflicting_birth_date = {}\nconflicting_suffix = {}\nconflicting_identifier = {}\n\
-         insufficient_identity = {}\nnamesake = {}\nsparse = {}\ncount_identifiers = {}\n",
+         insufficient_identity = {}\nnamesake = {}\nsparse = {}\nguessed_birth_date = {}\nundated_needs_identifier = {}\ncount_identifiers = {}\n",
         v.min_compared,
         v.multiple_birth,
         v.birth_order,
@@ -395,6 +395,8 @@ pub fn train(
         v.insufficient_identity,
         v.namesake,
         v.sparse,
+        v.guessed_birth_date,
+        v.undated_needs_identifier,
         v.count_identifiers
     );
     for field in Field::ALL {
