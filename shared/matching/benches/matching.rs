@@ -112,15 +112,18 @@ fn main() {
         let t0 = Instant::now();
         let probe = matcher.normalize(&q.record);
         let t1 = Instant::now();
+        // The registry's own size sets its bands, as in the registry.
+        let registry = Some(index.len() as u64);
         let (lookup, outcome) = if screen {
-            let found = index.find(&matcher, &probe);
+            let found = index.find_in(&matcher, registry, &probe);
             scored += found.scored;
             (found.lookup, found.outcome)
         } else {
             let lookup = index.lookup(&probe);
-            let outcome = matcher.choose(
+            let outcome = matcher.choose_in(
+                registry,
                 &probe,
-                lookup.records.iter().filter_map(|at| index.record(*at)),
+                lookup.records.iter().map(|at| index.record(*at)),
             );
             scored += outcome.compared;
             (lookup, outcome)
@@ -128,9 +131,10 @@ fn main() {
         let t2 = Instant::now();
         if !bench {
             // The smoke run also checks that screening changes no outcome.
-            let full = matcher.choose(
+            let full = matcher.choose_in(
+                registry,
                 &probe,
-                lookup.records.iter().filter_map(|at| index.record(*at)),
+                lookup.records.iter().map(|at| index.record(*at)),
             );
             let ranked = |o: &matching::Outcome<u32>| -> Vec<(u32, String)> {
                 o.candidates
