@@ -1,0 +1,34 @@
+//! CDC Clinical Decision Support for Immunization (CDSi): evaluation of an
+//! immunization history and forecast of the next doses, per the CDSi Logic
+//! Specification v4.6 over CDC's supporting data (built in: release 4.64).
+//!
+//! Pure: no I/O, no async, no global state besides the once-parsed built-in
+//! supporting data.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod data;
+pub mod dates;
+
+pub use data::{builtin, load, load_dir, LoadError, SupportingData};
+pub use dates::{Date, Duration};
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_builtin_release_loads() {
+        let data = crate::builtin().unwrap();
+        assert_eq!(data.version, "4.64");
+        assert_eq!(data.antigens.len(), 30);
+        assert_eq!(data.vaccine_groups.len(), 26);
+        let dtap = data.vaccine_group("DTaP/Tdap/Td").unwrap();
+        assert_eq!(dtap.antigens, ["Diphtheria", "Pertussis", "Tetanus"]);
+        assert!(!dtap.administer_full_vaccine_group);
+        assert!(
+            data.vaccine_group("MMR")
+                .unwrap()
+                .administer_full_vaccine_group
+        );
+        assert!(data.cvx_map[&3].associations.len() == 3);
+    }
+}
