@@ -7,11 +7,23 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod cases;
 pub mod data;
 pub mod dates;
+mod engine;
+mod evaluate;
+mod forecast;
+mod history;
+pub mod model;
+mod relevant;
+mod select;
+mod skip;
+mod vaccine_group;
 
 pub use data::{builtin, load, load_dir, LoadError, SupportingData};
 pub use dates::{Date, Duration};
+pub use engine::assess;
+pub use model::*;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,373 @@
+//! Runs CDC test cases (the NDJSON schema of the project's
+//! `testcases.ndjson`): parse a line, assess it, print the JSON
+//! line, and [`check`] it against the CDC's expected values. The
+//! `iisbulk forecast --cases` command is a thin wrapper over this module.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Gender, SeriesType, SupportingData};
+use crate::dates::Date;
+use crate::engine::assess;
+use crate::model::{
+    AdministeredDose, Assessment, AssessmentRequest, Patient, PatientObservation, SeriesStatus,
+    VaccineGroupForecast,
+};
+
+/// A case line that cannot be run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseError {
+    /// The case id when it could be read.
+    pub id: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for CaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.id {
+            Some(id) => write!(f, "case {id}: {}", self.message),
+            None => write!(f, "case line: {}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for CaseError {}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CaseObservation {
+    pub code: String,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub date: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CaseDose {
+    pub dose_number: u32,
+    pub date: String,
+    #[serde(default)]
+    pub vaccine_name: Option<String>,
+    pub cvx: String,
+    #[serde(default)]
+    pub mvx: Option<String>,
+    #[serde(default)]
+    pub expected_evaluation_status: Option<String>,
+    #[serde(default)]
+    pub expected_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExpectedForecast {
+    #[serde(default)]
+    pub series_status: Option<String>,
+    #[serde(default)]
+    pub dose_number: Option<u32>,
+    #[serde(default)]
+    pub earliest: Option<String>,
+    #[serde(default)]
+    pub recommended: Option<String>,
+    #[serde(default)]
+    pub past_due: Option<String>,
+    #[serde(default)]
+    pub latest: Option<String>,
+}
+
+/// One CDC test case (the fields the runner uses).
+#[derive(Debug, Clone, Deserialize)]
+pub struct TestCase {
+    pub id: String,
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub vaccine_group_cdsi: String,
+    pub gender: String,
+    pub dob: String,
+    pub assessment_date: String,
+    #[serde(default)]
+    pub observations: Vec<CaseObservation>,
+    #[serde(default)]
+    pub doses: Vec<CaseDose>,
+    pub expected_forecast: ExpectedForecast,
+}
+
+impl TestCase {
+    /// Parses one NDJSON line.
+    pub fn parse(line: &str) -> Result<TestCase, CaseError> {
+        serde_json::from_str(line).map_err(|e| {
+            // Name the case when at least its id is readable.
+            let id = serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_string));
+            CaseError {
+                id,
+                message: format!("not a test case: {e}"),
+            }
+        })
+    }
+
+    fn err(&self, message: String) -> CaseError {
+        CaseError {
+            id: Some(self.id.clone()),
+            message,
+        }
+    }
+
+    fn date(&self, field: &str, text: &str) -> Result<Date, CaseError> {
+        Date::parse(text).ok_or_else(|| self.err(format!("{field} {text:?} is not a date")))
+    }
+
+    /// The engine's input for this case.
+    pub fn request(&self) -> Result<AssessmentRequest, CaseError> {
+        let gender = match self.gender.trim().to_ascii_uppercase().as_str() {
+            "F" | "FEMALE" => Gender::Female,
+            "M" | "MALE" => Gender::Male,
+            _ => Gender::Unknown,
+        };
+        let mut observations = Vec::new();
+        for o in &self.observations {
+            let code =
+                o.code.trim().parse().map_err(|_| {
+                    self.err(format!("observation code {:?} is not a number", o.code))
+                })?;
+            let date = match o.date.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(d) => Some(self.date("observation date", d)?),
+            };
+            observations.push(PatientObservation { code, date });
+        }
+        let mut doses = Vec::new();
+        for d in &self.doses {
+            doses.push(AdministeredDose {
+                date: self.date("dose date", &d.date)?,
+                cvx: d
+                    .cvx
+                    .trim()
+                    .parse()
+                    .map_err(|_| self.err(format!("dose CVX {:?} is not a number", d.cvx)))?,
+                mvx: d.mvx.clone().filter(|m| !m.trim().is_empty()),
+                sub_standard: false,
+            });
+        }
+        Ok(AssessmentRequest {
+            patient: Patient {
+                date_of_birth: self.date("dob", &self.dob)?,
+                gender,
+                country_of_birth: None,
+                observations,
+            },
+            assessment_date: self.date("assessment_date", &self.assessment_date)?,
+            doses,
+        })
+    }
+}
+
+/// The output line for one case.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    pub id: String,
+    pub doses: Vec<CaseDoseResult>,
+    pub forecast: CaseForecast,
+    pub supporting_data_version: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseDoseResult {
+    /// The dose's slot in the case (1..).
+    pub dose_number: u32,
+    /// `None` when no antigen of the case's vaccine group is in the dose.
+    pub evaluation_status: Option<String>,
+    pub evaluation_reason: Option<String>,
+    /// The target dose it was evaluated against in the series used.
+    pub dose_number_in_series: Option<u32>,
+    pub series: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseForecast {
+    pub vaccine_group_cdsi: String,
+    pub series_status: Option<String>,
+    pub dose_number: Option<u32>,
+    pub earliest: Option<Date>,
+    pub recommended: Option<Date>,
+    pub past_due: Option<Date>,
+    pub latest: Option<Date>,
+}
+
+/// The vaccine group forecast a single-forecast answer reports when the
+/// group has several (standard and risk): one still needing a dose, the
+/// earliest due first, else the standard one.
+pub fn primary_forecast<'a>(
+    assessment: &'a Assessment,
+    vaccine_group: &str,
+) -> Option<&'a VaccineGroupForecast> {
+    let forecasts: Vec<_> = assessment
+        .vaccine_groups
+        .iter()
+        .filter(|g| g.vaccine_group.eq_ignore_ascii_case(vaccine_group))
+        .collect();
+    forecasts
+        .iter()
+        .filter(|f| f.status == SeriesStatus::NotComplete)
+        .min_by_key(|f| f.earliest)
+        .or_else(|| {
+            forecasts
+                .iter()
+                .find(|f| f.series_type == SeriesType::Standard)
+        })
+        .or(forecasts.first())
+        .copied()
+}
+
+/// Runs one case.
+pub fn run(data: &SupportingData, case: &TestCase) -> Result<CaseResult, CaseError> {
+    let request = case.request()?;
+    if data.vaccine_group(&case.vaccine_group_cdsi).is_none() {
+        return Err(case.err(format!(
+            "vaccine group {:?} is not in supporting data {}",
+            case.vaccine_group_cdsi, data.version
+        )));
+    }
+    let assessment = assess(data, &request);
+    let evaluations = assessment.group_dose_evaluations(data, &case.vaccine_group_cdsi);
+    let doses = case
+        .doses
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let e = evaluations.iter().find(|e| e.dose_index == i);
+            CaseDoseResult {
+                dose_number: d.dose_number,
+                evaluation_status: e.map(|e| e.status.as_str().to_string()),
+                evaluation_reason: e.and_then(|e| e.reason).map(|r| r.as_str().to_string()),
+                dose_number_in_series: e.and_then(|e| e.dose_number),
+                series: e.map(|e| e.series_name.clone()),
+            }
+        })
+        .collect();
+    let forecast = primary_forecast(&assessment, &case.vaccine_group_cdsi);
+    Ok(CaseResult {
+        id: case.id.clone(),
+        doses,
+        forecast: CaseForecast {
+            vaccine_group_cdsi: case.vaccine_group_cdsi.clone(),
+            series_status: forecast.map(|f| f.status.as_str().to_string()),
+            dose_number: forecast.and_then(|f| f.dose_number),
+            earliest: forecast.and_then(|f| f.earliest),
+            recommended: forecast.and_then(|f| f.recommended),
+            past_due: forecast.and_then(|f| f.past_due),
+            latest: forecast.and_then(|f| f.latest),
+        },
+        supporting_data_version: assessment.supporting_data_version,
+    })
+}
+
+/// The outcome of comparing a result with the case's expectations.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckOutcome {
+    pub id: String,
+    /// Every dose's evaluation status matches.
+    pub evaluation_pass: bool,
+    /// Series status, dose number, earliest, recommended and past-due dates
+    /// match.
+    pub forecast_pass: bool,
+    /// The first difference, e.g. "dose 2 status: expected Valid, got Not Valid".
+    pub first_difference: Option<String>,
+}
+
+impl CheckOutcome {
+    pub fn pass(&self) -> bool {
+        self.evaluation_pass && self.forecast_pass
+    }
+}
+
+fn show<T: fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref()
+        .map_or_else(|| "none".to_string(), |v| v.to_string())
+}
+
+/// Compares a result with the case: the status of every dose, the series
+/// status (case-insensitively), the forecast dose number and the earliest,
+/// recommended and past-due dates.
+pub fn check(case: &TestCase, result: &CaseResult) -> CheckOutcome {
+    let mut eval_diff = None;
+    for (d, r) in case.doses.iter().zip(&result.doses) {
+        let expected = d.expected_evaluation_status.as_deref().map(str::trim);
+        let got = r.evaluation_status.as_deref();
+        let same = match (expected, got) {
+            (Some(e), Some(g)) => e.eq_ignore_ascii_case(g),
+            (None, _) => true,
+            (Some(_), None) => false,
+        };
+        if !same && eval_diff.is_none() {
+            eval_diff = Some(format!(
+                "dose {} ({}, cvx {}) status: expected {}, got {}{}",
+                d.dose_number,
+                d.date,
+                d.cvx,
+                show(&expected),
+                show(&got),
+                r.evaluation_reason
+                    .as_ref()
+                    .map(|x| format!(" ({x})"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    let f = &result.forecast;
+    let e = &case.expected_forecast;
+    let mut forecast_diff = None;
+    let status_same = match (&e.series_status, &f.series_status) {
+        (Some(a), Some(b)) => a.trim().eq_ignore_ascii_case(b),
+        (None, _) => true,
+        (Some(_), None) => false,
+    };
+    if !status_same {
+        forecast_diff = Some(format!(
+            "series status: expected {}, got {}",
+            show(&e.series_status),
+            show(&f.series_status)
+        ));
+    }
+    let dates = [
+        ("earliest", &e.earliest, f.earliest),
+        ("recommended", &e.recommended, f.recommended),
+        ("past due", &e.past_due, f.past_due),
+    ];
+    for (name, expected, got) in dates {
+        let expected_date = expected.as_deref().and_then(Date::parse);
+        if forecast_diff.is_none() && expected_date != got {
+            forecast_diff = Some(format!(
+                "{name}: expected {}, got {}",
+                show(expected),
+                show(&got)
+            ));
+        }
+    }
+    if forecast_diff.is_none() && e.dose_number != f.dose_number {
+        forecast_diff = Some(format!(
+            "dose number: expected {}, got {}",
+            show(&e.dose_number),
+            show(&f.dose_number)
+        ));
+    }
+    CheckOutcome {
+        id: case.id.clone(),
+        evaluation_pass: eval_diff.is_none(),
+        forecast_pass: forecast_diff.is_none(),
+        first_difference: eval_diff.or(forecast_diff),
+    }
+}
+
+/// Parses, runs and checks one NDJSON line.
+pub fn run_line(
+    data: &SupportingData,
+    line: &str,
+) -> Result<(TestCase, CaseResult, CheckOutcome), CaseError> {
+    let case = TestCase::parse(line)?;
+    let result = run(data, &case)?;
+    let outcome = check(&case, &result);
+    Ok((case, result, outcome))
+}

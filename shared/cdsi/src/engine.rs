@@ -1,0 +1,232 @@
+//! The processing model (logic specification chapter 4): gather, organise
+//! the history, create relevant patient series, evaluate and forecast each,
+//! select the best patient series per antigen, and blend vaccine groups.
+
+use std::collections::HashSet;
+
+use crate::data::{ConditionType, SeriesDose, SupportingData};
+use crate::evaluate::{Context, SeriesRun, TargetStatus};
+use crate::history::organize;
+use crate::model::{
+    AntigenResult, Assessment, AssessmentRequest, DoseEvaluation, EvaluationStatus,
+    GroupDoseEvaluation, PatientSeriesResult, SeriesStatus,
+};
+use crate::relevant::is_relevant;
+use crate::select::{best_series, Candidate};
+use crate::vaccine_group::vaccine_group_forecasts;
+
+fn uses_completed_series(doses: &[SeriesDose]) -> bool {
+    doses.iter().any(|d| {
+        d.conditional_skips.iter().any(|s| {
+            s.sets.iter().any(|set| {
+                set.conditions
+                    .iter()
+                    .any(|c| c.condition_type == ConditionType::CompletedSeries)
+            })
+        })
+    })
+}
+
+/// Evaluate and forecast a patient against the supporting data.
+pub fn assess(data: &SupportingData, request: &AssessmentRequest) -> Assessment {
+    let ctx = Context {
+        data,
+        request,
+        dob: request.patient.date_of_birth,
+        assessment: request.assessment_date,
+    };
+    let records = organize(data, request);
+    let mut antigens = Vec::new();
+    for (ai, antigen) in data.antigens.iter().enumerate() {
+        let relevant: Vec<_> = antigen
+            .series
+            .iter()
+            .filter(|s| is_relevant(s, &request.patient, ctx.assessment))
+            .collect();
+        if relevant.is_empty() {
+            continue;
+        }
+        let recs = &records[ai];
+        let run_all = |completed: &HashSet<String>| {
+            relevant
+                .iter()
+                .map(|series| {
+                    let mut run = SeriesRun::new(series, recs);
+                    run.evaluate(&ctx, completed);
+                    let forecast = run.forecast(antigen, &ctx, completed);
+                    (run, forecast)
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut runs = run_all(&HashSet::new());
+        // A "completed series" skip condition looks at the other series of
+        // the antigen: evaluate once, then again knowing which are complete.
+        if relevant.iter().any(|s| uses_completed_series(&s.doses)) {
+            let completed: HashSet<String> = runs
+                .iter()
+                .filter(|(_, f)| f.status == SeriesStatus::Complete)
+                .map(|(r, _)| r.series.series_group.clone())
+                .collect();
+            if !completed.is_empty() {
+                runs = run_all(&completed);
+            }
+        }
+        let candidates: Vec<Candidate> = runs
+            .iter()
+            .map(|(run, forecast)| {
+                let valid_doses = run.satisfied_count();
+                let first_valid = run
+                    .records
+                    .iter()
+                    .zip(&run.evaluations)
+                    .find(|(_, e)| e.is_some_and(|e| e.status == EvaluationStatus::Valid))
+                    .map(|(r, _)| r.date);
+                // SELECTB-12: earliest date plus the minimum intervals of
+                // the target doses still to come.
+                let finish = forecast.earliest.map(|earliest| {
+                    let mut finish = earliest;
+                    for dose in run.series.doses.iter().skip(run.current + 1) {
+                        if let Some(min) = dose
+                            .preferable_intervals
+                            .iter()
+                            .filter(|i| i.from == crate::data::IntervalFrom::Previous)
+                            .filter_map(|i| i.min_int)
+                            .next()
+                        {
+                            finish = finish.add(min);
+                        }
+                    }
+                    finish
+                });
+                let last_max_age = run
+                    .series
+                    .doses
+                    .last()
+                    .and_then(|d| crate::evaluate::age_rule(d, ctx.assessment))
+                    .and_then(|a| a.max_age)
+                    .map(|m| ctx.dob.add(m));
+                Candidate {
+                    series: run.series,
+                    forecast: forecast.clone(),
+                    valid_doses,
+                    all_valid: run.all_valid(),
+                    first_valid,
+                    finish,
+                    last_max_age,
+                    start: forecast.earliest,
+                    dob: ctx.dob,
+                }
+            })
+            .collect();
+        let best = best_series(&candidates);
+        let best_series = best
+            .into_iter()
+            .map(|i| {
+                let (run, forecast) = &runs[i];
+                PatientSeriesResult {
+                    series_name: run.series.name.clone(),
+                    series_type: run.series.series_type,
+                    series_group: run.series.series_group.clone(),
+                    evaluations: run
+                        .records
+                        .iter()
+                        .zip(&run.evaluations)
+                        .filter_map(|(r, e)| {
+                            let e = (*e)?;
+                            Some(DoseEvaluation {
+                                dose_index: r.dose_index,
+                                date: r.date,
+                                cvx: r.cvx,
+                                status: e.status,
+                                reason: e.reason,
+                                dose_number: e.target.map(|t| t as u32 + 1),
+                            })
+                        })
+                        .collect(),
+                    forecast: forecast.clone(),
+                    valid_doses: run
+                        .targets
+                        .iter()
+                        .filter(|t| t.status == TargetStatus::Satisfied)
+                        .count() as u32,
+                }
+            })
+            .collect();
+        antigens.push(AntigenResult {
+            antigen: antigen.name.clone(),
+            best_series,
+        });
+    }
+    let vaccine_groups = vaccine_group_forecasts(data, request, &antigens);
+    Assessment {
+        supporting_data_version: data.version.clone(),
+        assessment_date: request.assessment_date,
+        antigens,
+        vaccine_groups,
+    }
+}
+
+impl Assessment {
+    /// The doses that carry an antigen of a vaccine group, each with its
+    /// evaluation merged over the group's antigens (best series of
+    /// `series_type`-matching forecasts first): not valid for any antigen
+    /// makes it not valid, else valid for any makes it valid.
+    pub fn group_dose_evaluations(
+        &self,
+        data: &SupportingData,
+        vaccine_group: &str,
+    ) -> Vec<GroupDoseEvaluation> {
+        let Some(group) = data.vaccine_group(vaccine_group) else {
+            return Vec::new();
+        };
+        let mut out: Vec<GroupDoseEvaluation> = Vec::new();
+        for antigen in self
+            .antigens
+            .iter()
+            .filter(|a| group.antigens.contains(&a.antigen))
+        {
+            // With several best series (standard and risk) the first one
+            // that evaluated the dose speaks for it.
+            for series in &antigen.best_series {
+                for e in &series.evaluations {
+                    let rank = |s: EvaluationStatus| match s {
+                        EvaluationStatus::NotValid => 3,
+                        EvaluationStatus::SubStandard => 2,
+                        EvaluationStatus::Valid => 1,
+                        EvaluationStatus::Extraneous => 0,
+                    };
+                    match out.iter_mut().find(|g| g.dose_index == e.dose_index) {
+                        Some(existing) => {
+                            if existing.series_name != series.series_name
+                                && antigen.best_series.len() > 1
+                                && antigen
+                                    .best_series
+                                    .iter()
+                                    .any(|s| s.series_name == existing.series_name)
+                            {
+                                continue;
+                            }
+                            if rank(e.status) > rank(existing.status) {
+                                existing.status = e.status;
+                                existing.reason = e.reason;
+                                existing.dose_number = e.dose_number;
+                                existing.series_name = series.series_name.clone();
+                            }
+                        }
+                        None => out.push(GroupDoseEvaluation {
+                            dose_index: e.dose_index,
+                            date: e.date,
+                            cvx: e.cvx,
+                            status: e.status,
+                            reason: e.reason,
+                            dose_number: e.dose_number,
+                            series_name: series.series_name.clone(),
+                        }),
+                    }
+                }
+            }
+        }
+        out.sort_by_key(|g| g.dose_index);
+        out
+    }
+}

@@ -1,0 +1,188 @@
+//! Identify and evaluate vaccine groups (logic specification chapter 9):
+//! blend the best patient series of a group's antigens, one forecast per
+//! series type, with the general rules (FORECASTVG-*, FORECASTDN-2) and the
+//! single-antigen or multiple-antigen rules (SINGLEANTVG-*, Table 9-4,
+//! MULTIANTVG-1).
+
+use crate::data::{SeriesType, SupportingData, VaccineGroup};
+use crate::dates::Date;
+use crate::model::{
+    AntigenResult, AssessmentRequest, GroupSeriesRef, PatientSeriesResult, SeriesStatus,
+    VaccineGroupForecast,
+};
+
+/// Table 9-4.
+fn group_status(statuses: &[SeriesStatus]) -> SeriesStatus {
+    let any = |s| statuses.contains(&s);
+    if any(SeriesStatus::Contraindicated) {
+        SeriesStatus::Contraindicated
+    } else if any(SeriesStatus::AgedOut) {
+        SeriesStatus::AgedOut
+    } else if any(SeriesStatus::NotRecommended) {
+        SeriesStatus::NotRecommended
+    } else if any(SeriesStatus::NotComplete) {
+        SeriesStatus::NotComplete
+    } else if statuses.iter().all(|s| *s == SeriesStatus::Immune) {
+        SeriesStatus::Immune
+    } else {
+        SeriesStatus::Complete
+    }
+}
+
+fn blend(
+    data: &SupportingData,
+    request: &AssessmentRequest,
+    group: &VaccineGroup,
+    series_type: SeriesType,
+    parts: &[(&str, &PatientSeriesResult)],
+) -> VaccineGroupForecast {
+    let forecasts: Vec<_> = parts.iter().map(|(_, s)| &s.forecast).collect();
+    let statuses: Vec<SeriesStatus> = forecasts.iter().map(|f| f.status).collect();
+    let status = if parts.len() == 1 {
+        statuses[0]
+    } else {
+        group_status(&statuses)
+    };
+    let due: Vec<_> = forecasts
+        .iter()
+        .filter(|f| f.status == SeriesStatus::NotComplete)
+        .collect();
+    let (mut earliest, mut recommended, mut past_due, mut latest, mut dose_number) =
+        (None, None, None, None, None);
+    if status == SeriesStatus::NotComplete && !due.is_empty() {
+        let earliest_dates: Vec<Date> = due.iter().filter_map(|f| f.earliest).collect();
+        earliest = if parts.len() == 1 {
+            earliest_dates.iter().copied().min()
+        } else if due.iter().any(|f| f.priority) {
+            // MULTIANTVG-1, priority forecast: not before the last dose of
+            // any vaccine of the group.
+            let last_dose = request
+                .doses
+                .iter()
+                .filter(|d| {
+                    data.cvx_map.get(&d.cvx).is_some_and(|m| {
+                        m.associations
+                            .iter()
+                            .any(|a| group.antigens.contains(&a.antigen))
+                    })
+                })
+                .map(|d| d.date)
+                .max();
+            earliest_dates.iter().copied().min().max(last_dose)
+        } else {
+            earliest_dates.iter().copied().max()
+        };
+        // FORECASTVG-2/3: the earliest of the series dates, not before the
+        // vaccine group's earliest date.
+        recommended = due.iter().filter_map(|f| f.recommended).min().max(earliest);
+        past_due = due
+            .iter()
+            .filter_map(|f| f.past_due)
+            .min()
+            .map(|d| Some(d).max(earliest).unwrap_or(d));
+        // FORECASTVG-4
+        latest = due.iter().filter_map(|f| f.latest).min();
+        // FORECASTDN-2
+        let numbers = due.iter().filter_map(|f| f.forecast_dose_number);
+        dose_number = if group.administer_full_vaccine_group {
+            numbers.min()
+        } else {
+            numbers.max()
+        };
+    }
+    let mut reasons = Vec::new();
+    for f in &forecasts {
+        if let Some(r) = f.reason {
+            if !reasons.contains(&r) {
+                reasons.push(r);
+            }
+        }
+    }
+    let mut recommended_vaccines = Vec::new();
+    for f in &due {
+        for v in &f.recommended_vaccines {
+            if !recommended_vaccines.contains(v) {
+                recommended_vaccines.push(*v);
+            }
+        }
+    }
+    VaccineGroupForecast {
+        vaccine_group: group.name.clone(),
+        series_type,
+        status,
+        dose_number,
+        earliest,
+        recommended,
+        past_due,
+        latest,
+        reasons,
+        recommended_antigens: parts
+            .iter()
+            .filter(|(_, s)| s.forecast.status == SeriesStatus::NotComplete)
+            .map(|(a, _)| a.to_string())
+            .collect(),
+        recommended_vaccines,
+        series: parts
+            .iter()
+            .map(|(a, s)| GroupSeriesRef {
+                antigen: a.to_string(),
+                series_name: s.series_name.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// Every vaccine group with at least one best patient series.
+pub(crate) fn vaccine_group_forecasts(
+    data: &SupportingData,
+    request: &AssessmentRequest,
+    antigens: &[AntigenResult],
+) -> Vec<VaccineGroupForecast> {
+    let mut out = Vec::new();
+    for group in &data.vaccine_groups {
+        let mut parts: Vec<(&str, &PatientSeriesResult)> = Vec::new();
+        for antigen in &group.antigens {
+            if let Some(result) = antigens.iter().find(|a| &a.antigen == antigen) {
+                for s in &result.best_series {
+                    parts.push((result.antigen.as_str(), s));
+                }
+            }
+        }
+        for series_type in [
+            SeriesType::Standard,
+            SeriesType::Risk,
+            SeriesType::EvaluationOnly,
+        ] {
+            let of_type: Vec<_> = parts
+                .iter()
+                .copied()
+                .filter(|(_, s)| s.series_type == series_type)
+                .collect();
+            if !of_type.is_empty() {
+                out.push(blend(data, request, group, series_type, &of_type));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multiple_antigen_status_follows_table_9_4() {
+        use SeriesStatus::*;
+        assert_eq!(
+            group_status(&[Complete, NotComplete, Complete]),
+            NotComplete
+        );
+        assert_eq!(group_status(&[Complete, Immune]), Complete);
+        assert_eq!(group_status(&[Immune, Immune]), Immune);
+        assert_eq!(
+            group_status(&[NotComplete, Contraindicated]),
+            Contraindicated
+        );
+        assert_eq!(group_status(&[AgedOut, NotComplete]), AgedOut);
+    }
+}
