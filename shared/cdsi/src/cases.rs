@@ -231,23 +231,40 @@ pub fn run(data: &SupportingData, case: &TestCase) -> Result<CaseResult, CaseErr
         )));
     }
     let assessment = assess(data, &request);
-    let evaluations = assessment.group_dose_evaluations(data, &case.vaccine_group_cdsi);
+    let forecast = primary_forecast(&assessment, &case.vaccine_group_cdsi);
+    let evaluations = forecast
+        .map(|f| assessment.group_dose_evaluations(f))
+        .unwrap_or_default();
     let doses = case
         .doses
         .iter()
         .enumerate()
-        .map(|(i, d)| {
-            let e = evaluations.iter().find(|e| e.dose_index == i);
-            CaseDoseResult {
-                dose_number: d.dose_number,
-                evaluation_status: e.map(|e| e.status.as_str().to_string()),
-                evaluation_reason: e.and_then(|e| e.reason).map(|r| r.as_str().to_string()),
-                dose_number_in_series: e.and_then(|e| e.dose_number),
-                series: e.map(|e| e.series_name.clone()),
-            }
-        })
+        .map(
+            |(i, d)| match evaluations.iter().find(|e| e.dose_index == i) {
+                Some(e) => CaseDoseResult {
+                    dose_number: d.dose_number,
+                    evaluation_status: Some(e.status.as_str().to_string()),
+                    evaluation_reason: e.reason.map(|r| r.as_str().to_string()),
+                    dose_number_in_series: e.dose_number,
+                    series: Some(e.series_name.clone()),
+                },
+                // A dose of another vaccine group (e.g. varicella in an MMR
+                // case, there for its live virus conflict): its own evaluation.
+                None => {
+                    let e = assessment.any_dose_evaluation(i);
+                    CaseDoseResult {
+                        dose_number: d.dose_number,
+                        evaluation_status: e.map(|(_, e)| e.status.as_str().to_string()),
+                        evaluation_reason: e
+                            .and_then(|(_, e)| e.reason)
+                            .map(|r| r.as_str().to_string()),
+                        dose_number_in_series: e.and_then(|(_, e)| e.dose_number),
+                        series: e.map(|(s, _)| s.series_name.clone()),
+                    }
+                }
+            },
+        )
         .collect();
-    let forecast = primary_forecast(&assessment, &case.vaccine_group_cdsi);
     Ok(CaseResult {
         id: case.id.clone(),
         doses,

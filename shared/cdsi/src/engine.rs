@@ -9,7 +9,7 @@ use crate::evaluate::{Context, SeriesRun, TargetStatus};
 use crate::history::organize;
 use crate::model::{
     AntigenResult, Assessment, AssessmentRequest, DoseEvaluation, EvaluationStatus,
-    GroupDoseEvaluation, PatientSeriesResult, SeriesStatus,
+    GroupDoseEvaluation, PatientSeriesResult, SeriesStatus, VaccineGroupForecast,
 };
 use crate::relevant::is_relevant;
 use crate::select::{best_series, Candidate};
@@ -115,6 +115,7 @@ pub fn assess(data: &SupportingData, request: &AssessmentRequest) -> Assessment 
                     last_max_age,
                     start: forecast.earliest,
                     dob: ctx.dob,
+                    assessment: ctx.assessment,
                 }
             })
             .collect();
@@ -167,45 +168,47 @@ pub fn assess(data: &SupportingData, request: &AssessmentRequest) -> Assessment 
 }
 
 impl Assessment {
-    /// The doses that carry an antigen of a vaccine group, each with its
-    /// evaluation merged over the group's antigens (best series of
-    /// `series_type`-matching forecasts first): not valid for any antigen
-    /// makes it not valid, else valid for any makes it valid.
+    /// The doses that carry an antigen of a vaccine group forecast's
+    /// series, each with its evaluation merged over the group's antigens:
+    /// not valid for any antigen makes it not valid, else valid for any
+    /// makes it valid. Each antigen speaks through the series the forecast
+    /// used, falling back to its other best series for doses that one did
+    /// not evaluate.
     pub fn group_dose_evaluations(
         &self,
-        data: &SupportingData,
-        vaccine_group: &str,
+        forecast: &VaccineGroupForecast,
     ) -> Vec<GroupDoseEvaluation> {
-        let Some(group) = data.vaccine_group(vaccine_group) else {
-            return Vec::new();
+        let rank = |s: EvaluationStatus| match s {
+            EvaluationStatus::NotValid => 3,
+            EvaluationStatus::SubStandard => 2,
+            EvaluationStatus::Valid => 1,
+            EvaluationStatus::Extraneous => 0,
         };
         let mut out: Vec<GroupDoseEvaluation> = Vec::new();
-        for antigen in self
-            .antigens
-            .iter()
-            .filter(|a| group.antigens.contains(&a.antigen))
-        {
-            // With several best series (standard and risk) the first one
-            // that evaluated the dose speaks for it.
-            for series in &antigen.best_series {
+        for part in &forecast.series {
+            let Some(antigen) = self.antigens.iter().find(|a| a.antigen == part.antigen) else {
+                continue;
+            };
+            let mut ordered: Vec<&PatientSeriesResult> = antigen
+                .best_series
+                .iter()
+                .filter(|s| s.series_name == part.series_name)
+                .collect();
+            ordered.extend(
+                antigen
+                    .best_series
+                    .iter()
+                    .filter(|s| s.series_name != part.series_name),
+            );
+            let mut seen: Vec<usize> = Vec::new();
+            for series in ordered {
                 for e in &series.evaluations {
-                    let rank = |s: EvaluationStatus| match s {
-                        EvaluationStatus::NotValid => 3,
-                        EvaluationStatus::SubStandard => 2,
-                        EvaluationStatus::Valid => 1,
-                        EvaluationStatus::Extraneous => 0,
-                    };
+                    if seen.contains(&e.dose_index) {
+                        continue;
+                    }
+                    seen.push(e.dose_index);
                     match out.iter_mut().find(|g| g.dose_index == e.dose_index) {
                         Some(existing) => {
-                            if existing.series_name != series.series_name
-                                && antigen.best_series.len() > 1
-                                && antigen
-                                    .best_series
-                                    .iter()
-                                    .any(|s| s.series_name == existing.series_name)
-                            {
-                                continue;
-                            }
                             if rank(e.status) > rank(existing.status) {
                                 existing.status = e.status;
                                 existing.reason = e.reason;
@@ -228,5 +231,22 @@ impl Assessment {
         }
         out.sort_by_key(|g| g.dose_index);
         out
+    }
+
+    /// A dose's evaluation in the first antigen that evaluated it (for a
+    /// dose outside the vaccine group being reported).
+    pub fn any_dose_evaluation(
+        &self,
+        dose_index: usize,
+    ) -> Option<(&PatientSeriesResult, &DoseEvaluation)> {
+        self.antigens
+            .iter()
+            .flat_map(|a| &a.best_series)
+            .find_map(|s| {
+                s.evaluations
+                    .iter()
+                    .find(|e| e.dose_index == dose_index)
+                    .map(|e| (s, e))
+            })
     }
 }

@@ -30,6 +30,7 @@ pub(crate) struct Candidate<'a> {
     /// earliest date.
     pub start: Option<Date>,
     pub dob: Date,
+    pub assessment: Date,
 }
 
 impl Candidate<'_> {
@@ -142,14 +143,26 @@ fn prioritized(group: &[&Candidate]) -> Option<usize> {
     let all_contraindicated = group
         .iter()
         .all(|c| c.forecast.status == SeriesStatus::Contraindicated);
-    let candidate =
-        |c: &Candidate| c.forecast.status != SeriesStatus::Contraindicated || all_contraindicated;
+    // A series the patient is still too young to start, with nothing
+    // valid in it yet, is not a path for this patient today (e.g. the 50+
+    // pneumococcal series for a child).
+    let too_young = |c: &Candidate| {
+        c.valid_doses == 0
+            && c.series
+                .min_age_to_start
+                .is_some_and(|m| c.assessment < c.dob.add(m))
+    };
+    let candidate = |c: &Candidate| {
+        !too_young(c) && (c.forecast.status != SeriesStatus::Contraindicated || all_contraindicated)
+    };
     let best_priority = group
         .iter()
         .map(|c| c.series.series_priority.as_str())
         .min();
     let none_valid = group.iter().all(|c| c.valid_doses == 0);
-    let default = group.iter().position(|c| c.series.default_series);
+    let default = group
+        .iter()
+        .position(|c| c.series.default_series && !too_young(c));
     // SELECTSCORE-2
     let scorable: Vec<usize> = (0..group.len())
         .filter(|&i| {

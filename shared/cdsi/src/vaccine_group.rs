@@ -11,6 +11,18 @@ use crate::model::{
     VaccineGroupForecast,
 };
 
+/// Which of an antigen's best series speaks for it in a vaccine group.
+fn status_rank(s: SeriesStatus) -> u8 {
+    match s {
+        SeriesStatus::NotComplete => 0,
+        SeriesStatus::Complete => 1,
+        SeriesStatus::Immune => 2,
+        SeriesStatus::Contraindicated => 3,
+        SeriesStatus::NotRecommended => 4,
+        SeriesStatus::AgedOut => 5,
+    }
+}
+
 /// Table 9-4.
 fn group_status(statuses: &[SeriesStatus]) -> SeriesStatus {
     let any = |s| statuses.contains(&s);
@@ -51,7 +63,7 @@ fn blend(
         (None, None, None, None, None);
     if status == SeriesStatus::NotComplete && !due.is_empty() {
         let earliest_dates: Vec<Date> = due.iter().filter_map(|f| f.earliest).collect();
-        earliest = if parts.len() == 1 {
+        earliest = if group.antigens.len() == 1 {
             earliest_dates.iter().copied().min()
         } else if due.iter().any(|f| f.priority) {
             // MULTIANTVG-1, priority forecast: not before the last dose of
@@ -153,11 +165,22 @@ pub(crate) fn vaccine_group_forecasts(
             SeriesType::Risk,
             SeriesType::EvaluationOnly,
         ] {
-            let of_type: Vec<_> = parts
-                .iter()
-                .copied()
-                .filter(|(_, s)| s.series_type == series_type)
-                .collect();
+            // One series per antigen: an antigen with several best series of
+            // one type (non-equivalent series groups, e.g. the childhood and
+            // the 50+ pneumococcal series) is represented by the one that
+            // still needs a dose, else a complete one.
+            let mut of_type: Vec<(&str, &PatientSeriesResult)> = Vec::new();
+            for (antigen, series) in parts.iter().filter(|(_, s)| s.series_type == series_type) {
+                match of_type.iter_mut().find(|(a, _)| a == antigen) {
+                    Some(slot) => {
+                        if status_rank(series.forecast.status) < status_rank(slot.1.forecast.status)
+                        {
+                            slot.1 = series;
+                        }
+                    }
+                    None => of_type.push((antigen, series)),
+                }
+            }
             if !of_type.is_empty() {
                 out.push(blend(data, request, group, series_type, &of_type));
             }
