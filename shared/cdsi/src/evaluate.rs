@@ -96,22 +96,23 @@ impl<'a> SeriesRun<'a> {
             .collect()
     }
 
-    /// After a target dose is satisfied or skipped: move on, creating a new
-    /// target dose when the last one recurs and was satisfied (4.4 step 6).
-    /// A skipped recurring dose ends the series: its skip conditions say no
-    /// more doses are needed (e.g. this season's influenza doses are done).
+    /// After a target dose is satisfied or skipped: move on. A satisfied
+    /// recurring target dose is followed by a new identical one (4.4 step
+    /// 6; in 4.64 a recurring dose need not be the last, e.g. COVID-19's
+    /// seasonal dose 1 comes before the 65+ dose 2). A skipped recurring
+    /// dose does not recur: its skip conditions say no more is needed.
     pub(crate) fn advance(&mut self) {
-        let last = self.targets.len() - 1;
-        if self.current == last
-            && self.series_dose(last).recurring_dose
-            && self.targets[last].status == TargetStatus::Satisfied
-        {
-            let series_dose = self.targets[last].series_dose;
-            self.targets.push(TargetDose {
-                series_dose,
-                status: TargetStatus::NotSatisfied,
-                satisfied_by: None,
-            });
+        let t = self.current;
+        if self.targets[t].status == TargetStatus::Satisfied && self.series_dose(t).recurring_dose {
+            let series_dose = self.targets[t].series_dose;
+            self.targets.insert(
+                t + 1,
+                TargetDose {
+                    series_dose,
+                    status: TargetStatus::NotSatisfied,
+                    satisfied_by: None,
+                },
+            );
         }
         self.current += 1;
     }
