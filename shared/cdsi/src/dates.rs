@@ -126,7 +126,7 @@ impl Date {
 
     /// This date plus a CDSi duration: years, then months (an impossible
     /// day moves to the 1st of the next month, CALCDT-5), then days.
-    pub fn add(self, d: Duration) -> Date {
+    pub fn plus(self, d: Duration) -> Date {
         let total_months = i64::from(self.year) * 12 + i64::from(self.month) - 1
             + i64::from(d.years) * 12
             + i64::from(d.months);
@@ -156,6 +156,13 @@ impl Date {
         } else {
             shifted.add_days(i64::from(d.days))
         }
+    }
+}
+
+impl std::ops::Add<Duration> for Date {
+    type Output = Date;
+    fn add(self, d: Duration) -> Date {
+        self.plus(d)
     }
 }
 
@@ -265,26 +272,26 @@ mod tests {
     #[test]
     fn adding_years_keeps_month_and_day() {
         // CALCDT-1
-        assert_eq!(d("2000-01-01").add(dur("3 years")), d("2003-01-01"));
+        assert_eq!(d("2000-01-01").plus(dur("3 years")), d("2003-01-01"));
         // 29 February plus a year does not exist: 1 March (CALCDT-5).
-        assert_eq!(d("2000-02-29").add(dur("1 year")), d("2001-03-01"));
+        assert_eq!(d("2000-02-29").plus(dur("1 year")), d("2001-03-01"));
     }
 
     #[test]
     fn adding_months_keeps_the_day() {
         // CALCDT-2
-        assert_eq!(d("2000-01-01").add(dur("6 months")), d("2000-07-01"));
-        assert_eq!(d("2000-11-01").add(dur("6 months")), d("2001-05-01"));
+        assert_eq!(d("2000-01-01").plus(dur("6 months")), d("2000-07-01"));
+        assert_eq!(d("2000-11-01").plus(dur("6 months")), d("2001-05-01"));
     }
 
     #[test]
     fn adding_months_to_the_31st_moves_to_the_first_of_next_month() {
         // CALCDT-5: 31 September and 31 February do not exist.
-        assert_eq!(d("2000-03-31").add(dur("6 months")), d("2000-10-01"));
-        assert_eq!(d("2000-08-31").add(dur("6 months")), d("2001-03-01"));
-        assert_eq!(d("2000-12-31").add(dur("2 months")), d("2001-03-01"));
+        assert_eq!(d("2000-03-31").plus(dur("6 months")), d("2000-10-01"));
+        assert_eq!(d("2000-08-31").plus(dur("6 months")), d("2001-03-01"));
+        assert_eq!(d("2000-12-31").plus(dur("2 months")), d("2001-03-01"));
         assert_eq!(
-            d("2000-11-30").add(dur("3 months")),
+            d("2000-11-30").plus(dur("3 months")),
             d("2001-03-02").add_days(-1)
         );
     }
@@ -292,31 +299,31 @@ mod tests {
     #[test]
     fn weeks_and_days_count_days() {
         // CALCDT-3
-        assert_eq!(d("2000-01-01").add(dur("3 days")), d("2000-01-04"));
-        assert_eq!(d("2000-01-01").add(dur("3 weeks")), d("2000-01-22"));
-        assert_eq!(d("2000-02-01").add(dur("5 weeks")), d("2000-03-07"));
-        assert_eq!(d("2001-02-01").add(dur("5 weeks")), d("2001-03-08"));
-        assert_eq!(d("2000-01-15").add(Duration::days(-4)), d("2000-01-11"));
+        assert_eq!(d("2000-01-01").plus(dur("3 days")), d("2000-01-04"));
+        assert_eq!(d("2000-01-01").plus(dur("3 weeks")), d("2000-01-22"));
+        assert_eq!(d("2000-02-01").plus(dur("5 weeks")), d("2000-03-07"));
+        assert_eq!(d("2001-02-01").plus(dur("5 weeks")), d("2001-03-08"));
+        assert_eq!(d("2000-01-15").plus(Duration::days(-4)), d("2000-01-11"));
     }
 
     #[test]
     fn months_before_days_and_grace_periods() {
         // CALCDT-4: years, then months, then days.
         assert_eq!(
-            d("2000-01-31").add(dur("6 months - 4 days")),
+            d("2000-01-31").plus(dur("6 months - 4 days")),
             d("2000-07-27")
         );
         // The 4-day grace period of an absolute minimum age.
         assert_eq!(
-            d("2008-08-06").add(dur("12 months - 4 days")),
+            d("2008-08-06").plus(dur("12 months - 4 days")),
             d("2009-08-02")
         );
         assert_eq!(
-            d("2020-01-01").add(dur("4 years + 4 weeks")),
+            d("2020-01-01").plus(dur("4 years + 4 weeks")),
             d("2024-01-29")
         );
         assert_eq!(
-            d("2020-01-01").add(dur("8 months + 1 day")),
+            d("2020-01-01").plus(dur("8 months + 1 day")),
             d("2020-09-02")
         );
     }

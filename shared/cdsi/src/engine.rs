@@ -93,7 +93,7 @@ pub fn assess(data: &SupportingData, request: &AssessmentRequest) -> Assessment 
                             .filter_map(|i| i.min_int)
                             .next()
                         {
-                            finish = finish.add(min);
+                            finish = finish.plus(min);
                         }
                     }
                     finish
@@ -104,7 +104,7 @@ pub fn assess(data: &SupportingData, request: &AssessmentRequest) -> Assessment 
                     .last()
                     .and_then(|d| crate::evaluate::age_rule(d, ctx.assessment))
                     .and_then(|a| a.max_age)
-                    .map(|m| ctx.dob.add(m));
+                    .map(|m| ctx.dob.plus(m));
                 Candidate {
                     series: run.series,
                     forecast: forecast.clone(),

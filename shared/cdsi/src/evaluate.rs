@@ -62,7 +62,7 @@ pub(crate) fn age_rule(dose: &SeriesDose, on: Date) -> Option<&AgeRule> {
 }
 
 fn add_opt(date: Date, d: Option<Duration>) -> Option<Date> {
-    d.map(|d| date.add(d))
+    d.map(|d| date.plus(d))
 }
 
 impl<'a> SeriesRun<'a> {
@@ -359,8 +359,8 @@ impl<'a> SeriesRun<'a> {
                     if previous.cvx != c.previous_cvx || previous.date >= record.date {
                         return false;
                     }
-                    let begin = previous.date.add(c.conflict_begin_interval);
-                    let end = previous.date.add(self.conflict_end_interval(c, i));
+                    let begin = previous.date.plus(c.conflict_begin_interval);
+                    let end = previous.date.plus(self.conflict_end_interval(c, i));
                     begin <= record.date && record.date < end
                 })
             })

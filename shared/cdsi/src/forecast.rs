@@ -63,7 +63,7 @@ fn is_us(country: &str) -> bool {
 }
 
 fn in_ages(ctx: &Context, begin: Option<Duration>, end: Option<Duration>, on: Date) -> bool {
-    begin.is_none_or(|a| ctx.dob.add(a) <= on) && end.is_none_or(|a| on < ctx.dob.add(a))
+    begin.is_none_or(|a| ctx.dob.plus(a) <= on) && end.is_none_or(|a| on < ctx.dob.plus(a))
 }
 
 /// 7.3 Table 7-5: an antigen contraindication applies.
@@ -134,7 +134,7 @@ impl SeriesRun<'_> {
         let dose = self.series_dose(self.current);
         let at = ctx.assessment;
         let age = age_rule(dose, at);
-        let from_dob = |d: Option<Duration>| d.map(|d| ctx.dob.add(d));
+        let from_dob = |d: Option<Duration>| d.map(|d| ctx.dob.plus(d));
         let min_age = age.and_then(|a| from_dob(a.min_age));
         let earliest_rec_age = age.and_then(|a| from_dob(a.earliest_rec_age));
         let latest_rec_age = age.and_then(|a| from_dob(a.latest_rec_age));
@@ -152,7 +152,8 @@ impl SeriesRun<'_> {
             let Some(reference) = self.interval_reference(ctx, interval, None) else {
                 continue;
             };
-            let later = |acc: Option<Date>, d: Option<Duration>| match d.map(|d| reference.add(d)) {
+            let later = |acc: Option<Date>, d: Option<Duration>| match d.map(|d| reference.plus(d))
+            {
                 Some(x) => Some(acc.map_or(x, |a| a.max(x))),
                 None => acc,
             };
@@ -185,7 +186,7 @@ impl SeriesRun<'_> {
         {
             for (i, previous) in ctx.request.doses.iter().enumerate() {
                 if previous.cvx == c.previous_cvx && previous.date <= at {
-                    let end = previous.date.add(self.conflict_end_interval(c, i));
+                    let end = previous.date.plus(self.conflict_end_interval(c, i));
                     conflict_end = Some(conflict_end.map_or(end, |e| e.max(end)));
                 }
             }

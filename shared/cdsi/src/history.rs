@@ -28,8 +28,8 @@ pub(crate) fn organize(data: &SupportingData, request: &AssessmentRequest) -> Ve
         for association in &map.associations {
             let begins = association
                 .begin_age
-                .is_none_or(|a| dob.add(a) <= dose.date);
-            let ends = association.end_age.is_none_or(|a| dose.date < dob.add(a));
+                .is_none_or(|a| dob.plus(a) <= dose.date);
+            let ends = association.end_age.is_none_or(|a| dose.date < dob.plus(a));
             if !(begins && ends) {
                 continue;
             }

@@ -19,8 +19,8 @@ pub(crate) fn indication_applies(series: &Series, patient: &Patient, assessment:
             .observations
             .iter()
             .any(|o| o.code == ind.observation_code)
-            && ind.begin_age.is_none_or(|a| dob.add(a) <= assessment)
-            && ind.end_age.is_none_or(|a| assessment < dob.add(a))
+            && ind.begin_age.is_none_or(|a| dob.plus(a) <= assessment)
+            && ind.end_age.is_none_or(|a| assessment < dob.plus(a))
     })
 }
 
@@ -71,8 +71,8 @@ mod tests {
             .find(|i| i.observation_code == 10)
             .unwrap();
         let dob = Date::parse("2010-01-01").unwrap();
-        let inside = dob.add(ind.begin_age.unwrap_or_default());
-        let after = dob.add(ind.end_age.unwrap());
+        let inside = dob.plus(ind.begin_age.unwrap_or_default());
+        let after = dob.plus(ind.end_age.unwrap());
         assert!(is_relevant(risk, &patient(Gender::Male, &[10]), inside));
         assert!(!is_relevant(risk, &patient(Gender::Male, &[10]), after));
         assert!(!is_relevant(risk, &patient(Gender::Male, &[]), inside));
@@ -85,7 +85,10 @@ mod tests {
             .antigens
             .iter()
             .flat_map(|a| &a.series)
-            .find(|s| s.required_gender == [Gender::Female])
+            .find(|s| {
+                s.required_gender.contains(&Gender::Female)
+                    && !s.required_gender.contains(&Gender::Male)
+            })
             .unwrap();
         assert!(gender_matches(restricted, Gender::Female));
         assert!(!gender_matches(restricted, Gender::Male));

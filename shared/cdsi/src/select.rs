@@ -150,7 +150,7 @@ fn prioritized(group: &[&Candidate]) -> Option<usize> {
         c.valid_doses == 0
             && c.series
                 .min_age_to_start
-                .is_some_and(|m| c.assessment < c.dob.add(m))
+                .is_some_and(|m| c.assessment < c.dob.plus(m))
     };
     let candidate = |c: &Candidate| {
         !too_young(c) && (c.forecast.status != SeriesStatus::Contraindicated || all_contraindicated)
@@ -175,7 +175,7 @@ fn prioritized(group: &[&Candidate]) -> Option<usize> {
                 SeriesType::Standard => {
                     let started_in_time = c.valid_doses > 0
                         && match (c.first_valid, c.series.max_age_to_start) {
-                            (Some(first), Some(max)) => first < c.dob.add(max),
+                            (Some(first), Some(max)) => first < c.dob.plus(max),
                             _ => true,
                         };
                     started_in_time || (none_valid && default.is_none())

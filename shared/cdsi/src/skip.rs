@@ -34,7 +34,7 @@ pub(crate) struct SkipEnv<'a> {
 fn condition_met(c: &SkipCondition, env: &SkipEnv) -> bool {
     let dob = env.dob;
     let in_ages = |d: Date| {
-        c.begin_age.is_none_or(|a| dob.add(a) <= d) && c.end_age.is_none_or(|a| d < dob.add(a))
+        c.begin_age.is_none_or(|a| dob.plus(a) <= d) && c.end_age.is_none_or(|a| d < dob.plus(a))
     };
     match c.condition_type {
         ConditionType::Age => in_ages(env.reference_date),
@@ -45,7 +45,7 @@ fn condition_met(c: &SkipCondition, env: &SkipEnv) -> bool {
         ConditionType::Interval => match (env.prior.last(), c.interval) {
             // CALCDTSKIP-5: from the immediate previous dose administered.
             (Some((previous, _)), Some(interval)) => {
-                env.reference_date >= previous.date.add(interval)
+                env.reference_date >= previous.date.plus(interval)
             }
             _ => false,
         },
