@@ -83,9 +83,28 @@ pub fn assess(data: &SupportingData, request: &AssessmentRequest) -> Assessment 
                     .map(|(r, _)| r.date);
                 // SELECTB-12: earliest date plus the minimum intervals of
                 // the target doses still to come.
+                // Later doses a forecast skip condition could drop (e.g. the
+                // third dose of a 2-dose HPV series) are not counted.
+                let may_skip = |d: &&SeriesDose| {
+                    d.conditional_skips
+                        .iter()
+                        .any(|s| s.context.applies_to_forecast())
+                };
+                let later: Vec<&SeriesDose> = run
+                    .series
+                    .doses
+                    .iter()
+                    .skip(run.current + 1)
+                    .filter(|d| !may_skip(d))
+                    .collect();
+                let remaining = if forecast.status == SeriesStatus::NotComplete {
+                    1 + later.len() as u32
+                } else {
+                    0
+                };
                 let finish = forecast.earliest.map(|earliest| {
                     let mut finish = earliest;
-                    for dose in run.series.doses.iter().skip(run.current + 1) {
+                    for dose in &later {
                         if let Some(min) = dose
                             .preferable_intervals
                             .iter()
@@ -113,6 +132,7 @@ pub fn assess(data: &SupportingData, request: &AssessmentRequest) -> Assessment 
                     first_valid,
                     finish,
                     last_max_age,
+                    remaining,
                     start: forecast.earliest,
                     dob: ctx.dob,
                     assessment: ctx.assessment,

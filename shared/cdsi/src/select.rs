@@ -24,6 +24,9 @@ pub(crate) struct Candidate<'a> {
     pub first_valid: Option<Date>,
     /// SELECTB-12: the forecast finish date.
     pub finish: Option<Date>,
+    /// Target doses still to give (SELECTB-5): the current one and those
+    /// after it that no forecast skip condition could drop.
+    pub remaining: u32,
     /// The maximum age date of the last target dose.
     pub last_max_age: Option<Date>,
     /// The date the series could start (no valid doses): the forecast's
@@ -95,10 +98,7 @@ fn score_and_pick(group: &[&Candidate], scored: Vec<usize>, kind: Kind) -> usize
             award(&mut scores, &completable, 3, 3, -3, false);
             award(&mut scores, &most(&valid), 2, 0, -2, true);
             // SELECTB-5: fewest not satisfied target doses.
-            let remaining: Vec<Option<i64>> = cands
-                .iter()
-                .map(|c| Some(c.series.doses.len() as i64 - i64::from(c.valid_doses)))
-                .collect();
+            let remaining: Vec<Option<u32>> = cands.iter().map(|c| Some(c.remaining)).collect();
             award(&mut scores, &least_some(&remaining), 2, 0, -2, true);
             // SELECTB-11: completable and finishing first.
             let finish: Vec<Option<Date>> = cands
