@@ -56,6 +56,10 @@ pub struct CaseDose {
     pub expected_evaluation_status: Option<String>,
     #[serde(default)]
     pub expected_reason: Option<String>,
+    /// Underlying-conditions cases: which kind of series ("standard" or
+    /// "risk") the dose's status is asked of.
+    #[serde(default)]
+    pub series_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -219,6 +223,57 @@ pub fn primary_forecast<'a>(
         })
         .or(forecasts.first())
         .copied()
+}
+
+/// The dose's evaluation in the group's best series of the type the case
+/// asks about (underlying-conditions cases name it per dose).
+fn asked_series_evaluation(
+    data: &SupportingData,
+    assessment: &Assessment,
+    case: &TestCase,
+    dose_index: usize,
+) -> Option<crate::model::GroupDoseEvaluation> {
+    let wanted = match case.doses.get(dose_index)?.series_type.as_deref()?.trim() {
+        t if t.eq_ignore_ascii_case("risk") => SeriesType::Risk,
+        t if t.eq_ignore_ascii_case("standard") => SeriesType::Standard,
+        _ => return None,
+    };
+    let group = data.vaccine_group(&case.vaccine_group_cdsi)?;
+    let mut found: Option<crate::model::GroupDoseEvaluation> = None;
+    for antigen in assessment
+        .antigens
+        .iter()
+        .filter(|a| group.antigens.contains(&a.antigen))
+    {
+        for series in antigen
+            .best_series
+            .iter()
+            .filter(|s| s.series_type == wanted)
+        {
+            if let Some(e) = series
+                .evaluations
+                .iter()
+                .find(|e| e.dose_index == dose_index)
+            {
+                let worse = found.as_ref().is_none_or(|f| {
+                    f.status != crate::model::EvaluationStatus::NotValid
+                        && e.status == crate::model::EvaluationStatus::NotValid
+                });
+                if worse {
+                    found = Some(crate::model::GroupDoseEvaluation {
+                        dose_index,
+                        date: e.date,
+                        cvx: e.cvx,
+                        status: e.status,
+                        reason: e.reason,
+                        dose_number: e.dose_number,
+                        series_name: series.series_name.clone(),
+                    });
+                }
+            }
+        }
+    }
+    found
 }
 
 /// Runs one case.
