@@ -245,11 +245,28 @@ fn asked_series_evaluation(
         .iter()
         .filter(|a| group.antigens.contains(&a.antigen))
     {
-        for series in antigen
+        // The best series of that type, else the other relevant series of
+        // that type that went furthest (most valid doses).
+        let mut others: Vec<&crate::model::PatientSeriesResult> = antigen
+            .other_series
+            .iter()
+            .filter(|s| s.series_type == wanted)
+            .collect();
+        others.sort_by_key(|s| std::cmp::Reverse(s.valid_doses));
+        let best: Vec<_> = antigen
             .best_series
             .iter()
             .filter(|s| s.series_type == wanted)
+            .collect();
+        let pool = if best
+            .iter()
+            .any(|s| s.evaluations.iter().any(|e| e.dose_index == dose_index))
         {
+            best
+        } else {
+            others.into_iter().take(1).collect()
+        };
+        for series in pool {
             if let Some(e) = series
                 .evaluations
                 .iter()
@@ -294,8 +311,10 @@ pub fn run(data: &SupportingData, case: &TestCase) -> Result<CaseResult, CaseErr
         .doses
         .iter()
         .enumerate()
-        .map(
-            |(i, d)| match evaluations.iter().find(|e| e.dose_index == i) {
+        .map(|(i, d)| {
+            match asked_series_evaluation(data, &assessment, case, i)
+                .or_else(|| evaluations.iter().find(|e| e.dose_index == i).cloned())
+            {
                 Some(e) => CaseDoseResult {
                     dose_number: d.dose_number,
                     evaluation_status: Some(e.status.as_str().to_string()),
@@ -317,8 +336,8 @@ pub fn run(data: &SupportingData, case: &TestCase) -> Result<CaseResult, CaseErr
                         series: e.map(|(s, _)| s.series_name.clone()),
                     }
                 }
-            },
-        )
+            }
+        })
         .collect();
     Ok(CaseResult {
         id: case.id.clone(),

@@ -140,42 +140,45 @@ pub fn assess(data: &SupportingData, request: &AssessmentRequest) -> Assessment 
             })
             .collect();
         let best = best_series(&candidates);
-        let best_series = best
-            .into_iter()
-            .map(|i| {
-                let (run, forecast) = &runs[i];
-                PatientSeriesResult {
-                    series_name: run.series.name.clone(),
-                    series_type: run.series.series_type,
-                    series_group: run.series.series_group.clone(),
-                    evaluations: run
-                        .records
-                        .iter()
-                        .zip(&run.evaluations)
-                        .filter_map(|(r, e)| {
-                            let e = (*e)?;
-                            Some(DoseEvaluation {
-                                dose_index: r.dose_index,
-                                date: r.date,
-                                cvx: r.cvx,
-                                status: e.status,
-                                reason: e.reason,
-                                dose_number: e.target.map(|t| t as u32 + 1),
-                            })
+        let result = |i: usize| {
+            let (run, forecast) = &runs[i];
+            PatientSeriesResult {
+                series_name: run.series.name.clone(),
+                series_type: run.series.series_type,
+                series_group: run.series.series_group.clone(),
+                evaluations: run
+                    .records
+                    .iter()
+                    .zip(&run.evaluations)
+                    .filter_map(|(r, e)| {
+                        let e = (*e)?;
+                        Some(DoseEvaluation {
+                            dose_index: r.dose_index,
+                            date: r.date,
+                            cvx: r.cvx,
+                            status: e.status,
+                            reason: e.reason,
+                            dose_number: e.target.map(|t| t as u32 + 1),
                         })
-                        .collect(),
-                    forecast: forecast.clone(),
-                    valid_doses: run
-                        .targets
-                        .iter()
-                        .filter(|t| t.status == TargetStatus::Satisfied)
-                        .count() as u32,
-                }
-            })
+                    })
+                    .collect(),
+                forecast: forecast.clone(),
+                valid_doses: run
+                    .targets
+                    .iter()
+                    .filter(|t| t.status == TargetStatus::Satisfied)
+                    .count() as u32,
+            }
+        };
+        let best_series = best.iter().map(|&i| result(i)).collect();
+        let other_series = (0..runs.len())
+            .filter(|i| !best.contains(i))
+            .map(result)
             .collect();
         antigens.push(AntigenResult {
             antigen: antigen.name.clone(),
             best_series,
+            other_series,
         });
     }
     let vaccine_groups = vaccine_group_forecasts(data, request, &antigens);

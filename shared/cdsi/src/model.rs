@@ -219,6 +219,10 @@ pub struct PatientSeriesResult {
 pub struct AntigenResult {
     pub antigen: String,
     pub best_series: Vec<PatientSeriesResult>,
+    /// The other relevant patient series, evaluated and forecast but not
+    /// selected (e.g. the standard series of a patient whose risk series is
+    /// the best one): how a dose fared on another path.
+    pub other_series: Vec<PatientSeriesResult>,
 }
 
 /// A vaccine group's forecast, blended from the best patient series of its
