@@ -182,7 +182,36 @@ pub(crate) fn vaccine_group_forecasts(
                 }
             }
             if !of_type.is_empty() {
-                out.push(blend(data, request, group, series_type, &of_type));
+                let mut forecast = blend(data, request, group, series_type, &of_type);
+                if series_type == SeriesType::Risk {
+                    // A risk series often continues a path the patient began
+                    // on the standard schedule; the dose number shown is the
+                    // patient's next dose (valid doses on any relevant path,
+                    // plus one), as the CDC test cases count it, not the
+                    // risk series' own target dose number.
+                    if let Some(n) = forecast.dose_number {
+                        let history = of_type
+                            .iter()
+                            .filter_map(|(a, _)| antigens.iter().find(|r| &r.antigen == a))
+                            .map(|r| {
+                                let mut valid: Vec<usize> = r
+                                    .best_series
+                                    .iter()
+                                    .chain(&r.other_series)
+                                    .flat_map(|s| &s.evaluations)
+                                    .filter(|e| e.status == crate::model::EvaluationStatus::Valid)
+                                    .map(|e| e.dose_index)
+                                    .collect();
+                                valid.sort_unstable();
+                                valid.dedup();
+                                valid.len() as u32 + 1
+                            })
+                            .max()
+                            .unwrap_or(n);
+                        forecast.dose_number = Some(n.max(history));
+                    }
+                }
+                out.push(forecast);
             }
         }
     }
