@@ -63,5 +63,5 @@ fn cdc_test_cases() {
     println!("all: {both} of {total} cases pass");
     assert!(total >= 1000, "only {total} cases ran");
     // Raised as the engine improves; see README.md for the failing cases.
-    assert!(both * 100 >= total * 95, "{both} of {total} cases pass");
+    assert!(both * 100 >= total * 96, "{both} of {total} cases pass");
 }
