@@ -273,3 +273,154 @@ impl Assessment {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Gender;
+    use crate::dates::Date;
+    use crate::model::{AdministeredDose, EvaluationReason, Patient};
+
+    fn d(s: &str) -> Date {
+        Date::parse(s).unwrap()
+    }
+
+    fn request(dob: &str, gender: Gender, at: &str, doses: &[(&str, u16)]) -> AssessmentRequest {
+        AssessmentRequest {
+            patient: Patient {
+                date_of_birth: d(dob),
+                gender,
+                country_of_birth: None,
+                observations: vec![],
+            },
+            assessment_date: d(at),
+            doses: doses
+                .iter()
+                .map(|&(date, cvx)| AdministeredDose {
+                    date: d(date),
+                    cvx,
+                    mvx: None,
+                    sub_standard: false,
+                })
+                .collect(),
+        }
+    }
+
+    fn status(
+        a: &Assessment,
+        antigen: &str,
+        dose_index: usize,
+    ) -> (EvaluationStatus, Option<EvaluationReason>) {
+        let e = a
+            .antigens
+            .iter()
+            .find(|r| r.antigen == antigen)
+            .and_then(|r| r.best_series.first())
+            .and_then(|s| s.evaluations.iter().find(|e| e.dose_index == dose_index))
+            .unwrap();
+        (e.status, e.reason)
+    }
+
+    #[test]
+    fn live_virus_conflict_invalidates_a_varicella_dose_too_soon_after_mmr() {
+        let data = crate::builtin().unwrap();
+        // MMR at 12 months, varicella 10 days later: within 28 days.
+        let r = request(
+            "2020-01-01",
+            Gender::Male,
+            "2021-03-01",
+            &[("2021-01-01", 3), ("2021-01-11", 21)],
+        );
+        let a = assess(data, &r);
+        assert_eq!(status(&a, "Measles", 0).0, EvaluationStatus::Valid);
+        assert_eq!(
+            status(&a, "Varicella", 1),
+            (
+                EvaluationStatus::NotValid,
+                Some(EvaluationReason::LiveVirusConflict)
+            )
+        );
+        // The same day is no conflict.
+        let r = request(
+            "2020-01-01",
+            Gender::Male,
+            "2021-03-01",
+            &[("2021-01-01", 3), ("2021-01-01", 21)],
+        );
+        assert_eq!(
+            status(&assess(data, &r), "Varicella", 1).0,
+            EvaluationStatus::Valid
+        );
+    }
+
+    #[test]
+    fn a_dose_four_days_early_is_valid_five_days_early_is_not() {
+        let data = crate::builtin().unwrap();
+        // DTaP dose 1: minimum age 6 weeks, absolute minimum 6 weeks - 4 days.
+        let dob = d("2025-01-01");
+        let six_weeks = dob.add_days(42);
+        let at = "2025-06-01";
+        let grace = six_weeks.add_days(-4).to_string();
+        let early = six_weeks.add_days(-5).to_string();
+        let a = assess(
+            data,
+            &request("2025-01-01", Gender::Female, at, &[(&grace, 20)]),
+        );
+        assert_eq!(
+            status(&a, "Diphtheria", 0),
+            (EvaluationStatus::Valid, Some(EvaluationReason::GracePeriod))
+        );
+        let a = assess(
+            data,
+            &request("2025-01-01", Gender::Female, at, &[(&early, 20)]),
+        );
+        assert_eq!(
+            status(&a, "Diphtheria", 0),
+            (EvaluationStatus::NotValid, Some(EvaluationReason::TooYoung))
+        );
+    }
+
+    #[test]
+    fn series_selection_prefers_the_series_closest_to_completion() {
+        let data = crate::builtin().unwrap();
+        // A girl with one HPV dose at 12: the 2-dose series, dose 2 in 5 months.
+        let a = assess(
+            data,
+            &request(
+                "2010-01-01",
+                Gender::Female,
+                "2022-01-01",
+                &[("2022-01-01", 165)],
+            ),
+        );
+        let hpv = a.antigens.iter().find(|r| r.antigen == "HPV").unwrap();
+        assert_eq!(hpv.best_series.len(), 1);
+        assert_eq!(hpv.best_series[0].series_name, "HPV 2-dose series");
+        assert_eq!(hpv.best_series[0].forecast.earliest, Some(d("2022-06-01")));
+        // A child gets no 50+ pneumococcal forecast.
+        let a = assess(
+            data,
+            &request("2020-01-01", Gender::Male, "2021-01-01", &[]),
+        );
+        let pcv = a
+            .antigens
+            .iter()
+            .find(|r| r.antigen == "Pneumococcal")
+            .unwrap();
+        assert!(pcv
+            .best_series
+            .iter()
+            .all(|s| !s.series_name.contains("50+")));
+    }
+
+    #[test]
+    fn every_result_carries_the_supporting_data_version() {
+        let data = crate::builtin().unwrap();
+        let a = assess(
+            data,
+            &request("2020-01-01", Gender::Male, "2021-01-01", &[]),
+        );
+        assert_eq!(a.supporting_data_version, "4.64");
+        assert!(a.vaccine_groups.iter().any(|g| g.vaccine_group == "MMR"));
+    }
+}
