@@ -81,41 +81,25 @@ pub fn assess(data: &SupportingData, request: &AssessmentRequest) -> Assessment 
                     .zip(&run.evaluations)
                     .find(|(_, e)| e.is_some_and(|e| e.status == EvaluationStatus::Valid))
                     .map(|(r, _)| r.date);
-                // SELECTB-12: earliest date plus the minimum intervals of
-                // the target doses still to come.
-                // Later doses a forecast skip condition could drop (e.g. the
-                // third dose of a 2-dose HPV series) are not counted.
-                let may_skip = |d: &&SeriesDose| {
-                    d.conditional_skips
-                        .iter()
-                        .any(|s| s.context.applies_to_forecast())
-                };
-                let later: Vec<&SeriesDose> = run
-                    .series
-                    .doses
-                    .iter()
-                    .skip(run.current + 1)
-                    .filter(|d| !may_skip(d))
-                    .collect();
+                // SELECTB-5: the target doses not satisfied (the current
+                // one and every one after it).
                 let remaining = if forecast.status == SeriesStatus::NotComplete {
-                    1 + later.len() as u32
+                    (run.targets.len() - run.current) as u32
                 } else {
                     0
                 };
+                // SELECTB-12: the earliest date plus the latest minimum
+                // interval of the remaining target doses.
                 let finish = forecast.earliest.map(|earliest| {
-                    let mut finish = earliest;
-                    for dose in &later {
-                        if let Some(min) = dose
-                            .preferable_intervals
-                            .iter()
-                            .filter(|i| i.from == crate::data::IntervalFrom::Previous)
-                            .filter_map(|i| i.min_int)
-                            .next()
-                        {
-                            finish = finish.plus(min);
-                        }
-                    }
-                    finish
+                    run.targets
+                        .iter()
+                        .skip(run.current + 1)
+                        .flat_map(|t| &run.series.doses[t.series_dose].preferable_intervals)
+                        .filter(|i| i.effective.applies_on(earliest))
+                        .filter_map(|i| i.min_int)
+                        .map(|min| earliest.plus(min))
+                        .max()
+                        .unwrap_or(earliest)
                 });
                 let last_max_age = run
                     .series
