@@ -11,8 +11,8 @@ use crate::data::{Gender, SeriesType, SupportingData};
 use crate::dates::Date;
 use crate::engine::assess;
 use crate::model::{
-    AdministeredDose, Assessment, AssessmentRequest, Patient, PatientObservation, SeriesStatus,
-    VaccineGroupForecast,
+    AdministeredDose, Assessment, AssessmentRequest, EvaluationStatus, Patient, PatientObservation,
+    SeriesStatus, VaccineGroupForecast,
 };
 
 /// A case line that cannot be run.
@@ -201,8 +201,11 @@ pub struct CaseForecast {
 }
 
 /// The vaccine group forecast a single-forecast answer reports when the
-/// group has several (standard and risk): one still needing a dose, the
-/// earliest due first, else the standard one.
+/// group has several (one per series type): the risk forecast when the
+/// patient has an indication that still applies (the recommendation made
+/// for that condition, e.g. "Complete" once the travel dose of HepA is
+/// given, even though the routine series is yet to start), unless the risk
+/// path is aged out or not recommended; else the standard one.
 pub fn primary_forecast<'a>(
     assessment: &'a Assessment,
     vaccine_group: &str,
@@ -214,8 +217,13 @@ pub fn primary_forecast<'a>(
         .collect();
     forecasts
         .iter()
-        .filter(|f| f.status == SeriesStatus::NotComplete)
-        .min_by_key(|f| f.earliest)
+        .find(|f| {
+            f.series_type == SeriesType::Risk
+                && !matches!(
+                    f.status,
+                    SeriesStatus::AgedOut | SeriesStatus::NotRecommended
+                )
+        })
         .or_else(|| {
             forecasts
                 .iter()
@@ -312,9 +320,21 @@ pub fn run(data: &SupportingData, case: &TestCase) -> Result<CaseResult, CaseErr
         .iter()
         .enumerate()
         .map(|(i, d)| {
-            match asked_series_evaluation(data, &assessment, case, i)
-                .or_else(|| evaluations.iter().find(|e| e.dose_index == i).cloned())
-            {
+            let reported = evaluations.iter().find(|e| e.dose_index == i);
+            let asked = asked_series_evaluation(data, &assessment, case, i);
+            // A dose the asked series finds extraneous (that series was
+            // already complete) but the reported forecast's series counts
+            // as valid is valid for the patient.
+            let asked = match (asked, reported) {
+                (Some(a), Some(r))
+                    if a.status == EvaluationStatus::Extraneous
+                        && r.status == EvaluationStatus::Valid =>
+                {
+                    Some(r.clone())
+                }
+                (a, _) => a,
+            };
+            match asked.or_else(|| reported.cloned()) {
                 Some(e) => CaseDoseResult {
                     dose_number: d.dose_number,
                     evaluation_status: Some(e.status.as_str().to_string()),
