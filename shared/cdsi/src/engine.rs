@@ -398,6 +398,43 @@ mod tests {
     }
 
     #[test]
+    fn encephalopathy_after_dtap_contraindicates_pertussis_only() {
+        let data = crate::builtin().unwrap();
+        let mut r = request(
+            "2011-02-02",
+            Gender::Female,
+            "2011-04-02",
+            &[("2011-04-02", 110)],
+        );
+        r.patient.observations = vec![crate::model::PatientObservation {
+            code: 79,
+            date: None,
+        }];
+        let a = assess(data, &r);
+        let status = |antigen: &str| {
+            a.antigens
+                .iter()
+                .find(|x| x.antigen == antigen)
+                .unwrap()
+                .best_series[0]
+                .forecast
+                .status
+        };
+        assert_eq!(status("Pertussis"), SeriesStatus::Contraindicated);
+        assert_eq!(status("Diphtheria"), SeriesStatus::NotComplete);
+        assert_eq!(status("Tetanus"), SeriesStatus::NotComplete);
+        // DT/Td may still be given: the group is forecast, without DTaP.
+        let dtap = a
+            .vaccine_groups
+            .iter()
+            .find(|g| g.vaccine_group == "DTaP/Tdap/Td")
+            .unwrap();
+        assert_eq!(dtap.status, SeriesStatus::NotComplete);
+        assert_eq!(dtap.earliest, Some(d("2011-04-30")));
+        assert!(!dtap.recommended_vaccines.contains(&20));
+    }
+
+    #[test]
     fn every_result_carries_the_supporting_data_version() {
         let data = crate::builtin().unwrap();
         let a = assess(

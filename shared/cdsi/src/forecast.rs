@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use crate::data::{Antigen, SeriesDose};
+use crate::data::{Antigen, Cvx};
 use crate::dates::{Date, Duration};
 use crate::evaluate::{age_rule, Context, SeriesRun, TargetStatus};
 use crate::model::{EvaluationStatus, ForecastReason, SeriesForecast, SeriesStatus};
@@ -78,26 +78,41 @@ pub(crate) fn antigen_contraindicated(antigen: &Antigen, ctx: &Context) -> bool 
     })
 }
 
-/// 7.3 Table 7-7 second rule: every preferable vaccine of the target dose
-/// has a vaccine contraindication that applies.
-fn all_preferable_contraindicated(antigen: &Antigen, dose: &SeriesDose, ctx: &Context) -> bool {
+/// 7.3 Table 7-6: the vaccine types whose vaccine contraindication applies
+/// to the patient on the assessment date.
+pub(crate) fn contraindicated_vaccines(antigen: &Antigen, ctx: &Context) -> Vec<Cvx> {
     let patient = &ctx.request.patient;
-    let contraindicated = |cvx: u16| {
-        antigen.vaccine_contraindications.iter().any(|c| {
-            patient
-                .observations
-                .iter()
-                .any(|o| o.code == c.observation_code)
-                && c.vaccines
-                    .iter()
-                    .any(|v| v.cvx == cvx && in_ages(ctx, v.begin_age, v.end_age, ctx.assessment))
-        })
-    };
-    !dose.preferable_vaccines.is_empty()
-        && dose
-            .preferable_vaccines
+    let mut out = Vec::new();
+    for c in &antigen.vaccine_contraindications {
+        if !patient
+            .observations
             .iter()
-            .all(|v| contraindicated(v.cvx))
+            .any(|o| o.code == c.observation_code)
+        {
+            continue;
+        }
+        for v in &c.vaccines {
+            if in_ages(ctx, v.begin_age, v.end_age, ctx.assessment) && !out.contains(&v.cvx) {
+                out.push(v.cvx);
+            }
+        }
+    }
+    out
+}
+
+/// 7.3 Table 7-7 second rule: every preferable vaccine of the patient
+/// series still to give is contraindicated. The remaining target doses are
+/// looked at, not only the next one: a contraindication to the pertussis
+/// component (e.g. encephalopathy after DTaP, observation 079) names every
+/// DTaP and Tdap product in the diphtheria and tetanus data too, yet Td stays
+/// a preferable vaccine of their later doses, so only the pertussis series,
+/// whose every preferable vaccine carries pertussis, is contraindicated.
+fn all_preferable_contraindicated(run: &SeriesRun, contraindicated: &[Cvx]) -> bool {
+    let mut preferable = run.targets[run.current..]
+        .iter()
+        .flat_map(|t| &run.series.doses[t.series_dose].preferable_vaccines)
+        .peekable();
+    preferable.peek().is_some() && preferable.all(|v| contraindicated.contains(&v.cvx))
 }
 
 struct Dates {
@@ -268,8 +283,9 @@ impl SeriesRun<'_> {
                 );
             }
             let dose = self.series_dose(self.current);
+            let contraindicated = contraindicated_vaccines(antigen, ctx);
             if antigen_contraindicated(antigen, ctx)
-                || all_preferable_contraindicated(antigen, dose, ctx)
+                || all_preferable_contraindicated(self, &contraindicated)
             {
                 return no_dates(
                     SeriesStatus::Contraindicated,
@@ -317,6 +333,7 @@ impl SeriesRun<'_> {
                 .iter()
                 .filter(|v| {
                     v.forecast_vaccine_type
+                        && !contraindicated.contains(&v.cvx)
                         && (in_ages(ctx, v.begin_age, v.end_age, dates.earliest)
                             || in_ages(ctx, v.begin_age, v.end_age, recommended))
                 })

@@ -48,9 +48,24 @@ fn blend(
     series_type: SeriesType,
     parts: &[(&str, &PatientSeriesResult)],
 ) -> VaccineGroupForecast {
-    let forecasts: Vec<_> = parts.iter().map(|(_, s)| &s.forecast).collect();
+    let all_forecasts: Vec<_> = parts.iter().map(|(_, s)| &s.forecast).collect();
+    // A group whose antigens may be given apart (administer full vaccine
+    // group "N", e.g. DT or Td without pertussis) is not stopped by one
+    // contraindicated antigen: the others are still forecast.
+    let contraindicated =
+        |f: &&crate::model::SeriesForecast| f.status == SeriesStatus::Contraindicated;
+    let forecasts: Vec<_> =
+        if !group.administer_full_vaccine_group && !all_forecasts.iter().all(contraindicated) {
+            all_forecasts
+                .iter()
+                .copied()
+                .filter(|f| !contraindicated(f))
+                .collect()
+        } else {
+            all_forecasts.clone()
+        };
     let statuses: Vec<SeriesStatus> = forecasts.iter().map(|f| f.status).collect();
-    let status = if parts.len() == 1 {
+    let status = if statuses.len() == 1 {
         statuses[0]
     } else {
         group_status(&statuses)
@@ -103,7 +118,7 @@ fn blend(
         };
     }
     let mut reasons = Vec::new();
-    for f in &forecasts {
+    for f in &all_forecasts {
         if let Some(r) = f.reason {
             if !reasons.contains(&r) {
                 reasons.push(r);
