@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use crate::dates::{Date, Duration};
 
 pub use builtin::{builtin, BUILTIN_VERSION};
-pub use xml::{load, load_dir, LoadError};
+pub use xml::{load, load_dir, release_name, LoadError};
 
 /// A CVX code as a number ("03" and "3" are the same vaccine).
 pub type Cvx = u16;

@@ -142,6 +142,26 @@ pub fn load<'a>(
     Ok(data)
 }
 
+/// The release a supporting-data directory holds, from its name: CDC
+/// publishes each release as "Version 4.64 - 508/XML", so an "XML" folder
+/// is named by its parent, and "Version 4.64 - 508" gives "4.64"; any other
+/// name is taken as it is ("4.64" stays "4.64"). `None` for a path with no
+/// usable name (e.g. "/").
+pub fn release_name(dir: &Path) -> Option<String> {
+    let name = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().trim().to_string())
+    };
+    let mut release = name(dir)?;
+    if release.eq_ignore_ascii_case("xml") {
+        release = dir.parent().and_then(name)?;
+    }
+    if let Some(rest) = release.strip_prefix("Version ") {
+        release = rest.split(" - ").next().unwrap_or(rest).trim().to_string();
+    }
+    (!release.is_empty()).then_some(release)
+}
+
 /// Reads `ScheduleSupportingData.xml` and every `AntigenSupportingData*.xml`
 /// of a directory (a jurisdiction's pinned release) and loads them.
 pub fn load_dir(version: &str, dir: &Path) -> Result<SupportingData, LoadError> {
@@ -700,6 +720,15 @@ mod tests {
         <vaccineGroup><name>X</name><administerFullVaccineGroup/></vaccineGroup></vaccineGroups>\
         <vaccineGroupToAntigenMap><vaccineGroupMap><name>X</name><antigen>Xa</antigen></vaccineGroupMap>\
         </vaccineGroupToAntigenMap><cvxToAntigenMap/><observations/></scheduleSupportingData>";
+
+    #[test]
+    fn a_release_is_named_by_its_directory() {
+        let name = |p: &str| release_name(Path::new(p));
+        assert_eq!(name("/d/4.64").as_deref(), Some("4.64"));
+        assert_eq!(name("/d/Version 4.65 - 508/XML").as_deref(), Some("4.65"));
+        assert_eq!(name("Version 4.65 - 508").as_deref(), Some("4.65"));
+        assert_eq!(name("/"), None);
+    }
 
     #[test]
     fn a_bad_file_is_an_error_naming_it() {
