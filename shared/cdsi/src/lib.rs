@@ -42,5 +42,12 @@ mod tests {
                 .administer_full_vaccine_group
         );
         assert!(data.cvx_map[&3].associations.len() == 3);
+        let cvx = |group: &str| data.vaccine_group(group).unwrap().vaccine_type;
+        assert_eq!(cvx("DTaP/Tdap/Td"), Some(107));
+        assert_eq!(cvx("MMR"), Some(3));
+        assert_eq!(cvx("HepA"), Some(85));
+        assert_eq!(cvx("Polio"), Some(89));
+        assert_eq!(cvx("Influenza"), Some(88));
+        assert!(data.vaccine_groups.iter().all(|g| g.vaccine_type.is_some()));
     }
 }

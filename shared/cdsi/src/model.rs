@@ -230,6 +230,9 @@ pub struct AntigenResult {
 #[derive(Debug, Clone, Serialize)]
 pub struct VaccineGroupForecast {
     pub vaccine_group: String,
+    /// The CVX naming the group as a whole (e.g. 107 "DTaP, unspecified
+    /// formulation"), for messages that identify a forecast by vaccine type.
+    pub vaccine_type: Option<VaccineType>,
     pub series_type: SeriesType,
     pub status: SeriesStatus,
     pub dose_number: Option<u32>,
@@ -243,6 +246,13 @@ pub struct VaccineGroupForecast {
     pub recommended_vaccines: Vec<Cvx>,
     /// The series each antigen's part of this forecast came from.
     pub series: Vec<GroupSeriesRef>,
+}
+
+/// A CVX code with the supporting data's short description.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VaccineType {
+    pub cvx: Cvx,
+    pub description: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -8,7 +8,7 @@ use crate::data::{SeriesType, SupportingData, VaccineGroup};
 use crate::dates::Date;
 use crate::model::{
     AntigenResult, AssessmentRequest, GroupSeriesRef, PatientSeriesResult, SeriesStatus,
-    VaccineGroupForecast,
+    VaccineGroupForecast, VaccineType,
 };
 
 /// Which of an antigen's best series speaks for it in a vaccine group.
@@ -133,8 +133,15 @@ fn blend(
             }
         }
     }
+    let vaccine_type = group.vaccine_type.and_then(|cvx| {
+        data.cvx_map.get(&cvx).map(|m| VaccineType {
+            cvx,
+            description: m.short_description.clone(),
+        })
+    });
     VaccineGroupForecast {
         vaccine_group: group.name.clone(),
+        vaccine_type,
         series_type,
         status,
         dose_number,

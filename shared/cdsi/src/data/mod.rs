@@ -17,6 +17,34 @@ use crate::dates::{Date, Duration};
 pub use builtin::{builtin, BUILTIN_VERSION};
 pub use xml::{load, load_dir, release_name, LoadError};
 
+/// The CVX that names a vaccine group as a whole: among the CVX codes whose
+/// antigens are exactly the group's, an "unspecified formulation" one, then
+/// any "unspecified" one, then the shortest description, then the lowest
+/// code (DTaP/Tdap/Td gives 107, MMR 03, HepA 85, Polio 89).
+pub fn group_vaccine_type(antigens: &[String], cvx_map: &HashMap<Cvx, CvxMap>) -> Option<Cvx> {
+    let same_antigens = |m: &CvxMap| {
+        let mut of_cvx: Vec<&str> = m.associations.iter().map(|a| a.antigen.as_str()).collect();
+        of_cvx.sort_unstable();
+        of_cvx.dedup();
+        let mut of_group: Vec<&str> = antigens.iter().map(String::as_str).collect();
+        of_group.sort_unstable();
+        !of_group.is_empty() && of_cvx == of_group
+    };
+    cvx_map
+        .values()
+        .filter(|m| same_antigens(m))
+        .min_by_key(|m| {
+            let d = m.short_description.to_ascii_lowercase();
+            (
+                !d.contains("unspecified formulation"),
+                !d.contains("unspecified"),
+                d.len(),
+                m.cvx,
+            )
+        })
+        .map(|m| m.cvx)
+}
+
 /// A CVX code as a number ("03" and "3" are the same vaccine).
 pub type Cvx = u16;
 /// A CDSi observation code as a number ("042" is 42).
@@ -66,6 +94,9 @@ pub struct VaccineGroup {
     /// "Yes" for MMR: every antigen of the group is given together.
     pub administer_full_vaccine_group: bool,
     pub antigens: Vec<String>,
+    /// The vaccine type that stands for the whole group where a message
+    /// needs one CVX (HL7 OBX 30956-7): see [`group_vaccine_type`].
+    pub vaccine_type: Option<Cvx>,
 }
 
 #[derive(Debug, Clone)]

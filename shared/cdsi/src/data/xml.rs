@@ -235,6 +235,7 @@ fn parse_schedule(version: &str, content: &str) -> R<SupportingData> {
             name: text(g, "name").to_string(),
             administer_full_vaccine_group: yes(text(g, "administerFullVaccineGroup")),
             antigens: Vec::new(),
+            vaccine_type: None,
         });
     }
     for m in children(section("vaccineGroupToAntigenMap")?, "vaccineGroupMap") {
@@ -269,6 +270,10 @@ fn parse_schedule(version: &str, content: &str) -> R<SupportingData> {
                 associations,
             },
         );
+    }
+
+    for group in &mut vaccine_groups {
+        group.vaccine_type = super::group_vaccine_type(&group.antigens, &cvx_map);
     }
 
     let mut observations = Vec::new();
