@@ -50,4 +50,23 @@ mod tests {
         assert_eq!(cvx("Influenza"), Some(88));
         assert!(data.vaccine_groups.iter().all(|g| g.vaccine_type.is_some()));
     }
+
+    #[test]
+    fn forecast_reasons_read_as_they_serialise() {
+        use crate::model::ForecastReason::*;
+        for r in [
+            SeriesComplete,
+            NotRecommendedPastHistory,
+            EvidenceOfImmunity,
+            Contraindication,
+            PastSeasonalEnd,
+            ExceededMaximumAge,
+            UnableToFinish,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&r).unwrap(),
+                format!("\"{}\"", r.as_str())
+            );
+        }
+    }
 }

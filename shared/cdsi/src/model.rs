@@ -179,6 +179,24 @@ pub enum ForecastReason {
     UnableToFinish,
 }
 
+impl ForecastReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ForecastReason::SeriesComplete => "Patient series is complete",
+            ForecastReason::NotRecommendedPastHistory => {
+                "Not recommended at this time due to past immunization history"
+            }
+            ForecastReason::EvidenceOfImmunity => "Patient has evidence of immunity",
+            ForecastReason::Contraindication => "Patient has a contraindication",
+            ForecastReason::PastSeasonalEnd => "Past seasonal recommendation end date",
+            ForecastReason::ExceededMaximumAge => "Patient has exceeded the maximum age",
+            ForecastReason::UnableToFinish => {
+                "Patient is unable to finish the series prior to the maximum age"
+            }
+        }
+    }
+}
+
 /// The forecast of one patient series.
 #[derive(Debug, Clone, Serialize)]
 pub struct SeriesForecast {
