@@ -11,6 +11,7 @@ mod export_cli;
 mod export_loop;
 mod feed_cli;
 mod feed_trim;
+mod forecast_cli;
 mod group_cli;
 mod matcher_loop;
 mod matching_cli;
@@ -91,6 +92,9 @@ enum Command {
         #[command(subcommand)]
         command: matching_cli::MatchingCommand,
     },
+    /// CDSi evaluation and forecast over CDC test cases (JSON lines): one
+    /// answer per case, or with --check PASS/FAIL and a summary.
+    Forecast(forecast_cli::ForecastArgs),
     /// HL7 v2 tools that need no server.
     Hl7 {
         #[command(subcommand)]
@@ -112,6 +116,7 @@ fn main() -> ExitCode {
             command: Hl7Command::Check(args),
         } => check::run(&args),
         Command::Matching { command } => matching_cli::run(&command),
+        Command::Forecast(args) => forecast_cli::run(&args),
         Command::Patients { command } => runtime().block_on(patients_cli::run(command)),
         Command::Demo(args) => runtime().block_on(demo::run(args)),
         Command::Serve(args) => runtime().block_on(serve::run(args)),

@@ -86,7 +86,7 @@ pub fn build_rsp_z31(
 }
 
 /// Encodes components, escaping each and dropping trailing empty ones.
-fn comps(w: &MessageWriter, parts: &[&str]) -> String {
+pub(crate) fn comps(w: &MessageWriter, parts: &[&str]) -> String {
     let last = parts
         .iter()
         .rposition(|p| !p.is_empty())
@@ -180,7 +180,13 @@ fn repeat<T>(items: &[T], f: impl Fn(&T) -> String) -> String {
     items.iter().map(f).collect::<Vec<_>>().join("~")
 }
 
-fn write_patient(w: &mut MessageWriter, me: &IisIdentity, set_id: usize, rsp: RspPatient<'_>) {
+/// PID: the IIS's id first, then the patient's demographics.
+pub(crate) fn write_pid(
+    w: &mut MessageWriter,
+    me: &IisIdentity,
+    set_id: usize,
+    rsp: RspPatient<'_>,
+) {
     let p = rsp.patient;
     // Our id first (type SR, the registry's), then what the senders gave.
     let mut ids = vec![comps(w, &[rsp.iis_id, "", "", &me.facility, "SR"])];
@@ -212,6 +218,11 @@ fn write_patient(w: &mut MessageWriter, me: &IisIdentity, set_id: usize, rsp: Rs
             s.raw(*n, v);
         }
     }
+}
+
+fn write_patient(w: &mut MessageWriter, me: &IisIdentity, set_id: usize, rsp: RspPatient<'_>) {
+    write_pid(w, me, set_id, rsp);
+    let p = rsp.patient;
     let pd1 = [
         (11, value(&p.publicity, |c| coded(w, c))),
         (12, value(&p.protected, |b| yes_no(*b).into())),
@@ -252,6 +263,12 @@ fn write_nk1(w: &mut MessageWriter, set_id: usize, kin: &NextOfKin) {
 }
 
 fn write_order(w: &mut MessageWriter, me: &IisIdentity, dose: &RspDose<'_>) {
+    let when = write_dose(w, me, dose);
+    write_observations(w, dose.order, &when);
+}
+
+/// ORC, RXA and RXR of one dose; returns RXA-3 as written.
+pub(crate) fn write_dose(w: &mut MessageWriter, me: &IisIdentity, dose: &RspDose<'_>) -> String {
     let o = dose.order;
     let filler = comps(w, &[dose.iis_id, &me.facility]);
     w.segment("ORC").text(1, "RE").raw(3, &filler);
@@ -325,7 +342,7 @@ fn write_order(w: &mut MessageWriter, me: &IisIdentity, dose: &RspDose<'_>) {
         let site = o.site.as_ref().map(|c| coded(w, c)).unwrap_or_default();
         w.segment("RXR").raw(1, &route).raw(2, &site);
     }
-    write_observations(w, o, &when);
+    when
 }
 
 /// The order's observations as the guide groups them: funding eligibility
