@@ -168,6 +168,22 @@ fn main() {
                 *unlinked_noise.entry("(no noise)").or_default() += 1;
             }
         }
+        // IISBULK_BENCH_SHOW_FALSE_MERGES=1 prints each wrong certain link
+        // (both records and the decision), for whoever tunes matching.
+        if outcome.grade == matching::Grade::Certain
+            && outcome.person != q.truth
+            && std::env::var_os("IISBULK_BENCH_SHOW_FALSE_MERGES").is_some()
+        {
+            if let (Some(p), Some((_, d))) = (outcome.person, outcome.candidates.first()) {
+                println!(
+                    "FALSE MERGE ({}): {:?}\n  linked to: {:?}\n  {}",
+                    q.kind.label(),
+                    q.record,
+                    population.people.get(p as usize),
+                    serde_json::to_string(&d.explanation).unwrap_or_default()
+                );
+            }
+        }
         accuracy.add(
             q,
             outcome.grade,

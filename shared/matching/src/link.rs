@@ -325,6 +325,24 @@ mod tests {
         assert_ne!(twin.grade, Grade::Certain);
     }
 
+    /// The household's phone, address, mother and guardian agree because
+    /// the two are one family; a birth date one keying slip away and
+    /// another first name make a sister, not the same child.
+    #[test]
+    fn sisters_whose_birth_dates_are_a_slip_apart_are_two_people() {
+        let mut l = Linker::new(Matcher::default());
+        let kelly = l.link(&child("1", "Kelly", "2024-09-05", "0349006"));
+        let lindsay = l.link(&child("2", "Lindsay", "2024-02-05", "0367007"));
+        assert_ne!(lindsay.person, kelly.person);
+        assert_eq!(lindsay.grade, Grade::None);
+        // Without a first name the newborn could be either: review.
+        let newborn = l.link(&PatientRecord {
+            given: Some("Baby Girl".into()),
+            ..child("3", "", "2024-02-05", "0367008")
+        });
+        assert_eq!(newborn.grade, Grade::Possible);
+    }
+
     #[test]
     fn a_younger_sibling_named_after_the_older_ones_middle_name_is_not_merged() {
         let mut l = Linker::new(Matcher::default());

@@ -41,14 +41,16 @@ pub enum Veto {
     MultipleBirth,
     /// Both give a birth order (PID-25) and they differ: different people.
     BirthOrder,
-    /// Same birth date, and the same household (phone, street, guardian or
-    /// mother's maiden name), family name or a multiple birth, but one
-    /// first name is missing or only an initial (BABY GIRL counts as
-    /// none): a twin cannot be told from the same child. Holds at possible.
+    /// The same household (phone, street, guardian or mother's maiden
+    /// name), family name or a multiple birth, the same birth date or one a
+    /// slip away, but one first name is missing or only an initial (BABY
+    /// GIRL counts as none): a twin or sibling cannot be told from the same
+    /// child. Holds at possible.
     SuspectedTwin,
-    /// Same birth date, and the same household, family name or a multiple
-    /// birth, and both first names given and different: two children of
-    /// one birth. Different people.
+    /// The same household, family name or a multiple birth, the same birth
+    /// date or one a slip away, and both first names given and different:
+    /// two children of one family (twins, or siblings whose birth dates are
+    /// a keying slip apart). Different people.
     Twins,
     /// Birth dates further apart than a keying slip (or a month/day swap):
     /// different people.
@@ -320,17 +322,24 @@ fn vetoes(
         Level::Exact | Level::Partial | Level::Close | Level::Phonetic
     );
     let given = level(Field::Given);
-    // Two children of one birth share the birth date, the family name and
-    // the household; only the first name tells them apart. Where it is
-    // missing nothing can; where it differs they are two children.
-    let twin_context = level(Field::BirthDate) == Level::Exact && (household || multiple || family);
+    // Two children of one family share the family name and the household,
+    // twins the birth date too, and a sibling's birth date can be one
+    // keying slip from the other's; only the first name tells them apart
+    // (the household fields agree because they are a family, not because
+    // they are one child). Where it is missing nothing can; where it
+    // differs they are two children.
+    let date = level(Field::BirthDate);
+    let same_or_near_date = !matches!(date, Level::Missing | Level::Different);
+    let family_context = same_or_near_date && (household || multiple || family);
     // A child renamed (adopted, or named again) keeps the middle name more
     // often than twins share one: a first name that differs beside a full
-    // middle name that agrees is for a person to look at.
+    // middle name that agrees, on the same birth date, is for a person.
     let same_full_middle = level(Field::Middle) == Level::Exact;
-    if on.suspected_twin && twin_context {
+    if on.suspected_twin && family_context {
         match given {
-            Level::Different if same_full_middle => fire(Veto::SuspectedTwin),
+            Level::Different if same_full_middle && date == Level::Exact => {
+                fire(Veto::SuspectedTwin)
+            }
             Level::Different => fire(Veto::Twins),
             Level::Missing | Level::Initial => fire(Veto::SuspectedTwin),
             _ => {}
