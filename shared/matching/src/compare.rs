@@ -495,6 +495,53 @@ mod tests {
     }
 
     #[test]
+    fn addresses_at_street_level() {
+        let at = |street: &str, zip: &str| {
+            normalize(
+                &PatientRecord {
+                    id: "x".into(),
+                    street: Some(street.into()),
+                    zip: Some(zip.into()),
+                    ..Default::default()
+                },
+                &Nicknames::default(),
+            )
+        };
+        let lvl =
+            |a: &str, b: &str| Field::Address.compare(&at(a, "48910"), &at(b, "48910"), &cfg());
+        assert_eq!(lvl("12 Elm Street Apt 4", "12 ELM ST #4"), Level::Exact);
+        assert_eq!(lvl("12 Elm Street", "12 Elm Stret"), Level::Close);
+        assert_eq!(lvl("12 Elm Street", "21 Elm Street"), Level::Close);
+        assert_eq!(lvl("12 Elm Street", "12 Elm Street Apt 4"), Level::Close);
+        // Another apartment of the building, another house of the street:
+        // a neighbour.
+        assert_eq!(
+            lvl("12 Elm Street Apt 4", "12 Elm Street Apt 9"),
+            Level::Partial
+        );
+        assert_eq!(lvl("12 Elm Street", "418 Elm Street"), Level::Partial);
+        assert_eq!(lvl("12 Elm Street", "7 Oak Avenue"), Level::Locality);
+        let moved = Field::Address.compare(
+            &at("12 Elm Street", "48910"),
+            &at("7 Oak Ave", "49503"),
+            &cfg(),
+        );
+        assert_eq!(moved, Level::Different);
+    }
+
+    #[test]
+    fn middle_initials_agree_apart_from_full_middle_names() {
+        let lvl = |a: &str, b: &str| {
+            Field::Middle.compare(&norm("A", a, "X", ""), &norm("A", b, "X", ""), &cfg())
+        };
+        assert_eq!(lvl("Marie", "MARIE"), Level::Exact);
+        assert_eq!(lvl("M", "Marie"), Level::Initial);
+        assert_eq!(lvl("M", "M"), Level::Initial);
+        assert_eq!(lvl("M", "K"), Level::Different);
+        assert_eq!(lvl("Marie", "Maria"), Level::Close);
+    }
+
+    #[test]
     fn family_and_dates() {
         let a = norm("A", "", "Hardin-Worth", "2007-12-16");
         let b = norm("A", "", "Worth", "2007-12-61");
@@ -509,5 +556,9 @@ mod tests {
         assert_eq!(d("2007-12-16", "2008-12-16"), Level::OneDigit);
         assert_eq!(d("2009-12-16", "2010-12-16"), Level::YearOff);
         assert_eq!(d("2007-12-16", "2011-01-02"), Level::Different);
+        // Two parts of three within the year: a day or a month keyed wrong.
+        assert_eq!(d("2011-06-06", "2011-06-23"), Level::Partial);
+        assert_eq!(d("2011-02-23", "2011-11-23"), Level::Partial);
+        assert_eq!(d("2008-06-06", "2011-06-23"), Level::Different);
     }
 }

@@ -1082,6 +1082,84 @@ mod tests {
             r.family = Some("Doe".into());
         });
         assert!(doe.given.is_none() && doe.family.is_none());
+        // "Anonymous Anonymous" is nobody, and nobody links.
+        let anon = rec(|r| {
+            r.given = Some("Anonymous".into());
+            r.family = Some("Anonymous".into());
+            r.ssn = Some("123-45-6780".into());
+        });
+        assert!(anon.given.is_none() && anon.family.is_none() && !anon.is_linkable());
+        // An address fragment in the name fields is no name.
+        let apt = rec(|r| {
+            r.given = Some("APT".into());
+            r.family = Some("5".into());
+        });
+        assert!(apt.given.is_none() && apt.family.is_none());
+        // Relations, titles and refusals written for a name.
+        for word in [
+            "Son",
+            "MOM",
+            "Daughter Of",
+            "Mr",
+            "Refused",
+            "Unknown",
+            "Test",
+        ] {
+            assert!(
+                rec(|r| r.given = Some(word.into())).given.is_none(),
+                "{word}"
+            );
+        }
+        let household = rec(|r| r.family = Some("Of The House".into()));
+        assert!(household.family.is_none());
+        // Digits inside a name are the letters a scanner mistook.
+        assert_eq!(
+            rec(|r| r.given = Some("4nna".into())).given.map(|n| n.text),
+            Some("ANNA".into())
+        );
+    }
+
+    #[test]
+    fn streets_split_into_house_street_and_unit() {
+        let parts = |s: &str| {
+            let m = rec(|r| r.street = Some(s.into()));
+            (m.house_number, m.street, m.unit)
+        };
+        let p = |h: &str, s: &str, u: Option<&str>| {
+            (
+                Some(CompactString::from(h)),
+                Some(CompactString::from(s)),
+                u.map(CompactString::from),
+            )
+        };
+        assert_eq!(
+            parts("48 Leslie Place Apt 3B"),
+            p("48", "LESLIE PL", Some("3B"))
+        );
+        assert_eq!(parts("48 LESLIE PL #3b"), p("48", "LESLIE PL", Some("3B")));
+        assert_eq!(
+            parts("830 NE 50th Terrace Apt apt nkmber 109"),
+            p("830", "NE 50TH TER", Some("109"))
+        );
+        assert_eq!(parts("12 North Main Street"), p("12", "N MAIN ST", None));
+        assert_eq!(parts("P.O. Box 77"), p("77", "PO BOX", None));
+    }
+
+    #[test]
+    fn birth_dates_written_other_ways_are_read_as_guesses() {
+        let d = |s: &str| BirthDate::parse_lenient(s);
+        assert_eq!(d("2018-12-04"), BirthDate::new(2018, 12, 4));
+        assert_eq!(d("12/04/2018"), BirthDate::new(2018, 12, 4));
+        assert_eq!(d("12/O4/z018"), BirthDate::new(2018, 12, 4));
+        assert_eq!(d("27/05/2002"), BirthDate::new(2002, 5, 27));
+        assert_eq!(d("20192705"), BirthDate::new(2019, 5, 27));
+        assert_eq!(d("12012o16"), BirthDate::new(2016, 12, 1));
+        assert_eq!(d("18221980"), None);
+        assert_eq!(d("not a date"), None);
+        let m = rec(|r| r.birth_date = Some("12/04/2018".into()));
+        assert!(m.birth_date_repaired);
+        let m = rec(|r| r.birth_date = Some("2018-12-04".into()));
+        assert!(!m.birth_date_repaired);
     }
 
     #[test]
