@@ -16,12 +16,13 @@ moves, name changes) under the seed given:
     of people under 19 in that year (an IIS is mostly children), and a share
     of the adults (`--adults`), as a clinic that registers whole families.
 
-A report without a birth date, a given name or a family name is left out
-(`--keep-rejected` keeps it): the CDC guide requires PID-7 and both name
-components of PID-5, so an IIS rejects such a VXU and matching never sees
-it. Placeholder names the noise writes instead (GIRL, SON, MOM) are kept, as
-an IIS accepts them with a warning; so are birth dates garbled by the noise
-(impossible days, letters for digits), as written.
+A report without a birth date that is a real date, a given name or a family
+name is left out (`--keep-rejected` keeps it, with the birth date as written):
+the CDC guide requires PID-7 (a valid date) and both name components of
+PID-5, so an IIS rejects such a VXU and matching never sees it. Placeholder
+names the noise writes instead (GIRL, SON, MOM) are kept, as an IIS accepts
+them with a warning; so are real dates the noise made wrong (a wrong digit,
+day and month swapped, a household member's date).
 
 Records arrive in time order (the event date; a census row on April 1, a WIC
 row on a day of its year drawn from the seed). `--clinics N` also gives each
@@ -217,7 +218,13 @@ def main():
         day, source, row, dob_order, middle_col = events[i]
         rid = f"{source}-{n:06d}"
         rec = record(rid, row, dob_order, middle_col)
-        if not args.keep_rejected and not all(k in rec for k in ("birth_date", "given", "family")):
+        real_date = False
+        try:
+            dt.date.fromisoformat(rec.get("birth_date", ""))
+            real_date = True
+        except ValueError:
+            pass
+        if not args.keep_rejected and not (real_date and "given" in rec and "family" in rec):
             rejected += 1
             continue
         sim = row["simulant_id"]
