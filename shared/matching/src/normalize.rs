@@ -258,16 +258,47 @@ impl MatchRecord {
     }
 }
 
-/// Words that stand in for a given name nobody has chosen yet, or that a
-/// sender typed where the name belongs: a newborn's label, a relation or a
-/// title instead of a name, "no name" written out, test and refusal words,
-/// and the address words that land in a name field when columns slip. A
-/// given name made only of these is no name at all.
-const PLACEHOLDER_GIVEN: &[&str] = &[
-    // newborns and multiple births
+/// Words that stand in for any name: none given, unknown, refused, a test,
+/// a newborn's label, and the household and address words that land in a
+/// name field when columns slip.
+const NO_NAME: &[&str] = &[
+    "UNKNOWN",
+    "UNK",
+    "UNKN",
+    "NONE",
+    "NONAME",
+    "FNU",
+    "ANONYMOUS",
+    "ANON",
+    "REFUSED",
+    "NULL",
+    "NA",
+    "TEST",
+    "TESTING",
+    "DUMMY",
+    "PATIENT",
+    "XXX",
+    "XX",
+    "X",
+    "ZZZ",
     "BABY",
     "BABYBOY",
     "BABYGIRL",
+    "INFANT",
+    "NEWBORN",
+    "RESIDENT",
+    "OCCUPANT",
+    "HOUSEHOLD",
+    "APT",
+    "UNIT",
+    "STE",
+];
+/// Words that stand in for a given name nobody has chosen yet, or that a
+/// sender typed where the name belongs: a newborn's label, a relation or a
+/// title instead of a name, "no first name" written out, and address
+/// words. A given name made only of these (and [`NO_NAME`]) is no name.
+const NO_GIVEN_NAME: &[&str] = &[
+    // newborns and multiple births
     "BABE",
     "BEBE",
     "BB",
@@ -275,9 +306,7 @@ const PLACEHOLDER_GIVEN: &[&str] = &[
     "BBY",
     "BOY",
     "GIRL",
-    "INFANT",
     "INF",
-    "NEWBORN",
     "NB",
     "TWIN",
     "TWINA",
@@ -292,34 +321,15 @@ const PLACEHOLDER_GIVEN: &[&str] = &[
     "ONE",
     "TWO",
     "THREE",
-    // no name, unknown, refused, test
-    "UNKNOWN",
-    "UNK",
-    "UNKN",
-    "NONE",
-    "NONAME",
+    // no first name, not yet
     "NFN",
-    "FNU",
     "NOFIRSTNAME",
     "UNNAMED",
-    "ANONYMOUS",
-    "ANON",
     "NOTGIVEN",
     "NOTSTATED",
-    "REFUSED",
     "PENDING",
     "TBD",
-    "NULL",
-    "NA",
-    "TEST",
-    "TESTING",
-    "DUMMY",
-    "PATIENT",
     "PT",
-    "XXX",
-    "XX",
-    "X",
-    "ZZZ",
     // relations, roles and titles written instead of a name
     "CHILD",
     "KID",
@@ -368,22 +378,16 @@ const PLACEHOLDER_GIVEN: &[&str] = &[
     "GENTLEMAN",
     "ADULT",
     "PERSON",
-    "RESIDENT",
     "RESPONDENT",
-    "OCCUPANT",
     "HEAD",
-    "HOUSEHOLD",
     "HOUSE",
     "OF",
     "THE",
     "OLDEST",
     "YOUNGEST",
     "ELDEST",
-    // address words in the name field
-    "APT",
+    // address words
     "APARTMENT",
-    "UNIT",
-    "STE",
     "SUITE",
     "LOT",
     "ROOM",
@@ -394,44 +398,18 @@ const PLACEHOLDER_GIVEN: &[&str] = &[
 ];
 /// "No middle name" written as one.
 const PLACEHOLDER_MIDDLE: &[&str] = &["NMN", "NONE", "UNKNOWN", "UNK", "NA", "X", "NULL"];
-/// Words that, alone, stand in for an unknown family name (or that show the
-/// field holds something else: a household label, an address word).
-const PLACEHOLDER_FAMILY: &[&str] = &[
-    "UNKNOWN",
-    "UNK",
-    "UNKN",
-    "NONE",
-    "LNU",
-    "FNU",
-    "NONAME",
-    "NOLASTNAME",
-    "ANONYMOUS",
-    "ANON",
-    "REFUSED",
-    "NULL",
-    "NA",
-    "TEST",
-    "TESTING",
-    "DUMMY",
-    "PATIENT",
-    "BABY",
-    "BABYBOY",
-    "BABYGIRL",
-    "INFANT",
-    "NEWBORN",
-    "HOUSEHOLD",
-    "HH",
-    "OCCUPANT",
-    "RESIDENT",
-    "FAMILY",
-    "XXX",
-    "XX",
-    "X",
-    "ZZZ",
-    "APT",
-    "UNIT",
-    "STE",
-];
+/// Words that, alone, stand in for an unknown family name (with
+/// [`NO_NAME`]).
+const NO_FAMILY_NAME: &[&str] = &["LNU", "NOLASTNAME", "HH", "FAMILY"];
+
+fn placeholder_given(word: &str) -> bool {
+    NO_NAME.contains(&word) || NO_GIVEN_NAME.contains(&word)
+}
+
+fn placeholder_family(word: &str) -> bool {
+    NO_NAME.contains(&word) || NO_FAMILY_NAME.contains(&word)
+}
+
 /// Family name words that are placeholders only together with a placeholder
 /// (or no) given name: DOE is a real family name, JOHN DOE is nobody.
 const PLACEHOLDER_FAMILY_WITH_NO_GIVEN: &[&str] = &["DOE", "ROE"];
@@ -703,7 +681,7 @@ pub fn normalize(record: &PatientRecord, nicknames: &Nicknames) -> MatchRecord {
                 kept.push(w);
             }
         }
-        if kept.iter().all(|w| PLACEHOLDER_GIVEN.contains(w)) {
+        if kept.iter().all(|w| placeholder_given(w)) {
             out.placeholders.push("given".into());
         } else {
             // "MARY ANN" is one given name; joined letters compare whole.
@@ -738,10 +716,10 @@ pub fn normalize(record: &PatientRecord, nicknames: &Nicknames) -> MatchRecord {
             }
         }
         let whole: String = words.concat();
-        let filler = words.iter().all(|w| {
-            FILLER_WORDS.contains(&w.as_str()) || PLACEHOLDER_FAMILY.contains(&w.as_str())
-        });
-        if whole.is_empty() || filler || PLACEHOLDER_FAMILY.contains(&whole.as_str()) {
+        let filler = words
+            .iter()
+            .all(|w| FILLER_WORDS.contains(&w.as_str()) || placeholder_family(w));
+        if whole.is_empty() || filler || placeholder_family(&whole) {
             out.placeholders.push("family".into());
         } else {
             if words.len() > 1 {
@@ -778,8 +756,7 @@ pub fn normalize(record: &PatientRecord, nicknames: &Nicknames) -> MatchRecord {
             .map(|g| name_words(g).concat())
             .filter(|g| !g.is_empty())
         {
-            if !PLACEHOLDER_GIVEN.contains(&g.as_str()) && !out.other_given.iter().any(|o| *o == g)
-            {
+            if !placeholder_given(&g) && !out.other_given.iter().any(|o| *o == g) {
                 out.other_given.push(g.into());
             }
         }
@@ -791,7 +768,7 @@ pub fn normalize(record: &PatientRecord, nicknames: &Nicknames) -> MatchRecord {
             }
             for n in names {
                 if !n.is_empty()
-                    && !PLACEHOLDER_FAMILY.contains(&n.as_str())
+                    && !placeholder_family(&n)
                     && !out.other_family.iter().any(|o| o.text == n)
                 {
                     out.other_family.push(Name::new(n));
@@ -888,17 +865,17 @@ pub fn normalize(record: &PatientRecord, nicknames: &Nicknames) -> MatchRecord {
         .map(|z| CompactString::from(&z[..z.len().min(5)]));
     out.mothers_maiden = present(&record.mothers_maiden_family)
         .map(|m| name_words(m).concat())
-        .filter(|m| !m.is_empty() && !PLACEHOLDER_FAMILY.contains(&m.as_str()))
+        .filter(|m| !m.is_empty() && !placeholder_family(&m))
         .map(Name::new);
     out.multiple_birth = record.multiple_birth;
     out.birth_order = record.birth_order.filter(|o| *o > 0);
     out.guardian_given = present(&record.guardian_given)
         .map(|g| name_words(g).concat())
-        .filter(|g| !g.is_empty() && !PLACEHOLDER_GIVEN.contains(&g.as_str()))
+        .filter(|g| !g.is_empty() && !placeholder_given(&g))
         .map(Name::new);
     out.guardian_family = present(&record.guardian_family)
         .map(|g| name_words(g).concat())
-        .filter(|g| !g.is_empty() && !PLACEHOLDER_FAMILY.contains(&g.as_str()))
+        .filter(|g| !g.is_empty() && !placeholder_family(&g))
         .map(Name::new);
     out
 }
