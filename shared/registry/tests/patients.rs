@@ -432,13 +432,12 @@ async fn placeholder_names_never_link() {
     assert_ne!(second.grade, Grade::Certain);
 }
 
-/// A newborn reported as BABY GIRL waits for review (a twin cannot be told
-/// from her sister without a first name); when her own clinic reports her
-/// again with her name, the queue empties itself: the same child as the
-/// person already known is merged into her.
-#[tokio::test]
-async fn a_newborn_named_later_is_merged_into_the_child_she_is() {
-    let f = fixture().await;
+/// Clinic A's Katherine, then clinic B's BABY GIRL of the same birth date
+/// and household: she waits for review (a twin cannot be told from her
+/// sister without a first name). Returns both.
+async fn katherine_then_a_newborn(
+    f: &Fixture,
+) -> (registry::patients::Matched, registry::patients::Matched) {
     let a = f
         .send(
             &f.clinic_a,
@@ -463,6 +462,16 @@ async fn a_newborn_named_later_is_merged_into_the_child_she_is() {
         .await;
     assert_eq!(b.grade, Grade::Possible);
     assert_eq!(f.matching.review_queue(10).await.unwrap().len(), 1);
+    (a, b)
+}
+
+/// When the newborn's own clinic reports her again with her name, the
+/// queue empties itself: the same child as the person already known is
+/// merged into her.
+#[tokio::test]
+async fn a_newborn_named_later_is_merged_into_the_child_she_is() {
+    let f = fixture().await;
+    let (a, b) = katherine_then_a_newborn(&f).await;
     // The registry counts its charts (its bands follow its size).
     assert_eq!(
         registry::patients::count::read(f.matching.store())
@@ -506,16 +515,7 @@ async fn a_newborn_named_later_is_merged_into_the_child_she_is() {
 #[tokio::test]
 async fn a_newborn_named_later_as_the_twin_becomes_her_own_person() {
     let f = fixture().await;
-    let a = f
-        .send(&f.clinic_a, &vxu("FACA", "S1", &jones("A100"), &[]))
-        .await;
-    let newborn = Child {
-        given: "Baby Girl",
-        middle: "",
-        ..jones("B200")
-    };
-    let b = f.send(&f.clinic_b, &vxu("FACB", "S2", &newborn, &[])).await;
-    assert_eq!(b.grade, Grade::Possible);
+    let (a, b) = katherine_then_a_newborn(&f).await;
     let sister = Child {
         given: "Margaret",
         middle: "Rose",
@@ -538,6 +538,8 @@ async fn a_newborn_named_later_as_the_twin_becomes_her_own_person() {
             .is_empty());
     }
     assert_ne!(a.person, b.person);
+    // Her own dose stays hers.
+    assert_eq!(f.cvx_history(&b.person).await.len(), 1);
 }
 
 #[tokio::test]
