@@ -865,17 +865,17 @@ pub fn normalize(record: &PatientRecord, nicknames: &Nicknames) -> MatchRecord {
         .map(|z| CompactString::from(&z[..z.len().min(5)]));
     out.mothers_maiden = present(&record.mothers_maiden_family)
         .map(|m| name_words(m).concat())
-        .filter(|m| !m.is_empty() && !placeholder_family(&m))
+        .filter(|m| !m.is_empty() && !placeholder_family(m))
         .map(Name::new);
     out.multiple_birth = record.multiple_birth;
     out.birth_order = record.birth_order.filter(|o| *o > 0);
     out.guardian_given = present(&record.guardian_given)
         .map(|g| name_words(g).concat())
-        .filter(|g| !g.is_empty() && !placeholder_given(&g))
+        .filter(|g| !g.is_empty() && !placeholder_given(g))
         .map(Name::new);
     out.guardian_family = present(&record.guardian_family)
         .map(|g| name_words(g).concat())
-        .filter(|g| !g.is_empty() && !placeholder_family(&g))
+        .filter(|g| !g.is_empty() && !placeholder_family(g))
         .map(Name::new);
     out
 }
