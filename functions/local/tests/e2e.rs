@@ -703,7 +703,7 @@ RCP|I|5^RD&records&HL70126\r";
         let q = std::fs::read(corpus_dir().join(name)).unwrap();
         let (status, rsp) = post_hl7(url, DEMO_USER, DEMO_PASSWORD, q).await;
         assert_eq!(status, 200);
-        keep_answer(&format!("{name}-unknown"), &rsp);
+        keep_answer(&format!("{}-unknown", name.trim_end_matches(".hl7")), &rsp);
         assert!(
             segment(&rsp, "MSH")[0].contains("Z33^CDCPHINVS"),
             "{name}: {rsp}"
