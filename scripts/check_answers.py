@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Independent structural check of the answers written by `iisbulk hl7 check --out DIR`.
 
-For every DIR/*.answer.hl7 (an ACK^V04 / Z23 or an RSP^K11 / Z31, Z32 or Z33 in ER7):
+For every DIR/*.answer.hl7 (an ACK^V04 / Z23 or an RSP^K11 / Z31, Z32, Z33 or
+Z42 in ER7):
 
 * hl7apy (HL7 2.5.1 model, STRICT validation, find_groups) must parse and
   validate it. hl7apy's 2.5.1 model only knows MSH-1..21 and QPD-1..3, so it
@@ -12,7 +13,11 @@ For every DIR/*.answer.hl7 (an ACK^V04 / Z23 or an RSP^K11 / Z31, Z32 or Z33 in 
   strictly, with hl7apy's segment model.
 * plain-Python checks of the CDC IG rules the answers must follow (see
   `check_message`) run on the full, uncut text: segment order per profile,
-  Z31 PID-1 numbering, Z32 RXA-4 = RXA-3, QAK-2 consistent with the profile.
+  Z31 PID-1 numbering, Z32/Z42 RXA-4 = RXA-3, QAK-2 consistent with the
+  profile, and for Z42 (evaluated history and forecast, see `check_z42`)
+  the ORDER groups (ORC RXA [RXR] OBX+), the evaluation and forecast OBX
+  (LOINC codes, value types, values, sub-ID groups, OBX-1 numbering) and the
+  closing forecast group (ORC-3 9999, RXA-5 998, RXA-20 NA).
 
 Prints `ok <file>` or `FAIL <file>: reason` per file and exits 1 if any file
 failed (or no file was found), 0 otherwise.
@@ -36,7 +41,7 @@ HL7_ERROR_CODES = {"0", "100", "101", "102", "103", "200", "201", "202", "203",
 SEVERITIES = {"I", "W", "E"}
 ACK_CODES = {"AA", "AE", "AR"}
 QUERY_STATUS = {"OK", "NF", "TM", "AE", "AR"}
-TYPES = {"ACK^V04^ACK": {"Z23"}, "RSP^K11^RSP_K11": {"Z31", "Z32", "Z33"}}
+TYPES = {"ACK^V04^ACK": {"Z23"}, "RSP^K11^RSP_K11": {"Z31", "Z32", "Z33", "Z42"}}
 ORDER_SEGMENTS = {"ORC", "RXA", "RXR", "OBX"}
 ERR_8_MAX = 250
 
@@ -230,17 +235,21 @@ def check_message(segs, seen_ids, file_name):
         qak = segments[ids.index("QAK")]
         if qak.f(2) not in QUERY_STATUS:
             raise Fail(f"QAK-2 is {qak.f(2)!r}, expected one of {'/'.join(sorted(QUERY_STATUS))}")
-        if profile in ("Z31", "Z32") and (qak.f(2) != "OK" or msa.f(1) != "AA"):
+        if profile in ("Z31", "Z32", "Z42") and (qak.f(2) != "OK" or msa.f(1) != "AA"):
             raise Fail(f"{profile} with MSA-1 {msa.f(1)!r} and QAK-2 {qak.f(2)!r}, expected AA and OK")
 
 
 def check_rsp_body(profile, body):
     """Z33: nothing after QPD. Z31: (PID [PD1] NK1*)+ numbered 1..n, no
-    immunizations. Z32: PID [PD1] NK1* then (ORC RXA [RXR] OBX*)*."""
+    immunizations. Z32: PID [PD1] NK1* then (ORC RXA [RXR] OBX*)*. Z42: PID
+    then (ORC RXA [RXR] OBX+)+, the last group the forecast."""
     ids = [s.id for s in body]
     if profile == "Z33":
         if ids:
             raise Fail(f"Z33 carries {' '.join(ids)} after QPD, expected nothing")
+        return
+    if profile == "Z42":
+        check_z42(body)
         return
     patients = [s for s in body if s.id == "PID"]
     if not patients:
@@ -274,6 +283,150 @@ def check_rsp_body(profile, body):
             raise Fail(f"{profile}: {b} may not follow {a}")
     if ids[-1] == "ORC":
         raise Fail(f"{profile}: ORC without its RXA")
+
+
+# Z42 observations (CDC IG R1.5, NIST RSP-Z42): LOINC code -> OBX-2.
+Z42_EVALUATION = {
+    "30956-7": "CE",  # vaccine type
+    "59779-9": "CE",  # immunization schedule used
+    "30973-2": "NM",  # dose number in series
+    "59781-5": "ID",  # dose validity
+    "30982-3": "ST",  # reason (not valid)
+}
+Z42_FORECAST = {
+    "48767-8": "ST",  # annotation (the supporting data used)
+    "30956-7": "CE",
+    "59779-9": "CE",
+    "59783-1": "CE",  # status in immunization series
+    "30973-2": "NM",  # next dose number
+    "30981-5": "DT",  # earliest date to give
+    "30980-7": "DT",  # date vaccine due
+    "59778-1": "DT",  # date dose is overdue
+    "59777-3": "DT",  # latest date
+    "30982-3": "ST",  # reason (no dose due)
+}
+DT_RE = re.compile(r"^\d{8}$")
+
+
+def z42_groups(body):
+    """The ORDER groups of a Z42 body after its PID: [(ORC, RXA, RXR or None, [OBX])]."""
+    ids = [s.id for s in body]
+    if ids.count("PID") != 1 or ids[0] != "PID":
+        raise Fail(f"Z42 body is {' '.join(ids)}, expected exactly one PID first")
+    groups = []
+    i = 1
+    while i < len(body):
+        if body[i].id != "ORC":
+            raise Fail(f"Z42: {body[i].id} where an ORDER group (ORC) must start; "
+                       "PD1 and NK1 are not part of Z42")
+        orc = body[i]
+        i += 1
+        if i >= len(body) or body[i].id != "RXA":
+            raise Fail("Z42: ORC without its RXA")
+        rxa = body[i]
+        i += 1
+        rxr = None
+        if i < len(body) and body[i].id == "RXR":
+            rxr = body[i]
+            i += 1
+        obx = []
+        while i < len(body) and body[i].id == "OBX":
+            obx.append(body[i])
+            i += 1
+        if not obx:
+            raise Fail(f"Z42: ORDER group of RXA {rxa.f(5)!r} without an OBX (the profile requires one)")
+        groups.append((orc, rxa, rxr, obx))
+    if not groups:
+        raise Fail("Z42 without an ORDER group (the forecast at least)")
+    return groups
+
+
+def check_z42_obx(rows, allowed, where):
+    """OBX-1 numbered 1..n, known codes with their value types and values,
+    OBX-4 set, OBX-11 F, OBX-14 a date; returns {OBX-4: [codes]}."""
+    by_sub = {}
+    for n, o in enumerate(rows, 1):
+        code = o.c(3, 1)
+        at = f"{where} OBX #{n} ({code})"
+        if o.f(1) != str(n):
+            raise Fail(f"{at}: OBX-1 is {o.f(1)!r}, expected {n}")
+        if o.c(3, 3) != "LN":
+            raise Fail(f"{at}: OBX-3.3 is {o.c(3, 3)!r}, expected LN")
+        if code not in allowed:
+            raise Fail(f"{at}: OBX-3 {code!r} does not belong here (expected one of {sorted(allowed)})")
+        if o.f(2) != allowed[code]:
+            raise Fail(f"{at}: OBX-2 is {o.f(2)!r}, expected {allowed[code]}")
+        value = o.f(5)
+        if not value:
+            raise Fail(f"{at}: OBX-5 is empty")
+        if o.f(2) == "DT" and not DT_RE.match(value):
+            raise Fail(f"{at}: OBX-5 {value!r} is not YYYYMMDD")
+        if o.f(2) == "NM" and (not value.isdigit() or not o.f(6)):
+            raise Fail(f"{at}: a dose number needs digits in OBX-5 and units in OBX-6")
+        if code == "59781-5" and value not in ("Y", "N"):
+            raise Fail(f"{at}: dose validity {value!r}, expected Y or N")
+        if code in ("30956-7", "59779-9", "59783-1") and not o.c(5, 1):
+            raise Fail(f"{at}: OBX-5.1 (the code) is empty")
+        if code == "30956-7" and o.c(5, 3) != "CVX":
+            raise Fail(f"{at}: vaccine type OBX-5.3 is {o.c(5, 3)!r}, expected CVX")
+        if not o.f(4):
+            raise Fail(f"{at}: OBX-4 (sub-ID) is empty")
+        if o.f(11) != "F":
+            raise Fail(f"{at}: OBX-11 is {o.f(11)!r}, expected F")
+        if not DT_RE.match(o.f(14)[:8]):
+            raise Fail(f"{at}: OBX-14 {o.f(14)!r} is not a date")
+        by_sub.setdefault(o.f(4), []).append(code)
+    return by_sub
+
+
+def check_z42(body):
+    """Z42: per administered dose its ORC/RXA/[RXR] and one OBX group per
+    vaccine group (vaccine type, schedule, dose validity, a reason when not
+    valid); last, the forecast: ORC-3 9999, RXA-5 998 with RXA-20 NA, and
+    per vaccine group its vaccine type, schedule and series status."""
+    groups = z42_groups(body)
+    for orc, rxa, _, obx in groups:
+        if rxa.f(4) != rxa.f(3):
+            raise Fail(f"Z42 RXA-4 {rxa.f(4)!r} differs from RXA-3 {rxa.f(3)!r}")
+        if not orc.c(3, 1):
+            raise Fail("Z42 ORC-3 (filler order number) is empty")
+    *doses, forecast = groups
+    orc, rxa, rxr, obx = forecast
+    if rxa.c(5, 1) != "998" or rxa.c(5, 3) != "CVX":
+        raise Fail(f"Z42: the last ORDER group is RXA-5 {rxa.f(5)!r}, expected the forecast (998^...^CVX)")
+    if rxa.f(20) != "NA":
+        raise Fail(f"Z42 forecast RXA-20 is {rxa.f(20)!r}, expected NA")
+    if rxa.f(6) != "999":
+        raise Fail(f"Z42 forecast RXA-6 is {rxa.f(6)!r}, expected 999 (IZ-49)")
+    if orc.c(3, 1) != "9999":
+        raise Fail(f"Z42 forecast ORC-3.1 is {orc.c(3, 1)!r}, expected 9999 (IZ-45: RXA-20 NA)")
+    if rxa.f(9):
+        raise Fail(f"Z42 forecast RXA-9 is {rxa.f(9)!r}, expected empty (IZ-47: RXA-20 NA)")
+    for n, (_, dose_rxa, _, dose_obx) in enumerate(doses, 1):
+        where = f"Z42 dose #{n} (RXA-5 {dose_rxa.c(5, 1)})"
+        if dose_rxa.c(5, 1) == "998":
+            raise Fail(f"{where}: a 998 forecast group before the last group")
+        if dose_rxa.f(20) not in ("CP", "PA"):
+            raise Fail(f"{where}: RXA-20 {dose_rxa.f(20)!r}; only doses given are evaluated")
+        for sub, codes in check_z42_obx(dose_obx, Z42_EVALUATION, where).items():
+            for need in ("30956-7", "59779-9", "59781-5"):
+                if codes.count(need) != 1:
+                    raise Fail(f"{where}: OBX-4 {sub} has {codes.count(need)} {need}, expected 1")
+        for o in dose_obx:
+            if o.c(3, 1) == "59781-5" and o.f(5) == "N":
+                if "30982-3" not in [x.c(3, 1) for x in dose_obx if x.f(4) == o.f(4)]:
+                    raise Fail(f"{where}: dose not valid (OBX-4 {o.f(4)}) without its reason (30982-3)")
+    by_sub = check_z42_obx(obx, Z42_FORECAST, "Z42 forecast")
+    groups_seen = 0
+    for sub, codes in by_sub.items():
+        if codes == ["48767-8"]:
+            continue
+        groups_seen += 1
+        for need in ("30956-7", "59779-9", "59783-1"):
+            if codes.count(need) != 1:
+                raise Fail(f"Z42 forecast OBX-4 {sub} has {codes.count(need)} {need}, expected 1")
+    if groups_seen == 0:
+        raise Fail("Z42 forecast without any vaccine group")
 
 
 def check_file(path, seen_ids):

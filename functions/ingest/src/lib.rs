@@ -79,6 +79,11 @@ impl IngestDeps {
 /// `IISBULK_MATCHING_CONFIG` (matching TOML for history queries; the shipped
 /// one otherwise), `IISBULK_MAX_QUERY_CANDIDATES` (Z31 cap, default 10),
 /// `IISBULK_JURISDICTION_POLICY` (membership policy TOML text).
+///
+/// Z44 queries are evaluated and forecast with the built-in CDC CDSi
+/// supporting data (release 4.64, stated in every Z42): the Lambda has no
+/// setting to pin another release yet (`iisbulk serve --cdsi-data DIR`
+/// does that locally).
 #[cfg(feature = "lambda")]
 pub async fn deps_from_env() -> Result<IngestDeps, lambda_http::Error> {
     let table =
@@ -113,7 +118,8 @@ pub async fn deps_from_env() -> Result<IngestDeps, lambda_http::Error> {
             .parse()
             .map_err(|_| format!("IISBULK_MAX_QUERY_CANDIDATES '{n}' is not a number"))?;
     }
-    // The Z32 Group identifier follows the jurisdiction's membership policy.
+    // The Z32/Z42 Group identifier follows the jurisdiction's membership policy.
+    // `config.query_policy.cdsi_data` stays `None`: the built-in CDSi data.
     config.query_policy.jurisdiction =
         Arc::new(registry::membership::JurisdictionPolicy::from_env()?);
     Ok(IngestDeps::new(store, iis, config))

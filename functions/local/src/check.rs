@@ -2,7 +2,7 @@
 //! trading partner's sample messages.
 
 use clap::Args;
-use iz::{respond, Clock, IisIdentity, Response};
+use iz::{respond, Clock, IisIdentity, ProfileId, RequestKind, Response};
 use serde::Serialize;
 use std::io::Write;
 use std::path::PathBuf;
@@ -99,9 +99,10 @@ fn outcome(r: &Response) -> String {
         return format!("unreadable: {e} (the IIS answers HTTP 400, not HL7)");
     }
     match (r.ack_code, r.accepted, &r.answer) {
-        (None, true, _) => {
-            "query valid: the query service answers it from the registry (Z32, Z31 or Z33)".into()
-        }
+        (None, true, _) => match r.kind() {
+            Some(RequestKind::Qbp(ProfileId::Z44)) => "query valid (Z44): the query service answers it from the registry (Z42 evaluated history and forecast, Z31 or Z33)".into(),
+            _ => "query valid: the query service answers it from the registry (Z32, Z31 or Z33)".into(),
+        },
         (Some(code), true, _) => format!("{} - accepted", code.code()),
         (Some(code), false, _) => format!("{} - rejected", code.code()),
         (None, false, _) => "rejected".into(),

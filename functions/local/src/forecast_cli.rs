@@ -52,21 +52,10 @@ pub fn run(args: &ForecastArgs) -> ExitCode {
 
 /// The --cdsi-data release, when one is asked for.
 fn loaded_data(args: &ForecastArgs) -> Result<Option<SupportingData>, String> {
-    let Some(dir) = &args.cdsi_data else {
-        return Ok(None);
-    };
-    let version = match &args.cdsi_version {
-        Some(v) => v.clone(),
-        None => cdsi::data::release_name(dir).ok_or_else(|| {
-            format!(
-                "{}: cannot name the release from the directory; give --cdsi-version",
-                dir.display()
-            )
-        })?,
-    };
-    cdsi::load_dir(&version, dir)
-        .map(Some)
-        .map_err(|e| e.to_string())
+    args.cdsi_data
+        .as_deref()
+        .map(|dir| crate::cdsi_data::load(dir, args.cdsi_version.as_deref()))
+        .transpose()
 }
 
 /// Runs every case; `Ok(false)` when --check found a failing case.

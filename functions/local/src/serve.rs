@@ -40,6 +40,16 @@ pub struct ServeArgs {
     /// Most candidates a Z31 query answer lists, whatever RCP-2 asks.
     #[arg(long, default_value_t = 10)]
     max_query_candidates: u32,
+    /// The CDC CDSi supporting data Z44 answers (evaluated history and
+    /// forecast) use: CDC's XML folder (ScheduleSupportingData.xml and
+    /// AntigenSupportingData*.xml) instead of the built-in release 4.64.
+    /// A folder that does not load stops start-up.
+    #[arg(long, value_name = "DIR")]
+    cdsi_data: Option<PathBuf>,
+    /// The release name Z42 answers state for --cdsi-data; by default taken
+    /// from the folder's name ("Version 4.65 - 508/XML" gives "4.65").
+    #[arg(long, value_name = "VERSION", requires = "cdsi_data")]
+    cdsi_version: Option<String>,
     /// Create the demo Authorized User (username `demo`, password
     /// `demo-password-1`) whose facilities are those of the sample messages
     /// in ../shared/corpus/hl7, if it does not exist. Never on real data.
@@ -140,6 +150,26 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
         qbp = policy.qbp,
         "jurisdiction policy"
     );
+    // So does supporting data that does not load.
+    let cdsi_data = match &args.cdsi_data {
+        Some(dir) => Some(Arc::new(crate::cdsi_data::load(
+            dir,
+            args.cdsi_version.as_deref(),
+        )?)),
+        None => None,
+    };
+    let cdsi_version = match &cdsi_data {
+        Some(data) => data.version.clone(),
+        None => cdsi::builtin()
+            .map_err(|e| format!("the built-in CDSi supporting data: {e}"))?
+            .version
+            .clone(),
+    };
+    tracing::info!(
+        version = %cdsi_version,
+        pinned = cdsi_data.is_some(),
+        "CDSi supporting data for Z44"
+    );
     let store = data_dir::open(&args.data_dir)?;
     let dyn_store: Arc<dyn store::ItemStore> = store.clone();
     let users = AuthorizedUsers::new(dyn_store.clone());
@@ -190,6 +220,7 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
             query_policy: registry::queries::QueryPolicy {
                 max_candidates: args.max_query_candidates,
                 jurisdiction: policy.clone(),
+                cdsi_data,
                 ..Default::default()
             },
         },

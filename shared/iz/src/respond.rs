@@ -2,11 +2,10 @@
 //! (and for anything that is not a query), RSP^K11 Z33 for a query that fails.
 
 use crate::ack::{build_ack, build_rsp_z33, new_control_id, IisIdentity, QueryStatus, Received};
-use crate::finding::{AppError, Finding, Hl7Error, Severity};
+use crate::finding::Finding;
 use crate::intake::{judge, AckCode, Intake, RequestKind};
-use crate::profile::ProfileId;
 use crate::Clock;
-use hl7::{Location, Message, ParseError};
+use hl7::{Message, ParseError};
 
 /// What the IIS does with one message.
 #[derive(Debug)]
@@ -14,8 +13,9 @@ pub struct Response {
     /// The bytes could not be read as HL7 at all (no usable MSH): no HL7 answer is possible.
     pub unreadable: Option<ParseError>,
     pub intake: Option<Intake>,
-    /// The ER7 answer, when one is due now. A valid query has none here: it is
-    /// answered by the query service with the registry's data.
+    /// The ER7 answer, when one is due now. A valid query (Z34 or Z44) has
+    /// none here: it is answered by the query service with the registry's
+    /// data (Z32 or Z42, Z31, Z33 NF/TM).
     pub answer: Option<String>,
     pub ack_code: Option<AckCode>,
     /// The message (or what survived the cascade) is to be stored and used.
@@ -62,28 +62,6 @@ pub fn respond_parsed(msg: &Message<'_>, me: &IisIdentity, clock: Clock) -> Resp
             clock,
             &control_id,
         )),
-        Some(RequestKind::Qbp(ProfileId::Z44)) if intake.accepted => {
-            // Evaluated history and forecast needs a forecasting engine this IIS
-            // does not have: refuse honestly instead of inventing a forecast.
-            let f = Finding::new(
-                Location::field("MSH", 1, 21),
-                Hl7Error::ApplicationError,
-                Severity::Error,
-                Some(AppError::IllogicalValue),
-                "unsupported-profile",
-                "Query profile Z44 (evaluated history and forecast) is not supported by this IIS; request Z34 (complete immunization history) instead",
-            );
-            Some(build_rsp_z33(
-                msg,
-                &to,
-                AckCode::AE,
-                QueryStatus::Error,
-                std::slice::from_ref(&f),
-                me,
-                clock,
-                &control_id,
-            ))
-        }
         Some(RequestKind::Qbp(_)) if !intake.accepted => Some(build_rsp_z33(
             msg,
             &to,
@@ -115,12 +93,10 @@ pub fn respond_parsed(msg: &Message<'_>, me: &IisIdentity, clock: Clock) -> Resp
         )),
     };
     let ack_code = match (intake.kind, intake.accepted) {
-        (Some(RequestKind::Qbp(ProfileId::Z44)), true) => Some(AckCode::AE),
         (Some(RequestKind::Qbp(_)), true) => None,
         _ => Some(intake.ack_code),
     };
-    let accepted =
-        intake.accepted && !matches!(intake.kind, Some(RequestKind::Qbp(ProfileId::Z44)));
+    let accepted = intake.accepted;
     Response {
         unreadable: None,
         intake: Some(intake),

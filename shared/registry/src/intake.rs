@@ -110,8 +110,8 @@ impl Intake {
         }
     }
 
-    /// Answers valid Z34 queries from the registry (without this, they get
-    /// an honest Z33 AE saying queries are not served here).
+    /// Answers valid Z34 and Z44 queries from the registry (without this,
+    /// they get an honest Z33 AE saying queries are not served here).
     pub fn with_queries(mut self, queries: crate::queries::Queries) -> Self {
         self.queries = Some(queries);
         self
@@ -360,22 +360,25 @@ impl Intake {
             });
         }
         let validation = response.intake.as_ref().and_then(|i| i.validation.as_ref());
-        if let (Some(queries), Some(validation), Some(RequestKind::Qbp(ProfileId::Z34))) =
-            (&self.queries, validation, response.kind())
+        if let (
+            Some(queries),
+            Some(validation),
+            Some(RequestKind::Qbp(profile @ (ProfileId::Z34 | ProfileId::Z44))),
+        ) = (&self.queries, validation, response.kind())
         {
             let answered = queries
-                .answer(au, msg, validation, &self.iis, clock)
+                .answer(au, msg, validation, profile, &self.iis, clock)
                 .await?;
             return Ok(Delivery {
                 answer: answered.rsp,
-                ack_code: AckCode::AA,
+                ack_code: answered.ack_code,
                 accepted: false,
                 duplicate: false,
                 message_id: None,
             });
         }
-        // A valid Z34 query: the query service is not part of this build yet,
-        // so say so truthfully instead of answering "not found".
+        // A valid query but no query service in this build: say so
+        // truthfully instead of answering "not found".
         let unavailable = finding(
             Location::field("QPD", 1, 1),
             Hl7Error::ApplicationInternalError,

@@ -1,16 +1,20 @@
-//! QBP^Q11 Z34 (Request Complete Immunization History) answered from the
-//! registry: Z32 for the one patient the query certainly identifies, Z31
-//! candidates when only possible matches exist, Z33 NF / TM otherwise. A
-//! query never creates or merges anyone, and a do-not-share patient is
-//! "not found" to everyone but the Authorized Users that reported them.
+//! QBP^Q11 Z34 (Request Complete Immunization History) and Z44 (Request
+//! Evaluated History and Forecast) answered from the registry: for the one
+//! patient the query certainly identifies, Z32 (the consolidated history)
+//! or Z42 (that same history evaluated by CDC CDSi as of the query's date,
+//! and the forecast per vaccine group); Z31 candidates when only possible
+//! matches exist, Z33 NF / TM otherwise. Both profiles follow the same match
+//! rules. A query never creates or merges anyone, and a do-not-share patient
+//! is "not found" to everyone but the Authorized Users that reported them.
 
 use std::collections::BTreeSet;
 
-use hl7::Message;
+use hl7::{Location, Message};
 use iz::view::{Identifier, Patient, Value};
 use iz::{
-    build_rsp_z31, build_rsp_z32, build_rsp_z33, new_control_id, AckCode, Clock, IisIdentity,
-    QueryStatus, Received, RspDose, RspPatient, Validation,
+    build_rsp_z31, build_rsp_z32, build_rsp_z33, build_rsp_z42, new_control_id, AckCode, AppError,
+    Clock, Finding, Hl7Error, IisIdentity, ProfileId, QueryStatus, Received, RspDose, RspPatient,
+    Severity, Validation,
 };
 use matching::Grade;
 use serde::{Deserialize, Serialize};
@@ -25,7 +29,7 @@ pub use crate::patients::source::query_record;
 use crate::patients::{Demographics, Immunization, PatientMatching, Person, PersonStatus, Stamped};
 
 /// Jurisdiction settings for answering queries.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct QueryPolicy {
     /// Most candidates a Z31 ever lists, whatever RCP-2 asks.
     pub max_candidates: u32,
@@ -34,6 +38,10 @@ pub struct QueryPolicy {
     pub protected_visible_to_reporters: bool,
     /// The Group rules: whether a Z32 carries the asker's Group id.
     pub jurisdiction: Arc<JurisdictionPolicy>,
+    /// The CDC CDSi supporting data Z44 answers are evaluated and forecast
+    /// with: a release the jurisdiction pinned, or `None` for the built-in
+    /// one ([`cdsi::builtin`], 4.64). Every Z42 states the release it used.
+    pub cdsi_data: Option<Arc<cdsi::SupportingData>>,
 }
 
 impl Default for QueryPolicy {
@@ -42,6 +50,35 @@ impl Default for QueryPolicy {
             max_candidates: 10,
             protected_visible_to_reporters: true,
             jurisdiction: Arc::new(JurisdictionPolicy::default()),
+            cdsi_data: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for QueryPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The supporting data is large: its release names it.
+        f.debug_struct("QueryPolicy")
+            .field("max_candidates", &self.max_candidates)
+            .field(
+                "protected_visible_to_reporters",
+                &self.protected_visible_to_reporters,
+            )
+            .field("jurisdiction", &self.jurisdiction)
+            .field(
+                "cdsi_data",
+                &self.cdsi_data.as_ref().map(|d| d.version.as_str()),
+            )
+            .finish()
+    }
+}
+
+impl QueryPolicy {
+    /// The supporting data Z44 answers use.
+    pub fn supporting_data(&self) -> Result<&cdsi::SupportingData, cdsi::LoadError> {
+        match &self.cdsi_data {
+            Some(data) => Ok(data),
+            None => cdsi::builtin(),
         }
     }
 }
@@ -70,6 +107,9 @@ pub struct Queries {
 #[derive(Debug, Clone)]
 pub struct QueryAnswer {
     pub rsp: String,
+    /// MSA-1 of `rsp`: AA, except a Z44 that found its patient but could
+    /// not evaluate them (AE, with an ERR saying why).
+    pub ack_code: AckCode,
     pub record: QueryRecord,
 }
 
@@ -78,12 +118,14 @@ impl Queries {
         Queries { matching, policy }
     }
 
-    /// Answers a valid Z34 query and records it.
+    /// Answers a valid Z34 or Z44 query (`profile`, as intake judged it)
+    /// and records it. A Z44 is assessed as of `clock`'s date.
     pub async fn answer(
         &self,
         au: &AuthorizedUser,
         msg: &Message<'_>,
         validation: &Validation,
+        profile: ProfileId,
         me: &IisIdentity,
         clock: Clock,
     ) -> Result<QueryAnswer, StoreError> {
@@ -102,7 +144,7 @@ impl Queries {
         let mut record = QueryRecord {
             au: au.id.clone(),
             control_id: query.header.control_id.clone().unwrap_or_default(),
-            profile: "Z34".into(),
+            profile: profile.code().into(),
             status: String::new(),
             grade: found.outcome.grade,
             persons: Vec::new(),
@@ -111,6 +153,7 @@ impl Queries {
         let z33 = |status: QueryStatus| {
             build_rsp_z33(msg, &to, AckCode::AA, status, &[], me, clock, &control_id)
         };
+        let mut ack_code = AckCode::AA;
 
         let rsp = if let Some(pid) = &found.outcome.person {
             match self.visible_person(au, pid).await? {
@@ -130,18 +173,47 @@ impl Queries {
                         .collect();
                     record.status = "OK".into();
                     record.persons.push(person.id.clone());
-                    build_rsp_z32(
-                        msg,
-                        &to,
-                        me,
-                        clock,
-                        &control_id,
-                        RspPatient {
-                            iis_id: &person.id,
-                            patient: &patient,
-                        },
-                        &doses,
-                    )
+                    let answered = RspPatient {
+                        iis_id: &person.id,
+                        patient: &patient,
+                    };
+                    if profile == ProfileId::Z44 {
+                        match self.evaluate(&patient, &doses, clock) {
+                            Ok(assessment) => build_rsp_z42(
+                                msg,
+                                &to,
+                                me,
+                                clock,
+                                &control_id,
+                                answered,
+                                &doses,
+                                &assessment,
+                            ),
+                            Err(why) => {
+                                // The patient was found but cannot be
+                                // assessed: say why, never a guess.
+                                tracing::warn!(
+                                    person = %person.id,
+                                    reason = %why.rule,
+                                    "Z44 answered AE: no evaluation"
+                                );
+                                record.status = "AE".into();
+                                ack_code = AckCode::AE;
+                                build_rsp_z33(
+                                    msg,
+                                    &to,
+                                    AckCode::AE,
+                                    QueryStatus::Error,
+                                    std::slice::from_ref(&why),
+                                    me,
+                                    clock,
+                                    &control_id,
+                                )
+                            }
+                        }
+                    } else {
+                        build_rsp_z32(msg, &to, me, clock, &control_id, answered, &doses)
+                    }
                 }
                 None => {
                     record.status = "NF".into();
@@ -194,7 +266,61 @@ impl Queries {
             }
         };
         self.remember(&record).await?;
-        Ok(QueryAnswer { rsp, record })
+        Ok(QueryAnswer {
+            rsp,
+            ack_code,
+            record,
+        })
+    }
+
+    /// The CDSi assessment of `patient`'s consolidated `doses` as of the
+    /// clock's date, with the policy's supporting data; the finding to
+    /// answer with when there can be none.
+    fn evaluate(
+        &self,
+        patient: &Patient,
+        doses: &[RspDose<'_>],
+        clock: Clock,
+    ) -> Result<cdsi::Assessment, Finding> {
+        let today = clock.today();
+        let assessment_date =
+            cdsi::Date::new(i32::from(today.year), today.month, today.day).ok_or_else(|| {
+                Finding::new(
+                    Location::field("QPD", 1, 1),
+                    Hl7Error::ApplicationInternalError,
+                    Severity::Error,
+                    None,
+                    "forecast-date",
+                    "The IIS clock gives no valid assessment date; no evaluated history and forecast could be made",
+                )
+            })?;
+        let data = self.policy.supporting_data().map_err(|e| {
+            tracing::error!(error = %e, "CDSi supporting data cannot be loaded");
+            Finding::new(
+                Location::field("QPD", 1, 1),
+                Hl7Error::ApplicationInternalError,
+                Severity::Error,
+                None,
+                "forecast-data",
+                "The IIS cannot load its CDSi supporting data; no evaluated history and forecast could be made",
+            )
+        })?;
+        // Observations (conditions, evidence of immunity) are not held by
+        // the registry: the assessment is the routine schedule's.
+        let request = iz::assessment_request(patient, doses, assessment_date, Vec::new())
+            .ok_or_else(|| {
+                // QPD-1: the evaluation asked for cannot be made (the
+                // query itself is fine).
+                Finding::new(
+                    Location::field("QPD", 1, 1),
+                    Hl7Error::ApplicationError,
+                    Severity::Error,
+                    Some(AppError::RequiredDataMissing),
+                    "forecast-birth-date",
+                    "The IIS holds no birth date for this patient, without which no history can be evaluated nor forecast made; report the birth date (PID-7) in a VXU",
+                )
+            })?;
+        Ok(cdsi::assess(data, &request))
     }
 
     /// The person to answer with (following merges), or `None` when the

@@ -1,5 +1,6 @@
-//! QBP Z34 answered from the registry: Z32, Z31, Z33 NF/TM, protection,
-//! twins; every generated RSP validated against its own NIST profile.
+//! QBP Z34 and Z44 answered from the registry: Z32, Z42 (evaluated history
+//! and forecast), Z31, Z33 NF/TM, protection, twins; every generated RSP
+//! validated against its own NIST profile.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -12,10 +13,13 @@ use matching::Matcher;
 use registry::patients::PatientMatching;
 use registry::queries::{Queries, QueryPolicy};
 use registry::{AuthorizedUser, Intake, Transport};
+use store::ItemStore;
 
 struct Fixture {
     _dir: tempfile::TempDir,
+    store: Arc<dyn ItemStore>,
     intake: Intake,
+    queries: Queries,
     matching: PatientMatching,
     clinic_a: AuthorizedUser,
     clinic_b: AuthorizedUser,
@@ -27,7 +31,9 @@ async fn fixture() -> Fixture {
     let queries = Queries::new(matching.clone(), QueryPolicy::default());
     Fixture {
         _dir: r.dir,
-        intake: Intake::new(r.store, IisIdentity::default()).with_queries(queries),
+        store: r.store.clone(),
+        intake: Intake::new(r.store, IisIdentity::default()).with_queries(queries.clone()),
+        queries,
         matching,
         clinic_a: r.clinic_a,
         clinic_b: r.clinic_b,
@@ -84,7 +90,8 @@ QPD|Z34^Request Immunization History^CDCPHINVS|Q-{ctl}|^^^{fac}^MR|Mendoza^{give
 }
 
 impl Fixture {
-    async fn send(&self, au: &AuthorizedUser, msg: &str) {
+    /// Sends a VXU and applies it; returns the person it went to.
+    async fn send(&self, au: &AuthorizedUser, msg: &str) -> String {
         let d = self
             .intake
             .receive(au, &Transport::Rest, msg.as_bytes(), clock())
@@ -98,7 +105,7 @@ impl Fixture {
         let id = d
             .message_id
             .unwrap_or_else(|| panic!("not accepted:\n{}", d.answer));
-        self.matching.process(&id, 1).await.unwrap();
+        self.matching.process(&id, 1).await.unwrap().person
     }
 
     async fn ask(&self, au: &AuthorizedUser, msg: &str) -> String {
@@ -350,4 +357,376 @@ async fn a_do_not_share_patient_is_not_found_except_by_its_reporter() {
     assert!(segments(&other, "QAK")[0].contains("|NF|"), "{other}");
     let reporter = f.ask(&f.clinic_a, &z34("FACA", "Q9", "Sofia", "5")).await;
     assert!(reporter.contains("Z32^CDCPHINVS"), "{reporter}");
+}
+
+// ---- Z44: evaluated history and forecast (RSP Z42) ------------------------------
+
+fn z44(fac: &str, ctl: &str, given: &str, limit: &str) -> String {
+    z34(fac, ctl, given, limit)
+        .replace("|Z34^CDCPHINVS|", "|Z44^CDCPHINVS|")
+        .replace(
+            "Z34^Request Immunization History^CDCPHINVS",
+            "Z44^Request Evaluated History and Forecast^CDCPHINVS",
+        )
+}
+
+/// The OBX rows that follow segment `at` (up to the next ORC).
+fn obx_after<'a>(rsp: &'a str, at: &str) -> Vec<Vec<&'a str>> {
+    rsp.lines()
+        .skip_while(|l| *l != at)
+        .skip(1)
+        .take_while(|l| l.starts_with("OBX|"))
+        .map(|l| l.split('|').collect())
+        .collect()
+}
+
+/// OBX-5 of the first row of `rows` whose OBX-3 code is `code`.
+fn value_of<'a>(rows: &[Vec<&'a str>], code: &str) -> Option<&'a str> {
+    rows.iter()
+        .find(|o| o[3].split('^').next() == Some(code))
+        .map(|o| o[5])
+}
+
+impl Fixture {
+    /// Answers a query through the query service directly, for its record.
+    async fn record_of(&self, au: &AuthorizedUser, msg: &str) -> registry::queries::QueryRecord {
+        let parsed = Message::parse(msg.as_bytes()).unwrap();
+        let judged = iz::judge(&parsed, clock());
+        let Some(iz::RequestKind::Qbp(profile)) = judged.kind else {
+            panic!("not a query: {msg}");
+        };
+        self.queries
+            .answer(
+                au,
+                &parsed,
+                judged.validation.as_ref().unwrap(),
+                profile,
+                &IisIdentity::default(),
+                clock(),
+            )
+            .await
+            .unwrap()
+            .record
+    }
+}
+
+#[tokio::test]
+async fn a_child_with_doses_gets_z42_with_her_evaluated_doses_and_a_forecast() {
+    let f = fixture().await;
+    f.send(
+        &f.clinic_a,
+        &vxu(
+            "FACA",
+            "V1",
+            "Sofia",
+            "A1",
+            "",
+            "",
+            &[
+                ("A-1", "08", "20240305", "LOT-HB1"),
+                // Two weeks old: too young for DTaP.
+                ("A-2", "20", "20240320", "LOT-DT0"),
+                ("A-3", "20", "20240505", "LOT-DT1"),
+            ],
+        ),
+    )
+    .await;
+    f.send(
+        &f.clinic_b,
+        &vxu(
+            "FACB",
+            "V2",
+            "Mateo",
+            "B1",
+            "",
+            "",
+            &[("B-1", "03", "20250306", "LOT-MMR")],
+        ),
+    )
+    .await;
+    let rsp = f.ask(&f.clinic_a, &z44("FACA", "Q1", "Sofia", "5")).await;
+    let msh = segments(&rsp, "MSH")[0];
+    assert!(
+        msh.contains("|RSP^K11^RSP_K11|") && msh.contains("|Z42^CDCPHINVS|"),
+        "{rsp}"
+    );
+    assert!(segments(&rsp, "MSA")[0].starts_with("MSA|AA|Q1"), "{rsp}");
+    assert!(
+        segments(&rsp, "QAK")[0].starts_with("QAK|Q-Q1|OK|Z44^"),
+        "{rsp}"
+    );
+    let pid = segments(&rsp, "PID");
+    assert_eq!(pid.len(), 1, "{rsp}");
+    assert!(
+        pid[0].contains("A1^^^FACA^MR") && pid[0].contains("Mendoza^Sofia"),
+        "{rsp}"
+    );
+    // Z42 carries no PD1/NK1, and nothing of the other child.
+    assert!(segments(&rsp, "PD1").is_empty() && segments(&rsp, "NK1").is_empty());
+    assert!(!rsp.contains("Mateo") && !rsp.contains("LOT-MMR"), "{rsp}");
+
+    // Her three doses, each with its evaluation, then the forecast (998).
+    let rxa = segments(&rsp, "RXA");
+    assert_eq!(rxa.len(), 4, "{rsp}");
+    assert!(rxa[0].contains("|08^vaccine^CVX|") && rxa[0].contains("|LOT-HB1|"));
+    assert!(rxa[1].contains("|LOT-DT0|") && rxa[2].contains("|LOT-DT1|"));
+    assert_eq!(segments(&rsp, "ORC").len(), 4, "{rsp}");
+    let hepb = obx_after(&rsp, rxa[0]);
+    assert_eq!(value_of(&hepb, "59781-5"), Some("Y"), "{rsp}");
+    assert_eq!(value_of(&hepb, "30973-2"), Some("1"), "{rsp}");
+    assert!(
+        value_of(&hepb, "59779-9").is_some_and(|v| v.starts_with("VXC16^")),
+        "{rsp}"
+    );
+    let too_young = obx_after(&rsp, rxa[1]);
+    assert!(
+        value_of(&too_young, "30956-7").is_some_and(|v| v.starts_with("107^")),
+        "{rsp}"
+    );
+    assert_eq!(value_of(&too_young, "59781-5"), Some("N"), "{rsp}");
+    assert_eq!(value_of(&too_young, "30982-3"), Some("Age: Too Young"));
+    // Every evaluation is dated with the query's date (the clock's).
+    assert!(
+        too_young.iter().chain(&hepb).all(|o| o[14] == "20260921"),
+        "{rsp}"
+    );
+
+    // The forecast: ORC 9999, RXA 998 not administered, the data version,
+    // and per vaccine group its status and dates.
+    let forecast = rxa[3];
+    assert!(
+        forecast.starts_with("RXA|0|1|20260921|20260921|998^no vaccine administered^CVX|999|"),
+        "{rsp}"
+    );
+    assert_eq!(forecast.split('|').nth(20), Some("NA"));
+    let orc = segments(&rsp, "ORC");
+    assert!(orc[3].starts_with("ORC|RE||9999^"), "{rsp}");
+    let rows = obx_after(&rsp, forecast);
+    assert_eq!(
+        value_of(&rows, "48767-8"),
+        Some("Evaluated and forecast by CDC CDSi, supporting data 4.64")
+    );
+    assert!(value_of(&rows, "59783-1").is_some(), "{rsp}");
+    assert!(value_of(&rows, "30980-7").is_some(), "{rsp}");
+    assert!(value_of(&rows, "30981-5").is_some(), "{rsp}");
+    // The DTaP group: not complete, with its due date.
+    let dtap_sub = rows
+        .iter()
+        .find(|o| o[3].starts_with("30956-7") && o[5].starts_with("107^"))
+        .map(|o| o[4])
+        .unwrap();
+    let dtap: Vec<Vec<&str>> = rows.iter().filter(|o| o[4] == dtap_sub).cloned().collect();
+    assert!(
+        value_of(&dtap, "59783-1").is_some_and(|v| v.contains("^NC^Not Complete^")),
+        "{rsp}"
+    );
+    assert!(value_of(&dtap, "30980-7").is_some(), "{rsp}");
+
+    // The query is recorded as a Z44 about her.
+    let record = f
+        .record_of(&f.clinic_a, &z44("FACA", "Q1B", "Sofia", "5"))
+        .await;
+    assert_eq!(record.profile, "Z44");
+    assert_eq!(record.status, "OK");
+    assert_eq!(record.persons.len(), 1);
+}
+
+#[tokio::test]
+async fn twins_of_one_clinic_are_each_forecast_by_chart_number_with_their_own_doses() {
+    let f = fixture().await;
+    f.send(
+        &f.clinic_a,
+        &vxu(
+            "FACA",
+            "T1",
+            "Ana",
+            "T1",
+            "1",
+            "",
+            &[("T-1", "08", "20240305", "L1")],
+        ),
+    )
+    .await;
+    f.send(
+        &f.clinic_a,
+        &vxu(
+            "FACA",
+            "T2",
+            "Eva",
+            "T2",
+            "2",
+            "",
+            &[
+                ("T-2", "08", "20240305", "L2"),
+                ("T-3", "20", "20240505", "L3"),
+            ],
+        ),
+    )
+    .await;
+    for (ctl, chart, name, other, lots, not_lots) in [
+        (
+            "Q21",
+            "T1",
+            "^Ana^",
+            "^Eva^",
+            &["L1"][..],
+            &["L2", "L3"][..],
+        ),
+        (
+            "Q22",
+            "T2",
+            "^Eva^",
+            "^Ana^",
+            &["L2", "L3"][..],
+            &["L1"][..],
+        ),
+    ] {
+        let q = z44("FACA", ctl, "", "5").replace("|^^^FACA^MR|", &format!("|{chart}^^^FACA^MR|"));
+        let rsp = f.ask(&f.clinic_a, &q).await;
+        assert!(rsp.contains("|Z42^CDCPHINVS|"), "{rsp}");
+        assert_eq!(segments(&rsp, "PID").len(), 1, "{rsp}");
+        assert!(rsp.contains(name) && !rsp.contains(other), "{rsp}");
+        // Her doses (and the forecast's 998), nobody else's.
+        assert_eq!(segments(&rsp, "RXA").len(), lots.len() + 1, "{rsp}");
+        for lot in lots {
+            assert!(rsp.contains(&format!("|{lot}|")), "{lot}: {rsp}");
+        }
+        for lot in not_lots {
+            assert!(!rsp.contains(&format!("|{lot}|")), "{lot}: {rsp}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_child_without_doses_still_gets_a_forecast() {
+    let f = fixture().await;
+    f.send(&f.clinic_a, &vxu("FACA", "V1", "Sofia", "A1", "", "", &[]))
+        .await;
+    let rsp = f.ask(&f.clinic_a, &z44("FACA", "Q1", "Sofia", "5")).await;
+    assert!(rsp.contains("|Z42^CDCPHINVS|"), "{rsp}");
+    assert!(segments(&rsp, "QAK")[0].contains("|OK|"), "{rsp}");
+    let orc = segments(&rsp, "ORC");
+    let rxa = segments(&rsp, "RXA");
+    assert_eq!((orc.len(), rxa.len()), (1, 1), "{rsp}");
+    assert!(orc[0].starts_with("ORC|RE||9999^"), "{rsp}");
+    assert!(
+        rxa[0].contains("|998^no vaccine administered^CVX|"),
+        "{rsp}"
+    );
+    let rows = obx_after(&rsp, rxa[0]);
+    // Every routine childhood vaccine group is due: MMR, DTaP, HepB ...
+    for cvx in ["03^", "107^", "45^"] {
+        assert!(
+            rows.iter()
+                .any(|o| o[3].starts_with("30956-7") && o[5].starts_with(cvx)),
+            "{cvx}: {rsp}"
+        );
+    }
+    assert!(value_of(&rows, "30980-7").is_some(), "{rsp}");
+}
+
+#[tokio::test]
+async fn z44_follows_the_z34_match_rules_candidates_too_many_and_nobody() {
+    let f = fixture().await;
+    for (ctl, given, order, filler, lot) in [
+        ("T1", "Ana", "1", "T-1", "L1"),
+        ("T2", "Eva", "2", "T-2", "L2"),
+    ] {
+        let msg = vxu(
+            "FACA",
+            ctl,
+            given,
+            ctl,
+            order,
+            "",
+            &[(filler, "08", "20240305", lot)],
+        );
+        f.send(&f.clinic_a, &msg).await;
+    }
+    // Without a first name the twins are only candidates: Z31, no history,
+    // no forecast (or too many for RCP-2, as for Z34).
+    let nameless = f.ask(&f.clinic_a, &z44("FACA", "Q31", "", "5")).await;
+    let nameless_z34 = f.ask(&f.clinic_a, &z34("FACA", "Q31B", "", "5")).await;
+    assert!(segments(&nameless, "RXA").is_empty(), "{nameless}");
+    assert!(segments(&nameless, "OBX").is_empty(), "{nameless}");
+    if nameless_z34.contains("Z31^CDCPHINVS") {
+        assert!(nameless.contains("|Z31^CDCPHINVS|"), "{nameless}");
+        let pids = segments(&nameless, "PID");
+        assert_eq!(pids.len(), 2, "{nameless}");
+        assert!(pids[0].starts_with("PID|1|") && pids[1].starts_with("PID|2|"));
+    } else {
+        assert!(segments(&nameless, "QAK")[0].contains("|TM|"), "{nameless}");
+    }
+    let one = f.ask(&f.clinic_a, &z44("FACA", "Q32", "", "1")).await;
+    assert!(one.contains("|Z33^CDCPHINVS|"), "{one}");
+    assert!(segments(&one, "QAK")[0].contains("|TM|"), "{one}");
+    assert!(segments(&one, "MSA")[0].starts_with("MSA|AA|"), "{one}");
+    // Nobody: Z33 NF.
+    let nobody = f.ask(&f.clinic_a, &z44("FACA", "Q33", "Nadia", "5")).await;
+    assert!(nobody.contains("|Z33^CDCPHINVS|"), "{nobody}");
+    assert!(segments(&nobody, "QAK")[0].contains("|NF|"), "{nobody}");
+    assert!(
+        segments(&nobody, "MSA")[0].starts_with("MSA|AA|"),
+        "{nobody}"
+    );
+    let record = f
+        .record_of(&f.clinic_a, &z44("FACA", "Q34", "Nadia", "5"))
+        .await;
+    assert_eq!(
+        (record.profile.as_str(), record.status.as_str()),
+        ("Z44", "NF")
+    );
+}
+
+#[tokio::test]
+async fn a_person_without_a_birth_date_gets_z33_ae_saying_why() {
+    let f = fixture().await;
+    let person = f
+        .send(
+            &f.clinic_a,
+            &vxu(
+                "FACA",
+                "V1",
+                "Sofia",
+                "A1",
+                "",
+                "",
+                &[("A-1", "08", "20240305", "LOT-HB1")],
+            ),
+        )
+        .await;
+    // Intake never lets a patient in without a birth date; a damaged record
+    // could still lack one.
+    let mut p = f.matching.person(&person).await.unwrap().unwrap();
+    p.demographics.birth_date.value = None;
+    f.store
+        .put(
+            store::Item::new(
+                registry::keys::person(&person),
+                serde_json::to_vec(&p).unwrap(),
+            ),
+            store::Condition::None,
+        )
+        .await
+        .unwrap();
+    let q = z44("FACA", "Q41", "", "5").replace("|^^^FACA^MR|", "|A1^^^FACA^MR|");
+    let rsp = f.ask(&f.clinic_a, &q).await;
+    assert!(rsp.contains("|Z33^CDCPHINVS|"), "{rsp}");
+    assert!(segments(&rsp, "MSA")[0].starts_with("MSA|AE|Q41"), "{rsp}");
+    assert!(segments(&rsp, "QAK")[0].contains("|AE|"), "{rsp}");
+    let err = segments(&rsp, "ERR");
+    assert_eq!(err.len(), 1, "{rsp}");
+    assert!(err[0].contains("no birth date"), "{rsp}");
+    assert!(segments(&rsp, "RXA").is_empty() && segments(&rsp, "PID").is_empty());
+    let d = f
+        .intake
+        .receive(&f.clinic_a, &Transport::Rest, q.as_bytes(), clock())
+        .await
+        .unwrap();
+    assert_eq!(d.ack_code, iz::AckCode::AE);
+    let record = f.record_of(&f.clinic_a, &q).await;
+    assert_eq!(
+        (record.profile.as_str(), record.status.as_str()),
+        ("Z44", "AE")
+    );
 }
