@@ -193,7 +193,8 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
         None => matching::Matcher::default(),
     });
     tracing::info!(config = %matcher.config().version, "patient matching");
-    let matching = registry::patients::PatientMatching::new(dyn_store.clone(), matcher.clone());
+    let matching = registry::patients::PatientMatching::new(dyn_store.clone(), matcher.clone())
+        .with_vaccination_rules(policy.vaccination_events.clone());
     let retry = crate::consumer::Retry {
         attempts: args.park_after,
         ..Default::default()

@@ -1625,3 +1625,336 @@ RCP|I|5^RD&records&HL70126\r";
     );
     assert!(rxa[1].contains("|998^"), "{rsp}");
 }
+
+/// One report of a dose for the vaccination-events test: `orc` is the
+/// sender's ORC-3 (empty for none), `kind` "new" (RXA-9 00) or "historical",
+/// `completion` RXA-20, `action` RXA-21.
+struct Report<'a> {
+    facility: &'a str,
+    control_id: &'a str,
+    mrn: &'a str,
+    orc: &'a str,
+    cvx: &'a str,
+    date: &'a str,
+    kind: &'a str,
+    completion: &'a str,
+    action: &'a str,
+}
+
+fn report_vxu(r: &Report<'_>) -> Vec<u8> {
+    let orc3 = if r.orc.is_empty() {
+        String::new()
+    } else {
+        format!("{}^{}", r.orc, r.facility)
+    };
+    let rxa9 = if r.kind == "new" {
+        "00^New record^NIP001"
+    } else {
+        "01^Historical^NIP001"
+    };
+    let refused = r.completion == "RE";
+    let orc3 = if refused { "9999".to_owned() } else { orc3 };
+    // RXA fields 1 to 21, by number; administered records name their lot
+    // (RXA-15) and manufacturer (RXA-17).
+    let mut rxa = vec![String::new(); 22];
+    rxa[1] = "0".into();
+    rxa[2] = "1".into();
+    rxa[3] = r.date.into();
+    rxa[5] = format!("{}^vaccine^CVX", r.cvx);
+    rxa[6] = "999".into();
+    // A refusal names no administration source (the IG's own example).
+    if !refused {
+        rxa[9] = rxa9.into();
+    }
+    if r.kind == "new" && !refused {
+        rxa[15] = "LOT-77".into();
+        rxa[17] = "MSD^Merck^MVX".into();
+    }
+    if refused {
+        rxa[18] = "00^Parental decision^NIP002".into();
+    }
+    rxa[20] = r.completion.into();
+    rxa[21] = r.action.into();
+    format!(
+        "MSH|^~\\&|EHR|{fac}|IIS|IISFAC|20261101120000-0500||VXU^V04^VXU_V04|{ctl}|P|2.5.1|||ER|AL|||||Z22^CDCPHINVS|{fac}|IISFAC\r\
+PID|1||{mrn}^^^{fac}^MR||Abara^Chidera^Ngozi^^^^L|Okoro^^^^^^M|20260901|F|||9 Juniper Way^^Lansing^MI^48910^USA^P||^PRN^PH^^^517^5550199\r\
+NK1|1|Abara^Ifeoma^^^^^L|MTH^Mother^HL70063\r\
+ORC|RE||{orc3}\r\
+RXA{rxa}\r",
+        fac = r.facility,
+        ctl = r.control_id,
+        mrn = r.mrn,
+        rxa = rxa[1..].iter().fold(String::new(), |acc, f| acc + "|" + f),
+    )
+    .into_bytes()
+}
+
+/// Issue "Vaccination-level deduplication": one dose is one event however
+/// many times and ways it is reported, over HTTP, in Z32 and in the export.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_dose_reported_many_ways_is_one_event_in_z32_and_the_export() {
+    let data = tempfile::tempdir().unwrap();
+    {
+        let _first = Server::start(data.path(), &[]);
+    }
+    iisbulk(&[
+        "au",
+        "add",
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--id",
+        "second-clinic",
+        "--kind",
+        "clinic",
+        "--name",
+        "Second Clinic",
+        "--facility",
+        "SECONDFAC",
+        "--username",
+        "second",
+        "--password",
+        "second-password-1",
+    ]);
+    let demo_client = register_client(data.path(), "demo-clinic");
+    let server = Server::start(data.path(), &[]);
+    let url = server.url.clone();
+    let base = Report {
+        facility: "DEMOGEN",
+        control_id: "",
+        mrn: "EV-1",
+        orc: "",
+        cvx: "08",
+        date: "20261101",
+        kind: "new",
+        completion: "CP",
+        action: "A",
+    };
+    let reports = [
+        // The EHR resends the HepB dose with a new ORC-3 each time...
+        Report {
+            control_id: "EV-01",
+            orc: "ORD-1",
+            ..base
+        },
+        Report {
+            control_id: "EV-02",
+            orc: "ORD-2",
+            ..base
+        },
+        Report {
+            control_id: "EV-03",
+            orc: "ORD-3",
+            ..base
+        },
+        // ...once without one ("9999", the IG's "no filler order number"),
+        // once as CVX 45 (HepB unspecified)...
+        Report {
+            control_id: "EV-04",
+            orc: "9999",
+            ..base
+        },
+        Report {
+            control_id: "EV-05",
+            orc: "ORD-5",
+            cvx: "45",
+            ..base
+        },
+        // ...a second clinic reports it, and as a historical record two
+        // days later...
+        Report {
+            facility: "SECONDFAC",
+            control_id: "EV-06",
+            mrn: "S-9",
+            orc: "S-ORD-1",
+            ..base
+        },
+        Report {
+            facility: "SECONDFAC",
+            control_id: "EV-07",
+            mrn: "S-9",
+            orc: "S-ORD-2",
+            date: "20261103",
+            kind: "historical",
+            ..base
+        },
+        // ...a refusal the same day stays apart...
+        Report {
+            control_id: "EV-08",
+            cvx: "08",
+            completion: "RE",
+            ..base
+        },
+        // ...and Pediarix (DTaP-HepB-IPV) with a separate DTaP on one day
+        // is one DTaP event (and the same HepB event).
+        Report {
+            control_id: "EV-09",
+            orc: "ORD-9",
+            cvx: "110",
+            date: "20261201",
+            ..base
+        },
+        Report {
+            control_id: "EV-10",
+            orc: "ORD-10",
+            cvx: "20",
+            date: "20261201",
+            ..base
+        },
+    ];
+    let second = |r: &Report<'_>| r.facility == "SECONDFAC";
+    for r in &reports {
+        let (user, pass) = if second(r) {
+            ("second", "second-password-1")
+        } else {
+            (DEMO_USER, DEMO_PASSWORD)
+        };
+        let (status, answer) = post_hl7(&url, user, pass, report_vxu(r)).await;
+        assert_eq!(status, 200);
+        assert!(
+            answer.contains("MSA|AA") || answer.contains("MSA|AE"),
+            "{}: {answer}",
+            r.control_id
+        );
+        server
+            .matched
+            .recv_timeout(Duration::from_secs(60))
+            .expect("message matched");
+    }
+    let z34 = |ctl: &str| {
+        format!(
+            "MSH|^~\\&|EHR|DEMOGEN|IIS|IISFAC|20261210120000-0500||QBP^Q11^QBP_Q11|{ctl}|P|2.5.1|||ER|AL|||||Z34^CDCPHINVS|DEMOGEN|IISFAC\r\
+QPD|Z34^Request Immunization History^CDCPHINVS|Q-{ctl}|EV-1^^^DEMOGEN^MR|Abara^Chidera^Ngozi^^^^L|Okoro^^^^^^M|20260901|F\r\
+RCP|I|5^RD&records&HL70126\r"
+        )
+        .into_bytes()
+    };
+    let (_, rsp) = post_hl7(&url, DEMO_USER, DEMO_PASSWORD, z34("EV-Q1")).await;
+    keep_answer("vaccination-events-z32", &rsp);
+    assert!(rsp.contains("Z32^CDCPHINVS"), "{rsp}");
+    let rxa = segment(&rsp, "RXA");
+    // The HepB event (08/45/historical, two clinics), the refusal, the
+    // Pediarix event: three.
+    assert_eq!(rxa.len(), 3, "{rsp}");
+    let hepb: Vec<_> = rxa
+        .iter()
+        .filter(|r| r.contains("|20261101|") && r.contains("|CP|"))
+        .collect();
+    assert_eq!(hepb.len(), 1, "{rsp}");
+    assert_eq!(
+        rxa.iter().filter(|r| r.contains("|RE|")).count(),
+        1,
+        "{rsp}"
+    );
+    assert_eq!(
+        rxa.iter().filter(|r| r.contains("|20261201|")).count(),
+        1,
+        "{rsp}"
+    );
+
+    // The export: one Immunization per event, each listing its reports.
+    let token = access_token(&url, &demo_client);
+    let (_, bundle) = get_fhir(
+        &format!("{url}/fhir/Group?identifier=demo-clinic"),
+        Some(&token),
+    )
+    .await;
+    let group_id = bundle["entry"][0]["resource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..100 {
+        let (_, g) = get_fhir(&format!("{url}/fhir/Group/{group_id}"), Some(&token)).await;
+        if g["quantity"].as_u64() == Some(1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let out = data.path().join("events-export");
+    iisbulk(&[
+        "export",
+        "--url",
+        &url,
+        "--client-id",
+        &demo_client.0,
+        "--key",
+        demo_client.1.to_str().unwrap(),
+        "--group",
+        &group_id,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let imm_file = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("output-Immunization")
+        })
+        .expect("an Immunization file");
+    let exported: Vec<serde_json::Value> = std::fs::read_to_string(imm_file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(exported.len(), 3, "{exported:?}");
+    for imm in &exported {
+        keep_sample(&format!("event-{}", imm["id"].as_str().unwrap()), imm);
+    }
+    let hepb = exported
+        .iter()
+        .find(|i| i["occurrenceDateTime"] == "2026-11-01" && i["status"] == "completed")
+        .expect("the HepB event");
+    let reports_listed = hepb["identifier"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["use"] == "secondary")
+        .count();
+    assert_eq!(reports_listed, 7, "{hepb}");
+    assert!(
+        hepb["identifier"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["system"]
+                .as_str()
+                .unwrap()
+                .ends_with("/report/second-clinic")),
+        "{hepb}"
+    );
+
+    // The demo clinic withdraws all of its HepB reports: the event stands,
+    // on the second clinic's reports.
+    for (n, orc) in ["ORD-1", "ORD-2", "ORD-3", "9999", "ORD-5"]
+        .iter()
+        .enumerate()
+    {
+        let ctl = format!("EV-D{n}");
+        let cvx = if *orc == "ORD-5" { "45" } else { "08" };
+        let d = Report {
+            control_id: &ctl,
+            orc,
+            cvx,
+            action: "D",
+            ..base
+        };
+        let (status, answer) = post_hl7(&url, DEMO_USER, DEMO_PASSWORD, report_vxu(&d)).await;
+        assert_eq!(status, 200, "{answer}");
+        server
+            .matched
+            .recv_timeout(Duration::from_secs(60))
+            .expect("message matched");
+    }
+    let (_, rsp) = post_hl7(&url, DEMO_USER, DEMO_PASSWORD, z34("EV-Q2")).await;
+    let rxa = segment(&rsp, "RXA");
+    assert_eq!(
+        rxa.iter()
+            .filter(|r| r.contains("|20261101|") && r.contains("|CP|"))
+            .count(),
+        1,
+        "{rsp}"
+    );
+    assert_eq!(rxa.len(), 3, "{rsp}");
+}

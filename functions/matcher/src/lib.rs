@@ -69,7 +69,8 @@ pub async fn handle(
 /// per container (and the cloud end-to-end test builds it against moto):
 /// `IISBULK_TABLE` (required), `IISBULK_DYNAMODB_ENDPOINT` (tests only),
 /// `IISBULK_MATCHING_CONFIG` (a matching configuration TOML file path; the
-/// shipped one otherwise).
+/// shipped one otherwise), `IISBULK_JURISDICTION_POLICY` (the policy's
+/// `[vaccination_events]` rules; the shipped policy otherwise).
 #[cfg(feature = "lambda")]
 pub async fn deps_from_env() -> Result<PatientMatching, lambda_runtime::Error> {
     use std::sync::Arc;
@@ -88,8 +89,9 @@ pub async fn deps_from_env() -> Result<PatientMatching, lambda_runtime::Error> {
         store_dynamodb::client_from_env().await,
         table,
     ));
-    Ok(PatientMatching::new(
-        store,
-        Arc::new(matching::Matcher::new(config)),
-    ))
+    let policy = registry::membership::JurisdictionPolicy::from_env()?;
+    Ok(
+        PatientMatching::new(store, Arc::new(matching::Matcher::new(config)))
+            .with_vaccination_rules(policy.vaccination_events),
+    )
 }

@@ -519,11 +519,22 @@ pub fn immunization(person_id: &str, imm: &Immunization, base: &str) -> fhir::Im
         .collect();
     fhir::Immunization {
         id: fhir_id(&imm.id),
-        identifier: vec![FhirIdentifier {
+        // The event's own id, then one identifier per report behind it
+        // (`<base>/report/<Authorized User>`, the report's key: ORC-3
+        // hashed, never the sender's number itself), so a reader sees how
+        // many reports, and from whom, one event consolidates.
+        identifier: std::iter::once(FhirIdentifier {
             system: Some(system(base, "immunization")),
             value: Some(imm.id.clone()),
             ..FhirIdentifier::default()
-        }],
+        })
+        .chain(imm.sources.iter().map(|r| FhirIdentifier {
+            r#use: Some("secondary".into()),
+            system: Some(system(base, &format!("report/{}", fhir_id(&r.au)))),
+            value: Some(r.dose_key.clone()),
+            ..FhirIdentifier::default()
+        }))
+        .collect(),
         status: if not_done { "not-done" } else { "completed" }.into(),
         status_reason,
         vaccine_code: vaccine,

@@ -68,6 +68,8 @@ pub struct JurisdictionPolicy {
     pub association: Association,
     pub rsp_group_identifier: Option<RspGroupIdentifier>,
     pub identifier_base: String,
+    /// How reports become vaccination events (`[vaccination_events]`).
+    pub vaccination_events: crate::patients::VaccinationRules,
 }
 
 #[derive(Deserialize)]
@@ -79,6 +81,8 @@ struct File {
     rsp: RspSection,
     #[serde(default)]
     fhir: FhirSection,
+    #[serde(default)]
+    vaccination_events: crate::patients::VaccinationRules,
 }
 
 #[derive(Deserialize)]
@@ -182,6 +186,22 @@ impl JurisdictionPolicy {
             }
             None
         };
+        let events = &file.vaccination_events;
+        if events.historical_window_days > 30 {
+            return fail(format!(
+                "vaccination_events.historical_window_days is {}: at most 30 (reports of one vaccine group further apart are two doses)",
+                events.historical_window_days
+            ));
+        }
+        let mut seen = Vec::new();
+        for rule in &events.best_record {
+            if seen.contains(rule) {
+                return fail(format!(
+                    "vaccination_events.best_record names {rule:?} twice"
+                ));
+            }
+            seen.push(*rule);
+        }
         let base = file.fhir.identifier_base.trim().to_owned();
         if !(base.starts_with("urn:")
             || base.starts_with("https://")
@@ -201,6 +221,7 @@ impl JurisdictionPolicy {
             association: m.association,
             rsp_group_identifier,
             identifier_base: base,
+            vaccination_events: file.vaccination_events,
         })
     }
 
@@ -247,6 +268,10 @@ mod tests {
     #[test]
     fn the_shipped_policy_is_the_safe_default() {
         let p = JurisdictionPolicy::default();
+        assert_eq!(
+            p.vaccination_events,
+            crate::patients::VaccinationRules::default()
+        );
         assert!(p.vxu && !p.qbp);
         assert_eq!(p.minimum_certainty, MinimumCertainty::Certain);
         assert_eq!(p.association, Association::Multiple);
@@ -290,6 +315,21 @@ mod tests {
                 "# identifier_type = \"GI\"",
                 "identifier_type = \"GI\"",
                 "rsp.group_identifier is false",
+            ),
+            (
+                "historical_window_days = 3",
+                "historical_window_days = 90",
+                "vaccination_events.historical_window_days",
+            ),
+            (
+                "best_record = [\"administered\", \"most_complete\", \"earliest_received\"]",
+                "best_record = [\"administered\", \"administered\"]",
+                "names Administered twice",
+            ),
+            (
+                "best_record = [\"administered\", \"most_complete\", \"earliest_received\"]",
+                "best_record = [\"newest\"]",
+                "newest",
             ),
         ];
         for (from, to, needle) in cases {

@@ -21,7 +21,7 @@ use store::{Condition, Index, Item, ItemStore, QueryOpts, SkRange, StoreError, W
 
 use super::count::{self, ChartCount};
 use super::demographics::Demographics;
-use super::doses::{self, consolidate, DoseChange, SourceDose, VaccineGroups};
+use super::doses::{self, consolidate, DoseChange, SourceDose, VaccinationRules, VaccineGroups};
 use super::items::{
     Link, LinkHow, MatchView, MatchedMessage, Person, PersonStatus, PotentialDuplicate,
     SourceRecord,
@@ -134,6 +134,8 @@ pub struct PatientMatching {
     groups: &'static VaccineGroups,
     /// The registry's chart count, as last read (the bands follow it).
     pub(super) charts: Arc<ChartCount>,
+    /// How reports become vaccination events (the jurisdiction's policy).
+    vaccination: Arc<VaccinationRules>,
 }
 
 impl std::fmt::Debug for PatientMatching {
@@ -168,7 +170,15 @@ impl PatientMatching {
             matcher,
             groups: VaccineGroups::built_in(),
             charts: Arc::new(ChartCount::default()),
+            vaccination: Arc::new(VaccinationRules::default()),
         }
+    }
+
+    /// Reports consolidated into vaccination events by these rules (the
+    /// jurisdiction policy's `[vaccination_events]`) instead of the default.
+    pub fn with_vaccination_rules(mut self, rules: VaccinationRules) -> Self {
+        self.vaccination = Arc::new(rules);
+        self
     }
 
     pub fn store(&self) -> &dyn ItemStore {
@@ -675,6 +685,7 @@ impl PatientMatching {
         person: &str,
     ) -> Result<Vec<String>, StoreError> {
         let changes = doses::changes(
+            self.groups,
             &msg.au,
             sid,
             &msg.message_id,
@@ -687,13 +698,24 @@ impl PatientMatching {
         let mut writes = Vec::new();
         let mut touched: BTreeSet<String> = BTreeSet::new();
         for change in changes {
-            let (au, key) = match &change {
-                DoseChange::Upsert(d) => (&d.au, &d.dose_key),
-                DoseChange::Delete { au, dose_key } => (au, dose_key),
-            };
+            let (au, new_key, legacy) = change.keys();
+            // The report the sender means: stored under its key, or, for a
+            // report without ORC-3 stored by an earlier version, under the
+            // key that version gave it (updated and deleted there, so
+            // nothing is left behind).
+            let mut key = new_key.to_owned();
+            let mut found = self.store.get(&keys::dose_ref(au, new_key)).await?;
+            if found.is_none() {
+                if let Some(old) = legacy {
+                    if let Some(r) = self.store.get(&keys::dose_ref(au, old)).await? {
+                        key = old.to_owned();
+                        found = Some(r);
+                    }
+                }
+            }
             // The dose may live under another chart of the same sender (the
             // clinic re-registered the child): updates and deletes follow it.
-            let home = match self.store.get(&keys::dose_ref(au, key)).await? {
+            let home = match found {
                 Some(r) => String::from_utf8_lossy(&r.data).into_owned(),
                 None => sid.to_owned(),
             };
@@ -703,9 +725,11 @@ impl PatientMatching {
                     touched.insert(other.person);
                 }
             }
+            let au = au.to_owned();
             match change {
-                DoseChange::Upsert(mut dose) => {
+                DoseChange::Upsert { mut dose, .. } => {
                     dose.source = home.clone();
+                    dose.dose_key = key;
                     writes.push(Write::Put {
                         item: Item::new(keys::source_dose(&home, &dose.dose_key), encode(&dose)?),
                         cond: Condition::None,
@@ -718,13 +742,13 @@ impl PatientMatching {
                         cond: Condition::None,
                     });
                 }
-                DoseChange::Delete { au, dose_key } => {
+                DoseChange::Delete { .. } => {
                     writes.push(Write::Delete {
-                        key: keys::source_dose(&home, &dose_key),
+                        key: keys::source_dose(&home, &key),
                         cond: Condition::None,
                     });
                     writes.push(Write::Delete {
-                        key: keys::dose_ref(&au, &dose_key),
+                        key: keys::dose_ref(&au, &key),
                         cond: Condition::None,
                     });
                 }
@@ -812,7 +836,7 @@ impl PatientMatching {
                 reported.push(decode(&item, "dose")?);
             }
         }
-        let history = consolidate(self.groups, &reported);
+        let history = consolidate(self.groups, &self.vaccination, &reported);
         let mut stale: BTreeMap<String, Item> = self
             .query_all(&keys::person_pk(person), keys::IMMUNIZATION_PREFIX)
             .await?

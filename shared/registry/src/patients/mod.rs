@@ -14,7 +14,7 @@ mod resolving;
 pub mod source;
 
 pub use demographics::{Demographics, Stamped};
-pub use doses::{Immunization, SourceDose, VaccineGroups};
+pub use doses::{BestRecord, Immunization, SourceDose, VaccinationRules, VaccineGroups};
 pub use items::{
     Link, LinkHow, MatchView, MatchedMessage, Person, PersonStatus, PotentialDuplicate,
     SourceRecord,

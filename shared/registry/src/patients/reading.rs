@@ -22,10 +22,9 @@ pub struct PersonRecord {
 }
 
 impl PersonRecord {
-    /// The consolidated history without each dose's reports (`sources`
-    /// left empty), in key order.
+    /// The consolidated history, in key order.
     pub fn history(&self) -> Result<Vec<Immunization>, StoreError> {
-        self.immunizations.iter().map(without_sources).collect()
+        self.immunizations.iter().map(immunization_of).collect()
     }
 }
 
@@ -42,19 +41,8 @@ struct RecordIdentifiers {
     identifiers: Vec<matching::RecordIdentifier>,
 }
 
-/// A consolidated dose without its reports.
-#[derive(serde::Deserialize)]
-struct Rendered {
-    id: String,
-    order: iz::view::Order,
-}
-
-fn without_sources(item: &Item) -> Result<Immunization, StoreError> {
-    decode::<Rendered>(item, "immunization").map(|r| Immunization {
-        id: r.id,
-        order: r.order,
-        sources: Vec::new(),
-    })
+fn immunization_of(item: &Item) -> Result<Immunization, StoreError> {
+    decode::<Immunization>(item, "immunization")
 }
 
 impl PatientMatching {
