@@ -189,10 +189,16 @@ mod tests {
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect();
-            assert_eq!(got, want, "vendored {name:?} differs from its recorded checksum");
+            assert_eq!(
+                got, want,
+                "vendored {name:?} differs from its recorded checksum"
+            );
             listed.insert(name.to_owned());
         }
-        for e in std::fs::read_dir(&ours).expect("the vendored profiles").flatten() {
+        for e in std::fs::read_dir(&ours)
+            .expect("the vendored profiles")
+            .flatten()
+        {
             let name = e.file_name().to_string_lossy().into_owned();
             assert!(listed.contains(&name), "{name:?} has no recorded checksum");
         }
