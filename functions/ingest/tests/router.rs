@@ -14,7 +14,7 @@ use store::embedded::EmbeddedStore;
 use tower::ServiceExt;
 
 fn corpus(name: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/hl7");
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/corpus/hl7");
     std::fs::read(p.join(name)).unwrap()
 }
 

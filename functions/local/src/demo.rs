@@ -1,7 +1,7 @@
 //! `iisbulk demo`: the whole IIS on a fresh data directory, exercised the
 //! way its users would: a demo Authorized User and SMART client are
-//! onboarded, the sample VXUs of the corpus and a few hundred made-up ones
-//! are sent over HTTP, and the demo clinic's Group is exported through the
+//! onboarded, the sample VXUs of the corpus (built into the binary from
+//! `testdata/corpus/hl7`) and a few hundred made-up ones are sent over HTTP, and the demo clinic's Group is exported through the
 //! real Bulk Data API. Prints the manifest and where the files are, then
 //! keeps serving (or stops, with `--exit`).
 
@@ -26,9 +26,10 @@ pub struct DemoArgs {
     /// Address to serve on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     bind: String,
-    /// Folder of sample messages; its `vxu-*.hl7` files are sent.
-    #[arg(long, default_value = "../shared/corpus/hl7")]
-    corpus: PathBuf,
+    /// Folder of sample messages whose `vxu-*.hl7` files are sent instead
+    /// of the built-in samples (the 18 VXUs of testdata/corpus/hl7).
+    #[arg(long)]
+    corpus: Option<PathBuf>,
     /// Made-up children reported besides the samples.
     #[arg(long, default_value_t = 300)]
     generated: usize,
@@ -93,7 +94,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
     println!("3. IIS listening on {url} (POST /hl7, POST /soap, FHIR at {url}/fhir)");
 
     let http = reqwest::Client::new();
-    let (accepted, rejected, samples) = send_samples(&http, &url, &args.corpus).await?;
+    let (accepted, rejected, samples) = send_samples(&http, &url, args.corpus.as_deref()).await?;
     let made_up = send_generated(&http, &url, args.generated).await?;
     println!(
         "4. sent {samples} sample VXUs ({accepted} accepted, {rejected} rejected as the guide requires) and {made_up} made-up ones over HTTP"
@@ -207,17 +208,39 @@ fn ack_code(answer: &str) -> &str {
         .unwrap_or("")
 }
 
-async fn send_samples(
-    http: &reqwest::Client,
-    url: &str,
-    corpus: &Path,
-) -> Result<(usize, usize, usize), String> {
+/// The sample VXUs of `testdata/corpus/hl7` (their sources are in its
+/// `SOURCES.md`), built into the binary so that the demo sends them from any
+/// directory.
+macro_rules! samples {
+    ($($name:literal),* $(,)?) => {
+        [$(($name, include_bytes!(concat!("../../../testdata/corpus/hl7/", $name)) as &[u8])),*]
+    };
+}
+const SAMPLES: [(&str, &[u8]); 18] = samples![
+    "vxu-001.hl7",
+    "vxu-002.hl7",
+    "vxu-003.hl7",
+    "vxu-004.hl7",
+    "vxu-005.hl7",
+    "vxu-006.hl7",
+    "vxu-007.hl7",
+    "vxu-008.hl7",
+    "vxu-009.hl7",
+    "vxu-010.hl7",
+    "vxu-011.hl7",
+    "vxu-012.hl7",
+    "vxu-013.hl7",
+    "vxu-014.hl7",
+    "vxu-015.hl7",
+    "vxu-016.hl7",
+    "vxu-017.hl7",
+    "vxu-018.hl7",
+];
+
+/// The `vxu-*.hl7` files of a folder, by name; `None` when it cannot be read.
+fn samples_in(corpus: &Path) -> Result<Option<Vec<Vec<u8>>>, String> {
     let Ok(entries) = std::fs::read_dir(corpus) else {
-        println!(
-            "   (no sample folder at {}: only made-up children are sent)",
-            corpus.display()
-        );
-        return Ok((0, 0, 0));
+        return Ok(None);
     };
     let mut files: Vec<PathBuf> = entries
         .flatten()
@@ -229,16 +252,41 @@ async fn send_samples(
         })
         .collect();
     files.sort();
+    files
+        .iter()
+        .map(|f| std::fs::read(f).map_err(|e| format!("{}: {e}", f.display())))
+        .collect::<Result<_, _>>()
+        .map(Some)
+}
+
+/// Sends the built-in samples, or those of `corpus` when one is given.
+async fn send_samples(
+    http: &reqwest::Client,
+    url: &str,
+    corpus: Option<&Path>,
+) -> Result<(usize, usize, usize), String> {
+    let messages: Vec<Vec<u8>> = match corpus {
+        None => SAMPLES.iter().map(|(_, bytes)| bytes.to_vec()).collect(),
+        Some(corpus) => match samples_in(corpus)? {
+            Some(messages) => messages,
+            None => {
+                println!(
+                    "   (no sample folder at {}: only made-up children are sent)",
+                    corpus.display()
+                );
+                return Ok((0, 0, 0));
+            }
+        },
+    };
     let (mut accepted, mut rejected) = (0, 0);
-    for f in &files {
-        let bytes = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
-        let answer = post_hl7(http, url, &String::from_utf8_lossy(&bytes)).await?;
+    for bytes in &messages {
+        let answer = post_hl7(http, url, &String::from_utf8_lossy(bytes)).await?;
         match ack_code(&answer) {
             "AA" | "CA" => accepted += 1,
             _ => rejected += 1,
         }
     }
-    Ok((accepted, rejected, files.len()))
+    Ok((accepted, rejected, messages.len()))
 }
 
 /// Made-up children: deterministic, varied names, birth dates and doses.
@@ -337,5 +385,23 @@ async fn settled_group(
             return Ok(group);
         }
         last = Some(group);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_samples_are_the_corpus_vxus_byte_for_byte() {
+        let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/corpus/hl7");
+        let on_disk = samples_in(&corpus)
+            .expect("readable samples")
+            .expect("testdata/corpus/hl7 is part of the repository");
+        let built_in: Vec<Vec<u8>> = SAMPLES.iter().map(|(_, b)| b.to_vec()).collect();
+        assert!(
+            on_disk == built_in,
+            "the demo's built-in samples differ from testdata/corpus/hl7/vxu-*.hl7"
+        );
     }
 }

@@ -52,7 +52,7 @@ pub struct ServeArgs {
     cdsi_version: Option<String>,
     /// Create the demo Authorized User (username `demo`, password
     /// `demo-password-1`) whose facilities are those of the sample messages
-    /// in ../shared/corpus/hl7, if it does not exist. Never on real data.
+    /// in testdata/corpus/hl7, if it does not exist. Never on real data.
     #[arg(long)]
     demo: bool,
     /// The jurisdiction's Group membership policy (TOML; see

@@ -11,7 +11,7 @@ const DEMO_USER: &str = "demo";
 const DEMO_PASSWORD: &str = "demo-password-1";
 
 fn corpus_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/hl7")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/corpus/hl7")
 }
 
 fn corpus(prefix: &str) -> Vec<(String, Vec<u8>)> {

@@ -7,7 +7,7 @@ use std::process::Command;
 
 fn corpus(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/corpus/hl7")
+        .join("../../testdata/corpus/hl7")
         .join(name)
 }
 

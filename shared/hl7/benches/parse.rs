@@ -1,10 +1,10 @@
-//! Parse throughput on two real messages from the shared corpus, against the
+//! Parse throughput on two real messages from the corpus, against the
 //! `hl7-parser` crate.
 //!
 //! `cargo bench -p hl7 --bench parse`
 //!
-//! Counters: bytes (MB/s) and segments (items/s). The corpus sits beside the
-//! repository, so files are read when each benchmark starts.
+//! Counters: bytes (MB/s) and segments (items/s). The corpus is in
+//! `testdata/corpus/hl7`; files are read when each benchmark starts.
 
 use divan::counter::{BytesCount, ItemsCount};
 use divan::{black_box, Bencher};
@@ -15,7 +15,7 @@ fn main() {
     divan::main();
 }
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus/hl7");
+const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/corpus/hl7");
 
 /// vxu-001: 4 KB, CRLF terminators; vxu-012: 18 KB, LF terminators, 34 RXA.
 const FILES: &[&str] = &["vxu-001.hl7", "vxu-012.hl7"];

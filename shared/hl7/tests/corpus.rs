@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used)]
-//! Round trips over the real HL7 v2 messages in the shared corpus
-//! (`shared/corpus/hl7` beside this repository, read-only).
+//! Round trips over the real HL7 v2 messages of the corpus
+//! (`testdata/corpus/hl7`, copied unchanged; see `testdata/README.md`).
 //!
 //! A missing or shrunken corpus fails these tests loudly instead of letting
 //! them pass over zero files.
@@ -8,7 +8,7 @@
 use hl7::{decode, escape_preserving, Delimiters, Element, Message};
 use std::path::{Path, PathBuf};
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus/hl7");
+const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/corpus/hl7");
 const MIN_FILES: usize = 60;
 
 /// Every `*.hl7` file of the corpus, sorted by name. Panics with a clear
@@ -17,8 +17,8 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
     let dir = Path::new(CORPUS);
     let entries = std::fs::read_dir(dir).unwrap_or_else(|e| {
         panic!(
-            "the HL7 corpus folder {} cannot be read ({e}); it must exist beside the repository \
-             as shared/corpus/hl7",
+            "the HL7 corpus folder {} cannot be read ({e}); it is part of the repository, \
+             in testdata/corpus/hl7",
             dir.display()
         )
     });

@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use support::{check, walk};
 
 const CASES: u32 = 2_000;
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus/hl7");
+const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/corpus/hl7");
 
 /// The corpus messages, read once. Panics clearly when the folder is missing.
 fn corpus() -> &'static [Vec<u8>] {
@@ -24,8 +24,8 @@ fn corpus() -> &'static [Vec<u8>] {
         let mut paths: Vec<_> = std::fs::read_dir(dir)
             .unwrap_or_else(|e| {
                 panic!(
-                    "the HL7 corpus folder {} cannot be read ({e}); it must exist beside the \
-                     repository as shared/corpus/hl7",
+                    "the HL7 corpus folder {} cannot be read ({e}); it is part of the \
+                     repository, in testdata/corpus/hl7",
                     dir.display()
                 )
             })

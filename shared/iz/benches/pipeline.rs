@@ -1,11 +1,11 @@
 //! Throughput of the whole intake pipeline on two real VXU messages from the
-//! shared corpus: parse, parse + validate (`judge`), and parse + validate +
+//! corpus: parse, parse + validate (`judge`), and parse + validate +
 //! ACK (`respond`, which also builds the answer's bytes).
 //!
 //! `cargo bench -p iz --bench pipeline`
 //!
-//! Counters: bytes (MB/s) and messages (items/s). The corpus sits beside the
-//! repository, so files are read when each benchmark starts. The clock is
+//! Counters: bytes (MB/s) and messages (items/s). The corpus is in
+//! `testdata/corpus/hl7`; files are read when each benchmark starts. The clock is
 //! fixed so that date-dependent checks do not change the work done, and the
 //! profile's lazy load happens before timing starts.
 
@@ -19,7 +19,7 @@ fn main() {
     divan::main();
 }
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus/hl7");
+const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/corpus/hl7");
 
 /// vxu-001: 4 KB, CRLF terminators; vxu-012: 18 KB, LF terminators, 34 RXA.
 const FILES: &[&str] = &["vxu-001.hl7", "vxu-012.hl7"];
@@ -33,8 +33,8 @@ fn load(file: &str) -> Vec<u8> {
     let path = Path::new(CORPUS).join(file);
     std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
-            "cannot read benchmark input {} ({e}); the HL7 corpus must exist beside the \
-             repository as shared/corpus/hl7",
+            "cannot read benchmark input {} ({e}); the HL7 corpus is part of the \
+             repository, in testdata/corpus/hl7",
             path.display()
         )
     })

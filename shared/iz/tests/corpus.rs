@@ -12,7 +12,7 @@ fn corpus_dir() -> PathBuf {
     let dir = std::env::var_os("IISBULK_CORPUS")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/hl7")
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/corpus/hl7")
         });
     assert!(
         dir.is_dir(),

@@ -21,7 +21,7 @@ use proptest::sample::{select, Index};
 use std::path::Path;
 use std::sync::OnceLock;
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus/hl7");
+const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/corpus/hl7");
 
 /// Cases per property (2,000 in all); `PROPTEST_CASES` overrides it for a
 /// longer local run.
@@ -52,8 +52,8 @@ fn corpus() -> &'static [Vec<u8>] {
         let mut paths: Vec<_> = std::fs::read_dir(dir)
             .unwrap_or_else(|e| {
                 panic!(
-                    "the HL7 corpus folder {} cannot be read ({e}); it must exist beside the \
-                     repository as shared/corpus/hl7",
+                    "the HL7 corpus folder {} cannot be read ({e}); it is part of the \
+                     repository, in testdata/corpus/hl7",
                     dir.display()
                 )
             })

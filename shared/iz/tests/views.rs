@@ -8,7 +8,7 @@ use iz::{judge, query, vxu, Clock, Date};
 use std::path::PathBuf;
 
 fn corpus(name: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/hl7");
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/corpus/hl7");
     std::fs::read(p.join(name)).unwrap_or_else(|e| panic!("corpus file {name}: {e}"))
 }
 
@@ -261,7 +261,7 @@ fn qbp_phone_multiple_birth_and_order() {
 
 #[test]
 fn every_accepted_corpus_vxu_has_a_usable_view() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/hl7");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/corpus/hl7");
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();

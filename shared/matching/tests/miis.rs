@@ -1,4 +1,4 @@
-//! AIRA's labelled IIS pairs (../shared/matching/miis/, every file): no
+//! AIRA's labelled IIS pairs (testdata/matching/miis/, every file): no
 //! multiple-birth scenario graded certain, at least 90% of "Match" pairs
 //! certain, and the "Not a Match" pairs graded certain exactly the ones
 //! looked at and listed below. Prints the accuracy per file and per
@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use matching::{miis, Grade, Matcher};
 
 fn miis_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/matching/miis")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/matching/miis")
 }
 
 #[derive(Default)]
@@ -89,7 +89,7 @@ const KNOWN: &[(&str, &str)] = &[
 fn aira_pairs_twins_never_certain_and_matches_mostly_certain() {
     let matcher = Matcher::default();
     let mut files: Vec<PathBuf> = std::fs::read_dir(miis_dir())
-        .expect("../shared/matching/miis is beside the repository")
+        .expect("testdata/matching/miis is part of the repository")
         .map(|e| e.expect("dir entry").path())
         .filter(|p| p.extension().is_some_and(|x| x == "txt"))
         .collect();

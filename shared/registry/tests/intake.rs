@@ -13,7 +13,7 @@ use store::embedded::EmbeddedStore;
 use store::ItemStore;
 
 fn corpus(name: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/hl7");
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/corpus/hl7");
     std::fs::read(p.join(name)).unwrap()
 }
 

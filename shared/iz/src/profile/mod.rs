@@ -171,23 +171,38 @@ mod tests {
     }
 
     #[test]
-    fn vendored_profiles_match_the_shared_originals() {
-        // The repo carries a verbatim copy so builds need nothing beside it;
-        // when the project's shared folder is present, prove the copy is exact.
-        let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/ig-profiles/nist-iz-r1.5");
-        let Ok(entries) = std::fs::read_dir(&shared) else {
-            return;
-        };
-        let ours = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/nist-iz-r1.5");
-        let mut compared = 0;
-        for e in entries.flatten() {
-            let name = e.file_name();
-            let theirs = std::fs::read(e.path()).expect("read shared profile");
-            let mine = std::fs::read(ours.join(&name)).unwrap_or_default();
-            assert!(theirs == mine, "vendored {name:?} differs from ../shared");
-            compared += 1;
+    fn vendored_profiles_match_their_recorded_checksums() {
+        // The repository's verbatim copy is the truth: every file of it must
+        // still have the SHA-256 recorded when it was copied
+        // (`profiles/nist-iz-r1.5.sha256`, the format of `sha256sum -c`), and
+        // nothing may have been added beside them.
+        use sha2::{Digest, Sha256};
+        let profiles = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
+        let sums = std::fs::read_to_string(profiles.join("nist-iz-r1.5.sha256"))
+            .expect("the recorded checksums");
+        let ours = profiles.join("nist-iz-r1.5");
+        let mut listed = std::collections::BTreeSet::new();
+        for line in sums.lines().filter(|l| !l.trim().is_empty()) {
+            let (want, name) = line.split_once("  ").expect("`<sha256>  <file>` lines");
+            let bytes = std::fs::read(ours.join(name)).expect("a listed profile file");
+            let got: String = Sha256::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(
+                got, want,
+                "vendored {name:?} differs from its recorded checksum"
+            );
+            listed.insert(name.to_owned());
         }
+        for e in std::fs::read_dir(&ours)
+            .expect("the vendored profiles")
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            assert!(listed.contains(&name), "{name:?} has no recorded checksum");
+        }
+        let compared = listed.len();
         assert!(compared >= 24);
     }
 }

@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests: the NIST reference envelopes
-//! (read from `shared/cdc-iis-soap` beside the repository), a structural
+//! (read from `testdata/cdc-iis-soap`), a structural
 //! comparator, and envelope builders for hand-made requests.
 #![allow(dead_code, clippy::unwrap_used)]
 
@@ -9,11 +9,12 @@ pub const SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";
 pub const SOAP11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 pub const CDC: &str = "urn:cdc:iisb:2011";
 
-/// `shared/cdc-iis-soap` beside the repository (read-only reference files).
+/// `testdata/cdc-iis-soap`: the CDC WSDL/XSD and NIST's sample envelopes,
+/// copied unchanged (see `testdata/README.md`).
 pub fn reference_dir() -> PathBuf {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/cdc-iis-soap"
+        "/../../testdata/cdc-iis-soap"
     ))
 }
 
@@ -23,8 +24,8 @@ pub fn nist(name: &str) -> Vec<u8> {
     let path = reference_dir().join(name);
     std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
-            "cannot read NIST sample {} ({e}); the reference folder shared/cdc-iis-soap must \
-             exist beside the repository",
+            "cannot read NIST sample {} ({e}); the reference folder testdata/cdc-iis-soap is \
+             part of the repository",
             path.display()
         )
     })
