@@ -8,7 +8,9 @@
 //! `IISBULK_BENCH_QUERIES` Z34 queries (default 5,000; noisy copies of
 //! registered children and children never seen) with
 //! `IISBULK_BENCH_CONCURRENCY` clients (default 8): queries/s, p50/p99
-//! latency and the answer profiles.
+//! latency and the answer profiles. `IISBULK_BENCH_PROFILES=Z34,Z44` asks
+//! the same queries as Z34 and then as Z44 (evaluated history and CDSi
+//! forecast, answered Z42) on the same registry.
 //!
 //! Loading goes through the real find-or-create, on a store opened for a
 //! bulk load (synced about once a second rather than per batch); queries
@@ -139,12 +141,32 @@ ORC|RE||V{n}-1^{FACILITY}\rRXA|0|1|{dob}||08^Hep B^CVX|999|||01^Historical^NIP00
     )
 }
 
-fn z34(n: usize, r: &PatientRecord) -> String {
+/// A query profile the bench asks.
+#[derive(Clone, Copy, Debug)]
+enum Profile {
+    /// Request immunization history (answered Z32 / Z31 / Z33).
+    Z34,
+    /// Request evaluated history and forecast (answered Z42 / Z31 / Z33).
+    Z44,
+}
+
+impl Profile {
+    fn qpd1(self) -> &'static str {
+        match self {
+            Profile::Z34 => "Z34^Request Immunization History^CDCPHINVS",
+            Profile::Z44 => "Z44^Request Evaluated History and Forecast^CDCPHINVS",
+        }
+    }
+}
+
+fn query(profile: Profile, n: usize, r: &PatientRecord) -> String {
     let (mb, bo) = births(r);
     format!(
-        "MSH|^~\\&|BENCH|{FACILITY}|IIS|IISFAC|20250601120000-0500||QBP^Q11^QBP_Q11|Q{n}|P|2.5.1|||ER|AL|||||Z34^CDCPHINVS|{FACILITY}|IISFAC\r\
-QPD|Z34^Request Immunization History^CDCPHINVS|T{n}|{ids}|{fam}^{giv}^{mid}^^^^L|{mmn}^^^^^^M|{dob}|{sex}|{addr}|{phone}|{mb}|{bo}\r\
+        "MSH|^~\\&|BENCH|{FACILITY}|IIS|IISFAC|20250601120000-0500||QBP^Q11^QBP_Q11|Q{n}|P|2.5.1|||ER|AL|||||{p}^CDCPHINVS|{FACILITY}|IISFAC\r\
+QPD|{qpd1}|T{n}|{ids}|{fam}^{giv}^{mid}^^^^L|{mmn}^^^^^^M|{dob}|{sex}|{addr}|{phone}|{mb}|{bo}\r\
 RCP|I|10^RD&records&HL70126\r",
+        p = format!("{profile:?}"),
+        qpd1 = profile.qpd1(),
         ids = ids(r),
         fam = clean(&r.family),
         giv = clean(&r.given),
@@ -155,6 +177,20 @@ RCP|I|10^RD&records&HL70126\r",
         addr = address(r),
         phone = phone(r),
     )
+}
+
+/// `IISBULK_BENCH_PROFILES`: the query profiles to ask, in order (the
+/// smoke version under `cargo test` asks both).
+fn profiles(bench: bool) -> Vec<Profile> {
+    let default = if bench { "Z34" } else { "Z34,Z44" };
+    let text = std::env::var("IISBULK_BENCH_PROFILES").unwrap_or_else(|_| default.into());
+    text.split(',')
+        .map(|p| match p.trim() {
+            "Z34" => Profile::Z34,
+            "Z44" => Profile::Z44,
+            other => panic!("IISBULK_BENCH_PROFILES: {other:?} is not Z34 or Z44"),
+        })
+        .collect()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -176,7 +212,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(run(people, queries, concurrency.max(1)));
+    rt.block_on(run(people, queries, concurrency.max(1), &profiles(bench)));
 }
 
 /// Where the registry lives, and whether it already holds `people`.
@@ -207,7 +243,7 @@ fn gib(path: &std::path::Path) -> f64 {
     std::fs::metadata(path).map_or(0, |m| m.len()) as f64 / f64::from(1u32 << 30)
 }
 
-async fn run(people: usize, queries: usize, concurrency: usize) {
+async fn run(people: usize, queries: usize, concurrency: usize, profiles: &[Profile]) {
     let (_dir, path, loaded) = store_path(people);
     let population = Population::generate(people, 20_251_122);
     let matcher = Arc::new(Matcher::default());
@@ -231,7 +267,17 @@ async fn run(people: usize, queries: usize, concurrency: usize) {
         }
     }
     let store: Arc<dyn ItemStore> = Arc::new(EmbeddedStore::open(&path).unwrap());
-    ask(store, matcher, &population, queries, concurrency).await;
+    for &profile in profiles {
+        ask(
+            store.clone(),
+            matcher.clone(),
+            &population,
+            profile,
+            queries,
+            concurrency,
+        )
+        .await;
+    }
 }
 
 async fn load(
@@ -350,6 +396,7 @@ async fn ask(
     store: Arc<dyn ItemStore>,
     matcher: Arc<Matcher>,
     population: &Population,
+    profile: Profile,
     queries: usize,
     concurrency: usize,
 ) {
@@ -369,7 +416,7 @@ async fn ask(
         .queries(7)
         .take(queries)
         .enumerate()
-        .map(|(n, q)| z34(n, &q.record))
+        .map(|(n, q)| query(profile, n, &q.record))
         .collect();
     let asks = Arc::new(asks);
     let client = reqwest::Client::new();
@@ -403,7 +450,7 @@ async fn ask(
                     .unwrap();
                 let status = r.status().as_u16();
                 let text = r.text().await.unwrap();
-                out.push((t.elapsed(), status, profile(&text)));
+                out.push((t.elapsed(), status, answer_profile(&text)));
             }
             out
         }));
@@ -421,7 +468,7 @@ async fn ask(
         *profiles.entry(format!("{status} {p}")).or_insert(0usize) += 1;
     }
     println!(
-        "Z34 over HTTP: {} queries, {concurrency} clients: {:.0} queries/s   p50 {:.2} ms   p99 {:.2} ms   max {:.2} ms",
+        "{profile:?} over HTTP: {} queries, {concurrency} clients: {:.0} queries/s   p50 {:.2} ms   p99 {:.2} ms   max {:.2} ms",
         results.len(),
         results.len() as f64 / wall.as_secs_f64(),
         percentile(&latencies, 0.50).as_secs_f64() * 1e3,
@@ -447,14 +494,18 @@ async fn ask(
         results.iter().all(|r| r.1 == 200),
         "every query must be answered with HTTP 200"
     );
+    let found = match profile {
+        Profile::Z34 => "Z32",
+        Profile::Z44 => "Z42",
+    };
     assert!(
-        profiles.keys().any(|k| k.contains("Z32")),
+        profiles.keys().any(|k| k.contains(found)),
         "no query found its child: {profiles:?}"
     );
 }
 
 /// MSH-21 profile and QAK-2 of an answer, e.g. `Z32 OK`, `Z33 NF`.
-fn profile(answer: &str) -> String {
+fn answer_profile(answer: &str) -> String {
     let field = |seg: &str, n: usize| -> String {
         answer
             .split(['\r', '\n'])
