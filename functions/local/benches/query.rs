@@ -151,6 +151,13 @@ enum Profile {
 }
 
 impl Profile {
+    fn code(self) -> &'static str {
+        match self {
+            Profile::Z34 => "Z34",
+            Profile::Z44 => "Z44",
+        }
+    }
+
     fn qpd1(self) -> &'static str {
         match self {
             Profile::Z34 => "Z34^Request Immunization History^CDCPHINVS",
@@ -165,7 +172,7 @@ fn query(profile: Profile, n: usize, r: &PatientRecord) -> String {
         "MSH|^~\\&|BENCH|{FACILITY}|IIS|IISFAC|20250601120000-0500||QBP^Q11^QBP_Q11|Q{n}|P|2.5.1|||ER|AL|||||{p}^CDCPHINVS|{FACILITY}|IISFAC\r\
 QPD|{qpd1}|T{n}|{ids}|{fam}^{giv}^{mid}^^^^L|{mmn}^^^^^^M|{dob}|{sex}|{addr}|{phone}|{mb}|{bo}\r\
 RCP|I|10^RD&records&HL70126\r",
-        p = format!("{profile:?}"),
+        p = profile.code(),
         qpd1 = profile.qpd1(),
         ids = ids(r),
         fam = clean(&r.family),

@@ -127,7 +127,7 @@ fn utf8<'a>(
 }
 
 fn utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16, label: &str) -> Result<Decoded<'static>, String> {
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(format!(
             "request body starts with a {label} byte order mark but has an odd number of bytes"
         ));

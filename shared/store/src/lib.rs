@@ -5,8 +5,9 @@
 //! opaque bytes and a version. Repositories are written once against
 //! [`ItemStore`]; the composition root picks a backend:
 //!
-//! * [`embedded::EmbeddedStore`] (this crate): one redb file, for the local
-//!   `iisbulk` binary and for tests. No AWS crate is compiled here.
+//! * `embedded::EmbeddedStore` (this crate, feature `embedded`): one redb
+//!   file, for the local `iisbulk` binary and for tests. No AWS crate is
+//!   compiled here, and no Lambda links redb (they leave the feature off).
 //! * `store-dynamodb` (sibling crate): the production table.
 //!
 //! The port is deliberately narrow and honest to DynamoDB (same size, key and
@@ -21,6 +22,7 @@
 
 pub mod blob;
 pub mod blob_dir;
+#[cfg(feature = "embedded")]
 pub mod embedded;
 pub mod error;
 pub mod limits;
