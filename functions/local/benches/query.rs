@@ -28,12 +28,12 @@ use std::time::{Duration, Instant};
 
 use ingest::{IngestConfig, IngestDeps};
 use iz::{Clock, IisIdentity};
-use matching::synth::Population;
 use matching::{Matcher, PatientRecord};
 use registry::patients::PatientMatching;
 use registry::{AuKind, AuthorizedUsers, Intake, NewAuthorizedUser, Transport};
 use store::embedded::EmbeddedStore;
 use store::{ChangeFeed, ItemStore, Trim};
+use synthetic_population::Population;
 
 // The registry benches' helpers (process CPU time).
 #[path = "../../../shared/registry/benches/common/mod.rs"]

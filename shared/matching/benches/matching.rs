@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 
 use matching::blocking::index_keys;
 use matching::index::MemoryIndex;
-use matching::synth::{Accuracy, Population, Query, QueryKind};
 use matching::Matcher;
 use rustc_hash::{FxHashMap, FxHasher};
 use std::hash::{Hash, Hasher};
+use synthetic_population::{Accuracy, Population, Query, QueryKind};
 
 const POPULATION_SEED: u64 = 20_251_031;
 const QUERY_SEED: u64 = 7;

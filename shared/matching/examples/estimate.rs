@@ -12,8 +12,8 @@ use std::path::PathBuf;
 
 use matching::estimate::{estimate, Levels};
 use matching::index::MemoryIndex;
+use matching::rng::Rng;
 use matching::score::assess;
-use matching::synth::Rng;
 use matching::{Config, Field, Matcher, PatientRecord};
 
 const RANDOM_PAIRS_PER_SET: usize = 300_000;

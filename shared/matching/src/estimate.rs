@@ -161,7 +161,7 @@ pub fn estimate(candidates: &[Levels], random: &[Levels], rounds: usize) -> Esti
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::Rng;
+    use crate::rng::Rng;
 
     /// Pairs drawn from known probabilities: estimation finds them again.
     #[test]

@@ -20,9 +20,9 @@ pub mod nicknames;
 pub mod normalize;
 pub mod record;
 pub mod resolve;
+pub mod rng;
 pub mod score;
 pub mod sketch;
-pub mod synth;
 pub mod text;
 pub mod train;
 

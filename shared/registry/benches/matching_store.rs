@@ -3,7 +3,7 @@
 //!
 //! `cargo bench -p registry --bench matching_store` bulk-loads
 //! `IISBULK_BENCH_PEOPLE` synthetic people (the population of the in-memory
-//! bench, `matching::synth`, same seed) as blocking-key items into an
+//! bench, `synthetic-population`, same seed) as blocking-key items into an
 //! `EmbeddedStore` in a temporary directory (`IISBULK_BENCH_DIR` picks the
 //! disk), then matches `IISBULK_BENCH_QUERIES` queries (default 100,000) one
 //! at a time on one task and prints the same figures as the in-memory bench.
@@ -25,11 +25,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use matching::blocking::index_keys;
-use matching::synth::{Accuracy, Population, Query};
 use matching::Matcher;
 use registry::patients::{MatchView, PatientMatching};
 use store::embedded::EmbeddedStore;
 use store::{Condition, Item, ItemStore, Key, Write};
+use synthetic_population::{Accuracy, Population, Query};
 use tokio::task::JoinSet;
 
 mod common;

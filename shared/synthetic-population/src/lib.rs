@@ -28,9 +28,8 @@ use std::sync::OnceLock;
 
 use rustc_hash::FxHashMap;
 
-use crate::normalize::BirthDate;
-use crate::record::{PatientRecord, RecordIdentifier};
-use crate::Grade;
+pub use matching::rng::Rng;
+use matching::{BirthDate, Grade, PatientRecord, RecordIdentifier};
 
 /// The day the population is drawn on: nobody is born after it.
 const TODAY: (u16, u8, u8) = (2025, 10, 31);
@@ -58,66 +57,6 @@ const OTHER_CLINIC: f64 = 0.15;
 const NEW_PERSON: f64 = 0.20;
 /// Of the new persons, this share are a new child of a known household.
 const NEW_SIBLING: f64 = 0.25;
-
-// ---------------------------------------------------------------------------
-// Randomness
-
-/// splitmix64: tiny, fast, and good enough for synthetic data.
-#[derive(Clone, Debug)]
-pub struct Rng {
-    state: u64,
-}
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng {
-            state: seed ^ 0x6A09_E667_F3BC_C908,
-        }
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n` > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
-    }
-
-    /// Uniform in `lo..=hi`.
-    pub fn between(&mut self, lo: u32, hi: u32) -> u32 {
-        lo + self.below((hi - lo) as usize + 1) as u32
-    }
-
-    /// Uniform in `[0, 1)`.
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    pub fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
-    /// A value from `(value, probability)` pairs (the last takes the rest).
-    fn weighted<T: Copy>(&mut self, table: &[(T, f64)]) -> T {
-        let mut u = self.unit();
-        for (value, p) in table {
-            if u < *p {
-                return *value;
-            }
-            u -= p;
-        }
-        table[table.len() - 1].0
-    }
-}
 
 /// Ranks drawn with probability proportional to `1 / (rank + q)^s`
 /// (Zipf-Mandelbrot), or to given weights.
@@ -450,7 +389,7 @@ fn tables() -> &'static Tables {
             next += 3 * *zips as u32 + 2;
         }
         let mut nicknames: FxHashMap<String, Vec<String>> = FxHashMap::default();
-        for line in crate::nicknames::BUILT_IN.lines() {
+        for line in matching::nicknames::BUILT_IN.lines() {
             let Some((canonical, nicks)) = line.split_once('\t') else {
                 continue;
             };
@@ -1408,7 +1347,7 @@ impl Noise<'_> {
                 r.phone = Some(self.gen.format_phone(&p));
             } else if self.chance(0.04, "phone without area code") {
                 r.phone = r.phone.as_deref().map(|p| {
-                    let d = crate::text::digits(p);
+                    let d = matching::text::digits(p);
                     d[d.len().saturating_sub(7)..].to_owned()
                 });
             }
@@ -1731,7 +1670,7 @@ mod tests {
         assert!((0.004..0.02).contains(&smith), "smith {smith}");
         // Every record normalizes to something linkable, nobody's middle
         // name repeats the first, and twins differ in their first names.
-        let m = crate::Matcher::default();
+        let m = matching::Matcher::default();
         for p in &pop.people {
             assert!(m.normalize(p).is_linkable(), "{p:?}");
             assert_ne!(p.middle, p.given, "{p:?}");
@@ -1749,7 +1688,7 @@ mod tests {
     fn queries_carry_their_truth() {
         let pop = Population::generate(5_000, 3);
         let queries: Vec<Query> = pop.queries(9).take(2_000).collect();
-        let m = crate::Matcher::default();
+        let m = matching::Matcher::default();
         let new = queries.iter().filter(|q| q.truth.is_none()).count();
         assert!((300..500).contains(&new), "{new} new of 2000");
         for q in &queries {
@@ -1774,7 +1713,7 @@ mod tests {
             let s = digit_slip(&mut rng, "20170304");
             assert_eq!(s.len(), 8);
             assert!(
-                crate::text::one_slip(&s, "20170304") || s == "20170304",
+                matching::text::one_slip(&s, "20170304") || s == "20170304",
                 "{s}"
             );
         }
