@@ -7,6 +7,7 @@
 pub mod authorized_user;
 pub mod credentials;
 pub mod export;
+pub mod immds;
 pub mod intake;
 mod json;
 pub mod keys;
