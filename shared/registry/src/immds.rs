@@ -10,7 +10,7 @@
 //! How the answer reads (the choices the IG leaves open):
 //! * Vaccine groups are named by the CVX standing for the group as a whole,
 //!   as Z42's OBX 30956-7 does (`vaccineCode`); `targetDisease` is text, the
-//!   group's CDSi antigens ("Diphtheria, Tetanus, Pertussis").
+//!   group's CDSi antigens ("Diphtheria, Pertussis, Tetanus").
 //! * `doseStatus` is `valid` or `notvalid`
 //!   (`immunization-evaluation-dose-status`), with the CDSi status as its
 //!   text (an extraneous or sub-standard dose is not valid); a dose not valid
@@ -370,10 +370,21 @@ fn supplied(
                 )
             })?;
         let sub_standard = imm.get("isSubpotent").and_then(Value::as_bool) == Some(true);
+        // The manufacturer as our own Immunizations carry it: an MVX
+        // identifier (some CDSi vaccines are told apart by trade name).
+        let mvx = imm
+            .get("manufacturer")
+            .and_then(|m| m.get("identifier"))
+            .filter(|i| i.get("system").and_then(Value::as_str) == Some(fhir::MVX))
+            .and_then(|i| i.get("value"))
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned);
         doses.push(AdministeredDose {
             date,
             cvx,
-            mvx: None,
+            mvx,
             sub_standard,
         });
         events.push(match plain_id(imm.get("id")) {
@@ -687,4 +698,425 @@ pub fn person_recommendation(
     let assessment = cdsi::assess(data, &s.request);
     let id = fhir_id(&format!("forecast-{}", person.id));
     Some(recommendation(&assessment, &s.patient, &s.events, Some(id)))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn d(s: &str) -> Date {
+        Date::parse(s).unwrap()
+    }
+
+    fn imm(id: &str, cvx: &str, date: &str) -> Value {
+        json!({"name": "immunization", "resource": {
+            "resourceType": "Immunization", "id": id, "status": "completed",
+            "vaccineCode": {"coding": [{"system": fhir::CVX, "code": cvx}]},
+            "patient": {"reference": "Patient/p1"}, "occurrenceDateTime": date}})
+    }
+
+    fn params(patient: Value, rest: Vec<Value>) -> Value {
+        let mut p = vec![
+            json!({"name": "assessmentDate", "valueDate": "2025-11-10"}),
+            json!({"name": "patient", "resource": patient}),
+        ];
+        p.extend(rest);
+        json!({"resourceType": "Parameters", "parameter": p})
+    }
+
+    fn child() -> Value {
+        json!({"resourceType": "Patient", "id": "p1", "birthDate": "2025-09-06", "gender": "female"})
+    }
+
+    fn supplied_of(body: &Value) -> Supplied {
+        match parse_request(body, d("2026-01-01")).unwrap() {
+            ForecastRequest::Supplied(s) => s,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn problem_of(body: &Value) -> Problem {
+        parse_request(body, d("2026-01-01")).unwrap_err()
+    }
+
+    #[test]
+    fn supplied_data_becomes_a_cdsi_request() {
+        let mut body = params(
+            child(),
+            vec![
+                imm("i1", "107", "2025-10-15T10:00:00-05:00"),
+                imm("i2", "107", "2025-11-10"),
+            ],
+        );
+        // A refusal is no dose.
+        body["parameter"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "immunization",
+            "resource": {"resourceType": "Immunization", "status": "not-done",
+            "vaccineCode": {"coding": [{"system": fhir::CVX, "code": "03"}]},
+            "patient": {"reference": "Patient/p1"}, "occurrenceDateTime": "2025-11-01"}}));
+        let s = supplied_of(&body);
+        assert_eq!(s.request.assessment_date, d("2025-11-10"));
+        assert_eq!(s.request.patient.date_of_birth, d("2025-09-06"));
+        assert_eq!(s.request.patient.gender, Gender::Female);
+        let doses: Vec<(Date, u16)> = s.request.doses.iter().map(|x| (x.date, x.cvx)).collect();
+        assert_eq!(doses, [(d("2025-10-15"), 107), (d("2025-11-10"), 107)]);
+        assert_eq!(s.patient, Reference::to("Patient", "p1"));
+        assert_eq!(s.events[1], Reference::to("Immunization", "i2"));
+
+        // The second DTaP (at 9 weeks) is too soon after the first, and
+        // the next dose is forecast: CDC case 2013-0002.
+        let a = cdsi::assess(cdsi::builtin().unwrap(), &s.request);
+        let evals = evaluations(&a, &s.patient, &s.events);
+        let dtap: Vec<&ImmunizationEvaluation> = evals
+            .iter()
+            .filter(|e| {
+                e.description
+                    .as_deref()
+                    .unwrap()
+                    .starts_with("DTaP/Tdap/Td ")
+            })
+            .collect();
+        assert_eq!(dtap.len(), 2);
+        assert_eq!(dtap[0].dose_status.coding[0].code.as_deref(), Some("valid"));
+        assert_eq!(dtap[0].dose_number_positive_int, Some(1));
+        assert_eq!(
+            dtap[1].dose_status.coding[0].code.as_deref(),
+            Some("notvalid")
+        );
+        assert_eq!(
+            dtap[1].immunization_event,
+            Reference::to("Immunization", "i2")
+        );
+        assert!(!dtap[1].dose_status_reason.is_empty());
+        assert_eq!(dtap[0].status, "completed");
+        assert!(dtap[0]
+            .description
+            .as_deref()
+            .unwrap()
+            .ends_with("CDC CDSi, supporting data 4.64"));
+        let r = recommendation(&a, &s.patient, &s.events, None);
+        let group = r
+            .recommendation
+            .iter()
+            .find(|x| x.vaccine_code[0].coding[0].code.as_deref() == Some("107"))
+            .unwrap();
+        let dates: Vec<(&str, &str)> = group
+            .date_criterion
+            .iter()
+            .map(|c| (c.code.coding[0].code.as_deref().unwrap(), c.value.as_str()))
+            .collect();
+        assert_eq!(
+            dates,
+            [
+                ("30981-5", "2025-12-08"),
+                ("30980-7", "2026-01-06"),
+                ("59778-1", "2026-03-05")
+            ]
+        );
+        assert_eq!(group.dose_number_positive_int, Some(2));
+        assert_eq!(group.forecast_status.coding[0].code.as_deref(), Some("due"));
+        assert_eq!(group.supporting_immunization.len(), 2);
+        assert_eq!(
+            group.target_disease.as_ref().unwrap().text.as_deref(),
+            Some("Diphtheria, Pertussis, Tetanus")
+        );
+        let json = serde_json::to_value(parameters(&evals, &r).unwrap()).unwrap();
+        let names: Vec<&str> = json["parameter"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names.last(), Some(&"recommendation"));
+        assert!(names[..names.len() - 1].iter().all(|n| *n == "evaluation"));
+        assert_eq!(
+            json["parameter"][0]["resource"]["resourceType"],
+            "ImmunizationEvaluation"
+        );
+    }
+
+    #[test]
+    fn a_past_due_forecast_is_overdue() {
+        let mut body = params(child(), vec![]);
+        body["parameter"][0]["valueDate"] = json!("2026-06-01");
+        let s = supplied_of(&body);
+        let a = cdsi::assess(cdsi::builtin().unwrap(), &s.request);
+        let r = recommendation(&a, &s.patient, &s.events, Some("f1".into()));
+        assert_eq!(r.id.as_deref(), Some("f1"));
+        assert_eq!(r.date, "2026-06-01");
+        let codes: Vec<Option<&str>> = r
+            .recommendation
+            .iter()
+            .map(|x| {
+                x.forecast_status
+                    .coding
+                    .first()
+                    .and_then(|c| c.code.as_deref())
+            })
+            .collect();
+        assert!(codes.contains(&Some("overdue")), "{codes:?}");
+        assert!(evaluations(&a, &s.patient, &s.events).is_empty());
+    }
+
+    #[test]
+    fn a_registry_patient_is_named_by_reference_or_a_bare_patient() {
+        let by_ref = json!({"resourceType": "Parameters", "parameter": [
+            {"name": "patient", "valueReference": {"reference": "https://iis.example/fhir/Patient/abc-1"}}]});
+        match parse_request(&by_ref, d("2026-01-01")).unwrap() {
+            ForecastRequest::Registry {
+                patient,
+                assessment_date,
+            } => {
+                assert_eq!(patient, "abc-1");
+                assert_eq!(assessment_date, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        let bare = params(json!({"resourceType": "Patient", "id": "abc-2"}), vec![]);
+        match parse_request(&bare, d("2026-01-01")).unwrap() {
+            ForecastRequest::Registry {
+                patient,
+                assessment_date,
+            } => {
+                assert_eq!(patient, "abc-2");
+                assert_eq!(assessment_date, Some(d("2025-11-10")));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A registry patient is assessed on the registry's history alone.
+        let mixed = params(
+            json!({"resourceType": "Patient", "id": "abc-2"}),
+            vec![imm("i1", "107", "2025-10-15")],
+        );
+        assert_eq!(problem_of(&mixed).expression, "immunization");
+    }
+
+    #[test]
+    fn bad_requests_say_what_is_wrong() {
+        let no_birth = params(json!({"resourceType": "Patient", "gender": "male"}), vec![]);
+        for (body, status, expression, says) in [
+            (json!([1, 2]), 400, "body", "Parameters"),
+            (
+                json!({"resourceType": "Patient"}),
+                400,
+                "body",
+                "Parameters",
+            ),
+            (
+                json!({"resourceType": "Parameters", "parameter": {}}),
+                400,
+                "parameter",
+                "array",
+            ),
+            (
+                json!({"resourceType": "Parameters"}),
+                400,
+                "patient",
+                "required",
+            ),
+            (no_birth, 400, "patient.birthDate", "required"),
+            (
+                params(
+                    json!({"resourceType": "Patient", "birthDate": "2025"}),
+                    vec![],
+                ),
+                400,
+                "patient.birthDate",
+                "full date",
+            ),
+            (
+                json!({"resourceType": "Parameters", "parameter": [
+                    {"name": "assessmentDate", "valueDate": "11/10/2025"}]}),
+                400,
+                "assessmentDate",
+                "full date",
+            ),
+            (
+                json!({"resourceType": "Parameters", "parameter": [{"name": "nope", "valueString": "x"}]}),
+                400,
+                "nope",
+                "not a parameter",
+            ),
+            (
+                json!({"resourceType": "Parameters", "parameter": [{"valueString": "x"}]}),
+                400,
+                "parameter[0]",
+                "no name",
+            ),
+            (
+                json!({"resourceType": "Parameters", "parameter": [
+                    {"name": "patient", "valueReference": {"reference": "Group/1"}}]}),
+                400,
+                "patient",
+                "Patient/<id>",
+            ),
+            (
+                params(
+                    child(),
+                    vec![json!({"name": "immunization", "resource": {"resourceType": "Patient"}})],
+                ),
+                400,
+                "immunization",
+                "Immunization resource",
+            ),
+            (
+                params(child(), vec![imm("i1", "abc", "2025-10-15")]),
+                422,
+                "immunization[0].vaccineCode",
+                "not a CVX",
+            ),
+            (
+                params(child(), vec![imm("i1", "107", "2025-10")]),
+                422,
+                "immunization[0].occurrenceDateTime",
+                "full date",
+            ),
+            (
+                params(
+                    json!({"resourceType": "Patient", "birthDate": "2026-09-06"}),
+                    vec![],
+                ),
+                422,
+                "assessmentDate",
+                "before",
+            ),
+        ] {
+            let p = problem_of(&body);
+            assert_eq!(
+                (p.status, p.expression.as_str()),
+                (status, expression),
+                "{body}: {p:?}"
+            );
+            assert!(p.message.contains(says), "{body}: {}", p.message);
+        }
+        // NDC only: evaluated by CVX, so unprocessable, naming the dose.
+        let mut ndc = params(child(), vec![imm("i9", "107", "2025-10-15")]);
+        ndc["parameter"][2]["resource"]["vaccineCode"]["coding"][0]["system"] = json!(fhir::NDC);
+        let p = problem_of(&ndc);
+        assert_eq!(p.status, 422);
+        assert!(p.message.contains("Immunization/i9"), "{}", p.message);
+    }
+
+    /// Every healthy-schedule CDC test case, sent through FHIR (a Patient
+    /// and its Immunizations in) and read back from the FHIR answer, gives
+    /// the case's expected series status, dose number, earliest,
+    /// recommended and past-due dates, and each dose's evaluation status.
+    #[test]
+    fn cdc_cases_through_fhir_give_the_expected_forecast() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../cdsi/tests/data/testcases.ndjson"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let data = cdsi::builtin().unwrap();
+        let (mut cases, mut doses) = (0, 0);
+        for line in text.lines() {
+            let case = cdsi::cases::TestCase::parse(line).unwrap();
+            if case.source.as_deref() != Some("healthy") {
+                continue;
+            }
+            let gender = match case.gender.as_str() {
+                "F" => "female",
+                "M" => "male",
+                _ => "unknown",
+            };
+            let mut parameter = vec![
+                json!({"name": "assessmentDate", "valueDate": case.assessment_date}),
+                json!({"name": "patient", "resource": {"resourceType": "Patient", "id": "case",
+                    "birthDate": case.dob, "gender": gender}}),
+            ];
+            for (n, dose) in case.doses.iter().enumerate() {
+                let mut r = json!({"resourceType": "Immunization", "id": format!("d{n}"),
+                    "status": "completed", "patient": {"reference": "Patient/case"},
+                    "vaccineCode": {"coding": [{"system": fhir::CVX, "code": dose.cvx}]},
+                    "occurrenceDateTime": dose.date});
+                if let Some(mvx) = dose.mvx.as_deref().filter(|m| !m.trim().is_empty()) {
+                    r["manufacturer"] = json!({"identifier": {"system": fhir::MVX, "value": mvx}});
+                }
+                parameter.push(json!({"name": "immunization", "resource": r}));
+            }
+            let body = json!({"resourceType": "Parameters", "parameter": parameter});
+            let s = supplied_of(&body);
+            let a = cdsi::assess(data, &s.request);
+            let evals = evaluations(&a, &s.patient, &s.events);
+            let answer =
+                serde_json::to_value(recommendation(&a, &s.patient, &s.events, None)).unwrap();
+            let group = &case.vaccine_group_cdsi;
+            let rec = answer["recommendation"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| {
+                    r["description"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with(&format!("{group} forecast"))
+                })
+                .unwrap_or_else(|| panic!("{}: no {group} recommendation", case.id));
+            let e = &case.expected_forecast;
+            let date = |loinc: &str| {
+                rec["dateCriterion"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|c| c["code"]["coding"][0]["code"] == loinc)
+                    .and_then(|c| c["value"].as_str())
+                    .map(str::to_owned)
+            };
+            let id = &case.id;
+            assert_eq!(
+                rec["forecastStatus"]["text"]
+                    .as_str()
+                    .map(str::to_ascii_lowercase),
+                e.series_status.as_deref().map(str::to_ascii_lowercase),
+                "{id}"
+            );
+            if e.series_status
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case("not complete"))
+            {
+                assert_eq!(
+                    rec["doseNumberPositiveInt"].as_u64(),
+                    e.dose_number.map(u64::from),
+                    "{id}"
+                );
+            }
+            assert_eq!(date("30981-5"), e.earliest, "{id} earliest");
+            assert_eq!(date("30980-7"), e.recommended, "{id} recommended");
+            assert_eq!(date("59778-1"), e.past_due, "{id} past due");
+            for (n, dose) in case.doses.iter().enumerate() {
+                let Some(expected) = &dose.expected_evaluation_status else {
+                    continue;
+                };
+                let event = Reference::to("Immunization", &format!("d{n}"));
+                // A dose of another group (there for a live virus conflict)
+                // is evaluated in its own group, not the case's.
+                let Some(ev) = evals.iter().find(|v| {
+                    v.immunization_event == event
+                        && v.description
+                            .as_deref()
+                            .is_some_and(|t| t.starts_with(&format!("{group} dose")))
+                }) else {
+                    continue;
+                };
+                assert_eq!(
+                    ev.dose_status.text.as_deref().map(str::to_ascii_lowercase),
+                    Some(expected.to_ascii_lowercase()),
+                    "{id} dose {}",
+                    n + 1
+                );
+                let code = ev.dose_status.coding[0].code.as_deref();
+                let valid = expected.eq_ignore_ascii_case("valid");
+                assert_eq!(code, Some(if valid { "valid" } else { "notvalid" }), "{id}");
+                doses += 1;
+            }
+            cases += 1;
+        }
+        assert_eq!(cases, 812);
+        assert!(doses > 1000, "{doses} doses compared");
+    }
 }
