@@ -98,7 +98,7 @@ pub async fn immds_forecast(
     };
     let supplied: Supplied = match immds::parse_request(&json, today) {
         Err(p) => return problem(&p),
-        Ok(ForecastRequest::Supplied(s)) => s,
+        Ok(ForecastRequest::Supplied(s)) => *s,
         Ok(ForecastRequest::Registry {
             patient,
             assessment_date,

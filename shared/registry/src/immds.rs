@@ -75,7 +75,7 @@ fn unprocessable(expression: &str, message: impl Into<String>) -> Problem {
 pub enum ForecastRequest {
     /// The patient and the immunizations are in the request (the IG's
     /// operation): nothing of the registry is read.
-    Supplied(Supplied),
+    Supplied(Box<Supplied>),
     /// A registry Patient, named by a `patient` parameter that is a
     /// reference (`valueReference` `Patient/<id>`) or a Patient resource
     /// holding nothing but its `id`: its consolidated history is assessed.
@@ -252,7 +252,7 @@ pub fn parse_request(body: &Value, today: Date) -> Result<ForecastRequest, Probl
         ));
     };
     supplied(patient, &immunizations, assessment_date.unwrap_or(today))
-        .map(ForecastRequest::Supplied)
+        .map(|s| ForecastRequest::Supplied(Box::new(s)))
 }
 
 /// `Patient/<id>`, or an absolute URL ending so: the id.
@@ -732,7 +732,7 @@ mod tests {
 
     fn supplied_of(body: &Value) -> Supplied {
         match parse_request(body, d("2026-01-01")).unwrap() {
-            ForecastRequest::Supplied(s) => s,
+            ForecastRequest::Supplied(s) => *s,
             other => panic!("{other:?}"),
         }
     }
