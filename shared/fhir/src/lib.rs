@@ -4,9 +4,10 @@
 //! Authorized User's [`Group`], [`Patient`] and [`Immunization`] (mapped from
 //! the consolidated registry, with US Core in mind), [`Organization`] for the
 //! Authorized User, [`OperationOutcome`] for errors, a searchset
-//! [`Bundle`], and the `$immds-forecast` answer: [`ImmunizationEvaluation`],
-//! [`ImmunizationRecommendation`] in [`Parameters`]. Empty optional elements are left out, as FHIR JSON requires
-//! (no `null`, no empty arrays). Each resource serializes with its
+//! [`Bundle`], and the `$immds-forecast` answer: [`ImmunizationEvaluation`]
+//! and [`ImmunizationRecommendation`] in [`Parameters`]. Empty optional
+//! elements are left out, as FHIR JSON requires (no `null`, no empty
+//! arrays). Each resource serializes with its
 //! `resourceType` and refuses to deserialize from another type's JSON.
 //!
 //! No I/O and no registry types here: `registry` maps its records onto these.

@@ -95,6 +95,10 @@ pub struct Supplied {
     pub events: Vec<Reference>,
 }
 
+/// Most immunizations one request may carry: a lifetime's history is a
+/// few dozen; the cap keeps one request's assessment cheap.
+pub const MAX_IMMUNIZATIONS: usize = 500;
+
 /// A date as FHIR writes a full `date` (`YYYY-MM-DD`); partial dates
 /// (`2024`, `2024-05`) are not days a schedule can be computed from.
 fn full_date(text: &str) -> Option<Date> {
@@ -196,6 +200,12 @@ pub fn parse_request(body: &Value, today: Date) -> Result<ForecastRequest, Probl
                         "the patient parameter must hold a Patient resource, or a valueReference to a registry Patient (Patient/<id>)",
                     ));
                 }
+            }
+            "immunization" if immunizations.len() >= MAX_IMMUNIZATIONS => {
+                return Err(bad(
+                    name,
+                    format!("at most {MAX_IMMUNIZATIONS} immunization parameters are assessed at once"),
+                ))
             }
             "immunization" => match p.get("resource").and_then(Value::as_object) {
                 Some(r) if r.get("resourceType").and_then(Value::as_str) == Some("Immunization") => {
@@ -1118,5 +1128,51 @@ mod tests {
         }
         assert_eq!(cases, 812);
         assert!(doses > 1000, "{doses} doses compared");
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod hostile {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn too_many_immunizations_are_refused() {
+        let imm = json!({"name": "immunization", "resource": {"resourceType": "Immunization",
+            "status": "completed", "occurrenceDateTime": "2020-02-01",
+            "vaccineCode": {"coding": [{"system": fhir::CVX, "code": "03"}]}}});
+        let mut parameter = vec![json!({"name": "patient", "resource":
+            {"resourceType": "Patient", "birthDate": "2020-01-01"}})];
+        parameter.extend(std::iter::repeat_n(imm, MAX_IMMUNIZATIONS + 1));
+        let body = json!({"resourceType": "Parameters", "parameter": parameter});
+        let p = parse_request(&body, Date::parse("2026-01-01").unwrap()).unwrap_err();
+        assert_eq!((p.status, p.expression.as_str()), (400, "immunization"));
+    }
+
+    /// Dates at the ends of what a FHIR date can say never make the engine
+    /// panic: they are refused, or assessed.
+    #[test]
+    fn extreme_dates_never_panic() {
+        let today = Date::parse("2026-01-01").unwrap();
+        for (birth, at, dose) in [
+            ("0001-01-01", "9999-12-31", "9999-12-31"),
+            ("9999-12-31", "9999-12-31", "9999-12-31"),
+            ("2020-01-01", "9999-12-31", "0001-01-01"),
+            ("2020-01-01", "2020-01-01", "2019-01-01"),
+            ("2020-02-29", "2020-03-01", "2020-02-29"),
+        ] {
+            let body = json!({"resourceType": "Parameters", "parameter": [
+                {"name": "assessmentDate", "valueDate": at},
+                {"name": "patient", "resource": {"resourceType": "Patient", "birthDate": birth}},
+                {"name": "immunization", "resource": {"resourceType": "Immunization",
+                    "status": "completed", "occurrenceDateTime": dose,
+                    "vaccineCode": {"coding": [{"system": fhir::CVX, "code": "03"}]}}}]});
+            if let Ok(ForecastRequest::Supplied(s)) = parse_request(&body, today) {
+                let a = cdsi::assess(cdsi::builtin().unwrap(), &s.request);
+                let _ = evaluations(&a, &s.patient, &s.events);
+                let _ = recommendation(&a, &s.patient, &s.events, None);
+            }
+        }
     }
 }
