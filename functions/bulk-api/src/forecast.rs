@@ -137,6 +137,19 @@ pub async fn immds_forecast(
     let evaluations = immds::evaluations(&assessment, &supplied.patient, &supplied.events);
     let recommendation =
         immds::recommendation(&assessment, &supplied.patient, &supplied.events, None);
+    if recommendation.recommendation.is_empty() {
+        // FHIR asks for one recommendation at least: say so, never an
+        // invalid resource.
+        return problem(&Problem {
+            status: 422,
+            code: "processing",
+            message: format!(
+                "CDC CDSi (supporting data {}) gives no vaccine group forecast for this patient",
+                assessment.supporting_data_version
+            ),
+            expression: "patient".into(),
+        });
+    }
     tracing::info!(
         doses = supplied.request.doses.len(),
         evaluations = evaluations.len(),

@@ -707,7 +707,9 @@ pub fn person_recommendation(
     let s = registry_request(person, history, date)?;
     let assessment = cdsi::assess(data, &s.request);
     let id = fhir_id(&format!("forecast-{}", person.id));
+    // FHIR needs one recommendation at least; no vaccine group, no line.
     Some(recommendation(&assessment, &s.patient, &s.events, Some(id)))
+        .filter(|r| !r.recommendation.is_empty())
 }
 
 #[cfg(test)]
