@@ -747,6 +747,17 @@ mod tests {
     }
 
     #[test]
+    fn a_release_folder_loads_under_its_own_name() {
+        let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data/4.64"));
+        let data = load_release_dir(dir).unwrap();
+        assert_eq!(data.version, "4.64");
+        let e = load_release_dir(Path::new("/")).unwrap_err();
+        assert!(e.message.contains("cannot name the release"), "{e}");
+        let e = load_release_dir(&dir.join("no-such-release")).unwrap_err();
+        assert!(e.file.contains("no-such-release"), "{e}");
+    }
+
+    #[test]
     fn a_bad_file_is_an_error_naming_it() {
         let e = load("t", ("S.xml", "<scheduleSupportingData>"), []).unwrap_err();
         assert_eq!(e.file, "S.xml");
