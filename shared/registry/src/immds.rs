@@ -231,8 +231,9 @@ pub fn parse_request(body: &Value, today: Date) -> Result<ForecastRequest, Probl
     }
     // A Patient holding nothing but its id names a registry Patient.
     let only_id = patient.and_then(Value::as_object).is_some_and(|p| {
-        p.keys()
-            .all(|k| matches!(k.as_str(), "resourceType" | "id" | "meta"))
+        p.contains_key("id")
+            && p.keys()
+                .all(|k| matches!(k.as_str(), "resourceType" | "id" | "meta"))
     });
     let registry_id = match (patient_reference, patient) {
         (Some(r), _) => Some(registry_patient_id(r)?),
@@ -931,6 +932,12 @@ mod tests {
                 "required",
             ),
             (no_birth, 400, "patient.birthDate", "required"),
+            (
+                params(json!({"resourceType": "Patient"}), vec![]),
+                400,
+                "patient.birthDate",
+                "required",
+            ),
             (
                 params(
                     json!({"resourceType": "Patient", "birthDate": "2025"}),
