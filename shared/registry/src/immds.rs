@@ -432,7 +432,20 @@ pub fn registry_request(
     history: &[Immunization],
     assessment_date: Date,
 ) -> Option<Supplied> {
-    let view = crate::queries::patient_from(&person.demographics, Vec::new());
+    // Only what the assessment reads of PID, through the rule Z42 uses.
+    let d = &person.demographics;
+    let view = iz::view::Patient {
+        birth_date: d
+            .birth_date
+            .value
+            .map_or(iz::Value::Absent, iz::Value::Present),
+        sex: d
+            .sex
+            .value
+            .clone()
+            .map_or(iz::Value::Absent, iz::Value::Present),
+        ..iz::view::Patient::default()
+    };
     let mut request = iz::assessment_request(&view, &[], assessment_date, Vec::new())?;
     let mut sorted: Vec<&Immunization> = history.iter().collect();
     sorted.sort_by_key(|i| (i.order.administered, i.id.clone()));
