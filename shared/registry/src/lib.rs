@@ -8,6 +8,7 @@ mod attempts;
 pub mod authorized_user;
 pub mod credentials;
 pub mod export;
+pub mod immds;
 pub mod intake;
 mod json;
 pub mod keys;
