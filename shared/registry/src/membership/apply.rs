@@ -12,10 +12,10 @@ use super::policy::{Certainty, JurisdictionPolicy};
 use crate::authorized_user::{AuError, AuthorizedUser, AuthorizedUsers};
 use crate::json::decode;
 use crate::keys;
+use crate::message::QueryRecord;
 use crate::patients::{
     LinkHow, MatchedMessage, PatientMatching, Person, PersonStatus, SourceRecord,
 };
-use crate::queries::QueryRecord;
 
 /// Merge chains longer than this are corrupt, not followed forever.
 const MAX_MERGE_HOPS: usize = 16;

@@ -28,9 +28,9 @@ use super::items::{
 };
 use super::resolving::FollowUp;
 use super::source::{patient_record, source_id};
-use crate::intake::load_accepted;
 use crate::json::{decode, encode};
 use crate::keys;
+use crate::message::load_accepted;
 use crate::message::AcceptedMessage;
 use crate::retry::{is_conflict, MAX_ATTEMPTS};
 
