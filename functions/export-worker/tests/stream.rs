@@ -46,21 +46,21 @@ async fn job_and_shard_records_write_an_export_once_even_when_a_shard_fails_and_
     let embedded = Arc::new(EmbeddedStore::open(dir.path().join("t.redb")).unwrap());
     let items: Arc<dyn ItemStore> = embedded.clone();
     let policy = JurisdictionPolicy::default();
-    let au = AuthorizedUsers::new(items.clone())
-        .onboard(
-            NewAuthorizedUser {
-                id: "clinic-a".into(),
-                kind: AuKind::Clinic,
-                name: "A".into(),
-                facilities: vec!["FACA".into()],
-                username: "a".into(),
-                password: "a long enough password".into(),
-            },
-            0,
-            &policy,
-        )
-        .await
-        .unwrap();
+    let au = registry::membership::onboard(
+        &AuthorizedUsers::new(items.clone()),
+        NewAuthorizedUser {
+            id: "clinic-a".into(),
+            kind: AuKind::Clinic,
+            name: "A".into(),
+            facilities: vec!["FACA".into()],
+            username: "a".into(),
+            password: "a long enough password".into(),
+        },
+        0,
+        &policy,
+    )
+    .await
+    .unwrap();
     let matching = PatientMatching::new(items.clone(), Arc::new(matching::Matcher::default()));
     let membership = Membership::new(matching.clone(), Arc::new(policy));
     let intake = Intake::new(items.clone(), IisIdentity::default());

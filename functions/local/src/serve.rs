@@ -286,10 +286,7 @@ pub async fn seed_demo(
         username: DEMO_USER.into(),
         password: DEMO_PASSWORD.into(),
     };
-    match users
-        .onboard(demo, iz::Clock::now().unix_seconds, policy)
-        .await
-    {
+    match registry::membership::onboard(users, demo, iz::Clock::now().unix_seconds, policy).await {
         Ok(au) => {
             println!(
                 "demo Authorized User created: username '{DEMO_USER}', password '{DEMO_PASSWORD}', Group {}",

@@ -40,21 +40,21 @@ async fn a_batch_adds_members_reports_failures_from_the_first_and_replays_harmle
     let embedded = Arc::new(EmbeddedStore::open(dir.path().join("t.redb")).unwrap());
     let items: Arc<dyn ItemStore> = embedded.clone();
     let policy = JurisdictionPolicy::default();
-    let au = AuthorizedUsers::new(items.clone())
-        .onboard(
-            NewAuthorizedUser {
-                id: "clinic-a".into(),
-                kind: AuKind::Clinic,
-                name: "A".into(),
-                facilities: vec!["FACA".into()],
-                username: "a".into(),
-                password: "a long enough password".into(),
-            },
-            0,
-            &policy,
-        )
-        .await
-        .unwrap();
+    let au = registry::membership::onboard(
+        &AuthorizedUsers::new(items.clone()),
+        NewAuthorizedUser {
+            id: "clinic-a".into(),
+            kind: AuKind::Clinic,
+            name: "A".into(),
+            facilities: vec!["FACA".into()],
+            username: "a".into(),
+            password: "a long enough password".into(),
+        },
+        0,
+        &policy,
+    )
+    .await
+    .unwrap();
     let group = au.group.clone().unwrap();
     let matching = PatientMatching::new(items.clone(), Arc::new(matching::Matcher::default()));
     let intake = Intake::new(items.clone(), IisIdentity::default());

@@ -94,21 +94,21 @@ async fn run(patients: usize, doses: usize) {
     let store = Arc::new(EmbeddedStore::open(dir.path().join("r.redb")).expect("store"));
     let items: Arc<dyn ItemStore> = store.clone();
     let policy = JurisdictionPolicy::default();
-    let au = AuthorizedUsers::new(items.clone())
-        .onboard(
-            NewAuthorizedUser {
-                id: "clinic-a".into(),
-                kind: AuKind::Clinic,
-                name: "Clinic A".into(),
-                facilities: vec!["FACA".into()],
-                username: "a".into(),
-                password: "a long enough password".into(),
-            },
-            0,
-            &policy,
-        )
-        .await
-        .expect("onboard");
+    let au = registry::membership::onboard(
+        &AuthorizedUsers::new(items.clone()),
+        NewAuthorizedUser {
+            id: "clinic-a".into(),
+            kind: AuKind::Clinic,
+            name: "Clinic A".into(),
+            facilities: vec!["FACA".into()],
+            username: "a".into(),
+            password: "a long enough password".into(),
+        },
+        0,
+        &policy,
+    )
+    .await
+    .expect("onboard");
     let group = au.group.clone().expect("a Group");
     let matching = PatientMatching::new(items.clone(), Arc::new(Matcher::default()));
     let d = Intake::new(items.clone(), IisIdentity::default())

@@ -40,21 +40,21 @@ async fn iis(policy: JurisdictionPolicy) -> (Iis, AuthorizedUser, AuthorizedUser
     let mut made = Vec::new();
     for (id, fac) in [("clinic-a", "FACA"), ("clinic-b", "FACB")] {
         made.push(
-            users
-                .onboard(
-                    NewAuthorizedUser {
-                        id: id.into(),
-                        kind: AuKind::Clinic,
-                        name: id.into(),
-                        facilities: vec![fac.into()],
-                        username: id.into(),
-                        password: "a long enough password".into(),
-                    },
-                    0,
-                    &policy,
-                )
-                .await
-                .unwrap(),
+            registry::membership::onboard(
+                &users,
+                NewAuthorizedUser {
+                    id: id.into(),
+                    kind: AuKind::Clinic,
+                    name: id.into(),
+                    facilities: vec![fac.into()],
+                    username: id.into(),
+                    password: "a long enough password".into(),
+                },
+                0,
+                &policy,
+            )
+            .await
+            .unwrap(),
         );
     }
     let matching = PatientMatching::new(items.clone(), Arc::new(Matcher::default()));

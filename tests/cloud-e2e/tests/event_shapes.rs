@@ -41,21 +41,21 @@ async fn functions() -> Functions {
     let store: Arc<dyn ItemStore> =
         Arc::new(EmbeddedStore::open(dir.path().join("t.redb")).unwrap());
     let policy = JurisdictionPolicy::default();
-    AuthorizedUsers::new(store.clone())
-        .onboard(
-            NewAuthorizedUser {
-                id: "fixture-clinic".into(),
-                kind: AuKind::Clinic,
-                name: "Fixture Clinic".into(),
-                facilities: vec!["FIXFAC".into()],
-                username: "fixture-user".into(),
-                password: "fixture password 1".into(),
-            },
-            0,
-            &policy,
-        )
-        .await
-        .unwrap();
+    registry::membership::onboard(
+        &AuthorizedUsers::new(store.clone()),
+        NewAuthorizedUser {
+            id: "fixture-clinic".into(),
+            kind: AuKind::Clinic,
+            name: "Fixture Clinic".into(),
+            facilities: vec!["FIXFAC".into()],
+            username: "fixture-user".into(),
+            password: "fixture password 1".into(),
+        },
+        0,
+        &policy,
+    )
+    .await
+    .unwrap();
     let ingest = ingest::router(Arc::new(ingest::IngestDeps::new(
         store.clone(),
         iz::IisIdentity::default(),

@@ -194,8 +194,8 @@ impl Membership {
         match user.group {
             Some(g) => Ok(Some(g)),
             None => self
-                .users
-                .ensure_group(au, now_ms)
+                .groups
+                .ensure_group(&self.users, au, now_ms)
                 .await
                 .map(Some)
                 .map_err(au_error),
