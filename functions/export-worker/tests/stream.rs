@@ -62,7 +62,7 @@ async fn job_and_shard_records_write_an_export_once_even_when_a_shard_fails_and_
     .await
     .unwrap();
     let matching = PatientMatching::new(items.clone(), Arc::new(matching::Matcher::default()));
-    let membership = Membership::new(matching.clone(), Arc::new(policy));
+    let membership = Membership::new(matching.persons().clone(), Arc::new(policy));
     let intake = Intake::new(items.clone(), IisIdentity::default());
     for n in 0..7 {
         let d = intake
@@ -90,7 +90,7 @@ async fn job_and_shard_records_write_an_export_once_even_when_a_shard_fails_and_
         DirBlobStore::open(dir.path().join("blobs")).unwrap(),
     )));
     flaky.fail_keys_containing(Some("Immunization"));
-    let mut jobs = ExportJobs::new(matching, flaky.clone(), "urn:iisbulk:id");
+    let mut jobs = ExportJobs::new(matching.persons().clone(), flaky.clone(), "urn:iisbulk:id");
     jobs.members_per_shard = 3;
     let job = jobs
         .create(

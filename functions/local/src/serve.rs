@@ -209,7 +209,7 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
         store.clone(),
         store.clone(),
         retry,
-        registry::membership::Membership::new(matching.clone(), policy.clone()),
+        registry::membership::Membership::new(matching.persons().clone(), policy.clone()),
     ));
     let deps = Arc::new(IngestDeps::new(
         dyn_store,
@@ -239,7 +239,7 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
         .clone()
         .unwrap_or_else(|| format!("http://{local}"));
     let mut bulk = bulk_api::BulkDeps::new(
-        matching.clone(),
+        matching.persons().clone(),
         policy.clone(),
         &public_url,
         Arc::new(bulk_api::HttpJwks::new()?),
@@ -247,8 +247,11 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
     let blob_dir = args.data_dir.join("blobs");
     let blobs = store::DirBlobStore::open(&blob_dir)
         .map_err(|e| format!("export files in {}: {e}", blob_dir.display()))?;
-    let jobs =
-        registry::export::ExportJobs::new(matching, Arc::new(blobs), &policy.identifier_base);
+    let jobs = registry::export::ExportJobs::new(
+        matching.persons().clone(),
+        Arc::new(blobs),
+        &policy.identifier_base,
+    );
     tokio::spawn(crate::export_loop::run(
         store.clone(),
         store.clone(),

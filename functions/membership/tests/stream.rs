@@ -80,7 +80,7 @@ async fn a_batch_adds_members_reports_failures_from_the_first_and_replays_harmle
     // Storage failing: the first membership record is named, nothing skipped.
     let flaky = Arc::new(FailingWrites::new(items.clone()));
     let on_flaky = Membership::new(
-        PatientMatching::new(flaky.clone(), Arc::new(matching::Matcher::default())),
+        registry::persons::Persons::new(flaky.clone()),
         Arc::new(policy.clone()),
     );
     flaky.fail_writes(true);

@@ -130,7 +130,7 @@ async fn run(patients: usize, doses: usize) {
         .await
         .expect("matched")
         .person;
-    let membership = Membership::new(matching.clone(), Arc::new(policy.clone()));
+    let membership = Membership::new(matching.persons().clone(), Arc::new(policy.clone()));
     for c in store.read(None, 10_000).await.expect("feed") {
         if let Some(e) = change_event(&c) {
             membership.apply(&e).await.expect("membership");
@@ -218,7 +218,7 @@ async fn run(patients: usize, doses: usize) {
         );
     }
     let blobs = Arc::new(DirBlobStore::open(dir.path().join("blobs")).expect("blobs"));
-    let mut jobs = ExportJobs::new(matching, blobs, &policy.identifier_base);
+    let mut jobs = ExportJobs::new(matching.persons().clone(), blobs, &policy.identifier_base);
     jobs.parallel_shards = std::thread::available_parallelism().map_or(2, |n| n.get());
     let job = jobs
         .create(

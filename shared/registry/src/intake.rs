@@ -172,7 +172,7 @@ impl Intake {
                     )))
                 }
             };
-            let warnings = crate::patients::source::identity_warnings(&vxu);
+            let warnings = crate::persons::source::identity_warnings(&vxu);
             if !warnings.is_empty() {
                 findings.extend(warnings);
                 ack_code = AckCode::AE;

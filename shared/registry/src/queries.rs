@@ -24,8 +24,9 @@ use crate::authorized_user::AuthorizedUser;
 use crate::keys;
 use crate::membership::{Groups, JurisdictionPolicy};
 pub use crate::message::QueryRecord;
-pub use crate::patients::source::query_record;
-use crate::patients::{Demographics, Immunization, PatientMatching, Person, PersonStatus, Stamped};
+use crate::patients::PatientMatching;
+pub use crate::persons::source::query_record;
+use crate::persons::{Demographics, Immunization, Person, PersonStatus, Stamped};
 
 /// Jurisdiction settings for answering queries.
 #[derive(Clone)]

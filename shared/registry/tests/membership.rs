@@ -78,7 +78,7 @@ async fn iis(policy: JurisdictionPolicy) -> Iis {
     Iis {
         _dir: dir,
         intake: Intake::new(items, IisIdentity::default()).with_queries(queries),
-        membership: Membership::new(matching.clone(), Arc::new(policy)),
+        membership: Membership::new(matching.persons().clone(), Arc::new(policy)),
         matching,
         users,
         store,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use cloud_e2e::http::{event_kind, invoke_request, Answer};
 use lambda_http::request::LambdaRequest;
 use registry::membership::JurisdictionPolicy;
-use registry::patients::PatientMatching;
+use registry::persons::Persons;
 use registry::{AuKind, AuthorizedUsers, NewAuthorizedUser};
 use store::embedded::EmbeddedStore;
 use store::ItemStore;
@@ -61,7 +61,7 @@ async fn functions() -> Functions {
         iz::IisIdentity::default(),
         ingest::IngestConfig::default(),
     )));
-    let patients = PatientMatching::new(store, Arc::new(matching::Matcher::default()));
+    let patients = Persons::new(store);
     let bulk = bulk_api::router(Arc::new(bulk_api::BulkDeps::new(
         patients,
         Arc::new(policy),

@@ -13,9 +13,7 @@ use crate::authorized_user::{AuError, AuthorizedUser, AuthorizedUsers};
 use crate::json::decode;
 use crate::keys;
 use crate::message::QueryRecord;
-use crate::patients::{
-    LinkHow, MatchedMessage, PatientMatching, Person, PersonStatus, SourceRecord,
-};
+use crate::persons::{LinkHow, MatchedMessage, Person, PersonStatus, Persons, SourceRecord};
 
 /// Merge chains longer than this are corrupt, not followed forever.
 const MAX_MERGE_HOPS: usize = 16;
@@ -46,7 +44,7 @@ pub enum Outcome {
 
 #[derive(Clone)]
 pub struct Membership {
-    patients: PatientMatching,
+    patients: Persons,
     users: AuthorizedUsers,
     groups: Groups,
     policy: Arc<JurisdictionPolicy>,
@@ -82,7 +80,7 @@ fn certainty_of(source: &SourceRecord, person: &Person) -> Certainty {
 }
 
 impl Membership {
-    pub fn new(patients: PatientMatching, policy: Arc<JurisdictionPolicy>) -> Self {
+    pub fn new(patients: Persons, policy: Arc<JurisdictionPolicy>) -> Self {
         let store = patients.store_arc();
         Membership {
             patients,
