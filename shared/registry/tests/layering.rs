@@ -4,6 +4,7 @@
 //! only modules of a lower layer; the two users modules, which share one
 //! record, may name each other. This test reads `src/` and says which line
 //! breaks the order.
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 
