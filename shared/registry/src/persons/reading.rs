@@ -133,11 +133,8 @@ impl Persons {
 
     /// The person's consolidated immunization history.
     pub async fn history(&self, person: &str) -> Result<Vec<Immunization>, StoreError> {
-        self.query_all(&keys::person_pk(person), keys::IMMUNIZATION_PREFIX)
-            .await?
-            .iter()
-            .map(|i| decode(i, "immunization"))
-            .collect()
+        self.decode_all(person, keys::IMMUNIZATION_PREFIX, "immunization")
+            .await
     }
 
     /// Persons flagged as potential duplicates of this one.
@@ -145,10 +142,20 @@ impl Persons {
         &self,
         person: &str,
     ) -> Result<Vec<PotentialDuplicate>, StoreError> {
-        self.query_all(&keys::person_pk(person), "DUP#")
+        self.decode_all(person, "DUP#", "potential duplicate").await
+    }
+
+    /// The items of one family in the person's partition, decoded.
+    async fn decode_all<T: serde::de::DeserializeOwned>(
+        &self,
+        person: &str,
+        prefix: &str,
+        what: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        self.query_all(&keys::person_pk(person), prefix)
             .await?
             .iter()
-            .map(|i| decode(i, "potential duplicate"))
+            .map(|i| decode(i, what))
             .collect()
     }
 
