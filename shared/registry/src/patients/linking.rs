@@ -23,8 +23,7 @@ use super::count::{self, ChartCount};
 use super::resolving::FollowUp;
 use crate::json::{decode, encode};
 use crate::keys;
-use crate::message::load_accepted;
-use crate::message::AcceptedMessage;
+use crate::message::{load_accepted, AcceptedMessage};
 use crate::persons::demographics::Demographics;
 use crate::persons::doses::{
     self, consolidate, DoseChange, SourceDose, VaccinationRules, VaccineGroups,
@@ -130,6 +129,9 @@ pub struct Matched {
     pub already: bool,
 }
 
+/// The matcher: applies accepted messages (`process`), finds a query's
+/// patient (`find`) and makes a reviewer's link edits (`relink`,
+/// `confirm`). Readers that never match hold a [`Persons`] instead.
 #[derive(Clone)]
 pub struct PatientMatching {
     /// The reading side, for the matcher's own reads (and, through
