@@ -3,10 +3,12 @@
 independent implementation: the `fhir.resources` models (pydantic), using
 its R4B package, FHIR R4's compatible successor for the resources we emit
 (Patient, Immunization, Group, Organization, OperationOutcome, Bundle,
-CapabilityStatement).
+CapabilityStatement, and the $immds-forecast answer: Parameters holding
+ImmunizationEvaluation and ImmunizationRecommendation resources).
 
 Each file must parse as its resourceType with no unknown elements, empty
-values or wrong types; a Bundle's entries are validated as their own types.
+values or wrong types; a Bundle's entries and a Parameters' resources are
+validated as their own types.
 Prints one line per failure and a final summary line:
     check_fhir.py: N passed, M failed
 """
@@ -47,7 +49,33 @@ REQUIRED = {
     "telecom.system": {"phone", "fax", "email", "pager", "url", "sms", "other"},
     "telecom.use": {"home", "work", "temp", "old", "mobile"},
     "identifier.use": {"usual", "official", "temp", "secondary", "old"},
+    "ImmunizationEvaluation.status": {"completed", "entered-in-error"},
 }
+
+# Codes the ImmDS answer promises (its documentation), checked as if bound.
+PROMISED = {
+    "ImmunizationEvaluation.doseStatus": (
+        "http://terminology.hl7.org/CodeSystem/immunization-evaluation-dose-status", {"valid", "notvalid"}),
+    "ImmunizationRecommendation.forecastStatus": (
+        "http://terminology.hl7.org/CodeSystem/immunization-recommendation-status",
+        {"due", "overdue", "immune", "contraindicated", "complete"}),
+    "ImmunizationRecommendation.dateCriterion": (
+        "http://loinc.org", {"30981-5", "30980-7", "59778-1", "59777-3"}),
+}
+
+
+def promised_codes(kind, resource):
+    """(what, system, code) of the codings the ImmDS answer promises."""
+    if kind == "ImmunizationEvaluation":
+        for c in resource["doseStatus"].get("coding", []):
+            yield "ImmunizationEvaluation.doseStatus", c.get("system"), c.get("code")
+    if kind == "ImmunizationRecommendation":
+        for r in resource["recommendation"]:
+            for c in r["forecastStatus"].get("coding", []):
+                yield "ImmunizationRecommendation.forecastStatus", c.get("system"), c.get("code")
+            for d in r.get("dateCriterion", []):
+                for c in d["code"].get("coding", []):
+                    yield "ImmunizationRecommendation.dateCriterion", c.get("system"), c.get("code")
 
 
 def bound_codes(kind, resource):
@@ -60,6 +88,8 @@ def bound_codes(kind, resource):
         yield "Group.type", resource.get("type")
     if kind == "Bundle":
         yield "Bundle.type", resource.get("type")
+    if kind == "ImmunizationEvaluation":
+        yield "ImmunizationEvaluation.status", resource.get("status")
     for issue in resource.get("issue", []):
         yield "severity", issue.get("severity")
     people = [resource] + [c for c in resource.get("contact", []) if isinstance(c, dict)]
@@ -93,6 +123,23 @@ def check(resource):
     for what, value in bound_codes(kind, resource):
         if value not in REQUIRED[what]:
             raise ValueError(f"{what} {value!r} is not in its required value set")
+    for what, system, code in promised_codes(kind, resource):
+        want_system, codes = PROMISED[what]
+        if system != want_system or code not in codes:
+            raise ValueError(f"{what} coding {system}|{code} is not one of {sorted(codes)} in {want_system}")
+    if kind == "ImmunizationRecommendation":
+        for i, r in enumerate(resource["recommendation"]):
+            # imr-1: a recommendation names a vaccine or a target disease.
+            if not r.get("vaccineCode") and not r.get("targetDisease"):
+                raise ValueError(f"recommendation[{i}] has neither vaccineCode nor targetDisease (imr-1)")
+    if kind == "Parameters":
+        for i, p in enumerate(resource.get("parameter", [])):
+            if "resource" not in p:
+                continue
+            try:
+                check(p["resource"])
+            except Exception as e:  # noqa: BLE001 - report and go on
+                raise ValueError(f"parameter[{i}] ({p.get('name')}): {e}") from e
     if kind == "Bundle":
         for i, entry in enumerate(resource.get("entry", [])):
             if "resource" not in entry:

@@ -317,6 +317,7 @@ pub async fn file(
     let need = match resource_type {
         "Patient" => Need::Read("Patient"),
         "Immunization" => Need::Read("Immunization"),
+        "ImmunizationRecommendation" => Need::Read("ImmunizationRecommendation"),
         "Organization" => Need::Read("Organization"),
         "Group" => Need::Read("Group"),
         "Bundle" => Need::Read("Patient"),

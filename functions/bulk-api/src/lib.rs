@@ -4,10 +4,13 @@
 //! process): SMART Backend Services discovery and token endpoint, and reads
 //! of an Authorized User's Group and of the Patients and Immunizations of
 //! its members. Every FHIR route needs a bearer token; a token opens only its
-//! own Authorized User's Group.
+//! own Authorized User's Group. `POST /fhir/$immds-forecast` (HL7 ImmDS)
+//! evaluates and forecasts supplied data, or a member of that Group, with
+//! CDC CDSi.
 
 mod caller;
 mod export_routes;
+mod forecast;
 mod jwks;
 mod read;
 mod response;
@@ -43,6 +46,9 @@ pub struct BulkDeps {
     /// Bulk export (jobs and their files); `None` where no blob store is
     /// configured, and kick-offs are refused as not supported.
     pub exports: Option<registry::export::ExportJobs>,
+    /// The CDSi supporting data `$immds-forecast` uses: a release the
+    /// jurisdiction pinned, or `None` for the built-in one.
+    pub cdsi_data: Option<Arc<cdsi::SupportingData>>,
 }
 
 impl std::fmt::Debug for BulkDeps {
@@ -71,6 +77,7 @@ impl BulkDeps {
             public_url,
             max_inline_members: DEFAULT_MAX_INLINE_MEMBERS,
             exports: None,
+            cdsi_data: None,
         }
     }
 
@@ -93,6 +100,7 @@ pub fn router(deps: Arc<BulkDeps>) -> Router {
         .route("/fhir/Group/{id}", get(read::group))
         .route("/fhir/Patient/{id}", get(read::patient))
         .route("/fhir/Immunization", get(read::search_immunizations))
+        .route("/fhir/$immds-forecast", post(forecast::immds_forecast))
         .route(
             "/fhir/Group/{id}/$export",
             get(export_routes::kick_off_get).post(export_routes::kick_off_post),
@@ -116,7 +124,9 @@ pub const PRESIGNED_URL_LIFETIME: std::time::Duration = std::time::Duration::fro
 /// assertions, is `<it>/auth/token`), `IISBULK_BUCKET` (required) and
 /// `IISBULK_EXPORT_PREFIX` (the export files' bucket and key prefix),
 /// `IISBULK_EXPORT_RETENTION_HOURS` (default 24), `IISBULK_JURISDICTION_POLICY`
-/// (membership policy TOML text), and for tests `IISBULK_DYNAMODB_ENDPOINT` /
+/// (membership policy TOML text), `IISBULK_CDSI_DATA` (a CDSi supporting-data
+/// release folder for `$immds-forecast` and exported forecasts; empty or
+/// unset: the built-in release), and for tests `IISBULK_DYNAMODB_ENDPOINT` /
 /// `IISBULK_S3_ENDPOINT`.
 #[cfg(feature = "lambda")]
 pub async fn deps_from_env() -> Result<BulkDeps, lambda_http::Error> {
@@ -139,12 +149,30 @@ pub async fn deps_from_env() -> Result<BulkDeps, lambda_http::Error> {
     let blobs: Arc<dyn store::BlobStore> = Arc::new(store::NoUploads(Arc::new(
         blob_s3::S3BlobStore::from_env().await?,
     )));
+    let cdsi_data = pinned_cdsi_data()?;
     let mut jobs =
         registry::export::ExportJobs::new(patients.clone(), blobs, &policy.identifier_base);
+    jobs.cdsi_data = cdsi_data.clone();
     jobs.retention = registry::export::retention_from_env()?;
     // Files are fetched from S3 with URLs minted at each status poll.
     jobs.presign_for = Some(PRESIGNED_URL_LIFETIME);
     let mut deps = BulkDeps::new(patients, policy, &public_url, Arc::new(HttpJwks::new()?));
     deps.exports = Some(jobs);
+    deps.cdsi_data = cdsi_data;
     Ok(deps)
+}
+
+/// The CDSi release `IISBULK_CDSI_DATA` names (a folder in the package or a
+/// layer, named like CDC's: "4.65", ".../Version 4.65 - 508/XML"), or `None`
+/// for the built-in one. A folder that does not load stops the cold start.
+#[cfg(feature = "lambda")]
+pub fn pinned_cdsi_data() -> Result<Option<Arc<cdsi::SupportingData>>, String> {
+    match std::env::var("IISBULK_CDSI_DATA") {
+        Ok(dir) if !dir.trim().is_empty() => {
+            cdsi::data::load_release_dir(std::path::Path::new(&dir))
+                .map(|d| Some(Arc::new(d)))
+                .map_err(|e| format!("IISBULK_CDSI_DATA {dir}: {e}"))
+        }
+        _ => Ok(None),
+    }
 }

@@ -158,7 +158,7 @@ fn encode(v: &str) -> String {
 
 /// The person, if it is an active member of the caller's Group and the
 /// caller may see it (a do-not-share patient only by those who reported it).
-async fn member_person(
+pub(crate) async fn member_person(
     deps: &BulkDeps,
     au: &AuthorizedUser,
     id: &str,

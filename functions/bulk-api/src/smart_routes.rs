@@ -125,7 +125,7 @@ pub async fn metadata(State(deps): State<Arc<BulkDeps>>) -> Response {
                     "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
                     "code": "SMART-on-FHIR",
                 }]}],
-                "description": "SMART Backend Services (client_credentials with a private_key_jwt assertion, RS384 or ES384); system read scopes",
+                "description": "SMART Backend Services (client_credentials with a private_key_jwt assertion, RS384 or ES384); system read scopes (ImmunizationRecommendation for $immds-forecast)",
             },
             "resource": [
                 {"type": "Group", "interaction": [{"code": "read"}, {"code": "search-type"}],
@@ -134,6 +134,11 @@ pub async fn metadata(State(deps): State<Arc<BulkDeps>>) -> Response {
                 {"type": "Immunization", "interaction": [{"code": "search-type"}],
                  "searchParam": [{"name": "patient", "type": "reference"}]},
             ],
+            "operation": [{
+                "name": "immds-forecast",
+                "definition": fhir::IMMDS_FORECAST_OPERATION,
+                "documentation": "CDC CDSi evaluation and forecast (POST a Parameters resource): supplied data (a Patient with birthDate and its Immunizations, CVX-coded) needs no registry access; a patient parameter that is a valueReference Patient/<id> (or a Patient holding only its id) forecasts a member of the caller's Group from its consolidated history. assessmentDate defaults to today. Needs system/ImmunizationRecommendation.read (or .r/.rs). Every evaluation and recommendation names the CDSi supporting data it used in its description."
+            }],
         }],
     });
     let mut body = body;
@@ -143,7 +148,7 @@ pub async fn metadata(State(deps): State<Arc<BulkDeps>>) -> Response {
         body["rest"][0]["resource"][0]["operation"] = json!([{
             "name": "export",
             "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export",
-            "documentation": "Exports the caller's own Group (Patient, Immunization, Group, Organization) as NDJSON. transactionTime is when the export started; a record changed later is left for the next export. With _since: records changed after it, every resource of patients who joined the Group after it, and patients who left it (single association) in `deleted`. _typeFilter is not supported; Prefer: handling=lenient ignores unsupported parameters."
+            "documentation": "Exports the caller's own Group (Patient, Immunization, Group, Organization; ImmunizationRecommendation, each patient's CDC CDSi forecast as of the transaction date, when _type names it) as NDJSON. transactionTime is when the export started; a record changed later is left for the next export. With _since: records changed after it, every resource of patients who joined the Group after it, and patients who left it (single association) in `deleted`. _typeFilter is not supported; Prefer: handling=lenient ignores unsupported parameters."
         }]);
     }
     crate::response::resource(StatusCode::OK, &body)

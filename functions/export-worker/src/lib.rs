@@ -60,7 +60,9 @@ pub async fn handle(jobs: &ExportJobs, event: &Value) -> Result<BatchResponse, S
 /// `IISBULK_TABLE` (required), `IISBULK_BUCKET` (required),
 /// `IISBULK_EXPORT_PREFIX` (key prefix in the bucket),
 /// `IISBULK_JURISDICTION_POLICY` (its `fhir.identifier_base` names
-/// identifier systems), and for tests `IISBULK_DYNAMODB_ENDPOINT` /
+/// identifier systems), `IISBULK_CDSI_DATA` (the CDSi release folder
+/// exported ImmunizationRecommendations are forecast with, as for bulk-api;
+/// unset or empty: the built-in one), and for tests `IISBULK_DYNAMODB_ENDPOINT` /
 /// `IISBULK_S3_ENDPOINT`. (Retention is fixed by the kick-off, in bulk-api.)
 #[cfg(feature = "lambda")]
 pub async fn deps_from_env() -> Result<ExportJobs, lambda_runtime::Error> {
@@ -76,5 +78,15 @@ pub async fn deps_from_env() -> Result<ExportJobs, lambda_runtime::Error> {
     ));
     let blobs: Arc<dyn store::BlobStore> = Arc::new(blob_s3::S3BlobStore::from_env().await?);
     let patients = Persons::new(store);
-    Ok(ExportJobs::new(patients, blobs, &policy.identifier_base))
+    let mut jobs = ExportJobs::new(patients, blobs, &policy.identifier_base);
+    // A folder that does not load stops the cold start, naming it.
+    if let Ok(dir) = std::env::var("IISBULK_CDSI_DATA") {
+        if !dir.trim().is_empty() {
+            jobs.cdsi_data = Some(Arc::new(
+                cdsi::data::load_release_dir(std::path::Path::new(&dir))
+                    .map_err(|e| format!("IISBULK_CDSI_DATA {dir}: {e}"))?,
+            ));
+        }
+    }
+    Ok(jobs)
 }

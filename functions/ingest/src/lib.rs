@@ -78,12 +78,15 @@ impl IngestDeps {
 /// answers), `IISBULK_MAX_MESSAGE_BYTES`, `IISBULK_PUBLIC_URL`,
 /// `IISBULK_MATCHING_CONFIG` (matching TOML for history queries; the shipped
 /// one otherwise), `IISBULK_MAX_QUERY_CANDIDATES` (Z31 cap, default 10),
-/// `IISBULK_JURISDICTION_POLICY` (membership policy TOML text).
+/// `IISBULK_JURISDICTION_POLICY` (membership policy TOML text),
+/// `IISBULK_CDSI_DATA` (below).
 ///
-/// Z44 queries are evaluated and forecast with the built-in CDC CDSi
-/// supporting data (release 4.64, stated in every Z42): the Lambda has no
-/// setting to pin another release yet (`iisbulk serve --cdsi-data DIR`
-/// does that locally).
+/// Z44 queries are evaluated and forecast with CDC CDSi supporting data
+/// (stated in every Z42): the release folder `IISBULK_CDSI_DATA` names (in
+/// the package or a mounted layer, named like CDC's: "4.65", or ".../Version
+/// 4.65 - 508/XML"; the same loader as `iisbulk serve --cdsi-data`), or the
+/// built-in 4.64 when it is unset or empty. A folder that does not load
+/// stops the cold start, naming it.
 #[cfg(feature = "lambda")]
 pub async fn deps_from_env() -> Result<IngestDeps, lambda_http::Error> {
     let table =
@@ -119,7 +122,13 @@ pub async fn deps_from_env() -> Result<IngestDeps, lambda_http::Error> {
             .map_err(|_| format!("IISBULK_MAX_QUERY_CANDIDATES '{n}' is not a number"))?;
     }
     // The Z32/Z42 Group identifier follows the jurisdiction's membership policy.
-    // `config.query_policy.cdsi_data` stays `None`: the built-in CDSi data.
+    config.query_policy.cdsi_data = match std::env::var("IISBULK_CDSI_DATA") {
+        Ok(dir) if !dir.trim().is_empty() => Some(Arc::new(
+            cdsi::data::load_release_dir(std::path::Path::new(&dir))
+                .map_err(|e| format!("IISBULK_CDSI_DATA {dir}: {e}"))?,
+        )),
+        _ => None,
+    };
     config.query_policy.jurisdiction =
         Arc::new(registry::membership::JurisdictionPolicy::from_env()?);
     Ok(IngestDeps::new(store, iis, config))

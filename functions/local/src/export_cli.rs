@@ -23,7 +23,8 @@ pub struct ExportArgs {
     /// Only what changed after this FHIR instant (e.g. a previous transactionTime).
     #[arg(long)]
     since: Option<String>,
-    /// Resource types, comma-separated (Patient,Immunization,Group,Organization).
+    /// Resource types, comma-separated (Patient,Immunization,Group,Organization by
+    /// default; ImmunizationRecommendation, the CDSi forecasts, only when named).
     #[arg(long = "type")]
     types: Option<String>,
     /// Give up after this many seconds.

@@ -41,7 +41,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 10)]
     max_query_candidates: u32,
     /// The CDC CDSi supporting data Z44 answers (evaluated history and
-    /// forecast) use: CDC's XML folder (ScheduleSupportingData.xml and
+    /// forecast), `$immds-forecast` and exported ImmunizationRecommendations
+    /// use: CDC's XML folder (ScheduleSupportingData.xml and
     /// AntigenSupportingData*.xml) instead of the built-in release 4.64.
     /// A folder that does not load stops start-up.
     #[arg(long, value_name = "DIR")]
@@ -168,7 +169,7 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
     tracing::info!(
         version = %cdsi_version,
         pinned = cdsi_data.is_some(),
-        "CDSi supporting data for Z44"
+        "CDSi supporting data for Z44, $immds-forecast and exported forecasts"
     );
     let store = data_dir::open(&args.data_dir)?;
     let dyn_store: Arc<dyn store::ItemStore> = store.clone();
@@ -221,7 +222,7 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
             query_policy: registry::queries::QueryPolicy {
                 max_candidates: args.max_query_candidates,
                 jurisdiction: policy.clone(),
-                cdsi_data,
+                cdsi_data: cdsi_data.clone(),
                 ..Default::default()
             },
         },
@@ -247,11 +248,13 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
     let blob_dir = args.data_dir.join("blobs");
     let blobs = store::DirBlobStore::open(&blob_dir)
         .map_err(|e| format!("export files in {}: {e}", blob_dir.display()))?;
-    let jobs = registry::export::ExportJobs::new(
+    let mut jobs = registry::export::ExportJobs::new(
         matching.persons().clone(),
         Arc::new(blobs),
         &policy.identifier_base,
     );
+    jobs.cdsi_data = cdsi_data.clone();
+    bulk.cdsi_data = cdsi_data;
     tokio::spawn(crate::export_loop::run(
         store.clone(),
         store.clone(),

@@ -1357,6 +1357,224 @@ async fn a_pinned_cdsi_release_is_used_and_named_in_z42() {
     );
 }
 
+/// POSTs a `$immds-forecast` Parameters body with a token.
+async fn post_forecast(
+    url: &str,
+    token: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let r = client()
+        .post(format!("{url}/fhir/$immds-forecast"))
+        .bearer_auth(token)
+        .header("content-type", "application/fhir+json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    assert_eq!(r.headers()["content-type"], "application/fhir+json");
+    (
+        status,
+        serde_json::from_str(&r.text().await.unwrap()).unwrap(),
+    )
+}
+
+/// `iisbulk serve --cdsi-data` pins the release of the FHIR side too: a
+/// Group member is forecast over HTTP from its consolidated history after
+/// its VXUs (each vaccination event evaluated once, however many reports
+/// it has), naming the pinned release; a non-member is refused; and an
+/// export asked for ImmunizationRecommendation lists its file.
+#[tokio::test(flavor = "multi_thread")]
+async fn immds_forecast_and_exported_forecasts_use_the_pinned_cdsi_release() {
+    let tmp = tempfile::tempdir().unwrap();
+    let xml = tmp.path().join("Version 4.64-pinned - 508").join("XML");
+    std::fs::create_dir_all(&xml).unwrap();
+    let builtin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/cdsi/data/4.64");
+    for entry in std::fs::read_dir(builtin).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, xml.join(path.file_name().unwrap())).unwrap();
+    }
+    let data = tmp.path().join("iis");
+    // The first start creates the demo user; its client is added offline.
+    drop(Server::start(&data, &[]));
+    let demo_client = register_client(&data, "demo-clinic");
+    let server = Server::start(&data, &["--cdsi-data", xml.to_str().unwrap()]);
+    let url = server.url.clone();
+    // The Fairchild child, then the birthday HepB again in a second report
+    // (another order number): still one vaccination event.
+    let again = FAIRCHILD_VXU
+        .replace("E2E-FAIRCHILD-1", "E2E-FAIRCHILD-2")
+        .split("ORC|")
+        .next()
+        .unwrap()
+        .to_owned()
+        + "ORC|RE||F-4B^NISTEHRFAC\rRXA|0|1|20100411||08^Hep B, adolescent or pediatric^CVX|999|||01^Historical^NIP001|||||||||||CP|A\r";
+    for msg in [FAIRCHILD_VXU.to_owned(), again] {
+        let (_, ack) = post_hl7(&url, DEMO_USER, DEMO_PASSWORD, msg.into_bytes()).await;
+        assert_eq!(msa1(&ack), "AA", "{ack}");
+        server
+            .matched
+            .recv_timeout(Duration::from_secs(60))
+            .expect("matched");
+    }
+    let token = access_token(&url, &demo_client);
+    // Membership follows matching asynchronously.
+    let mut member = None;
+    for _ in 0..100 {
+        let (_, bundle) = get_fhir(
+            &format!("{url}/fhir/Group?identifier=demo-clinic"),
+            Some(&token),
+        )
+        .await;
+        member = bundle["entry"][0]["resource"]["member"][0]["entity"]["reference"]
+            .as_str()
+            .map(str::to_owned);
+        if member.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let member = member.expect("the child joined the demo Group");
+    let group_id = {
+        let (_, b) = get_fhir(
+            &format!("{url}/fhir/Group?identifier=demo-clinic"),
+            Some(&token),
+        )
+        .await;
+        b["entry"][0]["resource"]["id"].as_str().unwrap().to_owned()
+    };
+    let (_, imms) = get_fhir(
+        &format!("{url}/fhir/Immunization?patient={member}"),
+        Some(&token),
+    )
+    .await;
+    let events: std::collections::BTreeSet<String> = imms["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("Immunization/{}", e["resource"]["id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(events.len(), 5, "{imms}");
+
+    let (status, answer) = post_forecast(
+        &url,
+        &token,
+        &serde_json::json!({"resourceType": "Parameters", "parameter": [
+            {"name": "patient", "valueReference": {"reference": member}}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    keep_sample("immds-e2e-parameters", &answer);
+    let mut seen = std::collections::BTreeMap::new();
+    let mut recommendation = serde_json::Value::Null;
+    for p in answer["parameter"].as_array().unwrap() {
+        let r = &p["resource"];
+        let described = r["description"]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| {
+                r["recommendation"][0]["description"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .unwrap();
+        assert!(
+            described.ends_with("supporting data 4.64-pinned"),
+            "{described}"
+        );
+        if p["name"] == "evaluation" {
+            let event = r["immunizationEvent"]["reference"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert!(events.contains(&event), "{event}");
+            *seen.entry((event, described)).or_insert(0) += 1;
+        } else {
+            recommendation = r.clone();
+        }
+    }
+    assert!(seen.values().all(|n| *n == 1), "{seen:?}");
+    let evaluated: std::collections::BTreeSet<&String> = seen.keys().map(|(e, _)| e).collect();
+    assert_eq!(evaluated.len(), events.len());
+    assert_eq!(recommendation["patient"]["reference"], member);
+    assert_eq!(
+        recommendation["date"].as_str().unwrap(),
+        &iz::Clock::now().today().iso()[..]
+    );
+
+    // Anyone outside the Group: 403; a malformed body: 400.
+    let (status, outcome) = post_forecast(
+        &url,
+        &token,
+        &serde_json::json!({"resourceType": "Parameters", "parameter": [
+            {"name": "patient", "valueReference": {"reference": "Patient/someone-else"}}]}),
+    )
+    .await;
+    assert_eq!(
+        (status, outcome["resourceType"].as_str()),
+        (403, Some("OperationOutcome"))
+    );
+    let (status, outcome) =
+        post_forecast(&url, &token, &serde_json::json!({"resourceType": "Bundle"})).await;
+    assert_eq!(
+        (status, outcome["resourceType"].as_str()),
+        (400, Some("OperationOutcome"))
+    );
+
+    // The export with forecasts, through the `iisbulk export` client.
+    let out = tmp.path().join("export-out");
+    iisbulk(&[
+        "export",
+        "--url",
+        &url,
+        "--client-id",
+        &demo_client.0,
+        "--key",
+        demo_client.1.to_str().unwrap(),
+        "--group",
+        &group_id,
+        "--type",
+        "Patient,Immunization,ImmunizationRecommendation",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let types: Vec<&str> = manifest["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["Patient", "Immunization", "ImmunizationRecommendation"],
+        "{manifest}"
+    );
+    let file = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("output-ImmunizationRecommendation")
+        })
+        .unwrap();
+    let text = std::fs::read_to_string(file).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    keep_sample("immds-e2e-exported-recommendation", &lines[0]);
+    assert_eq!(lines[0]["patient"]["reference"], member);
+    assert!(lines[0]["recommendation"][0]["description"]
+        .as_str()
+        .unwrap()
+        .ends_with("supporting data 4.64-pinned"));
+}
+
 #[test]
 fn the_demo_onboards_sends_and_exports_through_the_real_api() {
     let tmp = tempfile::tempdir().unwrap();

@@ -43,6 +43,9 @@ resource_type!(ImmunizationType, "Immunization");
 resource_type!(OrganizationType, "Organization");
 resource_type!(OperationOutcomeType, "OperationOutcome");
 resource_type!(BundleType, "Bundle");
+resource_type!(ImmunizationEvaluationType, "ImmunizationEvaluation");
+resource_type!(ImmunizationRecommendationType, "ImmunizationRecommendation");
+resource_type!(ParametersType, "Parameters");
 
 fn meta_is_empty(m: &Option<Meta>) -> bool {
     m.as_ref().is_none_or(Meta::is_empty)
@@ -151,6 +154,118 @@ pub struct Immunization {
     pub program_eligibility: Vec<CodeableConcept>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub funding_source: Option<CodeableConcept>,
+}
+
+/// One dose judged against a schedule (CDC CDSi through the ImmDS
+/// `$immds-forecast` operation): one per dose and vaccine group.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImmunizationEvaluation {
+    pub resource_type: ImmunizationEvaluationType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// completed (entered-in-error is never produced).
+    pub status: String,
+    pub patient: Reference,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<Reference>,
+    pub target_disease: CodeableConcept,
+    pub immunization_event: Reference,
+    /// valid | notvalid (immunization-evaluation-dose-status).
+    pub dose_status: CodeableConcept,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dose_status_reason: Vec<CodeableConcept>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dose_number_positive_int: Option<u32>,
+}
+
+/// A patient's forecast as of a date: one recommendation per vaccine group.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImmunizationRecommendation {
+    pub resource_type: ImmunizationRecommendationType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub patient: Reference,
+    pub date: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<Reference>,
+    pub recommendation: Vec<Recommendation>,
+}
+
+/// `ImmunizationRecommendation.recommendation`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recommendation {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vaccine_code: Vec<CodeableConcept>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_disease: Option<CodeableConcept>,
+    pub forecast_status: CodeableConcept,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forecast_reason: Vec<CodeableConcept>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub date_criterion: Vec<DateCriterion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dose_number_positive_int: Option<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub supporting_immunization: Vec<Reference>,
+}
+
+/// A date that matters for a recommendation (earliest, due, overdue, latest).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DateCriterion {
+    pub code: CodeableConcept,
+    pub value: String,
+}
+
+/// The in- and out-parameters of an operation.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Parameters {
+    pub resource_type: ParametersType,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameter: Vec<Parameter>,
+}
+
+/// One parameter: a resource (already serialized, any type) or a value.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Parameter {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_string: Option<String>,
+}
+
+impl Parameters {
+    /// Adds a parameter holding a serializable resource.
+    pub fn push_resource<R: Serialize>(
+        &mut self,
+        name: &str,
+        resource: &R,
+    ) -> serde_json::Result<()> {
+        self.parameter.push(Parameter {
+            name: name.to_owned(),
+            resource: Some(serde_json::to_value(resource)?),
+            ..Parameter::default()
+        });
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

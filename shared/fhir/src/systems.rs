@@ -4,6 +4,19 @@ pub const CVX: &str = "http://hl7.org/fhir/sid/cvx";
 pub const NDC: &str = "http://hl7.org/fhir/sid/ndc";
 pub const MVX: &str = "http://terminology.hl7.org/CodeSystem/MVX";
 pub const NCI_THESAURUS: &str = "http://ncithesaurus-stage.nci.nih.gov";
+pub const LOINC: &str = "http://loinc.org";
+/// valid | notvalid (ImmunizationEvaluation.doseStatus).
+pub const EVALUATION_DOSE_STATUS: &str =
+    "http://terminology.hl7.org/CodeSystem/immunization-evaluation-dose-status";
+/// Why a dose is not valid (ImmunizationEvaluation.doseStatusReason).
+pub const EVALUATION_DOSE_STATUS_REASON: &str =
+    "http://terminology.hl7.org/CodeSystem/immunization-evaluation-dose-status-reason";
+/// due | overdue | immune | contraindicated | complete.
+pub const RECOMMENDATION_STATUS: &str =
+    "http://terminology.hl7.org/CodeSystem/immunization-recommendation-status";
+/// The ImmDS IG's forecast operation, named in the CapabilityStatement.
+pub const IMMDS_FORECAST_OPERATION: &str =
+    "http://hl7.org/fhir/us/immds/OperationDefinition/ImmDSForecastOperation";
 pub const UCUM: &str = "http://unitsofmeasure.org";
 pub const V3_ACT_SITE: &str = "http://terminology.hl7.org/CodeSystem/v3-ActSite";
 pub const V3_ACT_REASON: &str = "http://terminology.hl7.org/CodeSystem/v3-ActReason";

@@ -19,6 +19,6 @@ pub use intake::{judge, validate_declared, AckCode, Intake, RequestKind};
 pub use profile::{profile, ProfileId};
 pub use respond::{answer_refusal, respond, respond_parsed, Response};
 pub use rsp::{build_rsp_z31, build_rsp_z32, RspDose, RspPatient};
-pub use rsp_z42::{assessment_request, build_rsp_z42};
+pub use rsp_z42::{assessment_request, build_rsp_z42, evaluable};
 pub use validate::{validate, Loc, Validation};
 pub use view::{query, vxu, Query, Value, Vxu};

@@ -48,8 +48,9 @@ const NO_DOSE_FILLER: &str = "9999";
 
 /// The engine's view of a dose: given (complete or partial) on a date, with
 /// a CVX code. Refusals, doses not given and doses with no CVX are not part
-/// of the evaluated history.
-fn evaluable(order: &Order) -> Option<AdministeredDose> {
+/// of the evaluated history. Z42 and the FHIR forecast both take a
+/// consolidated dose into the assessment through this one rule.
+pub fn evaluable(order: &Order) -> Option<AdministeredDose> {
     let given = matches!(
         order.completion,
         CompletionStatus::Complete | CompletionStatus::PartiallyAdministered

@@ -45,8 +45,10 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// The hash of a random password nobody knows, on the blocking pool.
-async fn compute_decoy() -> String {
+/// The hash of a random password nobody knows, on the blocking pool: what a
+/// login with an unknown username is checked against, so that it takes as
+/// long as a wrong password.
+pub(crate) async fn decoy_hash() -> String {
     let mut random = [0u8; 16];
     OsRng.fill_bytes(&mut random);
     let password = hex(&random);
@@ -146,14 +148,14 @@ impl Credentials {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let decoy = credentials.decoy.clone();
             runtime.spawn(async move {
-                decoy.get_or_init(compute_decoy).await;
+                decoy.get_or_init(decoy_hash).await;
             });
         }
         credentials
     }
 
     async fn decoy(&self) -> String {
-        self.decoy.get_or_init(compute_decoy).await.clone()
+        self.decoy.get_or_init(decoy_hash).await.clone()
     }
 
     fn cache_key(&self, username: &str, password: &str) -> [u8; 32] {

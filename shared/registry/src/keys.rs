@@ -281,6 +281,23 @@ pub fn block_entry(blocking_key: &str, source_id: &str) -> Key {
     Key::new(block_pk(blocking_key), format!("S#{source_id}"))
 }
 
+/// Console staff accounts, one partition (a few dozen people).
+pub const STAFF_PK: &str = "STAFF";
+
+pub fn staff(username: &str) -> Key {
+    Key::new(STAFF_PK, username)
+}
+
+/// A console session, by the hash of its cookie's token.
+pub fn staff_session(token_hash: &str) -> Key {
+    Key::new(format!("STAFFSESSION#{token_hash}"), "S")
+}
+
+/// Failed console logins of one username (each expiring with the window).
+pub fn staff_login_failures_pk(username: &str) -> String {
+    format!("STAFFFAIL#{username}")
+}
+
 /// 128 bits of SHA-256, hex: plenty to make collisions a non-event.
 pub fn short_hash(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes)[..16])

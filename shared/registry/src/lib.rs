@@ -4,9 +4,11 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod attempts;
 pub mod authorized_user;
 pub mod credentials;
 pub mod export;
+pub mod immds;
 pub mod intake;
 mod json;
 pub mod keys;
@@ -18,6 +20,7 @@ pub mod queries;
 pub mod resources;
 mod retry;
 pub mod smart;
+pub mod staff;
 
 pub use authorized_user::{AuError, AuKind, AuthorizedUser, AuthorizedUsers, NewAuthorizedUser};
 pub use credentials::{AuthError, Credentials};

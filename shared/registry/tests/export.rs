@@ -155,6 +155,7 @@ impl Iis {
             transaction_time_ms: t,
             identifier_base: "urn:iisbulk:id".into(),
             max_lines_per_file: lines,
+            cdsi_data: None,
         };
         let files = write_export(&self.matching, self.membership.groups(), &self.blobs, &spec)
             .await

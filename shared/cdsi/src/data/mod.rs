@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use crate::dates::{Date, Duration};
 
 pub use builtin::{builtin, BUILTIN_VERSION};
-pub use xml::{load, load_dir, release_name, LoadError};
+pub use xml::{load, load_dir, load_release_dir, release_name, LoadError};
 
 /// The CVX that names a vaccine group as a whole: among the CVX codes whose
 /// antigens are exactly the group's, an "unspecified formulation" one, then

@@ -162,6 +162,17 @@ pub fn release_name(dir: &Path) -> Option<String> {
     (!release.is_empty()).then_some(release)
 }
 
+/// Loads a release directory named by its folder ([`release_name`]): what
+/// the Lambdas' `IISBULK_CDSI_DATA` setting points at (e.g.
+/// `/opt/cdsi/Version 4.65 - 508/XML` or `/opt/cdsi/4.65`).
+pub fn load_release_dir(dir: &Path) -> Result<SupportingData, LoadError> {
+    let version = release_name(dir).ok_or_else(|| LoadError {
+        file: dir.display().to_string(),
+        message: "cannot name the release from the directory's name (e.g. 4.65)".into(),
+    })?;
+    load_dir(&version, dir)
+}
+
 /// Reads `ScheduleSupportingData.xml` and every `AntigenSupportingData*.xml`
 /// of a directory (a jurisdiction's pinned release) and loads them.
 pub fn load_dir(version: &str, dir: &Path) -> Result<SupportingData, LoadError> {
@@ -733,6 +744,17 @@ mod tests {
         assert_eq!(name("/d/Version 4.65 - 508/XML").as_deref(), Some("4.65"));
         assert_eq!(name("Version 4.65 - 508").as_deref(), Some("4.65"));
         assert_eq!(name("/"), None);
+    }
+
+    #[test]
+    fn a_release_folder_loads_under_its_own_name() {
+        let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data/4.64"));
+        let data = load_release_dir(dir).unwrap();
+        assert_eq!(data.version, "4.64");
+        let e = load_release_dir(Path::new("/")).unwrap_err();
+        assert!(e.message.contains("cannot name the release"), "{e}");
+        let e = load_release_dir(&dir.join("no-such-release")).unwrap_err();
+        assert!(e.file.contains("no-such-release"), "{e}");
     }
 
     #[test]

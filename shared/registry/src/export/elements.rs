@@ -17,6 +17,7 @@ fn mandatory(t: ResourceType) -> &'static [&'static str] {
             "occurrenceString",
         ],
         ResourceType::Group => &["type", "actual"],
+        ResourceType::ImmunizationRecommendation => &["patient", "date", "recommendation"],
         ResourceType::Patient | ResourceType::Organization => &[],
     }
 }

@@ -173,6 +173,10 @@ pub struct ExportJobs {
     /// Lifetime of presigned file URLs minted at each status poll (cloud);
     /// `None`: files are downloaded through the API with a token.
     pub presign_for: Option<std::time::Duration>,
+    /// The CDSi supporting data ImmunizationRecommendation lines are
+    /// forecast with: a release the jurisdiction pinned, or `None` for the
+    /// built-in one ([`cdsi::builtin`]).
+    pub cdsi_data: Option<Arc<cdsi::SupportingData>>,
 }
 
 impl std::fmt::Debug for ExportJobs {
@@ -195,6 +199,7 @@ impl ExportJobs {
             retention: 24 * 3600,
             min_poll_interval_ms: 1000,
             presign_for: None,
+            cdsi_data: None,
         }
     }
 
@@ -412,6 +417,7 @@ impl ExportJobs {
             transaction_time_ms: job.transaction_time_ms,
             identifier_base: self.identifier_base.clone(),
             max_lines_per_file: self.max_lines_per_file,
+            cdsi_data: self.cdsi_data.clone(),
         }
     }
 
@@ -840,9 +846,10 @@ fn type_rank(t: &str) -> u8 {
     match t {
         "Patient" => 0,
         "Immunization" => 1,
-        "Group" => 2,
-        "Organization" => 3,
-        _ => 4,
+        "ImmunizationRecommendation" => 2,
+        "Group" => 3,
+        "Organization" => 4,
+        _ => 5,
     }
 }
 

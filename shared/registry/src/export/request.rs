@@ -14,10 +14,23 @@ pub enum ResourceType {
     Immunization,
     Group,
     Organization,
+    /// Each patient's CDC CDSi forecast as of the export's transaction
+    /// date: exported only when `_type` names it (the Bulk Retrieval of
+    /// Public Health Data guide lists it as an optional payload).
+    ImmunizationRecommendation,
 }
 
 impl ResourceType {
-    pub const ALL: [ResourceType; 4] = [
+    pub const ALL: [ResourceType; 5] = [
+        ResourceType::Patient,
+        ResourceType::Immunization,
+        ResourceType::Group,
+        ResourceType::Organization,
+        ResourceType::ImmunizationRecommendation,
+    ];
+
+    /// What an export without `_type` holds.
+    pub const DEFAULT: [ResourceType; 4] = [
         ResourceType::Patient,
         ResourceType::Immunization,
         ResourceType::Group,
@@ -30,6 +43,7 @@ impl ResourceType {
             ResourceType::Immunization => "Immunization",
             ResourceType::Group => "Group",
             ResourceType::Organization => "Organization",
+            ResourceType::ImmunizationRecommendation => "ImmunizationRecommendation",
         }
     }
 
@@ -61,7 +75,7 @@ pub struct ExportRequest {
     pub since_ms: Option<i64>,
     /// The `_since` value as sent, for the manifest's `request`.
     pub since: Option<String>,
-    /// Empty: every type.
+    /// Empty: the default types ([`ResourceType::DEFAULT`]).
     pub types: Vec<ResourceType>,
     /// `_elements`: (type or all types, element).
     pub elements: Vec<(Option<ResourceType>, String)>,
@@ -263,7 +277,7 @@ impl<'a> KickOff<'a> {
                             Some(rt) if !req.types.contains(&rt) => req.types.push(rt),
                             Some(_) => {}
                             None => {
-                                let p = problem("_type", format!("_type {t} is not exported here (Patient, Immunization, Group, Organization)"));
+                                let p = problem("_type", format!("_type {t} is not exported here (Patient, Immunization, Group, Organization, ImmunizationRecommendation)"));
                                 if lenient {
                                     req.ignored.push(p)
                                 } else {

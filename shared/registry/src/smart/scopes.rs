@@ -4,8 +4,17 @@
 
 use std::collections::BTreeMap;
 
-/// The resource types our FHIR side serves.
-pub const RESOURCE_TYPES: [&str; 4] = ["Group", "Patient", "Immunization", "Organization"];
+/// The resource types our FHIR side serves. ImmunizationRecommendation is
+/// the answer of `$immds-forecast` (with its ImmunizationEvaluations) and an
+/// optional Group export type: reading it is what that operation needs
+/// (SMART v2 has no operation scopes; a scope names what is read).
+pub const RESOURCE_TYPES: [&str; 5] = [
+    "Group",
+    "Patient",
+    "Immunization",
+    "Organization",
+    "ImmunizationRecommendation",
+];
 
 /// Read access to one resource type (or all, `*`), as v1 or v2 syntax asked.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -13,7 +13,9 @@ use rand_core::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use store::{Condition, Index, Item, ItemStore, QueryOpts, SkRange, StoreError};
+use store::{Condition, Item, ItemStore, StoreError};
+
+use crate::attempts::FailedAttempts;
 
 use super::clients::{Client, Clients, JwksSource};
 use super::jose::{Alg, Jwk, JwkSet, Jws};
@@ -117,11 +119,6 @@ impl AccessGrant {
     pub fn scopes(&self) -> Scopes {
         Scopes::parse_granted(&self.scope)
     }
-}
-
-#[derive(Serialize, Deserialize)]
-struct Failure {
-    at: i64,
 }
 
 #[derive(Clone)]
@@ -355,42 +352,23 @@ impl Tokens {
         })
     }
 
-    async fn check_not_locked(&self, client: &str, now: i64) -> Result<(), OAuthError> {
-        let page = self
-            .store
-            .query(
-                &keys::auth_failures_pk(client),
-                QueryOpts::new(Index::Table, SkRange::All)
-                    .limit(u32::try_from(self.max_failures + 1).unwrap_or(u32::MAX)),
-            )
-            .await?;
-        let recent: Vec<i64> = page
-            .items
-            .iter()
-            .filter_map(|i| decode::<Failure>(i, "auth failure").ok())
-            .map(|f| f.at)
-            .filter(|at| *at > now - FAILURE_WINDOW)
-            .collect();
-        if recent.len() >= self.max_failures {
-            let oldest = recent.iter().min().copied().unwrap_or(now);
-            return Err(OAuthError::TooManyAttempts(
-                (oldest + FAILURE_WINDOW - now).max(1),
-            ));
+    fn attempts(&self) -> FailedAttempts {
+        FailedAttempts {
+            max: self.max_failures,
+            window: FAILURE_WINDOW,
         }
-        Ok(())
+    }
+
+    async fn check_not_locked(&self, client: &str, now: i64) -> Result<(), OAuthError> {
+        self.attempts()
+            .check(self.store.as_ref(), &keys::auth_failures_pk(client), now)
+            .await?
+            .map_err(OAuthError::TooManyAttempts)
     }
 
     async fn record_failure(&self, client: &str, now: i64) -> Result<(), OAuthError> {
-        let n = rand_core::OsRng.next_u32();
-        self.store
-            .put(
-                Item::new(
-                    store::Key::new(keys::auth_failures_pk(client), format!("{now:020}#{n:08x}")),
-                    encode(&Failure { at: now })?,
-                )
-                .with_expiry(now + FAILURE_WINDOW),
-                Condition::None,
-            )
+        self.attempts()
+            .record(self.store.as_ref(), &keys::auth_failures_pk(client), now)
             .await?;
         Ok(())
     }

@@ -1,0 +1,167 @@
+//! `POST [base]/$immds-forecast`, the HL7 ImmDS operation: CDC CDSi
+//! evaluation and forecast of supplied data (a Patient and its
+//! Immunizations) or of a registry Patient in the caller's Group. The
+//! mapping both ways is `registry::immds`; this handler checks who asks,
+//! reads the body and, for a registry Patient, its consolidated history.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use registry::immds::{self, ForecastRequest, Problem, Supplied};
+
+use crate::caller::{caller, Need};
+use crate::read::member_person;
+use crate::response::{failure, resource, unavailable};
+use crate::BulkDeps;
+
+/// What the operation needs of the token: reading its answer's type.
+pub const SCOPE_TYPE: &str = "ImmunizationRecommendation";
+
+fn problem(p: &Problem) -> Response {
+    let outcome = fhir::OperationOutcome {
+        resource_type: fhir::OperationOutcomeType,
+        id: None,
+        issue: vec![fhir::Issue {
+            severity: "error".into(),
+            code: p.code.into(),
+            diagnostics: Some(p.message.clone()),
+            expression: vec![p.expression.clone()],
+        }],
+    };
+    let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST);
+    resource(status, &outcome)
+}
+
+fn json_body(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::trim)
+        .is_some_and(|t| {
+            t.eq_ignore_ascii_case("application/fhir+json")
+                || t.eq_ignore_ascii_case("application/json")
+        })
+}
+
+fn today() -> Option<cdsi::Date> {
+    let d = iz::Clock::now().today();
+    cdsi::Date::new(i32::from(d.year), d.month, d.day)
+}
+
+pub async fn immds_forecast(
+    State(deps): State<Arc<BulkDeps>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let au = match caller(&deps, &headers, Need::Read(SCOPE_TYPE)).await {
+        Ok(au) => au,
+        Err(r) => return r,
+    };
+    if !json_body(&headers) {
+        return failure(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "not-supported",
+            "the body must be a Parameters resource as application/fhir+json",
+        );
+    }
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return failure(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            "the body is not JSON: a Parameters resource is expected",
+        );
+    };
+    let Some(today) = today() else {
+        return failure(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "exception",
+            "the server clock gives no date",
+        );
+    };
+    let data = match &deps.cdsi_data {
+        Some(d) => d.as_ref(),
+        None => match cdsi::builtin() {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(error = %e, "CDSi supporting data cannot be loaded");
+                return failure(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "exception",
+                    "the server cannot load its CDSi supporting data",
+                );
+            }
+        },
+    };
+    let supplied: Supplied = match immds::parse_request(&json, today) {
+        Err(p) => return problem(&p),
+        Ok(ForecastRequest::Supplied(s)) => *s,
+        Ok(ForecastRequest::Registry {
+            patient,
+            assessment_date,
+        }) => {
+            // Only a member of the caller's own Group is forecast from the
+            // registry; whether anyone else exists is never said.
+            let person = match member_person(&deps, &au, &patient).await {
+                Ok(Some(p)) => p,
+                Ok(None) => {
+                    return failure(
+                        StatusCode::FORBIDDEN,
+                        "forbidden",
+                        format!("Patient/{patient} is not a member of this Authorized User's Group: only members are forecast from registry data"),
+                    )
+                }
+                Err(r) => return r,
+            };
+            let history = match deps.patients.history(&person.id).await {
+                Ok(h) => h,
+                Err(e) => return unavailable(e),
+            };
+            match immds::registry_request(&person, &history, assessment_date.unwrap_or(today)) {
+                Some(s) => s,
+                None => {
+                    return problem(&Problem {
+                        status: 422,
+                        code: "processing",
+                        message: format!("the registry holds no birth date for Patient/{patient}, without which no dose can be evaluated nor forecast made"),
+                        expression: "patient".into(),
+                    })
+                }
+            }
+        }
+    };
+    let assessment = cdsi::assess(data, &supplied.request);
+    let evaluations = immds::evaluations(&assessment, &supplied.patient, &supplied.events);
+    let recommendation =
+        immds::recommendation(&assessment, &supplied.patient, &supplied.events, None);
+    if recommendation.recommendation.is_empty() {
+        // FHIR asks for one recommendation at least: say so, never an
+        // invalid resource.
+        return problem(&Problem {
+            status: 422,
+            code: "processing",
+            message: format!(
+                "CDC CDSi (supporting data {}) gives no vaccine group forecast for this patient",
+                assessment.supporting_data_version
+            ),
+            expression: "patient".into(),
+        });
+    }
+    tracing::info!(
+        doses = supplied.request.doses.len(),
+        evaluations = evaluations.len(),
+        supporting_data = %assessment.supporting_data_version,
+        "$immds-forecast answered"
+    );
+    match immds::parameters(&evaluations, &recommendation) {
+        Ok(p) => resource(StatusCode::OK, &p),
+        Err(e) => failure(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "exception",
+            format!("the answer could not be written: {e}"),
+        ),
+    }
+}
