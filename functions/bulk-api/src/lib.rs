@@ -24,7 +24,7 @@ use axum::routing::get;
 use axum::routing::post;
 use axum::Router;
 use registry::membership::{Groups, JurisdictionPolicy};
-use registry::patients::PatientMatching;
+use registry::persons::Persons;
 use registry::smart::{JwksSource, Tokens};
 use registry::AuthorizedUsers;
 
@@ -36,7 +36,7 @@ pub struct BulkDeps {
     pub users: AuthorizedUsers,
     pub tokens: Tokens,
     pub groups: Groups,
-    pub patients: PatientMatching,
+    pub patients: Persons,
     pub policy: Arc<JurisdictionPolicy>,
     /// The server's public base URL (`https://iis.example`): the FHIR base
     /// is `<base>/fhir`, the token endpoint (and the only `aud` accepted in
@@ -61,7 +61,7 @@ impl std::fmt::Debug for BulkDeps {
 
 impl BulkDeps {
     pub fn new(
-        patients: PatientMatching,
+        patients: Persons,
         policy: Arc<JurisdictionPolicy>,
         public_url: &str,
         jwks: Arc<dyn JwksSource>,
@@ -143,7 +143,7 @@ pub async fn deps_from_env() -> Result<BulkDeps, lambda_http::Error> {
         table,
     ));
     // Reads persons and histories; never matches.
-    let patients = PatientMatching::new(store, Arc::new(matching::Matcher::default()));
+    let patients = Persons::new(store);
     // The API reads, deletes and presigns export files; only the export
     // worker writes them.
     let blobs: Arc<dyn store::BlobStore> = Arc::new(store::NoUploads(Arc::new(

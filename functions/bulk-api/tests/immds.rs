@@ -74,21 +74,21 @@ async fn iis() -> Iis {
     let mut made = Vec::new();
     for (id, fac) in [("clinic-a", "FACA"), ("clinic-b", "FACB")] {
         made.push(
-            users
-                .onboard(
-                    NewAuthorizedUser {
-                        id: id.into(),
-                        kind: AuKind::Clinic,
-                        name: id.into(),
-                        facilities: vec![fac.into()],
-                        username: id.into(),
-                        password: "a long enough password".into(),
-                    },
-                    0,
-                    &policy,
-                )
-                .await
-                .unwrap(),
+            registry::membership::onboard(
+                &users,
+                NewAuthorizedUser {
+                    id: id.into(),
+                    kind: AuKind::Clinic,
+                    name: id.into(),
+                    facilities: vec![fac.into()],
+                    username: id.into(),
+                    password: "a long enough password".into(),
+                },
+                0,
+                &policy,
+            )
+            .await
+            .unwrap(),
         );
     }
     let clinic_b = made.pop().unwrap();
@@ -146,7 +146,7 @@ async fn iis() -> Iis {
         );
     }
     assert_eq!(persons[0], persons[1]);
-    let membership = Membership::new(matching.clone(), policy.clone());
+    let membership = Membership::new(matching.persons().clone(), policy.clone());
     for c in embedded.read(None, 10_000).await.unwrap() {
         if let Some(e) = change_event(&c) {
             membership.apply(&e).await.unwrap();
@@ -164,9 +164,18 @@ async fn iis() -> Iis {
         .unwrap()
         .id;
     let blobs = store::DirBlobStore::open(dir.path().join("blobs")).unwrap();
-    let mut jobs = ExportJobs::new(matching.clone(), Arc::new(blobs), &policy.identifier_base);
+    let mut jobs = ExportJobs::new(
+        matching.persons().clone(),
+        Arc::new(blobs),
+        &policy.identifier_base,
+    );
     jobs.min_poll_interval_ms = 0;
-    let mut deps = BulkDeps::new(matching, policy, BASE, Arc::new(NoJwksUrls));
+    let mut deps = BulkDeps::new(
+        matching.persons().clone(),
+        policy,
+        BASE,
+        Arc::new(NoJwksUrls),
+    );
     deps.exports = Some(jobs.clone());
     Iis {
         _dir: dir,

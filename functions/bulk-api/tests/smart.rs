@@ -90,21 +90,21 @@ async fn iis(lockout_after: usize) -> Iis {
     let mut made = Vec::new();
     for (id, fac) in [("clinic-a", "FACA"), ("clinic-b", "FACB")] {
         made.push(
-            users
-                .onboard(
-                    NewAuthorizedUser {
-                        id: id.into(),
-                        kind: AuKind::Clinic,
-                        name: id.into(),
-                        facilities: vec![fac.into()],
-                        username: id.into(),
-                        password: "a long enough password".into(),
-                    },
-                    0,
-                    &policy,
-                )
-                .await
-                .unwrap(),
+            registry::membership::onboard(
+                &users,
+                NewAuthorizedUser {
+                    id: id.into(),
+                    kind: AuKind::Clinic,
+                    name: id.into(),
+                    facilities: vec![fac.into()],
+                    username: id.into(),
+                    password: "a long enough password".into(),
+                },
+                0,
+                &policy,
+            )
+            .await
+            .unwrap(),
         );
     }
     let clinic_b = made.pop().unwrap();
@@ -137,7 +137,7 @@ async fn iis(lockout_after: usize) -> Iis {
         );
     }
     assert_eq!(persons[0], persons[1]);
-    let membership = Membership::new(matching.clone(), policy.clone());
+    let membership = Membership::new(matching.persons().clone(), policy.clone());
     for c in embedded.read(None, 10_000).await.unwrap() {
         if let Some(e) = change_event(&c) {
             membership.apply(&e).await.unwrap();
@@ -200,7 +200,7 @@ async fn iis(lockout_after: usize) -> Iis {
         .await
         .unwrap()
         .id;
-    let mut deps = BulkDeps::new(matching, policy, BASE, published);
+    let mut deps = BulkDeps::new(matching.persons().clone(), policy, BASE, published);
     // Each rule below is a failed attempt of one client: room for all of them.
     deps.tokens = deps.tokens.with_max_failures(lockout_after);
     Iis {

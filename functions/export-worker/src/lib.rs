@@ -67,7 +67,7 @@ pub async fn handle(jobs: &ExportJobs, event: &Value) -> Result<BatchResponse, S
 #[cfg(feature = "lambda")]
 pub async fn deps_from_env() -> Result<ExportJobs, lambda_runtime::Error> {
     use registry::membership::JurisdictionPolicy;
-    use registry::patients::PatientMatching;
+    use registry::persons::Persons;
     use std::sync::Arc;
     let table =
         std::env::var("IISBULK_TABLE").map_err(|_| "IISBULK_TABLE must name the DynamoDB table")?;
@@ -77,7 +77,7 @@ pub async fn deps_from_env() -> Result<ExportJobs, lambda_runtime::Error> {
         table,
     ));
     let blobs: Arc<dyn store::BlobStore> = Arc::new(blob_s3::S3BlobStore::from_env().await?);
-    let patients = PatientMatching::new(store, Arc::new(matching::Matcher::default()));
+    let patients = Persons::new(store);
     let mut jobs = ExportJobs::new(patients, blobs, &policy.identifier_base);
     // A folder that does not load stops the cold start, naming it.
     if let Ok(dir) = std::env::var("IISBULK_CDSI_DATA") {

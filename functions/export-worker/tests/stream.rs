@@ -46,23 +46,23 @@ async fn job_and_shard_records_write_an_export_once_even_when_a_shard_fails_and_
     let embedded = Arc::new(EmbeddedStore::open(dir.path().join("t.redb")).unwrap());
     let items: Arc<dyn ItemStore> = embedded.clone();
     let policy = JurisdictionPolicy::default();
-    let au = AuthorizedUsers::new(items.clone())
-        .onboard(
-            NewAuthorizedUser {
-                id: "clinic-a".into(),
-                kind: AuKind::Clinic,
-                name: "A".into(),
-                facilities: vec!["FACA".into()],
-                username: "a".into(),
-                password: "a long enough password".into(),
-            },
-            0,
-            &policy,
-        )
-        .await
-        .unwrap();
+    let au = registry::membership::onboard(
+        &AuthorizedUsers::new(items.clone()),
+        NewAuthorizedUser {
+            id: "clinic-a".into(),
+            kind: AuKind::Clinic,
+            name: "A".into(),
+            facilities: vec!["FACA".into()],
+            username: "a".into(),
+            password: "a long enough password".into(),
+        },
+        0,
+        &policy,
+    )
+    .await
+    .unwrap();
     let matching = PatientMatching::new(items.clone(), Arc::new(matching::Matcher::default()));
-    let membership = Membership::new(matching.clone(), Arc::new(policy));
+    let membership = Membership::new(matching.persons().clone(), Arc::new(policy));
     let intake = Intake::new(items.clone(), IisIdentity::default());
     for n in 0..7 {
         let d = intake
@@ -90,7 +90,7 @@ async fn job_and_shard_records_write_an_export_once_even_when_a_shard_fails_and_
         DirBlobStore::open(dir.path().join("blobs")).unwrap(),
     )));
     flaky.fail_keys_containing(Some("Immunization"));
-    let mut jobs = ExportJobs::new(matching, flaky.clone(), "urn:iisbulk:id");
+    let mut jobs = ExportJobs::new(matching.persons().clone(), flaky.clone(), "urn:iisbulk:id");
     jobs.members_per_shard = 3;
     let job = jobs
         .create(

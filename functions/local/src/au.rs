@@ -125,21 +125,21 @@ async fn run_inner(cmd: AuCommand) -> Result<(), String> {
             })?;
             let password = password(p)?;
             let users = AuthorizedUsers::new(common.store.open().await?);
-            let au = users
-                .onboard(
-                    NewAuthorizedUser {
-                        id,
-                        kind,
-                        name,
-                        facilities,
-                        username,
-                        password,
-                    },
-                    iz::Clock::now().unix_seconds,
-                    &policy,
-                )
-                .await
-                .map_err(|e| e.to_string())?;
+            let au = registry::membership::onboard(
+                &users,
+                NewAuthorizedUser {
+                    id,
+                    kind,
+                    name,
+                    facilities,
+                    username,
+                    password,
+                },
+                iz::Clock::now().unix_seconds,
+                &policy,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
             println!(
                 "added Authorized User '{}' ({}) with facilities {}",
                 au.id,

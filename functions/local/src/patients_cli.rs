@@ -7,6 +7,7 @@ use std::sync::Arc;
 use clap::{Args, Subcommand};
 use matching::Matcher;
 use registry::patients::PatientMatching;
+use registry::persons::Persons;
 use serde_json::json;
 
 #[derive(Debug, Args)]
@@ -63,7 +64,15 @@ pub async fn run(cmd: PatientsCommand) -> ExitCode {
     }
 }
 
-async fn open(common: &Common) -> Result<PatientMatching, String> {
+/// The reading side alone, for the commands that only show.
+async fn open(common: &Common) -> Result<Persons, String> {
+    Ok(Persons::new(common.store.open().await?))
+}
+
+/// The matcher, for a reviewer's link edits: they rebuild histories and
+/// re-file blocking keys as the matcher does, and a manual link records the
+/// matching configuration in force.
+async fn open_matching(common: &Common) -> Result<PatientMatching, String> {
     let store = common.store.open().await?;
     Ok(PatientMatching::new(store, Arc::new(Matcher::default())))
 }
@@ -117,7 +126,7 @@ async fn run_inner(cmd: PatientsCommand) -> Result<(), String> {
             to,
             new,
         } => {
-            let m = open(&common).await?;
+            let m = open_matching(&common).await?;
             let target = if new { None } else { to.as_deref() };
             let person = m
                 .relink(&source, target, now_ms())
@@ -129,7 +138,7 @@ async fn run_inner(cmd: PatientsCommand) -> Result<(), String> {
             );
         }
         PatientsCommand::Confirm { common, person } => {
-            let m = open(&common).await?;
+            let m = open_matching(&common).await?;
             m.confirm(&person, now_ms())
                 .await
                 .map_err(|e| e.to_string())?;

@@ -210,7 +210,7 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
         store.clone(),
         store.clone(),
         retry,
-        registry::membership::Membership::new(matching.clone(), policy.clone()),
+        registry::membership::Membership::new(matching.persons().clone(), policy.clone()),
     ));
     let deps = Arc::new(IngestDeps::new(
         dyn_store,
@@ -240,7 +240,7 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
         .clone()
         .unwrap_or_else(|| format!("http://{local}"));
     let mut bulk = bulk_api::BulkDeps::new(
-        matching.clone(),
+        matching.persons().clone(),
         policy.clone(),
         &public_url,
         Arc::new(bulk_api::HttpJwks::new()?),
@@ -248,8 +248,11 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
     let blob_dir = args.data_dir.join("blobs");
     let blobs = store::DirBlobStore::open(&blob_dir)
         .map_err(|e| format!("export files in {}: {e}", blob_dir.display()))?;
-    let mut jobs =
-        registry::export::ExportJobs::new(matching, Arc::new(blobs), &policy.identifier_base);
+    let mut jobs = registry::export::ExportJobs::new(
+        matching.persons().clone(),
+        Arc::new(blobs),
+        &policy.identifier_base,
+    );
     jobs.cdsi_data = cdsi_data.clone();
     bulk.cdsi_data = cdsi_data;
     tokio::spawn(crate::export_loop::run(
@@ -289,10 +292,7 @@ pub async fn seed_demo(
         username: DEMO_USER.into(),
         password: DEMO_PASSWORD.into(),
     };
-    match users
-        .onboard(demo, iz::Clock::now().unix_seconds, policy)
-        .await
-    {
+    match registry::membership::onboard(users, demo, iz::Clock::now().unix_seconds, policy).await {
         Ok(au) => {
             println!(
                 "demo Authorized User created: username '{DEMO_USER}', password '{DEMO_PASSWORD}', Group {}",

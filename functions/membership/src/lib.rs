@@ -74,7 +74,7 @@ pub fn log(outcomes: &[Outcome]) {
 #[cfg(feature = "lambda")]
 pub async fn deps_from_env() -> Result<Membership, lambda_runtime::Error> {
     use registry::membership::JurisdictionPolicy;
-    use registry::patients::PatientMatching;
+    use registry::persons::Persons;
     use std::sync::Arc;
     let table =
         std::env::var("IISBULK_TABLE").map_err(|_| "IISBULK_TABLE must name the DynamoDB table")?;
@@ -84,6 +84,6 @@ pub async fn deps_from_env() -> Result<Membership, lambda_runtime::Error> {
         table,
     ));
     // Membership reads persons and sources; it never matches.
-    let patients = PatientMatching::new(store, Arc::new(matching::Matcher::default()));
+    let patients = Persons::new(store);
     Ok(Membership::new(patients, Arc::new(policy)))
 }

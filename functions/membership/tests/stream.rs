@@ -40,21 +40,21 @@ async fn a_batch_adds_members_reports_failures_from_the_first_and_replays_harmle
     let embedded = Arc::new(EmbeddedStore::open(dir.path().join("t.redb")).unwrap());
     let items: Arc<dyn ItemStore> = embedded.clone();
     let policy = JurisdictionPolicy::default();
-    let au = AuthorizedUsers::new(items.clone())
-        .onboard(
-            NewAuthorizedUser {
-                id: "clinic-a".into(),
-                kind: AuKind::Clinic,
-                name: "A".into(),
-                facilities: vec!["FACA".into()],
-                username: "a".into(),
-                password: "a long enough password".into(),
-            },
-            0,
-            &policy,
-        )
-        .await
-        .unwrap();
+    let au = registry::membership::onboard(
+        &AuthorizedUsers::new(items.clone()),
+        NewAuthorizedUser {
+            id: "clinic-a".into(),
+            kind: AuKind::Clinic,
+            name: "A".into(),
+            facilities: vec!["FACA".into()],
+            username: "a".into(),
+            password: "a long enough password".into(),
+        },
+        0,
+        &policy,
+    )
+    .await
+    .unwrap();
     let group = au.group.clone().unwrap();
     let matching = PatientMatching::new(items.clone(), Arc::new(matching::Matcher::default()));
     let intake = Intake::new(items.clone(), IisIdentity::default());
@@ -80,7 +80,7 @@ async fn a_batch_adds_members_reports_failures_from_the_first_and_replays_harmle
     // Storage failing: the first membership record is named, nothing skipped.
     let flaky = Arc::new(FailingWrites::new(items.clone()));
     let on_flaky = Membership::new(
-        PatientMatching::new(flaky.clone(), Arc::new(matching::Matcher::default())),
+        registry::persons::Persons::new(flaky.clone()),
         Arc::new(policy.clone()),
     );
     flaky.fail_writes(true);

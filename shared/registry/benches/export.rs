@@ -94,21 +94,21 @@ async fn run(patients: usize, doses: usize) {
     let store = Arc::new(EmbeddedStore::open(dir.path().join("r.redb")).expect("store"));
     let items: Arc<dyn ItemStore> = store.clone();
     let policy = JurisdictionPolicy::default();
-    let au = AuthorizedUsers::new(items.clone())
-        .onboard(
-            NewAuthorizedUser {
-                id: "clinic-a".into(),
-                kind: AuKind::Clinic,
-                name: "Clinic A".into(),
-                facilities: vec!["FACA".into()],
-                username: "a".into(),
-                password: "a long enough password".into(),
-            },
-            0,
-            &policy,
-        )
-        .await
-        .expect("onboard");
+    let au = registry::membership::onboard(
+        &AuthorizedUsers::new(items.clone()),
+        NewAuthorizedUser {
+            id: "clinic-a".into(),
+            kind: AuKind::Clinic,
+            name: "Clinic A".into(),
+            facilities: vec!["FACA".into()],
+            username: "a".into(),
+            password: "a long enough password".into(),
+        },
+        0,
+        &policy,
+    )
+    .await
+    .expect("onboard");
     let group = au.group.clone().expect("a Group");
     let matching = PatientMatching::new(items.clone(), Arc::new(Matcher::default()));
     let d = Intake::new(items.clone(), IisIdentity::default())
@@ -130,7 +130,7 @@ async fn run(patients: usize, doses: usize) {
         .await
         .expect("matched")
         .person;
-    let membership = Membership::new(matching.clone(), Arc::new(policy.clone()));
+    let membership = Membership::new(matching.persons().clone(), Arc::new(policy.clone()));
     for c in store.read(None, 10_000).await.expect("feed") {
         if let Some(e) = change_event(&c) {
             membership.apply(&e).await.expect("membership");
@@ -218,7 +218,7 @@ async fn run(patients: usize, doses: usize) {
         );
     }
     let blobs = Arc::new(DirBlobStore::open(dir.path().join("blobs")).expect("blobs"));
-    let mut jobs = ExportJobs::new(matching, blobs, &policy.identifier_base);
+    let mut jobs = ExportJobs::new(matching.persons().clone(), blobs, &policy.identifier_base);
     jobs.parallel_shards = std::thread::available_parallelism().map_or(2, |n| n.get());
     let job = jobs
         .create(

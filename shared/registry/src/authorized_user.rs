@@ -8,7 +8,6 @@
 
 use crate::credentials;
 use crate::keys;
-use crate::membership::{create_group, GroupRecord, JurisdictionPolicy};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use store::{Condition, Item, ItemStore, QueryOpts, SkRange, StoreError, Write};
@@ -147,21 +146,6 @@ struct Pointer {
 
 pub const MIN_PASSWORD_CHARS: usize = 12;
 
-/// Group ids are shared out of band and typed by people: random, so they
-/// say nothing about the Authorized User or the order of onboarding.
-fn new_group_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
-}
-
-fn group_of(au: &AuthorizedUser, group: &str, now_ms: i64) -> GroupRecord {
-    GroupRecord {
-        id: group.to_owned(),
-        au: au.id.clone(),
-        name: format!("Patients of {}", au.name),
-        created_at: now_ms,
-    }
-}
-
 fn check_id(what: &str, v: &str, max: usize) -> Result<(), AuError> {
     if v.is_empty() || v.len() > max {
         return Err(AuError::Invalid(format!(
@@ -208,6 +192,15 @@ fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, AuError> {
     serde_json::to_vec(v).map_err(|e| AuError::Store(StoreError::Other(e.to_string())))
 }
 
+/// The marker that the registry counts its charts from the first one
+/// (`patients::count` reads it), written with its first Authorized User.
+fn counting_charts_from_the_start() -> Write {
+    Write::Put {
+        item: Item::new(keys::chart_count_since(), Vec::new()),
+        cond: Condition::None,
+    }
+}
+
 fn decode_au(item: &Item) -> Result<AuthorizedUser, AuError> {
     let mut au: AuthorizedUser = serde_json::from_slice(&item.data)
         .map_err(|e| AuError::Store(StoreError::Corrupt(format!("Authorized User item: {e}"))))?;
@@ -220,30 +213,25 @@ impl AuthorizedUsers {
         AuthorizedUsers { store }
     }
 
-    /// Creates an Authorized User without a Group (see [`Self::onboard`]).
+    /// Creates an Authorized User without a Group (`membership::onboard`
+    /// creates one with its Group).
     pub async fn add(&self, new: NewAuthorizedUser, now: i64) -> Result<AuthorizedUser, AuError> {
-        self.add_with_group(new, now, false).await
+        self.add_with(new, now, None, |_| Ok(Vec::new())).await
     }
 
-    /// Creates an Authorized User and, when the policy gives its kind a
-    /// Group, its Group in the same transaction, so the Group id can be
-    /// shared at onboarding.
-    pub async fn onboard(
+    /// Creates an Authorized User whose record names `group` as its Group,
+    /// in one transaction with the writes `also` makes for the new user
+    /// (the Group's own item, which `membership` builds: it owns Groups).
+    pub async fn add_with<F>(
         &self,
         new: NewAuthorizedUser,
         now: i64,
-        policy: &JurisdictionPolicy,
-    ) -> Result<AuthorizedUser, AuError> {
-        let with_group = policy.gives_group(new.kind);
-        self.add_with_group(new, now, with_group).await
-    }
-
-    async fn add_with_group(
-        &self,
-        new: NewAuthorizedUser,
-        now: i64,
-        with_group: bool,
-    ) -> Result<AuthorizedUser, AuError> {
+        group: Option<&str>,
+        also: F,
+    ) -> Result<AuthorizedUser, AuError>
+    where
+        F: FnOnce(&AuthorizedUser) -> Result<Vec<Write>, StoreError>,
+    {
         check_id("the Authorized User id", &new.id, 64)?;
         check_id("the username", &new.username, 64)?;
         if new.name.trim().is_empty() {
@@ -275,7 +263,7 @@ impl AuthorizedUsers {
             username: new.username.clone(),
             password_hash: credentials::hash_password(&new.password),
             created_at: now,
-            group: with_group.then(new_group_id),
+            group: group.map(str::to_owned),
             version: 0,
         };
         let pointer = encode(&Pointer { au: au.id.clone() })?;
@@ -295,9 +283,7 @@ impl AuthorizedUsers {
                 cond: Condition::Absent,
             });
         }
-        if let Some(group) = &au.group {
-            writes.push(create_group(&group_of(&au, group, now * 1000))?);
-        }
+        writes.extend(also(&au)?);
         // A registry's first Authorized User comes before its first chart:
         // from here on, the registry knows how many charts it holds.
         let first = self
@@ -310,15 +296,17 @@ impl AuthorizedUsers {
             .items
             .is_empty();
         if first {
-            writes.push(crate::patients::count::counting_from_the_start());
+            writes.push(counting_charts_from_the_start());
         }
         match self.store.transact(writes).await {
             Ok(()) => Ok(AuthorizedUser { version: 1, ..au }),
             Err(StoreError::ConditionFailed { index }) => Err(match index {
                 Some(0) => AuError::AlreadyExists(au.id),
                 Some(1) => AuError::UsernameTaken(au.username),
-                Some(i) => AuError::FacilityTaken(facilities[i - 2].clone()),
-                None => AuError::Invalid(format!(
+                Some(i) if (2..facilities.len() + 2).contains(&i) => {
+                    AuError::FacilityTaken(facilities[i - 2].clone())
+                }
+                Some(_) | None => AuError::Invalid(format!(
                     "the id '{}', the username '{}' or one of the facility ids is already in use",
                     au.id, au.username
                 )),
@@ -327,39 +315,18 @@ impl AuthorizedUsers {
         }
     }
 
-    /// The Authorized User's Group id, creating the Group if the user has
-    /// none yet (a user onboarded before the policy gave its kind a Group).
-    pub async fn ensure_group(&self, id: &str, now_ms: i64) -> Result<String, AuError> {
-        let mut last = None;
-        for _ in 0..crate::retry::MAX_ATTEMPTS {
-            let au = self
-                .get(id)
-                .await?
-                .ok_or_else(|| AuError::NotFound(id.to_owned()))?;
-            if let Some(g) = &au.group {
-                return Ok(g.clone());
-            }
-            let group = new_group_id();
-            let updated = AuthorizedUser {
-                group: Some(group.clone()),
-                ..au.clone()
-            };
-            let writes = vec![
-                Write::Put {
-                    item: Item::new(keys::au(id), encode(&updated)?),
-                    cond: Condition::Version(au.version),
-                },
-                create_group(&group_of(&au, &group, now_ms))?,
-            ];
-            match self.store.transact(writes).await {
-                Ok(()) => return Ok(group),
-                Err(e) if crate::retry::is_conflict(&e) => last = Some(e),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AuError::Store(
-            last.unwrap_or(StoreError::Other("retries exhausted".into())),
-        ))
+    /// The write that records `group` as the Authorized User's Group,
+    /// guarded by the version `au` was read at (for `membership`, which
+    /// creates the Group in the same transaction).
+    pub fn group_assignment(&self, au: &AuthorizedUser, group: &str) -> Result<Write, AuError> {
+        let updated = AuthorizedUser {
+            group: Some(group.to_owned()),
+            ..au.clone()
+        };
+        Ok(Write::Put {
+            item: Item::new(keys::au(&au.id), encode(&updated)?),
+            cond: Condition::Version(au.version),
+        })
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<AuthorizedUser>, AuError> {

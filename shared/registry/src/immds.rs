@@ -38,7 +38,7 @@ use fhir::{
 };
 use serde_json::{Map, Value};
 
-use crate::patients::{Immunization, Person};
+use crate::persons::{Immunization, Person};
 use crate::resources::fhir_id;
 
 /// Why a request cannot be answered: the HTTP status, the FHIR IssueType

@@ -5,8 +5,9 @@
 
 use crate::authorized_user::AuthorizedUser;
 use crate::keys;
+pub use crate::message::load_accepted;
 use crate::message::{
-    content_hash, AcceptedHead, AcceptedMessage, MessageRecord, RawMessage, StoredFinding,
+    accepted_items, content_hash, AcceptedMessage, MessageRecord, RawMessage, StoredFinding,
 };
 use hl7::{Location, Message};
 use iz::{
@@ -62,9 +63,6 @@ impl From<StoreError> for IntakeError {
         IntakeError::Store(e)
     }
 }
-
-/// Accepted-message JSON is split into parts below DynamoDB's 400 KB item limit.
-const PART_BYTES: usize = 350_000;
 
 /// The intake use case.
 #[derive(Clone)]
@@ -174,7 +172,7 @@ impl Intake {
                     )))
                 }
             };
-            let warnings = crate::patients::source::identity_warnings(&vxu);
+            let warnings = crate::persons::source::identity_warnings(&vxu);
             if !warnings.is_empty() {
                 findings.extend(warnings);
                 ack_code = AckCode::AE;
@@ -408,57 +406,4 @@ impl Intake {
             message_id: None,
         }
     }
-}
-
-fn accepted_items(m: &AcceptedMessage) -> Result<Vec<Write>, StoreError> {
-    let json = crate::json::encode(m)?;
-    let parts: Vec<&[u8]> = json.chunks(PART_BYTES).collect();
-    let head = AcceptedHead {
-        message_id: m.message_id.clone(),
-        au: m.au.clone(),
-        parts: parts.len(),
-        bytes: json.len(),
-    };
-    let mut writes = Vec::with_capacity(parts.len() + 1);
-    for (n, part) in parts.iter().enumerate() {
-        writes.push(Write::Put {
-            item: Item::new(keys::accepted_part(&m.message_id, n), part.to_vec()),
-            cond: Condition::Absent,
-        });
-    }
-    // The head goes last in the transaction but is what consumers wait for:
-    // the transaction makes all parts visible together with it.
-    writes.push(Write::Put {
-        item: Item::new(
-            keys::accepted_head(&m.message_id),
-            crate::json::encode(&head)?,
-        ),
-        cond: Condition::Absent,
-    });
-    Ok(writes)
-}
-
-/// Reads an accepted message back (for the matcher and for tests).
-pub async fn load_accepted(
-    store: &dyn ItemStore,
-    message_id: &str,
-) -> Result<Option<AcceptedMessage>, StoreError> {
-    let Some(head) = store.get(&keys::accepted_head(message_id)).await? else {
-        return Ok(None);
-    };
-    let head: AcceptedHead = serde_json::from_slice(&head.data)
-        .map_err(|e| StoreError::Corrupt(format!("accepted head: {e}")))?;
-    let mut json = Vec::with_capacity(head.bytes);
-    for n in 0..head.parts {
-        let part = store
-            .get(&keys::accepted_part(message_id, n))
-            .await?
-            .ok_or_else(|| {
-                StoreError::Corrupt(format!("accepted message {message_id} lacks part {n}"))
-            })?;
-        json.extend_from_slice(&part.data);
-    }
-    serde_json::from_slice(&json)
-        .map(Some)
-        .map_err(|e| StoreError::Corrupt(format!("accepted message: {e}")))
 }

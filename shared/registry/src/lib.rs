@@ -15,6 +15,7 @@ pub mod keys;
 pub mod membership;
 pub mod message;
 pub mod patients;
+pub mod persons;
 pub mod queries;
 pub mod resources;
 mod retry;

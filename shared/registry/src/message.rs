@@ -1,10 +1,14 @@
 //! What the IIS keeps of each received message: the idempotency record (so a
 //! resend gets the very same answer) and, for an accepted VXU, the accepted
 //! message itself (raw text plus the validated content), whose arrival in the
-//! store is the event the matcher consumes.
+//! store is the event the matcher consumes; and the audit record of a
+//! query (who asked about whom, what they were told).
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use store::{Condition, Item, ItemStore, StoreError, Write};
+
+use crate::keys;
 
 /// One per (Authorized User, MSH-4, MSH-10).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +99,20 @@ pub struct AcceptedHead {
     pub bytes: usize,
 }
 
+/// Who asked about whom, and what they were told (audit, and the
+/// "queried by this Authorized User" signal for Group membership).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryRecord {
+    pub au: String,
+    pub control_id: String,
+    pub profile: String,
+    /// QAK-2: OK, NF or TM.
+    pub status: String,
+    pub grade: matching::Grade,
+    pub persons: Vec<String>,
+    pub at: i64,
+}
+
 /// Segment ends normalised to CR, MLLP framing, BOM and blank lines dropped:
 /// the same message sent over SOAP (LF) and REST (CR) is the same message.
 pub fn content_hash(bytes: &[u8]) -> String {
@@ -120,6 +138,63 @@ pub fn content_hash(bytes: &[u8]) -> String {
         h.update(b"\r");
     }
     crate::keys::hex(&h.finalize())
+}
+
+/// Accepted-message JSON is split into parts below DynamoDB's 400 KB item limit.
+const PART_BYTES: usize = 350_000;
+
+/// The accepted message's items: its parts, then the head consumers wait for.
+pub(crate) fn accepted_items(m: &AcceptedMessage) -> Result<Vec<Write>, StoreError> {
+    let json = crate::json::encode(m)?;
+    let parts: Vec<&[u8]> = json.chunks(PART_BYTES).collect();
+    let head = AcceptedHead {
+        message_id: m.message_id.clone(),
+        au: m.au.clone(),
+        parts: parts.len(),
+        bytes: json.len(),
+    };
+    let mut writes = Vec::with_capacity(parts.len() + 1);
+    for (n, part) in parts.iter().enumerate() {
+        writes.push(Write::Put {
+            item: Item::new(keys::accepted_part(&m.message_id, n), part.to_vec()),
+            cond: Condition::Absent,
+        });
+    }
+    // The head goes last in the transaction but is what consumers wait for:
+    // the transaction makes all parts visible together with it.
+    writes.push(Write::Put {
+        item: Item::new(
+            keys::accepted_head(&m.message_id),
+            crate::json::encode(&head)?,
+        ),
+        cond: Condition::Absent,
+    });
+    Ok(writes)
+}
+
+/// Reads an accepted message back (for the matcher and for tests).
+pub async fn load_accepted(
+    store: &dyn ItemStore,
+    message_id: &str,
+) -> Result<Option<AcceptedMessage>, StoreError> {
+    let Some(head) = store.get(&keys::accepted_head(message_id)).await? else {
+        return Ok(None);
+    };
+    let head: AcceptedHead = serde_json::from_slice(&head.data)
+        .map_err(|e| StoreError::Corrupt(format!("accepted head: {e}")))?;
+    let mut json = Vec::with_capacity(head.bytes);
+    for n in 0..head.parts {
+        let part = store
+            .get(&keys::accepted_part(message_id, n))
+            .await?
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("accepted message {message_id} lacks part {n}"))
+            })?;
+        json.extend_from_slice(&part.data);
+    }
+    serde_json::from_slice(&json)
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt(format!("accepted message: {e}")))
 }
 
 #[cfg(test)]

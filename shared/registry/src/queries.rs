@@ -16,8 +16,6 @@ use iz::{
     Clock, Finding, Hl7Error, IisIdentity, ProfileId, QueryStatus, Received, RspDose, RspPatient,
     Severity, Validation,
 };
-use matching::Grade;
-use serde::{Deserialize, Serialize};
 use store::{Condition, Item, StoreError, Write};
 
 use std::sync::Arc;
@@ -25,8 +23,10 @@ use std::sync::Arc;
 use crate::authorized_user::AuthorizedUser;
 use crate::keys;
 use crate::membership::{Groups, JurisdictionPolicy};
-pub use crate::patients::source::query_record;
-use crate::patients::{Demographics, Immunization, PatientMatching, Person, PersonStatus, Stamped};
+pub use crate::message::QueryRecord;
+use crate::patients::PatientMatching;
+pub use crate::persons::source::query_record;
+use crate::persons::{Demographics, Immunization, Person, PersonStatus, Stamped};
 
 /// Jurisdiction settings for answering queries.
 #[derive(Clone)]
@@ -81,20 +81,6 @@ impl QueryPolicy {
             None => cdsi::builtin(),
         }
     }
-}
-
-/// Who asked about whom, and what they were told (audit, and the
-/// "queried by this Authorized User" signal for Group membership).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct QueryRecord {
-    pub au: String,
-    pub control_id: String,
-    pub profile: String,
-    /// QAK-2: OK, NF or TM.
-    pub status: String,
-    pub grade: Grade,
-    pub persons: Vec<String>,
-    pub at: i64,
 }
 
 #[derive(Debug, Clone)]

@@ -19,7 +19,7 @@ use iz::Clock;
 use crate::authorized_user::{AuKind, AuthorizedUser};
 use crate::keys::short_hash;
 use crate::membership::{GroupRecord, Member};
-use crate::patients::{Demographics, Immunization, Person};
+use crate::persons::{Demographics, Immunization, Person};
 
 /// A FHIR id for one of ours: kept when FHIR allows it (`[A-Za-z0-9-.]{1,64}`),
 /// else a stable hash of it.

@@ -40,21 +40,21 @@ async fn iis(policy: JurisdictionPolicy) -> (Iis, AuthorizedUser, AuthorizedUser
     let mut made = Vec::new();
     for (id, fac) in [("clinic-a", "FACA"), ("clinic-b", "FACB")] {
         made.push(
-            users
-                .onboard(
-                    NewAuthorizedUser {
-                        id: id.into(),
-                        kind: AuKind::Clinic,
-                        name: id.into(),
-                        facilities: vec![fac.into()],
-                        username: id.into(),
-                        password: "a long enough password".into(),
-                    },
-                    0,
-                    &policy,
-                )
-                .await
-                .unwrap(),
+            registry::membership::onboard(
+                &users,
+                NewAuthorizedUser {
+                    id: id.into(),
+                    kind: AuKind::Clinic,
+                    name: id.into(),
+                    facilities: vec![fac.into()],
+                    username: id.into(),
+                    password: "a long enough password".into(),
+                },
+                0,
+                &policy,
+            )
+            .await
+            .unwrap(),
         );
     }
     let matching = PatientMatching::new(items.clone(), Arc::new(Matcher::default()));
@@ -64,7 +64,7 @@ async fn iis(policy: JurisdictionPolicy) -> (Iis, AuthorizedUser, AuthorizedUser
         blobs: DirBlobStore::open(dir.path().join("blobs")).unwrap(),
         _dir: dir,
         intake: Intake::new(items, IisIdentity::default()),
-        membership: Membership::new(matching.clone(), Arc::new(policy)),
+        membership: Membership::new(matching.persons().clone(), Arc::new(policy)),
         matching,
         users,
         store,
@@ -368,7 +368,7 @@ async fn an_empty_group_exports_no_patients_and_since_chains_never_repeat_or_mis
 
 impl Iis {
     fn jobs(&self, blobs: Arc<dyn BlobStore>, per_shard: u64) -> ExportJobs {
-        let mut jobs = ExportJobs::new(self.matching.clone(), blobs, "urn:iisbulk:id");
+        let mut jobs = ExportJobs::new(self.matching.persons().clone(), blobs, "urn:iisbulk:id");
         jobs.members_per_shard = per_shard;
         jobs.max_lines_per_file = 4;
         jobs

@@ -48,21 +48,21 @@ async fn iis(policy: JurisdictionPolicy) -> Iis {
     let mut made = Vec::new();
     for (id, fac) in [("clinic-a", "FACA"), ("clinic-b", "FACB")] {
         made.push(
-            users
-                .onboard(
-                    NewAuthorizedUser {
-                        id: id.into(),
-                        kind: AuKind::Clinic,
-                        name: format!("Clinic {fac}"),
-                        facilities: vec![fac.into()],
-                        username: id.into(),
-                        password: "a long enough password".into(),
-                    },
-                    0,
-                    &policy,
-                )
-                .await
-                .unwrap(),
+            registry::membership::onboard(
+                &users,
+                NewAuthorizedUser {
+                    id: id.into(),
+                    kind: AuKind::Clinic,
+                    name: format!("Clinic {fac}"),
+                    facilities: vec![fac.into()],
+                    username: id.into(),
+                    password: "a long enough password".into(),
+                },
+                0,
+                &policy,
+            )
+            .await
+            .unwrap(),
         );
     }
     let matching = PatientMatching::new(items.clone(), Arc::new(Matcher::default()));
@@ -78,7 +78,7 @@ async fn iis(policy: JurisdictionPolicy) -> Iis {
     Iis {
         _dir: dir,
         intake: Intake::new(items, IisIdentity::default()).with_queries(queries),
-        membership: Membership::new(matching.clone(), Arc::new(policy)),
+        membership: Membership::new(matching.persons().clone(), Arc::new(policy)),
         matching,
         users,
         store,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use cloud_e2e::http::{event_kind, invoke_request, Answer};
 use lambda_http::request::LambdaRequest;
 use registry::membership::JurisdictionPolicy;
-use registry::patients::PatientMatching;
+use registry::persons::Persons;
 use registry::{AuKind, AuthorizedUsers, NewAuthorizedUser};
 use store::embedded::EmbeddedStore;
 use store::ItemStore;
@@ -41,27 +41,27 @@ async fn functions() -> Functions {
     let store: Arc<dyn ItemStore> =
         Arc::new(EmbeddedStore::open(dir.path().join("t.redb")).unwrap());
     let policy = JurisdictionPolicy::default();
-    AuthorizedUsers::new(store.clone())
-        .onboard(
-            NewAuthorizedUser {
-                id: "fixture-clinic".into(),
-                kind: AuKind::Clinic,
-                name: "Fixture Clinic".into(),
-                facilities: vec!["FIXFAC".into()],
-                username: "fixture-user".into(),
-                password: "fixture password 1".into(),
-            },
-            0,
-            &policy,
-        )
-        .await
-        .unwrap();
+    registry::membership::onboard(
+        &AuthorizedUsers::new(store.clone()),
+        NewAuthorizedUser {
+            id: "fixture-clinic".into(),
+            kind: AuKind::Clinic,
+            name: "Fixture Clinic".into(),
+            facilities: vec!["FIXFAC".into()],
+            username: "fixture-user".into(),
+            password: "fixture password 1".into(),
+        },
+        0,
+        &policy,
+    )
+    .await
+    .unwrap();
     let ingest = ingest::router(Arc::new(ingest::IngestDeps::new(
         store.clone(),
         iz::IisIdentity::default(),
         ingest::IngestConfig::default(),
     )));
-    let patients = PatientMatching::new(store, Arc::new(matching::Matcher::default()));
+    let patients = Persons::new(store);
     let bulk = bulk_api::router(Arc::new(bulk_api::BulkDeps::new(
         patients,
         Arc::new(policy),

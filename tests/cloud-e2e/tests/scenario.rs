@@ -145,21 +145,21 @@ async fn onboard(
     kid: &str,
 ) -> (AuthorizedUser, String, SigningKey) {
     let policy = JurisdictionPolicy::from_env().unwrap();
-    let au = AuthorizedUsers::new(store.clone())
-        .onboard(
-            NewAuthorizedUser {
-                id: id.into(),
-                kind: AuKind::Clinic,
-                name: format!("Clinic {id}"),
-                facilities: vec![facility.into()],
-                username: id.into(),
-                password: format!("{id} password, long enough"),
-            },
-            now_s(),
-            &policy,
-        )
-        .await
-        .unwrap();
+    let au = registry::membership::onboard(
+        &AuthorizedUsers::new(store.clone()),
+        NewAuthorizedUser {
+            id: id.into(),
+            kind: AuKind::Clinic,
+            name: format!("Clinic {id}"),
+            facilities: vec![facility.into()],
+            username: id.into(),
+            password: format!("{id} password, long enough"),
+        },
+        now_s(),
+        &policy,
+    )
+    .await
+    .unwrap();
     let key = SigningKey::from_pkcs8(&SigningKey::generate_es384().unwrap()).unwrap();
     let jwks = serde_json::to_string(&JwkSet {
         keys: vec![key.public_jwk(kid)],

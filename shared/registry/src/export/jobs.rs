@@ -24,7 +24,7 @@ use crate::authorized_user::{AuthorizedUser, AuthorizedUsers};
 use crate::json::{decode, encode};
 use crate::keys;
 use crate::membership::{GroupRecord, Groups, Member};
-use crate::patients::PatientMatching;
+use crate::persons::Persons;
 
 /// The export job a store change creates, if it creates one (what the
 /// export worker consumes).
@@ -158,7 +158,7 @@ impl From<StoreError> for JobError {
 pub struct ExportJobs {
     store: Arc<dyn ItemStore>,
     blobs: Arc<dyn BlobStore>,
-    patients: PatientMatching,
+    patients: Persons,
     pub identifier_base: String,
     pub max_lines_per_file: u64,
     pub max_active_per_au: usize,
@@ -186,11 +186,7 @@ impl std::fmt::Debug for ExportJobs {
 }
 
 impl ExportJobs {
-    pub fn new(
-        patients: PatientMatching,
-        blobs: Arc<dyn BlobStore>,
-        identifier_base: &str,
-    ) -> Self {
+    pub fn new(patients: Persons, blobs: Arc<dyn BlobStore>, identifier_base: &str) -> Self {
         ExportJobs {
             store: patients.store_arc(),
             blobs,

@@ -20,7 +20,7 @@ use super::elements::{subset, wanted};
 use super::request::{ExportRequest, ResourceType};
 use crate::authorized_user::AuthorizedUser;
 use crate::membership::{GroupRecord, Groups, Member};
-use crate::patients::{PatientMatching, PersonStatus};
+use crate::persons::{PersonStatus, Persons};
 use crate::resources;
 
 /// Members read per page.
@@ -280,22 +280,18 @@ pub enum Owed {
 
 #[derive(Debug)]
 pub struct MemberData {
-    pub person: crate::patients::Person,
+    pub person: crate::persons::Person,
     /// The reading Authorized User's identifiers, when Patient is exported.
     pub identifiers: Option<Vec<iz::view::Identifier>>,
     /// Sorted by date; empty when Immunization is not exported.
-    pub history: Vec<crate::patients::Immunization>,
+    pub history: Vec<crate::persons::Immunization>,
     /// The forecast, when ImmunizationRecommendation is exported and the
     /// registry holds the birth date it needs.
     pub recommendation: Option<fhir::ImmunizationRecommendation>,
 }
 
 /// Reads what the export owes for member `m` (no writing).
-pub async fn owed(
-    patients: &PatientMatching,
-    spec: &ExportSpec,
-    m: &Member,
-) -> Result<Owed, StoreError> {
+pub async fn owed(patients: &Persons, spec: &ExportSpec, m: &Member) -> Result<Owed, StoreError> {
     let req = &spec.request;
     let t = spec.transaction_time_ms;
     let since = req.since_ms;
@@ -389,7 +385,7 @@ impl ShardWriter {
     /// Writes what the export owes for one member item.
     pub async fn member(
         &mut self,
-        patients: &PatientMatching,
+        patients: &Persons,
         blobs: &dyn BlobStore,
         spec: &ExportSpec,
         m: &Member,
@@ -577,7 +573,7 @@ async fn write_group(
 /// Writes a whole export in one go (one shard over every member, then the
 /// summary): what tests and small tools use; jobs shard the same work.
 pub async fn write_export(
-    patients: &PatientMatching,
+    patients: &Persons,
     groups: &Groups,
     blobs: &dyn BlobStore,
     spec: &ExportSpec,

@@ -12,10 +12,8 @@ use super::policy::{Certainty, JurisdictionPolicy};
 use crate::authorized_user::{AuError, AuthorizedUser, AuthorizedUsers};
 use crate::json::decode;
 use crate::keys;
-use crate::patients::{
-    LinkHow, MatchedMessage, PatientMatching, Person, PersonStatus, SourceRecord,
-};
-use crate::queries::QueryRecord;
+use crate::message::QueryRecord;
+use crate::persons::{LinkHow, MatchedMessage, Person, PersonStatus, Persons, SourceRecord};
 
 /// Merge chains longer than this are corrupt, not followed forever.
 const MAX_MERGE_HOPS: usize = 16;
@@ -46,7 +44,7 @@ pub enum Outcome {
 
 #[derive(Clone)]
 pub struct Membership {
-    patients: PatientMatching,
+    patients: Persons,
     users: AuthorizedUsers,
     groups: Groups,
     policy: Arc<JurisdictionPolicy>,
@@ -82,7 +80,7 @@ fn certainty_of(source: &SourceRecord, person: &Person) -> Certainty {
 }
 
 impl Membership {
-    pub fn new(patients: PatientMatching, policy: Arc<JurisdictionPolicy>) -> Self {
+    pub fn new(patients: Persons, policy: Arc<JurisdictionPolicy>) -> Self {
         let store = patients.store_arc();
         Membership {
             patients,
@@ -194,8 +192,8 @@ impl Membership {
         match user.group {
             Some(g) => Ok(Some(g)),
             None => self
-                .users
-                .ensure_group(au, now_ms)
+                .groups
+                .ensure_group(&self.users, au, now_ms)
                 .await
                 .map(Some)
                 .map_err(au_error),

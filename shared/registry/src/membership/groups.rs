@@ -102,7 +102,7 @@ pub enum Added {
 
 #[derive(Clone)]
 pub struct Groups {
-    store: Arc<dyn ItemStore>,
+    pub(super) store: Arc<dyn ItemStore>,
 }
 
 impl std::fmt::Debug for Groups {

@@ -10,6 +10,7 @@
 mod apply;
 mod events;
 mod groups;
+mod onboarding;
 mod policy;
 
 pub use apply::{Membership, Outcome};
@@ -17,6 +18,7 @@ pub use events::{change_event, membership_event, MembershipEvent};
 pub use groups::{
     create_group, Added, Evidence, EvidenceKind, GroupRecord, Groups, Member, PersonGroup,
 };
+pub use onboarding::onboard;
 pub use policy::{
     Association, Certainty, JurisdictionPolicy, MinimumCertainty, RspGroupIdentifier,
     DEFAULT_POLICY,

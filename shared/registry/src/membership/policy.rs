@@ -69,7 +69,7 @@ pub struct JurisdictionPolicy {
     pub rsp_group_identifier: Option<RspGroupIdentifier>,
     pub identifier_base: String,
     /// How reports become vaccination events (`[vaccination_events]`).
-    pub vaccination_events: crate::patients::VaccinationRules,
+    pub vaccination_events: crate::persons::VaccinationRules,
 }
 
 #[derive(Deserialize)]
@@ -82,7 +82,7 @@ struct File {
     #[serde(default)]
     fhir: FhirSection,
     #[serde(default)]
-    vaccination_events: crate::patients::VaccinationRules,
+    vaccination_events: crate::persons::VaccinationRules,
 }
 
 #[derive(Deserialize)]
@@ -270,7 +270,7 @@ mod tests {
         let p = JurisdictionPolicy::default();
         assert_eq!(
             p.vaccination_events,
-            crate::patients::VaccinationRules::default()
+            crate::persons::VaccinationRules::default()
         );
         assert!(p.vxu && !p.qbp);
         assert_eq!(p.minimum_certainty, MinimumCertainty::Certain);

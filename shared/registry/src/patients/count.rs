@@ -102,15 +102,6 @@ pub async fn one_more(store: &dyn ItemStore, source_id: &str) -> Result<Write, S
     })
 }
 
-/// The marker that the registry counts its charts from the first one,
-/// written with its first Authorized User.
-pub fn counting_from_the_start() -> Write {
-    Write::Put {
-        item: Item::new(keys::chart_count_since(), Vec::new()),
-        cond: Condition::None,
-    }
-}
-
 fn shard_of(source_id: &str) -> u32 {
     let h = source_id
         .bytes()

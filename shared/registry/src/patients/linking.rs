@@ -20,18 +20,20 @@ use matching::{Grade, MatchRecord, Matcher};
 use store::{Condition, Index, Item, ItemStore, QueryOpts, SkRange, StoreError, Write};
 
 use super::count::{self, ChartCount};
-use super::demographics::Demographics;
-use super::doses::{self, consolidate, DoseChange, SourceDose, VaccinationRules, VaccineGroups};
-use super::items::{
+use super::resolving::FollowUp;
+use crate::json::{decode, encode};
+use crate::keys;
+use crate::message::{load_accepted, AcceptedMessage};
+use crate::persons::demographics::Demographics;
+use crate::persons::doses::{
+    self, consolidate, DoseChange, SourceDose, VaccinationRules, VaccineGroups,
+};
+use crate::persons::items::{
     Link, LinkHow, MatchView, MatchedMessage, Person, PersonStatus, PotentialDuplicate,
     SourceRecord,
 };
-use super::resolving::FollowUp;
-use super::source::{patient_record, source_id};
-use crate::intake::load_accepted;
-use crate::json::{decode, encode};
-use crate::keys;
-use crate::message::AcceptedMessage;
+use crate::persons::source::{patient_record, source_id};
+use crate::persons::Persons;
 use crate::retry::{is_conflict, MAX_ATTEMPTS};
 
 /// DynamoDB's limit, shared by the embedded store.
@@ -127,8 +129,14 @@ pub struct Matched {
     pub already: bool,
 }
 
+/// The matcher: applies accepted messages (`process`), finds a query's
+/// patient (`find`) and makes a reviewer's link edits (`relink`,
+/// `confirm`). Readers that never match hold a [`Persons`] instead.
 #[derive(Clone)]
 pub struct PatientMatching {
+    /// The reading side, for the matcher's own reads (and, through
+    /// `Deref`, for callers that hold a matcher anyway).
+    persons: Persons,
     pub(super) store: Arc<dyn ItemStore>,
     pub(super) matcher: Arc<Matcher>,
     groups: &'static VaccineGroups,
@@ -163,9 +171,18 @@ pub(super) fn guard(version: Option<u64>) -> Condition {
     version.map_or(Condition::Absent, Condition::Version)
 }
 
+impl std::ops::Deref for PatientMatching {
+    type Target = Persons;
+
+    fn deref(&self) -> &Persons {
+        &self.persons
+    }
+}
+
 impl PatientMatching {
     pub fn new(store: Arc<dyn ItemStore>, matcher: Arc<Matcher>) -> Self {
         PatientMatching {
+            persons: Persons::new(store.clone()),
             store,
             matcher,
             groups: VaccineGroups::built_in(),
@@ -181,12 +198,9 @@ impl PatientMatching {
         self
     }
 
-    pub fn store(&self) -> &dyn ItemStore {
-        self.store.as_ref()
-    }
-
-    pub fn store_arc(&self) -> Arc<dyn ItemStore> {
-        self.store.clone()
+    /// The reading side alone: what a reader that never matches needs.
+    pub fn persons(&self) -> &Persons {
+        &self.persons
     }
 
     pub fn matcher(&self) -> &Matcher {
@@ -785,42 +799,6 @@ impl PatientMatching {
         Ok(touched.into_iter().collect())
     }
 
-    pub(super) async fn query_all(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
-        let mut out = Vec::new();
-        let mut cursor = None;
-        loop {
-            let mut opts = QueryOpts::new(Index::Table, SkRange::Prefix(prefix.to_owned()));
-            opts.cursor = cursor;
-            let page = self.store.query(pk, opts).await?;
-            out.extend(page.items);
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => return Ok(out),
-            }
-        }
-    }
-
-    /// The person's sources (ids).
-    pub async fn sources_of(&self, person: &str) -> Result<Vec<String>, StoreError> {
-        Ok(self
-            .query_all(&keys::person_pk(person), keys::PERSON_SOURCE_PREFIX)
-            .await?
-            .into_iter()
-            .map(|i| {
-                i.key
-                    .sk
-                    .trim_start_matches(keys::PERSON_SOURCE_PREFIX)
-                    .to_owned()
-            })
-            .collect())
-    }
-
-    /// Whether the Authorized User reported this person (has a record linked).
-    pub async fn reported_by(&self, person: &str, au: &str) -> Result<bool, StoreError> {
-        let sources = self.sources_of(person).await?;
-        self.reported_among(&sources, au).await
-    }
-
     /// Rebuilds the consolidated history; fails with a conflict (retried) if
     /// the person's doses changed while it read them.
     async fn rebuild_history(&self, person: &str) -> Result<(), StoreError> {
@@ -1080,48 +1058,5 @@ impl PatientMatching {
         }
         self.store.transact(writes).await?;
         Ok(())
-    }
-
-    /// Provisional persons waiting for review, oldest first.
-    pub async fn review_queue(&self, limit: u32) -> Result<Vec<Person>, StoreError> {
-        let mut opts = QueryOpts::new(Index::Gsi1, SkRange::All);
-        opts.limit = limit.max(1);
-        let page = self.store.query(keys::REVIEW_QUEUE, opts).await?;
-        page.items.iter().map(|i| decode(i, "person")).collect()
-    }
-
-    pub async fn person(&self, id: &str) -> Result<Option<Person>, StoreError> {
-        match self.store.get(&keys::person(id)).await? {
-            Some(item) => decode(&item, "person").map(Some),
-            None => Ok(None),
-        }
-    }
-
-    pub async fn source(&self, id: &str) -> Result<Option<SourceRecord>, StoreError> {
-        match self.store.get(&keys::source(id)).await? {
-            Some(item) => decode(&item, "source record").map(Some),
-            None => Ok(None),
-        }
-    }
-
-    /// The person's consolidated immunization history.
-    pub async fn history(&self, person: &str) -> Result<Vec<doses::Immunization>, StoreError> {
-        self.query_all(&keys::person_pk(person), keys::IMMUNIZATION_PREFIX)
-            .await?
-            .iter()
-            .map(|i| decode(i, "immunization"))
-            .collect()
-    }
-
-    /// Persons flagged as potential duplicates of this one.
-    pub async fn potential_duplicates(
-        &self,
-        person: &str,
-    ) -> Result<Vec<PotentialDuplicate>, StoreError> {
-        self.query_all(&keys::person_pk(person), "DUP#")
-            .await?
-            .iter()
-            .map(|i| decode(i, "potential duplicate"))
-            .collect()
     }
 }

@@ -24,10 +24,10 @@ use matching::resolve::{resolve, Resolution, Standing};
 use matching::{Grade, MatchRecord, Outcome};
 use store::{Condition, Item, StoreError, Write};
 
-use super::items::{LinkHow, MatchView, Person, PersonStatus, SourceRecord};
 use super::linking::{person_item, Matched, PatientMatching};
 use crate::json::{decode, encode};
 use crate::keys;
+use crate::persons::items::{LinkHow, MatchView, Person, PersonStatus, SourceRecord};
 
 /// DynamoDB's limit on one transaction.
 const MAX_WRITES: usize = 100;
@@ -58,7 +58,7 @@ impl PatientMatching {
         identifiers: &[iz::view::Identifier],
         record: &matching::PatientRecord,
     ) -> Result<Option<super::linking::Found>, StoreError> {
-        let Some(sid) = super::source::chart_source_id(au, identifiers) else {
+        let Some(sid) = crate::persons::source::chart_source_id(au, identifiers) else {
             return Ok(None);
         };
         let Some(source) = self.source(&sid).await? else {
