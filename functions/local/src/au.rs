@@ -12,6 +12,8 @@ pub struct Common {
     store: crate::backend::StoreArgs,
 }
 
+/// A password from the command line or standard input (shared by the
+/// commands that set one: `au`, `staff`).
 #[derive(Debug, Args)]
 pub struct PasswordArgs {
     /// The password (at least 12 characters). Prefer --password-stdin: a
@@ -77,7 +79,7 @@ pub enum AuCommand {
     },
 }
 
-fn password(p: PasswordArgs) -> Result<String, String> {
+pub(crate) fn password(p: PasswordArgs) -> Result<String, String> {
     if let Some(p) = p.password {
         return Ok(p);
     }

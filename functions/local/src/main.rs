@@ -22,6 +22,7 @@ mod patients_cli;
 mod policy;
 mod send;
 mod serve;
+mod staff_cli;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -56,6 +57,12 @@ enum Command {
     Au {
         #[command(subcommand)]
         command: au::AuCommand,
+    },
+    /// Console staff accounts: reviewers, administrators (with a TOTP second
+    /// factor), auditors (stop `iisbulk serve` on the same data first).
+    Staff {
+        #[command(subcommand)]
+        command: staff_cli::StaffCommand,
     },
     /// Review matching on the local store: provisional persons, merges,
     /// unmerges (stop `iisbulk serve` on the same data first).
@@ -123,6 +130,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => runtime().block_on(serve::run(args)),
         Command::Send(args) => runtime().block_on(send::run(args)),
         Command::Au { command } => runtime().block_on(au::run(command)),
+        Command::Staff { command } => runtime().block_on(staff_cli::run(command)),
         Command::Group { command } => runtime().block_on(group_cli::run(command)),
         Command::Feed { command } => runtime().block_on(feed_cli::run(command)),
         Command::Client { command } => runtime().block_on(client_cli::run_client(command)),
