@@ -266,12 +266,16 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
         std::time::Duration::from_secs(60),
     ));
     bulk.exports = Some(jobs);
-    let app = ingest::router(deps).merge(bulk_api::router(Arc::new(bulk)));
+    let console =
+        console::ConsoleDeps::new(registry::staff::Staff::new(store.clone()), &public_url);
+    let app = ingest::router(deps)
+        .merge(bulk_api::router(Arc::new(bulk)))
+        .merge(console::router(Arc::new(console)));
     tracing::info!(
         address = %local,
         data_dir = %args.data_dir.display(),
         fhir = %format!("{public_url}/fhir"),
-        "iisbulk listening: POST /hl7, POST /soap, GET /soap?wsdl, POST /auth/token, GET /fhir/…"
+        "iisbulk listening: POST /hl7, POST /soap, GET /soap?wsdl, POST /auth/token, GET /fhir/…, /console/api/…"
     );
     Ok(Started {
         local,

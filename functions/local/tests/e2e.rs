@@ -2176,3 +2176,103 @@ RCP|I|5^RD&records&HL70126\r"
     );
     assert_eq!(rxa.len(), 3, "{rsp}");
 }
+
+/// The console API through `iisbulk serve`: a staff member made with
+/// `iisbulk staff add` logs in over HTTP, gets a session cookie (HttpOnly,
+/// SameSite=Strict, not Secure on this loopback http URL), reads the
+/// session, is refused an administrator's route, and logs out with the
+/// CSRF token.
+#[tokio::test(flavor = "multi_thread")]
+async fn console_login_session_roles_and_logout_through_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().unwrap();
+    let mut add = Command::new(env!("CARGO_BIN_EXE_iisbulk"))
+        .args([
+            "staff",
+            "add",
+            "--username",
+            "rita",
+            "--role",
+            "reviewer",
+            "--password-stdin",
+            "--data-dir",
+            data_arg,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        add.stdin
+            .take()
+            .unwrap()
+            .write_all(b"a long reviewer passphrase\n")
+            .unwrap();
+    }
+    assert!(add.wait().unwrap().success());
+
+    let server = Server::start(&data, &[]);
+    let http = client();
+    let login = http
+        .post(format!("{}/console/api/session", server.url))
+        .header("content-type", "application/json")
+        .body(
+            serde_json::json!({"username": "rita", "password": "a long reviewer passphrase"})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status().as_u16(), 200);
+    let set = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    assert!(!set.contains("Secure"), "loopback http: {set}");
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let session: serde_json::Value = serde_json::from_str(&login.text().await.unwrap()).unwrap();
+    assert_eq!(session["role"], "reviewer");
+    let csrf = session["csrf_token"].as_str().unwrap().to_owned();
+
+    let me = http
+        .get(format!("{}/console/api/session", server.url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status().as_u16(), 200);
+    let staff = http
+        .get(format!("{}/console/api/staff", server.url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(staff.status().as_u16(), 403);
+    assert_eq!(staff.headers()["content-type"], "application/problem+json");
+    let bad = http
+        .post(format!("{}/console/api/session", server.url))
+        .header("content-type", "application/json")
+        .body(serde_json::json!({"username": "rita", "password": "wrong passphrase!"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 401);
+    let out = http
+        .delete(format!("{}/console/api/session", server.url))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status().as_u16(), 204);
+    let after = http
+        .get(format!("{}/console/api/session", server.url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status().as_u16(), 401);
+}

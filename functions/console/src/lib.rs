@@ -1,0 +1,131 @@
+//! # console — the IIS console's JSON API (issue 25)
+//!
+//! An axum [`Router`] under `/console/api/`, served by `iisbulk serve` beside
+//! the ingest and FHIR routes. Staff log in with a password (and a TOTP code
+//! for administrators), receive a session cookie (HttpOnly, SameSite=Strict,
+//! Secure except on a loopback `http://` URL) and a CSRF token, which every
+//! state-changing request sends back in `X-CSRF-Token`. Each route names
+//! the roles that may use it. Errors are RFC 9457 problem documents.
+//!
+//! This is the console's first slice: sessions and staff administration.
+//! The review queue, Authorized Users, Groups and the audit trail follow.
+
+mod problem;
+mod session;
+mod staff_routes;
+
+pub use problem::{Problem, PROBLEM_JSON};
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::Router;
+use registry::staff::Staff;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "iisbulk_console";
+/// The header that carries a session's CSRF token on state-changing requests.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// Request bodies larger than this are refused (413): console forms are small.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Clone, Debug)]
+pub struct ConsoleDeps {
+    pub staff: Staff,
+    /// Whether the session cookie carries `Secure` (browsers send it only
+    /// over HTTPS); off only for a loopback `http://` URL, where browsers
+    /// would otherwise drop it.
+    pub secure_cookies: bool,
+}
+
+impl ConsoleDeps {
+    /// Cookies are `Secure` unless the public URL is plain HTTP on the
+    /// loopback interface.
+    pub fn new(staff: Staff, public_url: &str) -> Self {
+        ConsoleDeps {
+            staff,
+            secure_cookies: !is_loopback_http(public_url),
+        }
+    }
+}
+
+fn is_loopback_http(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let host = rest.split(['/', '?']).next().unwrap_or("");
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The console API routes.
+pub fn router(deps: Arc<ConsoleDeps>) -> Router {
+    Router::new()
+        .route(
+            "/console/api/session",
+            get(session::current)
+                .post(session::login)
+                .delete(session::logout),
+        )
+        .route(
+            "/console/api/staff",
+            get(staff_routes::list).post(staff_routes::add),
+        )
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(deps)
+}
+
+/// A JSON answer (`application/json`), never cached: it can hold a CSRF
+/// token or an enrolment secret.
+pub(crate) fn json(
+    status: axum::http::StatusCode,
+    value: &serde_json::Value,
+) -> axum::response::Response {
+    use axum::http::{header, HeaderValue};
+    use axum::response::IntoResponse;
+    (
+        status,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+/// Wall-clock seconds, as sessions and lockouts are judged.
+fn now() -> i64 {
+    iz::Clock::now().unix_seconds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_http_on_loopback_drops_the_secure_flag() {
+        for (url, loopback) in [
+            ("http://127.0.0.1:8080", true),
+            ("http://localhost:8080/", true),
+            ("http://[::1]:8080", true),
+            ("http://127.0.0.1", true),
+            ("https://127.0.0.1:8080", false),
+            ("http://iis.example.gov", false),
+            ("http://10.0.0.5:8080", false),
+            ("https://iis.example.gov", false),
+        ] {
+            assert_eq!(is_loopback_http(url), loopback, "{url}");
+        }
+    }
+}
