@@ -7,10 +7,12 @@
 //! state-changing request sends back in `X-CSRF-Token`. Each route names
 //! the roles that may use it. Errors are RFC 9457 problem documents.
 //!
-//! This is the console's first slice: sessions and staff administration.
-//! The review queue, Authorized Users, Groups and the audit trail follow.
+//! This is the console's first slice: sessions, staff administration and
+//! the possible-duplicate queue. Authorized Users, Groups, the audit trail
+//! and the web pages follow.
 
 mod problem;
+mod review_routes;
 mod session;
 mod staff_routes;
 
@@ -21,6 +23,7 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::Router;
+use registry::patients::PatientMatching;
 use registry::staff::Staff;
 
 /// The session cookie's name.
@@ -33,6 +36,9 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(Clone, Debug)]
 pub struct ConsoleDeps {
     pub staff: Staff,
+    /// The registry's persons, and the matcher for reviewers' link edits
+    /// (merges rebuild histories and re-file blocking keys as it does).
+    pub patients: PatientMatching,
     /// Whether the session cookie carries `Secure` (browsers send it only
     /// over HTTPS); off only for a loopback `http://` URL, where browsers
     /// would otherwise drop it.
@@ -42,9 +48,10 @@ pub struct ConsoleDeps {
 impl ConsoleDeps {
     /// Cookies are `Secure` unless the public URL is plain HTTP on the
     /// loopback interface.
-    pub fn new(staff: Staff, public_url: &str) -> Self {
+    pub fn new(patients: PatientMatching, public_url: &str) -> Self {
         ConsoleDeps {
-            staff,
+            staff: Staff::new(patients.persons().store_arc()),
+            patients,
             secure_cookies: !is_loopback_http(public_url),
         }
     }
@@ -73,6 +80,11 @@ pub fn router(deps: Arc<ConsoleDeps>) -> Router {
             get(session::current)
                 .post(session::login)
                 .delete(session::logout),
+        )
+        .route("/console/api/review", get(review_routes::queue))
+        .route(
+            "/console/api/review/{person}",
+            axum::routing::post(review_routes::decide),
         )
         .route(
             "/console/api/staff",

@@ -9,21 +9,27 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use console::{router, ConsoleDeps, CSRF_HEADER, MAX_BODY_BYTES, PROBLEM_JSON};
 use http_body_util::BodyExt;
+use registry::patients::{PatientMatching, PersonStatus};
 use registry::staff::{totp, NewStaff, Staff, StaffRole};
+use registry::{AuKind, AuthorizedUser, AuthorizedUsers, Intake, NewAuthorizedUser, Transport};
 use tower::ServiceExt;
 
 struct Console {
     _dir: tempfile::TempDir,
     app: axum::Router,
     admin_totp: String,
+    patients: PatientMatching,
+    store: Arc<dyn store::ItemStore>,
 }
 
 const PW: &str = "a long console passphrase";
 
 async fn console(public_url: &str) -> Console {
     let dir = tempfile::tempdir().unwrap();
-    let store = store::embedded::EmbeddedStore::open(dir.path().join("iis.redb")).unwrap();
-    let staff = Staff::new(Arc::new(store));
+    let store: Arc<dyn store::ItemStore> =
+        Arc::new(store::embedded::EmbeddedStore::open(dir.path().join("iis.redb")).unwrap());
+    let staff = Staff::new(store.clone());
+    let patients = PatientMatching::new(store.clone(), Arc::new(matching::Matcher::default()));
     let now = iz::Clock::now().unix_seconds;
     for (username, role) in [("rita", StaffRole::Reviewer), ("olu", StaffRole::Auditor)] {
         staff
@@ -51,8 +57,10 @@ async fn console(public_url: &str) -> Console {
         .unwrap();
     Console {
         _dir: dir,
-        app: router(Arc::new(ConsoleDeps::new(staff, public_url))),
+        app: router(Arc::new(ConsoleDeps::new(patients.clone(), public_url))),
         admin_totp: ada.totp_uri.unwrap(),
+        patients,
+        store,
     }
 }
 
@@ -362,4 +370,297 @@ async fn on_a_loopback_http_url_the_cookie_is_not_marked_secure() {
     let answer = login(&c.app, "rita", None).await;
     let set = answer.headers[header::SET_COOKIE].to_str().unwrap();
     assert!(set.contains("HttpOnly") && !set.contains("Secure"), "{set}");
+}
+
+// --- the possible-duplicate queue -------------------------------------------
+
+fn vxu(facility: &str, control_id: &str, mrn: &str, given: &str, dob: &str) -> String {
+    format!(
+        "MSH|^~\\&|EHR|{facility}|IIS|IISFAC|20250601120000-0500||VXU^V04^VXU_V04|{control_id}|P|2.5.1|||ER|AL|||||Z22^CDCPHINVS|{facility}|IISFAC\r\
+PID|1||{mrn}^^^{facility}^MR||Jones^{given}^^^^^L|Smith^^^^^^M|{dob}|F|||12 Elm Street^^Lansing^MI^48910^USA^P||^PRN^PH^^^517^5550142\r\
+NK1|1|Jones^Maria^^^^^L|MTH^Mother^HL70063\r\
+ORC|RE||{control_id}-1^{facility}\rRXA|0|1|20240505||20^vaccine^CVX|999|||01^Historical^NIP001|||||||||||CP|A\r"
+    )
+}
+
+/// Two clinics; clinic A's Katherine, then clinic B's "Baby Girl" Jones of
+/// the same birth date and family: a possible match waiting for review.
+/// Returns (Katherine's person, the provisional person).
+async fn a_possible_duplicate(c: &Console, suffix: &str) -> (String, String) {
+    let users = AuthorizedUsers::new(c.store.clone());
+    let clinic = |id: String, facility: String| {
+        users.add(
+            NewAuthorizedUser {
+                id: id.clone(),
+                kind: AuKind::Clinic,
+                name: id.clone(),
+                facilities: vec![facility],
+                username: id,
+                password: "a long enough password".into(),
+            },
+            0,
+        )
+    };
+    let a = clinic(format!("clinic-a{suffix}"), format!("FACA{suffix}"))
+        .await
+        .unwrap();
+    let b = clinic(format!("clinic-b{suffix}"), format!("FACB{suffix}"))
+        .await
+        .unwrap();
+    let intake = Intake::new(c.store.clone(), iz::IisIdentity::default());
+    let send = |au: AuthorizedUser, message: String| {
+        let (intake, patients) = (intake.clone(), c.patients.clone());
+        async move {
+            let d = intake
+                .receive(
+                    &au,
+                    &Transport::Rest,
+                    message.as_bytes(),
+                    iz::Clock::at(1_790_000_000),
+                )
+                .await
+                .unwrap();
+            let id = d
+                .message_id
+                .unwrap_or_else(|| panic!("refused: {}", d.answer));
+            patients.process(&id, 1_790_000_000_000).await.unwrap()
+        }
+    };
+    let known = send(
+        a,
+        vxu(
+            &format!("FACA{suffix}"),
+            &format!("A{suffix}"),
+            "A100",
+            "Katherine",
+            "20240305",
+        ),
+    )
+    .await;
+    let newborn = send(
+        b,
+        vxu(
+            &format!("FACB{suffix}"),
+            &format!("B{suffix}"),
+            "B200",
+            "Baby Girl",
+            "20240305",
+        ),
+    )
+    .await;
+    assert_eq!(
+        newborn.grade,
+        matching::Grade::Possible,
+        "the fixture makes a possible match"
+    );
+    (known.person, newborn.person)
+}
+
+async fn logged_in(c: &Console, username: &str) -> (String, String) {
+    let answer = login(&c.app, username, None).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    (
+        cookie_of(&answer),
+        answer.json["csrf_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn decide(person: &str, cookie: &str, csrf: &str, body: serde_json::Value) -> Request<Body> {
+    post_json(&format!("/console/api/review/{person}"))
+        .header(header::COOKIE, cookie)
+        .header(CSRF_HEADER, csrf)
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_reviewer_sees_the_pair_with_its_evidence_and_merges_it_and_a_second_decision_is_stale() {
+    let c = console("https://iis.example.gov").await;
+    let (known, provisional) = a_possible_duplicate(&c, "").await;
+    let (cookie, csrf) = logged_in(&c, "rita").await;
+
+    let queue = call(
+        &c.app,
+        Request::get("/console/api/review?limit=10")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(queue.status, StatusCode::OK, "{}", queue.json);
+    let items = queue.json["queue"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["person"]["id"], provisional.as_str());
+    assert_eq!(items[0]["person"]["status"], "provisional");
+    let candidate = &items[0]["candidates"][0];
+    assert_eq!(candidate["person"]["id"], known.as_str());
+    assert!(candidate["score"].is_number());
+    assert!(
+        !candidate["evidence"].is_null(),
+        "the matcher's evidence is shown"
+    );
+
+    // An auditor may not work the queue.
+    let (auditor_cookie, auditor_csrf) = logged_in(&c, "olu").await;
+    let refused = call(
+        &c.app,
+        decide(
+            &provisional,
+            &auditor_cookie,
+            &auditor_csrf,
+            serde_json::json!({"decision": "same-person", "into": known}),
+        ),
+    )
+    .await;
+    assert_problem(&refused, StatusCode::FORBIDDEN, "forbidden");
+    // Bad decisions say what is wrong.
+    for (body, kind, status) in [
+        (
+            serde_json::json!({"decision": "same-person"}),
+            "bad-request",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            serde_json::json!({"decision": "maybe"}),
+            "bad-request",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            serde_json::json!({"decision": "same-person", "into": provisional}),
+            "bad-request",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            serde_json::json!({"decision": "same-person", "into": "P-nobody"}),
+            "not-found",
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let answer = call(&c.app, decide(&provisional, &cookie, &csrf, body.clone())).await;
+        assert_problem(&answer, status, kind);
+    }
+    let unknown = call(
+        &c.app,
+        decide(
+            "P-nobody",
+            &cookie,
+            &csrf,
+            serde_json::json!({"decision": "different-people"}),
+        ),
+    )
+    .await;
+    assert_problem(&unknown, StatusCode::NOT_FOUND, "not-found");
+
+    let merged = call(
+        &c.app,
+        decide(&provisional, &cookie, &csrf, serde_json::json!({"decision": "same-person", "into": known, "reason": "newborn named later"})),
+    )
+    .await;
+    assert_eq!(merged.status, StatusCode::OK, "{}", merged.json);
+    assert_eq!(merged.json["merged_into"], known.as_str());
+    let gone = c
+        .patients
+        .persons()
+        .person(&provisional)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(gone.status, PersonStatus::Merged);
+    assert!(c
+        .patients
+        .persons()
+        .review_queue(10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Someone else decided first: 409 saying what happened.
+    let stale = call(
+        &c.app,
+        decide(
+            &provisional,
+            &cookie,
+            &csrf,
+            serde_json::json!({"decision": "different-people"}),
+        ),
+    )
+    .await;
+    assert_problem(&stale, StatusCode::CONFLICT, "stale");
+    assert!(
+        stale.json["detail"].as_str().unwrap().contains(&known),
+        "{}",
+        stale.json
+    );
+
+    let decisions = registry::patients::decisions::recent_decisions(&c.store, 10)
+        .await
+        .unwrap();
+    assert_eq!(decisions.len(), 1);
+    assert_eq!(decisions[0].reviewer, "rita");
+    assert!(decisions[0].same_person);
+    assert_eq!(decisions[0].others, vec![known]);
+    assert_eq!(decisions[0].reason, "newborn named later");
+}
+
+#[tokio::test]
+async fn keeping_a_pair_apart_makes_the_person_active_and_is_recorded_as_different_people() {
+    let c = console("https://iis.example.gov").await;
+    let (known, provisional) = a_possible_duplicate(&c, "").await;
+    let (cookie, csrf) = logged_in(&c, "rita").await;
+    let no_csrf = call(
+        &c.app,
+        post_json(&format!("/console/api/review/{provisional}"))
+            .header(header::COOKIE, &cookie)
+            .body(Body::from(
+                serde_json::json!({"decision": "different-people"}).to_string(),
+            ))
+            .unwrap(),
+    )
+    .await;
+    assert_problem(&no_csrf, StatusCode::FORBIDDEN, "csrf");
+    let kept = call(
+        &c.app,
+        decide(
+            &provisional,
+            &cookie,
+            &csrf,
+            serde_json::json!({"decision": "different-people", "reason": "twin"}),
+        ),
+    )
+    .await;
+    assert_eq!(kept.status, StatusCode::OK, "{}", kept.json);
+    let person = c
+        .patients
+        .persons()
+        .person(&provisional)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(person.status, PersonStatus::Active);
+    let again = call(
+        &c.app,
+        decide(
+            &provisional,
+            &cookie,
+            &csrf,
+            serde_json::json!({"decision": "same-person", "into": known}),
+        ),
+    )
+    .await;
+    assert_problem(&again, StatusCode::CONFLICT, "stale");
+    let decisions = registry::patients::decisions::recent_decisions(&c.store, 10)
+        .await
+        .unwrap();
+    assert_eq!(decisions.len(), 1);
+    assert!(!decisions[0].same_person);
+    assert_eq!(decisions[0].others, vec![known]);
+    let bad_limit = call(
+        &c.app,
+        Request::get("/console/api/review?limit=0")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_problem(&bad_limit, StatusCode::BAD_REQUEST, "bad-request");
 }

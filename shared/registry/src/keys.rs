@@ -281,6 +281,14 @@ pub fn block_entry(blocking_key: &str, source_id: &str) -> Key {
     Key::new(block_pk(blocking_key), format!("S#{source_id}"))
 }
 
+/// Reviewers' decisions on the duplicate queue, oldest first (one
+/// partition: a few thousand a year).
+pub const REVIEW_DECISIONS_PK: &str = "REVIEWDECISIONS";
+
+pub fn review_decision(at_ms: i64, person_id: &str) -> Key {
+    Key::new(REVIEW_DECISIONS_PK, format!("{at_ms:020}#{person_id}"))
+}
+
 /// Console staff accounts, one partition (a few dozen people).
 pub const STAFF_PK: &str = "STAFF";
 

@@ -6,6 +6,7 @@
 //! re-exported here under their old paths.
 
 pub mod count;
+pub mod decisions;
 pub mod events;
 mod linking;
 mod resolving;
