@@ -11,6 +11,7 @@
 //! the possible-duplicate queue. Authorized Users, Groups, the audit trail
 //! and the web pages follow.
 
+mod person_routes;
 mod problem;
 mod review_routes;
 mod session;
@@ -80,6 +81,11 @@ pub fn router(deps: Arc<ConsoleDeps>) -> Router {
             get(session::current)
                 .post(session::login)
                 .delete(session::logout),
+        )
+        .route("/console/api/persons/{person}", get(person_routes::show))
+        .route(
+            "/console/api/persons/{person}/unmerge",
+            axum::routing::post(person_routes::unmerge),
         )
         .route("/console/api/review", get(review_routes::queue))
         .route(

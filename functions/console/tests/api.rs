@@ -664,3 +664,85 @@ async fn keeping_a_pair_apart_makes_the_person_active_and_is_recorded_as_differe
     .await;
     assert_problem(&bad_limit, StatusCode::BAD_REQUEST, "bad-request");
 }
+
+#[tokio::test]
+async fn a_person_page_shows_sources_history_and_groups_and_a_merge_can_be_undone() {
+    let c = console("https://iis.example.gov").await;
+    let (known, provisional) = a_possible_duplicate(&c, "").await;
+    let (cookie, csrf) = logged_in(&c, "rita").await;
+    let merged = call(
+        &c.app,
+        decide(
+            &provisional,
+            &cookie,
+            &csrf,
+            serde_json::json!({"decision": "same-person", "into": known}),
+        ),
+    )
+    .await;
+    assert_eq!(merged.status, StatusCode::OK, "{}", merged.json);
+
+    let page = |id: String| {
+        Request::get(format!("/console/api/persons/{id}"))
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let shown = call(&c.app, page(known.clone())).await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.json);
+    assert_eq!(shown.json["person"]["status"], "active");
+    let sources = shown.json["sources"].as_array().unwrap();
+    assert_eq!(sources.len(), 2, "{}", shown.json);
+    assert!(shown.json["immunizations"]
+        .as_array()
+        .is_some_and(|h| !h.is_empty()));
+    assert!(shown.json["groups"].is_array());
+    let moved = sources
+        .iter()
+        .find(|s| s["link"]["how"] == "manual")
+        .unwrap_or_else(|| panic!("the merged source is a manual link: {}", shown.json));
+    let moved_id = moved["id"].as_str().unwrap().to_owned();
+    assert_problem(
+        &call(&c.app, page("P-nobody".into())).await,
+        StatusCode::NOT_FOUND,
+        "not-found",
+    );
+
+    let unmerge = |person: &str, body: serde_json::Value| {
+        post_json(&format!("/console/api/persons/{person}/unmerge"))
+            .header(header::COOKIE, &cookie)
+            .header(CSRF_HEADER, &csrf)
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let wrong_person = call(
+        &c.app,
+        unmerge(&provisional, serde_json::json!({"source": moved_id})),
+    )
+    .await;
+    assert_problem(&wrong_person, StatusCode::CONFLICT, "stale");
+    let undone = call(
+        &c.app,
+        unmerge(
+            &known,
+            serde_json::json!({"source": moved_id, "reason": "a sibling"}),
+        ),
+    )
+    .await;
+    assert_eq!(undone.status, StatusCode::OK, "{}", undone.json);
+    let new_person = undone.json["person"].as_str().unwrap().to_owned();
+    assert_ne!(new_person, known);
+    let after = call(&c.app, page(known.clone())).await;
+    assert_eq!(after.json["sources"].as_array().unwrap().len(), 1);
+    let only = after.json["sources"][0]["id"].as_str().unwrap().to_owned();
+    let last = call(&c.app, unmerge(&known, serde_json::json!({"source": only}))).await;
+    assert_problem(&last, StatusCode::CONFLICT, "only-source");
+
+    let decisions = registry::patients::decisions::recent_decisions(&c.store, 10)
+        .await
+        .unwrap();
+    assert_eq!(decisions.len(), 2);
+    assert!(!decisions[0].same_person, "newest first: the unmerge");
+    assert_eq!(decisions[0].person, new_person);
+    assert_eq!(decisions[0].others, vec![known]);
+}
