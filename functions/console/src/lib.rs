@@ -73,6 +73,22 @@ fn is_loopback_http(url: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// The API's OpenAPI 3.1 description, served at `/console/api/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> axum::response::Response {
+    use axum::http::{header, HeaderValue};
+    use axum::response::IntoResponse;
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        OPENAPI,
+    )
+        .into_response()
+}
+
 /// The console API routes.
 pub fn router(deps: Arc<ConsoleDeps>) -> Router {
     Router::new()
@@ -87,6 +103,7 @@ pub fn router(deps: Arc<ConsoleDeps>) -> Router {
             "/console/api/persons/{person}/unmerge",
             axum::routing::post(person_routes::unmerge),
         )
+        .route("/console/api/openapi.json", get(openapi))
         .route("/console/api/review", get(review_routes::queue))
         .route(
             "/console/api/review/{person}",

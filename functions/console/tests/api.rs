@@ -746,3 +746,59 @@ async fn a_person_page_shows_sources_history_and_groups_and_a_merge_can_be_undon
     assert_eq!(decisions[0].person, new_person);
     assert_eq!(decisions[0].others, vec![known]);
 }
+
+/// The OpenAPI document and the router agree: every documented path and
+/// method is routed (an unauthenticated call gets the API's own answer,
+/// never a 404 or 405), and the document is served as JSON.
+#[tokio::test]
+async fn the_openapi_document_describes_exactly_the_routes_that_answer() {
+    let c = console("https://iis.example.gov").await;
+    let served = call(
+        &c.app,
+        Request::get("/console/api/openapi.json")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(served.status, StatusCode::OK);
+    assert_eq!(served.json["openapi"], "3.1.0");
+    let paths = served.json["paths"].as_object().unwrap();
+    let mut operations = 0;
+    for (path, methods) in paths {
+        let concrete = path.replace("{person}", "P-example");
+        for method in methods.as_object().unwrap().keys() {
+            operations += 1;
+            let answer = c
+                .app
+                .clone()
+                .oneshot(
+                    Request::builder()
+                        .method(method.to_uppercase().as_str())
+                        .uri(&concrete)
+                        .body(Body::empty())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            assert!(
+                answer.status() != StatusCode::NOT_FOUND
+                    && answer.status() != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path} is documented but not routed ({})",
+                answer.status()
+            );
+        }
+    }
+    assert_eq!(operations, 10, "documented operations");
+    // And an undocumented path is not routed.
+    let answer = c
+        .app
+        .clone()
+        .oneshot(
+            Request::get("/console/api/nothing")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::NOT_FOUND);
+}
