@@ -11,6 +11,7 @@
 //! the possible-duplicate queue. Authorized Users, Groups, the audit trail
 //! and the web pages follow.
 
+mod au_routes;
 mod person_routes;
 mod problem;
 mod review_routes;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::Router;
+use registry::membership::JurisdictionPolicy;
 use registry::patients::PatientMatching;
 use registry::staff::Staff;
 
@@ -40,6 +42,8 @@ pub struct ConsoleDeps {
     /// The registry's persons, and the matcher for reviewers' link edits
     /// (merges rebuild histories and re-file blocking keys as it does).
     pub patients: PatientMatching,
+    /// The jurisdiction's policy: which kinds of Authorized User get a Group.
+    pub policy: Arc<JurisdictionPolicy>,
     /// Whether the session cookie carries `Secure` (browsers send it only
     /// over HTTPS); off only for a loopback `http://` URL, where browsers
     /// would otherwise drop it.
@@ -49,10 +53,15 @@ pub struct ConsoleDeps {
 impl ConsoleDeps {
     /// Cookies are `Secure` unless the public URL is plain HTTP on the
     /// loopback interface.
-    pub fn new(patients: PatientMatching, public_url: &str) -> Self {
+    pub fn new(
+        patients: PatientMatching,
+        policy: Arc<JurisdictionPolicy>,
+        public_url: &str,
+    ) -> Self {
         ConsoleDeps {
             staff: Staff::new(patients.persons().store_arc()),
             patients,
+            policy,
             secure_cookies: !is_loopback_http(public_url),
         }
     }
@@ -104,6 +113,10 @@ pub fn router(deps: Arc<ConsoleDeps>) -> Router {
             axum::routing::post(person_routes::unmerge),
         )
         .route("/console/api/openapi.json", get(openapi))
+        .route(
+            "/console/api/authorized-users",
+            get(au_routes::list).post(au_routes::add),
+        )
         .route("/console/api/review", get(review_routes::queue))
         .route(
             "/console/api/review/{person}",

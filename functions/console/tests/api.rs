@@ -57,7 +57,11 @@ async fn console(public_url: &str) -> Console {
         .unwrap();
     Console {
         _dir: dir,
-        app: router(Arc::new(ConsoleDeps::new(patients.clone(), public_url))),
+        app: router(Arc::new(ConsoleDeps::new(
+            patients.clone(),
+            Arc::new(registry::membership::JurisdictionPolicy::default()),
+            public_url,
+        ))),
         admin_totp: ada.totp_uri.unwrap(),
         patients,
         store,
@@ -788,7 +792,7 @@ async fn the_openapi_document_describes_exactly_the_routes_that_answer() {
             );
         }
     }
-    assert_eq!(operations, 10, "documented operations");
+    assert_eq!(operations, 12, "documented operations");
     // And an undocumented path is not routed.
     let answer = c
         .app
@@ -801,4 +805,65 @@ async fn the_openapi_document_describes_exactly_the_routes_that_answer() {
         .await
         .unwrap();
     assert_eq!(answer.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_administrator_onboards_an_authorized_user_with_its_group() {
+    let c = console("https://iis.example.gov").await;
+    let answer = login(&c.app, "ada", Some(code_now(&c.admin_totp))).await;
+    let cookie = cookie_of(&answer);
+    let csrf = answer.json["csrf_token"].as_str().unwrap().to_owned();
+    let onboard = |body: serde_json::Value, cookie: &str, csrf: &str| {
+        post_json("/console/api/authorized-users")
+            .header(header::COOKIE, cookie)
+            .header(CSRF_HEADER, csrf)
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let valley = serde_json::json!({
+        "id": "valley-peds", "kind": "clinic", "name": "Valley Pediatrics",
+        "facilities": ["VALLEYPEDS"], "username": "valley", "password": "a long enough password"
+    });
+    let added = call(&c.app, onboard(valley.clone(), &cookie, &csrf)).await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.json);
+    assert!(
+        added.json["group"].is_string(),
+        "a clinic gets its Group: {}",
+        added.json
+    );
+    assert!(!added.json.to_string().contains("argon2"));
+    let again = call(&c.app, onboard(valley.clone(), &cookie, &csrf)).await;
+    assert_problem(&again, StatusCode::CONFLICT, "conflict");
+    for (field, value) in [
+        ("kind", serde_json::json!("hospital")),
+        ("facilities", serde_json::json!([])),
+    ] {
+        let mut bad = valley.clone();
+        bad[field] = value;
+        bad["id"] = "other".into();
+        let answer = call(&c.app, onboard(bad, &cookie, &csrf)).await;
+        assert_problem(&answer, StatusCode::BAD_REQUEST, "bad-request");
+    }
+    let no_csrf = call(&c.app, onboard(valley.clone(), &cookie, "forged")).await;
+    assert_problem(&no_csrf, StatusCode::FORBIDDEN, "csrf");
+    let (reviewer_cookie, reviewer_csrf) = logged_in(&c, "rita").await;
+    let refused = call(&c.app, onboard(valley, &reviewer_cookie, &reviewer_csrf)).await;
+    assert_problem(&refused, StatusCode::FORBIDDEN, "forbidden");
+
+    let listed = call(
+        &c.app,
+        Request::get("/console/api/authorized-users")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(listed.status, StatusCode::OK);
+    let ids: Vec<&str> = listed.json["authorized_users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["valley-peds"]);
 }

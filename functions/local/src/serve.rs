@@ -266,7 +266,7 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
         std::time::Duration::from_secs(60),
     ));
     bulk.exports = Some(jobs);
-    let console = console::ConsoleDeps::new(matching.clone(), &public_url);
+    let console = console::ConsoleDeps::new(matching.clone(), policy.clone(), &public_url);
     let app = ingest::router(deps)
         .merge(bulk_api::router(Arc::new(bulk)))
         .merge(console::router(Arc::new(console)));

@@ -2276,3 +2276,106 @@ async fn console_login_session_roles_and_logout_through_serve() {
         .unwrap();
     assert_eq!(after.status().as_u16(), 401);
 }
+
+/// Admin work while the IIS runs: with `iisbulk serve` holding the data
+/// directory, an administrator (TOTP second factor) onboards a clinic
+/// through the console API, and the clinic's first VXU is accepted at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_administrator_onboards_a_clinic_through_the_console_while_serve_runs() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut add = Command::new(env!("CARGO_BIN_EXE_iisbulk"))
+        .args([
+            "staff",
+            "add",
+            "--username",
+            "ada",
+            "--role",
+            "administrator",
+        ])
+        .args(["--password-stdin", "--data-dir", data.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long administrator passphrase\n")
+        .unwrap();
+    let out = add.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let said = String::from_utf8(out.stdout).unwrap();
+    let secret = said
+        .split("secret=")
+        .nth(1)
+        .and_then(|s| s.split('&').next())
+        .unwrap()
+        .to_owned();
+
+    let server = Server::start(&data, &[]);
+    let http = client();
+    let totp = registry::staff::totp::from_base32(&secret).unwrap();
+    let code = format!(
+        "{:06}",
+        registry::staff::totp::code(
+            &totp,
+            registry::staff::totp::step_at(iz::Clock::now().unix_seconds),
+            registry::staff::totp::DIGITS
+        )
+    );
+    let login = http
+        .post(format!("{}/console/api/session", server.url))
+        .header("content-type", "application/json")
+        .body(
+            serde_json::json!({"username": "ada", "password": "a long administrator passphrase", "code": code})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status().as_u16(), 200);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let session: serde_json::Value = serde_json::from_str(&login.text().await.unwrap()).unwrap();
+    let csrf = session["csrf_token"].as_str().unwrap().to_owned();
+
+    // Before onboarding, the clinic's login is refused.
+    let vxu = "MSH|^~\\&|EHR|VALLEYPEDS|IIS|IISFAC|20250601120000-0500||VXU^V04^VXU_V04|V-1|P|2.5.1|||ER|AL|||||Z22^CDCPHINVS|VALLEYPEDS|IISFAC\r\
+PID|1||V100^^^VALLEYPEDS^MR||Rivera^Lucia^^^^^L|Cruz^^^^^^M|20240305|F|||3 Oak Street^^Lansing^MI^48910^USA^P\r\
+ORC|RE||V-D1^VALLEYPEDS\rRXA|0|1|20240305||08^HepB^CVX|999|||01^Historical^NIP001|||||||||||CP|A\r";
+    let (status, _) = post_hl7(&server.url, "valley", "a long enough password", vxu.into()).await;
+    assert_eq!(status, 401);
+
+    let added = http
+        .post(format!("{}/console/api/authorized-users", server.url))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .header("content-type", "application/json")
+        .body(
+            serde_json::json!({
+                "id": "valley-peds", "kind": "clinic", "name": "Valley Pediatrics",
+                "facilities": ["VALLEYPEDS"], "username": "valley",
+                "password": "a long enough password"
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        added.status().as_u16(),
+        201,
+        "{}",
+        added.text().await.unwrap()
+    );
+    let (status, ack) = post_hl7(&server.url, "valley", "a long enough password", vxu.into()).await;
+    assert_eq!(status, 200, "{ack}");
+    assert!(ack.contains("MSA|AA|V-1"), "{ack}");
+}
