@@ -695,6 +695,10 @@ async fn a_person_page_shows_sources_history_and_groups_and_a_merge_can_be_undon
     let shown = call(&c.app, page(known.clone())).await;
     assert_eq!(shown.status, StatusCode::OK, "{}", shown.json);
     assert_eq!(shown.json["person"]["status"], "active");
+    assert_eq!(
+        shown.json["person"]["demographics"]["name"]["value"]["given"], "Katherine",
+        "the other clinic's later BABY GIRL record does not rename the child"
+    );
     let sources = shown.json["sources"].as_array().unwrap();
     assert_eq!(sources.len(), 2, "{}", shown.json);
     assert!(shown.json["immunizations"]

@@ -406,6 +406,14 @@ fn placeholder_given(word: &str) -> bool {
     NO_NAME.contains(&word) || NO_GIVEN_NAME.contains(&word)
 }
 
+/// Whether a given name is only a placeholder (BABY GIRL, UNKNOWN, FNU,
+/// ...): a name nobody chose, which matching treats as missing and which
+/// should never replace a chosen name in a consolidated record.
+pub fn is_placeholder_given(raw: &str) -> bool {
+    let words = name_words(raw);
+    !words.is_empty() && words.iter().all(|w| placeholder_given(w))
+}
+
 fn placeholder_family(word: &str) -> bool {
     NO_NAME.contains(&word) || NO_FAMILY_NAME.contains(&word)
 }

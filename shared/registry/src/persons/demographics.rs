@@ -102,10 +102,30 @@ macro_rules! each_field {
     };
 }
 
+/// A legal name with a given name somebody chose (not BABY GIRL, not
+/// blank).
+fn chosen(name: &Stamped<PersonName>) -> bool {
+    name.value
+        .as_ref()
+        .and_then(|n| n.given.as_deref())
+        .is_some_and(|g| !g.trim().is_empty() && !matching::normalize::is_placeholder_given(g))
+}
+
 impl Demographics {
-    /// A person's demographics from its sources': field by field, the newest.
+    /// A person's demographics from its sources': field by field, the
+    /// newest; but a chosen name is never replaced by a placeholder one
+    /// (another clinic's newborn record "BABY GIRL" reported after the
+    /// child was named).
     pub fn merge(&mut self, other: &Demographics) {
+        let before = self.name.clone();
         each_field!(merge, self, other);
+        if !chosen(&self.name) {
+            if chosen(&before) {
+                self.name = before;
+            } else if chosen(&other.name) {
+                self.name = other.name.clone();
+            }
+        }
     }
 
     /// Folds one VXU's PID/PD1/NK1 into the consolidated record.
@@ -150,5 +170,53 @@ impl Demographics {
             Value::Present(p.next_of_kin.clone())
         };
         self.next_of_kin.apply(&kin, at, source);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(given: &str, at: i64, source: &str) -> Demographics {
+        Demographics {
+            name: Stamped {
+                value: Some(PersonName {
+                    family: Some("Jones".into()),
+                    given: Some(given.into()),
+                    ..PersonName::default()
+                }),
+                at,
+                source: source.into(),
+            },
+            ..Demographics::default()
+        }
+    }
+
+    fn given(d: &Demographics) -> &str {
+        d.name.value.as_ref().unwrap().given.as_deref().unwrap()
+    }
+
+    #[test]
+    fn a_placeholder_name_never_replaces_a_chosen_one_whatever_the_order() {
+        // Katherine first, a newer "BABY GIRL" from another clinic: Katherine stays.
+        let mut person = Demographics::default();
+        person.merge(&named("Katherine", 1, "a"));
+        person.merge(&named("Baby Girl", 2, "b"));
+        assert_eq!(given(&person), "Katherine");
+        // The other order: the chosen name wins even though older.
+        let mut person = Demographics::default();
+        person.merge(&named("BABY GIRL", 2, "b"));
+        person.merge(&named("Katherine", 1, "a"));
+        assert_eq!(given(&person), "Katherine");
+        // Two chosen names: the newest, as for every field.
+        let mut person = Demographics::default();
+        person.merge(&named("Katherine", 1, "a"));
+        person.merge(&named("Kate", 2, "b"));
+        assert_eq!(given(&person), "Kate");
+        // Only placeholders: the newest placeholder.
+        let mut person = Demographics::default();
+        person.merge(&named("Baby Girl", 1, "a"));
+        person.merge(&named("Infant", 2, "b"));
+        assert_eq!(given(&person), "Infant");
     }
 }
