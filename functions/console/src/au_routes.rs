@@ -13,8 +13,10 @@ use registry::staff::StaffRole;
 use registry::{AuError, AuKind, AuthorizedUser, AuthorizedUsers, NewAuthorizedUser};
 use serde::Deserialize;
 
+use crate::audit_routes::record;
 use crate::session::{authenticate, json_body, require_csrf, require_role};
-use crate::{json, now, ConsoleDeps, Problem};
+use crate::{json, now, now_ms, ConsoleDeps, Problem};
+use registry::audit::{Actor, AuditEvent, Outcome};
 
 /// What an administrator sees of an Authorized User (never the password
 /// hash).
@@ -110,6 +112,17 @@ pub(crate) async fn add(
     match onboarded {
         Ok(au) => {
             tracing::info!(staff = %session.username, authorized_user = %au.id, "console: Authorized User onboarded");
+            record(
+                &deps,
+                AuditEvent::new(
+                    Actor::staff(&session.username),
+                    "console.authorized-user.add",
+                    Outcome::Success,
+                    now_ms(),
+                )
+                .subject(format!("AuthorizedUser/{}", au.id)),
+            )
+            .await;
             json(StatusCode::CREATED, &view(&au))
         }
         Err(AuError::Invalid(m)) => Problem::bad_request(m).into_response(),

@@ -8,10 +8,13 @@
 //! the roles that may use it. Errors are RFC 9457 problem documents.
 //!
 //! This is the console's first slice: sessions, staff administration and
-//! the possible-duplicate queue. Authorized Users, Groups, the audit trail
-//! and the web pages follow.
+//! the possible-duplicate queue, persons, onboarding Authorized Users, and
+//! the audit trail of all of it. The web pages follow.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod au_routes;
+mod audit_routes;
 mod person_routes;
 mod problem;
 mod review_routes;
@@ -25,6 +28,7 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::Router;
+use registry::audit::AuditTrail;
 use registry::membership::JurisdictionPolicy;
 use registry::patients::PatientMatching;
 use registry::staff::Staff;
@@ -44,6 +48,8 @@ pub struct ConsoleDeps {
     pub patients: PatientMatching,
     /// The jurisdiction's policy: which kinds of Authorized User get a Group.
     pub policy: Arc<JurisdictionPolicy>,
+    /// Every staff action, login and read is recorded here.
+    pub audit: AuditTrail,
     /// Whether the session cookie carries `Secure` (browsers send it only
     /// over HTTPS); off only for a loopback `http://` URL, where browsers
     /// would otherwise drop it.
@@ -60,6 +66,7 @@ impl ConsoleDeps {
     ) -> Self {
         ConsoleDeps {
             staff: Staff::new(patients.persons().store_arc()),
+            audit: AuditTrail::new(patients.persons().store_arc()),
             patients,
             policy,
             secure_cookies: !is_loopback_http(public_url),
@@ -117,6 +124,7 @@ pub fn router(deps: Arc<ConsoleDeps>) -> Router {
             "/console/api/authorized-users",
             get(au_routes::list).post(au_routes::add),
         )
+        .route("/console/api/audit", get(audit_routes::search))
         .route("/console/api/review", get(review_routes::queue))
         .route(
             "/console/api/review/{person}",
@@ -150,6 +158,13 @@ pub(crate) fn json(
         value.to_string(),
     )
         .into_response()
+}
+
+/// Wall-clock milliseconds, for audit events and decisions.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Wall-clock seconds, as sessions and lockouts are judged.

@@ -16,8 +16,10 @@ use registry::patients::RelinkError;
 use registry::staff::StaffRole;
 use serde::Deserialize;
 
+use crate::audit_routes::{record, record_before_showing};
 use crate::session::{authenticate, json_body, require_csrf, require_role};
-use crate::{json, now, ConsoleDeps, Problem};
+use crate::{json, now_ms, ConsoleDeps, Problem};
+use registry::audit::{Actor, AuditEvent, Outcome};
 
 const READERS: &[StaffRole] = &[StaffRole::Reviewer, StaffRole::Administrator];
 
@@ -36,6 +38,16 @@ pub(crate) async fn show(
         Err(p) => return p.into_response(),
     };
     if let Err(p) = require_role(&session, READERS) {
+        return p.into_response();
+    }
+    let event = AuditEvent::new(
+        Actor::staff(&session.username),
+        "console.person.read",
+        Outcome::Success,
+        now_ms(),
+    )
+    .subject(format!("Person/{person_id}"));
+    if let Err(p) = record_before_showing(&deps, event).await {
         return p.into_response();
     }
     match read(&deps, &person_id).await {
@@ -148,11 +160,7 @@ pub(crate) async fn unmerge(
         )
         .into_response();
     }
-    match deps
-        .patients
-        .relink(&request.source, None, now() * 1000)
-        .await
-    {
+    match deps.patients.relink(&request.source, None, now_ms()).await {
         Ok(new_person) => {
             // Kept like a queue decision: these two are different people.
             let decision = ReviewDecision {
@@ -161,11 +169,23 @@ pub(crate) async fn unmerge(
                 same_person: false,
                 reviewer: session.username.clone(),
                 reason: request.reason.clone(),
-                at_ms: now() * 1000,
+                at_ms: now_ms(),
             };
             if let Err(e) = record_decision(&persons.store_arc(), &decision).await {
                 return Problem::unavailable(e).into_response();
             }
+            record(
+                &deps,
+                AuditEvent::new(
+                    Actor::staff(&session.username),
+                    "console.person.unmerge",
+                    Outcome::Success,
+                    now_ms(),
+                )
+                .subject(format!("Person/{person_id}"))
+                .subject(format!("Person/{new_person}")),
+            )
+            .await;
             tracing::info!(
                 staff = %session.username,
                 person = %person_id,

@@ -14,8 +14,10 @@ use registry::patients::{PersonStatus, RelinkError};
 use registry::staff::{StaffRole, StaffSession};
 use serde::Deserialize;
 
+use crate::audit_routes::{record, record_before_showing};
 use crate::session::{authenticate, json_body, require_csrf, require_role};
-use crate::{json, now, ConsoleDeps, Problem};
+use crate::{json, now_ms, ConsoleDeps, Problem};
+use registry::audit::{Actor, AuditEvent, Outcome};
 
 const REVIEWERS: &[StaffRole] = &[StaffRole::Reviewer, StaffRole::Administrator];
 const DEFAULT_LIMIT: u32 = 50;
@@ -65,13 +67,23 @@ pub(crate) async fn queue(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if let Err(p) = reviewer(&deps, &headers).await {
-        return p.into_response();
-    }
+    let session = match reviewer(&deps, &headers).await {
+        Ok(s) => s,
+        Err(p) => return p.into_response(),
+    };
     let limit = match limit(query.as_deref()) {
         Ok(l) => l,
         Err(p) => return p.into_response(),
     };
+    let event = AuditEvent::new(
+        Actor::staff(&session.username),
+        "console.review.read",
+        Outcome::Success,
+        now_ms(),
+    );
+    if let Err(p) = record_before_showing(&deps, event).await {
+        return p.into_response();
+    }
     match read_queue(&deps, limit).await {
         Ok(items) => json(StatusCode::OK, &serde_json::json!({ "queue": items })),
         Err(e) => Problem::unavailable(e).into_response(),
@@ -149,7 +161,31 @@ pub(crate) async fn decide(
     if decision.reason.chars().count() > 1000 {
         return Problem::bad_request("reason must be at most 1000 characters").into_response();
     }
-    match apply(&deps, &session, &person_id, decision).await {
+    let action = match decision.decision {
+        Verdict::SamePerson => "console.review.merge",
+        Verdict::DifferentPeople => "console.review.keep-apart",
+    };
+    let into = decision.into.clone();
+    let outcome = apply(&deps, &session, &person_id, decision).await;
+    let mut event = AuditEvent::new(
+        Actor::staff(&session.username),
+        action,
+        if outcome.is_ok() {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        },
+        now_ms(),
+    )
+    .subject(format!("Person/{person_id}"));
+    if let Some(into) = into {
+        event = event.subject(format!("Person/{into}"));
+    }
+    if let Err(p) = &outcome {
+        event = event.detail(p.detail.clone());
+    }
+    record(&deps, event).await;
+    match outcome {
         Ok(answer) => json(StatusCode::OK, &answer),
         Err(p) => p.into_response(),
     }
@@ -188,7 +224,7 @@ async fn apply(
             )))
         }
     }
-    let now_ms = now() * 1000;
+    let now_ms = now_ms();
     let candidates: Vec<String> = persons
         .potential_duplicates(person_id)
         .await

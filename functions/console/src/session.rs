@@ -12,7 +12,10 @@ use registry::staff::{StaffError, StaffRole, StaffSession};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::{json, now, ConsoleDeps, Problem, CSRF_HEADER, MAX_BODY_BYTES, SESSION_COOKIE};
+use crate::audit_routes::record;
+use registry::audit::{Actor, ActorKind, AuditEvent, Outcome};
+
+use crate::{json, now, now_ms, ConsoleDeps, Problem, CSRF_HEADER, MAX_BODY_BYTES, SESSION_COOKIE};
 
 /// The session cookie's value in a `Cookie` header, if any.
 fn session_token(headers: &HeaderMap) -> Option<String> {
@@ -152,9 +155,31 @@ pub(crate) async fn login(
         Ok(ok) => ok,
         Err(e) => {
             tracing::info!(staff = %login.username, outcome = %e, "console login refused");
+            if !matches!(e, StaffError::SecondFactorRequired) {
+                // The name typed, cut short: it may be nobody's.
+                let typed: String = login.username.chars().take(64).collect();
+                let actor = Actor {
+                    kind: ActorKind::Unauthenticated,
+                    id: typed,
+                };
+                let event = AuditEvent::new(actor, "console.login", Outcome::Failure, now_ms())
+                    .detail(e.to_string());
+                record(&deps, event).await;
+            }
             return login_problem(e).into_response();
         }
     };
+    record(
+        &deps,
+        AuditEvent::new(
+            Actor::staff(&session.username),
+            "console.login",
+            Outcome::Success,
+            now_ms(),
+        )
+        .detail(format!("role {}", session.role)),
+    )
+    .await;
     tracing::info!(staff = %session.username, role = %session.role, "console login");
     let mut response = json(StatusCode::OK, &session_json(&session));
     if let Some(c) = cookie(&deps, &token, deps.staff.absolute_seconds) {
@@ -216,6 +241,16 @@ pub(crate) async fn logout(State(deps): State<Arc<ConsoleDeps>>, headers: Header
         return Problem::unavailable(e).into_response();
     }
     tracing::info!(staff = %session.username, "console logout");
+    record(
+        &deps,
+        AuditEvent::new(
+            Actor::staff(&session.username),
+            "console.logout",
+            Outcome::Success,
+            now_ms(),
+        ),
+    )
+    .await;
     let mut response = StatusCode::NO_CONTENT.into_response();
     if let Some(c) = cookie(&deps, "", 0) {
         response.headers_mut().insert(header::SET_COOKIE, c);

@@ -10,8 +10,10 @@ use axum::response::{IntoResponse, Response};
 use registry::staff::{NewStaff, StaffError, StaffRole};
 use serde::Deserialize;
 
+use crate::audit_routes::record;
 use crate::session::{authenticate, json_body, require_csrf, require_role};
-use crate::{json, now, ConsoleDeps, Problem};
+use crate::{json, now, now_ms, ConsoleDeps, Problem};
+use registry::audit::{Actor, AuditEvent, Outcome};
 
 /// `GET /console/api/staff`: every staff member and role (never a hash or
 /// a secret).
@@ -87,6 +89,18 @@ pub(crate) async fn add(
         .await;
     match added {
         Ok(enrolled) => {
+            record(
+                &deps,
+                AuditEvent::new(
+                    Actor::staff(&session.username),
+                    "console.staff.add",
+                    Outcome::Success,
+                    now_ms(),
+                )
+                .subject(format!("Staff/{}", enrolled.account.username))
+                .detail(format!("role {}", enrolled.account.role)),
+            )
+            .await;
             tracing::info!(
                 staff = %session.username,
                 added = %enrolled.account.username,

@@ -796,7 +796,7 @@ async fn the_openapi_document_describes_exactly_the_routes_that_answer() {
             );
         }
     }
-    assert_eq!(operations, 12, "documented operations");
+    assert_eq!(operations, 13, "documented operations");
     // And an undocumented path is not routed.
     let answer = c
         .app
@@ -870,4 +870,98 @@ async fn an_administrator_onboards_an_authorized_user_with_its_group() {
         .map(|a| a["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["valley-peds"]);
+}
+
+#[tokio::test]
+async fn an_auditor_finds_who_did_what_to_whom_and_failed_logins_and_nobody_else_may_look() {
+    let c = console("https://iis.example.gov").await;
+    let (known, provisional) = a_possible_duplicate(&c, "").await;
+    let (cookie, csrf) = logged_in(&c, "rita").await;
+    let queue = call(
+        &c.app,
+        Request::get("/console/api/review")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(queue.status, StatusCode::OK);
+    let merged = call(
+        &c.app,
+        decide(
+            &provisional,
+            &cookie,
+            &csrf,
+            serde_json::json!({"decision": "same-person", "into": known}),
+        ),
+    )
+    .await;
+    assert_eq!(merged.status, StatusCode::OK);
+    let bad =
+        serde_json::json!({"username": "mallory", "password": "guessing passwords"}).to_string();
+    let failed = call(
+        &c.app,
+        post_json("/console/api/session")
+            .body(Body::from(bad))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(failed.status, StatusCode::UNAUTHORIZED);
+
+    let refused = call(
+        &c.app,
+        Request::get("/console/api/audit")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_problem(&refused, StatusCode::FORBIDDEN, "forbidden");
+
+    let (auditor, _) = logged_in(&c, "olu").await;
+    let audit = |query: String| {
+        Request::get(format!("/console/api/audit{query}"))
+            .header(header::COOKIE, &auditor)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let by_rita = call(&c.app, audit("?actor=staff/rita".into())).await;
+    assert_eq!(by_rita.status, StatusCode::OK, "{}", by_rita.json);
+    let actions: Vec<&str> = by_rita.json["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "console.review.merge",
+            "console.review.read",
+            "console.login"
+        ],
+        "newest first"
+    );
+    let about = call(&c.app, audit(format!("?subject=Person/{provisional}"))).await;
+    let events = about.json["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["actor"]["id"], "rita");
+    assert_eq!(events[0]["subjects"][1], format!("Person/{known}"));
+    assert!(
+        !about.json.to_string().contains("Katherine"),
+        "no PHI in the trail"
+    );
+
+    let everything = call(&c.app, audit(String::new())).await;
+    let failures: Vec<&serde_json::Value> = everything.json["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["outcome"] == "failure")
+        .collect();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0]["actor"]["kind"], "unauthenticated");
+    assert_eq!(failures[0]["actor"]["id"], "mallory");
+    let bad_query = call(&c.app, audit("?from=last-week".into())).await;
+    assert_problem(&bad_query, StatusCode::BAD_REQUEST, "bad-request");
 }

@@ -281,6 +281,21 @@ pub fn block_entry(blocking_key: &str, source_id: &str) -> Key {
     Key::new(block_pk(blocking_key), format!("S#{source_id}"))
 }
 
+/// The audit trail's partition for the UTC day of `at_ms`.
+pub fn audit_day_pk(at_ms: i64) -> String {
+    format!("AUDIT#{}", at_ms.div_euclid(86_400_000))
+}
+
+/// The audit trail by actor (`kind/id`), on GSI 1.
+pub fn audit_actor_pk(actor: &str) -> String {
+    format!("AUDITACTOR#{actor}")
+}
+
+/// The audit trail by first subject (`Type/id`), on GSI 2.
+pub fn audit_subject_pk(subject: &str) -> String {
+    format!("AUDITSUBJECT#{subject}")
+}
+
 /// Reviewers' decisions on the duplicate queue, oldest first (one
 /// partition: a few thousand a year).
 pub const REVIEW_DECISIONS_PK: &str = "REVIEWDECISIONS";

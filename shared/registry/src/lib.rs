@@ -5,6 +5,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod attempts;
+pub mod audit;
 pub mod authorized_user;
 pub mod credentials;
 pub mod export;

@@ -15,6 +15,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("retry", 0),
     ("attempts", 0),
     ("message", 1),
+    ("audit", 1),
     ("authorized_user", 2),
     ("credentials", 2),
     ("smart", 2),

@@ -1,0 +1,155 @@
+//! The audit trail for auditors: search by staff member or other actor, by
+//! subject (a person, an Authorized User), and by day.
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use registry::audit::{AuditEvent, AuditSearch, MAX_SEARCH_DAYS};
+use registry::staff::StaffRole;
+
+use crate::session::{authenticate, require_role};
+use crate::{json, now_ms, ConsoleDeps, Problem};
+
+const DAY_MS: i64 = 86_400_000;
+const DEFAULT_DAYS: i64 = 7;
+
+/// Records an action already done: a failure to record is logged, not
+/// turned into a failed answer for something that happened.
+pub(crate) async fn record(deps: &ConsoleDeps, event: AuditEvent) {
+    if let Err(e) = deps.audit.record(&event).await {
+        tracing::warn!(error = %e, action = %event.action, "audit event not recorded");
+    }
+}
+
+/// Records a read before the data is shown: no audit, no data.
+pub(crate) async fn record_before_showing(
+    deps: &ConsoleDeps,
+    event: AuditEvent,
+) -> Result<(), Problem> {
+    deps.audit
+        .record(&event)
+        .await
+        .map_err(Problem::unavailable)
+}
+
+/// `YYYY-MM-DD` as the epoch milliseconds of that UTC day's start.
+fn day_start(text: &str) -> Option<i64> {
+    let compact: String = text.split('-').collect();
+    if text.len() != 10 || compact.len() != 8 {
+        return None;
+    }
+    let date = iz::datetime::parse_dt(&compact).ok()?.date()?;
+    Some(date.day_number() * DAY_MS)
+}
+
+fn search_of(query: Option<&str>) -> Result<AuditSearch, Problem> {
+    let today = now_ms();
+    let mut search = AuditSearch {
+        from_ms: (today.div_euclid(DAY_MS) - DEFAULT_DAYS + 1) * DAY_MS,
+        to_ms: today,
+        limit: 100,
+        ..AuditSearch::default()
+    };
+    let mut to_day = None;
+    for (name, value) in query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+    {
+        let value = value.replace("%2F", "/").replace("%2f", "/");
+        let bad = |what: &str| Problem::bad_request(format!("{name} '{value}' {what}"));
+        match name {
+            "actor" => search.actor = Some(value.clone()),
+            "subject" => search.subject = Some(value.clone()),
+            "from" => {
+                search.from_ms = day_start(&value).ok_or_else(|| bad("is not a date YYYY-MM-DD"))?
+            }
+            "to" => {
+                to_day = Some(day_start(&value).ok_or_else(|| bad("is not a date YYYY-MM-DD"))?)
+            }
+            "limit" => {
+                search.limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or_else(|| bad("must be a number from 1 to 1000"))?
+            }
+            other => {
+                return Err(Problem::bad_request(format!(
+                    "unknown parameter '{other}' (actor, subject, from, to, limit)"
+                )))
+            }
+        }
+    }
+    if let Some(to) = to_day {
+        search.to_ms = to + DAY_MS - 1;
+    }
+    if search.to_ms < search.from_ms {
+        return Err(Problem::bad_request("to is before from"));
+    }
+    if search.actor.is_none()
+        && search.subject.is_none()
+        && (search.to_ms - search.from_ms) / DAY_MS >= MAX_SEARCH_DAYS
+    {
+        return Err(Problem::bad_request(format!(
+            "a search by time alone spans at most {MAX_SEARCH_DAYS} days; name an actor or a subject for longer"
+        )));
+    }
+    Ok(search)
+}
+
+/// `GET /console/api/audit?actor=staff/rita&subject=Person/…&from=YYYY-MM-DD&to=YYYY-MM-DD&limit=N`
+/// (auditors): events newest first; the last seven days by default.
+pub(crate) async fn search(
+    State(deps): State<Arc<ConsoleDeps>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let session = match authenticate(&deps, &headers).await {
+        Ok(s) => s,
+        Err(p) => return p.into_response(),
+    };
+    if let Err(p) = require_role(&session, &[StaffRole::Auditor]) {
+        return p.into_response();
+    }
+    let search = match search_of(query.as_deref()) {
+        Ok(s) => s,
+        Err(p) => return p.into_response(),
+    };
+    match deps.audit.search(&search).await {
+        Ok(events) => json(StatusCode::OK, &serde_json::json!({ "events": events })),
+        Err(e) => Problem::unavailable(e).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_and_parameters_are_read_or_refused_with_reasons() {
+        assert_eq!(day_start("1970-01-02"), Some(DAY_MS));
+        assert_eq!(day_start("2026-02-30"), None);
+        assert_eq!(day_start("20260101"), None);
+        let s = search_of(Some(
+            "actor=staff%2Frita&from=2026-12-01&to=2026-12-03&limit=5",
+        ))
+        .unwrap();
+        assert_eq!(s.actor.as_deref(), Some("staff/rita"));
+        assert_eq!(s.limit, 5);
+        assert_eq!(s.to_ms - s.from_ms, 3 * DAY_MS - 1);
+        for bad in [
+            "from=yesterday",
+            "limit=0",
+            "color=red",
+            "from=2026-12-03&to=2026-12-01",
+            "from=2020-01-01&to=2026-01-01",
+        ] {
+            assert!(search_of(Some(bad)).is_err(), "{bad}");
+        }
+        assert!(search_of(Some("subject=Person/p1&from=2020-01-01&to=2026-01-01")).is_ok());
+    }
+}
