@@ -15,7 +15,9 @@ use registry::smart::Clients;
 use registry::AuthorizedUsers;
 use serde_json::Value;
 
-use crate::serve::{self, ServeArgs, DEMO_PASSWORD, DEMO_USER};
+use crate::serve::{
+    self, ServeArgs, DEMO_PASSWORD, DEMO_REVIEWER, DEMO_REVIEWER_PASSWORD, DEMO_USER,
+};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -96,6 +98,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
     let http = reqwest::Client::new();
     let (accepted, rejected, samples) = send_samples(&http, &url, args.corpus.as_deref()).await?;
     let made_up = send_generated(&http, &url, args.generated).await?;
+    send_possible_duplicates(&http, &url).await?;
     println!(
         "4. sent {samples} sample VXUs ({accepted} accepted, {rejected} rejected as the guide requires) and {made_up} made-up ones over HTTP"
     );
@@ -135,6 +138,10 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
     );
     println!("{summary}");
     println!("   manifest: {}", out.join("manifest.json").display());
+    let waiting = review_queue_length(&http, &url).await?;
+    println!(
+        "7. console at {url}/console/ (reviewer login {DEMO_REVIEWER} / {DEMO_REVIEWER_PASSWORD}): {waiting} possible duplicate(s) wait for review"
+    );
 
     if args.exit {
         server.abort();
@@ -154,6 +161,7 @@ async fn onboard(data: &Path) -> Result<(String, PathBuf), String> {
     let store = crate::data_dir::open(data)?;
     let policy = crate::policy::load(None)?;
     serve::seed_demo(&AuthorizedUsers::new(store.clone()), &policy).await?;
+    serve::seed_demo_reviewer(store.clone()).await?;
     let der = SigningKey::generate_es384()?;
     let key = SigningKey::from_pkcs8(&der)?;
     let key_file = data.join("demo-client-key.pem");
@@ -346,6 +354,83 @@ PID|1||DG{i:05}^^^DEMOGEN^MR||{family}^{given}^^^^^L||{y}{m:02}{d:02}|{sex}|||{}
         }
     }
     Ok(sent)
+}
+
+/// Newborns a birth hospital reported as "Baby Girl" / "Baby Boy" and the
+/// clinic later reported by name, with their own record numbers: the same
+/// family, birth date, mother and address, but no given name to compare, so
+/// the matcher leaves each pair for a person to decide (the console's
+/// review queue has something to show).
+async fn send_possible_duplicates(http: &reqwest::Client, url: &str) -> Result<(), String> {
+    const NEWBORNS: [(&str, &str, &str, &str, &str); 3] = [
+        ("Whitfield", "Katherine", "Baby Girl", "F", "20250305"),
+        ("Alvarado", "Mateo", "Baby Boy", "M", "20250411"),
+        ("Lindqvist", "Sofia", "Baby Girl", "F", "20250602"),
+    ];
+    for (i, (family, given, placeholder, sex, dob)) in NEWBORNS.iter().enumerate() {
+        for (facility, mrn, name) in [
+            ("DEMOGEN", format!("DN{i:03}"), *given),
+            ("DEMOHOSP", format!("H{i:03}"), *placeholder),
+        ] {
+            let msg = format!(
+                "MSH|^~\\&|DEMOEHR|{facility}|IISBULK|IIS|20251001120000-0500||VXU^V04^VXU_V04|DUP{i:03}{facility}|P|2.5.1|||ER|AL|||||Z22^CDCPHINVS|{facility}|IIS\r\
+PID|1||{mrn}^^^{facility}^MR||{family}^{name}^^^^^L|Moreau^^^^^^M|{dob}|{sex}|||{} Elm Street^^Springfield^IL^62704^USA^P||^PRN^PH^^^217^555{:04}\r\
+NK1|1|{family}^Claire^^^^^L|MTH^Mother^HL70063\r\
+ORC|RE||DUP{i:03}{facility}-1^{facility}\rRXA|0|1|{dob}||08^HepB^CVX|999|||01^Historical information^NIP001|||||||||||CP|A\r",
+                12 + i,
+                140 + i
+            );
+            let answer = post_hl7(http, url, &msg).await?;
+            // The placeholder name is accepted with a warning (AE).
+            if !matches!(ack_code(&answer), "AA" | "AE") {
+                return Err(format!("a demo newborn's VXU was refused: {answer}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How many provisional persons wait in the console's review queue, as the
+/// demo reviewer sees it through the console API.
+async fn review_queue_length(http: &reqwest::Client, url: &str) -> Result<usize, String> {
+    let login = http
+        .post(format!("{url}/console/api/session"))
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(
+            serde_json::json!({
+                "username": DEMO_REVIEWER,
+                "password": DEMO_REVIEWER_PASSWORD,
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .map_err(|e| format!("POST {url}/console/api/session: {e}"))?;
+    if !login.status().is_success() {
+        return Err(format!(
+            "the demo reviewer could not log in: HTTP {}",
+            login.status()
+        ));
+    }
+    let cookie = login
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .ok_or("the console answered a login without a session cookie")?
+        .to_owned();
+    let text = http
+        .get(format!("{url}/console/api/review?limit=500"))
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .map_err(|e| format!("GET {url}/console/api/review: {e}"))?
+        .text()
+        .await
+        .map_err(|e| format!("GET {url}/console/api/review: {e}"))?;
+    let queue: Value =
+        serde_json::from_str(&text).map_err(|e| format!("GET {url}/console/api/review: {e}"))?;
+    Ok(queue["queue"].as_array().map_or(0, Vec::len))
 }
 
 /// The demo clinic's Group once matching and membership have caught up

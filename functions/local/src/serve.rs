@@ -70,7 +70,10 @@ pub struct ServeArgs {
 
 pub const DEMO_USER: &str = "demo";
 pub const DEMO_PASSWORD: &str = "demo-password-1";
-pub const DEMO_FACILITIES: [&str; 8] = [
+/// The demo's console reviewer (`serve --demo`, `iisbulk demo`).
+pub const DEMO_REVIEWER: &str = "demo-reviewer";
+pub const DEMO_REVIEWER_PASSWORD: &str = "demo-reviewer-password";
+pub const DEMO_FACILITIES: [&str; 9] = [
     "NISTEHRFAC",
     "1255-60-20",
     "1337-44-01",
@@ -80,6 +83,8 @@ pub const DEMO_FACILITIES: [&str; 8] = [
     "wcEHR",
     // The children `iisbulk demo` makes up.
     "DEMOGEN",
+    // The birth hospital whose newborn records the demo leaves for review.
+    "DEMOHOSP",
 ];
 
 pub async fn run(args: ServeArgs) -> ExitCode {
@@ -112,6 +117,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let started = start(args).await?;
     // A line tests and scripts can wait for.
     println!("iisbulk listening on http://{}", started.local);
+    println!(
+        "console API: http://{}/console/api/ (OpenAPI at /console/api/openapi.json)",
+        started.local
+    );
     started.run().await
 }
 
@@ -176,6 +185,7 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
     let users = AuthorizedUsers::new(dyn_store.clone());
     if args.demo {
         seed_demo(&users, &policy).await?;
+        seed_demo_reviewer(dyn_store.clone()).await?;
     }
     let iis = iz::IisIdentity {
         application: args.iis_application.clone(),
@@ -281,6 +291,26 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
         listener,
         app,
     })
+}
+
+/// A console reviewer for the demo (once; an existing one is kept).
+pub async fn seed_demo_reviewer(store: Arc<dyn store::ItemStore>) -> Result<(), String> {
+    let staff = registry::staff::Staff::new(store);
+    let reviewer = registry::staff::NewStaff {
+        username: DEMO_REVIEWER.into(),
+        role: registry::staff::StaffRole::Reviewer,
+        password: DEMO_REVIEWER_PASSWORD.into(),
+    };
+    match staff.add(reviewer, iz::Clock::now().unix_seconds).await {
+        Ok(_) => {
+            println!(
+                "demo console reviewer created: username '{DEMO_REVIEWER}', password '{DEMO_REVIEWER_PASSWORD}' (POST /console/api/session)"
+            );
+            Ok(())
+        }
+        Err(registry::staff::StaffError::UsernameTaken(_)) => Ok(()),
+        Err(e) => Err(format!("creating the demo console reviewer: {e}")),
+    }
 }
 
 pub async fn seed_demo(

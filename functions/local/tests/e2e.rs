@@ -1601,6 +1601,25 @@ fn the_demo_onboards_sends_and_exports_through_the_real_api() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(said.contains("and 40 made-up ones over HTTP"), "{said}");
+    // The console's URL and reviewer login, and the newborns' pairs waiting
+    // in its queue (counted by the demo through the console API).
+    let console_line = said
+        .lines()
+        .find(|l| l.starts_with("7. console at http://"))
+        .unwrap_or_else(|| panic!("no console line: {said}"));
+    assert!(
+        console_line.contains("reviewer login demo-reviewer / demo-reviewer-password"),
+        "{console_line}"
+    );
+    let waiting: usize = console_line
+        .rsplit_once("): ")
+        .and_then(|(_, rest)| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{console_line}"));
+    assert!(
+        waiting >= 3,
+        "the three newborn pairs wait for review: {console_line}"
+    );
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(data.join("export/manifest.json")).unwrap()).unwrap();
     let count = |t: &str| -> u64 {
