@@ -7,19 +7,21 @@
 //! state-changing request sends back in `X-CSRF-Token`. Each route names
 //! the roles that may use it. Errors are RFC 9457 problem documents.
 //!
-//! This is the console's first slice: sessions, staff administration and
-//! the possible-duplicate queue, persons, onboarding Authorized Users, and
-//! the audit trail of all of it. The web pages follow.
+//! It covers sessions, staff administration, the possible-duplicate queue,
+//! persons, onboarding Authorized Users and the audit trail of all of it;
+//! the web page at `/console/` ([`web`]) is a thin client of the same API.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod au_routes;
 mod audit_routes;
+mod client_routes;
 mod person_routes;
 mod problem;
 mod review_routes;
 mod session;
 mod staff_routes;
+mod web;
 
 pub use problem::{Problem, PROBLEM_JSON};
 
@@ -105,7 +107,7 @@ async fn openapi() -> axum::response::Response {
         .into_response()
 }
 
-/// The console API routes.
+/// The console API routes and the web page that uses them.
 pub fn router(deps: Arc<ConsoleDeps>) -> Router {
     Router::new()
         .route(
@@ -124,6 +126,18 @@ pub fn router(deps: Arc<ConsoleDeps>) -> Router {
             "/console/api/authorized-users",
             get(au_routes::list).post(au_routes::add),
         )
+        .route(
+            "/console/api/authorized-users/{au}/clients",
+            get(client_routes::list).post(client_routes::add),
+        )
+        .route(
+            "/console/api/clients/{client}/jwks",
+            axum::routing::put(client_routes::rotate),
+        )
+        .route(
+            "/console/api/clients/{client}",
+            axum::routing::delete(client_routes::remove),
+        )
         .route("/console/api/audit", get(audit_routes::search))
         .route("/console/api/review", get(review_routes::queue))
         .route(
@@ -134,6 +148,7 @@ pub fn router(deps: Arc<ConsoleDeps>) -> Router {
             "/console/api/staff",
             get(staff_routes::list).post(staff_routes::add),
         )
+        .merge(web::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(deps)
 }

@@ -57,14 +57,12 @@ pub(crate) async fn show(
     }
 }
 
-async fn read(
-    deps: &ConsoleDeps,
+/// A person's source records as the console shows them: which Authorized
+/// User reported each, how it was linked, and its own demographics.
+pub(crate) async fn source_views(
+    persons: &registry::persons::Persons,
     person_id: &str,
-) -> Result<Option<serde_json::Value>, store::StoreError> {
-    let persons = deps.patients.persons();
-    let Some(person) = persons.person(person_id).await? else {
-        return Ok(None);
-    };
+) -> Result<Vec<serde_json::Value>, store::StoreError> {
     let mut sources = Vec::new();
     for id in persons.sources_of(person_id).await? {
         if let Some(s) = persons.source(&id).await? {
@@ -80,6 +78,18 @@ async fn read(
             }));
         }
     }
+    Ok(sources)
+}
+
+async fn read(
+    deps: &ConsoleDeps,
+    person_id: &str,
+) -> Result<Option<serde_json::Value>, store::StoreError> {
+    let persons = deps.patients.persons();
+    let Some(person) = persons.person(person_id).await? else {
+        return Ok(None);
+    };
+    let sources = source_views(persons, person_id).await?;
     let history = persons.history(person_id).await?;
     let duplicates = persons.potential_duplicates(person_id).await?;
     let groups = Groups::new(persons.store_arc())

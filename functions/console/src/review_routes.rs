@@ -97,7 +97,7 @@ async fn read_queue(
     let persons = deps.patients.persons();
     let mut items = Vec::new();
     for person in persons.review_queue(limit).await? {
-        let sources = persons.sources_of(&person.id).await?;
+        let sources = crate::person_routes::source_views(persons, &person.id).await?;
         let mut candidates = Vec::new();
         for dup in persons.potential_duplicates(&person.id).await? {
             let other = persons.person(&dup.other).await?;

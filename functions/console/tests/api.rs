@@ -496,6 +496,14 @@ async fn a_reviewer_sees_the_pair_with_its_evidence_and_merges_it_and_a_second_d
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["person"]["id"], provisional.as_str());
     assert_eq!(items[0]["person"]["status"], "provisional");
+    // The incoming record: which Authorized User sent it, and its own
+    // demographics (what the page filters by and shows beside candidates).
+    let incoming = &items[0]["sources"][0];
+    assert_eq!(incoming["authorized_user"], "clinic-b");
+    assert_eq!(
+        incoming["demographics"]["name"]["value"]["given"],
+        "Baby Girl"
+    );
     let candidate = &items[0]["candidates"][0];
     assert_eq!(candidate["person"]["id"], known.as_str());
     assert!(candidate["score"].is_number());
@@ -773,7 +781,10 @@ async fn the_openapi_document_describes_exactly_the_routes_that_answer() {
     let paths = served.json["paths"].as_object().unwrap();
     let mut operations = 0;
     for (path, methods) in paths {
-        let concrete = path.replace("{person}", "P-example");
+        let concrete = path
+            .replace("{person}", "P-example")
+            .replace("{au}", "AU-example")
+            .replace("{client}", "C-example");
         for method in methods.as_object().unwrap().keys() {
             operations += 1;
             let answer = c
@@ -796,7 +807,7 @@ async fn the_openapi_document_describes_exactly_the_routes_that_answer() {
             );
         }
     }
-    assert_eq!(operations, 13, "documented operations");
+    assert_eq!(operations, 17, "documented operations");
     // And an undocumented path is not routed.
     let answer = c
         .app
@@ -964,4 +975,248 @@ async fn an_auditor_finds_who_did_what_to_whom_and_failed_logins_and_nobody_else
     assert_eq!(failures[0]["actor"]["id"], "mallory");
     let bad_query = call(&c.app, audit("?from=last-week".into())).await;
     assert_problem(&bad_query, StatusCode::BAD_REQUEST, "bad-request");
+}
+
+/// A public JWKS with one fresh ES384 key named `kid`.
+fn public_jwks(kid: &str) -> serde_json::Value {
+    use registry::smart::jose::SigningKey;
+    let key = SigningKey::from_pkcs8(&SigningKey::generate_es384().unwrap()).unwrap();
+    serde_json::json!({ "keys": [key.public_jwk(kid)] })
+}
+
+#[tokio::test]
+async fn an_administrator_registers_rotates_and_removes_a_smart_client_and_each_is_audited() {
+    let c = console("https://iis.example.gov").await;
+    let answer = login(&c.app, "ada", Some(code_now(&c.admin_totp))).await;
+    let cookie = cookie_of(&answer);
+    let csrf = answer.json["csrf_token"].as_str().unwrap().to_owned();
+    let onboarded = call(
+        &c.app,
+        post_json("/console/api/authorized-users")
+            .header(header::COOKIE, &cookie)
+            .header(CSRF_HEADER, &csrf)
+            .body(Body::from(
+                serde_json::json!({
+                    "id": "valley-peds", "kind": "clinic", "name": "Valley Pediatrics",
+                    "facilities": ["VALLEYPEDS"], "username": "valley",
+                    "password": "a long enough password"
+                })
+                .to_string(),
+            ))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(onboarded.status, StatusCode::CREATED, "{}", onboarded.json);
+    let register = |au: &str, body: serde_json::Value, cookie: &str, csrf: &str| {
+        post_json(&format!("/console/api/authorized-users/{au}/clients"))
+            .header(header::COOKIE, cookie)
+            .header(CSRF_HEADER, csrf)
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+
+    // Registered with its public keys: a client_id, the default read scope.
+    let added = call(
+        &c.app,
+        register(
+            "valley-peds",
+            serde_json::json!({ "jwks": public_jwks("k1") }),
+            &cookie,
+            &csrf,
+        ),
+    )
+    .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.json);
+    let client_id = added.json["id"].as_str().unwrap().to_owned();
+    assert_eq!(added.json["authorized_user"], "valley-peds");
+    assert_eq!(added.json["scope"], "system/*.rs");
+    assert_eq!(added.json["key_ids"], serde_json::json!(["k1"]));
+    // A JWKS pasted as text is the same thing.
+    let pasted = call(
+        &c.app,
+        register(
+            "valley-peds",
+            serde_json::json!({ "jwks": public_jwks("k9").to_string(), "scope": "system/Patient.rs" }),
+            &cookie,
+            &csrf,
+        ),
+    )
+    .await;
+    assert_eq!(pasted.status, StatusCode::CREATED, "{}", pasted.json);
+
+    // Bad input: a private key is not a JWKS; both or neither of jwks and
+    // jwks_url; a write scope; an unknown Authorized User; a forged CSRF
+    // token; a reviewer.
+    for (body, status, kind) in [
+        (
+            serde_json::json!({ "jwks": { "keys": [{ "kty": "EC", "crv": "P-384" }] } }),
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+        ),
+        (
+            serde_json::json!({}),
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+        ),
+        (
+            serde_json::json!({ "jwks": public_jwks("k2"), "jwks_url": "https://ehr.example/jwks" }),
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+        ),
+        (
+            serde_json::json!({ "jwks": public_jwks("k2"), "scope": "system/Patient.write" }),
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+        ),
+        (
+            serde_json::json!({ "jwks": public_jwks("k2"), "unknown": 1 }),
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+        ),
+    ] {
+        let answer = call(
+            &c.app,
+            register("valley-peds", body.clone(), &cookie, &csrf),
+        )
+        .await;
+        assert_problem(&answer, status, kind);
+    }
+    let unknown = call(
+        &c.app,
+        register(
+            "nobody",
+            serde_json::json!({ "jwks": public_jwks("k2") }),
+            &cookie,
+            &csrf,
+        ),
+    )
+    .await;
+    assert_problem(&unknown, StatusCode::NOT_FOUND, "not-found");
+    let forged = call(
+        &c.app,
+        register(
+            "valley-peds",
+            serde_json::json!({ "jwks": public_jwks("k2") }),
+            &cookie,
+            "forged",
+        ),
+    )
+    .await;
+    assert_problem(&forged, StatusCode::FORBIDDEN, "csrf");
+    let (reviewer_cookie, reviewer_csrf) = logged_in(&c, "rita").await;
+    let refused = call(
+        &c.app,
+        register(
+            "valley-peds",
+            serde_json::json!({ "jwks": public_jwks("k2") }),
+            &reviewer_cookie,
+            &reviewer_csrf,
+        ),
+    )
+    .await;
+    assert_problem(&refused, StatusCode::FORBIDDEN, "forbidden");
+
+    // Listed; rotated to a new key; removed; gone.
+    let list = || {
+        Request::get("/console/api/authorized-users/valley-peds/clients")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let listed = call(&c.app, list()).await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert_eq!(listed.json["clients"].as_array().unwrap().len(), 2);
+    let rotated = call(
+        &c.app,
+        Request::put(format!("/console/api/clients/{client_id}/jwks"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::COOKIE, &cookie)
+            .header(CSRF_HEADER, &csrf)
+            .body(Body::from(
+                serde_json::json!({ "jwks": public_jwks("k2") }).to_string(),
+            ))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.json);
+    assert_eq!(rotated.json["key_ids"], serde_json::json!(["k2"]));
+    let remove = || {
+        Request::delete(format!("/console/api/clients/{client_id}"))
+            .header(header::COOKIE, &cookie)
+            .header(CSRF_HEADER, &csrf)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let removed = call(&c.app, remove()).await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    let again = call(&c.app, remove()).await;
+    assert_problem(&again, StatusCode::NOT_FOUND, "not-found");
+    let listed = call(&c.app, list()).await;
+    assert_eq!(listed.json["clients"].as_array().unwrap().len(), 1);
+
+    // Each change is in the audit trail with the client and its owner.
+    let (auditor_cookie, _) = logged_in(&c, "olu").await;
+    let trail = call(
+        &c.app,
+        Request::get(format!("/console/api/audit?subject=Client/{client_id}"))
+            .header(header::COOKIE, &auditor_cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(trail.status, StatusCode::OK, "{}", trail.json);
+    let mut actions: Vec<&str> = trail.json["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    actions.sort_unstable();
+    assert_eq!(
+        actions,
+        [
+            "console.client.add",
+            "console.client.remove",
+            "console.client.rotate-keys"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_console_page_and_its_assets_are_served_from_the_binary_with_a_strict_policy() {
+    let c = console("https://iis.example.gov").await;
+    for (uri, content_type) in [
+        ("/console/", "text/html; charset=utf-8"),
+        ("/console/console.js", "text/javascript; charset=utf-8"),
+        ("/console/console.css", "text/css; charset=utf-8"),
+    ] {
+        let answer = c
+            .app
+            .clone()
+            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::OK, "{uri}");
+        assert_eq!(
+            answer.headers()[header::CONTENT_TYPE],
+            content_type,
+            "{uri}"
+        );
+        let policy = answer.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        assert!(policy.contains("script-src 'self'"), "{policy}");
+        assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+        assert_eq!(answer.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        let body = answer.into_body().collect().await.unwrap().to_bytes();
+        assert!(!body.is_empty(), "{uri}");
+    }
+    let bare = c
+        .app
+        .clone()
+        .oneshot(Request::get("/console").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(bare.headers()[header::LOCATION], "/console/");
 }
