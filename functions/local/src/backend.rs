@@ -47,7 +47,7 @@ impl StoreArgs {
                 if self.table.is_some() || self.region.is_some() || self.endpoint.is_some() {
                     return Err("--table, --region and --endpoint need --backend dynamodb".into());
                 }
-                Ok(data_dir::open(&self.data_dir)?)
+                data_dir::open_or_borrow(&self.data_dir)
             }
             Backend::Dynamodb => {
                 let table = self

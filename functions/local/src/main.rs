@@ -53,37 +53,38 @@ enum Command {
     /// Send HL7 message files to a running IIS and print the answers
     /// (or, with --repeat, drive load and report throughput and latency).
     Send(send::SendArgs),
-    /// Manage Authorized Users (stop `iisbulk serve` on the same data first).
+    /// Manage Authorized Users (also while `iisbulk serve` runs on the same
+    /// data: the commands then work through it).
     Au {
         #[command(subcommand)]
         command: au::AuCommand,
     },
     /// Console staff accounts: reviewers, administrators (with a TOTP second
-    /// factor), auditors (stop `iisbulk serve` on the same data first).
+    /// factor), auditors (also while `iisbulk serve` runs).
     Staff {
         #[command(subcommand)]
         command: staff_cli::StaffCommand,
     },
     /// Review matching on the local store: provisional persons, merges,
-    /// unmerges (stop `iisbulk serve` on the same data first).
+    /// unmerges (also while `iisbulk serve` runs).
     Patients {
         #[command(subcommand)]
         command: patients_cli::PatientsCommand,
     },
     /// Authorized Users' Groups: show one, list its members and why each
-    /// was added (stop `iisbulk serve` on the same data first).
+    /// was added (also while `iisbulk serve` runs).
     Group {
         #[command(subcommand)]
         command: group_cli::GroupCommand,
     },
-    /// SMART Backend Services clients of Authorized Users (stop `iisbulk
-    /// serve` on the same data first).
+    /// SMART Backend Services clients of Authorized Users (also while
+    /// `iisbulk serve` runs).
     Client {
         #[command(subcommand)]
         command: client_cli::ClientCommand,
     },
     /// The local change feed: changes its consumers parked (stop `iisbulk
-    /// serve` on the same data first).
+    /// serve` on the same data first: the feed is the server's own).
     Feed {
         #[command(subcommand)]
         command: feed_cli::FeedCommand,

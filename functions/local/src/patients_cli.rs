@@ -1,5 +1,5 @@
 //! `iisbulk patients …`: the review desk for matching on the local store
-//! (stop `iisbulk serve` on the same data first). Output is JSON lines.
+//! (also while `iisbulk serve` runs on the same data). Output is JSON lines.
 
 use std::process::ExitCode;
 use std::sync::Arc;

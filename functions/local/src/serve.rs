@@ -129,6 +129,8 @@ pub struct Started {
     pub local: SocketAddr,
     listener: tokio::net::TcpListener,
     app: axum::Router,
+    /// The data directory's lender file, removed at shutdown.
+    lender_file: std::path::PathBuf,
 }
 
 impl Started {
@@ -138,6 +140,7 @@ impl Started {
             .with_graceful_shutdown(shutdown_signal())
             .await
             .map_err(|e| format!("server: {e}"))?;
+        let _ = std::fs::remove_file(&self.lender_file);
         tracing::info!("stopped");
         Ok(())
     }
@@ -277,9 +280,36 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
     ));
     bulk.exports = Some(jobs);
     let console = console::ConsoleDeps::new(matching.clone(), policy.clone(), &public_url);
+    // The admin commands borrow the store while we hold it: a fresh token
+    // each start, announced in the data directory to its owner only.
+    let admin_token = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let loopback = if local.ip().is_unspecified() {
+        SocketAddr::new(
+            match local {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            },
+            local.port(),
+        )
+    } else {
+        local
+    };
+    let lender_file = data_dir::write_lender(
+        &args.data_dir,
+        &data_dir::Lender {
+            url: format!("http://{loopback}"),
+            token: admin_token.clone(),
+            pid: std::process::id(),
+        },
+    )?;
     let app = ingest::router(deps)
         .merge(bulk_api::router(Arc::new(bulk)))
-        .merge(console::router(Arc::new(console)));
+        .merge(console::router(Arc::new(console)))
+        .merge(store_remote::router(store.clone(), admin_token));
     tracing::info!(
         address = %local,
         data_dir = %args.data_dir.display(),
@@ -290,6 +320,7 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
         local,
         listener,
         app,
+        lender_file,
     })
 }
 

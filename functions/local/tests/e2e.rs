@@ -2398,3 +2398,151 @@ ORC|RE||V-D1^VALLEYPEDS\rRXA|0|1|20240305||08^HepB^CVX|999|||01^Historical^NIP00
     assert_eq!(status, 200, "{ack}");
     assert!(ack.contains("MSA|AA|V-1"), "{ack}");
 }
+
+/// Runs `iisbulk` with `stdin` on standard input; returns stdout and stderr.
+fn iisbulk_with_stdin(args: &[&str], stdin: &str) -> (String, String) {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_iisbulk"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "iisbulk {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// Issue 25: an IIS does not go offline to onboard a clinic. With `iisbulk
+/// serve` holding the data directory, the admin commands run from a second
+/// terminal work through the server's store, and the server acts on what
+/// they wrote at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_commands_work_from_a_second_terminal_while_serve_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &[]);
+    let d = data.to_str().unwrap();
+
+    // The server announces its lent store to the data directory's owner only.
+    let lender = data.join("serve-admin.json");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&lender).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{mode:o}");
+    }
+
+    let (said, note) = iisbulk_with_stdin(
+        &[
+            "au",
+            "add",
+            "--data-dir",
+            d,
+            "--id",
+            "valley",
+            "--kind",
+            "clinic",
+            "--name",
+            "Valley Pediatrics",
+            "--facility",
+            "VALLEYPEDS",
+            "--username",
+            "valley",
+            "--password-stdin",
+        ],
+        "valley clinic password\n",
+    );
+    assert!(said.contains("added Authorized User 'valley'"), "{said}");
+    assert!(
+        note.contains("working through it at http://127.0.0.1:"),
+        "{note}"
+    );
+    let group = said
+        .lines()
+        .find_map(|l| l.strip_prefix("Group "))
+        .and_then(|l| l.split(' ').next())
+        .unwrap()
+        .to_owned();
+
+    // The running server accepts the new clinic's first VXU at once.
+    let vxu = "MSH|^~\\&|EHR|VALLEYPEDS|IIS|IIS|20250601120000-0500||VXU^V04^VXU_V04|V-1|P|2.5.1|||ER|AL|||||Z22^CDCPHINVS|VALLEYPEDS|IIS\r\
+PID|1||V100^^^VALLEYPEDS^MR||Okonkwo^Adaeze^^^^^L|Eze^^^^^^M|20240305|F|||9 Birch Road^^Lansing^MI^48910^USA^P\r\
+ORC|RE||V-1-1^VALLEYPEDS\rRXA|0|1|20240505||20^DTaP^CVX|999|||01^Historical^NIP001|||||||||||CP|A\r";
+    let (status, answer) = post_hl7(
+        &server.url,
+        "valley",
+        "valley clinic password",
+        vxu.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!((status, msa1(&answer).as_str()), (200, "AA"), "{answer}");
+
+    // A client registered from the second terminal gets a token from the
+    // running server.
+    let smart_client = register_client(&data, "valley");
+    assert!(!access_token(&server.url, &smart_client).is_empty());
+
+    // The child joins the clinic's Group, seen by `group members`.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let members = iisbulk(&["group", "members", "--data-dir", d, &group]);
+        if !members.trim().is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the child never joined the Group"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The review queue and staff administration work too.
+    iisbulk(&["patients", "review", "--data-dir", d]);
+    iisbulk_with_stdin(
+        &[
+            "staff",
+            "add",
+            "--data-dir",
+            d,
+            "--username",
+            "rita",
+            "--role",
+            "reviewer",
+            "--password-stdin",
+        ],
+        "a long console passphrase\n",
+    );
+    let login = client()
+        .post(format!("{}/console/api/session", server.url))
+        .header("content-type", "application/json")
+        .body(r#"{"username":"rita","password":"a long console passphrase"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+
+    // Nobody without the token may use the lent store.
+    let stranger = client()
+        .post(format!("{}/admin/store", server.url))
+        .header("authorization", "Bearer guess")
+        .body(r#"{"op":"get","key":{"pk":"AU#valley","sk":"AU"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stranger.status(), 401);
+}
