@@ -12,11 +12,13 @@ mod caller;
 mod export_routes;
 mod forecast;
 mod jwks;
+pub mod rate_limit;
 mod read;
 mod response;
 mod smart_routes;
 
 pub use jwks::HttpJwks;
+pub use rate_limit::{RateLimit, SourceLimiter};
 
 use std::sync::Arc;
 
