@@ -12,11 +12,13 @@ mod caller;
 mod export_routes;
 mod forecast;
 mod jwks;
+pub mod rate_limit;
 mod read;
 mod response;
 mod smart_routes;
 
 pub use jwks::HttpJwks;
+pub use rate_limit::{RateLimit, SourceLimiter};
 
 use std::sync::Arc;
 
@@ -49,6 +51,10 @@ pub struct BulkDeps {
     /// The CDSi supporting data `$immds-forecast` uses: a release the
     /// jurisdiction pinned, or `None` for the built-in one.
     pub cdsi_data: Option<Arc<cdsi::SupportingData>>,
+    /// Token requests per source address ([`RateLimit::TOKEN_ENDPOINT`] by
+    /// default). A request whose address the transport did not give (see
+    /// [`router`]) is not limited here.
+    pub token_limiter: Arc<SourceLimiter>,
 }
 
 impl std::fmt::Debug for BulkDeps {
@@ -78,6 +84,7 @@ impl BulkDeps {
             max_inline_members: DEFAULT_MAX_INLINE_MEMBERS,
             exports: None,
             cdsi_data: None,
+            token_limiter: Arc::new(SourceLimiter::new(RateLimit::TOKEN_ENDPOINT)),
         }
     }
 
@@ -88,6 +95,15 @@ impl BulkDeps {
 
 /// The FHIR side: discovery, the token endpoint, and the reads of the
 /// caller's Group and its members.
+///
+/// The token endpoint is rate limited per caller address, which it reads
+/// from the request's `ConnectInfo<SocketAddr>` extension: `iisbulk serve`
+/// serves the router with `into_make_service_with_connect_info`, and on
+/// Lambda `lambda_edge` sets it from API Gateway's `sourceIp`. Without an
+/// address the request is not limited in process (one shared bucket would
+/// let any caller exhaust it for every client, the denial of service the
+/// limit is there to prevent); the stack's API Gateway throttling still
+/// caps the route.
 pub fn router(deps: Arc<BulkDeps>) -> Router {
     Router::new()
         .route("/auth/token", post(smart_routes::token))
@@ -126,7 +142,9 @@ pub const PRESIGNED_URL_LIFETIME: std::time::Duration = std::time::Duration::fro
 /// `IISBULK_EXPORT_RETENTION_HOURS` (default 24), `IISBULK_JURISDICTION_POLICY`
 /// (membership policy TOML text), `IISBULK_CDSI_DATA` (a CDSi supporting-data
 /// release folder for `$immds-forecast` and exported forecasts; empty or
-/// unset: the built-in release), and for tests `IISBULK_DYNAMODB_ENDPOINT` /
+/// unset: the built-in release), `IISBULK_TOKEN_BURST` and
+/// `IISBULK_TOKEN_RATE_PER_SECOND` ([`token_rate_limit_from_env`]), and for
+/// tests `IISBULK_DYNAMODB_ENDPOINT` /
 /// `IISBULK_S3_ENDPOINT`.
 #[cfg(feature = "lambda")]
 pub async fn deps_from_env() -> Result<BulkDeps, lambda_http::Error> {
@@ -159,7 +177,33 @@ pub async fn deps_from_env() -> Result<BulkDeps, lambda_http::Error> {
     let mut deps = BulkDeps::new(patients, policy, &public_url, Arc::new(HttpJwks::new()?));
     deps.exports = Some(jobs);
     deps.cdsi_data = cdsi_data;
+    deps.token_limiter = Arc::new(SourceLimiter::new(token_rate_limit_from_env()?));
     Ok(deps)
+}
+
+/// The token endpoint's per-source limit in one Lambda container:
+/// `IISBULK_TOKEN_BURST` (requests at once, default 20) and
+/// `IISBULK_TOKEN_RATE_PER_SECOND` (default 1); unset or empty keeps the
+/// default. Each container counts alone; the API's route throttling caps
+/// the whole route.
+#[cfg(feature = "lambda")]
+pub fn token_rate_limit_from_env() -> Result<RateLimit, String> {
+    let default = RateLimit::TOKEN_ENDPOINT;
+    let burst = match std::env::var("IISBULK_TOKEN_BURST") {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse::<u32>()
+            .map_err(|e| format!("IISBULK_TOKEN_BURST {v:?}: {e}"))?,
+        _ => default.burst,
+    };
+    let per_second = match std::env::var("IISBULK_TOKEN_RATE_PER_SECOND") {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse::<f64>()
+            .map_err(|e| format!("IISBULK_TOKEN_RATE_PER_SECOND {v:?}: {e}"))?,
+        _ => default.per_second,
+    };
+    RateLimit::new(burst, per_second).map_err(|e| format!("the token endpoint's rate limit: {e}"))
 }
 
 /// The CDSi release `IISBULK_CDSI_DATA` names (a folder in the package or a

@@ -1,14 +1,19 @@
 //! SMART Backend Services over HTTP: discovery and the token endpoint.
 
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use registry::smart::{scopes::RESOURCE_TYPES, OAuthError, TokenRequest};
 use serde_json::json;
 
+use crate::rate_limit::Decision;
 use crate::BulkDeps;
 
 /// A JSON body (OAuth and SMART documents are plain JSON, not FHIR).
@@ -35,21 +40,62 @@ fn no_store(mut r: Response) -> Response {
 fn oauth_error(e: &OAuthError) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let body = json!({"error": e.code(), "error_description": e.description()});
-    let mut r = json_response(status, &body);
-    if let OAuthError::TooManyAttempts(seconds) = e {
-        if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-    }
+    let r = json_response(status, &body);
     if let OAuthError::Unavailable(detail) = e {
         tracing::warn!(error = %detail, "token endpoint: storage unavailable");
     }
     no_store(r)
 }
 
+/// 429 with `Retry-After`. The body is an OAuth error (SMART Backend
+/// Services answers token errors with RFC 6749 §5.2 codes, which have none
+/// for rate limits: `invalid_request`, the status says why).
+fn rate_limited(retry_after_seconds: u64) -> Response {
+    let body = json!({
+        "error": "invalid_request",
+        "error_description": format!(
+            "too many token requests from this address; retry after {retry_after_seconds} seconds"
+        ),
+    });
+    let mut r = json_response(StatusCode::TOO_MANY_REQUESTS, &body);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+    no_store(r)
+}
+
+/// Said once per process: the token endpoint runs without a per-source
+/// limit when the transport gives no address.
+static NO_ADDRESS_WARNED: AtomicBool = AtomicBool::new(false);
+
 /// `POST /auth/token` (form-encoded, RFC 6749 §4.4 with RFC 7523 client
-/// authentication). The assertion and the issued token are never logged.
-pub async fn token(State(deps): State<Arc<BulkDeps>>, headers: HeaderMap, body: Bytes) -> Response {
+/// authentication), rate limited per caller address before anything is
+/// read. The assertion and the issued token are never logged.
+pub async fn token(
+    State(deps): State<Arc<BulkDeps>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let source = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
+    match source {
+        Some(ip) => {
+            if let Decision::Limited {
+                retry_after_seconds,
+            } = deps.token_limiter.check(ip, Instant::now())
+            {
+                tracing::debug!(source = %ip, retry_after_seconds, "token request rate limited");
+                return rate_limited(retry_after_seconds);
+            }
+        }
+        None => {
+            if !NO_ADDRESS_WARNED.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    "token endpoint: the transport gives no caller address, so requests are not rate limited per source"
+                );
+            }
+        }
+    }
+    let source = source.map(|ip| ip.to_string());
     let form_encoded = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -68,7 +114,7 @@ pub async fn token(State(deps): State<Arc<BulkDeps>>, headers: HeaderMap, body: 
         Err(e) => return oauth_error(&OAuthError::InvalidRequest(format!("unreadable form: {e}"))),
     };
     let now = iz::Clock::now().unix_seconds;
-    match deps.tokens.issue(&req, now).await {
+    match deps.tokens.issue(&req, now, source.as_deref()).await {
         Ok(issued) => {
             tracing::info!(scope = %issued.scope, "access token issued");
             no_store(json_response(StatusCode::OK, &issued))

@@ -1,20 +1,25 @@
 //! SMART Backend Services over HTTP, through the bulk-api router: every
-//! token endpoint rule with the OAuth error it calls for, bearer checks on
-//! the FHIR routes, and isolation between two Authorized Users who share a
-//! patient. Logs are captured and searched for the secrets used.
+//! token endpoint rule with the OAuth error it calls for, the per-source
+//! rate limit (no per-client lockout), the audit trail of token requests,
+//! bearer checks on the FHIR routes, and isolation between two Authorized
+//! Users who share a patient. Logs are captured and searched for the secrets
+//! used.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use bulk_api::{router, BulkDeps};
+use bulk_api::{router, BulkDeps, RateLimit, SourceLimiter};
 use http_body_util::BodyExt;
 use iz::{Clock, IisIdentity};
+use registry::audit::{ActorKind, AuditEvent, AuditSearch, AuditTrail, Outcome};
 use registry::membership::{change_event, JurisdictionPolicy, Membership};
 use registry::patients::PatientMatching;
 use registry::smart::jose::{JwkSet, SigningKey};
@@ -81,7 +86,8 @@ ORC|RE||{ctl}-1^{fac}\rRXA|0|1|{dob}||08^HepB^CVX|999|||01^Historical^NIP001||||
     )
 }
 
-async fn iis(lockout_after: usize) -> Iis {
+/// The IIS with the token endpoint limited to `limit` per source address.
+async fn iis(limit: RateLimit) -> Iis {
     let dir = tempfile::tempdir().unwrap();
     let embedded = Arc::new(EmbeddedStore::open(dir.path().join("t.redb")).unwrap());
     let store: Arc<dyn ItemStore> = embedded.clone();
@@ -201,8 +207,7 @@ async fn iis(lockout_after: usize) -> Iis {
         .unwrap()
         .id;
     let mut deps = BulkDeps::new(matching.persons().clone(), policy, BASE, published);
-    // Each rule below is a failed attempt of one client: room for all of them.
-    deps.tokens = deps.tokens.with_max_failures(lockout_after);
+    deps.token_limiter = Arc::new(SourceLimiter::new(limit));
     Iis {
         _dir: dir,
         store,
@@ -260,6 +265,38 @@ impl Iis {
                 .unwrap(),
         )
         .await
+    }
+
+    /// A token request from `from` (the peer address a server gives).
+    async fn token_from(
+        &self,
+        from: SocketAddr,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let body = serde_urlencoded::to_string(form).unwrap();
+        let mut req = Request::post("/auth/token")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        req.extensions_mut().insert(ConnectInfo(from));
+        self.call(req).await
+    }
+
+    /// The audit trail's token requests by `actor` (`client/<id>`), oldest
+    /// first.
+    async fn audited(&self, actor: &str) -> Vec<AuditEvent> {
+        let mut events = AuditTrail::new(self.store.clone())
+            .search(&AuditSearch {
+                actor: Some(actor.to_owned()),
+                from_ms: 0,
+                to_ms: (now() + 60) * 1000,
+                limit: 1000,
+                ..AuditSearch::default()
+            })
+            .await
+            .unwrap();
+        events.reverse();
+        events
     }
 
     async fn token(&self, assertion: &str, scope: &str) -> (StatusCode, Value) {
@@ -320,7 +357,7 @@ async fn the_token_endpoint_grants_only_to_a_valid_fresh_assertion() {
     // Global, not scoped: the other tests of this binary run on other
     // threads, and a scoped subscriber can miss callsites they register first.
     tracing::subscriber::set_global_default(subscriber).unwrap();
-    let iis = iis(100).await;
+    let iis = iis(RateLimit::TOKEN_ENDPOINT).await;
     let mut secrets = Vec::new();
 
     // Discovery.
@@ -631,11 +668,26 @@ async fn the_token_endpoint_grants_only_to_a_valid_fresh_assertion() {
     }
 }
 
+fn form<'a>(assertion: &'a str, scope: &'a str) -> [(&'static str, &'a str); 4] {
+    [
+        ("grant_type", "client_credentials"),
+        ("client_assertion_type", ASSERTION_TYPE),
+        ("client_assertion", assertion),
+        ("scope", scope),
+    ]
+}
+
 #[tokio::test]
-async fn failed_attempts_lock_a_client_out_for_a_while() {
-    let iis = iis(registry::smart::MAX_FAILURES).await;
+async fn bad_assertions_never_lock_a_client_out_and_are_audited() {
+    // Room for every request below: this is about the client, not the rate.
+    let iis = iis(RateLimit::new(1000, 1.0).unwrap()).await;
+    let attacker: SocketAddr = "203.0.113.9:40000".parse().unwrap();
+    let clinic: SocketAddr = "198.51.100.20:51000".parse().unwrap();
     let expired = with(claims(&iis.client_b), "exp", json!(now() - 10));
-    for _ in 0..10 {
+    let mut sent = Vec::new();
+    // Far more failures than the old lockout allowed (10 in 5 minutes),
+    // under the client's public id, from one address.
+    for _ in 0..25 {
         let a = iis
             .key_b
             .sign(
@@ -648,50 +700,118 @@ async fn failed_attempts_lock_a_client_out_for_a_while() {
                 ),
             )
             .unwrap();
-        refused(
-            "expired",
-            iis.token(&a, "system/*.read").await,
-            "invalid_client",
-        );
+        let (s, h, v) = iis.token_from(attacker, &form(&a, "system/*.read")).await;
+        refused("expired", (s, v), "invalid_client");
+        assert!(h.get("retry-after").is_none());
+        sent.push(a);
     }
-    // Now even a valid assertion waits.
+    // The client's own valid assertion is still granted, at once.
     let a = iis
         .key_b
         .sign("b-1", &json!({}), &claims(&iis.client_b))
         .unwrap();
-    let body = serde_urlencoded::to_string([
-        ("grant_type", "client_credentials"),
-        ("client_assertion_type", ASSERTION_TYPE),
-        ("client_assertion", a.as_str()),
-        ("scope", "system/*.read"),
-    ])
-    .unwrap();
-    let (s, h, v) = iis
-        .call(
-            Request::post("/auth/token")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(Body::from(body))
-                .unwrap(),
-        )
+    let (s, _, v) = iis.token_from(clinic, &form(&a, "system/*.read")).await;
+    assert_eq!(s, StatusCode::OK, "a valid assertion after failures: {v}");
+    assert!(v["access_token"].is_string());
+    let token = v["access_token"].as_str().unwrap().to_owned();
+    sent.push(a);
+
+    // Every failure is in the audit trail, with the client, the address,
+    // the outcome and why; then the grant. Never the assertion or token.
+    let events = iis.audited(&format!("client/{}", iis.client_b)).await;
+    assert_eq!(events.len(), 26, "{events:?}");
+    let subject = format!("AuthorizedUser/{}", iis.clinic_b.id);
+    for e in &events[..25] {
+        assert_eq!(e.action, registry::smart::AUDIT_ACTION);
+        assert_eq!(e.actor.kind, ActorKind::Client);
+        assert_eq!(e.outcome, Outcome::Failure);
+        assert_eq!(e.source.as_deref(), Some("203.0.113.9"));
+        assert_eq!(e.detail, "invalid_client: the assertion has expired");
+        assert_eq!(e.subjects, std::slice::from_ref(&subject));
+    }
+    let granted = &events[25];
+    assert_eq!(granted.outcome, Outcome::Success);
+    assert_eq!(granted.source.as_deref(), Some("198.51.100.20"));
+    assert_eq!(granted.detail, "granted system/*.read");
+    let all = serde_json::to_string(&events).unwrap();
+    for secret in sent.iter().chain([&token]) {
+        assert!(!all.contains(secret.as_str()), "a secret was audited");
+    }
+
+    // An assertion naming no registered client is audited under the iss it
+    // gave, as unauthenticated.
+    let stranger = iis
+        .key_b
+        .sign("b-1", &json!({}), &claims("no-such-client"))
+        .unwrap();
+    let (s, _, v) = iis
+        .token_from(attacker, &form(&stranger, "system/*.read"))
         .await;
-    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
-    assert!(
-        h.get("retry-after")
-            .unwrap()
+    refused("unknown client", (s, v), "invalid_client");
+    let events = iis.audited("unauthenticated/no-such-client").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].outcome, Outcome::Failure);
+    assert_eq!(events[0].detail, "invalid_client: unknown client");
+    assert!(events[0].subjects.is_empty());
+}
+
+#[tokio::test]
+async fn the_token_endpoint_is_rate_limited_per_source_address() {
+    // The default: 20 at once, then one a second, per address.
+    let iis = iis(RateLimit::TOKEN_ENDPOINT).await;
+    let noisy: SocketAddr = "203.0.113.9:40000".parse().unwrap();
+    let same_host_other_port: SocketAddr = "203.0.113.9:40001".parse().unwrap();
+    let clinic: SocketAddr = "[2001:db8:5::1]:443".parse().unwrap();
+    // Whatever they carry, requests count: here, empty forms.
+    for i in 0..20 {
+        let (s, _, v) = iis.token_from(noisy, &[]).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "request {i}: {v}");
+        assert_eq!(v["error"], "invalid_request");
+    }
+    for from in [noisy, same_host_other_port] {
+        let (s, h, v) = iis.token_from(from, &[]).await;
+        assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+        let retry: u64 = h
+            .get("retry-after")
+            .expect("Retry-After")
             .to_str()
             .unwrap()
-            .parse::<i64>()
+            .parse()
+            .unwrap();
+        assert!((1..=2).contains(&retry), "Retry-After {retry}");
+        assert_eq!(h.get("cache-control").unwrap(), "no-store");
+        assert_eq!(h.get("content-type").unwrap(), "application/json");
+        assert_eq!(v["error"], "invalid_request");
+        assert!(v["error_description"]
+            .as_str()
             .unwrap()
-            > 0
+            .contains("too many token requests"));
+    }
+    // A valid assertion from the limited address waits too...
+    let a = iis
+        .key_a
+        .sign("a-1", &json!({}), &claims(&iis.client_a))
+        .unwrap();
+    let (s, _, _) = iis.token_from(noisy, &form(&a, "system/*.rs")).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    // ...and is neither used nor audited: the same assertion is granted
+    // from another address.
+    let (s, _, v) = iis.token_from(clinic, &form(&a, "system/*.rs")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        iis.audited(&format!("client/{}", iis.client_a)).await.len(),
+        1
     );
-    // Other clients are not affected.
-    iis.access(&iis.key_a, "a-1", &iis.client_a, "system/*.rs")
-        .await;
+    // Without an address (no server gave one) there is no per-source limit.
+    for _ in 0..25 {
+        let (s, _, _) = iis.token_form(&[]).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+    }
 }
 
 #[tokio::test]
 async fn each_authorized_user_reaches_its_own_group_and_nothing_else() {
-    let iis = iis(registry::smart::MAX_FAILURES).await;
+    let iis = iis(RateLimit::TOKEN_ENDPOINT).await;
     let ta = iis
         .access(&iis.key_a, "a-1", &iis.client_a, "system/*.rs")
         .await;

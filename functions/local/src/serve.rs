@@ -136,10 +136,13 @@ pub struct Started {
 impl Started {
     /// Serves until Ctrl-C or SIGTERM, then finishes requests in flight.
     pub async fn run(self) -> Result<(), String> {
-        axum::serve(self.listener, self.app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|e| format!("server: {e}"))?;
+        axum::serve(
+            self.listener,
+            self.app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server: {e}"))?;
         let _ = std::fs::remove_file(&self.lender_file);
         tracing::info!("stopped");
         Ok(())

@@ -2546,3 +2546,34 @@ ORC|RE||V-1-1^VALLEYPEDS\rRXA|0|1|20240505||20^DTaP^CVX|999|||01^Historical^NIP0
         .unwrap();
     assert_eq!(stranger.status(), 401);
 }
+
+/// The served token endpoint knows its caller's address: the 21st request
+/// of one address in a burst is refused with 429 and Retry-After (issue 25:
+/// a per-source limit, never a per-client lockout).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_served_token_endpoint_limits_each_address() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[]);
+    let token_url = format!("{}/auth/token", server.url);
+    let post = || {
+        client()
+            .post(&token_url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+    };
+    for i in 0..20 {
+        let r = post().await.unwrap();
+        assert_eq!(r.status().as_u16(), 400, "request {i}");
+    }
+    let r = post().await.unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    let body: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    assert_eq!(body["error"], "invalid_request");
+}

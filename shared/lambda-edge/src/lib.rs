@@ -8,7 +8,15 @@
 //! off again, so one router answers every door the same way; links the
 //! functions write come from their configured public URL, which names the
 //! stage where there is one.
+//!
+//! It also gives the router the caller's address as a local server would:
+//! API Gateway's `sourceIp` as axum's `ConnectInfo<SocketAddr>` (port 0:
+//! API Gateway does not pass the caller's port), so per-source limits work
+//! the same in both places.
 
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::ConnectInfo;
 use axum::http::{Request, Uri};
 use axum::Router;
 use lambda_http::request::RequestContext;
@@ -20,7 +28,37 @@ pub type OnLambda = MapRequest<Router, fn(lambda_http::Request) -> lambda_http::
 
 /// The router as the functions' `main.rs` serve it on Lambda.
 pub fn on_lambda(router: Router) -> OnLambda {
-    MapRequest::new(router, without_stage::<lambda_http::Body>)
+    MapRequest::new(router, for_router::<lambda_http::Body>)
+}
+
+/// The request as the router expects it: without the stage, with the
+/// caller's address.
+pub fn for_router<B>(req: Request<B>) -> Request<B> {
+    with_source(without_stage(req))
+}
+
+/// The caller's address as API Gateway saw it (the TCP peer of the
+/// connection it accepted, not a header a caller could set).
+pub fn source_ip<B>(req: &Request<B>) -> Option<IpAddr> {
+    let ip = match req.extensions().get::<RequestContext>()? {
+        RequestContext::ApiGatewayV1(c) => c.identity.source_ip.as_deref(),
+        RequestContext::ApiGatewayV2(c) => c.http.source_ip.as_deref(),
+        _ => None,
+    }?;
+    ip.trim().parse().ok()
+}
+
+/// The request with its caller's address as `ConnectInfo<SocketAddr>`,
+/// when the event has one and no address is there yet.
+pub fn with_source<B>(mut req: Request<B>) -> Request<B> {
+    if req.extensions().get::<ConnectInfo<SocketAddr>>().is_some() {
+        return req;
+    }
+    if let Some(ip) = source_ip(&req) {
+        req.extensions_mut()
+            .insert(ConnectInfo(SocketAddr::new(ip, 0)));
+    }
+    req
 }
 
 /// Serves `router` on the Lambda runtime (see [`on_lambda`]).
@@ -120,6 +158,31 @@ mod tests {
             "/production/hl7"
         );
         assert_eq!(path(request("/hl7/prod", rest("prod"))), "/hl7/prod");
+    }
+
+    #[test]
+    fn the_source_ip_of_either_payload_becomes_the_peer_address() {
+        let peer = |req: Request<Body>| {
+            for_router(req)
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0)
+        };
+        let mut v1 = ApiGatewayProxyRequestContext::default();
+        v1.identity.source_ip = Some("192.0.2.10".into());
+        v1.stage = Some("prod".into());
+        let req = request("/prod/auth/token", Some(RequestContext::ApiGatewayV1(v1)));
+        assert_eq!(peer(req), Some("192.0.2.10:0".parse().unwrap()));
+        let mut v2 = ApiGatewayV2httpRequestContext::default();
+        v2.http.source_ip = Some("2001:db8::7".into());
+        let req = request("/auth/token", Some(RequestContext::ApiGatewayV2(v2)));
+        assert_eq!(peer(req), Some("[2001:db8::7]:0".parse().unwrap()));
+        // No context, or an address that is not one: none is made up.
+        assert_eq!(peer(request("/auth/token", None)), None);
+        let mut bad = ApiGatewayV2httpRequestContext::default();
+        bad.http.source_ip = Some("not an address".into());
+        let req = request("/auth/token", Some(RequestContext::ApiGatewayV2(bad)));
+        assert_eq!(peer(req), None);
     }
 
     #[test]

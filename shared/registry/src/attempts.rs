@@ -1,6 +1,8 @@
 //! Failed attempts remembered for a while (one item each, expiring with the
-//! window): the lockout of console logins, and of SMART clients' token
-//! requests.
+//! window): the lockout of console logins, where passwords can be guessed.
+//! (SMART token requests are not locked out: a signed assertion cannot be
+//! guessed, and a lockout keyed by a public `client_id` would be a denial
+//! of service; bulk-api limits them per source address instead.)
 
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};

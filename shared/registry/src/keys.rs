@@ -28,7 +28,6 @@
 //! | AU's clients         | `AUCLIENTS#<au>`            | `<client id>` |
 //! | assertion jti (TTL)  | `JTI#<h(client, jti)>`      | `JTI`       |
 //! | access token (TTL)   | `TOK#<sha256(token)>`       | `TOK`       |
-//! | failed token request (TTL) | `AUTHFAIL#<client id>` | `<ms>#<n>` |
 //! | export job           | `JOB#<job id>`              | `JOB`       |
 //! | export job's polls   | `JOB#<job id>`              | `POLL`      |
 //! | AU's active jobs     | `AUJOBS#<au>`               | `<job id>`  |
@@ -187,10 +186,6 @@ pub fn assertion_id(client_id: &str, jti: &str) -> Key {
 /// An access token, by the hash of its value (the value is never stored).
 pub fn access_token(token_hash: &str) -> Key {
     Key::new(format!("TOK#{token_hash}"), "TOK")
-}
-
-pub fn auth_failures_pk(client_id: &str) -> String {
-    format!("AUTHFAIL#{client_id}")
 }
 
 pub fn export_job(job_id: &str) -> Key {

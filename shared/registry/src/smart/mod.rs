@@ -10,6 +10,6 @@ mod tokens;
 
 pub use clients::{Client, ClientError, Clients, JwksSource};
 pub use tokens::{
-    AccessGrant, Issued, OAuthError, TokenRequest, Tokens, ASSERTION_TYPE, MAX_ASSERTION_LIFETIME,
-    MAX_FAILURES, TOKEN_LIFETIME,
+    AccessGrant, Issued, OAuthError, TokenRequest, Tokens, ASSERTION_TYPE, AUDIT_ACTION,
+    MAX_ASSERTION_LIFETIME, TOKEN_LIFETIME,
 };

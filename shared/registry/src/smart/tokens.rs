@@ -15,11 +15,10 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use store::{Condition, Item, ItemStore, StoreError};
 
-use crate::attempts::FailedAttempts;
-
 use super::clients::{Client, Clients, JwksSource};
 use super::jose::{Alg, Jwk, JwkSet, Jws};
 use super::scopes::{self, Scopes};
+use crate::audit::{Actor, ActorKind, AuditEvent, AuditTrail, Outcome};
 use crate::json::{decode, encode};
 use crate::keys::{self, hex};
 
@@ -28,9 +27,12 @@ pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jw
 pub const MAX_ASSERTION_LIFETIME: i64 = 300;
 /// Access token lifetime, seconds.
 pub const TOKEN_LIFETIME: i64 = 300;
-/// Failed token requests per client allowed in [`FAILURE_WINDOW`] seconds.
-pub const MAX_FAILURES: usize = 10;
-const FAILURE_WINDOW: i64 = 300;
+/// What token requests are recorded as in the audit trail.
+pub const AUDIT_ACTION: &str = "smart.token";
+/// The longest `iss` of an unknown client kept in the audit trail.
+const MAX_AUDITED_ISS: usize = 128;
+/// The longest refusal reason kept in the audit trail.
+const MAX_AUDITED_DETAIL: usize = 300;
 
 /// The form of `POST /auth/token`.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -48,8 +50,6 @@ pub enum OAuthError {
     UnsupportedGrantType(String),
     InvalidClient(String),
     InvalidScope(String),
-    /// Too many failed attempts for this client: retry after this many seconds.
-    TooManyAttempts(i64),
     /// Storage trouble: nothing was decided.
     Unavailable(String),
 }
@@ -59,7 +59,7 @@ impl OAuthError {
         match self {
             OAuthError::InvalidRequest(_) => "invalid_request",
             OAuthError::UnsupportedGrantType(_) => "unsupported_grant_type",
-            OAuthError::InvalidClient(_) | OAuthError::TooManyAttempts(_) => "invalid_client",
+            OAuthError::InvalidClient(_) => "invalid_client",
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::Unavailable(_) => "temporarily_unavailable",
         }
@@ -68,7 +68,6 @@ impl OAuthError {
     pub fn status(&self) -> u16 {
         match self {
             OAuthError::InvalidClient(_) => 401,
-            OAuthError::TooManyAttempts(_) => 429,
             OAuthError::Unavailable(_) => 503,
             _ => 400,
         }
@@ -80,9 +79,6 @@ impl OAuthError {
             | OAuthError::UnsupportedGrantType(m)
             | OAuthError::InvalidClient(m)
             | OAuthError::InvalidScope(m) => m.clone(),
-            OAuthError::TooManyAttempts(s) => {
-                format!("too many failed token requests for this client; retry after {s} seconds")
-            }
             OAuthError::Unavailable(_) => {
                 "the authorization server is temporarily unavailable".into()
             }
@@ -128,7 +124,8 @@ pub struct Tokens {
     jwks: Arc<dyn JwksSource>,
     /// Our token endpoint's absolute URL: the only `aud` accepted.
     token_url: String,
-    max_failures: usize,
+    /// Where every decided token request is recorded.
+    audit: AuditTrail,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -147,20 +144,45 @@ fn bad(m: impl Into<String>) -> OAuthError {
     OAuthError::InvalidClient(m.into())
 }
 
+/// What a token request revealed of its caller, for the audit trail.
+#[derive(Debug, Default)]
+struct Caller {
+    /// The assertion's `iss`, once it was read.
+    iss: Option<String>,
+    /// The Authorized User of the registered client `iss` names.
+    au: Option<String>,
+}
+
+/// `text` cut to at most `max` bytes at a character boundary (then an
+/// ellipsis), control characters replaced: what a caller sent stays one
+/// short line in the trail.
+fn truncated(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if out.len() + c.len_utf8() > max {
+            out.push('…');
+            break;
+        }
+        out.push(if c.is_control() { ' ' } else { c });
+    }
+    out
+}
+
 impl Tokens {
     pub fn new(store: Arc<dyn ItemStore>, jwks: Arc<dyn JwksSource>, token_url: String) -> Self {
         Tokens {
             clients: Clients::new(store.clone()),
-            store,
+            store: store.clone(),
             jwks,
             token_url,
-            max_failures: MAX_FAILURES,
+            audit: AuditTrail::new(store),
         }
     }
 
-    /// Failed requests a client may make per 5 minutes before it must wait.
-    pub fn with_max_failures(mut self, n: usize) -> Self {
-        self.max_failures = n.max(1);
+    /// Records token requests in this trail (e.g. one with the
+    /// jurisdiction's retention) instead of the default one.
+    pub fn with_audit(mut self, audit: AuditTrail) -> Self {
+        self.audit = audit;
         self
     }
 
@@ -168,8 +190,79 @@ impl Tokens {
         &self.token_url
     }
 
-    /// Answers a token request at `now` (epoch seconds).
-    pub async fn issue(&self, req: &TokenRequest, now: i64) -> Result<Issued, OAuthError> {
+    /// Answers a token request at `now` (epoch seconds) from `source` (the
+    /// caller's address, when the transport knows it).
+    ///
+    /// Failed assertions never lock a client out: an assertion is signed,
+    /// so failures cannot guess one, and counting them per `client_id` (not
+    /// a secret) would let anyone refuse service to a real client. Callers
+    /// are rate limited per source address by the transport instead. Every
+    /// request that names a client (the assertion's `iss`) is recorded in
+    /// the audit trail, granted or refused, with the reason; the assertion
+    /// and the token are not.
+    pub async fn issue(
+        &self,
+        req: &TokenRequest,
+        now: i64,
+        source: Option<&str>,
+    ) -> Result<Issued, OAuthError> {
+        let mut caller = Caller::default();
+        let result = self.decide(req, now, &mut caller).await;
+        self.record(&caller, &result, now, source).await;
+        result
+    }
+
+    /// One token request's audit event: under the client when it is
+    /// registered, else under the `iss` it gave; nothing when no assertion
+    /// named a client or when storage failed (nothing was decided).
+    async fn record(
+        &self,
+        caller: &Caller,
+        result: &Result<Issued, OAuthError>,
+        now: i64,
+        source: Option<&str>,
+    ) {
+        let Some(iss) = &caller.iss else {
+            return;
+        };
+        let (outcome, detail) = match result {
+            Ok(issued) => (Outcome::Success, format!("granted {}", issued.scope)),
+            Err(OAuthError::Unavailable(_)) => return,
+            Err(e) => (
+                Outcome::Failure,
+                truncated(
+                    &format!("{}: {}", e.code(), e.description()),
+                    MAX_AUDITED_DETAIL,
+                ),
+            ),
+        };
+        let actor = match &caller.au {
+            Some(_) => Actor {
+                kind: ActorKind::Client,
+                id: iss.clone(),
+            },
+            None => Actor {
+                kind: ActorKind::Unauthenticated,
+                id: truncated(iss, MAX_AUDITED_ISS),
+            },
+        };
+        let mut event =
+            AuditEvent::new(actor, AUDIT_ACTION, outcome, now.saturating_mul(1000)).detail(detail);
+        if let Some(au) = &caller.au {
+            event = event.subject(format!("AuthorizedUser/{au}"));
+        }
+        event.source = source.map(str::to_owned);
+        if let Err(e) = self.audit.record(&event).await {
+            tracing::warn!(error = %e, action = AUDIT_ACTION, "audit event not recorded");
+        }
+    }
+
+    async fn decide(
+        &self,
+        req: &TokenRequest,
+        now: i64,
+        caller: &mut Caller,
+    ) -> Result<Issued, OAuthError> {
         match req.grant_type.as_deref() {
             Some("client_credentials") => {}
             None | Some("") => {
@@ -199,20 +292,14 @@ impl Tokens {
             .filter(|s| !s.is_empty())
             .ok_or_else(|| bad("the assertion has no iss (the client_id)"))?
             .to_owned();
+        caller.iss = Some(client_id.clone());
         let client = self
             .clients
             .get(&client_id)
             .await?
             .ok_or_else(|| bad("unknown client"))?;
-        self.check_not_locked(&client.id, now).await?;
-        match self.authenticate(&client, &jws, now).await {
-            Ok(()) => {}
-            Err(e @ OAuthError::Unavailable(_)) => return Err(e),
-            Err(e) => {
-                self.record_failure(&client.id, now).await?;
-                return Err(e);
-            }
-        }
+        caller.au = Some(client.au.clone());
+        self.authenticate(&client, &jws, now).await?;
         let granted = scopes::grant(req.scope.as_deref().unwrap_or(""), &client.allowed())
             .map_err(OAuthError::InvalidScope)?;
         let mut raw = [0u8; 32];
@@ -352,27 +439,6 @@ impl Tokens {
         })
     }
 
-    fn attempts(&self) -> FailedAttempts {
-        FailedAttempts {
-            max: self.max_failures,
-            window: FAILURE_WINDOW,
-        }
-    }
-
-    async fn check_not_locked(&self, client: &str, now: i64) -> Result<(), OAuthError> {
-        self.attempts()
-            .check(self.store.as_ref(), &keys::auth_failures_pk(client), now)
-            .await?
-            .map_err(OAuthError::TooManyAttempts)
-    }
-
-    async fn record_failure(&self, client: &str, now: i64) -> Result<(), OAuthError> {
-        self.attempts()
-            .record(self.store.as_ref(), &keys::auth_failures_pk(client), now)
-            .await?;
-        Ok(())
-    }
-
     /// The grant behind a bearer token, if it is ours, unexpired and its
     /// client still registered.
     pub async fn authorize(
@@ -395,5 +461,22 @@ impl Tokens {
             return Ok(None);
         }
         Ok(Some(grant))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncated;
+
+    #[test]
+    fn audited_text_is_one_short_line_cut_at_a_character() {
+        assert_eq!(
+            truncated("invalid_client: expired", 300),
+            "invalid_client: expired"
+        );
+        assert_eq!(truncated("a\r\nb\u{0}c", 300), "a  b c");
+        // "é" is two bytes: never split.
+        assert_eq!(truncated("ééé", 5), "éé…");
+        assert_eq!(truncated(&"x".repeat(1000), 128).chars().count(), 129);
     }
 }
