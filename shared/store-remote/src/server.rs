@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -21,8 +21,10 @@ struct Lent {
     token: String,
 }
 
-/// The store operations, for callers presenting `Authorization: Bearer
-/// <token>`. Everyone else gets 401 and learns nothing.
+/// The store operations, for callers on this machine (a peer address, when
+/// the server knows it, must be loopback: 403 otherwise) presenting
+/// `Authorization: Bearer <token>`. Everyone else gets 401 and learns
+/// nothing.
 pub fn router(store: Arc<dyn ItemStore>, token: String) -> Router {
     Router::new()
         .route(crate::STORE_PATH, post(operate))
@@ -65,7 +67,21 @@ fn answer(status: StatusCode, body: &Answer) -> Response {
     }
 }
 
-async fn operate(State(lent): State<Arc<Lent>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn operate(
+    State(lent): State<Arc<Lent>>,
+    peer: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(axum::Extension(ConnectInfo(address))) = peer {
+        if !address.ip().is_loopback() {
+            return (
+                StatusCode::FORBIDDEN,
+                "the store is lent to processes on this machine only",
+            )
+                .into_response();
+        }
+    }
     if !authorized(&headers, &lent.token) {
         return (
             StatusCode::UNAUTHORIZED,
@@ -131,6 +147,36 @@ async fn run(store: &dyn ItemStore, request: Request) -> Result<Answer, StoreErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_caller_from_another_machine_is_refused_even_with_the_token() {
+        use tower::ServiceExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn ItemStore> =
+            Arc::new(store::embedded::EmbeddedStore::open(dir.path().join("s.redb")).unwrap());
+        let app = router(store, "s3cret".into());
+        let ask = |from: &str| {
+            let mut request = axum::http::Request::post(crate::STORE_PATH)
+                .header(header::AUTHORIZATION, "Bearer s3cret")
+                .body(axum::body::Body::from(
+                    r#"{"op":"get","key":{"pk":"p","sk":"s"}}"#,
+                ))
+                .unwrap();
+            request
+                .extensions_mut()
+                .insert(ConnectInfo(from.parse::<std::net::SocketAddr>().unwrap()));
+            app.clone().oneshot(request)
+        };
+        assert_eq!(
+            ask("10.1.2.3:5000").await.unwrap().status(),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            ask("127.0.0.1:5000").await.unwrap().status(),
+            StatusCode::OK
+        );
+        assert_eq!(ask("[::1]:5000").await.unwrap().status(), StatusCode::OK);
+    }
 
     #[test]
     fn only_the_exact_token_is_accepted() {
