@@ -7,7 +7,8 @@ chromium-driver) drives the page at /console/ of a child `iisbulk serve`.
    shows both decisions, and the audit trail has them.
 2. An administrator logs in with a TOTP code, onboards an Authorized User and
    registers a SMART client for it while VXUs keep flowing from another
-   thread; the new clinic's VXU is accepted and the new client gets a token.
+   thread; the new clinic's first child appears in its Group on the page and
+   is removed from there; the new client gets a token.
 
 Every page the tests open is checked for form fields without a label, and the
 page is used at 1280x800. Screenshots go to the artefacts folder.
@@ -381,6 +382,10 @@ def administrator_test(binary, url, secret, artefacts, workdir):
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     jwks = run(binary, "jwks", "--key", key, "--kid", "clinic-key-1")
 
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
     traffic = Traffic(url)
     traffic.start()
     driver, profile = browser()
@@ -413,6 +418,30 @@ def administrator_test(binary, url, secret, artefacts, workdir):
         client_id = row.get_attribute("data-id")
         page.fits_the_screen()
         page.screenshot("clinic-and-client")
+
+        # The clinic's first child joins its Group; the administrator sees
+        # why, and removes the member (a prompt asks why).
+        code = post_hl7(url, vxu("NORTHSIDE", "NS0001", "NS1", "Quinn", "Harper", "F", "20240101", 77, "Ito"),
+                        login=("northside", "northside password 1"))
+        if code != "AA":
+            fail(f"the new clinic's first VXU was answered {code}")
+        deadline = time.time() + 30
+        while not driver.find_elements(By.CSS_SELECTOR, "#group-members tbody tr[data-person]"):
+            if time.time() > deadline:
+                page.screenshot("failure")
+                fail("the clinic's child never appeared in its Group on the page")
+            time.sleep(0.5)
+            driver.refresh()
+            page.find("#group-section h3")
+        page.screenshot("group-with-member")
+        page.find("#group-members tbody tr[data-person] button.danger").click()
+        WebDriverWait(driver, WAIT).until(ec.alert_is_present())
+        prompt = driver.switch_to.alert
+        prompt.send_keys("moved out of state")
+        prompt.accept()
+        page.wait_for("the member is removed", lambda: "left Group" in page.status())
+        page.find("#group-section h3")
+        page.wait_for("the Group is empty", lambda: ": 0 member(s)" in page.find("#group-section h3").text)
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
@@ -421,15 +450,11 @@ def administrator_test(binary, url, secret, artefacts, workdir):
 
     if traffic.other or traffic.accepted == 0:
         fail(f"VXUs did not keep flowing: {traffic.accepted} accepted, others {traffic.other[:5]}")
-    code = post_hl7(url, vxu("NORTHSIDE", "NS0001", "NS1", "Quinn", "Harper", "F", "20240101"),
-                    login=("northside", "northside password 1"))
-    if code != "AA":
-        fail(f"the new clinic's first VXU was answered {code}")
     token = json.loads(run(binary, "token", "--url", url, "--client-id", client_id, "--key", key, "--kid", "clinic-key-1"))
     if not token.get("access_token"):
         fail(f"the new client got no token: {token}")
     print(f"administrator: onboarded a clinic and its client from the page while {traffic.accepted} VXUs were accepted; "
-          "the clinic's VXU is accepted and the client gets a token")
+          "the clinic's child joined its Group and was removed from the page; the client gets a token")
 
 
 def main():

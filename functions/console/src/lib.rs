@@ -16,6 +16,7 @@
 mod au_routes;
 mod audit_routes;
 mod client_routes;
+mod group_routes;
 mod person_routes;
 mod problem;
 mod review_routes;
@@ -137,6 +138,15 @@ pub fn router(deps: Arc<ConsoleDeps>) -> Router {
         .route(
             "/console/api/clients/{client}",
             axum::routing::delete(client_routes::remove),
+        )
+        .route("/console/api/groups/{group}", get(group_routes::show))
+        .route(
+            "/console/api/groups/{group}/members/{person}/remove",
+            axum::routing::post(group_routes::remove),
+        )
+        .route(
+            "/console/api/groups/{group}/reset",
+            axum::routing::post(group_routes::reset),
         )
         .route("/console/api/audit", get(audit_routes::search))
         .route("/console/api/review", get(review_routes::queue))

@@ -784,7 +784,8 @@ async fn the_openapi_document_describes_exactly_the_routes_that_answer() {
         let concrete = path
             .replace("{person}", "P-example")
             .replace("{au}", "AU-example")
-            .replace("{client}", "C-example");
+            .replace("{client}", "C-example")
+            .replace("{group}", "G-example");
         for method in methods.as_object().unwrap().keys() {
             operations += 1;
             let answer = c
@@ -807,7 +808,7 @@ async fn the_openapi_document_describes_exactly_the_routes_that_answer() {
             );
         }
     }
-    assert_eq!(operations, 17, "documented operations");
+    assert_eq!(operations, 20, "documented operations");
     // And an undocumented path is not routed.
     let answer = c
         .app
@@ -1219,4 +1220,176 @@ async fn the_console_page_and_its_assets_are_served_from_the_binary_with_a_stric
         .unwrap();
     assert_eq!(bare.status(), StatusCode::PERMANENT_REDIRECT);
     assert_eq!(bare.headers()[header::LOCATION], "/console/");
+}
+
+#[tokio::test]
+async fn an_administrator_reads_a_group_removes_a_member_and_resets_it_and_each_is_audited() {
+    use registry::membership::{Association, Certainty, Evidence, EvidenceKind, Groups};
+    let c = console("https://iis.example.gov").await;
+    let users = AuthorizedUsers::new(c.store.clone());
+    let au = registry::membership::onboard(
+        &users,
+        NewAuthorizedUser {
+            id: "valley-peds".into(),
+            kind: AuKind::Clinic,
+            name: "Valley Pediatrics".into(),
+            facilities: vec!["VALLEYPEDS".into()],
+            username: "valley".into(),
+            password: "a long enough password".into(),
+        },
+        0,
+        &registry::membership::JurisdictionPolicy::default(),
+    )
+    .await
+    .unwrap();
+    let group = au.group.clone().unwrap();
+    let groups = Groups::new(c.store.clone());
+    for (i, person) in ["P-ada", "P-bo", "P-cy"].iter().enumerate() {
+        let evidence = Evidence {
+            kind: EvidenceKind::Vxu,
+            message: format!("M{i}"),
+            certainty: Certainty::New,
+            at: 1_790_000_000_000 + i as i64,
+            policy: "test".into(),
+            from_person: None,
+        };
+        groups
+            .add(&group, person, &evidence, Association::Multiple)
+            .await
+            .unwrap();
+    }
+    let answer = login(&c.app, "ada", Some(code_now(&c.admin_totp))).await;
+    let cookie = cookie_of(&answer);
+    let csrf = answer.json["csrf_token"].as_str().unwrap().to_owned();
+    let read = |query: &str| {
+        Request::get(format!("/console/api/groups/{group}{query}"))
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let shown = call(&c.app, read("")).await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.json);
+    assert_eq!(shown.json["group"]["au"], "valley-peds");
+    assert_eq!(shown.json["quantity"], 3);
+    assert_eq!(shown.json["members"].as_array().unwrap().len(), 3);
+    assert_eq!(shown.json["members"][0]["member"]["first"]["kind"], "vxu");
+    // Paged: two, then the rest.
+    let first = call(&c.app, read("?limit=2")).await;
+    assert_eq!(first.json["members"].as_array().unwrap().len(), 2);
+    let next = first.json["next"].as_str().unwrap().to_owned();
+    let rest = call(&c.app, read(&format!("?limit=2&after={next}"))).await;
+    assert_eq!(rest.json["members"].as_array().unwrap().len(), 1);
+    for bad in ["?limit=0", "?removed=maybe", "?colour=red"] {
+        assert_problem(
+            &call(&c.app, read(bad)).await,
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+        );
+    }
+
+    let post = |uri: String, body: serde_json::Value, csrf: &str| {
+        post_json(&uri)
+            .header(header::COOKIE, &cookie)
+            .header(CSRF_HEADER, csrf)
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let remove = |person: &str| format!("/console/api/groups/{group}/members/{person}/remove");
+    let removed = call(
+        &c.app,
+        post(
+            remove("P-bo"),
+            serde_json::json!({"reason": "moved out of state"}),
+            &csrf,
+        ),
+    )
+    .await;
+    assert_eq!(removed.status, StatusCode::OK, "{}", removed.json);
+    let again = call(&c.app, post(remove("P-bo"), serde_json::json!({}), &csrf)).await;
+    assert_problem(&again, StatusCode::CONFLICT, "stale");
+    assert!(again.json["detail"]
+        .as_str()
+        .unwrap()
+        .contains("moved out of state"));
+    let stranger = call(&c.app, post(remove("P-zed"), serde_json::json!({}), &csrf)).await;
+    assert_problem(&stranger, StatusCode::NOT_FOUND, "not-found");
+    let forged = call(
+        &c.app,
+        post(remove("P-ada"), serde_json::json!({}), "forged"),
+    )
+    .await;
+    assert_problem(&forged, StatusCode::FORBIDDEN, "csrf");
+    let member = groups.member(&group, "P-bo").await.unwrap().unwrap();
+    assert!(!member.active);
+    assert!(member
+        .removed_because
+        .unwrap()
+        .contains("removed by ada at the console: moved out of state"));
+    // The removed member shows only when asked for.
+    assert_eq!(call(&c.app, read("")).await.json["quantity"], 2);
+    assert_eq!(
+        call(&c.app, read("?removed=true")).await.json["members"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // Reset: every active member leaves; a reviewer may not.
+    let (reviewer_cookie, reviewer_csrf) = logged_in(&c, "rita").await;
+    let refused = call(
+        &c.app,
+        post_json(&format!("/console/api/groups/{group}/reset"))
+            .header(header::COOKIE, &reviewer_cookie)
+            .header(CSRF_HEADER, &reviewer_csrf)
+            .body(Body::from("{}"))
+            .unwrap(),
+    )
+    .await;
+    assert_problem(&refused, StatusCode::FORBIDDEN, "forbidden");
+    let reset = call(
+        &c.app,
+        post(
+            format!("/console/api/groups/{group}/reset"),
+            serde_json::json!({"reason": "annual re-attestation"}),
+            &csrf,
+        ),
+    )
+    .await;
+    assert_eq!(reset.status, StatusCode::OK, "{}", reset.json);
+    assert_eq!(reset.json["removed"], 2);
+    assert_eq!(groups.quantity(&group).await.unwrap(), 0);
+    let unknown = call(
+        &c.app,
+        post(
+            "/console/api/groups/nope/reset".into(),
+            serde_json::json!({}),
+            &csrf,
+        ),
+    )
+    .await;
+    assert_problem(&unknown, StatusCode::NOT_FOUND, "not-found");
+
+    let (auditor_cookie, _) = logged_in(&c, "olu").await;
+    let trail = call(
+        &c.app,
+        Request::get(format!("/console/api/audit?subject=Group/{group}"))
+            .header(header::COOKIE, &auditor_cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    let actions: Vec<&str> = trail.json["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "console.group.read",
+        "console.group.remove-member",
+        "console.group.reset",
+    ] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
 }

@@ -647,8 +647,15 @@ async function renderAuthorizedUser(id) {
       failed(error);
     }
   };
+  let au = null;
+  try {
+    au = ((await api("GET", "/authorized-users")).authorized_users || []).find((u) => u.id === id) || null;
+  } catch (_) {
+    // The clients above were readable; the Group section says what is missing.
+  }
   show(
     el("h2", {}, "Authorized User " + id + " ", el("a", { href: "#/authorized-users", class: "muted", text: "(all)" })),
+    au ? el("p", { class: "muted", text: au.name + " · " + fmt(au.kind) + " · facilities " + (au.facilities || []).join(", ") + " · HL7 login " + au.username }) : null,
     el("h3", { text: "SMART Backend Services clients (" + clients.length + ")" }),
     clients.length
       ? el("table", { id: "clients" },
@@ -661,8 +668,77 @@ async function renderAuthorizedUser(id) {
             el("button", { type: "button", onclick: () => rotate(c) }, "Rotate keys"), " ",
             el("button", { type: "button", class: "danger", onclick: () => remove(c) }, "Remove"))))))
       : el("p", { class: "muted", text: "No clients yet." }),
+    el("section", { id: "group-section", "aria-label": "Group" }),
     el("h3", { text: "Register a client" }),
     form);
+  if (au && au.group) await drawGroup(au.group, false);
+  else document.getElementById("group-section").replaceChildren(el("h3", { text: "Group" }), el("p", { class: "muted", text: "No Group (the policy gives this kind of Authorized User none)." }));
+}
+
+// A Group's members with the evidence behind each; remove one, or reset all.
+async function drawGroup(group, removedToo, after, rows) {
+  const section = document.getElementById("group-section");
+  if (!section) return;
+  const q = new URLSearchParams({ limit: "100" });
+  if (removedToo) q.set("removed", "true");
+  if (after) q.set("after", after);
+  let answer;
+  try {
+    answer = await api("GET", "/groups/" + encodeURIComponent(group) + "?" + q.toString());
+  } catch (error) {
+    return failed(error);
+  }
+  const all = (rows || []).concat(answer.members || []);
+  const evidence = (e) => e ? fmt(e.kind) + " " + e.message + " (" + fmt(e.certainty) + ", " + when(e.at) + ")" : "";
+  const remove = async (person) => {
+    const reason = window.prompt("Why does person " + person + " leave this Group?", "");
+    if (reason === null) return;
+    try {
+      await api("POST", "/groups/" + encodeURIComponent(group) + "/members/" + encodeURIComponent(person) + "/remove", { reason });
+      say("Person " + person + " left Group " + group + ".", "ok");
+      drawGroup(group, removedToo);
+    } catch (error) {
+      failed(error);
+    }
+  };
+  const reset = async () => {
+    const reason = window.prompt("Reset Group " + group + ": every member leaves. Why?", "");
+    if (reason === null) return;
+    try {
+      const done = await api("POST", "/groups/" + encodeURIComponent(group) + "/reset", { reason });
+      say("Group " + group + " reset: " + done.removed + " member(s) left.", "ok");
+      drawGroup(group, removedToo);
+    } catch (error) {
+      failed(error);
+    }
+  };
+  const toggle = el("input", { type: "checkbox", id: "group-removed", checked: removedToo });
+  toggle.addEventListener("change", () => drawGroup(group, toggle.checked));
+  section.replaceChildren(
+    el("h3", { text: "Group " + group + ": " + answer.quantity + " member(s)" }),
+    el("div", { class: "bar" },
+      el("label", { for: "group-removed" }, toggle, " Show removed members"),
+      el("button", { type: "button", class: "danger", id: "group-reset", onclick: reset }, "Reset Group")),
+    all.length
+      ? el("table", { id: "group-members" },
+        el("thead", {}, el("tr", {}, ["Person", "Name", "Birth date", "Member since", "Added by", "Latest evidence", "Status", ""].map((h) =>
+          el("th", { scope: "col", text: h })))),
+        el("tbody", {}, all.map((row) => {
+          const m = row.member;
+          return el("tr", { "data-person": m.person },
+            el("td", {}, el("a", { class: "id", href: "#/persons/" + encodeURIComponent(m.person), text: m.person })),
+            el("td", { text: fmt(row.name) }),
+            el("td", { text: fmt(row.birth_date) }),
+            el("td", { text: when(m.added_at) }),
+            el("td", { text: evidence(m.first) }),
+            el("td", { text: JSON.stringify(m.latest) === JSON.stringify(m.first) ? "(the same)" : evidence(m.latest) }),
+            el("td", { text: m.active ? "member" : "removed " + when(m.removed_at) + ": " + (m.removed_because || "") }),
+            el("td", {}, m.active ? el("button", { type: "button", class: "danger", onclick: () => remove(m.person) }, "Remove") : null));
+        })))
+      : el("p", { class: "muted", text: "No members." }),
+    answer.next
+      ? el("button", { type: "button", onclick: () => drawGroup(group, removedToo, answer.next, all) }, "More members")
+      : null);
 }
 
 // --- staff --------------------------------------------------------------------
