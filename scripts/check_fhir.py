@@ -3,7 +3,7 @@
 independent implementation: the `fhir.resources` models (pydantic), using
 its R4B package, FHIR R4's compatible successor for the resources we emit
 (Patient, Immunization, Group, Organization, OperationOutcome, Bundle,
-CapabilityStatement, and the $immds-forecast answer: Parameters holding
+CapabilityStatement, the console's AuditEvent export, and the $immds-forecast answer: Parameters holding
 ImmunizationEvaluation and ImmunizationRecommendation resources).
 
 Each file must parse as its resourceType with no unknown elements, empty

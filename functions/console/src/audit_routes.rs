@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use registry::audit::{AuditEvent, AuditSearch, MAX_SEARCH_DAYS};
+use registry::audit::{Actor, AuditEvent, AuditSearch, Outcome, MAX_SEARCH_DAYS};
 use registry::staff::StaffRole;
 
 use crate::session::{authenticate, require_role};
@@ -44,12 +44,21 @@ fn day_start(text: &str) -> Option<i64> {
     Some(date.day_number() * DAY_MS)
 }
 
-fn search_of(query: Option<&str>) -> Result<AuditSearch, Problem> {
+/// Most events one search answers, and one export file holds (an auditor
+/// exports a longer span in several files, by day).
+const MAX_SEARCH_EVENTS: u32 = 1000;
+const MAX_EXPORT_EVENTS: u32 = 10_000;
+
+fn search_of(
+    query: Option<&str>,
+    default_limit: u32,
+    max_limit: u32,
+) -> Result<AuditSearch, Problem> {
     let today = now_ms();
     let mut search = AuditSearch {
         from_ms: (today.div_euclid(DAY_MS) - DEFAULT_DAYS + 1) * DAY_MS,
         to_ms: today,
-        limit: 100,
+        limit: default_limit,
         ..AuditSearch::default()
     };
     let mut to_day = None;
@@ -74,8 +83,8 @@ fn search_of(query: Option<&str>) -> Result<AuditSearch, Problem> {
                 search.limit = value
                     .parse()
                     .ok()
-                    .filter(|n| (1..=1000).contains(n))
-                    .ok_or_else(|| bad("must be a number from 1 to 1000"))?
+                    .filter(|n| (1..=max_limit).contains(n))
+                    .ok_or_else(|| bad(&format!("must be a number from 1 to {max_limit}")))?
             }
             other => {
                 return Err(Problem::bad_request(format!(
@@ -115,26 +124,116 @@ pub(crate) async fn search(
     if let Err(p) = require_role(&session, &[StaffRole::Auditor]) {
         return p.into_response();
     }
-    let search = match search_of(query.as_deref()) {
+    let search = match search_of(query.as_deref(), 100, MAX_SEARCH_EVENTS) {
         Ok(s) => s,
         Err(p) => return p.into_response(),
     };
+    // Reading the trail is itself in the trail (what was asked, not what
+    // was answered).
+    let event = AuditEvent::new(
+        Actor::staff(&session.username),
+        "console.audit.search",
+        Outcome::Success,
+        now_ms(),
+    )
+    .detail(described(&search));
+    if let Err(p) = record_before_showing(&deps, event).await {
+        return p.into_response();
+    }
     match deps.audit.search(&search).await {
         Ok(events) => json(StatusCode::OK, &serde_json::json!({ "events": events })),
         Err(e) => Problem::unavailable(e).into_response(),
     }
 }
 
+fn described(search: &AuditSearch) -> String {
+    format!(
+        "actor {}, subject {}, from {} to {} (ms), at most {}",
+        search.actor.as_deref().unwrap_or("any"),
+        search.subject.as_deref().unwrap_or("any"),
+        search.from_ms,
+        search.to_ms,
+        search.limit
+    )
+}
+
+/// `GET /console/api/audit/export?…` (auditors, the same parameters as the
+/// search; at most 10,000 events, default all up to that): the events as
+/// FHIR AuditEvent resources, one per line (`application/fhir+ndjson`),
+/// newest first, as a file to keep.
+pub(crate) async fn export(
+    State(deps): State<Arc<ConsoleDeps>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let session = match authenticate(&deps, &headers).await {
+        Ok(s) => s,
+        Err(p) => return p.into_response(),
+    };
+    if let Err(p) = require_role(&session, &[StaffRole::Auditor]) {
+        return p.into_response();
+    }
+    let search = match search_of(query.as_deref(), MAX_EXPORT_EVENTS, MAX_EXPORT_EVENTS) {
+        Ok(s) => s,
+        Err(p) => return p.into_response(),
+    };
+    let event = AuditEvent::new(
+        Actor::staff(&session.username),
+        "console.audit.export",
+        Outcome::Success,
+        now_ms(),
+    )
+    .detail(described(&search));
+    if let Err(p) = record_before_showing(&deps, event).await {
+        return p.into_response();
+    }
+    let events = match deps.audit.search(&search).await {
+        Ok(events) => events,
+        Err(e) => return Problem::unavailable(e).into_response(),
+    };
+    let mut body = Vec::new();
+    for e in &events {
+        let resource = registry::audit::to_fhir(e, &deps.policy.identifier_base);
+        match serde_json::to_writer(&mut body, &resource) {
+            Ok(()) => body.push(b'\n'),
+            Err(e) => return Problem::unavailable(e).into_response(),
+        }
+    }
+    let day = iz::Clock::at(search.to_ms.div_euclid(1000)).instant();
+    let filename = format!("audit-{}.ndjson", day.get(..10).unwrap_or("export"));
+    (
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/fhir+ndjson"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
+                    .unwrap_or(HeaderValue::from_static("attachment")),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn search_of_default(query: Option<&str>) -> Result<AuditSearch, Problem> {
+        search_of(query, 100, MAX_SEARCH_EVENTS)
+    }
 
     #[test]
     fn days_and_parameters_are_read_or_refused_with_reasons() {
         assert_eq!(day_start("1970-01-02"), Some(DAY_MS));
         assert_eq!(day_start("2026-02-30"), None);
         assert_eq!(day_start("20260101"), None);
-        let s = search_of(Some(
+        let s = search_of_default(Some(
             "actor=staff%2Frita&from=2026-12-01&to=2026-12-03&limit=5",
         ))
         .unwrap();
@@ -148,8 +247,8 @@ mod tests {
             "from=2026-12-03&to=2026-12-01",
             "from=2020-01-01&to=2026-01-01",
         ] {
-            assert!(search_of(Some(bad)).is_err(), "{bad}");
+            assert!(search_of_default(Some(bad)).is_err(), "{bad}");
         }
-        assert!(search_of(Some("subject=Person/p1&from=2020-01-01&to=2026-01-01")).is_ok());
+        assert!(search_of_default(Some("subject=Person/p1&from=2020-01-01&to=2026-01-01")).is_ok());
     }
 }

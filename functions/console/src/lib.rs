@@ -149,6 +149,7 @@ pub fn router(deps: Arc<ConsoleDeps>) -> Router {
             axum::routing::post(group_routes::reset),
         )
         .route("/console/api/audit", get(audit_routes::search))
+        .route("/console/api/audit/export", get(audit_routes::export))
         .route("/console/api/review", get(review_routes::queue))
         .route(
             "/console/api/review/{person}",

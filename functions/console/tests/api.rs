@@ -808,7 +808,7 @@ async fn the_openapi_document_describes_exactly_the_routes_that_answer() {
             );
         }
     }
-    assert_eq!(operations, 20, "documented operations");
+    assert_eq!(operations, 21, "documented operations");
     // And an undocumented path is not routed.
     let answer = c
         .app
@@ -1392,4 +1392,126 @@ async fn an_administrator_reads_a_group_removes_a_member_and_resets_it_and_each_
     ] {
         assert!(actions.contains(&action), "{action} in {actions:?}");
     }
+}
+
+#[tokio::test]
+async fn an_auditor_exports_the_trail_as_fhir_audit_events_and_the_export_is_itself_recorded() {
+    let c = console("https://iis.example.gov").await;
+    let (known, provisional) = a_possible_duplicate(&c, "").await;
+    let (cookie, csrf) = logged_in(&c, "rita").await;
+    let merged = call(
+        &c.app,
+        decide(
+            &provisional,
+            &cookie,
+            &csrf,
+            serde_json::json!({"decision": "same-person", "into": known, "reason": "one newborn"}),
+        ),
+    )
+    .await;
+    assert_eq!(merged.status, StatusCode::OK, "{}", merged.json);
+    let failed = call(
+        &c.app,
+        post_json("/console/api/session")
+            .body(Body::from(
+                serde_json::json!({"username": "rita", "password": "not the passphrase"})
+                    .to_string(),
+            ))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(failed.status, StatusCode::UNAUTHORIZED);
+
+    let export = |cookie: &str, query: &str| {
+        Request::get(format!("/console/api/audit/export{query}"))
+            .header(header::COOKIE, cookie)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let refused = call(&c.app, export(&cookie, "")).await;
+    assert_problem(&refused, StatusCode::FORBIDDEN, "forbidden");
+
+    let (auditor, _) = logged_in(&c, "olu").await;
+    let answer = c.app.clone().oneshot(export(&auditor, "")).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(
+        answer.headers()[header::CONTENT_TYPE],
+        "application/fhir+ndjson"
+    );
+    assert!(answer.headers()[header::CONTENT_DISPOSITION]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment; filename=\"audit-"));
+    let body = answer.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let actions: Vec<&str> = events
+        .iter()
+        .map(|e| e["subtype"][0]["code"].as_str().unwrap())
+        .collect();
+    for action in ["console.login", "console.review.merge"] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+    let merge = events
+        .iter()
+        .find(|e| e["subtype"][0]["code"] == "console.review.merge")
+        .unwrap();
+    assert_eq!(merge["resourceType"], "AuditEvent");
+    assert_eq!(merge["action"], "U");
+    assert_eq!(merge["outcome"], "0");
+    assert_eq!(
+        merge["entity"][0]["what"]["reference"],
+        format!("Patient/{provisional}")
+    );
+    assert_eq!(merge["agent"][0]["who"]["identifier"]["value"], "rita");
+    // A failed login is an authentication event that failed.
+    assert!(events
+        .iter()
+        .any(|e| e["type"]["code"] == "110114" && e["outcome"] == "4"));
+    // No PHI: the fixture's names and birth date appear nowhere.
+    for phi in ["Katherine", "Baby", "Jones", "20240305", "2024-03-05"] {
+        assert!(!text.contains(phi), "{phi} in the export");
+    }
+    if let Ok(dir) = std::env::var("IISBULK_FHIR_SAMPLES") {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            std::path::Path::new(&dir).join("console-audit-event.json"),
+            serde_json::to_vec_pretty(merge).unwrap(),
+        )
+        .unwrap();
+    }
+    for bad in ["?limit=10001", "?from=yesterday"] {
+        assert_problem(
+            &call(&c.app, export(&auditor, bad)).await,
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+        );
+    }
+
+    // The export, and the auditor's searches, are in the trail themselves.
+    let own = call(
+        &c.app,
+        Request::get("/console/api/audit?actor=staff/olu")
+            .header(header::COOKIE, &auditor)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    let own_actions: Vec<&str> = own.json["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        own_actions.contains(&"console.audit.export"),
+        "{own_actions:?}"
+    );
+    assert!(
+        own_actions.contains(&"console.audit.search"),
+        "{own_actions:?}"
+    );
 }

@@ -5,7 +5,8 @@
 //! the consolidated registry, with US Core in mind), [`Organization`] for the
 //! Authorized User, [`OperationOutcome`] for errors, a searchset
 //! [`Bundle`], and the `$immds-forecast` answer: [`ImmunizationEvaluation`]
-//! and [`ImmunizationRecommendation`] in [`Parameters`]. Empty optional
+//! and [`ImmunizationRecommendation`] in [`Parameters`]; and the audit
+//! trail's [`AuditEvent`]. Empty optional
 //! elements are left out, as FHIR JSON requires (no `null`, no empty
 //! arrays). Each resource serializes with its
 //! `resourceType` and refuses to deserialize from another type's JSON.

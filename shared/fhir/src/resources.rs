@@ -46,6 +46,7 @@ resource_type!(BundleType, "Bundle");
 resource_type!(ImmunizationEvaluationType, "ImmunizationEvaluation");
 resource_type!(ImmunizationRecommendationType, "ImmunizationRecommendation");
 resource_type!(ParametersType, "Parameters");
+resource_type!(AuditEventType, "AuditEvent");
 
 fn meta_is_empty(m: &Option<Meta>) -> bool {
     m.as_ref().is_none_or(Meta::is_empty)
@@ -452,4 +453,67 @@ mod tests {
             r#"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"not-found","diagnostics":"no such Group"}]}"#
         );
     }
+}
+
+/// One entry of the IIS's audit trail, as an auditor exports it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
+    pub resource_type: AuditEventType,
+    pub id: String,
+    pub r#type: Coding,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subtype: Vec<Coding>,
+    /// C | R | U | D | E
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    pub recorded: String,
+    /// 0 success | 4 minor failure | 8 serious failure | 12 major failure
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome_desc: Option<String>,
+    pub agent: Vec<AuditEventAgent>,
+    pub source: AuditEventSource,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entity: Vec<AuditEventEntity>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEventAgent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<CodeableConcept>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub who: Option<Reference>,
+    pub requestor: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<AuditEventNetwork>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEventNetwork {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// 1 machine name | 2 IP address | ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEventSource {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    pub observer: Reference,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEventEntity {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub what: Option<Reference>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<Coding>,
 }

@@ -250,6 +250,118 @@ impl AuditTrail {
     }
 }
 
+/// DICOM's audit event types (DCM), the FHIR AuditEvent.type codes for
+/// logins, queries, record reads and security changes.
+const DCM: &str = "http://dicom.nema.org/resources/ontology/DCM";
+const AUDIT_EVENT_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-event-type";
+
+/// The event as a FHIR R4 AuditEvent, for auditors' NDJSON export: the type
+/// from the action's family (login, query, record, security change, FHIR
+/// REST), the action itself as a subtype in the IIS's own system, the
+/// actor as an identifier (no names), persons as Patient references (the
+/// person id is the FHIR Patient id), Groups as Group references and other
+/// subjects as identifiers.
+pub fn to_fhir(event: &AuditEvent, identifier_base: &str) -> fhir::AuditEvent {
+    let base = identifier_base.trim_end_matches('/');
+    let action = event.action.as_str();
+    let last = action.rsplit('.').next().unwrap_or(action);
+    let (system, code, display) = if action.ends_with("login")
+        || action.ends_with("logout")
+        || action.starts_with("smart.token")
+    {
+        (DCM, "110114", "User Authentication")
+    } else if action.starts_with("hl7.query") {
+        (DCM, "110112", "Query")
+    } else if action.starts_with("console.audit") {
+        (DCM, "110101", "Audit Log Used")
+    } else if action.starts_with("console.staff")
+        || action.starts_with("console.client")
+        || action.starts_with("console.authorized-user")
+    {
+        (DCM, "110137", "User Security Attributes Changed")
+    } else if action.starts_with("fhir.") {
+        (AUDIT_EVENT_TYPE, "rest", "RESTful Operation")
+    } else {
+        (DCM, "110110", "Patient Record")
+    };
+    let crud = match last {
+        "read" | "search" => "R",
+        "add" => "C",
+        "remove" if action.starts_with("console.client") || action.starts_with("console.staff") => {
+            "D"
+        }
+        "login" | "logout" | "token" | "export" | "kick-off" | "download" | "forecast" | "z34"
+        | "z44" | "immds-forecast" => "E",
+        _ => "U",
+    };
+    let entity = event
+        .subjects
+        .iter()
+        .map(|subject| {
+            let what = match subject.split_once('/') {
+                Some(("Person", id)) => fhir::Reference::to("Patient", id),
+                Some(("Group", id)) => fhir::Reference::to("Group", id),
+                _ => fhir::Reference {
+                    identifier: Some(fhir::Identifier {
+                        system: Some(format!("{base}/audit-subject")),
+                        value: Some(subject.clone()),
+                        ..fhir::Identifier::default()
+                    }),
+                    ..fhir::Reference::default()
+                },
+            };
+            fhir::AuditEventEntity {
+                what: Some(what),
+                r#type: None,
+            }
+        })
+        .collect();
+    fhir::AuditEvent {
+        resource_type: fhir::AuditEventType,
+        id: event.id.clone(),
+        r#type: fhir::Coding::new(system, code, Some(display)),
+        subtype: vec![fhir::Coding::new(
+            &format!("{base}/audit-action"),
+            action,
+            None,
+        )],
+        action: Some(crud.into()),
+        recorded: iz::Clock::at(event.at_ms.div_euclid(1000)).instant(),
+        outcome: Some(match event.outcome {
+            Outcome::Success => "0".into(),
+            Outcome::Failure => "4".into(),
+        }),
+        outcome_desc: Some(event.detail.clone()).filter(|d| !d.is_empty()),
+        agent: vec![fhir::AuditEventAgent {
+            r#type: None,
+            who: Some(fhir::Reference {
+                identifier: Some(fhir::Identifier {
+                    system: Some(format!("{base}/audit-actor/{}", event.actor.kind.as_str())),
+                    value: Some(event.actor.id.clone()).filter(|id| !id.is_empty()),
+                    ..fhir::Identifier::default()
+                }),
+                ..fhir::Reference::default()
+            }),
+            requestor: true,
+            network: event
+                .source
+                .as_ref()
+                .map(|address| fhir::AuditEventNetwork {
+                    address: Some(address.clone()),
+                    r#type: Some("2".into()),
+                }),
+        }],
+        source: fhir::AuditEventSource {
+            site: None,
+            observer: fhir::Reference {
+                display: Some("iisbulk".into()),
+                ..fhir::Reference::default()
+            },
+        },
+        entity,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,5 +472,60 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(limited.len(), 1);
+    }
+
+    #[test]
+    fn an_event_becomes_a_fhir_audit_event_with_ids_only() {
+        let mut event = AuditEvent::new(
+            Actor::staff("rita"),
+            "console.review.merge",
+            Outcome::Success,
+            T0 + 1234,
+        )
+        .subject("Person/p1")
+        .subject("Person/p2")
+        .detail("same birth hospital record");
+        event.source = Some("127.0.0.1".into());
+        let fhir = to_fhir(&event, "https://iis.example.gov/id/");
+        let json = serde_json::to_value(&fhir).unwrap();
+        assert_eq!(json["resourceType"], "AuditEvent");
+        assert_eq!(json["id"], event.id.as_str());
+        assert_eq!(json["type"]["code"], "110110");
+        assert_eq!(json["subtype"][0]["code"], "console.review.merge");
+        assert_eq!(
+            json["subtype"][0]["system"],
+            "https://iis.example.gov/id/audit-action"
+        );
+        assert_eq!(json["action"], "U");
+        assert_eq!(json["outcome"], "0");
+        assert_eq!(json["recorded"], "2027-01-15T08:00:01Z");
+        assert_eq!(json["agent"][0]["who"]["identifier"]["value"], "rita");
+        assert_eq!(
+            json["agent"][0]["who"]["identifier"]["system"],
+            "https://iis.example.gov/id/audit-actor/staff"
+        );
+        assert_eq!(json["agent"][0]["network"]["address"], "127.0.0.1");
+        assert_eq!(json["entity"][1]["what"]["reference"], "Patient/p2");
+        assert_eq!(json["outcomeDesc"], "same birth hospital record");
+
+        let login = AuditEvent::new(
+            Actor {
+                kind: ActorKind::Unauthenticated,
+                id: "mallory".into(),
+            },
+            "console.login",
+            Outcome::Failure,
+            T0,
+        )
+        .subject("AuthorizedUser/valley");
+        let json = serde_json::to_value(to_fhir(&login, "urn:iisbulk:id")).unwrap();
+        assert_eq!(json["type"]["code"], "110114");
+        assert_eq!(json["action"], "E");
+        assert_eq!(json["outcome"], "4");
+        assert_eq!(
+            json["entity"][0]["what"]["identifier"]["value"],
+            "AuthorizedUser/valley"
+        );
+        assert!(json.get("outcomeDesc").is_none());
     }
 }

@@ -811,7 +811,11 @@ async function renderAudit(query) {
     location.hash = "#/audit?" + q.toString();
   });
   const results = el("div", { id: "audit-results" }, el("p", { class: "muted", text: "Searching…" }));
-  show(el("h2", { text: "Audit trail" }), form, results);
+  const exportLink = el("a", {
+    id: "audit-export", download: "",
+    href: "/console/api/audit/export" + (params.toString() ? "?" + params.toString() : ""),
+  }, "Export these events as FHIR AuditEvent NDJSON");
+  show(el("h2", { text: "Audit trail" }), form, el("p", {}, exportLink), results);
   try {
     const answer = await api("GET", "/audit" + (params.toString() ? "?" + params.toString() : ""));
     const events = answer.events || [];
