@@ -419,18 +419,23 @@ def administrator_test(binary, url, secret, artefacts, workdir):
         page.fits_the_screen()
         page.screenshot("clinic-and-client")
 
+        # The flow stops here: the matcher and membership catch up on it in
+        # order, and the clinic's child comes after.
+        traffic.stop.set()
+        traffic.join(timeout=30)
+
         # The clinic's first child joins its Group; the administrator sees
         # why, and removes the member (a prompt asks why).
         code = post_hl7(url, vxu("NORTHSIDE", "NS0001", "NS1", "Quinn", "Harper", "F", "20240101", 77, "Ito"),
                         login=("northside", "northside password 1"))
         if code != "AA":
             fail(f"the new clinic's first VXU was answered {code}")
-        deadline = time.time() + 30
+        deadline = time.time() + 180
         while not driver.find_elements(By.CSS_SELECTOR, "#group-members tbody tr[data-person]"):
             if time.time() > deadline:
                 page.screenshot("failure")
                 fail("the clinic's child never appeared in its Group on the page")
-            time.sleep(0.5)
+            time.sleep(1)
             driver.refresh()
             page.find("#group-section h3")
         page.screenshot("group-with-member")
@@ -442,6 +447,17 @@ def administrator_test(binary, url, secret, artefacts, workdir):
         page.wait_for("the member is removed", lambda: "left Group" in page.status())
         page.find("#group-section h3")
         page.wait_for("the Group is empty", lambda: ": 0 member(s)" in page.find("#group-section h3").text)
+
+        # The clinic opens a second site: the administrator adds its facility.
+        page.find("#edit-section summary").click()
+        page.check_labels()
+        page.find("#f-add-facilities").send_keys("NORTHSIDE-2")
+        page.find("#edit-authorized-user button[type=submit]").click()
+        page.wait_for("the edit is saved", lambda: page.status().startswith("Saved the changes"))
+        code = post_hl7(url, vxu("NORTHSIDE-2", "NS2-0001", "NS2", "Quinn", "Rowan", "M", "20240202", 78, "Ito"),
+                        login=("northside", "northside password 1"))
+        if code != "AA":
+            fail(f"the new site's VXU was answered {code}")
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
@@ -454,7 +470,7 @@ def administrator_test(binary, url, secret, artefacts, workdir):
     if not token.get("access_token"):
         fail(f"the new client got no token: {token}")
     print(f"administrator: onboarded a clinic and its client from the page while {traffic.accepted} VXUs were accepted; "
-          "the clinic's child joined its Group and was removed from the page; the client gets a token")
+          "the clinic's child joined its Group and was removed from the page; its second site was added; the client gets a token")
 
 
 def main():

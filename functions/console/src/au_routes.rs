@@ -138,3 +138,113 @@ pub(crate) async fn add(
         Err(e) => Problem::unavailable(e).into_response(),
     }
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Edit {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    add_facilities: Vec<String>,
+    #[serde(default)]
+    remove_facilities: Vec<String>,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+/// `PATCH /console/api/authorized-users/{au}`: rename, add or remove
+/// facilities, reset the HL7 password; all of it or nothing (200 with the
+/// Authorized User as it now is).
+pub(crate) async fn edit(
+    State(deps): State<Arc<ConsoleDeps>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let session = match authenticate(&deps, &headers).await {
+        Ok(s) => s,
+        Err(p) => return p.into_response(),
+    };
+    if let Err(p) = require_role(&session, &[StaffRole::Administrator])
+        .and_then(|()| require_csrf(&session, &headers))
+    {
+        return p.into_response();
+    }
+    let edit: Edit = match json_body(&headers, body) {
+        Ok(e) => e,
+        Err(p) => return p.into_response(),
+    };
+    let change = registry::AuEdit {
+        name: edit.name,
+        add_facilities: edit.add_facilities,
+        remove_facilities: edit.remove_facilities,
+        password: edit.password,
+    };
+    if change == registry::AuEdit::default() {
+        return Problem::bad_request(
+            "nothing to change: give name, add_facilities, remove_facilities or password",
+        )
+        .into_response();
+    }
+    // What changed, in words (never the password).
+    let mut what = Vec::new();
+    if change.name.is_some() {
+        what.push("name".to_owned());
+    }
+    if !change.add_facilities.is_empty() {
+        what.push(format!(
+            "facilities added: {}",
+            change.add_facilities.join(", ")
+        ));
+    }
+    if !change.remove_facilities.is_empty() {
+        what.push(format!(
+            "facilities removed: {}",
+            change.remove_facilities.join(", ")
+        ));
+    }
+    if change.password.is_some() {
+        what.push("HL7 password reset".to_owned());
+    }
+    let users = AuthorizedUsers::new(deps.patients.persons().store_arc());
+    match users.edit(&id, &change).await {
+        Ok(au) => {
+            record(
+                &deps,
+                AuditEvent::new(
+                    Actor::staff(&session.username),
+                    "console.authorized-user.edit",
+                    Outcome::Success,
+                    now_ms(),
+                )
+                .subject(format!("AuthorizedUser/{id}"))
+                .detail(what.join("; ")),
+            )
+            .await;
+            json(StatusCode::OK, &view(&au))
+        }
+        Err(AuError::Invalid(m)) => Problem::bad_request(m).into_response(),
+        Err(AuError::NotFound(_)) => Problem::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not found",
+            format!("no Authorized User '{id}'"),
+        )
+        .into_response(),
+        Err(e @ AuError::FacilityTaken(_)) => Problem::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "Already exists",
+            e.to_string(),
+        )
+        .into_response(),
+        Err(AuError::Store(e)) if e.is_condition_failed() => Problem::new(
+            StatusCode::CONFLICT,
+            "stale",
+            "Changed meanwhile",
+            format!("Authorized User '{id}' changed while this edit was made; read it again"),
+        )
+        .into_response(),
+        Err(e) => Problem::unavailable(e).into_response(),
+    }
+}

@@ -128,6 +128,10 @@ pub fn router(deps: Arc<ConsoleDeps>) -> Router {
             get(au_routes::list).post(au_routes::add),
         )
         .route(
+            "/console/api/authorized-users/{au}",
+            axum::routing::patch(au_routes::edit),
+        )
+        .route(
             "/console/api/authorized-users/{au}/clients",
             get(client_routes::list).post(client_routes::add),
         )

@@ -808,7 +808,7 @@ async fn the_openapi_document_describes_exactly_the_routes_that_answer() {
             );
         }
     }
-    assert_eq!(operations, 21, "documented operations");
+    assert_eq!(operations, 22, "documented operations");
     // And an undocumented path is not routed.
     let answer = c
         .app
@@ -1514,4 +1514,168 @@ async fn an_auditor_exports_the_trail_as_fhir_audit_events_and_the_export_is_its
         own_actions.contains(&"console.audit.search"),
         "{own_actions:?}"
     );
+}
+
+#[tokio::test]
+async fn an_administrator_edits_an_authorized_user_all_at_once_or_not_at_all() {
+    let c = console("https://iis.example.gov").await;
+    let users = AuthorizedUsers::new(c.store.clone());
+    for (id, facility) in [("valley-peds", "VALLEYPEDS"), ("hilltop", "HILLTOP")] {
+        users
+            .add(
+                NewAuthorizedUser {
+                    id: id.into(),
+                    kind: AuKind::Clinic,
+                    name: id.into(),
+                    facilities: vec![facility.into()],
+                    username: id.into(),
+                    password: "a long enough password".into(),
+                },
+                0,
+            )
+            .await
+            .unwrap();
+    }
+    let before = users.get("valley-peds").await.unwrap().unwrap();
+    let answer = login(&c.app, "ada", Some(code_now(&c.admin_totp))).await;
+    let cookie = cookie_of(&answer);
+    let csrf = answer.json["csrf_token"].as_str().unwrap().to_owned();
+    let edit = |au: &str, body: serde_json::Value, csrf: &str| {
+        Request::patch(format!("/console/api/authorized-users/{au}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::COOKIE, &cookie)
+            .header(CSRF_HEADER, csrf)
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+
+    let edited = call(
+        &c.app,
+        edit(
+            "valley-peds",
+            serde_json::json!({
+                "name": "Valley Pediatrics & Family",
+                "add_facilities": ["VALLEYPEDS-2"],
+                "password": "a brand new password"
+            }),
+            &csrf,
+        ),
+    )
+    .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.json);
+    assert_eq!(edited.json["name"], "Valley Pediatrics & Family");
+    assert_eq!(
+        edited.json["facilities"],
+        serde_json::json!(["VALLEYPEDS", "VALLEYPEDS-2"])
+    );
+    let after = users.get("valley-peds").await.unwrap().unwrap();
+    assert_ne!(
+        after.password_hash, before.password_hash,
+        "the login was reset"
+    );
+
+    // A facility another Authorized User sends for: 409, and nothing of the
+    // edit is applied (the name stays, the facility it would drop stays).
+    let taken = call(
+        &c.app,
+        edit(
+            "valley-peds",
+            serde_json::json!({
+                "name": "Renamed",
+                "add_facilities": ["HILLTOP"],
+                "remove_facilities": ["VALLEYPEDS"]
+            }),
+            &csrf,
+        ),
+    )
+    .await;
+    assert_problem(&taken, StatusCode::CONFLICT, "conflict");
+    let unchanged = users.get("valley-peds").await.unwrap().unwrap();
+    assert_eq!(unchanged.name, "Valley Pediatrics & Family");
+    assert!(unchanged.sends_for("VALLEYPEDS"));
+
+    // Moving a facility: dropped here, it can be given to another.
+    let moved = call(
+        &c.app,
+        edit(
+            "valley-peds",
+            serde_json::json!({ "remove_facilities": ["VALLEYPEDS-2"] }),
+            &csrf,
+        ),
+    )
+    .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.json);
+    let given = call(
+        &c.app,
+        edit(
+            "hilltop",
+            serde_json::json!({ "add_facilities": ["VALLEYPEDS-2"] }),
+            &csrf,
+        ),
+    )
+    .await;
+    assert_eq!(given.status, StatusCode::OK, "{}", given.json);
+
+    for (body, status, kind) in [
+        (
+            serde_json::json!({}),
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+        ),
+        (
+            serde_json::json!({ "remove_facilities": ["VALLEYPEDS"] }),
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+        ),
+        (
+            serde_json::json!({ "remove_facilities": ["NOT-OURS"] }),
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+        ),
+        (
+            serde_json::json!({ "password": "short" }),
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+        ),
+        (
+            serde_json::json!({ "add_facilities": ["BAD|ID"] }),
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+        ),
+        (
+            serde_json::json!({ "colour": "red" }),
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+        ),
+    ] {
+        let answer = call(&c.app, edit("valley-peds", body.clone(), &csrf)).await;
+        assert_problem(&answer, status, kind);
+    }
+    let unknown = call(
+        &c.app,
+        edit("nobody", serde_json::json!({ "name": "X" }), &csrf),
+    )
+    .await;
+    assert_problem(&unknown, StatusCode::NOT_FOUND, "not-found");
+    let forged = call(
+        &c.app,
+        edit("valley-peds", serde_json::json!({ "name": "X" }), "forged"),
+    )
+    .await;
+    assert_problem(&forged, StatusCode::FORBIDDEN, "csrf");
+
+    // Recorded, without the password.
+    let (auditor, _) = logged_in(&c, "olu").await;
+    let trail = call(
+        &c.app,
+        Request::get("/console/api/audit?subject=AuthorizedUser/valley-peds")
+            .header(header::COOKIE, &auditor)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    let text = trail.json.to_string();
+    assert!(text.contains("console.authorized-user.edit"), "{text}");
+    assert!(text.contains("HL7 password reset"), "{text}");
+    assert!(!text.contains("a brand new password"));
 }

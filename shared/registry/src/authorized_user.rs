@@ -92,6 +92,21 @@ pub struct NewAuthorizedUser {
     pub password: String,
 }
 
+/// An administrator's change to an Authorized User: applied whole, in one
+/// transaction, or not at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuEdit {
+    pub name: Option<String>,
+    /// Facility ids it now also sends for (MSH-4 / SOAP facilityID).
+    pub add_facilities: Vec<String>,
+    /// Facility ids it no longer sends for; their messages are refused from
+    /// then on (AR, MSH-4 not its own), and another Authorized User may
+    /// take them.
+    pub remove_facilities: Vec<String>,
+    /// A new HL7 password (a login reset); the username stays.
+    pub password: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuError {
     /// The input is not acceptable; the text says which value and why.
@@ -424,6 +439,100 @@ impl AuthorizedUsers {
             }
             Err(StoreError::ConditionFailed { index: Some(1) }) => {
                 Err(AuError::FacilityTaken(facility.into()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Applies an administrator's edit at once or not at all: the record
+    /// under its version, a pointer created for every added facility (none
+    /// may belong to anyone else) and removed for every facility dropped.
+    /// An Authorized User keeps at least one facility.
+    pub async fn edit(&self, id: &str, edit: &AuEdit) -> Result<AuthorizedUser, AuError> {
+        if let Some(name) = &edit.name {
+            if name.trim().is_empty() {
+                return Err(AuError::Invalid("the name must not be empty".into()));
+            }
+        }
+        if let Some(password) = &edit.password {
+            check_password(password)?;
+        }
+        for f in &edit.add_facilities {
+            check_facility(f)?;
+            if edit.remove_facilities.contains(f) {
+                return Err(AuError::Invalid(format!(
+                    "facility '{f}' is both added and removed"
+                )));
+            }
+        }
+        let mut au = self
+            .get(id)
+            .await?
+            .ok_or_else(|| AuError::NotFound(id.into()))?;
+        for f in &edit.remove_facilities {
+            if !au.sends_for(f) {
+                return Err(AuError::Invalid(format!(
+                    "Authorized User '{id}' does not send for facility '{f}'"
+                )));
+            }
+        }
+        let mut added: Vec<String> = Vec::new();
+        for f in &edit.add_facilities {
+            if !au.sends_for(f) && !added.contains(f) {
+                added.push(f.clone());
+            }
+        }
+        let mut facilities: Vec<String> = au
+            .facilities
+            .iter()
+            .filter(|f| !edit.remove_facilities.contains(f))
+            .cloned()
+            .collect();
+        facilities.extend(added.iter().cloned());
+        if facilities.is_empty() {
+            return Err(AuError::Invalid(
+                "an Authorized User keeps at least one facility id".into(),
+            ));
+        }
+        if facilities.len() > 90 {
+            return Err(AuError::Invalid(
+                "at most 90 facility ids per Authorized User".into(),
+            ));
+        }
+        au.facilities = facilities;
+        if let Some(name) = &edit.name {
+            au.name = name.trim().to_owned();
+        }
+        if let Some(password) = &edit.password {
+            au.password_hash = credentials::hash_password(password);
+        }
+        let mut writes = vec![Write::Put {
+            item: Item::new(keys::au(id), encode(&au)?),
+            cond: Condition::Version(au.version),
+        }];
+        for f in &added {
+            writes.push(Write::Put {
+                item: Item::new(keys::facility(f), encode(&Pointer { au: id.into() })?),
+                cond: Condition::Absent,
+            });
+        }
+        let mut removed: Vec<&String> = Vec::new();
+        for f in &edit.remove_facilities {
+            if !removed.contains(&f) {
+                removed.push(f);
+                writes.push(Write::Delete {
+                    key: keys::facility(f),
+                    cond: Condition::None,
+                });
+            }
+        }
+        match self.store.transact(writes).await {
+            Ok(()) => {
+                au.version += 1;
+                Ok(au)
+            }
+            Err(StoreError::ConditionFailed { index: Some(i) }) if i >= 1 && i <= added.len() => {
+                Err(AuError::FacilityTaken(added[i - 1].clone()))
             }
             Err(e) => Err(e.into()),
         }

@@ -23,7 +23,9 @@ mod retry;
 pub mod smart;
 pub mod staff;
 
-pub use authorized_user::{AuError, AuKind, AuthorizedUser, AuthorizedUsers, NewAuthorizedUser};
+pub use authorized_user::{
+    AuEdit, AuError, AuKind, AuthorizedUser, AuthorizedUsers, NewAuthorizedUser,
+};
 pub use credentials::{AuthError, Credentials};
 pub use intake::{Delivery, Intake, IntakeError, Transport};
 pub use message::{AcceptedMessage, MessageRecord};

@@ -30,6 +30,11 @@ function main() {
   return document.getElementById("main");
 }
 
+// Replaces a node's children, leaving out the absent ones (null, false).
+function fill(node, ...children) {
+  node.replaceChildren(...children.flat().filter((n) => n !== null && n !== undefined && n !== false));
+}
+
 function show(...nodes) {
   main().replaceChildren(...nodes.flat().filter((n) => n !== null && n !== undefined && n !== false));
 }
@@ -656,6 +661,7 @@ async function renderAuthorizedUser(id) {
   show(
     el("h2", {}, "Authorized User " + id + " ", el("a", { href: "#/authorized-users", class: "muted", text: "(all)" })),
     au ? el("p", { class: "muted", text: au.name + " · " + fmt(au.kind) + " · facilities " + (au.facilities || []).join(", ") + " · HL7 login " + au.username }) : null,
+    au ? editAuthorizedUser(au) : null,
     el("h3", { text: "SMART Backend Services clients (" + clients.length + ")" }),
     clients.length
       ? el("table", { id: "clients" },
@@ -672,7 +678,42 @@ async function renderAuthorizedUser(id) {
     el("h3", { text: "Register a client" }),
     form);
   if (au && au.group) await drawGroup(au.group, false);
-  else document.getElementById("group-section").replaceChildren(el("h3", { text: "Group" }), el("p", { class: "muted", text: "No Group (the policy gives this kind of Authorized User none)." }));
+  else fill(document.getElementById("group-section"), el("h3", { text: "Group" }), el("p", { class: "muted", text: "No Group (the policy gives this kind of Authorized User none)." }));
+}
+
+// Rename, facilities in and out, a login reset: one PATCH, all or nothing.
+function editAuthorizedUser(au) {
+  const name = el("input", { name: "name", value: au.name, required: true });
+  const add = el("input", { name: "add_facilities", "aria-describedby": "add-facilities-help" });
+  const removals = (au.facilities || []).map((f, i) =>
+    el("label", { for: "remove-facility-" + i },
+      el("input", { type: "checkbox", id: "remove-facility-" + i, value: f }), " " + f));
+  const password = el("input", { name: "password", type: "password", minlength: 12, autocomplete: "new-password" });
+  const form = el("form", { class: "stack", id: "edit-authorized-user" },
+    field("Name", name),
+    field("Add facilities", add),
+    el("span"), el("span", { id: "add-facilities-help", class: "muted", text: "Facility ids, separated by commas." }),
+    el("span", { text: "Stop accepting" }), el("div", {}, removals),
+    field("New HL7 password", password),
+    el("div", { class: "actions" }, el("button", { type: "submit", class: "primary", text: "Save changes" })));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = {};
+    if (name.value.trim() && name.value.trim() !== au.name) body.name = name.value.trim();
+    const added = add.value.split(",").map((f) => f.trim()).filter(Boolean);
+    if (added.length) body.add_facilities = added;
+    const removed = removals.map((l) => l.querySelector("input")).filter((c) => c.checked).map((c) => c.value);
+    if (removed.length) body.remove_facilities = removed;
+    if (password.value) body.password = password.value;
+    try {
+      await api("PATCH", "/authorized-users/" + encodeURIComponent(au.id), body);
+      await renderAuthorizedUser(au.id);
+      say("Saved the changes to " + au.id + ".", "ok");
+    } catch (error) {
+      failed(error);
+    }
+  });
+  return el("details", { id: "edit-section" }, el("summary", { text: "Edit name, facilities or HL7 login" }), form);
 }
 
 // A Group's members with the evidence behind each; remove one, or reset all.
@@ -714,7 +755,7 @@ async function drawGroup(group, removedToo, after, rows) {
   };
   const toggle = el("input", { type: "checkbox", id: "group-removed", checked: removedToo });
   toggle.addEventListener("change", () => drawGroup(group, toggle.checked));
-  section.replaceChildren(
+  fill(section,
     el("h3", { text: "Group " + group + ": " + answer.quantity + " member(s)" }),
     el("div", { class: "bar" },
       el("label", { for: "group-removed" }, toggle, " Show removed members"),
@@ -766,7 +807,7 @@ async function renderStaff() {
       await renderStaff();
       say("Added " + added.username + " (" + added.role + ").", "ok");
       if (added.totp_uri) {
-        document.getElementById("enrolment").replaceChildren(
+        fill(document.getElementById("enrolment"),
           el("p", { text: "Shown once: give this enrolment URI to " + added.username + " for an authenticator app." }),
           el("p", { class: "secret", text: added.totp_uri }));
       }
@@ -819,7 +860,7 @@ async function renderAudit(query) {
   try {
     const answer = await api("GET", "/audit" + (params.toString() ? "?" + params.toString() : ""));
     const events = answer.events || [];
-    results.replaceChildren(
+    fill(results,
       el("p", { class: "muted", text: events.length + " event(s), newest first." }),
       el("table", { id: "audit" },
         el("thead", {}, el("tr", {}, ["When", "Who", "Action", "Subjects", "Outcome", "From", "Detail"].map((h) => el("th", { scope: "col", text: h })))),
@@ -832,7 +873,7 @@ async function renderAudit(query) {
           el("td", { text: e.source || "" }),
           el("td", { text: e.detail || "" }))))));
   } catch (error) {
-    results.replaceChildren();
+    fill(results);
     failed(error);
   }
 }
