@@ -66,6 +66,13 @@ pub struct ServeArgs {
     /// tries them again.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
     park_after: u32,
+    /// SMART token requests one address may make at once (a host serving
+    /// many clients from one address may need more).
+    #[arg(long, default_value_t = bulk_api::RateLimit::TOKEN_ENDPOINT.burst)]
+    token_burst: u32,
+    /// SMART token requests a second one address may keep making.
+    #[arg(long, default_value_t = bulk_api::RateLimit::TOKEN_ENDPOINT.per_second)]
+    token_rate_per_second: f64,
 }
 
 pub const DEMO_USER: &str = "demo";
@@ -158,7 +165,10 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
             .map_err(|e| format!("--code-supplement {}: {e}", path.display()))?;
         tracing::info!(codes = n, "code supplement installed");
     }
-    // A bad policy stops start-up here, before anything is served.
+    // Bad limits and a bad policy stop start-up here, before anything is
+    // opened or served.
+    let token_limit = bulk_api::RateLimit::new(args.token_burst, args.token_rate_per_second)
+        .map_err(|e| format!("--token-burst / --token-rate-per-second: {e}"))?;
     let policy = Arc::new(crate::policy::load(args.policy.as_deref())?);
     tracing::info!(
         policy = %policy.version,
@@ -282,6 +292,7 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
         std::time::Duration::from_secs(60),
     ));
     bulk.exports = Some(jobs);
+    bulk.token_limiter = Arc::new(bulk_api::SourceLimiter::new(token_limit));
     let console = console::ConsoleDeps::new(matching.clone(), policy.clone(), &public_url);
     // The admin commands borrow the store while we hold it: a fresh token
     // each start, announced in the data directory to its owner only.

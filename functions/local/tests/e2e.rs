@@ -2577,3 +2577,47 @@ async fn the_served_token_endpoint_limits_each_address() {
     let body: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
     assert_eq!(body["error"], "invalid_request");
 }
+
+/// The token endpoint's per-address limit is the operator's to set: a burst
+/// of 2 lets the third request of one address through no more, and a limit
+/// that is none stops start-up naming the options.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_token_limit_per_address_is_set_on_the_command_line() {
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_iisbulk"))
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--token-burst",
+            "0",
+            "--data-dir",
+        ])
+        .arg(data.path().join("refused"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--token-burst"), "{err}");
+
+    let server = Server::start(
+        &data.path().join("served"),
+        &["--token-burst", "2", "--token-rate-per-second", "0.01"],
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let r = client()
+            .post(format!("{}/auth/token", server.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [400, 400, 429],
+        "two bad requests, then the limit"
+    );
+}
