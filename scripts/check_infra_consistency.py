@@ -1049,7 +1049,9 @@ def check_policy(root: Path, t: dict) -> list[str]:
         except (ValueError, KeyError, tomllib.TOMLDecodeError) as e:
             out.append(f"policy: samconfig [{env}] gives a policy that is not TOML: {e}")
             continue
-        if set(doc) != set(shipped) or any(set(doc[s]) - set(shipped[s]) - {"identifier_type", "assigning_authority"}
+        if set(doc) != set(shipped) or any(set(doc[s]) - set(shipped[s]) - {"identifier_type", "assigning_authority",
+                                                                    "patient_identifier_type",
+                                                                    "patient_assigning_authority"}
                                            for s in doc if isinstance(doc[s], dict)):
             out.append(f"policy: samconfig [{env}] gives options policy/jurisdiction.toml does not have: {doc}")
         for k, p in t["Parameters"].items():

@@ -2621,3 +2621,64 @@ async fn the_token_limit_per_address_is_set_on_the_command_line() {
         "two bad requests, then the limit"
     );
 }
+
+/// V2-dynamic (issue 26): with the jurisdiction's option on, the Z32 gives
+/// the asker the person's FHIR Patient id, and the asker's SMART client
+/// reads that Patient with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_v2_dynamic_a_z32_gives_the_patient_id_the_clinic_reads_over_fhir() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let policy = dir.path().join("policy.toml");
+    let shipped = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policy/jurisdiction.toml"),
+    )
+    .unwrap();
+    std::fs::write(
+        &policy,
+        shipped
+            .replace("patient_identifier = false", "patient_identifier = true")
+            .replace(
+                "# patient_identifier_type = \"PI\"",
+                "patient_identifier_type = \"PI\"",
+            )
+            .replace(
+                "# patient_assigning_authority = \"IISFHIR\"",
+                "patient_assigning_authority = \"IISFHIR\"",
+            ),
+    )
+    .unwrap();
+    let server = Server::start(&data, &["--policy", policy.to_str().unwrap()]);
+    let vxu = "MSH|^~\\&|EHR|DEMOGEN|IIS|IIS|20250601120000-0500||VXU^V04^VXU_V04|DYN-1|P|2.5.1|||ER|AL|||||Z22^CDCPHINVS|DEMOGEN|IIS\r\
+PID|1||DYN100^^^DEMOGEN^MR||Lindqvist^Elsa^^^^^L|Berg^^^^^^M|20240305|F|||4 Pine Road^^Lansing^MI^48910^USA^P\r\
+ORC|RE||DYN-1-1^DEMOGEN\rRXA|0|1|20240505||20^DTaP^CVX|999|||01^Historical^NIP001|||||||||||CP|A\r";
+    let (status, ack) = post_hl7(&server.url, DEMO_USER, DEMO_PASSWORD, vxu.into()).await;
+    assert_eq!((status, msa1(&ack).as_str()), (200, "AA"), "{ack}");
+    server
+        .matched
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the VXU was matched");
+    let z34 = "MSH|^~\\&|EHR|DEMOGEN|IIS|IIS|20250601120000-0500||QBP^Q11^QBP_Q11|DYN-Q1|P|2.5.1|||ER|AL|||||Z34^CDCPHINVS|DEMOGEN|IIS\r\
+QPD|Z34^Request Immunization History^CDCPHINVS|Q-DYN|DYN100^^^DEMOGEN^MR|Lindqvist^Elsa^^^^^L|Berg^^^^^^M|20240305|F\r\
+RCP|I|5^RD&records&HL70126\r";
+    let (status, rsp) = post_hl7(&server.url, DEMO_USER, DEMO_PASSWORD, z34.into()).await;
+    assert_eq!(status, 200);
+    assert!(rsp.contains("Z32^CDCPHINVS"), "{rsp}");
+    let pid = segment(&rsp, "PID")[0];
+    let id = pid
+        .split('|')
+        .nth(3)
+        .unwrap()
+        .split('~')
+        .find_map(|cx| cx.strip_suffix("^^^IISFHIR^PI"))
+        .unwrap_or_else(|| panic!("no FHIR Patient id in PID-3: {pid}"))
+        .to_owned();
+    // Registered while the server runs: the command works through it.
+    let client = register_client(&data, "demo-clinic");
+    let token = access_token(&server.url, &client);
+    let (status, patient) =
+        get_fhir(&format!("{}/fhir/Patient/{id}", server.url), Some(&token)).await;
+    assert_eq!(status, 200, "{patient}");
+    assert_eq!(patient["id"], id.as_str());
+    assert_eq!(patient["name"][0]["family"], "Lindqvist");
+}

@@ -148,6 +148,17 @@ impl Queries {
                     if let Some(id) = self.group_identifier(au, &person.id).await? {
                         patient.identifiers.push(id);
                     }
+                    // V2-dynamic: the FHIR Patient id, for the asker's FHIR
+                    // requests (a Z31 candidate list never carries it). A
+                    // person id is its Patient id: the registry makes them
+                    // hex, which `resources::fhir_id` keeps as it is.
+                    if let Some(spec) = &self.policy.jurisdiction.rsp_patient_identifier {
+                        patient.identifiers.push(Identifier {
+                            id: person.id.clone(),
+                            authority: Some(spec.assigning_authority.clone()),
+                            type_code: Some(spec.identifier_type.clone()),
+                        });
+                    }
                     let mut history = self.matching.history(&person.id).await?;
                     history.sort_by_key(|i| (i.order.administered, i.id.clone()));
                     let doses: Vec<RspDose<'_>> = history

@@ -730,3 +730,88 @@ async fn a_person_without_a_birth_date_gets_z33_ae_saying_why() {
         ("Z44", "AE")
     );
 }
+
+/// V2-dynamic: with the jurisdiction's option on, a Z32 (and a Z42) carries
+/// the person's FHIR Patient id as an extra PID-3 identifier of the type and
+/// assigning authority it chose; a Z31 candidate list never does.
+#[tokio::test]
+async fn with_v2_dynamic_on_a_z32_and_a_z42_carry_the_fhir_patient_id() {
+    let r = support::two_clinics().await;
+    let matching = PatientMatching::new(r.store.clone(), Arc::new(Matcher::default()));
+    let policy = registry::membership::JurisdictionPolicy::from_toml(
+        &registry::membership::DEFAULT_POLICY
+            .replace("patient_identifier = false", "patient_identifier = true")
+            .replace(
+                "# patient_identifier_type = \"PI\"",
+                "patient_identifier_type = \"PI\"",
+            )
+            .replace(
+                "# patient_assigning_authority = \"IISFHIR\"",
+                "patient_assigning_authority = \"IISFHIR\"",
+            ),
+    )
+    .unwrap();
+    let queries = Queries::new(
+        matching.clone(),
+        QueryPolicy {
+            jurisdiction: Arc::new(policy),
+            ..QueryPolicy::default()
+        },
+    );
+    let f = Fixture {
+        _dir: r.dir,
+        store: r.store.clone(),
+        intake: Intake::new(r.store, IisIdentity::default()).with_queries(queries.clone()),
+        queries,
+        matching,
+        clinic_a: r.clinic_a,
+        clinic_b: r.clinic_b,
+    };
+    let person = f
+        .send(
+            &f.clinic_a,
+            &vxu(
+                "FACA",
+                "V1",
+                "Sofia",
+                "A1",
+                "",
+                "",
+                &[("A-1", "08", "20240305", "LOT-HB1")],
+            ),
+        )
+        .await;
+    let expected = format!("{person}^^^IISFHIR^PI");
+    let z32 = f.ask(&f.clinic_a, &z34("FACA", "Q1", "Sofia", "5")).await;
+    let pid = segments(&z32, "PID");
+    assert!(pid[0].contains(&expected), "{z32}");
+    let z44 = z34("FACA", "Q2", "Sofia", "5")
+        .replace("Z34^CDCPHINVS", "Z44^CDCPHINVS")
+        .replace(
+            "Z34^Request Immunization History^CDCPHINVS",
+            "Z44^Request Evaluated History and Forecast^CDCPHINVS",
+        );
+    let z42 = f.ask(&f.clinic_a, &z44).await;
+    assert!(z42.contains("Z42^CDCPHINVS"), "{z42}");
+    assert!(segments(&z42, "PID")[0].contains(&expected), "{z42}");
+    // The off default keeps PID-3 as it was.
+    let plain = fixture().await;
+    plain
+        .send(
+            &plain.clinic_a,
+            &vxu(
+                "FACA",
+                "V1",
+                "Sofia",
+                "A1",
+                "",
+                "",
+                &[("A-1", "08", "20240305", "LOT-HB1")],
+            ),
+        )
+        .await;
+    let z32 = plain
+        .ask(&plain.clinic_a, &z34("FACA", "Q1", "Sofia", "5"))
+        .await;
+    assert!(!z32.contains("^IISFHIR^PI"), "{z32}");
+}

@@ -21,5 +21,5 @@ pub use groups::{
 pub use onboarding::onboard;
 pub use policy::{
     Association, Certainty, JurisdictionPolicy, MinimumCertainty, RspGroupIdentifier,
-    DEFAULT_POLICY,
+    RspPatientIdentifier, DEFAULT_POLICY,
 };

@@ -58,6 +58,16 @@ pub struct RspGroupIdentifier {
     pub assigning_authority: String,
 }
 
+/// V2-dynamic (the Bulk Retrieval of Public Health Data guide): the
+/// person's FHIR Patient id returned in Z32/Z42 PID-3 with the type and
+/// assigning authority the jurisdiction chose, so the Authorized User can
+/// use it in FHIR requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RspPatientIdentifier {
+    pub identifier_type: String,
+    pub assigning_authority: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JurisdictionPolicy {
     pub version: String,
@@ -67,6 +77,7 @@ pub struct JurisdictionPolicy {
     pub kinds: BTreeSet<AuKind>,
     pub association: Association,
     pub rsp_group_identifier: Option<RspGroupIdentifier>,
+    pub rsp_patient_identifier: Option<RspPatientIdentifier>,
     pub identifier_base: String,
     /// How reports become vaccination events (`[vaccination_events]`).
     pub vaccination_events: crate::persons::VaccinationRules,
@@ -102,6 +113,10 @@ struct RspSection {
     group_identifier: bool,
     identifier_type: Option<String>,
     assigning_authority: Option<String>,
+    #[serde(default)]
+    patient_identifier: bool,
+    patient_identifier_type: Option<String>,
+    patient_assigning_authority: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -186,6 +201,29 @@ impl JurisdictionPolicy {
             }
             None
         };
+        let rsp_patient_identifier = if file.rsp.patient_identifier {
+            let t = file.rsp.patient_identifier_type.unwrap_or_default();
+            let a = file.rsp.patient_assigning_authority.unwrap_or_default();
+            if let Err(e) = hl7_safe("rsp.patient_identifier_type", &t, 5) {
+                return fail(format!("{e} (required when rsp.patient_identifier = true)"));
+            }
+            if let Err(e) = hl7_safe("rsp.patient_assigning_authority", &a, 20) {
+                return fail(format!("{e} (required when rsp.patient_identifier = true)"));
+            }
+            Some(RspPatientIdentifier {
+                identifier_type: t,
+                assigning_authority: a,
+            })
+        } else {
+            if file.rsp.patient_identifier_type.is_some()
+                || file.rsp.patient_assigning_authority.is_some()
+            {
+                return fail(
+                    "rsp.patient_identifier_type / rsp.patient_assigning_authority are set but rsp.patient_identifier is false: turn it on or remove them".into(),
+                );
+            }
+            None
+        };
         let events = &file.vaccination_events;
         if events.historical_window_days > 30 {
             return fail(format!(
@@ -220,6 +258,7 @@ impl JurisdictionPolicy {
             kinds,
             association: m.association,
             rsp_group_identifier,
+            rsp_patient_identifier,
             identifier_base: base,
             vaccination_events: file.vaccination_events,
         })
@@ -363,5 +402,42 @@ mod tests {
                 assigning_authority: "IISGROUP".into()
             })
         );
+    }
+
+    #[test]
+    fn the_patient_identifier_of_v2_dynamic_is_named_by_the_jurisdiction() {
+        assert!(JurisdictionPolicy::from_toml(DEFAULT_POLICY)
+            .unwrap()
+            .rsp_patient_identifier
+            .is_none());
+        let on = DEFAULT_POLICY
+            .replace("patient_identifier = false", "patient_identifier = true")
+            .replace(
+                "# patient_identifier_type = \"PI\"",
+                "patient_identifier_type = \"PI\"",
+            );
+        let missing = JurisdictionPolicy::from_toml(&on).unwrap_err();
+        assert!(
+            missing.contains("rsp.patient_assigning_authority"),
+            "{missing}"
+        );
+        let ok = JurisdictionPolicy::from_toml(&on.replace(
+            "# patient_assigning_authority = \"IISFHIR\"",
+            "patient_assigning_authority = \"IISFHIR\"",
+        ))
+        .unwrap();
+        assert_eq!(
+            ok.rsp_patient_identifier,
+            Some(RspPatientIdentifier {
+                identifier_type: "PI".into(),
+                assigning_authority: "IISFHIR".into()
+            })
+        );
+        let stray = DEFAULT_POLICY.replace(
+            "# patient_identifier_type = \"PI\"",
+            "patient_identifier_type = \"PI\"",
+        );
+        let err = JurisdictionPolicy::from_toml(&stray).unwrap_err();
+        assert!(err.contains("rsp.patient_identifier is false"), "{err}");
     }
 }
