@@ -9,12 +9,11 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use registry::staff::StaffRole;
 use registry::{AuError, AuKind, AuthorizedUser, AuthorizedUsers, NewAuthorizedUser};
 use serde::Deserialize;
 
 use crate::audit_routes::record;
-use crate::session::{authenticate, json_body, require_csrf, require_role};
+use crate::session::{json_body, staff_in, Access, ADMINISTRATORS};
 use crate::{json, now, now_ms, ConsoleDeps, Problem};
 use registry::audit::{Actor, AuditEvent, Outcome};
 
@@ -34,11 +33,7 @@ fn view(au: &AuthorizedUser) -> serde_json::Value {
 
 /// `GET /console/api/authorized-users`.
 pub(crate) async fn list(State(deps): State<Arc<ConsoleDeps>>, headers: HeaderMap) -> Response {
-    let session = match authenticate(&deps, &headers).await {
-        Ok(s) => s,
-        Err(p) => return p.into_response(),
-    };
-    if let Err(p) = require_role(&session, &[StaffRole::Administrator]) {
+    if let Err(p) = staff_in(&deps, &headers, ADMINISTRATORS, Access::Read).await {
         return p.into_response();
     }
     let users = AuthorizedUsers::new(deps.patients.persons().store_arc());
@@ -69,15 +64,10 @@ pub(crate) async fn add(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let session = match authenticate(&deps, &headers).await {
+    let session = match staff_in(&deps, &headers, ADMINISTRATORS, Access::Change).await {
         Ok(s) => s,
         Err(p) => return p.into_response(),
     };
-    if let Err(p) = require_role(&session, &[StaffRole::Administrator])
-        .and_then(|()| require_csrf(&session, &headers))
-    {
-        return p.into_response();
-    }
     let new: Onboard = match json_body(&headers, body) {
         Ok(n) => n,
         Err(p) => return p.into_response(),
@@ -161,15 +151,10 @@ pub(crate) async fn edit(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let session = match authenticate(&deps, &headers).await {
+    let session = match staff_in(&deps, &headers, ADMINISTRATORS, Access::Change).await {
         Ok(s) => s,
         Err(p) => return p.into_response(),
     };
-    if let Err(p) = require_role(&session, &[StaffRole::Administrator])
-        .and_then(|()| require_csrf(&session, &headers))
-    {
-        return p.into_response();
-    }
     let edit: Edit = match json_body(&headers, body) {
         Ok(e) => e,
         Err(p) => return p.into_response(),

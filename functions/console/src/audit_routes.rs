@@ -7,9 +7,8 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use registry::audit::{Actor, AuditEvent, AuditSearch, Outcome, MAX_SEARCH_DAYS};
-use registry::staff::StaffRole;
 
-use crate::session::{authenticate, require_role};
+use crate::session::{staff_in, Access, AUDITORS};
 use crate::{json, now_ms, ConsoleDeps, Problem};
 
 const DAY_MS: i64 = 86_400_000;
@@ -117,13 +116,10 @@ pub(crate) async fn search(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let session = match authenticate(&deps, &headers).await {
+    let session = match staff_in(&deps, &headers, AUDITORS, Access::Read).await {
         Ok(s) => s,
         Err(p) => return p.into_response(),
     };
-    if let Err(p) = require_role(&session, &[StaffRole::Auditor]) {
-        return p.into_response();
-    }
     let search = match search_of(query.as_deref(), 100, MAX_SEARCH_EVENTS) {
         Ok(s) => s,
         Err(p) => return p.into_response(),
@@ -166,13 +162,10 @@ pub(crate) async fn export(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let session = match authenticate(&deps, &headers).await {
+    let session = match staff_in(&deps, &headers, AUDITORS, Access::Read).await {
         Ok(s) => s,
         Err(p) => return p.into_response(),
     };
-    if let Err(p) = require_role(&session, &[StaffRole::Auditor]) {
-        return p.into_response();
-    }
     let search = match search_of(query.as_deref(), MAX_EXPORT_EVENTS, MAX_EXPORT_EVENTS) {
         Ok(s) => s,
         Err(p) => return p.into_response(),

@@ -11,12 +11,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use registry::audit::{Actor, AuditEvent, Outcome};
 use registry::smart::{Client, ClientError, Clients};
-use registry::staff::{StaffRole, StaffSession};
+use registry::staff::StaffSession;
 use registry::AuthorizedUsers;
 use serde::Deserialize;
 
 use crate::audit_routes::record;
-use crate::session::{authenticate, json_body, require_csrf, require_role};
+use crate::session::{json_body, staff_in, Access, ADMINISTRATORS};
 use crate::{json, now_ms, ConsoleDeps, Problem};
 
 /// The scope a new client may be granted when none is named (read-only, as
@@ -50,20 +50,6 @@ fn client_problem(e: ClientError) -> Problem {
     }
 }
 
-/// The administrator behind a request; with `change`, its CSRF token too.
-async fn administrator(
-    deps: &ConsoleDeps,
-    headers: &HeaderMap,
-    change: bool,
-) -> Result<StaffSession, Problem> {
-    let session = authenticate(deps, headers).await?;
-    require_role(&session, &[StaffRole::Administrator])?;
-    if change {
-        require_csrf(&session, headers)?;
-    }
-    Ok(session)
-}
-
 async fn known_au(deps: &ConsoleDeps, au: &str) -> Result<(), Problem> {
     let users = AuthorizedUsers::new(deps.patients.persons().store_arc());
     match users.get(au).await {
@@ -94,7 +80,7 @@ pub(crate) async fn list(
     Path(au): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(p) = administrator(&deps, &headers, false).await {
+    if let Err(p) = staff_in(&deps, &headers, ADMINISTRATORS, Access::Read).await {
         return p.into_response();
     }
     if let Err(p) = known_au(&deps, &au).await {
@@ -148,7 +134,7 @@ pub(crate) async fn add(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let session = match administrator(&deps, &headers, true).await {
+    let session = match staff_in(&deps, &headers, ADMINISTRATORS, Access::Change).await {
         Ok(s) => s,
         Err(p) => return p.into_response(),
     };
@@ -192,7 +178,7 @@ pub(crate) async fn rotate(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let session = match administrator(&deps, &headers, true).await {
+    let session = match staff_in(&deps, &headers, ADMINISTRATORS, Access::Change).await {
         Ok(s) => s,
         Err(p) => return p.into_response(),
     };
@@ -222,7 +208,7 @@ pub(crate) async fn remove(
     Path(client_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let session = match administrator(&deps, &headers, true).await {
+    let session = match staff_in(&deps, &headers, ADMINISTRATORS, Access::Change).await {
         Ok(s) => s,
         Err(p) => return p.into_response(),
     };

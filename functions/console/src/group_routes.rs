@@ -14,12 +14,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use registry::audit::{Actor, AuditEvent, Outcome};
 use registry::membership::{GroupRecord, Groups, Member};
-use registry::staff::{StaffRole, StaffSession};
+use registry::staff::StaffSession;
 use serde::Deserialize;
 use store::Cursor;
 
 use crate::audit_routes::{record, record_before_showing};
-use crate::session::{authenticate, json_body, require_csrf, require_role};
+use crate::session::{json_body, staff_in, Access, ADMINISTRATORS};
 use crate::{json, now_ms, ConsoleDeps, Problem};
 
 const DEFAULT_LIMIT: u32 = 100;
@@ -29,19 +29,6 @@ const RESET_PAGE: u32 = 200;
 
 fn not_found(detail: String) -> Problem {
     Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
-}
-
-async fn administrator(
-    deps: &ConsoleDeps,
-    headers: &HeaderMap,
-    change: bool,
-) -> Result<StaffSession, Problem> {
-    let session = authenticate(deps, headers).await?;
-    require_role(&session, &[StaffRole::Administrator])?;
-    if change {
-        require_csrf(&session, headers)?;
-    }
-    Ok(session)
 }
 
 async fn group(deps: &ConsoleDeps, id: &str) -> Result<(Groups, GroupRecord), Problem> {
@@ -130,7 +117,7 @@ pub(crate) async fn show(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let session = match administrator(&deps, &headers, false).await {
+    let session = match staff_in(&deps, &headers, ADMINISTRATORS, Access::Read).await {
         Ok(s) => s,
         Err(p) => return p.into_response(),
     };
@@ -216,7 +203,7 @@ pub(crate) async fn remove(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let session = match administrator(&deps, &headers, true).await {
+    let session = match staff_in(&deps, &headers, ADMINISTRATORS, Access::Change).await {
         Ok(s) => s,
         Err(p) => return p.into_response(),
     };
@@ -282,7 +269,7 @@ pub(crate) async fn reset(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let session = match administrator(&deps, &headers, true).await {
+    let session = match staff_in(&deps, &headers, ADMINISTRATORS, Access::Change).await {
         Ok(s) => s,
         Err(p) => return p.into_response(),
     };

@@ -55,6 +55,34 @@ pub(crate) fn require_role(session: &StaffSession, roles: &[StaffRole]) -> Resul
     )))
 }
 
+/// Who administers Authorized Users, clients, Groups and staff.
+pub(crate) const ADMINISTRATORS: &[StaffRole] = &[StaffRole::Administrator];
+/// Who reads the audit trail.
+pub(crate) const AUDITORS: &[StaffRole] = &[StaffRole::Auditor];
+
+/// Whether a request reads or changes: a change must carry the CSRF token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    Read,
+    Change,
+}
+
+/// The session of a staff member in one of `roles`; for a change, with its
+/// CSRF token. 401, 403 or 403 `csrf` otherwise.
+pub(crate) async fn staff_in(
+    deps: &ConsoleDeps,
+    headers: &HeaderMap,
+    roles: &[StaffRole],
+    access: Access,
+) -> Result<StaffSession, Problem> {
+    let session = authenticate(deps, headers).await?;
+    require_role(&session, roles)?;
+    if access == Access::Change {
+        require_csrf(&session, headers)?;
+    }
+    Ok(session)
+}
+
 /// 403 unless the request carries the session's CSRF token: a page of
 /// another site can make the browser send the cookie, not read the token.
 pub(crate) fn require_csrf(session: &StaffSession, headers: &HeaderMap) -> Result<(), Problem> {
