@@ -5,8 +5,10 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use registry::AuthorizedUser;
 
+use crate::audited::{Audit, INVALID_TOKEN};
 use crate::response::{failure, unavailable};
 use crate::BulkDeps;
+use registry::audit::Actor;
 
 /// What a route needs of the token's scopes.
 #[derive(Clone, Copy, Debug)]
@@ -22,10 +24,14 @@ fn challenge(status: StatusCode, code: &str, why: &str, www: &'static str) -> Re
     r
 }
 
+/// The caller's Authorized User, or the refusal to send. Names the actor of
+/// `audit`: the token's client, or [`INVALID_TOKEN`] for a token that is
+/// not valid; no one when no `Authorization` header was sent.
 pub async fn caller(
     deps: &BulkDeps,
     headers: &HeaderMap,
     need: Need,
+    audit: &mut Audit<'_>,
 ) -> Result<AuthorizedUser, Response> {
     let unauthorized = |why: &str| {
         challenge(
@@ -43,6 +49,8 @@ pub async fn caller(
             "Bearer realm=\"iisbulk\"",
         ));
     };
+    // Until a grant names the client.
+    audit.actor(Actor::unauthenticated(INVALID_TOKEN));
     let token = value
         .to_str()
         .ok()
@@ -57,6 +65,7 @@ pub async fn caller(
         Ok(None) => return Err(unauthorized("the access token is invalid or has expired")),
         Err(e) => return Err(unavailable(e)),
     };
+    audit.actor(Actor::client(&grant.client));
     let scopes = grant.scopes();
     let (allowed, what) = match need {
         Need::Read(t) => (scopes.can_read(t), format!("read {t}")),

@@ -12,9 +12,11 @@ use axum::response::{IntoResponse, Response};
 use registry::export::{parameters_of, ExportJob, JobError, JobStatus, KickOff, Poll, Problem};
 use serde_json::json;
 
+use crate::audited::{Audit, Peer};
 use crate::caller::{caller, Need};
 use crate::response::{failure, not_found, resource, unavailable};
 use crate::BulkDeps;
+use registry::audit::clean;
 
 fn problems(list: &[Problem]) -> Response {
     let outcome = fhir::OperationOutcome {
@@ -46,15 +48,17 @@ pub async fn kick_off_get(
     Path(id): Path<String>,
     uri: Uri,
     axum::extract::Query(query): axum::extract::Query<Vec<(String, String)>>,
+    peer: Peer,
     headers: HeaderMap,
 ) -> Response {
-    kick_off(&deps, &id, &uri.to_string(), query, false, &headers).await
+    audited_kick_off(&deps, &id, &uri.to_string(), query, false, &peer, &headers).await
 }
 
 pub async fn kick_off_post(
     State(deps): State<Arc<BulkDeps>>,
     Path(id): Path<String>,
     uri: Uri,
+    peer: Peer,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -68,32 +72,108 @@ pub async fn kick_off_post(
         }
     };
     match parameters_of(&parsed) {
-        Ok(params) => kick_off(&deps, &id, &uri.to_string(), params, true, &headers).await,
+        Ok(params) => {
+            audited_kick_off(&deps, &id, &uri.to_string(), params, true, &peer, &headers).await
+        }
         Err(p) => problems(&[p]),
     }
 }
 
-async fn kick_off(
+/// A kick-off, audited as `fhir.export.kick-off` (subjects the Group and
+/// the new job, `ExportJob/<id>`; the detail its parameters). A job whose
+/// event cannot be stored is cancelled and the client told to retry: no
+/// audit, no export.
+async fn audited_kick_off(
+    deps: &BulkDeps,
+    group: &str,
+    uri: &str,
+    params: Vec<(String, String)>,
+    post: bool,
+    peer: &Peer,
+    headers: &HeaderMap,
+) -> Response {
+    let mut audit = Audit::new(deps, "fhir.export.kick-off", peer);
+    audit.subject("Group", group);
+    let (r, job) = match kick_off_job(deps, group, uri, params, post, headers, &mut audit).await {
+        Ok(job) => {
+            audit.subject("ExportJob", &job);
+            (accepted(deps, &job), Some(job))
+        }
+        Err(r) => (r, None),
+    };
+    match audit.finish_checked(r).await {
+        Ok(r) => r,
+        Err(unrecorded) => {
+            if let (Some(job), Some(jobs)) = (job, &deps.exports) {
+                if let Err(e) = jobs.cancel(&job).await {
+                    tracing::warn!(error = %e, job = %job, "unaudited export not cancelled");
+                }
+            }
+            unrecorded
+        }
+    }
+}
+
+/// What an export asks for, in words for the audit trail (parameter names
+/// and our own type names; `_since` as a checked instant).
+fn kick_off_detail(request: &registry::export::ExportRequest, post: bool) -> String {
+    let types = if request.types.is_empty() {
+        "default".to_owned()
+    } else {
+        request
+            .types
+            .iter()
+            .map(|t| t.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut detail = format!(
+        "{} _type={types}; _since={}",
+        if post { "POST" } else { "GET" },
+        request
+            .since
+            .as_deref()
+            .map_or_else(|| "none".to_owned(), |s| clean(s, 40))
+    );
+    if !request.elements.is_empty() {
+        detail.push_str(&format!("; _elements: {}", request.elements.len()));
+    }
+    if !request.patients.is_empty() {
+        detail.push_str(&format!("; patient: {}", request.patients.len()));
+    }
+    detail
+}
+
+/// 202 with the new job's status URL.
+fn accepted(deps: &BulkDeps, job: &str) -> Response {
+    let location = format!("{}/bulkstatus/{job}", deps.fhir_base());
+    let mut r = StatusCode::ACCEPTED.into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        r.headers_mut().insert(header::CONTENT_LOCATION, v);
+    }
+    r
+}
+
+/// The new job's id, or the response to send instead.
+async fn kick_off_job(
     deps: &BulkDeps,
     group: &str,
     uri: &str,
     params: Vec<(String, String)>,
     post: bool,
     headers: &HeaderMap,
-) -> Response {
-    let au = match caller(deps, headers, Need::Read("Group")).await {
-        Ok(au) => au,
-        Err(r) => return r,
-    };
+    audit: &mut Audit<'_>,
+) -> Result<String, Response> {
+    let au = caller(deps, headers, Need::Read("Group"), audit).await?;
     if au.group.as_deref() != Some(group) {
-        return not_found(&format!("Group/{group}"));
+        return Err(not_found(&format!("Group/{group}")));
     }
     let Some(jobs) = &deps.exports else {
-        return failure(
+        return Err(failure(
             StatusCode::NOT_IMPLEMENTED,
             "not-supported",
             "Bulk export is not configured on this deployment",
-        );
+        ));
     };
     let now_ms = iz::Clock::now().unix_seconds * 1000;
     let kick = KickOff {
@@ -102,20 +182,18 @@ async fn kick_off(
         params,
         post,
     };
-    let request = match kick.check(now_ms) {
-        Ok(r) => r,
-        Err(list) => return problems(&list),
-    };
+    let request = kick.check(now_ms).map_err(|list| problems(&list))?;
+    audit.detail(kick_off_detail(&request, post));
     for p in &request.patients {
         match deps.groups.member(group, p).await {
             Ok(Some(m)) if m.active => {}
             Ok(_) => {
-                return problems(&[Problem {
+                return Err(problems(&[Problem {
                     what: "patient".into(),
                     message: format!("Patient/{p} is not a member of Group/{group}"),
-                }])
+                }]))
             }
-            Err(e) => return unavailable(e),
+            Err(e) => return Err(unavailable(e)),
         }
     }
     let request_url = format!("{}{}", deps.public_url, uri);
@@ -123,14 +201,7 @@ async fn kick_off(
         .create(&au.id, group, request, &request_url, now_ms)
         .await
     {
-        Ok(job) => {
-            let location = format!("{}/bulkstatus/{}", deps.fhir_base(), job.id);
-            let mut r = StatusCode::ACCEPTED.into_response();
-            if let Ok(v) = HeaderValue::from_str(&location) {
-                r.headers_mut().insert(header::CONTENT_LOCATION, v);
-            }
-            r
-        }
+        Ok(job) => Ok(job.id),
         Err(JobError::TooMany(n)) => {
             let mut r = failure(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -139,9 +210,9 @@ async fn kick_off(
             );
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-            r
+            Err(r)
         }
-        Err(JobError::Store(e)) => unavailable(e),
+        Err(JobError::Store(e)) => Err(unavailable(e)),
     }
 }
 
@@ -151,8 +222,9 @@ async fn own_job(
     headers: &HeaderMap,
     id: &str,
     need: Need,
+    audit: &mut Audit<'_>,
 ) -> Result<ExportJob, Response> {
-    let au = caller(deps, headers, need).await?;
+    let au = caller(deps, headers, need, audit).await?;
     let Some(jobs) = &deps.exports else {
         return Err(not_found(&format!("export {id}")));
     };
@@ -169,19 +241,39 @@ fn http_date(epoch_seconds: i64) -> String {
     )
 }
 
+/// A status poll. Polls still in progress (202, and 429 for polling too
+/// soon) are not audited: they disclose nothing and a client makes many.
+/// The manifest is (`fhir.export.manifest`, subjects the job and its Group):
+/// it hands over the files, and where they are presigned S3 URLs their
+/// downloads never reach this API, so the manifest is the last thing it
+/// can record. Refusals are audited too.
 pub async fn status(
     State(deps): State<Arc<BulkDeps>>,
     Path(id): Path<String>,
+    peer: Peer,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = own_job(&deps, &headers, &id, Need::Read("Group")).await {
+    let mut audit = Audit::new(&deps, "fhir.export.manifest", &peer);
+    audit.subject("ExportJob", &id);
+    let r = poll(&deps, &id, &headers, &mut audit).await;
+    if matches!(
+        r.status(),
+        StatusCode::ACCEPTED | StatusCode::TOO_MANY_REQUESTS
+    ) {
+        return r;
+    }
+    audit.finish(r).await
+}
+
+async fn poll(deps: &BulkDeps, id: &str, headers: &HeaderMap, audit: &mut Audit<'_>) -> Response {
+    if let Err(r) = own_job(deps, headers, id, Need::Read("Group"), audit).await {
         return r;
     }
     let Some(jobs) = &deps.exports else {
         return not_found(&format!("export {id}"));
     };
     let now_ms = store::limits::now_epoch_millis();
-    let (job, first) = match jobs.polled(&id, now_ms, jobs.min_poll_interval_ms).await {
+    let (job, first) = match jobs.polled(id, now_ms, jobs.min_poll_interval_ms).await {
         Ok(Some(Poll::Answered { job, first })) => (*job, first),
         Ok(Some(Poll::TooSoon { wait_ms })) => {
             let mut r = failure(
@@ -248,6 +340,18 @@ pub async fn status(
     if job.request.since_ms.is_some() {
         manifest["deleted"] = json!(job.files.deleted.iter().map(file).collect::<Vec<_>>());
     }
+    audit.subject("Group", &job.group);
+    audit.detail(format!(
+        "manifest: {} output, {} deleted, {} error files; {}",
+        job.files.output.len(),
+        job.files.deleted.len(),
+        job.files.error.len(),
+        if presigned.is_some() {
+            "presigned URLs"
+        } else {
+            "served with the token"
+        }
+    ));
     let body = serde_json::to_vec(&manifest).unwrap_or_default();
     let mut r = (
         StatusCode::OK,
@@ -289,27 +393,61 @@ async fn presign_all(
     Ok(Some(urls))
 }
 
+/// `DELETE` of a job, audited as `fhir.export.cancel`.
 pub async fn cancel(
     State(deps): State<Arc<BulkDeps>>,
     Path(id): Path<String>,
+    peer: Peer,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = own_job(&deps, &headers, &id, Need::Read("Group")).await {
-        return r;
-    }
+    let mut audit = Audit::new(&deps, "fhir.export.cancel", &peer);
+    audit.subject("ExportJob", &id);
+    let r = cancel_job(&deps, &id, &headers, &mut audit).await;
+    audit.finish(r).await
+}
+
+async fn cancel_job(
+    deps: &BulkDeps,
+    id: &str,
+    headers: &HeaderMap,
+    audit: &mut Audit<'_>,
+) -> Response {
+    let job = match own_job(deps, headers, id, Need::Read("Group"), audit).await {
+        Ok(job) => job,
+        Err(r) => return r,
+    };
     let Some(jobs) = &deps.exports else {
         return not_found(&format!("export {id}"));
     };
-    match jobs.cancel(&id).await {
+    audit.subject("Group", &job.group);
+    match jobs.cancel(id).await {
         Ok(_) => StatusCode::ACCEPTED.into_response(),
         Err(e) => unavailable(e),
     }
 }
 
+/// A file download, audited as `fhir.export.download` (subjects the job
+/// and its Group, the file's name in the detail) before its first byte is
+/// sent: no audit, no file.
 pub async fn file(
     State(deps): State<Arc<BulkDeps>>,
     Path((id, name)): Path<(String, String)>,
+    peer: Peer,
     headers: HeaderMap,
+) -> Response {
+    let mut audit = Audit::new(&deps, "fhir.export.download", &peer);
+    audit.subject("ExportJob", &id);
+    audit.detail(format!("file {}", clean(&name, 128)));
+    let r = download(&deps, &id, &name, &headers, &mut audit).await;
+    audit.finish(r).await
+}
+
+async fn download(
+    deps: &BulkDeps,
+    id: &str,
+    name: &str,
+    headers: &HeaderMap,
+    audit: &mut Audit<'_>,
 ) -> Response {
     // `Patient.001.ndjson` or `deleted/Bundle.001.ndjson`: its type's scope.
     let base_name = name.rsplit('/').next().unwrap_or("");
@@ -325,10 +463,11 @@ pub async fn file(
         "OperationOutcome" => Need::Read("Group"),
         _ => return not_found(&format!("file {name}")),
     };
-    let job = match own_job(&deps, &headers, &id, need).await {
+    let job = match own_job(deps, headers, id, need, audit).await {
         Ok(j) => j,
         Err(r) => return r,
     };
+    audit.subject("Group", &job.group);
     let key = format!("{}/{name}", job.prefix());
     let listed = job
         .files

@@ -12,6 +12,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use registry::immds::{self, ForecastRequest, Problem, Supplied};
 
+use crate::audited::{Audit, Peer};
 use crate::caller::{caller, Need};
 use crate::read::member_person;
 use crate::response::{failure, resource, unavailable};
@@ -52,23 +53,38 @@ fn today() -> Option<cdsi::Date> {
     cdsi::Date::new(i32::from(d.year), d.month, d.day)
 }
 
+/// `POST /fhir/$immds-forecast`, audited as `fhir.immds-forecast`: a
+/// registry patient as the subject `Person/<id>`; supplied data (which the
+/// registry does not keep) by its dose count only.
 pub async fn immds_forecast(
     State(deps): State<Arc<BulkDeps>>,
+    peer: Peer,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let au = match caller(&deps, &headers, Need::Read(SCOPE_TYPE)).await {
+    let mut audit = Audit::new(&deps, "fhir.immds-forecast", &peer);
+    let r = forecast(&deps, &headers, &body, &mut audit).await;
+    audit.finish(r).await
+}
+
+async fn forecast(
+    deps: &BulkDeps,
+    headers: &HeaderMap,
+    body: &Bytes,
+    audit: &mut Audit<'_>,
+) -> Response {
+    let au = match caller(deps, headers, Need::Read(SCOPE_TYPE), audit).await {
         Ok(au) => au,
         Err(r) => return r,
     };
-    if !json_body(&headers) {
+    if !json_body(headers) {
         return failure(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "not-supported",
             "the body must be a Parameters resource as application/fhir+json",
         );
     }
-    let Ok(json) = serde_json::from_slice::<serde_json::Value>(&body) else {
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else {
         return failure(
             StatusCode::BAD_REQUEST,
             "invalid",
@@ -98,14 +114,19 @@ pub async fn immds_forecast(
     };
     let supplied: Supplied = match immds::parse_request(&json, today) {
         Err(p) => return problem(&p),
-        Ok(ForecastRequest::Supplied(s)) => *s,
+        Ok(ForecastRequest::Supplied(s)) => {
+            audit.detail(format!("supplied data, doses: {}", s.request.doses.len()));
+            *s
+        }
         Ok(ForecastRequest::Registry {
             patient,
             assessment_date,
         }) => {
+            audit.subject("Person", &patient);
+            audit.detail("registry patient");
             // Only a member of the caller's own Group is forecast from the
             // registry; whether anyone else exists is never said.
-            let person = match member_person(&deps, &au, &patient).await {
+            let person = match member_person(deps, &au, &patient).await {
                 Ok(Some(p)) => p,
                 Ok(None) => {
                     return failure(
@@ -121,7 +142,13 @@ pub async fn immds_forecast(
                 Err(e) => return unavailable(e),
             };
             match immds::registry_request(&person, &history, assessment_date.unwrap_or(today)) {
-                Some(s) => s,
+                Some(s) => {
+                    audit.detail(format!(
+                        "registry patient, doses: {}",
+                        s.request.doses.len()
+                    ));
+                    s
+                }
                 None => {
                     return problem(&Problem {
                         status: 422,

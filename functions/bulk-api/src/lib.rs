@@ -6,8 +6,11 @@
 //! its members. Every FHIR route needs a bearer token; a token opens only its
 //! own Authorized User's Group. `POST /fhir/$immds-forecast` (HL7 ImmDS)
 //! evaluates and forecasts supplied data, or a member of that Group, with
-//! CDC CDSi.
+//! CDC CDSi. Every FHIR request that names a caller goes into the audit
+//! trail (`registry::audit`); a read whose event cannot be stored is not
+//! answered.
 
+mod audited;
 mod caller;
 mod export_routes;
 mod forecast;
@@ -55,6 +58,10 @@ pub struct BulkDeps {
     /// default). A request whose address the transport did not give (see
     /// [`router`]) is not limited here.
     pub token_limiter: Arc<SourceLimiter>,
+    /// Where every FHIR read, search, `$immds-forecast`, export kick-off,
+    /// manifest, cancellation and download is recorded (token requests are
+    /// recorded by [`Tokens`]).
+    pub audit: registry::audit::AuditTrail,
 }
 
 impl std::fmt::Debug for BulkDeps {
@@ -77,7 +84,7 @@ impl BulkDeps {
         BulkDeps {
             users: AuthorizedUsers::new(store.clone()),
             tokens: Tokens::new(store.clone(), jwks, format!("{public_url}/auth/token")),
-            groups: Groups::new(store),
+            groups: Groups::new(store.clone()),
             patients,
             policy,
             public_url,
@@ -85,6 +92,7 @@ impl BulkDeps {
             exports: None,
             cdsi_data: None,
             token_limiter: Arc::new(SourceLimiter::new(RateLimit::TOKEN_ENDPOINT)),
+            audit: registry::audit::AuditTrail::new(store),
         }
     }
 
@@ -99,7 +107,8 @@ impl BulkDeps {
 /// The token endpoint is rate limited per caller address, which it reads
 /// from the request's `ConnectInfo<SocketAddr>` extension: `iisbulk serve`
 /// serves the router with `into_make_service_with_connect_info`, and on
-/// Lambda `lambda_edge` sets it from API Gateway's `sourceIp`. Without an
+/// Lambda `lambda_edge` sets it from API Gateway's `sourceIp`. Every FHIR
+/// route records that address in its audit events (see `audited.rs`). Without an
 /// address the request is not limited in process (one shared bucket would
 /// let any caller exhaust it for every client, the denial of service the
 /// limit is there to prevent); the stack's API Gateway throttling still

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::audited::{Audit, Peer};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -80,21 +81,47 @@ async fn render_group(
     )))
 }
 
+/// What a Group answer showed, for its audit event.
+fn group_detail(g: &fhir::Group) -> String {
+    format!(
+        "Group read, quantity: {}, members listed: {}",
+        g.quantity,
+        g.member.len()
+    )
+}
+
 pub async fn group(
     State(deps): State<Arc<BulkDeps>>,
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
+    peer: Peer,
     headers: HeaderMap,
 ) -> Response {
-    let au = match caller(&deps, &headers, Need::Read("Group")).await {
+    let mut audit = Audit::new(&deps, "fhir.read", &peer);
+    audit.subject("Group", &id);
+    let r = read_group(&deps, &id, &params, &headers, &mut audit).await;
+    audit.finish(r).await
+}
+
+async fn read_group(
+    deps: &BulkDeps,
+    id: &str,
+    params: &HashMap<String, String>,
+    headers: &HeaderMap,
+    audit: &mut Audit<'_>,
+) -> Response {
+    let au = match caller(deps, headers, Need::Read("Group"), audit).await {
         Ok(au) => au,
         Err(r) => return r,
     };
-    let Some(id) = own_group(&au, &id) else {
+    let Some(id) = own_group(&au, id) else {
         return not_found(&format!("Group/{id}"));
     };
-    match render_group(&deps, &au, id, summarised(&params)).await {
-        Ok(Some(g)) => resource(StatusCode::OK, &g),
+    match render_group(deps, &au, id, summarised(params)).await {
+        Ok(Some(g)) => {
+            audit.detail(group_detail(&g));
+            resource(StatusCode::OK, &g)
+        }
         Ok(None) => not_found(&format!("Group/{id}")),
         Err(r) => r,
     }
@@ -103,13 +130,25 @@ pub async fn group(
 pub async fn search_groups(
     State(deps): State<Arc<BulkDeps>>,
     Query(params): Query<HashMap<String, String>>,
+    peer: Peer,
     headers: HeaderMap,
 ) -> Response {
-    let au = match caller(&deps, &headers, Need::Search("Group")).await {
+    let mut audit = Audit::new(&deps, "fhir.search", &peer);
+    let r = find_groups(&deps, &params, &headers, &mut audit).await;
+    audit.finish(r).await
+}
+
+async fn find_groups(
+    deps: &BulkDeps,
+    params: &HashMap<String, String>,
+    headers: &HeaderMap,
+    audit: &mut Audit<'_>,
+) -> Response {
+    let au = match caller(deps, headers, Need::Search("Group"), audit).await {
         Ok(au) => au,
         Err(r) => return r,
     };
-    let base = base(&deps);
+    let base = base(deps);
     let system = resources::group_identifier_system(&deps.policy.identifier_base);
     // identifier=[system|]value: the value is the Authorized User's id.
     let wanted = match params.get("identifier") {
@@ -124,12 +163,19 @@ pub async fn search_groups(
         self_url.push_str(&format!("?identifier={}", encode(token)));
     }
     let group = match (&au.group, wanted) {
-        (Some(g), true) => match render_group(&deps, &au, g, summarised(&params)).await {
+        (Some(g), true) => match render_group(deps, &au, g, summarised(params)).await {
             Ok(g) => g,
             Err(r) => return r,
         },
         _ => None,
     };
+    match &group {
+        Some(g) => {
+            audit.subject("Group", &g.id);
+            audit.detail(format!("Group search, matches: 1; {}", group_detail(g)));
+        }
+        None => audit.detail("Group search, matches: 0"),
+    }
     let mut bundle = Bundle::searchset(u64::from(group.is_some()), &self_url);
     if let Some(g) = group {
         if let Err(e) = bundle.push(format!("{base}/Group/{}", g.id), &g) {
@@ -193,16 +239,33 @@ pub(crate) async fn member_person(
     Ok(Some(person))
 }
 
+/// `GET /fhir/Patient/{id}`: audited with the subject `Person/<id>` (a
+/// Patient's id is the registry person's, so one subject search finds its
+/// console, HL7 and FHIR reads alike).
 pub async fn patient(
     State(deps): State<Arc<BulkDeps>>,
     Path(id): Path<String>,
+    peer: Peer,
     headers: HeaderMap,
 ) -> Response {
-    let au = match caller(&deps, &headers, Need::Read("Patient")).await {
+    let mut audit = Audit::new(&deps, "fhir.read", &peer);
+    audit.subject("Person", &id);
+    audit.detail("Patient read");
+    let r = read_patient(&deps, &id, &headers, &mut audit).await;
+    audit.finish(r).await
+}
+
+async fn read_patient(
+    deps: &BulkDeps,
+    id: &str,
+    headers: &HeaderMap,
+    audit: &mut Audit<'_>,
+) -> Response {
+    let au = match caller(deps, headers, Need::Read("Patient"), audit).await {
         Ok(au) => au,
         Err(r) => return r,
     };
-    let person = match member_person(&deps, &au, &id).await {
+    let person = match member_person(deps, &au, id).await {
         Ok(Some(p)) => p,
         Ok(None) => return not_found(&format!("Patient/{id}")),
         Err(r) => return r,
@@ -217,12 +280,28 @@ pub async fn patient(
     )
 }
 
+/// `GET /fhir/Immunization?patient=…`: audited with the subjects
+/// `Person/<id>` and the first Immunizations returned, the count in the
+/// detail.
 pub async fn search_immunizations(
     State(deps): State<Arc<BulkDeps>>,
     Query(params): Query<HashMap<String, String>>,
+    peer: Peer,
     headers: HeaderMap,
 ) -> Response {
-    let au = match caller(&deps, &headers, Need::Search("Immunization")).await {
+    let mut audit = Audit::new(&deps, "fhir.search", &peer);
+    audit.detail("Immunization search");
+    let r = find_immunizations(&deps, &params, &headers, &mut audit).await;
+    audit.finish(r).await
+}
+
+async fn find_immunizations(
+    deps: &BulkDeps,
+    params: &HashMap<String, String>,
+    headers: &HeaderMap,
+    audit: &mut Audit<'_>,
+) -> Response {
+    let au = match caller(deps, headers, Need::Search("Immunization"), audit).await {
         Ok(au) => au,
         Err(r) => return r,
     };
@@ -244,9 +323,10 @@ pub async fn search_immunizations(
             format!("patient={reference:?} is not a Patient reference"),
         );
     }
-    let base = base(&deps);
+    audit.subject("Person", id);
+    let base = base(deps);
     let self_url = format!("{base}/Immunization?patient={}", encode(reference));
-    let person = match member_person(&deps, &au, id).await {
+    let person = match member_person(deps, &au, id).await {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -258,9 +338,11 @@ pub async fn search_immunizations(
         None => Vec::new(),
     };
     history.sort_by_key(|i| (i.order.administered, i.id.clone()));
+    audit.detail(format!("Immunization search, results: {}", history.len()));
     let mut bundle = Bundle::searchset(history.len() as u64, &self_url);
     for imm in &history {
         let r = resources::immunization(id, imm, &deps.policy.identifier_base);
+        audit.subject("Immunization", &r.id);
         if let Err(e) = bundle.push(format!("{base}/Immunization/{}", r.id), &r) {
             return failure(
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -6,6 +6,10 @@
 //!
 //! The routes are an axum [`Router`], so the very same code runs inside
 //! Lambda (`main.rs`, through lambda_http) and in the local `iisbulk serve`.
+//!
+//! Every QBP (Z34/Z44) answer goes into the audit trail with the caller's
+//! address (`registry::Intake::receive_from`); VXUs are kept as accepted
+//! messages and not audited one by one.
 
 mod auth;
 mod body;
@@ -144,6 +148,16 @@ pub fn router(deps: Arc<IngestDeps>) -> Router {
         )
         .route("/healthz", get(|| async { "ok" }))
         .with_state(deps)
+}
+
+/// The caller's address, for the audit trail of queries: `iisbulk serve`
+/// serves the router with its peer as `ConnectInfo<SocketAddr>`, and on
+/// Lambda `lambda_edge` sets it from API Gateway's `sourceIp`; `None` where
+/// the transport gives none.
+pub(crate) fn source(
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+) -> Option<String> {
+    peer.map(|axum::Extension(axum::extract::ConnectInfo(addr))| addr.ip().to_string())
 }
 
 /// The clock messages are judged by: wall time in production.

@@ -11,10 +11,12 @@ use crate::auth::basic_credentials;
 use crate::body::{read_limited, BodyError};
 use crate::IngestDeps;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use registry::{AuthError, IntakeError, Transport};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -71,9 +73,11 @@ fn er7_type(headers: &HeaderMap) -> Result<&'static str, String> {
 
 pub(crate) async fn post_hl7(
     State(deps): State<Arc<IngestDeps>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let source = crate::source(peer);
     let started = Instant::now();
     let (user, password) = match basic_credentials(&headers) {
         Ok(c) => c,
@@ -109,7 +113,13 @@ pub(crate) async fn post_hl7(
     };
     match deps
         .intake
-        .receive(&au, &Transport::Rest, &bytes, crate::now())
+        .receive_from(
+            &au,
+            &Transport::Rest,
+            &bytes,
+            crate::now(),
+            source.as_deref(),
+        )
         .await
     {
         Ok(d) => {

@@ -7,12 +7,14 @@
 use crate::body::{read_limited, BodyError};
 use crate::IngestDeps;
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use registry::{AuthError, IntakeError, Transport};
 use soap::{FaultKind, Request, SoapVersion};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 fn xml(status: u16, content_type: &'static str, body: String) -> Response {
@@ -39,9 +41,11 @@ fn envelope_limit(max_message: usize) -> usize {
 
 pub(crate) async fn post_soap(
     State(deps): State<Arc<IngestDeps>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let source = crate::source(peer);
     let declared = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -99,6 +103,7 @@ pub(crate) async fn post_soap(
                 &password,
                 facility_id,
                 hl7_message,
+                source.as_deref(),
             )
             .await
         }
@@ -112,6 +117,7 @@ async fn submit(
     password: &str,
     facility_id: Option<String>,
     hl7_message: String,
+    source: Option<&str>,
 ) -> Response {
     let au = match deps.credentials.authenticate(username, password).await {
         Ok(au) => au,
@@ -148,7 +154,13 @@ async fn submit(
     };
     match deps
         .intake
-        .receive(&au, &transport, hl7_message.as_bytes(), crate::now())
+        .receive_from(
+            &au,
+            &transport,
+            hl7_message.as_bytes(),
+            crate::now(),
+            source,
+        )
         .await
     {
         Ok(d) => {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
-use store::{Condition, Index, Item, ItemStore, Key, QueryOpts, SkRange, StoreError};
+use store::{Condition, Index, Item, ItemStore, Key, QueryOpts, SkRange, StoreError, Write};
 
 use crate::keys;
 
@@ -19,6 +19,25 @@ use crate::keys;
 pub const DEFAULT_RETENTION_SECONDS: i64 = 6 * 366 * 24 * 3600;
 /// Most days a time search may span (one partition read per day).
 pub const MAX_SEARCH_DAYS: i64 = 92;
+/// The longest text taken from a caller (an id it asked for, a control id,
+/// a name it gave) that goes into an event, after [`clean`]: subjects and
+/// actors are index keys, so what a caller sends must not make them long.
+pub const MAX_CALLER_TEXT: usize = 64;
+
+/// `text` cut to at most `max` bytes at a character boundary (then an
+/// ellipsis), control characters replaced by spaces: what a caller sent
+/// stays one short line in the trail and a short key in its indexes.
+pub fn clean(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if out.len() + c.len_utf8() > max {
+            out.push('…');
+            break;
+        }
+        out.push(if c.is_control() { ' ' } else { c });
+    }
+    out
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -55,6 +74,30 @@ impl Actor {
         Actor {
             kind: ActorKind::Staff,
             id: username.to_owned(),
+        }
+    }
+
+    /// A SMART Backend Services client, by its client_id.
+    pub fn client(client_id: &str) -> Actor {
+        Actor {
+            kind: ActorKind::Client,
+            id: client_id.to_owned(),
+        }
+    }
+
+    /// An Authorized User (a sender or querier), by its id.
+    pub fn authorized_user(id: &str) -> Actor {
+        Actor {
+            kind: ActorKind::AuthorizedUser,
+            id: id.to_owned(),
+        }
+    }
+
+    /// Someone not authenticated, by what they gave (cut with [`clean`]).
+    pub fn unauthenticated(given: &str) -> Actor {
+        Actor {
+            kind: ActorKind::Unauthenticated,
+            id: clean(given, MAX_CALLER_TEXT),
         }
     }
 
@@ -122,6 +165,12 @@ impl AuditEvent {
         self.detail = text.into();
         self
     }
+
+    /// Where the request came from (an address), when the transport knows.
+    pub fn from_source(mut self, source: Option<&str>) -> Self {
+        self.source = source.map(str::to_owned);
+        self
+    }
 }
 
 /// A search of the trail: by actor, by subject, or by time alone, always
@@ -173,6 +222,21 @@ impl AuditTrail {
 
     /// Appends one event; an event id is never written twice.
     pub async fn record(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        self.store.put(self.item(event)?, Condition::Absent).await?;
+        Ok(())
+    }
+
+    /// The write that appends `event` (created only if absent), for a
+    /// use case that records it in the same transaction as what it audits:
+    /// then the action happens only if its event is stored.
+    pub fn write(&self, event: &AuditEvent) -> Result<Write, StoreError> {
+        Ok(Write::Put {
+            item: self.item(event)?,
+            cond: Condition::Absent,
+        })
+    }
+
+    fn item(&self, event: &AuditEvent) -> Result<Item, StoreError> {
         let sk = sort_key(event);
         let data = serde_json::to_vec(event).map_err(|e| StoreError::Other(e.to_string()))?;
         let mut item = Item::new(Key::new(keys::audit_day_pk(event.at_ms), sk.clone()), data)
@@ -184,8 +248,7 @@ impl AuditTrail {
         if let Some(first) = event.subjects.first() {
             item = item.with_gsi2(Key::new(keys::audit_subject_pk(first), sk));
         }
-        self.store.put(item, Condition::Absent).await?;
-        Ok(())
+        Ok(item)
     }
 
     /// Events matching the search, newest first, at most `limit`.

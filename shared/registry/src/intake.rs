@@ -3,6 +3,7 @@
 //! store an accepted VXU durably *before* the answer leaves, so an
 //! acknowledged message is never lost and an unstored one never acknowledged.
 
+use crate::audit::{clean, Actor, AuditEvent, AuditTrail, Outcome, MAX_CALLER_TEXT};
 use crate::authorized_user::AuthorizedUser;
 use crate::keys;
 pub use crate::message::load_accepted;
@@ -70,6 +71,9 @@ pub struct Intake {
     store: Arc<dyn ItemStore>,
     iis: IisIdentity,
     queries: Option<crate::queries::Queries>,
+    /// Where refused queries are recorded (answered ones are recorded by
+    /// [`crate::queries::Queries`], with their query record).
+    audit: AuditTrail,
 }
 
 impl std::fmt::Debug for Intake {
@@ -88,6 +92,16 @@ fn finding(
     Finding::new(loc, code, Severity::Error, app, rule, text)
 }
 
+/// The query profile MSH-21 names (Z34 or Z44), for a query refused before
+/// it was judged.
+fn declared_query_profile(msg: &Message<'_>) -> Option<ProfileId> {
+    match msg.msh().field(21).at(1, 1, 0).text().trim() {
+        "Z34" => Some(ProfileId::Z34),
+        "Z44" => Some(ProfileId::Z44),
+        _ => None,
+    }
+}
+
 fn msa1(answer: &str) -> AckCode {
     let code = Message::parse(answer.as_bytes())
         .ok()
@@ -102,10 +116,17 @@ fn msa1(answer: &str) -> AckCode {
 impl Intake {
     pub fn new(store: Arc<dyn ItemStore>, iis: IisIdentity) -> Self {
         Intake {
+            audit: AuditTrail::new(store.clone()),
             store,
             iis,
             queries: None,
         }
+    }
+
+    /// Records refused queries in this trail instead of the default one.
+    pub fn with_audit(mut self, audit: AuditTrail) -> Self {
+        self.audit = audit;
+        self
     }
 
     /// Answers valid Z34 and Z44 queries from the registry (without this,
@@ -119,7 +140,8 @@ impl Intake {
         &self.iis
     }
 
-    /// Receives `body` from `au`, as of `clock`.
+    /// Receives `body` from `au`, as of `clock`, from a caller whose
+    /// address the transport does not give.
     pub async fn receive(
         &self,
         au: &AuthorizedUser,
@@ -127,22 +149,45 @@ impl Intake {
         body: &[u8],
         clock: Clock,
     ) -> Result<Delivery, IntakeError> {
+        self.receive_from(au, transport, body, clock, None).await
+    }
+
+    /// Receives `body` from `au` at `source` (the caller's address, for the
+    /// audit trail of queries), as of `clock`.
+    ///
+    /// Every QBP is recorded in the audit trail: an answered Z34/Z44 by the
+    /// query service, in the transaction of its query record (no audit, no
+    /// answer); a refused one here, as a failure. A refusal discloses
+    /// nothing, so a store that cannot take its event only logs a warning
+    /// and the refusal is sent anyway.
+    pub async fn receive_from(
+        &self,
+        au: &AuthorizedUser,
+        transport: &Transport,
+        body: &[u8],
+        clock: Clock,
+        source: Option<&str>,
+    ) -> Result<Delivery, IntakeError> {
         let msg = Message::parse(body).map_err(|e| {
             IntakeError::Unreadable(format!("the body is not an HL7 v2 message: {e}"))
         })?;
         let facility = msg.msh().field(4).at(1, 1, 0).text().trim().to_string();
+        let is_query = msg.msh().field(9).at(1, 1, 0).text().trim() == "QBP";
 
         if let Some(refusal) = self.wrong_sender(&msg, au, transport, &facility, clock) {
+            if is_query {
+                self.record_refused_query(au, &msg, None, &refusal, "sender", clock, source)
+                    .await;
+            }
             return Ok(refusal);
         }
 
         let control_id = msg.msh().field(10).first_leaf().text().trim().to_string();
-        let is_query = msg.msh().field(9).at(1, 1, 0).text().trim() == "QBP";
         if control_id.is_empty() || is_query {
             // Without MSH-10 there is nothing to key a resend on (the guide's
             // header check rejects it anyway); a query reads and never writes,
             // so a repeated query is simply answered again.
-            return self.answer(au, &msg, clock).await;
+            return self.answer(au, &msg, clock, is_query, source).await;
         }
 
         let key = keys::message(&au.id, &facility, &control_id);
@@ -346,16 +391,33 @@ impl Intake {
         au: &AuthorizedUser,
         msg: &Message<'_>,
         clock: Clock,
+        is_query: bool,
+        source: Option<&str>,
     ) -> Result<Delivery, IntakeError> {
         let response = respond_parsed(msg, &self.iis, clock);
-        if let Some(answer) = response.answer {
-            return Ok(Delivery {
+        if let Some(answer) = response.answer.clone() {
+            let delivery = Delivery {
                 ack_code: response.ack_code.unwrap_or_else(|| msa1(&answer)),
                 answer,
                 accepted: false,
                 duplicate: false,
                 message_id: None,
-            });
+            };
+            if is_query {
+                // Our own rule names, never the message's content.
+                let rule = response
+                    .findings()
+                    .iter()
+                    .find(|f| f.severity >= Severity::Error)
+                    .map_or("rejected", |f| f.rule.as_str());
+                let profile = match response.kind() {
+                    Some(RequestKind::Qbp(p)) => Some(p),
+                    _ => None,
+                };
+                self.record_refused_query(au, msg, profile, &delivery, rule, clock, source)
+                    .await;
+            }
+            return Ok(delivery);
         }
         let validation = response.intake.as_ref().and_then(|i| i.validation.as_ref());
         if let (
@@ -365,7 +427,7 @@ impl Intake {
         ) = (&self.queries, validation, response.kind())
         {
             let answered = queries
-                .answer(au, msg, validation, profile, &self.iis, clock)
+                .answer(au, msg, validation, profile, &self.iis, clock, source)
                 .await?;
             return Ok(Delivery {
                 answer: answered.rsp,
@@ -394,7 +456,60 @@ impl Intake {
                     .code()
             ),
         );
-        Ok(self.refuse(msg, AckCode::AE, unavailable, clock))
+        let refusal = self.refuse(msg, AckCode::AE, unavailable, clock);
+        if is_query {
+            let profile = match response.kind() {
+                Some(RequestKind::Qbp(p)) => Some(p),
+                _ => None,
+            };
+            self.record_refused_query(
+                au,
+                msg,
+                profile,
+                &refusal,
+                "query-unavailable",
+                clock,
+                source,
+            )
+            .await;
+        }
+        Ok(refusal)
+    }
+
+    /// A refused query's audit event (outcome failure): the Authorized
+    /// User, the rule that refused it and MSH-10; no subject, since no one
+    /// was looked up. Best effort: see [`Intake::receive_from`].
+    #[allow(clippy::too_many_arguments)]
+    async fn record_refused_query(
+        &self,
+        au: &AuthorizedUser,
+        msg: &Message<'_>,
+        profile: Option<ProfileId>,
+        refusal: &Delivery,
+        rule: &str,
+        clock: Clock,
+        source: Option<&str>,
+    ) {
+        let action = match profile.or_else(|| declared_query_profile(msg)) {
+            Some(p) => crate::queries::audit_action(p),
+            None => "hl7.query".to_owned(),
+        };
+        let control_id = msg.msh().field(10).first_leaf().text();
+        let event = AuditEvent::new(
+            Actor::authorized_user(&au.id),
+            &action,
+            Outcome::Failure,
+            clock.unix_seconds.saturating_mul(1000),
+        )
+        .detail(format!(
+            "refused, MSA {} ({rule}); MSH-10 {}",
+            refusal.ack_code.code(),
+            clean(control_id.trim(), MAX_CALLER_TEXT)
+        ))
+        .from_source(source);
+        if let Err(e) = self.audit.record(&event).await {
+            tracing::warn!(error = %e, action = %action, "audit event not recorded");
+        }
     }
 
     fn refuse(&self, msg: &Message<'_>, code: AckCode, f: Finding, clock: Clock) -> Delivery {

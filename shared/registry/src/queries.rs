@@ -20,6 +20,7 @@ use store::{Condition, Item, StoreError, Write};
 
 use std::sync::Arc;
 
+use crate::audit::{clean, Actor, AuditEvent, AuditTrail, Outcome, MAX_CALLER_TEXT};
 use crate::authorized_user::AuthorizedUser;
 use crate::keys;
 use crate::membership::{Groups, JurisdictionPolicy};
@@ -87,7 +88,14 @@ impl QueryPolicy {
 pub struct Queries {
     matching: PatientMatching,
     policy: QueryPolicy,
+    /// Where every answer is recorded, in the same transaction as its
+    /// query record.
+    audit: AuditTrail,
 }
+
+/// Most persons named as subjects of one answer's audit event (a Z31 lists
+/// at most the policy's candidates; the detail gives the count).
+pub const MAX_AUDITED_PERSONS: usize = 20;
 
 /// The answer to one query.
 #[derive(Debug, Clone)]
@@ -101,11 +109,33 @@ pub struct QueryAnswer {
 
 impl Queries {
     pub fn new(matching: PatientMatching, policy: QueryPolicy) -> Self {
-        Queries { matching, policy }
+        let audit = AuditTrail::new(matching.store_arc());
+        Queries {
+            matching,
+            policy,
+            audit,
+        }
+    }
+
+    /// Records answers in this trail (e.g. one with the jurisdiction's
+    /// retention) instead of the default one.
+    pub fn with_audit(mut self, audit: AuditTrail) -> Self {
+        self.audit = audit;
+        self
     }
 
     /// Answers a valid Z34 or Z44 query (`profile`, as intake judged it)
+    /// from `source` (the caller's address, when the transport knows it)
     /// and records it. A Z44 is assessed as of `clock`'s date.
+    ///
+    /// The query record and the answer's audit event (`hl7.query.z34` /
+    /// `hl7.query.z44`: the Authorized User, the persons answered about as
+    /// ids, the response profile and MSH-10; never a name, birth date or
+    /// identifier) are written in one transaction before the answer is
+    /// returned: no audit, no answer. A store that cannot take them fails
+    /// the query (the transports answer 503 or a SOAP fault, and the asker
+    /// sends it again), as a console read fails without its event.
+    #[allow(clippy::too_many_arguments)]
     pub async fn answer(
         &self,
         au: &AuthorizedUser,
@@ -114,6 +144,7 @@ impl Queries {
         profile: ProfileId,
         me: &IisIdentity,
         clock: Clock,
+        source: Option<&str>,
     ) -> Result<QueryAnswer, StoreError> {
         let query = iz::query(msg, validation);
         let to = Received::from_message(msg);
@@ -140,6 +171,8 @@ impl Queries {
             build_rsp_z33(msg, &to, AckCode::AA, status, &[], me, clock, &control_id)
         };
         let mut ack_code = AckCode::AA;
+        // What the answer was, for the audit event (no PHI).
+        let answered_as: String;
 
         let rsp = if let Some(pid) = &found.outcome.person {
             match self.visible_person(au, pid).await? {
@@ -176,16 +209,19 @@ impl Queries {
                     };
                     if profile == ProfileId::Z44 {
                         match self.evaluate(&patient, &doses, clock) {
-                            Ok(assessment) => build_rsp_z42(
-                                msg,
-                                &to,
-                                me,
-                                clock,
-                                &control_id,
-                                answered,
-                                &doses,
-                                &assessment,
-                            ),
+                            Ok(assessment) => {
+                                answered_as = format!("Z42, doses: {}", doses.len());
+                                build_rsp_z42(
+                                    msg,
+                                    &to,
+                                    me,
+                                    clock,
+                                    &control_id,
+                                    answered,
+                                    &doses,
+                                    &assessment,
+                                )
+                            }
                             Err(why) => {
                                 // The patient was found but cannot be
                                 // assessed: say why, never a guess.
@@ -196,6 +232,7 @@ impl Queries {
                                 );
                                 record.status = "AE".into();
                                 ack_code = AckCode::AE;
+                                answered_as = format!("Z33 AE, no evaluation ({})", why.rule);
                                 build_rsp_z33(
                                     msg,
                                     &to,
@@ -209,11 +246,13 @@ impl Queries {
                             }
                         }
                     } else {
+                        answered_as = format!("Z32, doses: {}", doses.len());
                         build_rsp_z32(msg, &to, me, clock, &control_id, answered, &doses)
                     }
                 }
                 None => {
                     record.status = "NF".into();
+                    answered_as = "Z33 NF".into();
                     z33(QueryStatus::NotFound)
                 }
             }
@@ -241,9 +280,11 @@ impl Queries {
                 .min(self.policy.max_candidates) as usize;
             if persons.is_empty() {
                 record.status = "NF".into();
+                answered_as = "Z33 NF".into();
                 z33(QueryStatus::NotFound)
             } else if persons.len() > limit {
                 record.status = "TM".into();
+                answered_as = format!("Z33 TM, candidates: {} over {limit}", persons.len());
                 z33(QueryStatus::TooMany)
             } else {
                 let mut views = Vec::new();
@@ -259,10 +300,12 @@ impl Queries {
                     .collect();
                 record.status = "OK".into();
                 record.persons = persons.iter().map(|p| p.id.clone()).collect();
+                answered_as = format!("Z31, candidates: {}", persons.len());
                 build_rsp_z31(msg, &to, me, clock, &control_id, &candidates)
             }
         };
-        self.remember(&record).await?;
+        let event = audit_event(&record, profile, ack_code, &answered_as, clock, source);
+        self.remember(&record, &event).await?;
         Ok(QueryAnswer {
             rsp,
             ack_code,
@@ -389,7 +432,9 @@ impl Queries {
         Ok(patient_from(&person.demographics, identifiers))
     }
 
-    async fn remember(&self, record: &QueryRecord) -> Result<(), StoreError> {
+    /// The query record, the person-side signals and the audit event, in
+    /// one transaction.
+    async fn remember(&self, record: &QueryRecord, event: &AuditEvent) -> Result<(), StoreError> {
         let data = crate::json::encode(record)?;
         let mut writes = vec![Write::Put {
             item: Item::new(
@@ -408,8 +453,47 @@ impl Queries {
                 cond: Condition::None,
             });
         }
+        writes.push(self.audit.write(event)?);
         self.matching.store().transact(writes).await
     }
+}
+
+/// The audit action of a query answered as `profile`.
+pub fn audit_action(profile: ProfileId) -> String {
+    format!("hl7.query.{}", profile.code().to_ascii_lowercase())
+}
+
+/// One answer's audit event: the asker, the persons it was about (ids only:
+/// the one whose history was given, or the Z31 candidates shown), the
+/// response profile and MSH-10.
+fn audit_event(
+    record: &QueryRecord,
+    profile: ProfileId,
+    ack_code: AckCode,
+    answered_as: &str,
+    clock: Clock,
+    source: Option<&str>,
+) -> AuditEvent {
+    let outcome = if ack_code == AckCode::AA {
+        Outcome::Success
+    } else {
+        Outcome::Failure
+    };
+    let mut event = AuditEvent::new(
+        Actor::authorized_user(&record.au),
+        &audit_action(profile),
+        outcome,
+        clock.unix_seconds.saturating_mul(1000),
+    )
+    .detail(format!(
+        "{answered_as}; MSH-10 {}",
+        clean(&record.control_id, MAX_CALLER_TEXT)
+    ))
+    .from_source(source);
+    for pid in record.persons.iter().take(MAX_AUDITED_PERSONS) {
+        event = event.subject(format!("Person/{pid}"));
+    }
+    event
 }
 
 fn present<T: Clone>(s: &Stamped<T>) -> Value<T> {

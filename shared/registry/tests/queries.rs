@@ -403,6 +403,7 @@ impl Fixture {
                 profile,
                 &IisIdentity::default(),
                 clock(),
+                None,
             )
             .await
             .unwrap()
@@ -729,6 +730,158 @@ async fn a_person_without_a_birth_date_gets_z33_ae_saying_why() {
         (record.profile.as_str(), record.status.as_str()),
         ("Z44", "AE")
     );
+}
+
+/// Every event `au` made, oldest first.
+async fn audited(f: &Fixture, au: &AuthorizedUser) -> Vec<registry::audit::AuditEvent> {
+    let mut events = registry::audit::AuditTrail::new(f.store.clone())
+        .search(&registry::audit::AuditSearch {
+            actor: Some(format!("authorized-user/{}", au.id)),
+            from_ms: 0,
+            to_ms: i64::MAX / 2,
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    events.reverse();
+    events
+}
+
+#[tokio::test]
+async fn every_answer_and_refusal_is_audited_by_ids_with_its_profile_and_msh10() {
+    use registry::audit::Outcome;
+    let f = fixture().await;
+    let sofia = f
+        .send(
+            &f.clinic_a,
+            &vxu(
+                "FACA",
+                "V1",
+                "Sofia",
+                "A1",
+                "",
+                "",
+                &[("A-1", "08", "20240305", "LOT-HB1")],
+            ),
+        )
+        .await;
+    // Twins of clinic A: a nameless query finds them as candidates.
+    for (ctl, given, order) in [("T1", "Ana", "1"), ("T2", "Eva", "2")] {
+        f.send(
+            &f.clinic_a,
+            &vxu(
+                "FACA",
+                ctl,
+                given,
+                ctl,
+                order,
+                "",
+                &[(ctl, "08", "20240305", ctl)],
+            ),
+        )
+        .await;
+    }
+    let z32 = f.ask(&f.clinic_a, &z34("FACA", "Q1", "Sofia", "5")).await;
+    assert!(z32.contains("Z32^CDCPHINVS"), "{z32}");
+    // From an address the transport knows.
+    let d = f
+        .intake
+        .receive_from(
+            &f.clinic_a,
+            &Transport::Rest,
+            z44("FACA", "Q2", "Sofia", "5").as_bytes(),
+            clock(),
+            Some("192.0.2.7"),
+        )
+        .await
+        .unwrap();
+    assert!(d.answer.contains("Z42^CDCPHINVS"), "{}", d.answer);
+    f.ask(&f.clinic_a, &z34("FACA", "Q3", "Nadia", "5")).await;
+    let nameless = f.ask(&f.clinic_a, &z34("FACA", "Q4", "", "5")).await;
+    // Refused: no RCP; and a facility not clinic B's.
+    f.ask(&f.clinic_a, &z34("FACA", "Q5", "Sofia", "")).await;
+    let wrong = f
+        .intake
+        .receive(
+            &f.clinic_b,
+            &Transport::Rest,
+            z34("FACA", "Q6", "Sofia", "5").as_bytes(),
+            clock(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(wrong.ack_code, iz::AckCode::AR);
+
+    let events = audited(&f, &f.clinic_a).await;
+    let seen: Vec<(&str, Outcome)> = events
+        .iter()
+        .map(|e| (e.action.as_str(), e.outcome))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("hl7.query.z34", Outcome::Success),
+            ("hl7.query.z44", Outcome::Success),
+            ("hl7.query.z34", Outcome::Success),
+            ("hl7.query.z34", Outcome::Success),
+            ("hl7.query.z34", Outcome::Failure),
+        ],
+        "{events:#?}"
+    );
+    let person = format!("Person/{sofia}");
+    assert_eq!(events[0].subjects, std::slice::from_ref(&person));
+    assert_eq!(events[0].detail, "Z32, doses: 1; MSH-10 Q1");
+    assert_eq!(events[0].source, None);
+    assert_eq!(events[1].subjects, std::slice::from_ref(&person));
+    assert_eq!(events[1].detail, "Z42, doses: 1; MSH-10 Q2");
+    assert_eq!(events[1].source.as_deref(), Some("192.0.2.7"));
+    assert!(events[2].subjects.is_empty());
+    assert_eq!(events[2].detail, "Z33 NF; MSH-10 Q3");
+    if nameless.contains("Z31^CDCPHINVS") {
+        // Every candidate shown, by id.
+        let n = segments(&nameless, "PID").len();
+        assert!(n >= 2, "{nameless}");
+        assert_eq!(events[3].subjects.len(), n, "{events:#?}");
+        assert_eq!(events[3].detail, format!("Z31, candidates: {n}; MSH-10 Q4"));
+    } else {
+        assert!(events[3].detail.starts_with("Z33 TM"), "{events:#?}");
+    }
+    assert!(events[4].subjects.is_empty());
+    assert!(
+        events[4].detail.starts_with("refused, MSA ") && events[4].detail.ends_with("MSH-10 Q5"),
+        "{}",
+        events[4].detail
+    );
+    // The refusal of a sender writing as another clinic is clinic B's.
+    let b = audited(&f, &f.clinic_b).await;
+    assert_eq!(b.len(), 1);
+    assert_eq!(
+        (b[0].action.as_str(), b[0].outcome),
+        ("hl7.query.z34", Outcome::Failure)
+    );
+    assert_eq!(b[0].detail, "refused, MSA AR (sender); MSH-10 Q6");
+    // A person's subject search finds the answers about them.
+    let about = registry::audit::AuditTrail::new(f.store.clone())
+        .search(&registry::audit::AuditSearch {
+            subject: Some(person),
+            from_ms: 0,
+            to_ms: i64::MAX / 2,
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for q in ["MSH-10 Q1", "MSH-10 Q2"] {
+        assert!(about.iter().any(|e| e.detail.ends_with(q)), "{about:#?}");
+    }
+    // Ids only: no name, birth date, chart number or lot in the trail.
+    let text = serde_json::to_string(&(events, b)).unwrap();
+    for phi in [
+        "Sofia", "Mendoza", "Ruiz", "20240305", "A1^", "LOT-HB1", "Birch", "5550177",
+    ] {
+        assert!(!text.contains(phi), "{phi} in {text}");
+    }
 }
 
 /// V2-dynamic: with the jurisdiction's option on, a Z32 (and a Z42) carries

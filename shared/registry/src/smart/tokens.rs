@@ -18,7 +18,7 @@ use store::{Condition, Item, ItemStore, StoreError};
 use super::clients::{Client, Clients, JwksSource};
 use super::jose::{Alg, Jwk, JwkSet, Jws};
 use super::scopes::{self, Scopes};
-use crate::audit::{Actor, ActorKind, AuditEvent, AuditTrail, Outcome};
+use crate::audit::{clean as truncated, Actor, ActorKind, AuditEvent, AuditTrail, Outcome};
 use crate::json::{decode, encode};
 use crate::keys::{self, hex};
 
@@ -151,21 +151,6 @@ struct Caller {
     iss: Option<String>,
     /// The Authorized User of the registered client `iss` names.
     au: Option<String>,
-}
-
-/// `text` cut to at most `max` bytes at a character boundary (then an
-/// ellipsis), control characters replaced: what a caller sent stays one
-/// short line in the trail.
-fn truncated(text: &str, max: usize) -> String {
-    let mut out = String::new();
-    for c in text.chars() {
-        if out.len() + c.len_utf8() > max {
-            out.push('…');
-            break;
-        }
-        out.push(if c.is_control() { ' ' } else { c });
-    }
-    out
 }
 
 impl Tokens {
