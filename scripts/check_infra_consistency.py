@@ -173,10 +173,8 @@ STREAM_CASES = {
         ("INSERT", "IN#m1", "HEAD", False),
     ],
 }
-# functions/local: the `iisbulk` CLI, not a Lambda. functions/console: the
-# console API, served only by `iisbulk serve` until the stack serves it too
-# (issue 25); remove it from here when its function joins the template.
-EXCLUDED_CRATES = {"local", "console"}
+# functions/local: the `iisbulk` CLI, not a Lambda.
+EXCLUDED_CRATES = {"local"}
 
 
 # ------------------------------------------------------------ Rust lexing
@@ -528,7 +526,8 @@ def routes_of(files: list[SourceFile]) -> tuple[list[tuple[str, str]], list[str]
                 elif ch in ")]}":
                     depth -= 1
                 elif depth == 0:
-                    mm = re.compile(r"(?:^|(?<=[\s.]))([a-z_]+)\s*\(").match(handler, k)
+                    # get(h), .post(h), and axum::routing::post(h) alike
+                    mm = re.compile(r"(?:^|(?<=[\s.:]))([a-z_]+)\s*\(").match(handler, k)
                     if mm and mm.group(1) in ROUTE_METHODS:
                         routes.append((mm.group(1).upper(), path))
                         k = mm.end() - 1
@@ -751,6 +750,11 @@ def check(root: Path, template_path: Path, template: dict | None = None) -> list
                 add(f"routes: {k}: route key {key!r} is not METHOD /path (a catch-all hides unknown routes)")
                 continue
             method, path = key.split(" ", 1)
+            if len(path) > 1 and path.endswith("/"):
+                # An HTTP API refuses such a key; the key without the slash
+                # serves both /x and /x/ (the Lambda sees the path as sent).
+                add(f"routes: {k}: route key {key!r} ends in '/', which an HTTP API refuses "
+                    f"({method} {path.rstrip('/')} serves both)")
             api_routes.setdefault(fn or "?", []).append((method, path, k))
         if r.get("Type") == "AWS::Serverless::Function":
             for ename, e in p.get("Events", {}).items():
@@ -910,6 +914,8 @@ def check(root: Path, template_path: Path, template: dict | None = None) -> list
 
 
 def segments(path: str) -> list[tuple[str, str]]:
+    """A path's segments; a trailing "/" is not one (API Gateway routes
+    /x/ by the route /x, so it covers a router's /x and /x/ alike)."""
     out = []
     for s in path.strip("/").split("/"):
         if re.fullmatch(r"\{\*\w+\}|\{\w+\+\}", s):

@@ -95,6 +95,14 @@ def catch_all(t):
     res(t)["RouteDefault"] = r
 
 
+def drop_console_route(t):
+    del res(t)["RoutePostConsoleUnmerge"]
+
+
+def trailing_slash_route(t):
+    res(t)["RouteGetConsole"]["Properties"]["RouteKey"] = "GET /console/"
+
+
 def filter_typo(t):
     ev = res(t)["MatcherFunction"]["Properties"]["Events"]["TableStream"]["Properties"]
     ev["FilterCriteria"]["Filters"][0]["Pattern"] = ev["FilterCriteria"]["Filters"][0]["Pattern"].replace('"HEAD"', '"HEADS"')
@@ -139,6 +147,10 @@ TEMPLATE_CASES = [
     ("a router route the API lacks", drop_api_route, "GET /fhir/metadata of functions/bulk-api has no API route to BulkApiFunction"),
     ("a route sent to the wrong function", misroute, "POST /hl7 of functions/ingest has no API route to IngestFunction (it goes to RoutePostHl7 instead)"),
     ("a catch-all route", catch_all, "RouteDefault: route key '$default' is not METHOD /path"),
+    ("a console route the API lacks", drop_console_route,
+     "POST /console/api/persons/{person}/unmerge of functions/console has no API route to ConsoleFunction"),
+    ("a route key ending in /", trailing_slash_route,
+     "RouteGetConsole: route key 'GET /console/' ends in '/', which an HTTP API refuses"),
     ("a stream filter that drops what the function acts on", filter_typo, "MatcherFunction's filters drop INSERT IN#m1 / HEAD"),
     ("a stream filter that lets through what the function ignores", filter_too_wide, "MembershipFunction's filters let through INSERT SRC#s1 / SRC"),
     ("partial batch failures not reported", no_partial_failures, "MembershipFunction does not report partial batch failures"),

@@ -1,11 +1,13 @@
 //! # console — the IIS console's JSON API (issue 25)
 //!
 //! An axum [`Router`] under `/console/api/`, served by `iisbulk serve` beside
-//! the ingest and FHIR routes. Staff log in with a password (and a TOTP code
-//! for administrators), receive a session cookie (HttpOnly, SameSite=Strict,
-//! Secure except on a loopback `http://` URL) and a CSRF token, which every
-//! state-changing request sends back in `X-CSRF-Token`. Each route names
-//! the roles that may use it. Errors are RFC 9457 problem documents.
+//! the ingest and FHIR routes, and in the stack by a Lambda of its own (the
+//! `lambda` feature: `src/main.rs` and `deps_from_env`) over the table.
+//! Staff log in with a password (and a TOTP code for administrators),
+//! receive a session cookie (HttpOnly, SameSite=Strict, Secure except on a
+//! loopback `http://` URL) and a CSRF token, which every state-changing
+//! request sends back in `X-CSRF-Token`. Each route names the roles that
+//! may use it. Errors are RFC 9457 problem documents.
 //!
 //! It covers sessions, staff administration, the possible-duplicate queue,
 //! persons, onboarding Authorized Users and the audit trail of all of it;
@@ -75,6 +77,45 @@ impl ConsoleDeps {
             secure_cookies: !is_loopback_http(public_url),
         }
     }
+}
+
+/// The Lambda's dependencies from its environment, as `main.rs` builds them
+/// once per container (and the cloud end-to-end test builds them against
+/// moto), read as bulk-api and the matcher read theirs: `IISBULK_TABLE`
+/// (required), `IISBULK_PUBLIC_URL` (required, `https://…`: the session
+/// cookie is then `Secure`), `IISBULK_JURISDICTION_POLICY` (the policy TOML
+/// text; the shipped policy otherwise), `IISBULK_MATCHING_CONFIG` (a
+/// matching configuration TOML file path; the shipped one otherwise: the
+/// package holds only `bootstrap`), and for tests
+/// `IISBULK_DYNAMODB_ENDPOINT`.
+#[cfg(feature = "lambda")]
+pub async fn deps_from_env() -> Result<ConsoleDeps, lambda_http::Error> {
+    let table =
+        std::env::var("IISBULK_TABLE").map_err(|_| "IISBULK_TABLE must name the DynamoDB table")?;
+    let public_url = std::env::var("IISBULK_PUBLIC_URL")
+        .map_err(|_| "IISBULK_PUBLIC_URL must be the API's public base URL (https://…)")?;
+    if !public_url.starts_with("https://") {
+        return Err(format!("IISBULK_PUBLIC_URL {public_url:?} must be an https:// URL").into());
+    }
+    let policy = Arc::new(JurisdictionPolicy::from_env()?);
+    let config = match std::env::var("IISBULK_MATCHING_CONFIG") {
+        Ok(path) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("IISBULK_MATCHING_CONFIG {path}: {e}"))?;
+            matching::Config::parse(&text)
+                .map_err(|e| format!("IISBULK_MATCHING_CONFIG {path}: {e}"))?
+        }
+        Err(_) => matching::Config::built_in(),
+    };
+    let store: Arc<dyn store::ItemStore> = Arc::new(store_dynamodb::DynamoStore::new(
+        store_dynamodb::client_from_env().await,
+        table,
+    ));
+    // Reviewers' merges and unmerges re-file persons as the matcher
+    // function does: the same configuration and vaccination rules.
+    let patients = PatientMatching::new(store, Arc::new(matching::Matcher::new(config)))
+        .with_vaccination_rules(policy.vaccination_events.clone());
+    Ok(ConsoleDeps::new(patients, policy, &public_url))
 }
 
 fn is_loopback_http(url: &str) -> bool {

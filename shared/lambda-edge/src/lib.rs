@@ -1,7 +1,7 @@
 //! # lambda-edge — the HTTP functions' routers on Lambda
 //!
-//! `ingest` and `bulk-api` are axum routers with routes such as `/hl7` and
-//! `/fhir/metadata`. lambda_http turns each front door's event into a
+//! `ingest`, `bulk-api` and `console` are axum routers with routes such as
+//! `/hl7`, `/fhir/metadata` and `/console/api/session`. lambda_http turns each front door's event into a
 //! request, but for an API Gateway REST API (payload 1.0), or an HTTP API
 //! stage other than `$default`, it puts the stage in front of the path
 //! (`/prod/hl7`), and no route would match. [`on_lambda`] takes the stage

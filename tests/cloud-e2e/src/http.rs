@@ -30,8 +30,14 @@ pub fn apigw_v2_event(
         .unwrap_or((path_and_query, ""));
     let mut h = serde_json::Map::new();
     h.insert("host".into(), json!(API_HOST));
+    // API Gateway hands cookies over in their own list, not as a header.
+    let mut cookies = Vec::new();
     for (k, v) in headers {
         let k = k.to_ascii_lowercase();
+        if k == "cookie" {
+            cookies.extend(v.split(';').map(|c| json!(c.trim())));
+            continue;
+        }
         // API Gateway joins repeated headers with commas.
         let joined = match h.get(&k).and_then(Value::as_str) {
             Some(prev) => format!("{prev},{v}"),
@@ -70,6 +76,9 @@ pub fn apigw_v2_event(
         },
         "isBase64Encoded": !body.is_empty(),
     });
+    if !cookies.is_empty() {
+        event["cookies"] = Value::Array(cookies);
+    }
     if !query_parameters.is_empty() {
         event["queryStringParameters"] = Value::Object(query_parameters);
     }
@@ -85,6 +94,9 @@ pub struct Answer {
     pub status: u16,
     /// Header names in lower case.
     pub headers: BTreeMap<String, String>,
+    /// `Set-Cookie` values: payload 2.0 answers carry them in a list of
+    /// their own (`cookies`), not among the headers.
+    pub cookies: Vec<String>,
     pub body: Vec<u8>,
     /// The JSON the function returned (body elided).
     pub raw: Value,
@@ -180,6 +192,15 @@ where
             headers.entry(k.to_ascii_lowercase()).or_insert(joined);
         }
     }
+    let cookies = raw["cookies"]
+        .as_array()
+        .map(|cs| {
+            cs.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
     let body = match raw["body"].as_str() {
         None => Vec::new(),
         Some(b) if raw["isBase64Encoded"] == json!(true) => {
@@ -196,6 +217,7 @@ where
     Ok(Answer {
         status,
         headers,
+        cookies,
         body,
         raw,
     })
