@@ -54,6 +54,8 @@ pub struct IngestDeps {
     pub credentials: Credentials,
     pub intake: Intake,
     pub config: IngestConfig,
+    /// Refused logins (bad HL7 credentials) are recorded here.
+    pub audit: registry::audit::AuditTrail,
 }
 
 impl IngestDeps {
@@ -68,6 +70,7 @@ impl IngestDeps {
             registry::patients::PatientMatching::new(store.clone(), config.matcher.clone());
         let queries = registry::queries::Queries::new(matching, config.query_policy.clone());
         IngestDeps {
+            audit: registry::audit::AuditTrail::new(store.clone()),
             credentials: Credentials::new(users),
             intake: Intake::new(store, iis).with_queries(queries),
             config,
@@ -163,4 +166,35 @@ pub(crate) fn source(
 /// The clock messages are judged by: wall time in production.
 pub(crate) fn now() -> iz::Clock {
     iz::Clock::now()
+}
+
+/// Records a refused HL7 login (`hl7.login`, failure) under the username
+/// given, cut short, with the route and the caller's address: what an
+/// auditor needs to see a password being guessed. Accepted logins are not
+/// recorded one per message (the accepted messages are kept already). A
+/// failure to record is logged; the refusal stands either way.
+pub(crate) async fn audit_refused_login(
+    deps: &IngestDeps,
+    route: &str,
+    username: &str,
+    source: Option<&str>,
+) {
+    use registry::audit::{Actor, ActorKind, AuditEvent, Outcome};
+    let at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let mut event = AuditEvent::new(
+        Actor {
+            kind: ActorKind::Unauthenticated,
+            id: registry::audit::clean(username, 64),
+        },
+        "hl7.login",
+        Outcome::Failure,
+        at_ms,
+    )
+    .detail(format!("invalid username or password at {route}"));
+    event.source = source.map(str::to_owned);
+    if let Err(e) = deps.audit.record(&event).await {
+        tracing::warn!(error = %e, route, "refused login not recorded in the audit trail");
+    }
 }

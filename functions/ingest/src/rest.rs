@@ -87,6 +87,7 @@ pub(crate) async fn post_hl7(
         Ok(au) => au,
         Err(AuthError::BadCredentials) => {
             tracing::info!(route = "/hl7", outcome = "bad-credentials", "refused");
+            crate::audit_refused_login(&deps, "/hl7", &user, source.as_deref()).await;
             return unauthorized("invalid username or password");
         }
         Err(AuthError::Store(e)) => {

@@ -123,6 +123,7 @@ async fn submit(
         Ok(au) => au,
         Err(AuthError::BadCredentials) => {
             tracing::info!(route = "/soap", outcome = "bad-credentials", "refused");
+            crate::audit_refused_login(deps, "/soap", username, source).await;
             return fault(FaultKind::Security, "Invalid username or password", version);
         }
         Err(AuthError::Store(e)) => {

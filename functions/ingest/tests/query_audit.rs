@@ -166,3 +166,81 @@ async fn a_z34_over_rest_or_soap_is_audited_with_the_person_id_and_the_address()
         assert!(!text.contains(phi), "{phi} in {text}");
     }
 }
+
+/// A refused HL7 login, over REST or SOAP, is in the audit trail under the
+/// name typed, with the route and the address, never the password.
+#[tokio::test]
+async fn a_refused_login_over_rest_or_soap_is_audited_without_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ItemStore> =
+        Arc::new(EmbeddedStore::open(dir.path().join("iis.redb")).unwrap());
+    AuthorizedUsers::new(store.clone())
+        .add(
+            NewAuthorizedUser {
+                id: "clinic-a".into(),
+                kind: AuKind::Clinic,
+                name: "Clinic A".into(),
+                facilities: vec!["FACA".into()],
+                username: "clinic-a".into(),
+                password: "a long enough password".into(),
+            },
+            0,
+        )
+        .await
+        .unwrap();
+    let app = router(Arc::new(IngestDeps::new(
+        store.clone(),
+        iz::IisIdentity::default(),
+        IngestConfig::default(),
+    )));
+    let guess = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("clinic-a:a guessed password")
+    );
+    let (s, _) = call(
+        &app,
+        Request::post("/hl7")
+            .header("authorization", guess)
+            .header("content-type", "application/hl7-v2")
+            .body(Body::from(z34("Q-BAD-1")))
+            .unwrap(),
+        "198.51.100.20:50123".parse().unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, fault) = call(
+        &app,
+        Request::post("/soap")
+            .header("content-type", "application/soap+xml; charset=utf-8")
+            .body(Body::from(
+                envelope(&z34("Q-BAD-2")).replace("a long enough password", "another guess"),
+            ))
+            .unwrap(),
+        "203.0.113.9:443".parse().unwrap(),
+    )
+    .await;
+    assert!(fault.contains("SecurityFault"), "{s} {fault}");
+    let mut events: Vec<AuditEvent> = AuditTrail::new(store.clone())
+        .search(&AuditSearch {
+            actor: Some("unauthenticated/clinic-a".into()),
+            from_ms: 0,
+            to_ms: i64::MAX / 2,
+            limit: 100,
+            ..AuditSearch::default()
+        })
+        .await
+        .unwrap();
+    events.reverse();
+    assert_eq!(events.len(), 2, "{events:#?}");
+    for (e, route, from) in [
+        (&events[0], "/hl7", "198.51.100.20"),
+        (&events[1], "/soap", "203.0.113.9"),
+    ] {
+        assert_eq!(e.action, "hl7.login");
+        assert_eq!(e.outcome, Outcome::Failure);
+        assert!(e.detail.ends_with(route), "{}", e.detail);
+        assert_eq!(e.source.as_deref(), Some(from));
+    }
+    let text = serde_json::to_string(&events).unwrap();
+    assert!(!text.contains("guess"), "{text}");
+}

@@ -38,6 +38,7 @@ async fn app(dir: &tempfile::TempDir) -> axum::Router {
         .unwrap();
     router(Arc::new(IngestDeps {
         credentials: Credentials::new(users),
+        audit: registry::audit::AuditTrail::new(store.clone()),
         intake: Intake::new(store, iz::IisIdentity::default()),
         config: IngestConfig {
             max_message_bytes: 64 * 1024,
