@@ -1321,7 +1321,9 @@ async fn a_pinned_cdsi_release_is_used_and_named_in_z42() {
     // CDC's own layout: "Version <release> - 508/XML".
     let xml = tmp.path().join("Version 4.64-pinned - 508").join("XML");
     std::fs::create_dir_all(&xml).unwrap();
-    let builtin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/cdsi/data/4.64");
+    let builtin = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join("shared/cdsi/data/4.64");
     for entry in std::fs::read_dir(builtin).unwrap() {
         let path = entry.unwrap().path();
         std::fs::copy(&path, xml.join(path.file_name().unwrap())).unwrap();
@@ -1389,7 +1391,9 @@ async fn immds_forecast_and_exported_forecasts_use_the_pinned_cdsi_release() {
     let tmp = tempfile::tempdir().unwrap();
     let xml = tmp.path().join("Version 4.64-pinned - 508").join("XML");
     std::fs::create_dir_all(&xml).unwrap();
-    let builtin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/cdsi/data/4.64");
+    let builtin = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join("shared/cdsi/data/4.64");
     for entry in std::fs::read_dir(builtin).unwrap() {
         let path = entry.unwrap().path();
         std::fs::copy(&path, xml.join(path.file_name().unwrap())).unwrap();
