@@ -209,13 +209,9 @@ pub(crate) async fn edit(
             json(StatusCode::OK, &view(&au))
         }
         Err(AuError::Invalid(m)) => Problem::bad_request(m).into_response(),
-        Err(AuError::NotFound(_)) => Problem::new(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            "Not found",
-            format!("no Authorized User '{id}'"),
-        )
-        .into_response(),
+        Err(AuError::NotFound(_)) => {
+            Problem::not_found(format!("no Authorized User '{id}'")).into_response()
+        }
         Err(e @ AuError::FacilityTaken(_)) => Problem::new(
             StatusCode::CONFLICT,
             "conflict",

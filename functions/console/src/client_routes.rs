@@ -38,14 +38,10 @@ fn view(client: &Client) -> serde_json::Value {
     })
 }
 
-fn not_found(detail: String) -> Problem {
-    Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
-}
-
 fn client_problem(e: ClientError) -> Problem {
     match e {
         ClientError::Invalid(m) => Problem::bad_request(m),
-        ClientError::NotFound(id) => not_found(format!("no client '{id}'")),
+        ClientError::NotFound(id) => Problem::not_found(format!("no client '{id}'")),
         ClientError::Store(e) => Problem::unavailable(e),
     }
 }
@@ -54,7 +50,7 @@ async fn known_au(deps: &ConsoleDeps, au: &str) -> Result<(), Problem> {
     let users = AuthorizedUsers::new(deps.patients.persons().store_arc());
     match users.get(au).await {
         Ok(Some(_)) => Ok(()),
-        Ok(None) => Err(not_found(format!("no Authorized User '{au}'"))),
+        Ok(None) => Err(Problem::not_found(format!("no Authorized User '{au}'"))),
         Err(e) => Err(Problem::unavailable(e)),
     }
 }
@@ -189,7 +185,7 @@ pub(crate) async fn rotate(
     let clients = Clients::new(deps.patients.persons().store_arc());
     match clients.get(&client_id).await {
         Ok(Some(_)) => {}
-        Ok(None) => return not_found(format!("no client '{client_id}'")).into_response(),
+        Ok(None) => return Problem::not_found(format!("no client '{client_id}'")).into_response(),
         Err(e) => return Problem::unavailable(e).into_response(),
     }
     match clients.set_jwks(&client_id, &keys.jwks.text()).await {
@@ -215,7 +211,7 @@ pub(crate) async fn remove(
     let clients = Clients::new(deps.patients.persons().store_arc());
     let client = match clients.get(&client_id).await {
         Ok(Some(c)) => c,
-        Ok(None) => return not_found(format!("no client '{client_id}'")).into_response(),
+        Ok(None) => return Problem::not_found(format!("no client '{client_id}'")).into_response(),
         Err(e) => return Problem::unavailable(e).into_response(),
     };
     match clients.remove(&client_id).await {

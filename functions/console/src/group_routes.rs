@@ -27,15 +27,11 @@ const MAX_LIMIT: u32 = 500;
 /// A reset removes members in pages of this many.
 const RESET_PAGE: u32 = 200;
 
-fn not_found(detail: String) -> Problem {
-    Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
-}
-
 async fn group(deps: &ConsoleDeps, id: &str) -> Result<(Groups, GroupRecord), Problem> {
     let groups = Groups::new(deps.patients.persons().store_arc());
     match groups.get(id).await {
         Ok(Some(g)) => Ok((groups, g)),
-        Ok(None) => Err(not_found(format!("no Group '{id}'"))),
+        Ok(None) => Err(Problem::not_found(format!("no Group '{id}'"))),
         Err(e) => Err(Problem::unavailable(e)),
     }
 }
@@ -230,7 +226,7 @@ pub(crate) async fn remove(
             .into_response()
         }
         Ok(None) => {
-            return not_found(format!("person {person} is not a member of Group {id}"))
+            return Problem::not_found(format!("person {person} is not a member of Group {id}"))
                 .into_response()
         }
         Err(e) => return Problem::unavailable(e).into_response(),

@@ -23,10 +23,6 @@ use registry::audit::{Actor, AuditEvent, Outcome};
 
 const READERS: &[StaffRole] = &[StaffRole::Reviewer, StaffRole::Administrator];
 
-fn not_found(what: String) -> Problem {
-    Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", what)
-}
-
 /// `GET /console/api/persons/{id}`.
 pub(crate) async fn show(
     State(deps): State<Arc<ConsoleDeps>>,
@@ -52,7 +48,7 @@ pub(crate) async fn show(
     }
     match read(&deps, &person_id).await {
         Ok(Some(page)) => json(StatusCode::OK, &page),
-        Ok(None) => not_found(format!("no person {person_id}")).into_response(),
+        Ok(None) => Problem::not_found(format!("no person {person_id}")).into_response(),
         Err(e) => Problem::unavailable(e).into_response(),
     }
 }
@@ -138,7 +134,8 @@ pub(crate) async fn unmerge(
     let source = match persons.source(&request.source).await {
         Ok(Some(s)) => s,
         Ok(None) => {
-            return not_found(format!("no source record {}", request.source)).into_response()
+            return Problem::not_found(format!("no source record {}", request.source))
+                .into_response()
         }
         Err(e) => return Problem::unavailable(e).into_response(),
     };

@@ -202,14 +202,7 @@ async fn apply(
         .person(person_id)
         .await
         .map_err(Problem::unavailable)?
-        .ok_or_else(|| {
-            Problem::new(
-                StatusCode::NOT_FOUND,
-                "not-found",
-                "Not found",
-                format!("no person {person_id}"),
-            )
-        })?;
+        .ok_or_else(|| Problem::not_found(format!("no person {person_id}")))?;
     match person.status {
         PersonStatus::Provisional => {}
         PersonStatus::Active => {
@@ -251,12 +244,9 @@ async fn apply(
                     .relink(source, Some(&into), now_ms)
                     .await
                     .map_err(|e| match e {
-                        RelinkError::UnknownPerson => Problem::new(
-                            StatusCode::NOT_FOUND,
-                            "not-found",
-                            "Not found",
-                            format!("no person {into} to merge into"),
-                        ),
+                        RelinkError::UnknownPerson => {
+                            Problem::not_found(format!("no person {into} to merge into"))
+                        }
                         RelinkError::MergedPerson(target) => conflict(format!(
                             "{into} was itself merged into {target}; merge into that person"
                         )),
