@@ -51,6 +51,9 @@ pub struct Audit<'a> {
     actor: Option<Actor>,
     subjects: Vec<String>,
     detail: String,
+    /// What the request changes, stored with its success event in one
+    /// transaction (a `$match`'s query record).
+    with_event: Vec<store::Write>,
 }
 
 impl<'a> Audit<'a> {
@@ -64,6 +67,7 @@ impl<'a> Audit<'a> {
             actor: None,
             subjects: Vec::new(),
             detail: String::new(),
+            with_event: Vec::new(),
         }
     }
 
@@ -80,6 +84,13 @@ impl<'a> Audit<'a> {
             self.subjects
                 .push(format!("{kind}/{}", clean(id, MAX_CALLER_TEXT)));
         }
+    }
+
+    /// Writes to commit with the event of a success, in one transaction:
+    /// they happen only if the event is stored, and the answer is given
+    /// only if both are. A refusal never commits them.
+    pub fn with_event(&mut self, writes: Vec<store::Write>) {
+        self.with_event = writes;
     }
 
     /// Words about the action (no PHI).
@@ -123,7 +134,19 @@ impl<'a> Audit<'a> {
         .detail(detail)
         .from_source(self.source.as_deref());
         event.subjects = self.subjects;
-        match self.deps.audit.record(&event).await {
+        let stored = if outcome == Outcome::Success && !self.with_event.is_empty() {
+            let mut writes = self.with_event;
+            match self.deps.audit.write(&event) {
+                Ok(w) => {
+                    writes.push(w);
+                    self.deps.audit.store().transact(writes).await
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            self.deps.audit.record(&event).await
+        };
+        match stored {
             Ok(()) => Ok(response),
             Err(e) if outcome == Outcome::Success => {
                 tracing::error!(error = %e, action = self.action, "audit event not recorded; answer withheld");

@@ -15,6 +15,8 @@ use registry::audit::Actor;
 pub enum Need {
     Read(&'static str),
     Search(&'static str),
+    /// Changing a Group's members (`system/Group.u` / `.write`).
+    Update(&'static str),
 }
 
 fn challenge(status: StatusCode, code: &str, why: &str, www: &'static str) -> Response {
@@ -70,6 +72,10 @@ pub async fn caller(
     let (allowed, what) = match need {
         Need::Read(t) => (scopes.can_read(t), format!("read {t}")),
         Need::Search(t) => (scopes.can_search(t), format!("search {t}")),
+        Need::Update(t) => (
+            scopes.can_update(t),
+            format!("change {t} members (system/{t}.u or system/{t}.write, for clients registered for it)"),
+        ),
     };
     if !allowed {
         return Err(challenge(

@@ -8,45 +8,18 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use registry::immds::{self, ForecastRequest, Problem, Supplied};
 
 use crate::audited::{Audit, Peer};
 use crate::caller::{caller, Need};
 use crate::read::member_person;
-use crate::response::{failure, resource, unavailable};
+use crate::response::{failure, json_body, problem, resource, unavailable};
 use crate::BulkDeps;
 
 /// What the operation needs of the token: reading its answer's type.
 pub const SCOPE_TYPE: &str = "ImmunizationRecommendation";
-
-fn problem(p: &Problem) -> Response {
-    let outcome = fhir::OperationOutcome {
-        resource_type: fhir::OperationOutcomeType,
-        id: None,
-        issue: vec![fhir::Issue {
-            severity: "error".into(),
-            code: p.code.into(),
-            diagnostics: Some(p.message.clone()),
-            expression: vec![p.expression.clone()],
-        }],
-    };
-    let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST);
-    resource(status, &outcome)
-}
-
-fn json_body(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(str::trim)
-        .is_some_and(|t| {
-            t.eq_ignore_ascii_case("application/fhir+json")
-                || t.eq_ignore_ascii_case("application/json")
-        })
-}
 
 fn today() -> Option<cdsi::Date> {
     let d = iz::Clock::now().today();

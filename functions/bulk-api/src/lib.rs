@@ -15,6 +15,8 @@ mod caller;
 mod export_routes;
 mod forecast;
 mod jwks;
+mod match_routes;
+mod member_routes;
 pub mod rate_limit;
 mod read;
 mod response;
@@ -28,7 +30,7 @@ use std::sync::Arc;
 use axum::routing::get;
 use axum::routing::post;
 use axum::Router;
-use registry::membership::{Groups, JurisdictionPolicy};
+use registry::membership::{Groups, JurisdictionPolicy, Membership};
 use registry::persons::Persons;
 use registry::smart::{JwksSource, Tokens};
 use registry::AuthorizedUsers;
@@ -42,6 +44,12 @@ pub struct BulkDeps {
     pub tokens: Tokens,
     pub groups: Groups,
     pub patients: Persons,
+    /// Client-managed membership (`$member-add`, `$member-remove`).
+    pub membership: Membership,
+    /// The matcher's use cases for `Patient/$match` and for naming a
+    /// member by chart number or demographics; `None` where this
+    /// deployment does not match (those requests are answered 501).
+    pub queries: Option<registry::queries::Queries>,
     pub policy: Arc<JurisdictionPolicy>,
     /// The server's public base URL (`https://iis.example`): the FHIR base
     /// is `<base>/fhir`, the token endpoint (and the only `aud` accepted in
@@ -85,6 +93,8 @@ impl BulkDeps {
             users: AuthorizedUsers::new(store.clone()),
             tokens: Tokens::new(store.clone(), jwks, format!("{public_url}/auth/token")),
             groups: Groups::new(store.clone()),
+            membership: Membership::new(patients.clone(), policy.clone()),
+            queries: None,
             patients,
             policy,
             public_url,
@@ -124,6 +134,15 @@ pub fn router(deps: Arc<BulkDeps>) -> Router {
         .route("/fhir/Group", get(read::search_groups))
         .route("/fhir/Group/{id}", get(read::group))
         .route("/fhir/Patient/{id}", get(read::patient))
+        .route("/fhir/Patient/$match", post(match_routes::patient_match))
+        .route(
+            "/fhir/Group/{id}/$member-add",
+            post(member_routes::member_add),
+        )
+        .route(
+            "/fhir/Group/{id}/$member-remove",
+            post(member_routes::member_remove),
+        )
         .route("/fhir/Immunization", get(read::search_immunizations))
         .route("/fhir/$immds-forecast", post(forecast::immds_forecast))
         .route(
@@ -149,7 +168,8 @@ pub const PRESIGNED_URL_LIFETIME: std::time::Duration = std::time::Duration::fro
 /// assertions, is `<it>/auth/token`), `IISBULK_BUCKET` (required) and
 /// `IISBULK_EXPORT_PREFIX` (the export files' bucket and key prefix),
 /// `IISBULK_EXPORT_RETENTION_HOURS` (default 24), `IISBULK_JURISDICTION_POLICY`
-/// (membership policy TOML text), `IISBULK_CDSI_DATA` (a CDSi supporting-data
+/// (membership policy TOML text), `IISBULK_MATCHING_CONFIG` (matching TOML
+/// for `Patient/$match`; the shipped one otherwise), `IISBULK_CDSI_DATA` (a CDSi supporting-data
 /// release folder for `$immds-forecast` and exported forecasts; empty or
 /// unset: the built-in release), `IISBULK_TOKEN_BURST` and
 /// `IISBULK_TOKEN_RATE_PER_SECOND` ([`token_rate_limit_from_env`]), and for
@@ -183,7 +203,30 @@ pub async fn deps_from_env() -> Result<BulkDeps, lambda_http::Error> {
     jobs.retention = registry::export::retention_from_env()?;
     // Files are fetched from S3 with URLs minted at each status poll.
     jobs.presign_for = Some(PRESIGNED_URL_LIFETIME);
+    // `Patient/$match` and members named by demographics use the same
+    // matching configuration as the matcher function and history queries.
+    let config = match std::env::var("IISBULK_MATCHING_CONFIG") {
+        Ok(path) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("IISBULK_MATCHING_CONFIG {path}: {e}"))?;
+            matching::Config::parse(&text)
+                .map_err(|e| format!("IISBULK_MATCHING_CONFIG {path}: {e}"))?
+        }
+        Err(_) => matching::Config::built_in(),
+    };
+    let matcher = registry::patients::PatientMatching::new(
+        patients.store_arc(),
+        Arc::new(matching::Matcher::new(config)),
+    );
+    let queries = registry::queries::Queries::new(
+        matcher,
+        registry::queries::QueryPolicy {
+            jurisdiction: policy.clone(),
+            ..Default::default()
+        },
+    );
     let mut deps = BulkDeps::new(patients, policy, &public_url, Arc::new(HttpJwks::new()?));
+    deps.queries = Some(queries);
     deps.exports = Some(jobs);
     deps.cdsi_data = cdsi_data;
     deps.token_limiter = Arc::new(SourceLimiter::new(token_rate_limit_from_env()?));

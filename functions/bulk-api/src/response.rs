@@ -1,7 +1,7 @@
 //! FHIR responses: resources as `application/fhir+json`, and every error as
 //! an OperationOutcome with the status that fits.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use fhir::OperationOutcome;
 use serde::Serialize;
@@ -51,5 +51,43 @@ pub fn not_found(what: &str) -> Response {
         StatusCode::NOT_FOUND,
         "not-found",
         format!("{what} not found"),
+    )
+}
+
+/// A request the registry could not take ([`registry::problem::Problem`]),
+/// as an OperationOutcome naming the parameter at fault.
+pub fn problem(p: &registry::problem::Problem) -> Response {
+    let outcome = fhir::OperationOutcome {
+        resource_type: fhir::OperationOutcomeType,
+        id: None,
+        issue: vec![fhir::Issue {
+            severity: "error".into(),
+            code: p.code.into(),
+            diagnostics: Some(p.message.clone()),
+            expression: vec![p.expression.clone()],
+        }],
+    };
+    let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST);
+    resource(status, &outcome)
+}
+
+/// Whether the request body is declared FHIR JSON (or plain JSON).
+pub fn json_body(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::trim)
+        .is_some_and(|t| {
+            t.eq_ignore_ascii_case("application/fhir+json")
+                || t.eq_ignore_ascii_case("application/json")
+        })
+}
+
+/// An informational OperationOutcome: what an operation did.
+pub fn done(diagnostics: impl Into<String>) -> Response {
+    resource(
+        StatusCode::OK,
+        &OperationOutcome::single("information", "informational", diagnostics),
     )
 }

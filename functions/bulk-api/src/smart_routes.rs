@@ -133,6 +133,10 @@ pub async fn smart_configuration(State(deps): State<Arc<BulkDeps>>) -> Response 
         scopes.push(format!("system/{t}.read"));
         scopes.push(format!("system/{t}.rs"));
     }
+    // Changing the client's own Group's members, for clients registered
+    // for it.
+    scopes.push("system/Group.u".to_owned());
+    scopes.push("system/Group.write".to_owned());
     let body = json!({
         "issuer": deps.public_url,
         "token_endpoint": deps.tokens.token_url(),
@@ -171,7 +175,7 @@ pub async fn metadata(State(deps): State<Arc<BulkDeps>>) -> Response {
                     "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
                     "code": "SMART-on-FHIR",
                 }]}],
-                "description": "SMART Backend Services (client_credentials with a private_key_jwt assertion, RS384 or ES384); system read scopes (ImmunizationRecommendation for $immds-forecast)",
+                "description": "SMART Backend Services (client_credentials with a private_key_jwt assertion, RS384 or ES384); system read scopes (ImmunizationRecommendation for $immds-forecast; Patient search for Patient/$match), and system/Group.u (or .write) to change the caller's own Group's members, for clients registered for it",
             },
             "resource": [
                 {"type": "Group", "interaction": [{"code": "read"}, {"code": "search-type"}],
@@ -195,6 +199,30 @@ pub async fn metadata(State(deps): State<Arc<BulkDeps>>) -> Response {
             "name": "export",
             "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export",
             "documentation": "Exports the caller's own Group (Patient, Immunization, Group, Organization; ImmunizationRecommendation, each patient's CDC CDSi forecast as of the transaction date, when _type names it) as NDJSON. transactionTime is when the export started; a record changed later is left for the next export. With _since: records changed after it, every resource of patients who joined the Group after it, and patients who left it (single association) in `deleted`. _typeFilter is not supported; Prefer: handling=lenient ignores unsupported parameters."
+        }]);
+    }
+    // Client-managed membership and patient matching.
+    let group_operations = [
+        json!({
+            "name": "member-add",
+            "definition": "http://hl7.org/fhir/us/davinci-atr/OperationDefinition/member-add",
+            "documentation": "Adds a patient to the caller's own Group (POST Parameters): patientReference (Patient/<id>), memberId (the caller's chart number as its VXUs carry it) or patient (a Patient resource matched as Patient/$match; a certain match only). Refused unless the registry holds a relationship between the caller and the patient as the jurisdiction counts them (a VXU, a query or $match), or, where the jurisdiction allows it, an attestation parameter states one; kept in the membership's provenance. providerNpi, providerReference and attributionPeriod are accepted and ignored. Needs system/Group.u (or .write)."
+        }),
+        json!({
+            "name": "member-remove",
+            "definition": "http://hl7.org/fhir/us/davinci-atr/OperationDefinition/member-remove",
+            "documentation": "Removes a patient from the caller's own Group (named as for member-add; reason optional), or every member with reset = true (the Bulk Retrieval of Public Health Data guide's reset). The removal is kept with its time and reason. Needs system/Group.u (or .write)."
+        }),
+    ];
+    match body["rest"][0]["resource"][0]["operation"].as_array_mut() {
+        Some(ops) => ops.extend(group_operations),
+        None => body["rest"][0]["resource"][0]["operation"] = json!(group_operations),
+    }
+    if deps.queries.is_some() {
+        body["rest"][0]["resource"][1]["operation"] = json!([{
+            "name": "match",
+            "definition": "http://hl7.org/fhir/OperationDefinition/Patient-match",
+            "documentation": "Matches a Patient (POST Parameters: resource, onlyCertainMatches, count) with the registry's matcher and rules, as a Z34 is matched; a family name and birth date are required. A certain match comes with its demographics and the caller's own identifiers; possible matches are withheld (counted in an OperationOutcome entry) or listed with Z31 demographics, as the jurisdiction decides. Entries carry search.score (certain from 0.9, possible from 0.5) and the match-grade extension. Needs system/Patient.rs (or .read)."
         }]);
     }
     crate::response::resource(StatusCode::OK, &body)

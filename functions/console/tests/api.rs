@@ -1252,6 +1252,7 @@ async fn an_administrator_reads_a_group_removes_a_member_and_resets_it_and_each_
             at: 1_790_000_000_000 + i as i64,
             policy: "test".into(),
             from_person: None,
+            basis: None,
         };
         groups
             .add(&group, person, &evidence, Association::Multiple)

@@ -292,6 +292,15 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
         std::time::Duration::from_secs(60),
     ));
     bulk.exports = Some(jobs);
+    // Patient/$match answers as a Z34 does: the same matcher and rules.
+    bulk.queries = Some(registry::queries::Queries::new(
+        matching.clone(),
+        registry::queries::QueryPolicy {
+            max_candidates: args.max_query_candidates,
+            jurisdiction: policy.clone(),
+            ..Default::default()
+        },
+    ));
     bulk.token_limiter = Arc::new(bulk_api::SourceLimiter::new(token_limit));
     let console = console::ConsoleDeps::new(matching.clone(), policy.clone(), &public_url);
     // The admin commands borrow the store while we hold it: a fresh token

@@ -168,6 +168,8 @@ pub struct Extension {
     pub value_string: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_coding: Option<Coding>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_code: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -361,6 +361,12 @@ pub struct BundleEntry {
 pub struct BundleSearch {
     /// match | include | outcome
     pub mode: String,
+    /// How well the entry matches (0 to 1): `Patient/$match` answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    /// The match-grade extension of a `Patient/$match` entry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extension: Vec<crate::Extension>,
 }
 
 impl Bundle {
@@ -384,6 +390,7 @@ impl Bundle {
             resource: serde_json::to_value(resource)?,
             search: Some(BundleSearch {
                 mode: "match".into(),
+                ..BundleSearch::default()
             }),
         });
         Ok(())

@@ -226,6 +226,11 @@ impl AuditTrail {
         Ok(())
     }
 
+    /// The store the trail is kept in (for a transaction with [`Self::write`]).
+    pub fn store(&self) -> &dyn ItemStore {
+        self.store.as_ref()
+    }
+
     /// The write that appends `event` (created only if absent), for a
     /// use case that records it in the same transaction as what it audits:
     /// then the action happens only if its event is stored.

@@ -41,34 +41,8 @@ use serde_json::{Map, Value};
 use crate::persons::{Immunization, Person};
 use crate::resources::fhir_id;
 
-/// Why a request cannot be answered: the HTTP status, the FHIR IssueType
-/// code, what to tell the client, and the parameter at fault.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Problem {
-    /// 400 (malformed), 422 (well formed, but cannot be evaluated).
-    pub status: u16,
-    pub code: &'static str,
-    pub message: String,
-    pub expression: String,
-}
-
-fn bad(expression: &str, message: impl Into<String>) -> Problem {
-    Problem {
-        status: 400,
-        code: "invalid",
-        message: message.into(),
-        expression: expression.to_owned(),
-    }
-}
-
-fn unprocessable(expression: &str, message: impl Into<String>) -> Problem {
-    Problem {
-        status: 422,
-        code: "processing",
-        message: message.into(),
-        expression: expression.to_owned(),
-    }
-}
+pub use crate::problem::Problem;
+use crate::problem::{bad, unprocessable};
 
 /// What a `$immds-forecast` request asks for.
 #[derive(Clone, Debug)]

@@ -99,6 +99,10 @@ pub struct AcceptedHead {
     pub bytes: usize,
 }
 
+/// The profile a FHIR `Patient/$match` is recorded under in its
+/// [`QueryRecord`] (a history query records its HL7 profile, Z34 or Z44).
+pub const MATCH_PROFILE: &str = "FHIR $match";
+
 /// Who asked about whom, and what they were told (audit, and the
 /// "queried by this Authorized User" signal for Group membership).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

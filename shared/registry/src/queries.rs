@@ -22,12 +22,14 @@ use std::sync::Arc;
 
 use crate::audit::{clean, Actor, AuditEvent, AuditTrail, Outcome, MAX_CALLER_TEXT};
 use crate::authorized_user::AuthorizedUser;
+use crate::fhir_match::{score, MatchAnswer, MatchRequest, PatientMatch, MATCH_PROFILE};
 use crate::keys;
-use crate::membership::{Groups, JurisdictionPolicy};
+use crate::membership::{Groups, JurisdictionPolicy, PossibleMatches};
 pub use crate::message::QueryRecord;
 use crate::patients::PatientMatching;
 pub use crate::persons::source::query_record;
 use crate::persons::{Demographics, Immunization, Person, PersonStatus, Stamped};
+use matching::Grade;
 
 /// Jurisdiction settings for answering queries.
 #[derive(Clone)]
@@ -435,6 +437,162 @@ impl Queries {
     /// The query record, the person-side signals and the audit event, in
     /// one transaction.
     async fn remember(&self, record: &QueryRecord, event: &AuditEvent) -> Result<(), StoreError> {
+        let mut writes = record_writes(record)?;
+        writes.push(self.audit.write(event)?);
+        self.matching.store().transact(writes).await
+    }
+
+    /// Answers a FHIR `Patient/$match` from `au` with the same matcher,
+    /// bands, chart rule and visibility as a Z34: one certain match with
+    /// its demographics, else the possible matches (other first names on
+    /// the same birth date are other children, never candidates) listed or
+    /// withheld as the jurisdiction's policy says. Creates and merges no
+    /// one.
+    ///
+    /// Returns the answer, its query record (profile [`MATCH_PROFILE`],
+    /// `request_id` as its control id) and the writes that record it; the
+    /// caller commits them in one transaction with the answer's audit
+    /// event, and membership reads the record as it reads a Z34's (a
+    /// certain match joins the asker's Group when the policy's
+    /// `fhir_match` says so).
+    pub async fn match_patient(
+        &self,
+        au: &AuthorizedUser,
+        request: &MatchRequest,
+        now_ms: i64,
+        request_id: &str,
+    ) -> Result<(MatchAnswer, QueryRecord, Vec<Write>), StoreError> {
+        let found = self.find(&au.id, request).await?;
+        let bands = self
+            .matching
+            .matcher()
+            .config()
+            .bands
+            .at(self.matching.registry_size().await?);
+        let mut record = QueryRecord {
+            au: au.id.clone(),
+            control_id: request_id.to_owned(),
+            profile: MATCH_PROFILE.into(),
+            status: "NF".into(),
+            grade: found.outcome.grade,
+            persons: Vec::new(),
+            at: now_ms,
+        };
+        let weight_of = |pid: &str| {
+            found
+                .outcome
+                .candidates
+                .iter()
+                .find(|(p, _)| p == pid)
+                .map(|(_, d)| d.score)
+        };
+        let mut answer = MatchAnswer::default();
+        if let Some(pid) = &found.outcome.person {
+            if let Some(person) = self.visible_person(au, pid).await? {
+                let weight = weight_of(pid).unwrap_or(bands.certain);
+                answer.matches.push(PatientMatch {
+                    identifiers: self.matching.identifiers_from(&person.id, &au.id).await?,
+                    grade: Grade::Certain,
+                    score: score(Grade::Certain, weight, bands.certain, bands.possible),
+                    person,
+                });
+            }
+        } else {
+            let named = found.outcome.candidates.iter().filter(|(_, d)| {
+                !d.explanation.fields.iter().any(|e| {
+                    e.field == matching::Field::Given && e.level == matching::Level::Different
+                })
+            });
+            let mut seen = BTreeSet::new();
+            let mut possible = Vec::new();
+            for (pid, d) in named {
+                if let Some(person) = self.visible_person(au, pid).await? {
+                    if seen.insert(person.id.clone()) {
+                        possible.push((person, d.score));
+                    }
+                }
+            }
+            let listed = !request.only_certain
+                && self.policy.jurisdiction.possible_matches == PossibleMatches::Listed;
+            if listed {
+                for (person, weight) in possible.into_iter().take(request.count as usize) {
+                    answer.matches.push(PatientMatch {
+                        identifiers: self.matching.identifiers_from(&person.id, &au.id).await?,
+                        grade: Grade::Possible,
+                        score: score(Grade::Possible, weight, bands.certain, bands.possible),
+                        person,
+                    });
+                }
+            } else {
+                answer.withheld = possible.len();
+            }
+        }
+        answer.matches.truncate(request.count as usize);
+        if !answer.matches.is_empty() {
+            record.status = "OK".into();
+            record.persons = answer.matches.iter().map(|m| m.person.id.clone()).collect();
+        }
+        let writes = record_writes(&record)?;
+        Ok((answer, record, writes))
+    }
+}
+
+impl Queries {
+    /// The matcher's answer for a FHIR request's patient: the asker's own
+    /// chart when its identifiers name one, else the registry-wide match.
+    async fn find(
+        &self,
+        au: &str,
+        request: &MatchRequest,
+    ) -> Result<crate::patients::Found, StoreError> {
+        Ok(
+            match self
+                .matching
+                .find_by_chart(au, &request.identifiers, &request.record)
+                .await?
+            {
+                Some(found) => found,
+                None => self.matching.find(&request.record).await?,
+            },
+        )
+    }
+
+    /// The one person `request` certainly identifies and `au` may see, as
+    /// a `$match` would give it, without recording a query (a
+    /// `$member-add` or `$member-remove` naming its patient by
+    /// demographics); `None` when there is no certain match.
+    pub async fn identify(
+        &self,
+        au: &AuthorizedUser,
+        request: &MatchRequest,
+    ) -> Result<Option<Person>, StoreError> {
+        let found = self.find(&au.id, request).await?;
+        match &found.outcome.person {
+            Some(pid) => self.visible_person(au, pid).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The person a chart number of `au`'s names (`memberId`), when the
+    /// registry holds that chart.
+    pub async fn chart_person(
+        &self,
+        au: &str,
+        identifier: &Identifier,
+    ) -> Result<Option<String>, StoreError> {
+        let Some(sid) =
+            crate::persons::source::chart_source_id(au, std::slice::from_ref(identifier))
+        else {
+            return Ok(None);
+        };
+        Ok(self.matching.source(&sid).await?.map(|s| s.person))
+    }
+}
+
+/// The query record and, per person it was about, the latest "queried by
+/// this Authorized User" signal membership reads.
+fn record_writes(record: &QueryRecord) -> Result<Vec<Write>, StoreError> {
+    {
         let data = crate::json::encode(record)?;
         let mut writes = vec![Write::Put {
             item: Item::new(
@@ -453,8 +611,7 @@ impl Queries {
                 cond: Condition::None,
             });
         }
-        writes.push(self.audit.write(event)?);
-        self.matching.store().transact(writes).await
+        Ok(writes)
     }
 }
 

@@ -15,6 +15,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("retry", 0),
     ("attempts", 0),
     ("message", 1),
+    ("problem", 1),
     ("audit", 1),
     ("authorized_user", 2),
     ("credentials", 2),
@@ -25,17 +26,24 @@ const LAYERS: &[(&str, u8)] = &[
     ("membership", 4),
     ("queries", 5),
     ("resources", 5),
+    ("fhir_match", 5),
+    ("fhir_members", 5),
     ("immds", 6),
     ("intake", 7),
     ("export", 7),
 ];
 
 /// Same-layer uses allowed (from, to): the users modules share one record,
-/// and console staff hash their passwords as Authorized Users do.
+/// console staff hash their passwords as Authorized Users do, and
+/// a history query and a FHIR `$match` share the matcher's use case while
+/// the `$match` answer is written with the export's Patient.
 const WITHIN_A_LAYER: &[(&str, &str)] = &[
     ("authorized_user", "credentials"),
     ("credentials", "authorized_user"),
     ("staff", "credentials"),
+    ("queries", "fhir_match"),
+    ("fhir_match", "resources"),
+    ("fhir_members", "fhir_match"),
 ];
 
 fn layer(module: &str) -> Option<u8> {

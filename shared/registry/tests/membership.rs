@@ -544,6 +544,7 @@ async fn a_large_group_keeps_every_item_small() {
                         at: 1_790_000_000_000 + i as i64,
                         policy: "default-1".into(),
                         from_person: None,
+                        basis: None,
                     };
                     groups
                         .add(

@@ -151,7 +151,7 @@ impl Membership {
         self.add(&source.au, &person.id, &evidence).await
     }
 
-    async fn add(
+    pub(super) async fn add(
         &self,
         au: &str,
         person: &str,
@@ -200,7 +200,7 @@ impl Membership {
         }
     }
 
-    fn evidence(
+    pub(super) fn evidence(
         &self,
         kind: EvidenceKind,
         message: &str,
@@ -215,12 +215,23 @@ impl Membership {
             at,
             policy: self.policy.version.clone(),
             from_person,
+            basis: None,
+        }
+    }
+
+    /// Whether a query of this profile (a Z34/Z44, or a FHIR `$match`)
+    /// makes a relationship under the policy.
+    fn query_counts(&self, profile: &str) -> bool {
+        if profile == crate::message::MATCH_PROFILE {
+            self.policy.fhir_match
+        } else {
+            self.policy.qbp
         }
     }
 
     /// The person now standing for `id`: merged persons are followed to
     /// the survivor.
-    async fn current_person(&self, id: &str) -> Result<Option<Person>, StoreError> {
+    pub async fn current_person(&self, id: &str) -> Result<Option<Person>, StoreError> {
         let mut id = id.to_owned();
         for _ in 0..MAX_MERGE_HOPS {
             let Some(p) = self.patients.person(&id).await? else {
@@ -237,7 +248,7 @@ impl Membership {
     }
 
     async fn on_queried(&self, key: &store::Key) -> Result<Vec<Outcome>, StoreError> {
-        if !self.policy.qbp {
+        if !self.policy.qbp && !self.policy.fhir_match {
             return Ok(vec![Outcome::Skipped(
                 "policy: queries create no relationship",
             )]);
@@ -246,8 +257,14 @@ impl Membership {
             return Ok(vec![Outcome::Skipped("query record not found")]);
         };
         let q: QueryRecord = decode(&item, "query record")?;
-        // Only an answer that identified one patient with certainty (Z32):
-        // a candidate list (Z31) is nobody's relationship.
+        if !self.query_counts(&q.profile) {
+            return Ok(vec![Outcome::Skipped(
+                "policy: queries create no relationship",
+            )]);
+        }
+        // Only an answer that identified one patient with certainty (Z32,
+        // or a $match's one certain match): a candidate list (Z31) is
+        // nobody's relationship.
         let [person] = q.persons.as_slice() else {
             return Ok(vec![Outcome::Skipped("query did not identify one patient")]);
         };
@@ -257,13 +274,12 @@ impl Membership {
         let Some(p) = self.current_person(person).await? else {
             return Ok(vec![Outcome::Skipped("person not found")]);
         };
-        let evidence = self.evidence(
-            EvidenceKind::Qbp,
-            &q.control_id,
-            Certainty::Certain,
-            q.at,
-            None,
-        );
+        let kind = if q.profile == crate::message::MATCH_PROFILE {
+            EvidenceKind::FhirMatch
+        } else {
+            EvidenceKind::Qbp
+        };
+        let evidence = self.evidence(kind, &q.control_id, Certainty::Certain, q.at, None);
         Ok(vec![self.add(&q.au, &p.id, &evidence).await?])
     }
 
@@ -363,30 +379,44 @@ impl Membership {
     }
 
     /// Whether anything still ties the person to the Authorized User: a
-    /// record it reported, or (when queries count) a query it made.
+    /// record it reported, or a query it made that counts under the policy.
     async fn has_evidence(&self, person: &str, au: &str) -> Result<bool, StoreError> {
+        Ok(self.relationship(person, au).await?.is_some())
+    }
+
+    /// The relationship the registry holds between the person and the
+    /// Authorized User, as the policy counts them: a record it reported
+    /// (VXU), else its latest query that identified the person with
+    /// certainty (Z32/Z42, or a `$match`'s one certain match). `None`: no
+    /// relationship (a candidate list is none).
+    pub async fn relationship(
+        &self,
+        person: &str,
+        au: &str,
+    ) -> Result<Option<EvidenceKind>, StoreError> {
         if self.policy.vxu && self.patients.reported_by(person, au).await? {
-            return Ok(true);
+            return Ok(Some(EvidenceKind::Vxu));
         }
-        if !self.policy.qbp {
-            return Ok(false);
+        if !self.policy.qbp && !self.policy.fhir_match {
+            return Ok(None);
         }
-        // The latest query by this user about the person; a candidate list
-        // (Z31) is no relationship.
-        Ok(
-            match self
-                .patients
-                .store()
-                .get(&keys::queried_by(person, au))
-                .await?
-            {
-                Some(item) => {
-                    let q: QueryRecord = decode(&item, "query record")?;
-                    q.status == "OK" && q.grade == Grade::Certain && q.persons.len() == 1
-                }
-                None => false,
+        let Some(item) = self
+            .patients
+            .store()
+            .get(&keys::queried_by(person, au))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let q: QueryRecord = decode(&item, "query record")?;
+        let identified = q.status == "OK" && q.grade == Grade::Certain && q.persons.len() == 1;
+        Ok((identified && self.query_counts(&q.profile)).then_some(
+            if q.profile == crate::message::MATCH_PROFILE {
+                EvidenceKind::FhirMatch
+            } else {
+                EvidenceKind::Qbp
             },
-        )
+        ))
     }
 
     async fn on_confirmed(&self, person: &str) -> Result<Vec<Outcome>, StoreError> {

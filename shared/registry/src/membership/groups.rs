@@ -38,6 +38,12 @@ pub enum EvidenceKind {
     Merge,
     /// A reviewer moved the Authorized User's record to this patient.
     Relink,
+    /// A FHIR `Patient/$match` the IIS answered with this patient as the
+    /// one certain match.
+    FhirMatch,
+    /// The Authorized User added the patient itself (`Group/$member-add`),
+    /// on the relationship named in [`Evidence::basis`].
+    MemberAdd,
 }
 
 /// Why a patient is in a Group: the message, the certainty, the time and
@@ -56,6 +62,10 @@ pub struct Evidence {
     /// For merges: the person whose memberships moved here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_person: Option<String>,
+    /// For a client's own add: the relationship the registry found for it
+    /// (a VXU, a query) or the client's attestation, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basis: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -312,6 +322,41 @@ impl Groups {
         writes.push(self.count(group, person, 1).await?);
         self.store.transact(writes).await?;
         Ok(Added::Joined { left })
+    }
+
+    /// Ends every active membership of the Group (the Bulk Retrieval of
+    /// Public Health Data guide's reset, for Authorized Users that
+    /// re-establish their panel each cycle), in pages. Returns how many
+    /// left; on a store failure, how many had left before it, with it (the
+    /// reset can be run again to finish).
+    pub async fn reset(
+        &self,
+        group: &str,
+        at: i64,
+        because: &str,
+    ) -> Result<u64, (u64, StoreError)> {
+        const PAGE: u32 = 500;
+        let mut removed = 0u64;
+        let mut cursor = None;
+        loop {
+            let (page, next) = self
+                .members(group, cursor, PAGE)
+                .await
+                .map_err(|e| (removed, e))?;
+            for m in page.iter().filter(|m| m.active) {
+                if self
+                    .remove(group, &m.person, at, because)
+                    .await
+                    .map_err(|e| (removed, e))?
+                {
+                    removed += 1;
+                }
+            }
+            match next {
+                Some(c) => cursor = Some(c),
+                None => return Ok(removed),
+            }
+        }
     }
 
     /// Ends a membership (merge, moved evidence). Returns whether it was

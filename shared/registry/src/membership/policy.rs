@@ -78,6 +78,15 @@ pub struct JurisdictionPolicy {
     pub association: Association,
     pub rsp_group_identifier: Option<RspGroupIdentifier>,
     pub rsp_patient_identifier: Option<RspPatientIdentifier>,
+    /// A `Patient/$match` the IIS answered with one certain match makes the
+    /// asker's relationship with that patient, as a Z32 does under `qbp`.
+    pub fhir_match: bool,
+    /// An Authorized User may add a patient to its Group with `$member-add`
+    /// on its own attestation of a relationship (kept in the provenance),
+    /// not only on a VXU or query the registry holds.
+    pub attestation: bool,
+    /// What a `Patient/$match` answer says about possible matches.
+    pub possible_matches: PossibleMatches,
     pub identifier_base: String,
     /// How reports become vaccination events (`[vaccination_events]`).
     pub vaccination_events: crate::persons::VaccinationRules,
@@ -101,6 +110,10 @@ struct File {
 struct MembershipSection {
     vxu: bool,
     qbp: bool,
+    #[serde(default)]
+    fhir_match: bool,
+    #[serde(default)]
+    attestation: bool,
     minimum_certainty: MinimumCertainty,
     kinds: Vec<String>,
     association: Association,
@@ -123,14 +136,32 @@ struct RspSection {
 #[serde(deny_unknown_fields)]
 struct FhirSection {
     identifier_base: String,
+    #[serde(default)]
+    possible_matches: PossibleMatches,
 }
 
 impl Default for FhirSection {
     fn default() -> Self {
         FhirSection {
             identifier_base: "urn:iisbulk:id".into(),
+            possible_matches: PossibleMatches::default(),
         }
     }
+}
+
+/// What a `Patient/$match` answer gives of the patients it matched only
+/// possibly (a certain match always comes with its demographics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PossibleMatches {
+    /// Nothing: only the count of possible matches withheld, in an
+    /// OperationOutcome entry (the default; a possible match may be a
+    /// twin or a namesake).
+    #[default]
+    Withheld,
+    /// What a Z31 candidate list gives: name, birth date, sex, address and
+    /// the asker's own identifiers, graded possible.
+    Listed,
 }
 
 fn hl7_safe(option: &str, v: &str, max: usize) -> Result<(), String> {
@@ -156,9 +187,9 @@ impl JurisdictionPolicy {
         if file.version.trim().is_empty() {
             return fail("version must not be empty".into());
         }
-        if !m.vxu && !m.qbp {
+        if !m.vxu && !m.qbp && !m.fhir_match && !m.attestation {
             return fail(
-                "membership.vxu and membership.qbp are both false: no message would ever add anyone to a Group".into(),
+                "membership.vxu, membership.qbp, membership.fhir_match and membership.attestation are all false: nothing would ever add anyone to a Group".into(),
             );
         }
         let mut kinds = BTreeSet::new();
@@ -259,6 +290,9 @@ impl JurisdictionPolicy {
             association: m.association,
             rsp_group_identifier,
             rsp_patient_identifier,
+            fhir_match: m.fhir_match,
+            attestation: m.attestation,
+            possible_matches: file.fhir.possible_matches,
             identifier_base: base,
             vaccination_events: file.vaccination_events,
         })
@@ -339,7 +373,7 @@ mod tests {
                 "membership.kinds: unknown kind \"clinik\"",
             ),
             ("vxu = true", "vxu = true\nvxus = false", "vxus"),
-            ("vxu = true", "vxu = false", "both false"),
+            ("vxu = true", "vxu = false", "all false"),
             (
                 "group_identifier = false",
                 "group_identifier = true",

@@ -87,7 +87,7 @@ impl PatientMatching {
     }
 
     /// The registry's chart count, when it is known (the bands follow it).
-    pub(super) async fn registry_size(&self) -> Result<Option<u64>, StoreError> {
+    pub(crate) async fn registry_size(&self) -> Result<Option<u64>, StoreError> {
         self.charts.get(self.store.as_ref()).await
     }
 

@@ -151,7 +151,7 @@ fn set_address(record: &mut PatientRecord, address: &Address) {
 
 /// PID-3 / QPD-3: the SSN (type SS) apart, every other identifier with its
 /// assigning authority and type.
-fn add_identifiers(record: &mut PatientRecord, identifiers: &[Identifier]) {
+pub(crate) fn add_identifiers(record: &mut PatientRecord, identifiers: &[Identifier]) {
     for id in identifiers {
         if is_ssn(id) {
             record.ssn.get_or_insert_with(|| id.id.clone());

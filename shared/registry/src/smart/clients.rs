@@ -128,8 +128,11 @@ impl Clients {
                 super::scopes::RESOURCE_TYPES.join(", ")
             )));
         }
-        let allowed = super::scopes::grant(scope, &Scopes::parse_granted("system/*.rs"))
-            .map_err(|e| ClientError::Invalid(format!("scope: {e}")))?;
+        // Registration may give reading and, asked for explicitly, the
+        // change of the Authorized User's own Group's members.
+        let allowed =
+            super::scopes::grant(scope, &Scopes::parse_granted("system/*.rs system/Group.u"))
+                .map_err(|e| ClientError::Invalid(format!("scope: {e}")))?;
         let client = Client {
             id: uuid::Uuid::new_v4().simple().to_string(),
             au: au.to_owned(),

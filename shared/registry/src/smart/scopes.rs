@@ -1,6 +1,9 @@
 //! SMART system scopes: what a client asked for, what it may have, what it
-//! gets. Only reading is ever granted; user, patient and launch scopes have
-//! no meaning for a back-end client and are refused.
+//! gets. Reading is granted where the client may read; the one write is
+//! changing the members of the client's own Group (`Group/$member-add`,
+//! `$member-remove`: `system/Group.u`, v1 `system/Group.write`), for
+//! clients registered with it. User, patient and launch scopes have no
+//! meaning for a back-end client and are refused.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +28,9 @@ pub struct Grant {
     pub read: bool,
     /// Search (v1 `read`, v2 `s`).
     pub search: bool,
+    /// Change (v1 `write`, v2 `u`): only ever for Group, whose members a
+    /// client manages.
+    pub update: bool,
     /// Written in SMART v2 syntax (`.rs`) rather than v1 (`.read`).
     pub v2: bool,
 }
@@ -36,12 +42,22 @@ impl Grant {
             if self.read {
                 p.push('r');
             }
+            if self.update {
+                p.push('u');
+            }
             if self.search {
                 p.push('s');
             }
             format!("system/{}.{p}", self.resource)
         } else {
-            format!("system/{}.read", self.resource)
+            let mut out = Vec::new();
+            if self.read || self.search {
+                out.push(format!("system/{}.read", self.resource));
+            }
+            if self.update {
+                out.push(format!("system/{}.write", self.resource));
+            }
+            out.join(" ")
         }
     }
 }
@@ -73,6 +89,15 @@ impl Scopes {
             .any(|g| g.search && (g.resource == "*" || g.resource == resource))
     }
 
+    /// Whether these scopes allow changing `resource` (Group membership).
+    pub fn can_update(&self, resource: &str) -> bool {
+        resource == UPDATABLE
+            && self
+                .0
+                .iter()
+                .any(|g| g.update && (g.resource == "*" || g.resource == resource))
+    }
+
     /// Parses scopes we issued (or registered), trusting their syntax.
     pub fn parse_granted(text: &str) -> Scopes {
         Scopes(
@@ -83,7 +108,10 @@ impl Scopes {
     }
 }
 
-/// One requested scope: `Ok(Some)` a read grant, `Ok(None)` nothing to grant
+/// The one resource type a client may change: its Group's members.
+pub const UPDATABLE: &str = "Group";
+
+/// One requested scope: `Ok(Some)` a read (or Group update) grant, `Ok(None)` nothing to grant
 /// here (write-only, or a resource type this server does not serve: left
 /// out of the grant, as OAuth lets a server narrow what it issues), `Err` a
 /// scope we refuse outright.
@@ -103,18 +131,24 @@ fn parse_one(scope: &str) -> Result<Option<Grant>, String> {
         .split_once('.')
         .ok_or(format!("{scope}: expected system/<resource>.<permissions>"))?;
     let served = resource == "*" || RESOURCE_TYPES.contains(&resource);
-    let grant = |read, search, v2| {
-        Ok((served && (read || search)).then(|| Grant {
+    let updatable = resource == "*" || resource == UPDATABLE;
+    let grant = |read, search, update: bool, v2| {
+        let update = update && updatable;
+        Ok((served && (read || search || update)).then(|| Grant {
             resource: resource.to_owned(),
             read,
             search,
+            update,
             v2,
         }))
     };
     match permission {
-        "read" | "*" => grant(true, true, false),
-        "write" => grant(false, false, false),
-        v2 if !v2.is_empty() && is_v2(v2) => grant(v2.contains('r'), v2.contains('s'), true),
+        "read" => grant(true, true, false, false),
+        "*" => grant(true, true, true, false),
+        "write" => grant(false, false, true, false),
+        v2 if !v2.is_empty() && is_v2(v2) => {
+            grant(v2.contains('r'), v2.contains('s'), v2.contains('u'), true)
+        }
         _ => Err(format!("{scope}: unknown permissions {permission:?}")),
     }
 }
@@ -141,7 +175,8 @@ fn is_v2(p: &str) -> bool {
 }
 
 /// The grants for a request: every requested scope must be one we
-/// understand; reading is granted where the client may read, writing never.
+/// understand; reading is granted where the client may read, changing its
+/// Group's members where it may, any other writing never.
 /// Nothing to grant is an error (`invalid_scope`).
 pub fn grant(requested: &str, allowed: &Scopes) -> Result<Scopes, String> {
     if requested.trim().is_empty() {
@@ -168,6 +203,7 @@ pub fn grant(requested: &str, allowed: &Scopes) -> Result<Scopes, String> {
             let g = Grant {
                 read: want.read && allowed.can_read(&resource),
                 search: want.search && allowed.can_search(&resource),
+                update: false,
                 resource,
                 v2: want.v2,
             };
@@ -181,10 +217,22 @@ pub fn grant(requested: &str, allowed: &Scopes) -> Result<Scopes, String> {
                 slot.search |= g.search;
             }
         }
+        // `*` with write asks for every change the server allows: the
+        // Group's members, named as such in the grant.
+        if want.update && allowed.can_update(UPDATABLE) {
+            let slot = out.entry((UPDATABLE.to_owned(), want.v2)).or_insert(Grant {
+                resource: UPDATABLE.to_owned(),
+                read: false,
+                search: false,
+                update: false,
+                v2: want.v2,
+            });
+            slot.update = true;
+        }
     }
     if out.is_empty() {
         return Err(format!(
-            "nothing in {requested:?} can be granted: this server grants read access only (system/<type>.read or .rs) to the resource types it serves ({})",
+            "nothing in {requested:?} can be granted: this server grants read access only (system/<type>.read or .rs) to the resource types it serves ({}), and changes to the client's own Group's members (system/Group.u or system/Group.write) to clients registered for them",
             RESOURCE_TYPES.join(", ")
         ));
     }
@@ -281,6 +329,46 @@ mod tests {
         );
         let s = Scopes::parse_granted("system/*.rs");
         assert!(s.can_read("Group") && s.can_search("Immunization"));
+        assert!(!s.can_update("Group"));
+        let r = Scopes::parse_granted("system/Patient.r");
+        assert!(r.can_read("Patient") && !r.can_search("Patient") && !r.can_read("Group"));
+    }
+
+    #[test]
+    fn only_a_client_registered_for_it_may_change_its_group() {
+        let managing = Scopes::parse_granted("system/*.rs system/Group.u");
+        assert!(managing.can_update("Group") && !managing.can_update("Patient"));
+        assert_eq!(
+            grant("system/Group.u", &managing).unwrap().as_string(),
+            "system/Group.u"
+        );
+        assert_eq!(
+            grant("system/Group.write system/Patient.read", &managing)
+                .unwrap()
+                .as_string(),
+            "system/Group.write system/Patient.read"
+        );
+        // `*` with write: the read grant and the Group change.
+        assert_eq!(
+            grant("system/*.*", &managing).unwrap().as_string(),
+            "system/*.read system/Group.write"
+        );
+        assert_eq!(
+            grant("system/Group.rus", &managing).unwrap().as_string(),
+            "system/Group.rus"
+        );
+        // A reader asking to change gets nothing of it.
+        let reader = Scopes::parse_granted("system/*.rs");
+        assert!(grant("system/Group.u", &reader)
+            .unwrap_err()
+            .contains("registered for them"));
+        assert_eq!(
+            grant("system/*.cruds", &reader).unwrap().as_string(),
+            "system/*.rs"
+        );
+        // Changing anything but a Group is never granted.
+        assert!(grant("system/Patient.u", &managing).is_err());
+        assert!(!Scopes::parse_granted("system/Patient.u").can_update("Patient"));
         let r = Scopes::parse_granted("system/Patient.r");
         assert!(r.can_read("Patient") && !r.can_search("Patient") && !r.can_read("Group"));
     }
