@@ -310,8 +310,10 @@ fn diagnostics(v: &Value) -> String {
 #[tokio::test]
 async fn a_certain_match_gives_the_patient_and_joins_the_group_only_when_the_policy_says_so() {
     for fhir_match in [false, true] {
-        let mut policy = JurisdictionPolicy::default();
-        policy.fhir_match = fhir_match;
+        let policy = JurisdictionPolicy {
+            fhir_match,
+            ..Default::default()
+        };
         let mut iis = iis(policy).await;
         let token = iis.token(&iis.reader, "system/*.rs").await;
         let (s, bundle) = iis
@@ -394,9 +396,11 @@ async fn possible_matches_are_withheld_or_listed_as_the_policy_says() {
         registry::membership::PossibleMatches::Withheld,
         registry::membership::PossibleMatches::Listed,
     ] {
-        let mut policy = JurisdictionPolicy::default();
-        policy.possible_matches = possible;
-        policy.fhir_match = true;
+        let policy = JurisdictionPolicy {
+            possible_matches: possible,
+            fhir_match: true,
+            ..Default::default()
+        };
         let mut iis = iis(policy).await;
         let token = iis.token(&iis.reader, "system/*.rs").await;
         let (s, bundle) = iis
@@ -592,8 +596,10 @@ async fn a_client_adds_and_removes_its_own_patients_and_replays_change_nothing()
 #[tokio::test]
 async fn no_relationship_no_add_unless_the_policy_takes_an_attestation() {
     for attestation in [false, true] {
-        let mut policy = JurisdictionPolicy::default();
-        policy.attestation = attestation;
+        let policy = JurisdictionPolicy {
+            attestation,
+            ..Default::default()
+        };
         let iis = iis(policy).await;
         let token = iis.token(&iis.manager, "system/*.rs system/Group.u").await;
         let add = format!("/fhir/Group/{}/$member-add", iis.group_a);
@@ -705,8 +711,10 @@ async fn only_the_callers_own_group_and_only_with_the_scope_for_it() {
 
 #[tokio::test]
 async fn a_reset_removes_every_member_and_keeps_the_removals() {
-    let mut policy = JurisdictionPolicy::default();
-    policy.attestation = true;
+    let policy = JurisdictionPolicy {
+        attestation: true,
+        ..Default::default()
+    };
     let iis = iis(policy).await;
     let token = iis.token(&iis.manager, "system/*.rs system/Group.u").await;
     let add = format!("/fhir/Group/{}/$member-add", iis.group_a);
