@@ -33,7 +33,8 @@ pub enum ClientCommand {
         /// Or the https URL where the client publishes its JWKS.
         #[arg(long)]
         jwks_url: Option<String>,
-        /// The most it may be granted (read scopes only).
+        /// The most it may be granted: read scopes, and `system/Group.u`
+        /// for a client that manages its Group's members ($member-add).
         #[arg(long, default_value = "system/*.rs")]
         scope: String,
     },

@@ -2686,3 +2686,160 @@ RCP|I|5^RD&records&HL70126\r";
     assert_eq!(patient["id"], id.as_str());
     assert_eq!(patient["name"][0]["family"], "Lindqvist");
 }
+
+/// A client that may also manage its Group's members.
+fn register_managing_client(data: &Path, au: &str) -> (String, PathBuf) {
+    let key = data.join(format!("{au}-manager.p8"));
+    std::fs::write(
+        &key,
+        registry::smart::jose::SigningKey::generate_es384().unwrap(),
+    )
+    .unwrap();
+    let jwks = data.join(format!("{au}-manager.jwks.json"));
+    std::fs::write(&jwks, iisbulk(&["jwks", "--key", key.to_str().unwrap()])).unwrap();
+    let said = iisbulk(&[
+        "client",
+        "add",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--au",
+        au,
+        "--jwks",
+        jwks.to_str().unwrap(),
+        "--scope",
+        "system/*.rs system/Group.u",
+    ]);
+    let id = said
+        .lines()
+        .find_map(|l| l.strip_prefix("client_id "))
+        .unwrap()
+        .to_owned();
+    (id, key)
+}
+
+async fn post_fhir(url: &str, token: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    let r = client()
+        .post(url)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/fhir+json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clinic_matches_its_patient_over_fhir_and_manages_its_group_through_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &[]);
+    let vxu = "MSH|^~\\&|EHR|DEMOGEN|IIS|IIS|20250601120000-0500||VXU^V04^VXU_V04|MM-1|P|2.5.1|||ER|AL|||||Z22^CDCPHINVS|DEMOGEN|IIS\r\
+PID|1||MM100^^^DEMOGEN^MR||Haugen^Ingrid^^^^^L|Berg^^^^^^M|20230912|F|||4 Pine Road^^Lansing^MI^48910^USA^P\r\
+ORC|RE||MM-1-1^DEMOGEN\rRXA|0|1|20240505||20^DTaP^CVX|999|||01^Historical^NIP001|||||||||||CP|A\r";
+    let (status, ack) = post_hl7(&server.url, DEMO_USER, DEMO_PASSWORD, vxu.into()).await;
+    assert_eq!((status, msa1(&ack).as_str()), (200, "AA"), "{ack}");
+    server
+        .matched
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the VXU was matched");
+    let client = register_managing_client(&data, "demo-clinic");
+    let token = iisbulk(&[
+        "token",
+        "--url",
+        &server.url,
+        "--client-id",
+        &client.0,
+        "--key",
+        client.1.to_str().unwrap(),
+        "--scope",
+        "system/*.rs system/Group.u",
+    ]);
+    let token: serde_json::Value = serde_json::from_str(&token).unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+
+    // $match: the clinic's patient, certainly, with the Patient id.
+    let (status, bundle) = post_fhir(
+        &format!("{}/fhir/Patient/$match", server.url),
+        &token,
+        &serde_json::json!({"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": {
+            "resourceType": "Patient", "name": [{"family": "Haugen", "given": ["Ingrid"]}],
+            "birthDate": "2023-09-12", "gender": "female",
+            "address": [{"line": ["4 Pine Road"], "city": "Lansing", "state": "MI", "postalCode": "48910"}]}}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{bundle}");
+    assert_eq!(bundle["total"], 1, "{bundle}");
+    assert_eq!(
+        bundle["entry"][0]["search"]["extension"][0]["valueCode"],
+        "certain"
+    );
+    let patient = bundle["entry"][0]["resource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The clinic's Group: the VXU put her there.
+    let (status, groups) = get_fhir(
+        &format!("{}/fhir/Group?identifier=demo-clinic", server.url),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(status, 200, "{groups}");
+    let group = groups["entry"][0]["resource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let members = |g: &serde_json::Value| -> Vec<(String, bool)> {
+        g["member"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|m| {
+                (
+                    m["entity"]["reference"].as_str().unwrap_or("").to_owned(),
+                    m["inactive"].as_bool().unwrap_or(false),
+                )
+            })
+            .collect()
+    };
+    let (_, g) = get_fhir(&format!("{}/fhir/Group/{group}", server.url), Some(&token)).await;
+    assert!(
+        members(&g).contains(&(format!("Patient/{patient}"), false)),
+        "{g}"
+    );
+
+    // Removed by reference, then added back by the clinic's chart number.
+    let (status, outcome) = post_fhir(
+        &format!("{}/fhir/Group/{group}/$member-remove", server.url),
+        &token,
+        &serde_json::json!({"resourceType": "Parameters", "parameter": [
+            {"name": "patientReference", "valueReference": {"reference": format!("Patient/{patient}")}}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{outcome}");
+    let (_, g) = get_fhir(&format!("{}/fhir/Group/{group}", server.url), Some(&token)).await;
+    assert!(
+        members(&g).contains(&(format!("Patient/{patient}"), true)),
+        "{g}"
+    );
+    let (status, outcome) = post_fhir(
+        &format!("{}/fhir/Group/{group}/$member-add", server.url),
+        &token,
+        &serde_json::json!({"resourceType": "Parameters", "parameter": [
+            {"name": "memberId", "valueIdentifier": {"system": "urn:iisbulk:id/authority/DEMOGEN", "value": "MM100"}}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{outcome}");
+    let (_, g) = get_fhir(&format!("{}/fhir/Group/{group}", server.url), Some(&token)).await;
+    assert!(
+        members(&g).contains(&(format!("Patient/{patient}"), false)),
+        "{g}"
+    );
+}
