@@ -677,6 +677,138 @@ async fn keeping_a_pair_apart_makes_the_person_active_and_is_recorded_as_differe
     assert_problem(&bad_limit, StatusCode::BAD_REQUEST, "bad-request");
 }
 
+/// `n` more provisional persons after `template` (copies of its profile
+/// and its one source record), the i-th with a source record from
+/// `au_of(i)`: a queue longer than one page of the server's pass over it.
+async fn more_waiting(c: &Console, template: &str, n: usize, au_of: impl Fn(usize) -> String) {
+    use registry::keys;
+    let person_item = c.store.get(&keys::person(template)).await.unwrap().unwrap();
+    let mut person: serde_json::Value = serde_json::from_slice(&person_item.data).unwrap();
+    let source_id = c.patients.persons().sources_of(template).await.unwrap()[0].clone();
+    let link = c
+        .store
+        .get(&keys::person_source(template, &source_id))
+        .await
+        .unwrap()
+        .unwrap();
+    let source_item = c
+        .store
+        .get(&keys::source(&source_id))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut source: serde_json::Value = serde_json::from_slice(&source_item.data).unwrap();
+    let created = person["created_at"].as_i64().unwrap();
+    for i in 0..n {
+        let id = format!("P-waiting-{i:03}");
+        let sid = format!("s-waiting-{i:03}");
+        let at = created + 1 + i as i64;
+        person["id"] = id.clone().into();
+        person["created_at"] = at.into();
+        source["id"] = sid.clone().into();
+        source["au"] = au_of(i).into();
+        source["person"] = id.clone().into();
+        for item in [
+            store::Item::new(keys::person(&id), person.to_string().into_bytes())
+                .with_gsi1(keys::review_queue(at, &id)),
+            store::Item::new(keys::person_source(&id, &sid), link.data.clone()),
+            store::Item::new(keys::source(&sid), source.to_string().into_bytes()),
+        ] {
+            c.store.put(item, store::Condition::Absent).await.unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_queue_is_filtered_by_authorized_user_on_the_server_over_the_whole_queue() {
+    let c = console("https://iis.example.gov").await;
+    let (_, provisional) = a_possible_duplicate(&c, "").await;
+    // 250 more (beyond one 200-person page of the server's pass), every
+    // third from clinic-x: 84 of them, the oldest P-waiting-000.
+    more_waiting(&c, &provisional, 250, |i| {
+        if i % 3 == 0 { "clinic-x" } else { "clinic-y" }.to_owned()
+    })
+    .await;
+    let (cookie, _) = logged_in(&c, "rita").await;
+    let get = |query: &str| {
+        Request::get(format!("/console/api/review?{query}"))
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .unwrap()
+    };
+
+    let x = call(&c.app, get("au=clinic-x&limit=5")).await;
+    assert_eq!(x.status, StatusCode::OK, "{}", x.json);
+    assert_eq!(x.json["waiting"], 84, "counted over the whole queue");
+    let items = x.json["queue"].as_array().unwrap();
+    let ids: Vec<&str> = items
+        .iter()
+        .map(|i| i["person"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "P-waiting-000",
+            "P-waiting-003",
+            "P-waiting-006",
+            "P-waiting-009",
+            "P-waiting-012"
+        ],
+        "the oldest first"
+    );
+    for item in items {
+        assert_eq!(item["sources"][0]["authorized_user"], "clinic-x");
+    }
+
+    let b = call(&c.app, get("au=clinic-b")).await;
+    assert_eq!(b.status, StatusCode::OK, "{}", b.json);
+    assert_eq!(b.json["waiting"], 1);
+    assert_eq!(b.json["queue"][0]["person"]["id"], provisional.as_str());
+    // clinic-a's record made an active person: nothing of it waits.
+    let a = call(&c.app, get("au=clinic-a")).await;
+    assert_eq!(a.json["waiting"], 0);
+    assert_eq!(a.json["queue"].as_array().unwrap().len(), 0);
+    let unknown = call(&c.app, get("au=nobody")).await;
+    assert_eq!(unknown.status, StatusCode::OK);
+    assert_eq!(unknown.json["waiting"], 0);
+
+    // Unfiltered: the oldest, and everything counted.
+    let all = call(&c.app, get("limit=3")).await;
+    assert_eq!(all.json["waiting"], 251);
+    assert_eq!(all.json["queue"].as_array().unwrap().len(), 3);
+    assert_eq!(all.json["queue"][0]["person"]["id"], provisional.as_str());
+
+    let long = format!("au={}", "a".repeat(65));
+    for bad in [
+        "au=",
+        "au=a%2Fb",
+        "au=a%20b",
+        long.as_str(),
+        "au=clinic-x&limit=501",
+        "auth=x",
+    ] {
+        let answer = call(&c.app, get(bad)).await;
+        assert_problem(&answer, StatusCode::BAD_REQUEST, "bad-request");
+    }
+
+    // The filtered read is in the trail, naming the Authorized User.
+    let trail = registry::audit::AuditTrail::new(c.store.clone());
+    let events = trail
+        .search(&registry::audit::AuditSearch {
+            subject: Some("AuthorizedUser/clinic-x".into()),
+            from_ms: 0,
+            to_ms: i64::MAX,
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        events.iter().any(|e| e.action == "console.review.read"),
+        "{events:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_person_page_shows_sources_history_and_groups_and_a_merge_can_be_undone() {
     let c = console("https://iis.example.gov").await;
