@@ -19,6 +19,7 @@ mod au_routes;
 mod audit_routes;
 mod client_routes;
 mod group_routes;
+mod peer;
 mod person_routes;
 mod problem;
 mod review_routes;
@@ -206,6 +207,7 @@ pub fn router(deps: Arc<ConsoleDeps>) -> Router {
         )
         .merge(web::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(peer::keep_source))
         .with_state(deps)
 }
 

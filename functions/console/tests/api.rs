@@ -677,6 +677,140 @@ async fn keeping_a_pair_apart_makes_the_person_active_and_is_recorded_as_differe
     assert_problem(&bad_limit, StatusCode::BAD_REQUEST, "bad-request");
 }
 
+/// The request as `iisbulk serve` and the Lambda hand it to the router:
+/// with the caller's address.
+fn from_address(mut request: Request<Body>, addr: &str) -> Request<Body> {
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(addr));
+    request
+}
+
+#[tokio::test]
+async fn console_actions_are_recorded_with_the_address_they_came_from() {
+    let c = console("https://iis.example.gov").await;
+    let (known, provisional) = a_possible_duplicate(&c, "").await;
+    // A refused login, a login, a read and a decision, each from an address.
+    let wrong = serde_json::json!({"username": "rita", "password": "not the passphrase"});
+    let refused = call(
+        &c.app,
+        from_address(
+            post_json("/console/api/session")
+                .body(Body::from(wrong.to_string()))
+                .unwrap(),
+            "198.51.100.9:50000",
+        ),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.json);
+    let body = serde_json::json!({ "username": "rita", "password": PW });
+    let answer = call(
+        &c.app,
+        from_address(
+            post_json("/console/api/session")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+            "192.0.2.7:41000",
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    let cookie = cookie_of(&answer);
+    let csrf = answer.json["csrf_token"].as_str().unwrap().to_owned();
+    let read = call(
+        &c.app,
+        from_address(
+            Request::get("/console/api/review")
+                .header(header::COOKIE, &cookie)
+                .body(Body::empty())
+                .unwrap(),
+            "[2001:db8::5]:443",
+        ),
+    )
+    .await;
+    assert_eq!(read.status, StatusCode::OK);
+    let merged = call(
+        &c.app,
+        from_address(
+            decide(
+                &provisional,
+                &cookie,
+                &csrf,
+                serde_json::json!({"decision": "same-person", "into": known}),
+            ),
+            "192.0.2.7:41001",
+        ),
+    )
+    .await;
+    assert_eq!(merged.status, StatusCode::OK, "{}", merged.json);
+
+    let trail = registry::audit::AuditTrail::new(c.store.clone());
+    let events = trail
+        .search(&registry::audit::AuditSearch {
+            actor: Some("staff/rita".into()),
+            from_ms: 0,
+            to_ms: i64::MAX,
+            limit: 20,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let source_of = |action: &str| {
+        events
+            .iter()
+            .find(|e| e.action == action)
+            .unwrap_or_else(|| panic!("{action} in {events:?}"))
+            .source
+            .clone()
+    };
+    assert_eq!(source_of("console.login").as_deref(), Some("192.0.2.7"));
+    assert_eq!(
+        source_of("console.review.read").as_deref(),
+        Some("2001:db8::5")
+    );
+    assert_eq!(
+        source_of("console.review.merge").as_deref(),
+        Some("192.0.2.7")
+    );
+    let failed = trail
+        .search(&registry::audit::AuditSearch {
+            actor: Some("unauthenticated/rita".into()),
+            from_ms: 0,
+            to_ms: i64::MAX,
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.action == "console.login" && e.outcome == registry::audit::Outcome::Failure)
+        .unwrap();
+    assert_eq!(failed.source.as_deref(), Some("198.51.100.9"));
+    // Without an address (a caller the transport could not name), none.
+    let plain = call(
+        &c.app,
+        Request::get("/console/api/review")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(plain.status, StatusCode::OK);
+    let newest = trail
+        .search(&registry::audit::AuditSearch {
+            actor: Some("staff/rita".into()),
+            from_ms: 0,
+            to_ms: i64::MAX,
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(newest[0].action, "console.review.read");
+    assert_eq!(newest[0].source, None);
+}
+
 /// `n` more provisional persons after `template` (copies of its profile
 /// and its one source record), the i-th with a source record from
 /// `au_of(i)`: a queue longer than one page of the server's pass over it.
