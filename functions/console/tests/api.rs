@@ -1485,7 +1485,49 @@ async fn the_console_page_and_its_assets_are_served_from_the_binary_with_a_stric
         .await
         .unwrap();
     assert_eq!(bare.status(), StatusCode::PERMANENT_REDIRECT);
-    assert_eq!(bare.headers()[header::LOCATION], "/console/");
+    assert_eq!(bare.headers()[header::LOCATION], "console/");
+}
+
+/// Behind an API Gateway stage the browser asks for `/prod/console`, and
+/// the router (the stage taken off by lambda-edge) sees `/console`: the
+/// redirect is relative, so the browser goes to `/prod/console/`, and the
+/// session cookie names `/prod/console`, so the browser sends it back to
+/// `/prod/console/api/…`.
+#[tokio::test]
+async fn behind_a_stage_the_redirect_stays_in_the_stage_and_the_cookie_names_its_path() {
+    let c = console("https://abc123.execute-api.us-east-1.amazonaws.com/prod").await;
+    let bare = c
+        .app
+        .clone()
+        .oneshot(Request::get("/console").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), StatusCode::PERMANENT_REDIRECT);
+    let location = bare.headers()[header::LOCATION].to_str().unwrap();
+    assert!(!location.starts_with('/'), "relative: {location}");
+    // RFC 3986 §5.2: a relative path replaces the last segment of the base.
+    let asked = "/prod/console";
+    let resolved = format!("{}{location}", &asked[..=asked.rfind('/').unwrap()]);
+    assert_eq!(resolved, "/prod/console/");
+
+    let answer = login(&c.app, "rita", None).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    let set = answer.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(set.contains("; Path=/prod/console;"), "{set}");
+    let logged_out = call(
+        &c.app,
+        Request::delete("/console/api/session")
+            .header(header::COOKIE, cookie_of(&answer))
+            .header(CSRF_HEADER, answer.json["csrf_token"].as_str().unwrap())
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    let cleared = logged_out.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        cleared.contains("; Path=/prod/console;"),
+        "the same path clears it: {cleared}"
+    );
 }
 
 #[tokio::test]

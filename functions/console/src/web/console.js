@@ -4,7 +4,10 @@
 // stale decisions; this script shows its answers and problems.
 "use strict";
 
-const API = "/console/api";
+// Relative to the page (always at <prefix>/console/, where /console
+// redirects): the console works behind a path prefix such as an API
+// Gateway stage as at the root.
+const API = "api";
 let session = null; // { username, role, csrf_token }
 let keyHandler = null; // the current view's keyboard shortcuts
 
@@ -856,7 +859,7 @@ async function renderAudit(query) {
   const results = el("div", { id: "audit-results" }, el("p", { class: "muted", text: "Searching…" }));
   const exportLink = el("a", {
     id: "audit-export", download: "",
-    href: "/console/api/audit/export" + (params.toString() ? "?" + params.toString() : ""),
+    href: API + "/audit/export" + (params.toString() ? "?" + params.toString() : ""),
   }, "Export these events as FHIR AuditEvent NDJSON");
   show(el("h2", { text: "Audit trail" }), form, el("p", {}, exportLink), results);
   try {
