@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use matching::Matcher;
-use registry::patients::PatientMatching;
+use registry::patients::{decisions, PatientMatching};
 use registry::persons::Persons;
 use serde_json::json;
 
@@ -51,6 +51,27 @@ pub enum PatientsCommand {
         #[command(flatten)]
         common: Common,
         person: String,
+    },
+    /// Reviewers' decisions on the possible-duplicate queue, oldest first,
+    /// as JSON lines (person ids, verdict, reviewer, reason, time).
+    ///
+    /// With --export FILE, they are written instead as labelled pairs for
+    /// matching (`iisbulk matching train --labelled-pairs FILE`, `matching
+    /// compare --pairs FILE`): each record that was the decided person's
+    /// beside each record of the person it was compared with, as matching
+    /// reads them now, with "same_person" true for a merge and false for
+    /// keeping them apart (or an unmerge).
+    ///
+    /// THE EXPORTED FILE HOLDS PHI (names, birth dates, addresses,
+    /// identifiers): it is created readable by its owner only (mode 0600),
+    /// never over an existing file; keep it where the registry's data may
+    /// be kept, and delete it when done. Nothing of the records is printed.
+    Decisions {
+        #[command(flatten)]
+        common: Common,
+        /// Write labelled pairs (JSON lines, PHI) to this new file.
+        #[arg(long, value_name = "FILE")]
+        export: Option<std::path::PathBuf>,
     },
 }
 
@@ -137,6 +158,20 @@ async fn run_inner(cmd: PatientsCommand) -> Result<(), String> {
                 json!({"source": source, "person": person, "link": "manual"})
             );
         }
+        PatientsCommand::Decisions { common, export } => {
+            let store = common.store.open().await?;
+            let decisions = decisions::all_decisions(&store)
+                .await
+                .map_err(|e| e.to_string())?;
+            match export {
+                None => {
+                    for d in &decisions {
+                        println!("{}", json!(d));
+                    }
+                }
+                Some(path) => export_pairs(&Persons::new(store), &decisions, &path).await?,
+            }
+        }
         PatientsCommand::Confirm { common, person } => {
             let m = open_matching(&common).await?;
             m.confirm(&person, now_ms())
@@ -145,5 +180,65 @@ async fn run_inner(cmd: PatientsCommand) -> Result<(), String> {
             println!("{}", json!({"person": person, "status": "active"}));
         }
     }
+    Ok(())
+}
+
+/// Writes the decisions' labelled pairs to a new file of the owner's alone,
+/// and says on stderr how many (counts only: the pairs hold PHI).
+async fn export_pairs(
+    persons: &Persons,
+    all: &[decisions::ReviewDecision],
+    path: &std::path::Path,
+) -> Result<(), String> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let file = options.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            format!(
+                "{} exists; the export never writes over a file (it holds PHI): name a new one",
+                path.display()
+            )
+        } else {
+            format!("{}: {e}", path.display())
+        }
+    })?;
+    let mut out = std::io::BufWriter::new(file);
+    let (mut same, mut different, mut unresolved) = (0usize, 0usize, 0usize);
+    for decision in all {
+        let pairs = decisions::labelled_pairs(persons, decision)
+            .await
+            .map_err(|e| e.to_string())?;
+        if pairs.is_empty() {
+            unresolved += 1;
+        }
+        for pair in &pairs {
+            if pair.same_person {
+                same += 1;
+            } else {
+                different += 1;
+            }
+            let line = serde_json::to_string(pair).map_err(|e| e.to_string())?;
+            writeln!(out, "{line}").map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    out.flush()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    eprintln!(
+        "iisbulk patients decisions: {} decisions as {} labelled pairs ({same} same person, {different} different people) in {} (PHI; readable by its owner only){}",
+        all.len(),
+        same + different,
+        path.display(),
+        if unresolved > 0 {
+            format!("; {unresolved} decisions whose records the registry no longer knows on one side")
+        } else {
+            String::new()
+        }
+    );
     Ok(())
 }

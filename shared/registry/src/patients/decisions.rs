@@ -4,10 +4,12 @@
 
 use std::sync::Arc;
 
+use matching::labelled::LabelledPair;
 use serde::{Deserialize, Serialize};
 use store::{Condition, Index, Item, ItemStore, QueryOpts, SkRange, StoreError};
 
 use crate::keys;
+use crate::persons::{PersonStatus, Persons, SourceRecord};
 
 /// One decision on a provisional person and a candidate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -58,11 +60,97 @@ pub async fn recent_decisions(
                 .backward(),
         )
         .await?;
-    page.items
-        .iter()
-        .map(|i| {
-            serde_json::from_slice(&i.data)
-                .map_err(|e| StoreError::Corrupt(format!("review decision item: {e}")))
-        })
-        .collect()
+    page.items.iter().map(decode_decision).collect()
+}
+
+fn decode_decision(item: &Item) -> Result<ReviewDecision, StoreError> {
+    serde_json::from_slice(&item.data)
+        .map_err(|e| StoreError::Corrupt(format!("review decision item: {e}")))
+}
+
+/// Every decision, oldest first (the partition holds a few thousand a
+/// year; read in pages).
+pub async fn all_decisions(store: &Arc<dyn ItemStore>) -> Result<Vec<ReviewDecision>, StoreError> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .query(
+                keys::REVIEW_DECISIONS_PK,
+                QueryOpts::new(Index::Table, SkRange::All).after(cursor),
+            )
+            .await?;
+        for item in &page.items {
+            out.push(decode_decision(item)?);
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// A decision as labelled pairs for matching: every record that was the
+/// person's beside every record of each person it was compared with,
+/// labelled with the reviewer's verdict. Empty when the registry no longer
+/// knows the records of one side (see [`records_of`]).
+///
+/// The records are the source records' latest reports, as matching reads
+/// them: the registry keeps a source's latest report, not the one the
+/// reviewer saw, so a record reported again since shows its newer form.
+pub async fn labelled_pairs(
+    persons: &Persons,
+    decision: &ReviewDecision,
+) -> Result<Vec<LabelledPair>, StoreError> {
+    let mine = records_of(persons, &decision.person).await?;
+    let mut pairs = Vec::new();
+    for other in &decision.others {
+        let theirs = records_of(persons, other).await?;
+        for a in &mine {
+            // After a merge both sides live under one person: the other
+            // side is what was not the decided person's.
+            for b in theirs.iter().filter(|b| !mine.iter().any(|a| a.id == b.id)) {
+                let mut ra = a.record.clone();
+                ra.id = a.id.clone();
+                let mut rb = b.record.clone();
+                rb.id = b.id.clone();
+                pairs.push(LabelledPair {
+                    id: format!("{}:{}:{}", decision.at_ms, a.id, b.id),
+                    a: ra,
+                    b: rb,
+                    same_person: decision.same_person,
+                    decided_at: Some(decision.at_ms),
+                });
+            }
+        }
+    }
+    Ok(pairs)
+}
+
+/// The source records that were a person's, as far as the registry still
+/// knows: those linked to it now, and, when a reviewer merged it away,
+/// those its merge moved (the sources of the person it was merged into
+/// that name it as where they came from). A source moved on again since
+/// names only its last move, and is then not found here.
+pub async fn records_of(persons: &Persons, person: &str) -> Result<Vec<SourceRecord>, StoreError> {
+    let mut records = Vec::new();
+    for sid in persons.sources_of(person).await? {
+        if let Some(source) = persons.source(&sid).await? {
+            records.push(source);
+        }
+    }
+    if let Some(p) = persons.person(person).await? {
+        if let (PersonStatus::Merged, Some(into)) = (p.status, p.merged_into.as_deref()) {
+            for sid in persons.sources_of(into).await? {
+                if let Some(source) = persons.source(&sid).await? {
+                    if source.link_from.as_deref() == Some(person)
+                        && !records.iter().any(|r| r.id == source.id)
+                    {
+                        records.push(source);
+                    }
+                }
+            }
+        }
+    }
+    Ok(records)
 }
