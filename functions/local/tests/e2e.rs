@@ -1690,6 +1690,11 @@ async fn a_message_the_matcher_cannot_apply_is_parked_and_the_feed_moves_on() {
         .matched
         .recv_timeout(Duration::from_secs(60))
         .expect("the next message matched");
+    // Read while the server holds the store: through the store it lends.
+    let (code, lines) = parked(data.path());
+    assert_eq!(code, Some(3), "read while serve runs: {lines:?}");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["event"], "broken-1");
     server.kill();
 
     let (code, lines) = parked(data.path());
