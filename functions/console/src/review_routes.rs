@@ -265,7 +265,13 @@ async fn apply(
         .into_iter()
         .map(|d| d.other)
         .collect();
-    let (same_person, others, answer) = match decision.decision {
+    // Both sides' source records as they are now, before the decision
+    // moves any: the labelled pairs for matching training.
+    let sources = persons
+        .sources_of(person_id)
+        .await
+        .map_err(Problem::unavailable)?;
+    let (same_person, others, other_sources, answer) = match decision.decision {
         Verdict::SamePerson => {
             let into = decision.into.clone().ok_or_else(|| {
                 Problem::bad_request("a same-person decision names the person to merge into: into")
@@ -275,8 +281,8 @@ async fn apply(
                     "a person cannot be merged into itself",
                 ));
             }
-            let sources = persons
-                .sources_of(person_id)
+            let other_sources = persons
+                .sources_of(&into)
                 .await
                 .map_err(Problem::unavailable)?;
             for source in &sources {
@@ -299,6 +305,7 @@ async fn apply(
             (
                 true,
                 vec![into.clone()],
+                other_sources,
                 serde_json::json!({"person": person_id, "decision": "same-person", "merged_into": into}),
             )
         }
@@ -307,6 +314,15 @@ async fn apply(
                 return Err(Problem::bad_request(
                     "into is only for a same-person decision",
                 ));
+            }
+            let mut other_sources = Vec::new();
+            for candidate in &candidates {
+                other_sources.extend(
+                    persons
+                        .sources_of(candidate)
+                        .await
+                        .map_err(Problem::unavailable)?,
+                );
             }
             deps.patients
                 .confirm(person_id, now_ms)
@@ -318,6 +334,7 @@ async fn apply(
             (
                 false,
                 candidates,
+                other_sources,
                 serde_json::json!({"person": person_id, "decision": "different-people", "status": "active"}),
             )
         }
@@ -329,6 +346,8 @@ async fn apply(
         reviewer: session.username.clone(),
         reason: decision.reason,
         at_ms: now_ms,
+        sources,
+        other_sources,
     };
     record_decision(&deps.patients.persons().store_arc(), &record)
         .await

@@ -612,6 +612,10 @@ async fn a_reviewer_sees_the_pair_with_its_evidence_and_merges_it_and_a_second_d
     assert!(decisions[0].same_person);
     assert_eq!(decisions[0].others, vec![known]);
     assert_eq!(decisions[0].reason, "newborn named later");
+    // The two sides' source records then: the labelled pair for training.
+    assert_eq!(decisions[0].sources.len(), 1);
+    assert_eq!(decisions[0].other_sources.len(), 1);
+    assert_ne!(decisions[0].sources, decisions[0].other_sources);
 }
 
 #[tokio::test]
@@ -666,6 +670,8 @@ async fn keeping_a_pair_apart_makes_the_person_active_and_is_recorded_as_differe
     assert_eq!(decisions.len(), 1);
     assert!(!decisions[0].same_person);
     assert_eq!(decisions[0].others, vec![known]);
+    assert_eq!(decisions[0].sources.len(), 1);
+    assert_eq!(decisions[0].other_sources.len(), 1);
     let bad_limit = call(
         &c.app,
         Request::get("/console/api/review?limit=0")
@@ -1027,6 +1033,8 @@ async fn a_person_page_shows_sources_history_and_groups_and_a_merge_can_be_undon
     assert!(!decisions[0].same_person, "newest first: the unmerge");
     assert_eq!(decisions[0].person, new_person);
     assert_eq!(decisions[0].others, vec![known]);
+    assert_eq!(decisions[0].sources, vec![moved_id.clone()]);
+    assert_eq!(decisions[0].other_sources, vec![only]);
 }
 
 /// The OpenAPI document and the router agree: every documented path and

@@ -122,11 +122,14 @@ async fn two_decisions(data: &Path) {
         );
         pairs.push((known.person, newborn.person));
     }
-    // The first pair: the same person (merged).
+    // The first pair: the same person (merged), with both sides' source
+    // records named as the console names them.
     let (known, waiting) = &pairs[0];
-    for source in patients.persons().sources_of(waiting).await.unwrap() {
+    let sources = patients.persons().sources_of(waiting).await.unwrap();
+    let other_sources = patients.persons().sources_of(known).await.unwrap();
+    for source in &sources {
         patients
-            .relink(&source, Some(known), 1_790_000_100_000)
+            .relink(source, Some(known), 1_790_000_100_000)
             .await
             .unwrap();
     }
@@ -139,11 +142,14 @@ async fn two_decisions(data: &Path) {
             reviewer: "rita".into(),
             reason: "newborn named later".into(),
             at_ms: 1_790_000_100_000,
+            sources,
+            other_sources,
         },
     )
     .await
     .unwrap();
-    // The second: different people (kept apart).
+    // The second: different people (kept apart), kept as decisions were
+    // before they named source records: resolved from the persons.
     let (known, waiting) = &pairs[1];
     patients.confirm(waiting, 1_790_000_200_000).await.unwrap();
     record_decision(
@@ -155,6 +161,8 @@ async fn two_decisions(data: &Path) {
             reviewer: "rita".into(),
             reason: "twin".into(),
             at_ms: 1_790_000_200_000,
+            sources: Vec::new(),
+            other_sources: Vec::new(),
         },
     )
     .await
