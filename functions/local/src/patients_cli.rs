@@ -19,12 +19,16 @@ pub struct Common {
 #[derive(Debug, Subcommand)]
 pub enum PatientsCommand {
     /// Provisional persons waiting for review, oldest first, with the
-    /// persons they may duplicate and why.
+    /// persons they may duplicate and why; on stderr, how many wait.
     Review {
         #[command(flatten)]
         common: Common,
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Only persons with a source record from this Authorized User
+        /// (the whole queue is searched, as the console's filter does).
+        #[arg(long)]
+        au: Option<String>,
     },
     /// One person: status, demographics, source records and their links,
     /// immunization history, potential duplicates.
@@ -104,9 +108,13 @@ fn now_ms() -> i64 {
 
 async fn run_inner(cmd: PatientsCommand) -> Result<(), String> {
     match cmd {
-        PatientsCommand::Review { common, limit } => {
+        PatientsCommand::Review { common, limit, au } => {
             let m = open(&common).await?;
-            for person in m.review_queue(limit).await.map_err(|e| e.to_string())? {
+            let slice = m
+                .review_queue_slice(au.as_deref(), limit)
+                .await
+                .map_err(|e| e.to_string())?;
+            for person in slice.persons {
                 let dups = m
                     .potential_duplicates(&person.id)
                     .await
@@ -116,6 +124,10 @@ async fn run_inner(cmd: PatientsCommand) -> Result<(), String> {
                     "{}",
                     json!({"person": person.id, "notes": person.notes, "sources": sources, "potential_duplicates": dups})
                 );
+            }
+            match au {
+                Some(au) => eprintln!("{} waiting with a record from {au}", slice.waiting),
+                None => eprintln!("{} waiting", slice.waiting),
             }
         }
         PatientsCommand::Show { common, person } => {

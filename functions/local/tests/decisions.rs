@@ -43,10 +43,9 @@ ORC|RE||{control_id}-1^{facility}\rRXA|0|1|20240505||20^vaccine^CVX|999|||01^His
     )
 }
 
-/// Two pairs waiting for review on the data directory's store, one merged
-/// and one kept apart by a reviewer, each decision recorded as the
-/// console records it.
-async fn two_decisions(data: &Path) {
+/// Two pairs waiting for review on the data directory's store, each a
+/// clinic-a record beside a clinic-b newborn: (known, waiting) persons.
+async fn two_waiting(data: &Path) -> Vec<(String, String)> {
     let store: Arc<dyn store::ItemStore> =
         Arc::new(store::embedded::EmbeddedStore::open(data.join("iis.redb")).unwrap());
     let users = AuthorizedUsers::new(store.clone());
@@ -122,6 +121,15 @@ async fn two_decisions(data: &Path) {
         );
         pairs.push((known.person, newborn.person));
     }
+    pairs
+}
+
+/// The first pair merged and the second kept apart by a reviewer, each
+/// decision recorded as the console records it.
+async fn decide_both(data: &Path, pairs: &[(String, String)]) {
+    let store: Arc<dyn store::ItemStore> =
+        Arc::new(store::embedded::EmbeddedStore::open(data.join("iis.redb")).unwrap());
+    let patients = PatientMatching::new(store.clone(), Arc::new(matching::Matcher::default()));
     // The first pair: the same person (merged), with both sides' source
     // records named as the console names them.
     let (known, waiting) = &pairs[0];
@@ -174,8 +182,44 @@ async fn reviewers_decisions_become_labelled_pairs_that_training_is_judged_on() 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    two_decisions(&data).await;
+    let pairs = two_waiting(&data).await;
     let data_arg = data.to_str().unwrap();
+
+    // The queue from the command line, by the sender of the waiting records.
+    let review = |au: &str| {
+        ok(&iisbulk(&[
+            "patients",
+            "review",
+            "--data-dir",
+            data_arg,
+            "--au",
+            au,
+        ]))
+    };
+    let (listed, said) = review("clinic-b");
+    let waiting: Vec<String> = listed
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["person"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        waiting,
+        [pairs[0].1.clone(), pairs[1].1.clone()],
+        "oldest first"
+    );
+    assert!(
+        said.contains("2 waiting with a record from clinic-b"),
+        "{said}"
+    );
+    let (listed, said) = review("clinic-a");
+    assert!(listed.is_empty(), "{listed}");
+    assert!(said.contains("0 waiting"), "{said}");
+
+    decide_both(&data, &pairs).await;
 
     // The decisions themselves: ids and verdicts, no records.
     let (listed, _) = ok(&iisbulk(&["patients", "decisions", "--data-dir", data_arg]));
