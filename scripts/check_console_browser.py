@@ -2,7 +2,8 @@
 """The IIS console in a real browser: headless Chromium (Debian's chromium and
 chromium-driver) drives the page at /console/ of a child `iisbulk serve`.
 
-1. A reviewer logs in, opens the possible-duplicate queue, merges one pair
+1. A reviewer logs in, opens the possible-duplicate queue, filters it by the
+   Authorized User that sent the waiting records, merges one pair
    (a button) and keeps another apart (the keyboard: `d`); the registry then
    shows both decisions, and the audit trail has them.
 2. An administrator logs in with a TOTP code, onboards an Authorized User and
@@ -299,6 +300,27 @@ def reviewer_test(url, artefacts):
         page.check_labels()
         page.fits_the_screen()
         page.screenshot("queue")
+
+        # Filter by the Authorized User that sent the waiting records: the
+        # server searches the whole queue and counts what waits.
+        from selenium.webdriver.support.ui import Select
+
+        sender = merge["sources"][0]["authorized_user"]
+        waiting = api.call("GET", "/review?limit=1&au=" + urllib.parse.quote(sender))["waiting"]
+        Select(page.find("#review-filter")).select_by_value(sender)
+        page.wait_for(
+            f"the queue filtered by {sender} says {waiting} waiting",
+            lambda: page.driver.execute_script(
+                "return (document.querySelector('main h2') || {}).textContent || ''"
+            ).startswith(f"Possible duplicates: {waiting} waiting"),
+        )
+        shown = page.driver.execute_script(
+            "return [...document.querySelectorAll('#queue button[data-person]')].map((b) => b.dataset.person)"
+        )
+        for item in (merge, keep):
+            if item["person"]["id"] not in shown:
+                fail(f"the queue filtered by {sender} lacks {item['person']['id']}: {shown}")
+        page.screenshot("queue-filtered")
 
         # Merge the first pair with the button beside its candidate.
         page.find(f'#queue button[data-person="{merge["person"]["id"]}"]').click()

@@ -14,9 +14,20 @@ use crate::{json, now_ms, ConsoleDeps, Problem};
 const DAY_MS: i64 = 86_400_000;
 const DEFAULT_DAYS: i64 = 7;
 
+/// The event with the current request's caller address, unless it names
+/// one already.
+fn with_source(event: AuditEvent) -> AuditEvent {
+    if event.source.is_some() {
+        return event;
+    }
+    let source = crate::peer::source();
+    event.from_source(source.as_deref())
+}
+
 /// Records an action already done: a failure to record is logged, not
 /// turned into a failed answer for something that happened.
 pub(crate) async fn record(deps: &ConsoleDeps, event: AuditEvent) {
+    let event = with_source(event);
     if let Err(e) = deps.audit.record(&event).await {
         tracing::warn!(error = %e, action = %event.action, "audit event not recorded");
     }
@@ -27,6 +38,7 @@ pub(crate) async fn record_before_showing(
     deps: &ConsoleDeps,
     event: AuditEvent,
 ) -> Result<(), Problem> {
+    let event = with_source(event);
     deps.audit
         .record(&event)
         .await

@@ -19,6 +19,7 @@ mod au_routes;
 mod audit_routes;
 mod client_routes;
 mod group_routes;
+mod peer;
 mod person_routes;
 mod problem;
 mod review_routes;
@@ -59,6 +60,10 @@ pub struct ConsoleDeps {
     /// over HTTPS); off only for a loopback `http://` URL, where browsers
     /// would otherwise drop it.
     pub secure_cookies: bool,
+    /// The session cookie's `Path`: `/console` under the public URL's own
+    /// path (`/prod/console` behind an API Gateway stage `prod`), so the
+    /// browser sends the cookie to the console's API wherever it is served.
+    pub cookie_path: String,
 }
 
 impl ConsoleDeps {
@@ -75,7 +80,31 @@ impl ConsoleDeps {
             patients,
             policy,
             secure_cookies: !is_loopback_http(public_url),
+            cookie_path: cookie_path(public_url),
         }
+    }
+}
+
+/// `/console` under the path of the public URL (without its trailing
+/// slash). A path with anything a cookie attribute or a header cannot hold
+/// plainly is not used: the cookie then names `/console`, as at the root.
+fn cookie_path(public_url: &str) -> String {
+    let rest = public_url
+        .split_once("://")
+        .map_or(public_url, |(_, rest)| rest);
+    let rest = rest.split(['?', '#']).next().unwrap_or("");
+    let path = rest.find('/').map_or("", |at| &rest[at..]);
+    let path = path.trim_end_matches('/');
+    let plain = path
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'.' | b'_' | b'~' | b'%'));
+    if plain {
+        format!("{path}/console")
+    } else {
+        tracing::warn!(
+            "the public URL's path cannot be a cookie path; the console cookie names /console"
+        );
+        "/console".to_owned()
     }
 }
 
@@ -206,6 +235,7 @@ pub fn router(deps: Arc<ConsoleDeps>) -> Router {
         )
         .merge(web::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(peer::keep_source))
         .with_state(deps)
 }
 
@@ -246,6 +276,28 @@ fn now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cookie_path_is_the_console_under_the_public_urls_path() {
+        for (url, path) in [
+            ("https://iis.example.gov", "/console"),
+            ("https://iis.example.gov/", "/console"),
+            ("http://127.0.0.1:8080", "/console"),
+            (
+                "https://abc.execute-api.us-east-1.amazonaws.com/prod",
+                "/prod/console",
+            ),
+            (
+                "https://abc.execute-api.us-east-1.amazonaws.com/prod/",
+                "/prod/console",
+            ),
+            ("https://iis.example.gov/a/b?x=1", "/a/b/console"),
+            ("https://iis.example.gov?x=/y", "/console"),
+            ("https://iis.example.gov/bad;path", "/console"),
+        ] {
+            assert_eq!(cookie_path(url), path, "{url}");
+        }
+    }
 
     #[test]
     fn only_plain_http_on_loopback_drops_the_secure_flag() {

@@ -177,6 +177,12 @@ pub(crate) async fn unmerge(
                 reviewer: session.username.clone(),
                 reason: request.reason.clone(),
                 at_ms: now_ms(),
+                sources: vec![request.source.clone()],
+                other_sources: sources
+                    .iter()
+                    .filter(|s| **s != request.source)
+                    .cloned()
+                    .collect(),
             };
             if let Err(e) = record_decision(&persons.store_arc(), &decision).await {
                 return Problem::unavailable(e).into_response();

@@ -22,6 +22,8 @@ use registry::audit::{Actor, AuditEvent, Outcome};
 const REVIEWERS: &[StaffRole] = &[StaffRole::Reviewer, StaffRole::Administrator];
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;
+/// As registry::authorized_user allows.
+const MAX_AU_ID: usize = 64;
 
 async fn reviewer(deps: &ConsoleDeps, headers: &HeaderMap) -> Result<StaffSession, Problem> {
     let session = authenticate(deps, headers).await?;
@@ -29,8 +31,18 @@ async fn reviewer(deps: &ConsoleDeps, headers: &HeaderMap) -> Result<StaffSessio
     Ok(session)
 }
 
-fn limit(query: Option<&str>) -> Result<u32, Problem> {
-    let mut limit = DEFAULT_LIMIT;
+/// What a queue request asks for: how many persons, and whose.
+struct QueueQuery {
+    limit: u32,
+    /// Only persons with a source record from this Authorized User.
+    au: Option<String>,
+}
+
+fn queue_query(query: Option<&str>) -> Result<QueueQuery, Problem> {
+    let mut asked = QueueQuery {
+        limit: DEFAULT_LIMIT,
+        au: None,
+    };
     for (name, value) in query
         .unwrap_or("")
         .split('&')
@@ -39,7 +51,7 @@ fn limit(query: Option<&str>) -> Result<u32, Problem> {
     {
         match name {
             "limit" => {
-                limit = value
+                asked.limit = value
                     .parse()
                     .ok()
                     .filter(|n| (1..=MAX_LIMIT).contains(n))
@@ -49,19 +61,38 @@ fn limit(query: Option<&str>) -> Result<u32, Problem> {
                         ))
                     })?;
             }
+            // Authorized User ids are letters, digits, '-', '_' and '.'
+            // (registry::authorized_user), so nothing here needs decoding.
+            "au" => {
+                let valid = !value.is_empty()
+                    && value.len() <= MAX_AU_ID
+                    && value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+                if !valid {
+                    return Err(Problem::bad_request(format!(
+                        "au '{}' is not an Authorized User id (1 to {MAX_AU_ID} letters, digits, '-', '_' or '.')",
+                        registry::audit::clean(value, MAX_AU_ID)
+                    )));
+                }
+                asked.au = Some(value.to_owned());
+            }
             other => {
                 return Err(Problem::bad_request(format!(
-                    "unknown parameter '{other}' (only limit)"
+                    "unknown parameter '{}' (limit, au)",
+                    registry::audit::clean(other, MAX_AU_ID)
                 )))
             }
         }
     }
-    Ok(limit)
+    Ok(asked)
 }
 
-/// `GET /console/api/review?limit=N`: provisional persons, oldest first,
-/// each with its source records and every candidate (their demographics,
-/// score and the matcher's explanation).
+/// `GET /console/api/review?limit=N&au=ID`: provisional persons, oldest
+/// first (with `au`, only those with a source record from that Authorized
+/// User), each with its source records and every candidate (their
+/// demographics, score and the matcher's explanation); `waiting` counts
+/// all that pass the filter, not only the `limit` shown.
 pub(crate) async fn queue(
     State(deps): State<Arc<ConsoleDeps>>,
     headers: HeaderMap,
@@ -71,32 +102,41 @@ pub(crate) async fn queue(
         Ok(s) => s,
         Err(p) => return p.into_response(),
     };
-    let limit = match limit(query.as_deref()) {
-        Ok(l) => l,
+    let asked = match queue_query(query.as_deref()) {
+        Ok(q) => q,
         Err(p) => return p.into_response(),
     };
-    let event = AuditEvent::new(
+    let mut event = AuditEvent::new(
         Actor::staff(&session.username),
         "console.review.read",
         Outcome::Success,
         now_ms(),
     );
+    if let Some(au) = &asked.au {
+        event = event.subject(format!("AuthorizedUser/{au}"));
+    }
     if let Err(p) = record_before_showing(&deps, event).await {
         return p.into_response();
     }
-    match read_queue(&deps, limit).await {
-        Ok(items) => json(StatusCode::OK, &serde_json::json!({ "queue": items })),
+    match read_queue(&deps, &asked).await {
+        Ok((items, waiting)) => json(
+            StatusCode::OK,
+            &serde_json::json!({ "queue": items, "waiting": waiting }),
+        ),
         Err(e) => Problem::unavailable(e).into_response(),
     }
 }
 
 async fn read_queue(
     deps: &ConsoleDeps,
-    limit: u32,
-) -> Result<Vec<serde_json::Value>, store::StoreError> {
+    asked: &QueueQuery,
+) -> Result<(Vec<serde_json::Value>, u64), store::StoreError> {
     let persons = deps.patients.persons();
+    let slice = persons
+        .review_queue_slice(asked.au.as_deref(), asked.limit)
+        .await?;
     let mut items = Vec::new();
-    for person in persons.review_queue(limit).await? {
+    for person in slice.persons {
         let sources = crate::person_routes::source_views(persons, &person.id).await?;
         let mut candidates = Vec::new();
         for dup in persons.potential_duplicates(&person.id).await? {
@@ -114,7 +154,7 @@ async fn read_queue(
             "candidates": candidates,
         }));
     }
-    Ok(items)
+    Ok((items, slice.waiting))
 }
 
 #[derive(Deserialize)]
@@ -225,7 +265,13 @@ async fn apply(
         .into_iter()
         .map(|d| d.other)
         .collect();
-    let (same_person, others, answer) = match decision.decision {
+    // Both sides' source records as they are now, before the decision
+    // moves any: the labelled pairs for matching training.
+    let sources = persons
+        .sources_of(person_id)
+        .await
+        .map_err(Problem::unavailable)?;
+    let (same_person, others, other_sources, answer) = match decision.decision {
         Verdict::SamePerson => {
             let into = decision.into.clone().ok_or_else(|| {
                 Problem::bad_request("a same-person decision names the person to merge into: into")
@@ -235,8 +281,8 @@ async fn apply(
                     "a person cannot be merged into itself",
                 ));
             }
-            let sources = persons
-                .sources_of(person_id)
+            let other_sources = persons
+                .sources_of(&into)
                 .await
                 .map_err(Problem::unavailable)?;
             for source in &sources {
@@ -259,6 +305,7 @@ async fn apply(
             (
                 true,
                 vec![into.clone()],
+                other_sources,
                 serde_json::json!({"person": person_id, "decision": "same-person", "merged_into": into}),
             )
         }
@@ -267,6 +314,15 @@ async fn apply(
                 return Err(Problem::bad_request(
                     "into is only for a same-person decision",
                 ));
+            }
+            let mut other_sources = Vec::new();
+            for candidate in &candidates {
+                other_sources.extend(
+                    persons
+                        .sources_of(candidate)
+                        .await
+                        .map_err(Problem::unavailable)?,
+                );
             }
             deps.patients
                 .confirm(person_id, now_ms)
@@ -278,6 +334,7 @@ async fn apply(
             (
                 false,
                 candidates,
+                other_sources,
                 serde_json::json!({"person": person_id, "decision": "different-people", "status": "active"}),
             )
         }
@@ -289,6 +346,8 @@ async fn apply(
         reviewer: session.username.clone(),
         reason: decision.reason,
         at_ms: now_ms,
+        sources,
+        other_sources,
     };
     record_decision(&deps.patients.persons().store_arc(), &record)
         .await

@@ -137,8 +137,9 @@ pub(crate) fn json_body<T: DeserializeOwned>(
 
 fn cookie(deps: &ConsoleDeps, value: &str, max_age: i64) -> Option<HeaderValue> {
     let secure = if deps.secure_cookies { "; Secure" } else { "" };
+    let path = &deps.cookie_path;
     HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={value}; Path=/console; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"
+        "{SESSION_COOKIE}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"
     ))
     .ok()
 }

@@ -64,12 +64,19 @@ async fn style() -> Response {
     asset("text/css; charset=utf-8", CONSOLE_CSS)
 }
 
+/// Where `/console` redirects: relative, so that behind a path prefix the
+/// router does not see (an API Gateway stage: the browser asks for
+/// `/prod/console`, the router answers `/console`) the browser resolves it
+/// to `/prod/console/` rather than to a `/console/` outside the stage. The
+/// page's own links and API calls are relative to it for the same reason.
+const TO_THE_PAGE: &str = "console/";
+
 /// `/console/` and its two assets; `/console` redirects to `/console/`.
 pub(crate) fn routes() -> Router<Arc<ConsoleDeps>> {
     Router::new()
         .route(
             "/console",
-            get(|| async { Redirect::permanent("/console/") }),
+            get(|| async { Redirect::permanent(TO_THE_PAGE) }),
         )
         .route("/console/", get(index))
         .route("/console/console.js", get(script))
@@ -88,8 +95,25 @@ mod tests {
                 "index.html must not contain {needle}"
             );
         }
-        assert!(INDEX_HTML.contains(r#"src="/console/console.js""#));
-        assert!(INDEX_HTML.contains(r#"href="/console/console.css""#));
+        assert!(INDEX_HTML.contains(r#"src="console.js""#));
+        assert!(INDEX_HTML.contains(r#"href="console.css""#));
+    }
+
+    /// Behind a path prefix the router never sees, only relative URLs
+    /// reach the console: none of the page's may start at the root.
+    #[test]
+    fn the_page_and_its_script_name_the_console_relatively() {
+        for (name, text) in [("index.html", INDEX_HTML), ("console.js", CONSOLE_JS)] {
+            for needle in [
+                "src=\"/",
+                "href=\"/",
+                "\"/console",
+                "'/console",
+                "`/console",
+            ] {
+                assert!(!text.contains(needle), "{name} contains {needle}");
+            }
+        }
     }
 
     #[test]

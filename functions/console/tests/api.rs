@@ -612,6 +612,10 @@ async fn a_reviewer_sees_the_pair_with_its_evidence_and_merges_it_and_a_second_d
     assert!(decisions[0].same_person);
     assert_eq!(decisions[0].others, vec![known]);
     assert_eq!(decisions[0].reason, "newborn named later");
+    // The two sides' source records then: the labelled pair for training.
+    assert_eq!(decisions[0].sources.len(), 1);
+    assert_eq!(decisions[0].other_sources.len(), 1);
+    assert_ne!(decisions[0].sources, decisions[0].other_sources);
 }
 
 #[tokio::test]
@@ -666,6 +670,8 @@ async fn keeping_a_pair_apart_makes_the_person_active_and_is_recorded_as_differe
     assert_eq!(decisions.len(), 1);
     assert!(!decisions[0].same_person);
     assert_eq!(decisions[0].others, vec![known]);
+    assert_eq!(decisions[0].sources.len(), 1);
+    assert_eq!(decisions[0].other_sources.len(), 1);
     let bad_limit = call(
         &c.app,
         Request::get("/console/api/review?limit=0")
@@ -675,6 +681,272 @@ async fn keeping_a_pair_apart_makes_the_person_active_and_is_recorded_as_differe
     )
     .await;
     assert_problem(&bad_limit, StatusCode::BAD_REQUEST, "bad-request");
+}
+
+/// The request as `iisbulk serve` and the Lambda hand it to the router:
+/// with the caller's address.
+fn from_address(mut request: Request<Body>, addr: &str) -> Request<Body> {
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(addr));
+    request
+}
+
+#[tokio::test]
+async fn console_actions_are_recorded_with_the_address_they_came_from() {
+    let c = console("https://iis.example.gov").await;
+    let (known, provisional) = a_possible_duplicate(&c, "").await;
+    // A refused login, a login, a read and a decision, each from an address.
+    let wrong = serde_json::json!({"username": "rita", "password": "not the passphrase"});
+    let refused = call(
+        &c.app,
+        from_address(
+            post_json("/console/api/session")
+                .body(Body::from(wrong.to_string()))
+                .unwrap(),
+            "198.51.100.9:50000",
+        ),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.json);
+    let body = serde_json::json!({ "username": "rita", "password": PW });
+    let answer = call(
+        &c.app,
+        from_address(
+            post_json("/console/api/session")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+            "192.0.2.7:41000",
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    let cookie = cookie_of(&answer);
+    let csrf = answer.json["csrf_token"].as_str().unwrap().to_owned();
+    let read = call(
+        &c.app,
+        from_address(
+            Request::get("/console/api/review")
+                .header(header::COOKIE, &cookie)
+                .body(Body::empty())
+                .unwrap(),
+            "[2001:db8::5]:443",
+        ),
+    )
+    .await;
+    assert_eq!(read.status, StatusCode::OK);
+    let merged = call(
+        &c.app,
+        from_address(
+            decide(
+                &provisional,
+                &cookie,
+                &csrf,
+                serde_json::json!({"decision": "same-person", "into": known}),
+            ),
+            "192.0.2.7:41001",
+        ),
+    )
+    .await;
+    assert_eq!(merged.status, StatusCode::OK, "{}", merged.json);
+
+    let trail = registry::audit::AuditTrail::new(c.store.clone());
+    let events = trail
+        .search(&registry::audit::AuditSearch {
+            actor: Some("staff/rita".into()),
+            from_ms: 0,
+            to_ms: i64::MAX,
+            limit: 20,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let source_of = |action: &str| {
+        events
+            .iter()
+            .find(|e| e.action == action)
+            .unwrap_or_else(|| panic!("{action} in {events:?}"))
+            .source
+            .clone()
+    };
+    assert_eq!(source_of("console.login").as_deref(), Some("192.0.2.7"));
+    assert_eq!(
+        source_of("console.review.read").as_deref(),
+        Some("2001:db8::5")
+    );
+    assert_eq!(
+        source_of("console.review.merge").as_deref(),
+        Some("192.0.2.7")
+    );
+    let failed = trail
+        .search(&registry::audit::AuditSearch {
+            actor: Some("unauthenticated/rita".into()),
+            from_ms: 0,
+            to_ms: i64::MAX,
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.action == "console.login" && e.outcome == registry::audit::Outcome::Failure)
+        .unwrap();
+    assert_eq!(failed.source.as_deref(), Some("198.51.100.9"));
+    // Without an address (a caller the transport could not name), none.
+    let plain = call(
+        &c.app,
+        Request::get("/console/api/review")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(plain.status, StatusCode::OK);
+    let newest = trail
+        .search(&registry::audit::AuditSearch {
+            actor: Some("staff/rita".into()),
+            from_ms: 0,
+            to_ms: i64::MAX,
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(newest[0].action, "console.review.read");
+    assert_eq!(newest[0].source, None);
+}
+
+/// `n` more provisional persons after `template` (copies of its profile
+/// and its one source record), the i-th with a source record from
+/// `au_of(i)`: a queue longer than one page of the server's pass over it.
+async fn more_waiting(c: &Console, template: &str, n: usize, au_of: impl Fn(usize) -> String) {
+    use registry::keys;
+    let person_item = c.store.get(&keys::person(template)).await.unwrap().unwrap();
+    let mut person: serde_json::Value = serde_json::from_slice(&person_item.data).unwrap();
+    let source_id = c.patients.persons().sources_of(template).await.unwrap()[0].clone();
+    let link = c
+        .store
+        .get(&keys::person_source(template, &source_id))
+        .await
+        .unwrap()
+        .unwrap();
+    let source_item = c
+        .store
+        .get(&keys::source(&source_id))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut source: serde_json::Value = serde_json::from_slice(&source_item.data).unwrap();
+    let created = person["created_at"].as_i64().unwrap();
+    for i in 0..n {
+        let id = format!("P-waiting-{i:03}");
+        let sid = format!("s-waiting-{i:03}");
+        let at = created + 1 + i as i64;
+        person["id"] = id.clone().into();
+        person["created_at"] = at.into();
+        source["id"] = sid.clone().into();
+        source["au"] = au_of(i).into();
+        source["person"] = id.clone().into();
+        for item in [
+            store::Item::new(keys::person(&id), person.to_string().into_bytes())
+                .with_gsi1(keys::review_queue(at, &id)),
+            store::Item::new(keys::person_source(&id, &sid), link.data.clone()),
+            store::Item::new(keys::source(&sid), source.to_string().into_bytes()),
+        ] {
+            c.store.put(item, store::Condition::Absent).await.unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_queue_is_filtered_by_authorized_user_on_the_server_over_the_whole_queue() {
+    let c = console("https://iis.example.gov").await;
+    let (_, provisional) = a_possible_duplicate(&c, "").await;
+    // 250 more (beyond one 200-person page of the server's pass), every
+    // third from clinic-x: 84 of them, the oldest P-waiting-000.
+    more_waiting(&c, &provisional, 250, |i| {
+        if i % 3 == 0 { "clinic-x" } else { "clinic-y" }.to_owned()
+    })
+    .await;
+    let (cookie, _) = logged_in(&c, "rita").await;
+    let get = |query: &str| {
+        Request::get(format!("/console/api/review?{query}"))
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .unwrap()
+    };
+
+    let x = call(&c.app, get("au=clinic-x&limit=5")).await;
+    assert_eq!(x.status, StatusCode::OK, "{}", x.json);
+    assert_eq!(x.json["waiting"], 84, "counted over the whole queue");
+    let items = x.json["queue"].as_array().unwrap();
+    let ids: Vec<&str> = items
+        .iter()
+        .map(|i| i["person"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "P-waiting-000",
+            "P-waiting-003",
+            "P-waiting-006",
+            "P-waiting-009",
+            "P-waiting-012"
+        ],
+        "the oldest first"
+    );
+    for item in items {
+        assert_eq!(item["sources"][0]["authorized_user"], "clinic-x");
+    }
+
+    let b = call(&c.app, get("au=clinic-b")).await;
+    assert_eq!(b.status, StatusCode::OK, "{}", b.json);
+    assert_eq!(b.json["waiting"], 1);
+    assert_eq!(b.json["queue"][0]["person"]["id"], provisional.as_str());
+    // clinic-a's record made an active person: nothing of it waits.
+    let a = call(&c.app, get("au=clinic-a")).await;
+    assert_eq!(a.json["waiting"], 0);
+    assert_eq!(a.json["queue"].as_array().unwrap().len(), 0);
+    let unknown = call(&c.app, get("au=nobody")).await;
+    assert_eq!(unknown.status, StatusCode::OK);
+    assert_eq!(unknown.json["waiting"], 0);
+
+    // Unfiltered: the oldest, and everything counted.
+    let all = call(&c.app, get("limit=3")).await;
+    assert_eq!(all.json["waiting"], 251);
+    assert_eq!(all.json["queue"].as_array().unwrap().len(), 3);
+    assert_eq!(all.json["queue"][0]["person"]["id"], provisional.as_str());
+
+    let long = format!("au={}", "a".repeat(65));
+    for bad in [
+        "au=",
+        "au=a%2Fb",
+        "au=a%20b",
+        long.as_str(),
+        "au=clinic-x&limit=501",
+        "auth=x",
+    ] {
+        let answer = call(&c.app, get(bad)).await;
+        assert_problem(&answer, StatusCode::BAD_REQUEST, "bad-request");
+    }
+
+    // The filtered read is in the trail, naming the Authorized User.
+    let trail = registry::audit::AuditTrail::new(c.store.clone());
+    let events = trail
+        .search(&registry::audit::AuditSearch {
+            subject: Some("AuthorizedUser/clinic-x".into()),
+            from_ms: 0,
+            to_ms: i64::MAX,
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        events.iter().any(|e| e.action == "console.review.read"),
+        "{events:?}"
+    );
 }
 
 #[tokio::test]
@@ -761,6 +1033,8 @@ async fn a_person_page_shows_sources_history_and_groups_and_a_merge_can_be_undon
     assert!(!decisions[0].same_person, "newest first: the unmerge");
     assert_eq!(decisions[0].person, new_person);
     assert_eq!(decisions[0].others, vec![known]);
+    assert_eq!(decisions[0].sources, vec![moved_id.clone()]);
+    assert_eq!(decisions[0].other_sources, vec![only]);
 }
 
 /// The OpenAPI document and the router agree: every documented path and
@@ -1219,7 +1493,49 @@ async fn the_console_page_and_its_assets_are_served_from_the_binary_with_a_stric
         .await
         .unwrap();
     assert_eq!(bare.status(), StatusCode::PERMANENT_REDIRECT);
-    assert_eq!(bare.headers()[header::LOCATION], "/console/");
+    assert_eq!(bare.headers()[header::LOCATION], "console/");
+}
+
+/// Behind an API Gateway stage the browser asks for `/prod/console`, and
+/// the router (the stage taken off by lambda-edge) sees `/console`: the
+/// redirect is relative, so the browser goes to `/prod/console/`, and the
+/// session cookie names `/prod/console`, so the browser sends it back to
+/// `/prod/console/api/…`.
+#[tokio::test]
+async fn behind_a_stage_the_redirect_stays_in_the_stage_and_the_cookie_names_its_path() {
+    let c = console("https://abc123.execute-api.us-east-1.amazonaws.com/prod").await;
+    let bare = c
+        .app
+        .clone()
+        .oneshot(Request::get("/console").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), StatusCode::PERMANENT_REDIRECT);
+    let location = bare.headers()[header::LOCATION].to_str().unwrap();
+    assert!(!location.starts_with('/'), "relative: {location}");
+    // RFC 3986 §5.2: a relative path replaces the last segment of the base.
+    let asked = "/prod/console";
+    let resolved = format!("{}{location}", &asked[..=asked.rfind('/').unwrap()]);
+    assert_eq!(resolved, "/prod/console/");
+
+    let answer = login(&c.app, "rita", None).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    let set = answer.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(set.contains("; Path=/prod/console;"), "{set}");
+    let logged_out = call(
+        &c.app,
+        Request::delete("/console/api/session")
+            .header(header::COOKIE, cookie_of(&answer))
+            .header(CSRF_HEADER, answer.json["csrf_token"].as_str().unwrap())
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    let cleared = logged_out.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        cleared.contains("; Path=/prod/console;"),
+        "the same path clears it: {cleared}"
+    );
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! `iisbulk feed …`: the local change feed's consumers, and the changes
-//! they parked (stop `iisbulk serve` on the same data first).
+//! they parked; while `iisbulk serve` runs on the same data, through the
+//! store it lends (`data_dir::open_or_borrow`), as the other admin commands.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,7 +41,9 @@ pub async fn run(cmd: FeedCommand) -> ExitCode {
 async fn run_inner(cmd: FeedCommand) -> Result<usize, String> {
     match cmd {
         FeedCommand::Parked { data_dir, consumer } => {
-            let store = data_dir::open(&data_dir)?;
+            // Parked changes are items of the store (parked.rs), so the
+            // running server's lent store answers as the file would.
+            let store = data_dir::open_or_borrow(&data_dir)?;
             let mut count = 0;
             for c in feed_trim::CONSUMERS {
                 if consumer.as_deref().is_some_and(|only| only != c) {

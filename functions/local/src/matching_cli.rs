@@ -59,6 +59,15 @@ pub struct TrainArgs {
     random_pairs: usize,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Labelled pairs (JSON lines, as `iisbulk patients decisions --export`
+    /// writes them from reviewers' decisions) to judge the result on: the
+    /// summary then says how the base and the trained configuration grade
+    /// the pairs of one person and of different people. They are not
+    /// trained on: reviewers' pairs are the hard ones the matcher sent
+    /// them, no fair sample for m or u. The file holds PHI; nothing of its
+    /// records is printed.
+    #[arg(long, value_name = "FILE")]
+    labelled_pairs: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +95,13 @@ struct Pair {
     id: serde_json::Value,
     a: PatientRecord,
     b: PatientRecord,
+    /// A labelled pair's label (`matching::labelled`), echoed in the answer.
+    #[serde(default)]
+    same_person: Option<bool>,
+    /// Read so an export's lines are taken as they are; not used here.
+    #[serde(default)]
+    #[allow(dead_code)]
+    decided_at: Option<i64>,
 }
 
 pub fn run(command: &MatchingCommand) -> ExitCode {
@@ -150,7 +166,14 @@ fn compare(args: &CompareArgs) -> Result<(), String> {
             }
             let pair: Pair = serde_json::from_str(line)
                 .map_err(|e| format!("{} line {}: {e}", args.pairs.display(), n + 1))?;
-            emit(pair.id, &pair.a, &pair.b, None)?;
+            let expected = pair.same_person.map(|same| {
+                if same {
+                    "same person"
+                } else {
+                    "different people"
+                }
+            });
+            emit(pair.id, &pair.a, &pair.b, expected)?;
         }
     }
     out.flush().map_err(|e| format!("stdout: {e}"))
@@ -235,6 +258,17 @@ fn train(args: &TrainArgs) -> Result<(), String> {
                 .map_err(|e| format!("{} line {}: {e}", args.records.display(), n + 1))?,
         );
     }
+    // Read before the long part, so a bad file fails at once.
+    let labelled = match &args.labelled_pairs {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let pairs =
+                matching::labelled::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            Some((path, pairs))
+        }
+        None => None,
+    };
     let certain = odds_bits(args.certain_posterior, "--certain-posterior")?;
     let possible = odds_bits(args.possible_posterior, "--possible-posterior")?;
     if possible > certain {
@@ -249,7 +283,12 @@ fn train(args: &TrainArgs) -> Result<(), String> {
         possible_odds: possible,
         ..Default::default()
     };
-    let trained = matching::train::train(&records, &base, &options)?;
+    let mut trained = matching::train::train(&records, &base, &options)?;
+    if let Some((path, pairs)) = &labelled {
+        trained
+            .summary
+            .push_str(&labelled_summary(path, pairs, &base, &trained.config));
+    }
     match &args.out {
         Some(path) => {
             std::fs::write(path, &trained.config_text)
@@ -263,6 +302,34 @@ fn train(args: &TrainArgs) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// How the base and the trained configuration grade the labelled pairs,
+/// in words (counts only).
+fn labelled_summary(
+    path: &Path,
+    pairs: &[matching::labelled::LabelledPair],
+    base: &Config,
+    trained: &Config,
+) -> String {
+    use matching::labelled::grade;
+    let before = grade(&Matcher::new(base.clone()), pairs);
+    let after = grade(&Matcher::new(trained.clone()), pairs);
+    let mut text = format!(
+        "labelled pairs ({}, judged on, not trained on): {} pairs\n",
+        path.display(),
+        pairs.len()
+    );
+    text.push_str(&before.summary(&format!("base ({})", base.version)));
+    text.push_str(&after.summary(&format!("trained ({})", trained.version)));
+    text.push_str(&format!(
+        "  same person graded certain: {} -> {}; different people graded certain (false merges): {} -> {}\n",
+        before.same_certain(),
+        after.same_certain(),
+        before.false_merges(),
+        after.false_merges()
+    ));
+    text
 }
 
 fn round(score: f64) -> f64 {

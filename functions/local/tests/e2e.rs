@@ -1690,6 +1690,11 @@ async fn a_message_the_matcher_cannot_apply_is_parked_and_the_feed_moves_on() {
         .matched
         .recv_timeout(Duration::from_secs(60))
         .expect("the next message matched");
+    // Read while the server holds the store: through the store it lends.
+    let (code, lines) = parked(data.path());
+    assert_eq!(code, Some(3), "read while serve runs: {lines:?}");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["event"], "broken-1");
     server.kill();
 
     let (code, lines) = parked(data.path());
@@ -2298,6 +2303,28 @@ async fn console_login_session_roles_and_logout_through_serve() {
         .await
         .unwrap();
     assert_eq!(after.status().as_u16(), 401);
+
+    // The trail has where the logins came from: the listener's peer.
+    drop(server);
+    let store = store::embedded::EmbeddedStore::open(data.join("iis.redb")).unwrap();
+    let trail = registry::audit::AuditTrail::new(std::sync::Arc::new(store));
+    for actor in ["staff/rita", "unauthenticated/rita"] {
+        let events = trail
+            .search(&registry::audit::AuditSearch {
+                actor: Some(actor.into()),
+                from_ms: 0,
+                to_ms: i64::MAX,
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let login = events
+            .iter()
+            .find(|e| e.action == "console.login")
+            .unwrap_or_else(|| panic!("no console.login by {actor}: {events:?}"));
+        assert_eq!(login.source.as_deref(), Some("127.0.0.1"), "{actor}");
+    }
 }
 
 /// Admin work while the IIS runs: with `iisbulk serve` holding the data

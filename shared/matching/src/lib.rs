@@ -14,6 +14,7 @@ pub mod compare;
 pub mod config;
 pub mod estimate;
 pub mod index;
+pub mod labelled;
 pub mod link;
 pub mod miis;
 pub mod nicknames;

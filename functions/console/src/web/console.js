@@ -4,7 +4,10 @@
 // stale decisions; this script shows its answers and problems.
 "use strict";
 
-const API = "/console/api";
+// Relative to the page (always at <prefix>/console/, where /console
+// redirects): the console works behind a path prefix such as an API
+// Gateway stage as at the root.
+const API = "api";
 let session = null; // { username, role, csrf_token }
 let keyHandler = null; // the current view's keyboard shortcuts
 
@@ -263,15 +266,13 @@ async function logout() {
 
 // --- the review queue -------------------------------------------------------
 
-const review = { items: [], index: 0, filter: "" };
+// The server filters by Authorized User over the whole queue and counts
+// what waits (`waiting`); the page shows the oldest 500 of them. The
+// filter's choices are the users seen in the queues loaded so far.
+const review = { items: [], index: 0, filter: "", waiting: 0, users: new Set() };
 
 function sourcesOf(item) {
   return (item.sources || []).map((s) => s.authorized_user || s.au).filter(Boolean);
-}
-
-function visibleItems() {
-  if (!review.filter) return review.items;
-  return review.items.filter((item) => sourcesOf(item).includes(review.filter));
 }
 
 async function renderReview() {
@@ -279,30 +280,33 @@ async function renderReview() {
   show(el("h2", { text: "Possible duplicates" }), el("p", { class: "muted", text: "Loading the queue…" }));
   let answer;
   try {
-    answer = await api("GET", "/review?limit=500");
+    const au = review.filter ? "&au=" + encodeURIComponent(review.filter) : "";
+    answer = await api("GET", "/review?limit=500" + au);
   } catch (error) {
     return failed(error);
   }
   review.items = answer.queue || [];
+  review.waiting = typeof answer.waiting === "number" ? answer.waiting : review.items.length;
+  review.items.flatMap(sourcesOf).forEach((u) => review.users.add(u));
   review.index = 0;
   drawReview();
 }
 
 function drawReview() {
-  const items = visibleItems();
+  const items = review.items;
   if (review.index >= items.length) review.index = Math.max(0, items.length - 1);
-  const users = [...new Set(review.items.flatMap(sourcesOf))].sort();
+  const users = [...review.users].sort();
   const filter = el("select", { id: "review-filter" },
     el("option", { value: "", text: "All Authorized Users" }),
     users.map((u) => el("option", { value: u, selected: u === review.filter, text: u })));
   filter.addEventListener("change", () => {
     review.filter = filter.value;
-    review.index = 0;
-    drawReview();
+    renderReview();
   });
+  const shown = review.waiting > items.length ? " (the oldest " + items.length + " shown)" : "";
   const oldest = items.length ? age(items[0].person.created_at) : "";
   const header = el("div", { class: "bar" },
-    el("h2", { text: "Possible duplicates: " + items.length + " waiting" + (oldest ? ", oldest " + oldest : "") }),
+    el("h2", { text: "Possible duplicates: " + review.waiting + " waiting" + shown + (oldest ? ", oldest " + oldest : "") }),
     el("form", { class: "inline", onsubmit: (e) => e.preventDefault() },
       el("label", { for: "review-filter" }, "Authorized User", filter)),
     el("p", { class: "keys" },
@@ -401,13 +405,14 @@ async function decide(item, decision, into, reason) {
     // Someone decided first: the item leaves the queue all the same.
   }
   review.items = review.items.filter((x) => x !== item);
+  review.waiting = Math.max(0, review.waiting - 1);
   drawReview();
   const current = document.querySelector('#queue button[aria-current="true"]');
   if (current) current.focus();
 }
 
 function reviewKeys(event) {
-  const items = visibleItems();
+  const items = review.items;
   const item = items[review.index];
   if (!item) return false;
   const key = event.key;
@@ -854,7 +859,7 @@ async function renderAudit(query) {
   const results = el("div", { id: "audit-results" }, el("p", { class: "muted", text: "Searching…" }));
   const exportLink = el("a", {
     id: "audit-export", download: "",
-    href: "/console/api/audit/export" + (params.toString() ? "?" + params.toString() : ""),
+    href: API + "/audit/export" + (params.toString() ? "?" + params.toString() : ""),
   }, "Export these events as FHIR AuditEvent NDJSON");
   show(el("h2", { text: "Audit trail" }), form, el("p", {}, exportLink), results);
   try {

@@ -18,4 +18,4 @@ pub use items::{
     Link, LinkHow, MatchView, MatchedMessage, Person, PersonStatus, PotentialDuplicate,
     SourceRecord,
 };
-pub use reading::{PersonRecord, Persons};
+pub use reading::{PersonRecord, Persons, ReviewQueueSlice};

@@ -56,6 +56,18 @@ struct RecordIdentifiers {
     identifiers: Vec<matching::RecordIdentifier>,
 }
 
+/// Persons read per page of the review queue.
+const REVIEW_QUEUE_PAGE: u32 = 200;
+
+/// Part of the review queue: see [`Persons::review_queue_slice`].
+#[derive(Clone, Debug)]
+pub struct ReviewQueueSlice {
+    /// The oldest waiting persons that pass the filter, oldest first.
+    pub persons: Vec<Person>,
+    /// How many waiting persons pass the filter, all told.
+    pub waiting: u64,
+}
+
 fn immunization_of(item: &Item) -> Result<Immunization, StoreError> {
     decode::<Immunization>(item, "immunization")
 }
@@ -115,6 +127,59 @@ impl Persons {
         opts.limit = limit.max(1);
         let page = self.store.query(keys::REVIEW_QUEUE, opts).await?;
         page.items.iter().map(|i| decode(i, "person")).collect()
+    }
+
+    /// The oldest provisional persons waiting for review, at most `limit`,
+    /// with a source record from `au` when one is named, and how many wait
+    /// in all (with that filter).
+    ///
+    /// Nothing indexes persons by the Authorized Users behind their
+    /// sources (source ids are hashes, and a person's sources can come from
+    /// several users, while an item has one GSI key per index), so the
+    /// filter pages through the whole queue (GSI1 `REVIEW`) and reads each
+    /// waiting person's sources: one pass over the queue, never over every
+    /// person. The queue is what reviewers have not decided yet (hundreds
+    /// to a few thousand); the count needs the whole pass either way.
+    pub async fn review_queue_slice(
+        &self,
+        au: Option<&str>,
+        limit: u32,
+    ) -> Result<ReviewQueueSlice, StoreError> {
+        let mut slice = ReviewQueueSlice {
+            persons: Vec::new(),
+            waiting: 0,
+        };
+        let mut cursor = None;
+        loop {
+            let opts = QueryOpts::new(Index::Gsi1, SkRange::All)
+                .limit(REVIEW_QUEUE_PAGE)
+                .after(cursor);
+            let page = self.store.query(keys::REVIEW_QUEUE, opts).await?;
+            for item in &page.items {
+                if let Some(au) = au {
+                    // The person's id is its partition's: no need to decode
+                    // a profile that will only be counted.
+                    let id = item
+                        .key
+                        .pk
+                        .strip_prefix(keys::person_pk("").as_str())
+                        .ok_or_else(|| {
+                            StoreError::Corrupt("a review queue entry is not a person".into())
+                        })?;
+                    if !self.reported_by(id, au).await? {
+                        continue;
+                    }
+                }
+                slice.waiting += 1;
+                if slice.persons.len() < limit as usize {
+                    slice.persons.push(decode(item, "person")?);
+                }
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(slice),
+            }
+        }
     }
 
     pub async fn person(&self, id: &str) -> Result<Option<Person>, StoreError> {
