@@ -24,9 +24,6 @@ use crate::{json, now_ms, ConsoleDeps, Problem};
 
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 500;
-/// A reset removes members in pages of this many.
-const RESET_PAGE: u32 = 200;
-
 async fn group(deps: &ConsoleDeps, id: &str) -> Result<(Groups, GroupRecord), Problem> {
     let groups = Groups::new(deps.patients.persons().store_arc());
     match groups.get(id).await {
@@ -278,25 +275,9 @@ pub(crate) async fn reset(
         Err(p) => return p.into_response(),
     };
     let why = because(&session, &r.reason);
-    let at = now_ms();
-    let mut removed = 0u64;
-    let mut cursor = None;
-    let outcome = loop {
-        let (page, next) = match groups.members(&id, cursor, RESET_PAGE).await {
-            Ok(p) => p,
-            Err(e) => break Err(e),
-        };
-        for m in page.iter().filter(|m| m.active) {
-            match groups.remove(&id, &m.person, at, &why).await {
-                Ok(true) => removed += 1,
-                Ok(false) => {}
-                Err(e) => return Problem::unavailable(e).into_response(),
-            }
-        }
-        match next {
-            Some(c) => cursor = Some(c),
-            None => break Ok(()),
-        }
+    let (removed, outcome) = match groups.reset(&id, now_ms(), &why).await {
+        Ok(n) => (n, Ok(())),
+        Err((n, e)) => (n, Err(e)),
     };
     // Recorded whether or not it finished: some members may have left.
     let mut event = AuditEvent::new(
