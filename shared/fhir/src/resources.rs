@@ -328,6 +328,10 @@ impl OperationOutcome {
 #[serde(rename_all = "camelCase")]
 pub struct Bundle {
     pub resource_type: BundleType,
+    /// Names the Bundle itself: a `Patient/$bulk-match` result Bundle
+    /// carries the client's id of the input patient it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identifier: Option<crate::Identifier>,
     /// searchset for search results.
     pub r#type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -373,6 +377,7 @@ impl Bundle {
     pub fn searchset(total: u64, self_url: &str) -> Bundle {
         Bundle {
             resource_type: BundleType,
+            identifier: None,
             r#type: "searchset".into(),
             total: Some(total),
             link: vec![BundleLink {

@@ -149,6 +149,196 @@ pub fn parse_match_request(body: &Value, identifier_base: &str) -> Result<MatchR
     Ok(request)
 }
 
+/// Most input patients one `Patient/$bulk-match` takes unless the
+/// deployment says otherwise.
+pub const DEFAULT_BULK_MAX_PATIENTS: usize = 10_000;
+
+/// One input patient of a `Patient/$bulk-match`: the client's own id (the
+/// result Bundle names it) and the Patient as sent, already checked to be
+/// one [`patient_request`] accepts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BulkMatchInput {
+    pub id: String,
+    pub patient: Map<String, Value>,
+}
+
+/// What a `Patient/$bulk-match` asks: the patients, and the
+/// `onlyCertainMatches` and `count` that apply to every one of them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BulkMatchRequest {
+    pub patients: Vec<BulkMatchInput>,
+    pub only_certain: bool,
+    pub count: u32,
+}
+
+/// The request of one input patient, with the bulk request's
+/// `onlyCertainMatches` and `count`.
+pub fn bulk_input_request(
+    input: &BulkMatchInput,
+    only_certain: bool,
+    count: u32,
+    identifier_base: &str,
+) -> Result<MatchRequest, Problem> {
+    let mut request = patient_request(&input.patient, identifier_base)?;
+    request.only_certain = only_certain;
+    request.count = count;
+    Ok(request)
+}
+
+/// Whether `id` is a FHIR id (`[A-Za-z0-9\-\.]{1,64}`): the client's input
+/// ids are echoed in results, so nothing else is taken.
+fn fhir_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+/// Reads a `Patient/$bulk-match` Parameters body (Bulk Data IG, bulk-match
+/// draft): 1 to `max_patients` `resource` parameters, each a Patient with an
+/// `id` (the client's, unique in the request) that a `$match` would accept,
+/// and optional `onlyCertainMatches` and `count` for every patient. Every
+/// patient is checked here, so a job never starts on a request it cannot
+/// finish; a refusal names the parameter at fault (`resource[i]` is the
+/// i-th resource parameter, from 0). Too many patients is status 413.
+pub fn parse_bulk_match_request(
+    body: &Value,
+    identifier_base: &str,
+    max_patients: usize,
+) -> Result<BulkMatchRequest, Problem> {
+    let Some(obj) = body.as_object() else {
+        return Err(bad(
+            "body",
+            "the body must be a FHIR Parameters resource (JSON object)",
+        ));
+    };
+    if obj.get("resourceType").and_then(Value::as_str) != Some("Parameters") {
+        return Err(bad(
+            "body",
+            "the body must be a FHIR Parameters resource (resourceType Parameters) with one resource parameter per Patient to match",
+        ));
+    }
+    let parameters = match obj.get("parameter") {
+        None => &[][..],
+        Some(Value::Array(list)) => list.as_slice(),
+        Some(_) => return Err(bad("parameter", "Parameters.parameter must be an array")),
+    };
+    let given = parameters
+        .iter()
+        .filter(|p| p.get("name").and_then(Value::as_str) == Some("resource"))
+        .count();
+    if given > max_patients {
+        // Refused before any patient is read: the count alone decides.
+        return Err(Problem {
+            status: 413,
+            code: "too-costly",
+            message: format!(
+                "{given} patients in one $bulk-match; this server takes at most {max_patients}: split the request"
+            ),
+            expression: "resource".into(),
+        });
+    }
+    let mut patients: Vec<BulkMatchInput> = Vec::with_capacity(given);
+    let mut ids = std::collections::HashSet::with_capacity(given);
+    let mut only_certain = None;
+    let mut count = None;
+    for (n, p) in parameters.iter().enumerate() {
+        let Some(name) = p.get("name").and_then(Value::as_str) else {
+            return Err(bad(
+                &format!("parameter[{n}]"),
+                format!("parameter {} has no name", n + 1),
+            ));
+        };
+        match name {
+            "resource" => {
+                let at = format!("resource[{}]", patients.len());
+                let Some(r) = p.get("resource").and_then(Value::as_object) else {
+                    return Err(bad(&at, format!("{at} must hold a Patient resource")));
+                };
+                if r.get("resourceType").and_then(Value::as_str) != Some("Patient") {
+                    return Err(bad(&at, format!("{at}'s resource must be a Patient")));
+                }
+                let id = match r.get("id") {
+                    None => {
+                        return Err(bad(
+                            &format!("{at}.id"),
+                            format!("{at}: every Patient of a $bulk-match needs an id (yours), so its result can be tied to it"),
+                        ))
+                    }
+                    Some(v) => match v.as_str() {
+                        Some(s) if fhir_id(s) => s.to_owned(),
+                        _ => {
+                            return Err(bad(
+                                &format!("{at}.id"),
+                                format!("{at}: Patient.id must be a FHIR id (1 to 64 letters, digits, '-' or '.')"),
+                            ))
+                        }
+                    },
+                };
+                if !ids.insert(id.clone()) {
+                    return Err(bad(
+                        &format!("{at}.id"),
+                        format!("{at}: Patient.id {id:?} is given twice; each input patient needs its own id"),
+                    ));
+                }
+                // Checked now so the job cannot fail on it later.
+                if let Err(problem) = patient_request(r, identifier_base) {
+                    return Err(Problem {
+                        message: format!("{at} (Patient {id}): {}", problem.message),
+                        expression: format!("{at}.{}", problem.expression),
+                        ..problem
+                    });
+                }
+                patients.push(BulkMatchInput {
+                    id,
+                    patient: r.clone(),
+                });
+            }
+            "onlyCertainMatches" => {
+                if only_certain.is_some() {
+                    return Err(bad(name, "onlyCertainMatches is given more than once"));
+                }
+                only_certain = Some(
+                    p.get("valueBoolean")
+                        .and_then(Value::as_bool)
+                        .ok_or_else(|| bad(name, "onlyCertainMatches must be a valueBoolean"))?,
+                );
+            }
+            "count" => {
+                if count.is_some() {
+                    return Err(bad(name, "count is given more than once"));
+                }
+                let n = p
+                    .get("valueInteger")
+                    .and_then(Value::as_i64)
+                    .ok_or_else(|| bad(name, "count must be a valueInteger"))?;
+                if n < 1 {
+                    return Err(bad(name, format!("count {n} must be at least 1")));
+                }
+                count = Some(u32::try_from(n).unwrap_or(u32::MAX).min(MAX_COUNT));
+            }
+            other => {
+                return Err(bad(
+                    other,
+                    format!("unknown parameter {other:?}: $bulk-match takes resource (one per Patient), onlyCertainMatches and count"),
+                ))
+            }
+        }
+    }
+    if patients.is_empty() {
+        return Err(bad(
+            "resource",
+            "at least one resource parameter (a Patient to match) is required",
+        ));
+    }
+    Ok(BulkMatchRequest {
+        patients,
+        only_certain: only_certain.unwrap_or(false),
+        count: count.unwrap_or(MAX_COUNT),
+    })
+}
+
 /// One Patient resource as a request for its certain match only (as
 /// `$member-add` names a patient by demographics).
 pub fn patient_request(
@@ -568,6 +758,102 @@ mod tests {
         ];
         for (body, status, expression) in cases {
             let e = parse_match_request(&body, "urn:iisbulk:id").unwrap_err();
+            assert_eq!(
+                (e.status, e.expression.as_str()),
+                (status, expression),
+                "{body}: {e:?}"
+            );
+        }
+    }
+
+    fn bulk(list: Value) -> Value {
+        json!({"resourceType": "Parameters", "parameter": list})
+    }
+
+    fn patient(id: &str) -> Value {
+        json!({"name": "resource", "resource": {"resourceType": "Patient", "id": id,
+            "name": [{"family": "Doe", "given": ["Ann"]}], "birthDate": "2020-02-01"}})
+    }
+
+    #[test]
+    fn a_bulk_match_takes_many_patients_each_with_its_id() {
+        let r = parse_bulk_match_request(
+            &bulk(json!([patient("a-1"), patient("a.2"),
+                {"name": "onlyCertainMatches", "valueBoolean": true},
+                {"name": "count", "valueInteger": 5}])),
+            "urn:iisbulk:id",
+            10,
+        )
+        .unwrap();
+        let ids: Vec<_> = r.patients.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["a-1", "a.2"]);
+        assert!(r.only_certain);
+        assert_eq!(r.count, 5);
+        let one =
+            bulk_input_request(&r.patients[1], r.only_certain, r.count, "urn:iisbulk:id").unwrap();
+        assert_eq!(one.record.family.as_deref(), Some("Doe"));
+        assert_eq!((one.only_certain, one.count), (true, 5));
+        let defaults =
+            parse_bulk_match_request(&bulk(json!([patient("x")])), "urn:iisbulk:id", 1).unwrap();
+        assert_eq!((defaults.only_certain, defaults.count), (false, MAX_COUNT));
+    }
+
+    #[test]
+    fn bad_bulk_requests_name_the_patient_or_parameter_at_fault() {
+        let no_id = json!({"name": "resource", "resource": {"resourceType": "Patient",
+            "name": [{"family": "Doe"}], "birthDate": "2020-02-01"}});
+        let no_birth = json!({"name": "resource", "resource": {"resourceType": "Patient", "id": "b",
+            "name": [{"family": "Doe"}]}});
+        let cases = [
+            (json!({"resourceType": "Patient"}), 400, "body"),
+            (bulk(json!([])), 400, "resource"),
+            (
+                bulk(json!([patient("a"), patient("b"), patient("c")])),
+                413,
+                "resource",
+            ),
+            (bulk(json!([patient("a"), no_id])), 400, "resource[1].id"),
+            (
+                bulk(json!([patient("a"), patient("a")])),
+                400,
+                "resource[1].id",
+            ),
+            (bulk(json!([patient("a b")])), 400, "resource[0].id"),
+            (
+                bulk(json!([patient("a"), no_birth])),
+                422,
+                "resource[1].Patient.birthDate",
+            ),
+            (
+                bulk(
+                    json!([{"name": "resource", "resource": {"resourceType": "Observation", "id": "o"}}]),
+                ),
+                400,
+                "resource[0]",
+            ),
+            (
+                bulk(json!([patient("a"), {"name": "count", "valueInteger": 0}])),
+                400,
+                "count",
+            ),
+            (
+                bulk(json!([patient("a"), {"name": "count", "valueString": "2"}])),
+                400,
+                "count",
+            ),
+            (
+                bulk(json!([patient("a"), {"name": "onlyCertainMatches", "valueString": "yes"}])),
+                400,
+                "onlyCertainMatches",
+            ),
+            (
+                bulk(json!([patient("a"), {"name": "limit", "valueInteger": 1}])),
+                400,
+                "limit",
+            ),
+        ];
+        for (body, status, expression) in cases {
+            let e = parse_bulk_match_request(&body, "urn:iisbulk:id", 2).unwrap_err();
             assert_eq!(
                 (e.status, e.expression.as_str()),
                 (status, expression),
