@@ -33,6 +33,10 @@
 //! | AU's active jobs     | `AUJOBS#<au>`               | `<job id>`  |
 //! | export job shard (TTL) | `JOBSHARD#<job id>#<n>`   | `SHARD`     |
 //! | export expiry index  | `JOBEXP`                    | `<expires s>#<job id>` |
+//! | bulk match job       | `BMJOB#<job id>`            | `BMJOB`     |
+//! | AU's bulk match slot | `BMSLOT#<au>`               | `<n>` (n < the AU's limit) |
+//! | bulk matches to run  | `BMQUEUE`                   | `<created ms>#<job id>` |
+//! | bulk match expiry index | `BMEXP`                  | `<expires s>#<job id>` |
 //! | blocking key head    | `BLK#<h(key)>`              | `#`         |
 //! | blocking key entry   | `BLK#<h(key)>`              | `S#<source id>` (empty: the match view holds the record) |
 //! | chart count shard    | `META#CHARTS`               | `SHARD#<n>` (n < 64) |
@@ -235,6 +239,39 @@ pub fn au_jobs_pk(au: &str) -> String {
 
 pub fn au_job(au: &str, job_id: &str) -> Key {
     Key::new(au_jobs_pk(au), job_id)
+}
+
+/// A `Patient/$bulk-match` job (its own family, never an export's: the
+/// export worker's stream filter must not see it).
+pub fn bulk_match_job(job_id: &str) -> Key {
+    Key::new(format!("BMJOB#{job_id}"), "BMJOB")
+}
+
+/// One of an Authorized User's running bulk match slots: taken with the
+/// job's creation in one conditional transaction, so two kick-offs at once
+/// can never both pass the limit.
+pub fn bulk_match_slot(au: &str, n: u32) -> Key {
+    Key::new(format!("BMSLOT#{au}"), n.to_string())
+}
+
+pub const BULK_MATCH_QUEUE_PK: &str = "BMQUEUE";
+
+/// A bulk match waiting to run or running, oldest first.
+pub fn bulk_match_queue(created_ms: i64, job_id: &str) -> Key {
+    Key::new(
+        BULK_MATCH_QUEUE_PK,
+        format!("{:013}#{job_id}", created_ms.max(0)),
+    )
+}
+
+pub const BULK_MATCH_EXPIRY_PK: &str = "BMEXP";
+
+/// Bulk match jobs by expiry time, for the sweeper.
+pub fn bulk_match_expiry(expires_at: i64, job_id: &str) -> Key {
+    Key::new(
+        BULK_MATCH_EXPIRY_PK,
+        format!("{:012}#{job_id}", expires_at.max(0)),
+    )
 }
 
 pub const REVIEW_QUEUE: &str = "REVIEW";

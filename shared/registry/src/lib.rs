@@ -7,6 +7,7 @@
 mod attempts;
 pub mod audit;
 pub mod authorized_user;
+pub mod bulk_match;
 pub mod credentials;
 pub mod export;
 pub mod fhir_match;

@@ -1,6 +1,7 @@
 //! The registry's modules layer one way (ARCHITECTURE.md, the code map):
 //! keys → messages → users, SMART and staff → persons → matching and
-//! membership → queries and resources → immds → intake and export. A module
+//! membership → queries and resources → immds → intake, export and
+//! bulk match. A module
 //! may name (`crate::…`) only modules of a lower layer, but for the few
 //! same-layer uses listed in `WITHIN_A_LAYER`. This test reads `src/` and says which line
 //! breaks the order.
@@ -31,6 +32,10 @@ const LAYERS: &[(&str, u8)] = &[
     ("immds", 6),
     ("intake", 7),
     ("export", 7),
+    // Runs many `$match`es (queries, fhir_match) as a job over blobs, as
+    // export runs a Group: the same top layer, using neither intake nor
+    // export.
+    ("bulk_match", 7),
 ];
 
 /// Same-layer uses allowed (from, to): the users modules share one record,
