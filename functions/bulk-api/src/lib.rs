@@ -11,6 +11,7 @@
 //! answered.
 
 mod audited;
+mod bulk_match_routes;
 mod caller;
 mod export_routes;
 mod forecast;
@@ -59,6 +60,9 @@ pub struct BulkDeps {
     /// Bulk export (jobs and their files); `None` where no blob store is
     /// configured, and kick-offs are refused as not supported.
     pub exports: Option<registry::export::ExportJobs>,
+    /// `Patient/$bulk-match` jobs; `None` where this deployment runs no
+    /// bulk match worker (kick-offs are answered 501).
+    pub bulk_match: Option<registry::bulk_match::BulkMatchJobs>,
     /// The CDSi supporting data `$immds-forecast` uses: a release the
     /// jurisdiction pinned, or `None` for the built-in one.
     pub cdsi_data: Option<Arc<cdsi::SupportingData>>,
@@ -100,6 +104,7 @@ impl BulkDeps {
             public_url,
             max_inline_members: DEFAULT_MAX_INLINE_MEMBERS,
             exports: None,
+            bulk_match: None,
             cdsi_data: None,
             token_limiter: Arc::new(SourceLimiter::new(RateLimit::TOKEN_ENDPOINT)),
             audit: registry::audit::AuditTrail::new(store),
@@ -124,6 +129,13 @@ impl BulkDeps {
 /// limit is there to prevent); the stack's API Gateway throttling still
 /// caps the route.
 pub fn router(deps: Arc<BulkDeps>) -> Router {
+    // A bulk match body is as large as the deployment allows (the route
+    // answers 413 itself above it); every other route keeps axum's default.
+    let bulk_match_body = deps
+        .bulk_match
+        .as_ref()
+        .map_or(0, |b| b.max_body_bytes)
+        .saturating_add(1);
     Router::new()
         .route("/auth/token", post(smart_routes::token))
         .route(
@@ -135,6 +147,19 @@ pub fn router(deps: Arc<BulkDeps>) -> Router {
         .route("/fhir/Group/{id}", get(read::group))
         .route("/fhir/Patient/{id}", get(read::patient))
         .route("/fhir/Patient/$match", post(match_routes::patient_match))
+        .route(
+            "/fhir/Patient/$bulk-match",
+            post(bulk_match_routes::kick_off)
+                .layer(axum::extract::DefaultBodyLimit::max(bulk_match_body)),
+        )
+        .route(
+            "/fhir/bulkmatch-status/{job}",
+            get(bulk_match_routes::status).delete(bulk_match_routes::cancel),
+        )
+        .route(
+            "/fhir/bulkmatch-files/{job}/{file}",
+            get(bulk_match_routes::file),
+        )
         .route(
             "/fhir/Group/{id}/$member-add",
             post(member_routes::member_add),
@@ -227,6 +252,9 @@ pub async fn deps_from_env() -> Result<BulkDeps, lambda_http::Error> {
     );
     let mut deps = BulkDeps::new(patients, policy, &public_url, Arc::new(HttpJwks::new()?));
     deps.queries = Some(queries);
+    // `Patient/$bulk-match` is not served on Lambda yet: it needs a worker
+    // (a function consuming queued jobs) that this stack does not deploy,
+    // so `deps.bulk_match` stays `None` and kick-offs are answered 501.
     deps.exports = Some(jobs);
     deps.cdsi_data = cdsi_data;
     deps.token_limiter = Arc::new(SourceLimiter::new(token_rate_limit_from_env()?));

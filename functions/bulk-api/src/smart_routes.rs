@@ -225,5 +225,16 @@ pub async fn metadata(State(deps): State<Arc<BulkDeps>>) -> Response {
             "documentation": "Matches a Patient (POST Parameters: resource, onlyCertainMatches, count) with the registry's matcher and rules, as a Z34 is matched; a family name and birth date are required. A certain match comes with its demographics and the caller's own identifiers; possible matches are withheld (counted in an OperationOutcome entry) or listed with Z31 demographics, as the jurisdiction decides. Entries carry search.score (certain from 0.9, possible from 0.5) and the match-grade extension. Needs system/Patient.rs (or .read)."
         }]);
     }
+    if let Some(jobs) = &deps.bulk_match {
+        let op = json!({
+            "name": "bulk-match",
+            "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/bulk-match",
+            "documentation": format!("Matches many Patients asynchronously (Bulk Data bulk-match draft): POST Parameters with Prefer: respond-async, 1 to {} resource parameters (each a Patient with your own id), onlyCertainMatches and count for all; 202 with a status URL whose manifest lists NDJSON files of one searchset Bundle per input patient, as Patient/$match answers it, with Bundle.identifier naming the input id. A lookup only: it makes no Group relationship. At most {} running per Authorized User (429 otherwise); bodies over {} bytes are refused (413). Needs system/Patient.rs (or .read).", jobs.max_patients, jobs.max_active_per_au, jobs.max_body_bytes)
+        });
+        match body["rest"][0]["resource"][1]["operation"].as_array_mut() {
+            Some(ops) => ops.push(op),
+            None => body["rest"][0]["resource"][1]["operation"] = json!([op]),
+        }
+    }
     crate::response::resource(StatusCode::OK, &body)
 }
