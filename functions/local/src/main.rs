@@ -2,6 +2,7 @@
 
 mod au;
 mod backend;
+mod bulk_match_loop;
 mod cdsi_data;
 mod check;
 mod client_cli;

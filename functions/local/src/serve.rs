@@ -73,6 +73,23 @@ pub struct ServeArgs {
     /// SMART token requests a second one address may keep making.
     #[arg(long, default_value_t = bulk_api::RateLimit::TOKEN_ENDPOINT.per_second)]
     token_rate_per_second: f64,
+    /// Most patients one `Patient/$bulk-match` request may hold (413 above).
+    #[arg(long, default_value_t = registry::fhir_match::DEFAULT_BULK_MAX_PATIENTS, value_parser = parse_positive)]
+    bulk_match_max_patients: usize,
+    /// Largest `Patient/$bulk-match` request body, in bytes (413 above).
+    #[arg(long, default_value_t = registry::bulk_match::DEFAULT_MAX_BODY_BYTES, value_parser = parse_positive)]
+    bulk_match_max_bytes: usize,
+    /// `Patient/$bulk-match` jobs one Authorized User may have queued or
+    /// running at once (429 above).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    bulk_match_per_user: u32,
+}
+
+fn parse_positive(s: &str) -> Result<usize, String> {
+    match s.trim().replace('_', "").parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("{s:?} is not a whole number above 0")),
+    }
 }
 
 pub const DEMO_USER: &str = "demo";
@@ -198,6 +215,7 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
     );
     let store = data_dir::open(&args.data_dir)?;
     let dyn_store: Arc<dyn store::ItemStore> = store.clone();
+    let dyn_store_for_jobs = dyn_store.clone();
     let users = AuthorizedUsers::new(dyn_store.clone());
     if args.demo {
         seed_demo(&users, &policy).await?;
@@ -301,6 +319,29 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
             ..Default::default()
         },
     ));
+    // Patient/$bulk-match: jobs run by a worker task of this process, with
+    // their inputs and results next to the export files.
+    let bulk_match_blobs = store::DirBlobStore::open(&blob_dir)
+        .map_err(|e| format!("bulk match files in {}: {e}", blob_dir.display()))?;
+    let mut bulk_match = registry::bulk_match::BulkMatchJobs::new(
+        dyn_store_for_jobs.clone(),
+        Arc::new(bulk_match_blobs),
+        registry::queries::Queries::new(
+            matching.clone(),
+            registry::queries::QueryPolicy {
+                max_candidates: args.max_query_candidates,
+                jurisdiction: policy.clone(),
+                ..Default::default()
+            },
+        ),
+        &bulk.fhir_base(),
+        &policy.identifier_base,
+    );
+    bulk_match.max_patients = args.bulk_match_max_patients;
+    bulk_match.max_body_bytes = args.bulk_match_max_bytes;
+    bulk_match.max_active_per_au = args.bulk_match_per_user;
+    tokio::spawn(crate::bulk_match_loop::run(bulk_match.clone()));
+    bulk.bulk_match = Some(bulk_match);
     bulk.token_limiter = Arc::new(bulk_api::SourceLimiter::new(token_limit));
     let console = console::ConsoleDeps::new(matching.clone(), policy.clone(), &public_url);
     // The admin commands borrow the store while we hold it: a fresh token
