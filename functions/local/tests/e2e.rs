@@ -2870,3 +2870,115 @@ ORC|RE||MM-1-1^DEMOGEN\rRXA|0|1|20240505||20^DTaP^CVX|999|||01^Historical^NIP001
         "{g}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clinic_bulk_matches_its_patients_through_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &["--bulk-match-max-patients", "2"]);
+    let vxu = "MSH|^~\\&|EHR|DEMOGEN|IIS|IIS|20250601120000-0500||VXU^V04^VXU_V04|BM-1|P|2.5.1|||ER|AL|||||Z22^CDCPHINVS|DEMOGEN|IIS\r\
+PID|1||BM100^^^DEMOGEN^MR||Haugen^Ingrid^^^^^L|Berg^^^^^^M|20230912|F|||4 Pine Road^^Lansing^MI^48910^USA^P\r\
+ORC|RE||BM-1-1^DEMOGEN\rRXA|0|1|20240505||20^DTaP^CVX|999|||01^Historical^NIP001|||||||||||CP|A\r";
+    let (status, ack) = post_hl7(&server.url, DEMO_USER, DEMO_PASSWORD, vxu.into()).await;
+    assert_eq!((status, msa1(&ack).as_str()), (200, "AA"), "{ack}");
+    server
+        .matched
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the VXU was matched");
+    let client_key = register_managing_client(&data, "demo-clinic");
+    let token = iisbulk(&[
+        "token",
+        "--url",
+        &server.url,
+        "--client-id",
+        &client_key.0,
+        "--key",
+        client_key.1.to_str().unwrap(),
+        "--scope",
+        "system/*.rs",
+    ]);
+    let token: serde_json::Value = serde_json::from_str(&token).unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let patient = |id: &str, family: &str, given: &str, birth: &str| {
+        serde_json::json!({"name": "resource", "resource": {"resourceType": "Patient", "id": id,
+            "name": [{"family": family, "given": [given]}], "birthDate": birth, "gender": "female",
+            "address": [{"line": ["4 Pine Road"], "city": "Lansing", "state": "MI", "postalCode": "48910"}]}})
+    };
+    let kick_off = |body: serde_json::Value| {
+        let url = format!("{}/fhir/Patient/$bulk-match", server.url);
+        let token = token.clone();
+        async move {
+            client()
+                .post(url)
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/fhir+json")
+                .header("prefer", "respond-async")
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let ingrid = patient("mine-1", "Haugen", "Ingrid", "2023-09-12");
+    let stranger = patient("mine-2", "Quist", "Alma", "2019-01-30");
+    // Over the limit given on the command line.
+    let r = kick_off(serde_json::json!({"resourceType": "Parameters",
+        "parameter": [ingrid.clone(), stranger.clone(), patient("mine-3", "Haugen", "Ingrid", "2023-09-12")]}))
+    .await;
+    assert_eq!(r.status().as_u16(), 413);
+    let r = kick_off(
+        serde_json::json!({"resourceType": "Parameters", "parameter": [ingrid, stranger]}),
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 202, "{:?}", r.text().await);
+    let status_url = r.headers()["content-location"].to_str().unwrap().to_owned();
+    assert!(status_url.starts_with(&server.url), "{status_url}");
+    // The worker runs it: poll until done.
+    let started = std::time::Instant::now();
+    let manifest = loop {
+        let r = client()
+            .get(&status_url)
+            .header("authorization", format!("Bearer {token}"))
+            .send()
+            .await
+            .unwrap();
+        match r.status().as_u16() {
+            202 => {
+                assert!(r.headers().contains_key("x-progress"));
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "never finished"
+                );
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            200 => {
+                break serde_json::from_str::<serde_json::Value>(&r.text().await.unwrap()).unwrap()
+            }
+            s => panic!("status {s}: {:?}", r.text().await),
+        }
+    };
+    assert_eq!(manifest["output"][0]["count"], 2, "{manifest}");
+    let url = manifest["output"][0]["url"].as_str().unwrap();
+    let ndjson = client()
+        .get(url)
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let bundles: Vec<serde_json::Value> = ndjson
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(bundles.len(), 2);
+    assert_eq!(bundles[0]["identifier"]["value"], "mine-1");
+    assert_eq!(bundles[0]["total"], 1, "{}", bundles[0]);
+    assert_eq!(
+        bundles[0]["entry"][0]["resource"]["name"][0]["family"],
+        "Haugen"
+    );
+    assert_eq!(bundles[1]["identifier"]["value"], "mine-2");
+    assert_eq!(bundles[1]["total"], 0, "{}", bundles[1]);
+}
