@@ -15,9 +15,11 @@
 //! and then run as `iisbulk serve`'s worker runs it
 //! (`BulkMatchJobs::run_pending`), result Bundles to files in a directory.
 //!
-//! It prints patients/s of the run, the process's peak RSS during the run
-//! (the peak is reset just before it; what the process already held is
-//! counted, and said), and how the results grade. `IISBULK_BENCH_DIR`
+//! The job then runs in a process of its own (this bench again, with
+//! `--run-job`: the store, the worker and the job only, as in `iisbulk
+//! serve`), which prints patients/s and its peak RSS (VmHWM); then how the
+//! results grade. `IISBULK_BENCH_MATCHERS` sets the patients matched at
+//! once (default `DEFAULT_MATCHERS`). `IISBULK_BENCH_DIR`
 //! picks the disk. Under `cargo test` (no `--bench`) a smoke version runs
 //! (2,000 people, 500 inputs).
 
@@ -45,7 +47,7 @@ mod common;
 // As in the binaries that run it (iisbulk).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use common::{env_count, machine, peak_rss_mib, process_cpu, reset_peak_rss};
+use common::{env_count, machine, peak_rss_mib, process_cpu};
 
 /// The matching benches' seeds: the same people.
 const POPULATION_SEED: u64 = 20_251_031;
@@ -55,7 +57,21 @@ const WRITES_PER_TRANSACTION: usize = 100;
 const IN_FLIGHT: usize = 32;
 
 fn main() {
-    let bench = std::env::args().any(|a| a == "--bench");
+    let args: Vec<String> = std::env::args().collect();
+    // The job's own process (see `run`): only the store, the worker and
+    // the job, so its peak RSS is the job's, not the load's.
+    if let Some(at) = args.iter().position(|a| a == "--run-job") {
+        let (Some(dir), Some(job)) = (args.get(at + 1), args.get(at + 2)) else {
+            panic!("--run-job <dir> <job id>");
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        runtime.block_on(run_job(std::path::Path::new(dir), job));
+        return;
+    }
+    let bench = args.iter().any(|a| a == "--bench");
     let (people, inputs) = if bench {
         (
             env_count("IISBULK_BENCH_PEOPLE", 100_000),
@@ -75,19 +91,6 @@ fn main() {
         .expect("tokio runtime");
     runtime.block_on(run(people, inputs));
     println!("machine at end: {}", machine());
-}
-
-fn rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb / 1024.0)
 }
 
 async fn run(people: usize, inputs: usize) {
@@ -154,25 +157,7 @@ async fn run(people: usize, inputs: usize) {
         body.len() as f64 / f64::from(1u32 << 20)
     );
 
-    let matching = PatientMatching::new(items.clone(), matcher.clone());
-    let queries = Queries::new(
-        matching,
-        QueryPolicy {
-            jurisdiction: policy.clone(),
-            ..Default::default()
-        },
-    );
-    let blobs = DirBlobStore::open(dir.path().join("blobs")).expect("blobs");
-    let mut jobs = BulkMatchJobs::new(
-        items.clone(),
-        Arc::new(blobs),
-        queries,
-        "https://iis.example/fhir",
-        &policy.identifier_base,
-    );
-    jobs.max_patients = inputs;
-    jobs.max_body_bytes = usize::MAX;
-
+    let jobs = bulk_match_jobs(items.clone(), dir.path(), inputs);
     let t0 = Instant::now();
     let value: Value = serde_json::from_slice(&body).expect("JSON");
     let request =
@@ -196,8 +181,66 @@ async fn run(people: usize, inputs: usize) {
         t0.elapsed().as_secs_f64() - parse.as_secs_f64()
     );
 
-    let rss_before = rss_mib();
-    let reset = reset_peak_rss();
+    // The job runs in a process of its own, as it would in `iisbulk
+    // serve`, so its peak RSS is not the population's and the load's. The
+    // store is closed first (one process at a time holds it).
+    drop(jobs);
+    drop(items);
+    drop(store);
+    let status = std::process::Command::new(std::env::current_exe().expect("this bench"))
+        .arg("--run-job")
+        .arg(dir.path())
+        .arg(&job.id)
+        .status()
+        .expect("the job's process");
+    assert!(status.success(), "the job's process failed");
+
+    let items: Arc<dyn ItemStore> =
+        Arc::new(EmbeddedStore::open(dir.path().join("registry.redb")).expect("store"));
+    let jobs = bulk_match_jobs(items, dir.path(), inputs);
+    let job = jobs.get(&job.id).await.expect("job").expect("job");
+    assert_eq!(job.matched as usize, inputs, "every input answered");
+    println!("  files: {}", job.files.len());
+    grades(&jobs, &job).await;
+}
+
+/// The jobs as `iisbulk serve` configures them, over the bench's store and
+/// blob directory.
+fn bulk_match_jobs(
+    items: Arc<dyn ItemStore>,
+    dir: &std::path::Path,
+    max_patients: usize,
+) -> BulkMatchJobs {
+    let policy = Arc::new(JurisdictionPolicy::default());
+    let matching = PatientMatching::new(items.clone(), Arc::new(Matcher::default()));
+    let queries = Queries::new(
+        matching,
+        QueryPolicy {
+            jurisdiction: policy.clone(),
+            ..Default::default()
+        },
+    );
+    let blobs = DirBlobStore::open(dir.join("blobs")).expect("blobs");
+    let mut jobs = BulkMatchJobs::new(
+        items,
+        Arc::new(blobs),
+        queries,
+        "https://iis.example/fhir",
+        &policy.identifier_base,
+    );
+    jobs.max_patients = max_patients;
+    jobs.max_body_bytes = usize::MAX;
+    jobs.matchers = env_count("IISBULK_BENCH_MATCHERS", jobs.matchers);
+    jobs
+}
+
+/// Runs the queued job as the local worker does, in this process alone,
+/// and reports its speed and this process's peak RSS.
+async fn run_job(dir: &std::path::Path, id: &str) {
+    let items: Arc<dyn ItemStore> =
+        Arc::new(EmbeddedStore::open(dir.join("registry.redb")).expect("store"));
+    let jobs = bulk_match_jobs(items, dir, usize::MAX);
+    let patients = jobs.get(id).await.expect("job").expect("job").patients;
     let cpu_before = process_cpu();
     let t = Instant::now();
     jobs.run_pending(10).await.expect("run");
@@ -206,31 +249,22 @@ async fn run(people: usize, inputs: usize) {
         .zip(cpu_before)
         .map(|(a, b)| a - b)
         .unwrap_or(Duration::ZERO);
-    let peak = peak_rss_mib();
-    let job = jobs.get(&job.id).await.expect("job").expect("job");
-    assert_eq!(job.matched as usize, inputs, "every input answered");
-
     println!();
-    println!("== Patient/$bulk-match job (BulkMatchJobs::run_pending) ==");
     println!(
-        "  {inputs} patients in {:.1} s: {:.0} patients/s; {:.1} s of CPU ({:.0}% of one core)",
+        "== Patient/$bulk-match job (BulkMatchJobs::run_pending, its own process, {} matchers) ==",
+        jobs.matchers
+    );
+    println!(
+        "  {patients} patients in {:.1} s: {:.0} patients/s; {:.1} s of CPU ({:.0}% of one core)",
         wall.as_secs_f64(),
-        inputs as f64 / wall.as_secs_f64().max(1e-9),
+        patients as f64 / wall.as_secs_f64().max(1e-9),
         cpu.as_secs_f64(),
         100.0 * cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9)
     );
     println!(
-        "  peak RSS during the run {} (RSS when it started {}{})",
-        peak.map_or("n/a".into(), |m| format!("{m:.0} MiB")),
-        rss_before.map_or("n/a".into(), |m| format!("{m:.0} MiB")),
-        if reset {
-            ""
-        } else {
-            "; the peak could not be reset, so it is the whole process's"
-        }
+        "  peak RSS of the job's process {}",
+        peak_rss_mib().map_or("n/a".into(), |m| format!("{m:.0} MiB"))
     );
-    println!("  files: {}", job.files.len());
-    grades(&jobs, &job).await;
 }
 
 /// How the result Bundles grade: a certain match, possible matches

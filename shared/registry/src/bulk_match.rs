@@ -148,8 +148,9 @@ impl std::fmt::Display for BulkMatchError {
 
 /// Runs that may start on one job before it is reported failed.
 pub const MAX_ATTEMPTS: u32 = 3;
-/// Patients matched at once within a chunk.
-const MATCHERS: usize = 8;
+/// Patients matched at once by default: enough to keep two cores busy
+/// while some matches wait on the store.
+pub const DEFAULT_MATCHERS: usize = 16;
 /// Patients read, matched and written between progress updates and cancel
 /// checks.
 const CHUNK: usize = 500;
@@ -177,6 +178,8 @@ pub struct BulkMatchJobs {
     pub max_per_file: u64,
     /// How long files and jobs are kept, seconds.
     pub retention: i64,
+    /// Patients of a job matched at once.
+    pub matchers: usize,
 }
 
 impl std::fmt::Debug for BulkMatchJobs {
@@ -214,6 +217,7 @@ impl BulkMatchJobs {
             max_active_per_au: 1,
             max_per_file: 10_000,
             retention: 24 * 3600,
+            matchers: DEFAULT_MATCHERS,
         }
     }
 
@@ -638,6 +642,7 @@ impl BulkMatchJobs {
             fhir_base: self.fhir_base.clone(),
             identifier_base: self.identifier_base.clone(),
             system: input_identifier_system(&self.identifier_base),
+            matchers: self.matchers.max(1),
         });
         let mut matched = 0u64;
         loop {
@@ -735,10 +740,11 @@ struct MatchContext {
     fhir_base: String,
     identifier_base: String,
     system: String,
+    matchers: usize,
 }
 
 /// The result lines of a chunk of input lines, in input order, up to
-/// [`MATCHERS`] patients matched at once (each match is a few store reads).
+/// `matchers` patients matched at once (each match is a few store reads).
 async fn match_chunk(
     ctx: &Arc<MatchContext>,
     chunk: Vec<String>,
@@ -747,7 +753,7 @@ async fn match_chunk(
     let mut running = tokio::task::JoinSet::new();
     let mut next = chunk.into_iter().enumerate();
     loop {
-        while running.len() < MATCHERS {
+        while running.len() < ctx.matchers {
             let Some((at, line)) = next.next() else { break };
             let ctx = ctx.clone();
             running.spawn(async move { (at, match_line(&ctx, &line).await) });
