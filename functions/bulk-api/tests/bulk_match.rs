@@ -561,6 +561,18 @@ async fn limits_refuse_too_many_patients_too_many_bytes_and_a_second_job() {
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
     assert_eq!(v["resourceType"], "OperationOutcome");
 
+    // A slot left by a job that is gone (a release lost to a crash) does
+    // not hold the Authorized User up.
+    iis.store
+        .put(
+            store::Item::new(
+                registry::keys::bulk_match_slot("clinic-a", 0),
+                b"a-job-long-gone".to_vec(),
+            ),
+            store::Condition::None,
+        )
+        .await
+        .unwrap();
     // One running per Authorized User: the second waits.
     let one = parameters(vec![resource("a", stranger())]);
     let (s, _, first) = iis.kick_off(&token, &one).await;
