@@ -141,6 +141,11 @@ fn kick_off_detail(request: &registry::export::ExportRequest, post: bool) -> Str
     if !request.patients.is_empty() {
         detail.push_str(&format!("; patient: {}", request.patients.len()));
     }
+    // How many queries, never their values (a filter may hold a date or a
+    // code that narrows the export to a person).
+    if !request.type_filters.is_empty() {
+        detail.push_str(&format!("; _typeFilter: {}", request.type_filters.len()));
+    }
     detail
 }
 

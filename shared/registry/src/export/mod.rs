@@ -5,6 +5,7 @@
 pub mod elements;
 pub mod jobs;
 pub mod request;
+pub mod type_filter;
 pub mod writer;
 
 pub use jobs::{

@@ -5,6 +5,8 @@
 
 use serde_json::Value;
 
+use super::type_filter::{self, TypeFilter};
+
 /// The resource types a Group export can contain.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
@@ -83,6 +85,9 @@ pub struct ExportRequest {
     pub patients: Vec<String>,
     /// Parameters ignored under lenient handling, for the manifest's `error`.
     pub ignored: Vec<Problem>,
+    /// `_typeFilter` queries, applied by the writer (see [`super::type_filter`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub type_filters: Vec<TypeFilter>,
 }
 
 /// The request as the transport saw it.
@@ -99,8 +104,7 @@ pub struct KickOff<'a> {
 
 const OUTPUT_FORMATS: [&str; 3] = ["application/fhir+ndjson", "application/ndjson", "ndjson"];
 /// Parameters of the IG we know but do not implement.
-const UNSUPPORTED: [&str; 4] = [
-    "_typeFilter",
+const UNSUPPORTED: [&str; 3] = [
     "includeAssociatedData",
     "organizeOutputBy",
     "allowPartialManifests",
@@ -287,6 +291,21 @@ impl<'a> KickOff<'a> {
                         }
                     }
                 }
+                "_typeFilter" => {
+                    let parsed = type_filter::parse(value);
+                    for why in parsed.invalid {
+                        errors.push(problem("_typeFilter", why));
+                    }
+                    for why in parsed.unsupported {
+                        let p = problem("_typeFilter", why);
+                        if lenient {
+                            req.ignored.push(p)
+                        } else {
+                            errors.push(p)
+                        }
+                    }
+                    req.type_filters.extend(parsed.filters);
+                }
                 "_elements" => {
                     for e in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
                         match parse_element(e) {
@@ -323,6 +342,21 @@ impl<'a> KickOff<'a> {
                     } else {
                         errors.push(p)
                     }
+                }
+            }
+        }
+        // A filter on a type the export leaves out would silently filter
+        // nothing: the request is contradictory, whatever the handling.
+        if !req.types.is_empty() {
+            for f in &req.type_filters {
+                if !req.types.contains(&f.resource_type) {
+                    errors.push(problem(
+                        "_typeFilter",
+                        format!(
+                            "_typeFilter has a query on {} but _type does not name it",
+                            f.resource_type.as_str()
+                        ),
+                    ));
                 }
             }
         }
@@ -475,6 +509,58 @@ mod tests {
                 &["respond-async", "handling=lenient"]
             )),
             ["_since"]
+        );
+    }
+
+    #[test]
+    fn type_filters_are_checked_against_type_and_handling() {
+        let r = kick(
+            &[
+                ("_type", "Patient,Immunization"),
+                ("_typeFilter", "Immunization?status=completed"),
+                (
+                    "_typeFilter",
+                    "Immunization?date=ge2024-01-01,Patient?_lastUpdated=gt2020-01-01",
+                ),
+            ],
+            &["respond-async"],
+        )
+        .unwrap();
+        assert_eq!(r.type_filters.len(), 3);
+        // A query on a type _type leaves out is refused, lenient or not.
+        for prefer in ["respond-async", "respond-async, handling=lenient"] {
+            let e = kick(
+                &[
+                    ("_type", "Patient"),
+                    ("_typeFilter", "Immunization?status=completed"),
+                ],
+                &[prefer],
+            )
+            .unwrap_err();
+            assert!(e[0].message.contains("_type does not name it"), "{e:?}");
+        }
+        // An unsupported search parameter is named; lenient drops it alone.
+        let e = kick(
+            &[("_typeFilter", "Immunization?lot-number=X&status=completed")],
+            &["respond-async"],
+        )
+        .unwrap_err();
+        assert_eq!(e[0].what, "_typeFilter");
+        assert!(e[0].message.contains("lot-number"), "{e:?}");
+        let r = kick(
+            &[("_typeFilter", "Immunization?lot-number=X&status=completed")],
+            &["respond-async, handling=lenient"],
+        )
+        .unwrap();
+        assert_eq!(r.type_filters[0].criteria.len(), 1);
+        assert!(r.ignored[0].message.contains("lot-number"));
+        // A bad value is refused even under lenient handling.
+        assert_eq!(
+            whats(kick(
+                &[("_typeFilter", "Immunization?date=soon")],
+                &["respond-async, handling=lenient"]
+            )),
+            ["_typeFilter"]
         );
     }
 

@@ -18,6 +18,7 @@ use tokio::io::AsyncReadExt;
 
 use super::elements::{subset, wanted};
 use super::request::{ExportRequest, ResourceType};
+use super::type_filter;
 use crate::authorized_user::AuthorizedUser;
 use crate::membership::{GroupRecord, Groups, Member};
 use crate::persons::{PersonStatus, Persons};
@@ -426,7 +427,12 @@ impl ShardWriter {
         let Some(data) = data else {
             return Ok(());
         };
-        if let Some(theirs) = &data.identifiers {
+        let filters = &req.type_filters;
+        if let Some(theirs) = data
+            .identifiers
+            .as_ref()
+            .filter(|_| type_filter::admits_patient(filters, data.person.updated_at))
+        {
             let p = resources::patient(&data.person, theirs, &spec.identifier_base);
             self.patient
                 .resource(blobs, ResourceType::Patient, &p, req)
@@ -434,6 +440,11 @@ impl ShardWriter {
         }
         for imm in &data.history {
             let r = resources::immunization(&data.person.id, imm, &spec.identifier_base);
+            // Matched on the resource as exported, so a filter sees exactly
+            // the codes and dates the client will read.
+            if !type_filter::admits_immunization(filters, &r) {
+                continue;
+            }
             self.immunization
                 .resource(blobs, ResourceType::Immunization, &r, req)
                 .await?;
