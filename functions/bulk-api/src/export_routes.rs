@@ -480,23 +480,49 @@ async fn download(
         .iter()
         .chain(&job.files.deleted)
         .chain(&job.files.error)
-        .any(|f| f.key == key);
+        .find(|f| f.key == key);
     let Some(jobs) = &deps.exports else {
         return not_found(&format!("file {name}"));
     };
-    if job.status != JobStatus::Completed || !listed {
+    let Some(file) = listed.filter(|_| job.status == JobStatus::Completed) else {
         return not_found(&format!("file {name}"));
-    }
+    };
     match jobs.blobs().get(&key).await {
         Ok(Some((reader, len))) => {
-            let stream = tokio_util::io::ReaderStream::new(reader);
-            let mut r = Response::new(Body::from_stream(stream));
+            let gzip_ok = accepts_gzip(headers);
+            let (body, len, encoded) = match (file.gzip, gzip_ok) {
+                // Stored as sent: gzip to a client that takes it, or a file
+                // written before files were compressed.
+                (true, true) => (
+                    Body::from_stream(tokio_util::io::ReaderStream::new(reader)),
+                    Some(len),
+                    true,
+                ),
+                (false, _) => (
+                    Body::from_stream(tokio_util::io::ReaderStream::new(reader)),
+                    Some(len),
+                    false,
+                ),
+                // A client without gzip still gets plain NDJSON.
+                (true, false) => (
+                    Body::from_stream(tokio_util::io::ReaderStream::new(inflated(reader))),
+                    None,
+                    false,
+                ),
+            };
+            let mut r = Response::new(body);
             let h = r.headers_mut();
             h.insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/fhir+ndjson"),
             );
-            if let Ok(v) = HeaderValue::from_str(&len.to_string()) {
+            if encoded {
+                h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            if file.gzip {
+                h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+            }
+            if let Some(v) = len.and_then(|n| HeaderValue::from_str(&n.to_string()).ok()) {
                 h.insert(header::CONTENT_LENGTH, v);
             }
             r
@@ -504,4 +530,65 @@ async fn download(
         Ok(None) => not_found(&format!("file {name}")),
         Err(e) => unavailable(e),
     }
+}
+
+/// Whether `Accept-Encoding` takes gzip (`gzip`, `x-gzip` or `*`, with a
+/// non-zero weight; an explicit `gzip;q=0` refuses it even beside `*`).
+pub fn accepts_gzip(headers: &HeaderMap) -> bool {
+    let mut star = false;
+    for v in header_values(headers, header::ACCEPT_ENCODING) {
+        for item in v.split(',') {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let weight = parts
+                .find_map(|p| {
+                    let (k, v) = p.split_once('=')?;
+                    (k.trim() == "q").then(|| v.trim().parse::<f32>().unwrap_or(0.0))
+                })
+                .unwrap_or(1.0);
+            match coding.as_str() {
+                "gzip" | "x-gzip" => return weight > 0.0,
+                "*" => star = weight > 0.0,
+                _ => {}
+            }
+        }
+    }
+    star
+}
+
+/// The stored gzip stream, inflated as it is read: a task decodes chunk by
+/// chunk into a pipe the response streams from, so no file is held whole.
+/// A corrupt stream ends the body early (the client's line count then falls
+/// short of the manifest's `count`) and is logged without content.
+fn inflated(mut stored: store::BlobReader) -> tokio::io::DuplexStream {
+    use std::io::Write as _;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (mut tx, rx) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(async move {
+        let mut gz = flate2::write::GzDecoder::new(Vec::new());
+        let mut buf = vec![0u8; 64 * 1024];
+        let result: Result<(), std::io::Error> = async {
+            loop {
+                let n = stored.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                gz.write_all(&buf[..n])?;
+                let plain = std::mem::take(gz.get_mut());
+                tx.write_all(&plain).await?;
+            }
+            gz.try_finish()?;
+            let plain = std::mem::take(gz.get_mut());
+            tx.write_all(&plain).await?;
+            tx.shutdown().await
+        }
+        .await;
+        if let Err(e) = result {
+            // A client hanging up is a broken pipe here: not worth a warning.
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                tracing::warn!(error = %e, "inflating an export file failed");
+            }
+        }
+    });
+    rx
 }

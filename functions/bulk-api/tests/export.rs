@@ -467,5 +467,53 @@ async fn bad_or_unsupported_type_filters_are_named_in_an_operation_outcome() {
         .as_str()
         .unwrap()
         .contains("lot-number"));
-    let _ = iis.dir.path();
+}
+
+#[tokio::test]
+async fn files_are_stored_gzip_and_served_gzip_or_plain_as_the_client_accepts() {
+    let iis = iis().await;
+    let token = iis.token().await;
+    let accepted = iis.kick_off(&token, &[], "respond-async").await;
+    let manifest = iis.manifest(&token, accepted).await;
+    let outputs = manifest["output"].as_array().unwrap();
+    assert_eq!(outputs.len(), 4, "{manifest}");
+    for f in outputs {
+        let url = f["url"].as_str().unwrap().strip_prefix(BASE).unwrap();
+        // The blob on disk is gzip.
+        let name = url.split("/bulkfiles/").nth(1).unwrap();
+        let stored = std::fs::read(iis.dir.path().join("blobs/exports").join(name)).unwrap();
+        assert_eq!(stored[..2], [0x1f, 0x8b], "{name}");
+
+        let download = |accept_encoding: Option<&'static str>| {
+            let mut req = iis.request("GET", url, &token);
+            if let Some(v) = accept_encoding {
+                req = req.header("accept-encoding", v);
+            }
+            iis.call(req.body(Body::empty()).unwrap())
+        };
+        // No Accept-Encoding, or one without gzip: plain NDJSON.
+        let (s, h, plain) = download(None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(h.get("content-encoding").is_none(), "{name}");
+        assert_eq!(h["vary"], "accept-encoding");
+        let n = lines(&plain).len() as u64;
+        assert_eq!(n, f["count"].as_u64().unwrap(), "{name}");
+        for refused in ["identity", "br, gzip;q=0", "*;q=0"] {
+            let (_, h, body) = download(Some(refused)).await;
+            assert!(h.get("content-encoding").is_none(), "{refused}");
+            assert_eq!(body, plain, "{refused}");
+        }
+        // gzip accepted: the stored bytes, which inflate to the same NDJSON.
+        for accepting in ["gzip", "br;q=1.0, gzip;q=0.5", "*"] {
+            let (s, h, body) = download(Some(accepting)).await;
+            assert_eq!(s, StatusCode::OK);
+            assert_eq!(h["content-encoding"], "gzip", "{accepting}");
+            assert_eq!(h["content-length"], body.len().to_string().as_str());
+            assert_eq!(body, stored, "{accepting}");
+            let mut inflated = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut inflated)
+                .unwrap();
+            assert_eq!(inflated, plain, "{name}");
+        }
+    }
 }

@@ -167,9 +167,8 @@ impl Iis {
     async fn lines(&self, files: &[registry::export::OutputFile], t: &str) -> Vec<Value> {
         let mut out = Vec::new();
         for f in files.iter().filter(|f| f.resource_type == t) {
-            let (mut r, _) = self.blobs.get(&f.key).await.unwrap().unwrap();
-            let mut text = String::new();
-            r.read_to_string(&mut text).await.unwrap();
+            let stored = registry::export::read_file(&self.blobs, f).await.unwrap();
+            let text = String::from_utf8(stored).unwrap();
             let lines: Vec<Value> = text
                 .lines()
                 .map(|l| serde_json::from_str(l).unwrap())
@@ -236,6 +235,15 @@ async fn a_group_exports_its_own_patients_one_type_per_file() {
 
     // Rotation at two lines per file.
     let (files, _) = iis.export(&a, "a1", ExportRequest::default(), 2).await;
+    // Every file a client downloads is stored gzip-compressed (magic
+    // 1f 8b), and says so.
+    for f in files.output.iter().chain(&files.error) {
+        assert!(f.gzip, "{}", f.key);
+        let (mut r, _) = iis.blobs.get(&f.key).await.unwrap().unwrap();
+        let mut head = [0u8; 2];
+        r.read_exact(&mut head).await.unwrap();
+        assert_eq!(head, [0x1f, 0x8b], "{}", f.key);
+    }
     let per_type: BTreeMap<&str, (usize, u64)> =
         files.output.iter().fold(BTreeMap::new(), |mut m, f| {
             let e = m.entry(f.resource_type.as_str()).or_insert((0, 0));

@@ -13,4 +13,4 @@ pub use jobs::{
     JobStatus, Poll,
 };
 pub use request::{parameters_of, ExportRequest, KickOff, Problem, ResourceType};
-pub use writer::{write_export, ExportFiles, ExportSpec, OutputFile, ShardFiles};
+pub use writer::{read_file, write_export, ExportFiles, ExportSpec, OutputFile, ShardFiles};
