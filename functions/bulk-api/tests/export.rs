@@ -52,11 +52,11 @@ const DOSES: [(&str, &str, &str, &str); 5] = [
     ("D5", "20250110", "03", "CP"),
 ];
 
-fn vxu() -> String {
-    let mut m = "MSH|^~\\&|EHR|FACA|IIS|IISFAC|20250601120000-0500||VXU^V04^VXU_V04|A1|P|2.5.1|||ER|AL|||||Z22^CDCPHINVS|FACA|IISFAC\r\
-PID|1||A1-MRN^^^FACA^MR||Okafor^Chioma^^^^^L|Eze^^^^^^M|20240305|F|||7 Birch Ln^^Lansing^MI^48910^USA^P\r"
-        .to_owned();
-    for (orc, date, cvx, completion) in DOSES {
+/// A VXU for one child of clinic A.
+fn vxu(ctl: &str, given: &str, dob: &str, doses: &[(&str, &str, &str, &str)]) -> String {
+    let mut m = format!("MSH|^~\\&|EHR|FACA|IIS|IISFAC|20250601120000-0500||VXU^V04^VXU_V04|{ctl}|P|2.5.1|||ER|AL|||||Z22^CDCPHINVS|FACA|IISFAC\r\
+PID|1||{ctl}-MRN^^^FACA^MR||Okafor^{given}^^^^^L|Eze^^^^^^M|{dob}|F|||7 Birch Ln^^Lansing^MI^48910^USA^P\r");
+    for (orc, date, cvx, completion) in doses {
         m.push_str(&format!(
             "ORC|RE||{orc}^FACA\rRXA|0|1|{date}||{cvx}^vaccine^CVX|999|||01^Historical^NIP001|||||||||||{completion}|A\r"
         ));
@@ -65,6 +65,12 @@ PID|1||A1-MRN^^^FACA^MR||Okafor^Chioma^^^^^L|Eze^^^^^^M|20240305|F|||7 Birch Ln^
 }
 
 async fn iis() -> Iis {
+    iis_with(false).await
+}
+
+/// With `second`, a second child (one dose) joins the Group, and exports
+/// are cut into shards of one member.
+async fn iis_with(second: bool) -> Iis {
     let dir = tempfile::tempdir().unwrap();
     let embedded = Arc::new(EmbeddedStore::open(dir.path().join("t.redb")).unwrap());
     let store: Arc<dyn ItemStore> = embedded.clone();
@@ -87,16 +93,27 @@ async fn iis() -> Iis {
     .unwrap();
     let matching = PatientMatching::new(store.clone(), Arc::new(matching::Matcher::default()));
     let intake = Intake::new(store.clone(), IisIdentity::default());
-    let d = intake
-        .receive(
-            &clinic,
-            &Transport::Rest,
-            vxu().as_bytes(),
-            Clock::at(1_790_000_000),
-        )
-        .await
-        .unwrap();
-    matching.process(&d.message_id.unwrap(), 1).await.unwrap();
+    let mut messages = vec![vxu("A1", "Chioma", "20240305", &DOSES)];
+    if second {
+        messages.push(vxu(
+            "A2",
+            "Tunde",
+            "20211111",
+            &[("E1", "20211111", "08", "CP")],
+        ));
+    }
+    for m in messages {
+        let d = intake
+            .receive(
+                &clinic,
+                &Transport::Rest,
+                m.as_bytes(),
+                Clock::at(1_790_000_000),
+            )
+            .await
+            .unwrap();
+        matching.process(&d.message_id.unwrap(), 1).await.unwrap();
+    }
     let membership = Membership::new(matching.persons().clone(), policy.clone());
     for c in embedded.read(None, 10_000).await.unwrap() {
         if let Some(e) = change_event(&c) {
@@ -120,6 +137,9 @@ async fn iis() -> Iis {
         &policy.identifier_base,
     );
     jobs.min_poll_interval_ms = 0;
+    if second {
+        jobs.members_per_shard = 1;
+    }
     let mut deps = BulkDeps::new(
         matching.persons().clone(),
         policy,
@@ -516,4 +536,135 @@ async fn files_are_stored_gzip_and_served_gzip_or_plain_as_the_client_accepts() 
             assert_eq!(inflated, plain, "{name}");
         }
     }
+}
+
+#[tokio::test]
+async fn partial_manifests_list_finished_parts_and_link_the_rest() {
+    let iis = iis_with(true).await;
+    let token = iis.token().await;
+    let (s, h, _) = iis
+        .kick_off(
+            &token,
+            &[
+                ("_type", "Patient,Immunization"),
+                ("allowPartialManifests", "true"),
+            ],
+            "respond-async",
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let status_url = h["content-location"].to_str().unwrap().to_owned();
+    let job = status_url.rsplit('/').next().unwrap().to_owned();
+    let path = status_url.strip_prefix(BASE).unwrap();
+    let poll = || iis.get(path, &token, "respond-async");
+    iis.jobs.plan(&job).await.unwrap();
+    assert_eq!(iis.jobs.get(&job).await.unwrap().unwrap().shards, 2);
+
+    // Nothing finished yet: "in progress", no manifest.
+    for _ in 0..2 {
+        let (s, h, body) = poll().await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        assert!(h.get("content-type").is_none() && body.is_empty());
+    }
+
+    // One part written: a 202 whose manifest lists its files only.
+    iis.jobs.run_shard(&job, 1).await.unwrap();
+    let (s, h, body) = poll().await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    assert_eq!(h["content-type"], "application/json");
+    assert!(h.get("x-progress").is_some());
+    let first = json_of(&body);
+    assert!(first.get("link").is_none(), "{first}");
+    let types: Vec<&str> = first["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["Patient", "Immunization"], "{first}");
+    // Its files download while the export still runs.
+    let patients_1 = iis.exported(&token, &first, "Patient").await;
+    assert_eq!(patients_1.len(), 1);
+    // Asked again with nothing new: the very same manifest.
+    let (s, _, again) = poll().await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    assert_eq!(json_of(&again), first);
+
+    // The export completes: 200, the first manifest unchanged but for a
+    // `next` link to one listing the rest.
+    iis.jobs.run_shard(&job, 2).await.unwrap();
+    let (s, _, body) = poll().await;
+    assert_eq!(s, StatusCode::OK);
+    let done = json_of(&body);
+    assert_eq!(done["output"], first["output"]);
+    let link = &done["link"][0];
+    assert_eq!(link["relation"], "next", "{done}");
+    let next = link["url"].as_str().unwrap();
+    assert!(next.ends_with("?page=2"), "{next}");
+    let (s, _, body) = iis
+        .get(next.strip_prefix(BASE).unwrap(), &token, "respond-async")
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let second = json_of(&body);
+    assert!(second.get("link").is_none(), "the last manifest: {second}");
+    for same in ["transactionTime", "request", "requiresAccessToken", "error"] {
+        assert_eq!(second[same], first[same], "{same}");
+    }
+    // Every file exactly once across the two manifests.
+    let patients_2 = iis.exported(&token, &second, "Patient").await;
+    assert_eq!(patients_2.len(), 1);
+    assert_ne!(patients_1[0]["id"], patients_2[0]["id"]);
+    let immunizations = iis.exported(&token, &first, "Immunization").await.len()
+        + iis.exported(&token, &second, "Immunization").await.len();
+    assert_eq!(immunizations, DOSES.len() + 1);
+    // No third manifest; the first still links the second.
+    let (s, _, _) = iis
+        .get(&format!("{path}?page=3"), &token, "respond-async")
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(json_of(&poll().await.2), done);
+
+    // Strict handling: what is not supported is named.
+    for (params, named) in [
+        (
+            vec![("allowPartialManifests", "maybe")],
+            "allowPartialManifests",
+        ),
+        (vec![("organizeOutputBy", "Patient")], "organizeOutputBy"),
+    ] {
+        let (s, _, body) = iis.kick_off(&token, &params, "respond-async").await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(json_of(&body)["issue"][0]["expression"][0], named);
+    }
+}
+
+#[tokio::test]
+async fn without_partial_manifests_a_running_export_lists_nothing() {
+    let iis = iis_with(true).await;
+    let token = iis.token().await;
+    let (_, h, _) = iis
+        .kick_off(&token, &[("_type", "Patient")], "respond-async")
+        .await;
+    let status_url = h["content-location"].to_str().unwrap().to_owned();
+    let job = status_url.rsplit('/').next().unwrap().to_owned();
+    let path = status_url.strip_prefix(BASE).unwrap();
+    iis.jobs.plan(&job).await.unwrap();
+    iis.jobs.run_shard(&job, 1).await.unwrap();
+    for _ in 0..2 {
+        let (s, h, body) = iis.get(path, &token, "respond-async").await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        assert!(h.get("content-type").is_none() && body.is_empty());
+    }
+    // Nor is a finished part's file served before the export completes.
+    let part = &iis.jobs.get(&job).await.unwrap().unwrap().files.output[0];
+    let name = part.key.split_once('/').unwrap().1;
+    let (s, _, _) = iis
+        .get(&format!("/fhir/bulkfiles/{name}"), &token, "respond-async")
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // And a page number means nothing here.
+    let (s, _, _) = iis
+        .get(&format!("{path}?page=2"), &token, "respond-async")
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
 }

@@ -10,7 +10,7 @@ pub mod writer;
 
 pub use jobs::{
     job_created, retention_from_env, shard_created, ExportJob, ExportJobs, ExportShard, JobError,
-    JobStatus, Poll,
+    JobStatus, ManifestPage, PageAnswer, Poll,
 };
 pub use request::{parameters_of, ExportRequest, KickOff, Problem, ResourceType};
 pub use writer::{read_file, write_export, ExportFiles, ExportSpec, OutputFile, ShardFiles};

@@ -88,6 +88,10 @@ pub struct ExportRequest {
     /// `_typeFilter` queries, applied by the writer (see [`super::type_filter`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub type_filters: Vec<TypeFilter>,
+    /// `allowPartialManifests=true`: status polls of a running export
+    /// answer the files finished so far, in manifests linked by `next`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_partial_manifests: bool,
 }
 
 /// The request as the transport saw it.
@@ -104,11 +108,7 @@ pub struct KickOff<'a> {
 
 const OUTPUT_FORMATS: [&str; 3] = ["application/fhir+ndjson", "application/ndjson", "ndjson"];
 /// Parameters of the IG we know but do not implement.
-const UNSUPPORTED: [&str; 3] = [
-    "includeAssociatedData",
-    "organizeOutputBy",
-    "allowPartialManifests",
-];
+const UNSUPPORTED: [&str; 2] = ["includeAssociatedData", "organizeOutputBy"];
 
 /// Reads a FHIR instant (`YYYY-MM-DDThh:mm:ss[.fff](Z|±hh:mm)`) as epoch ms.
 pub fn parse_instant(s: &str) -> Option<i64> {
@@ -203,6 +203,11 @@ pub fn parameters_of(body: &Value) -> Result<Vec<(String, String)>, Problem> {
             .iter()
             .find_map(|k| p.get(*k).and_then(Value::as_str).map(str::to_owned))
             .or_else(|| {
+                p.get("valueBoolean")
+                    .and_then(Value::as_bool)
+                    .map(|b| b.to_string())
+            })
+            .or_else(|| {
                 p.get("valueReference")
                     .and_then(|r| r.get("reference"))
                     .and_then(Value::as_str)
@@ -291,6 +296,17 @@ impl<'a> KickOff<'a> {
                         }
                     }
                 }
+                "allowPartialManifests" => match value.as_str() {
+                    "true" => req.allow_partial_manifests = true,
+                    "false" => req.allow_partial_manifests = false,
+                    other => errors.push(problem(
+                        "allowPartialManifests",
+                        format!(
+                            "allowPartialManifests {:?} is not a boolean (true or false)",
+                            other.chars().take(40).collect::<String>()
+                        ),
+                    )),
+                },
                 "_typeFilter" => {
                     let parsed = type_filter::parse(value);
                     for why in parsed.invalid {
@@ -581,6 +597,24 @@ mod tests {
         .check(NOW)
         .unwrap();
         assert_eq!(r.patients, ["p1"]);
+        let partial = serde_json::json!({"resourceType": "Parameters", "parameter": [
+            {"name": "allowPartialManifests", "valueBoolean": true}]});
+        let r = KickOff {
+            accept: Some("application/fhir+json"),
+            prefer: vec!["respond-async"],
+            params: parameters_of(&partial).unwrap(),
+            post: true,
+        }
+        .check(NOW)
+        .unwrap();
+        assert!(r.allow_partial_manifests);
+        assert_eq!(
+            whats(kick(
+                &[("allowPartialManifests", "yes")],
+                &["respond-async"]
+            )),
+            ["allowPartialManifests"]
+        );
         assert!(parameters_of(&serde_json::json!({"resourceType": "Patient"})).is_err());
         let no_value =
             serde_json::json!({"resourceType": "Parameters", "parameter": [{"name": "_type"}]});

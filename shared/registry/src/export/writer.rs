@@ -560,9 +560,8 @@ impl ShardWriter {
     }
 }
 
-/// Writes the job-wide files once every shard is done: the Organization,
-/// the Group (its member array spliced from the shards' parts, streamed),
-/// and the OperationOutcomes of parameters ignored under lenient handling.
+/// Writes the job-wide files once every shard is done: the Organization and
+/// the Group (its member array spliced from the shards' parts, streamed).
 /// Rerunnable: every key is fixed, so a rerun replaces what it wrote.
 pub async fn write_summary(
     blobs: &dyn BlobStore,
@@ -592,7 +591,6 @@ pub async fn write_summary(
         w.finish_file().await?;
         files.output.append(&mut w.done);
     }
-    files.error = write_ignored(blobs, spec).await?;
     Ok(files)
 }
 
@@ -687,11 +685,13 @@ pub async fn write_export(
     output.append(&mut files.output);
     files.output = output;
     files.deleted = written.deleted;
+    files.error = write_ignored(blobs, spec).await?;
     Ok(files)
 }
 /// Parameters ignored under `Prefer: handling=lenient`, as the manifest's
-/// `error` file of OperationOutcomes.
-async fn write_ignored(
+/// `error` file of OperationOutcomes. Known at kick-off, so a job writes it
+/// when it is planned: every (partial) manifest then lists the same errors.
+pub async fn write_ignored(
     blobs: &dyn BlobStore,
     spec: &ExportSpec,
 ) -> Result<Vec<OutputFile>, StoreError> {
