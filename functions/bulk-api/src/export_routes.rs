@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use registry::export::{
-    parameters_of, ExportJob, JobError, JobStatus, KickOff, PageAnswer, Poll, Problem,
+    parameters_of, ExportJob, JobError, JobStatus, KickOff, PageAnswer, Poll, Problem, BY_PATIENT,
 };
 use serde_json::json;
 
@@ -413,7 +413,12 @@ async fn manifest(
                 format!("{base}/bulkfiles/{}/{name}", job.id)
             }
         };
-        json!({"type": f.resource_type, "url": url, "count": f.count})
+        // A file organized by patient holds several types: no `type`.
+        if f.resource_type == BY_PATIENT {
+            json!({"url": url, "count": f.count})
+        } else {
+            json!({"type": f.resource_type, "url": url, "count": f.count})
+        }
     };
     let mut manifest = json!({
         "transactionTime": registry::resources::instant(job.transaction_time_ms),
@@ -424,6 +429,9 @@ async fn manifest(
     });
     if job.request.since_ms.is_some() {
         manifest["deleted"] = json!(files.deleted.iter().map(file).collect::<Vec<_>>());
+    }
+    if job.request.organize_by_patient {
+        manifest["outputOrganizedBy"] = json!("Patient");
     }
     if let Some(n) = next {
         manifest["link"] = json!([{
@@ -550,6 +558,9 @@ async fn download(
         "Organization" => Need::Read("Organization"),
         "Group" => Need::Read("Group"),
         "Bundle" => Need::Read("Patient"),
+        // A patient's resources together: the scopes of every type in it
+        // (forecasts checked below, when the export has them).
+        BY_PATIENT => Need::ReadAll(&["Patient", "Immunization"]),
         // Errors about the caller's own request.
         "OperationOutcome" => Need::Read("Group"),
         _ => return not_found(&format!("file {name}")),
@@ -558,6 +569,12 @@ async fn download(
         Ok(j) => j,
         Err(r) => return r,
     };
+    let forecasts = registry::export::ResourceType::ImmunizationRecommendation;
+    if resource_type == BY_PATIENT && job.request.types.contains(&forecasts) {
+        if let Err(r) = caller(deps, headers, Need::Read(forecasts.as_str()), audit).await {
+            return r;
+        }
+    }
     audit.subject("Group", &job.group);
     let key = format!("{}/{name}", job.prefix());
     let listed = job

@@ -183,6 +183,10 @@ impl Iis {
     }
 
     async fn token(&self) -> String {
+        self.token_for("system/*.rs").await
+    }
+
+    async fn token_for(&self, scope: &str) -> String {
         let claims = json!({"iss": self.client, "sub": self.client, "aud": TOKEN_URL,
             "exp": Clock::now().unix_seconds + 240, "jti": uuid::Uuid::new_v4().to_string()});
         let assertion = self.key.sign("a-1", &json!({}), &claims).unwrap();
@@ -190,7 +194,7 @@ impl Iis {
             ("grant_type", "client_credentials"),
             ("client_assertion_type", ASSERTION_TYPE),
             ("client_assertion", assertion.as_str()),
-            ("scope", "system/*.rs"),
+            ("scope", scope),
         ])
         .unwrap();
         let (s, _, v) = self
@@ -630,7 +634,7 @@ async fn partial_manifests_list_finished_parts_and_link_the_rest() {
             vec![("allowPartialManifests", "maybe")],
             "allowPartialManifests",
         ),
-        (vec![("organizeOutputBy", "Patient")], "organizeOutputBy"),
+        (vec![("organizeOutputBy", "Encounter")], "organizeOutputBy"),
     ] {
         let (s, _, body) = iis.kick_off(&token, &params, "respond-async").await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
@@ -667,4 +671,66 @@ async fn without_partial_manifests_a_running_export_lists_nothing() {
         .get(&format!("{path}?page=2"), &token, "respond-async")
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn output_organized_by_patient_keeps_each_patients_resources_together() {
+    let iis = iis_with(true).await;
+    let token = iis.token().await;
+    let accepted = iis
+        .kick_off(
+            &token,
+            &[
+                ("organizeOutputBy", "Patient"),
+                ("_typeFilter", "Immunization?status=completed"),
+            ],
+            "respond-async",
+        )
+        .await;
+    let manifest = iis.manifest(&token, accepted).await;
+    assert_eq!(manifest["outputOrganizedBy"], "Patient", "{manifest}");
+    let outputs = manifest["output"].as_array().unwrap();
+    // Two shards, a block file each; then the Group and the Organization.
+    let untyped: Vec<&Value> = outputs.iter().filter(|f| f.get("type").is_none()).collect();
+    assert_eq!(untyped.len(), 2, "{manifest}");
+    let typed: BTreeSet<&str> = outputs.iter().filter_map(|f| f["type"].as_str()).collect();
+    assert_eq!(typed, BTreeSet::from(["Group", "Organization"]));
+    let mut patients = 0;
+    let mut immunizations = 0;
+    for f in &untyped {
+        let url = f["url"].as_str().unwrap().strip_prefix(BASE).unwrap();
+        let (s, _, body) = iis.get(url, &token, "respond-async").await;
+        assert_eq!(s, StatusCode::OK);
+        let lines = lines(&body);
+        assert_eq!(lines.len() as u64, f["count"].as_u64().unwrap());
+        // Each block: the header, the Patient it names, then its doses.
+        let mut current = String::new();
+        for (n, l) in lines.iter().enumerate() {
+            match l["resourceType"].as_str().unwrap() {
+                "Parameters" => {
+                    assert_eq!(l["parameter"][0]["name"], "header");
+                    current = l["parameter"][0]["valueReference"]["reference"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned();
+                    assert_eq!(lines[n + 1]["resourceType"], "Patient");
+                }
+                "Patient" => {
+                    assert_eq!(format!("Patient/{}", l["id"].as_str().unwrap()), current);
+                    patients += 1;
+                }
+                "Immunization" => {
+                    assert_eq!(l["patient"]["reference"], current.as_str());
+                    assert_eq!(l["status"], "completed", "the filter applies");
+                    immunizations += 1;
+                }
+                other => panic!("{other} in a block"),
+            }
+        }
+        // A block file needs the scopes of every type in it.
+        let narrow = iis.token_for("system/Patient.rs system/Group.rs").await;
+        let (s, _, _) = iis.get(url, &narrow, "respond-async").await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+    }
+    assert_eq!((patients, immunizations), (2, DOSES.len() - 1 + 1));
 }

@@ -928,7 +928,7 @@ const READERS: usize = 16;
 
 fn type_rank(t: &str) -> u8 {
     match t {
-        "Patient" => 0,
+        super::writer::BY_PATIENT | "Patient" => 0,
         "Immunization" => 1,
         "ImmunizationRecommendation" => 2,
         "Group" => 3,

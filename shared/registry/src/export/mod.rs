@@ -13,4 +13,6 @@ pub use jobs::{
     JobStatus, ManifestPage, PageAnswer, Poll,
 };
 pub use request::{parameters_of, ExportRequest, KickOff, Problem, ResourceType};
-pub use writer::{read_file, write_export, ExportFiles, ExportSpec, OutputFile, ShardFiles};
+pub use writer::{
+    read_file, write_export, ExportFiles, ExportSpec, OutputFile, ShardFiles, BY_PATIENT,
+};

@@ -92,6 +92,10 @@ pub struct ExportRequest {
     /// answer the files finished so far, in manifests linked by `next`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_partial_manifests: bool,
+    /// `organizeOutputBy=Patient`: each patient's resources together in
+    /// the same file, after a header naming the patient, Patient first.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub organize_by_patient: bool,
 }
 
 /// The request as the transport saw it.
@@ -108,7 +112,7 @@ pub struct KickOff<'a> {
 
 const OUTPUT_FORMATS: [&str; 3] = ["application/fhir+ndjson", "application/ndjson", "ndjson"];
 /// Parameters of the IG we know but do not implement.
-const UNSUPPORTED: [&str; 2] = ["includeAssociatedData", "organizeOutputBy"];
+const UNSUPPORTED: [&str; 1] = ["includeAssociatedData"];
 
 /// Reads a FHIR instant (`YYYY-MM-DDThh:mm:ss[.fff](Z|±hh:mm)`) as epoch ms.
 pub fn parse_instant(s: &str) -> Option<i64> {
@@ -307,6 +311,24 @@ impl<'a> KickOff<'a> {
                         ),
                     )),
                 },
+                "organizeOutputBy" => {
+                    if value == "Patient" {
+                        req.organize_by_patient = true;
+                    } else {
+                        let p = problem(
+                            "organizeOutputBy",
+                            format!(
+                                "organizeOutputBy {:?} is not supported (only Patient)",
+                                value.chars().take(40).collect::<String>()
+                            ),
+                        );
+                        if lenient {
+                            req.ignored.push(p)
+                        } else {
+                            errors.push(p)
+                        }
+                    }
+                }
                 "_typeFilter" => {
                     let parsed = type_filter::parse(value);
                     for why in parsed.invalid {
@@ -578,6 +600,25 @@ mod tests {
             )),
             ["_typeFilter"]
         );
+    }
+
+    #[test]
+    fn output_is_organized_by_patient_only() {
+        let r = kick(&[("organizeOutputBy", "Patient")], &["respond-async"]).unwrap();
+        assert!(r.organize_by_patient);
+        assert_eq!(
+            whats(kick(
+                &[("organizeOutputBy", "Encounter")],
+                &["respond-async"]
+            )),
+            ["organizeOutputBy"]
+        );
+        let r = kick(
+            &[("organizeOutputBy", "Encounter")],
+            &["respond-async, handling=lenient"],
+        )
+        .unwrap();
+        assert!(!r.organize_by_patient && r.ignored[0].what == "organizeOutputBy");
     }
 
     #[test]

@@ -129,7 +129,14 @@ struct TypeWriter {
     gzip: bool,
     /// The current file's gzip stream, fed a batch at a time.
     encoder: Option<GzEncoder<Vec<u8>>>,
+    /// Inside a block of lines that must stay in one file (a patient's,
+    /// with `organizeOutputBy=Patient`): the file is not rotated mid-block.
+    in_block: bool,
 }
+
+/// The internal type name of files organized by patient (several resource
+/// types each; the manifest lists them without a `type`).
+pub const BY_PATIENT: &str = "ByPatient";
 
 /// Fast deflate: the export is CPU-bound already, and level 1 keeps most of
 /// the gain on repetitive JSON.
@@ -146,7 +153,21 @@ impl TypeWriter {
             done: Vec::new(),
             gzip: true,
             encoder: None,
+            in_block: false,
         }
+    }
+
+    /// Starts a block of lines kept in one file: the file may be rotated
+    /// here, never until [`TypeWriter::end_block`].
+    async fn begin_block(&mut self, blobs: &dyn BlobStore) -> Result<(), StoreError> {
+        self.in_block = false;
+        self.begin_line(blobs).await?;
+        self.in_block = true;
+        Ok(())
+    }
+
+    fn end_block(&mut self) {
+        self.in_block = false;
     }
 
     /// Files kept uncompressed (internal parts read back by the export).
@@ -183,10 +204,11 @@ impl TypeWriter {
 
     /// Starts a line (a new file when the current one is full).
     async fn begin_line(&mut self, blobs: &dyn BlobStore) -> Result<(), StoreError> {
-        if self
-            .current
-            .as_ref()
-            .is_some_and(|(_, _, n)| *n >= self.limit)
+        if !self.in_block
+            && self
+                .current
+                .as_ref()
+                .is_some_and(|(_, _, n)| *n >= self.limit)
         {
             self.finish_file().await?;
         }
@@ -317,6 +339,8 @@ pub struct ShardFiles {
 /// Files live under `<job prefix>/s<NNN>/`, so a retried shard replaces its
 /// own files and never duplicates a line.
 pub struct ShardWriter {
+    /// `organizeOutputBy=Patient`: every patient's resources, in blocks.
+    by_patient: TypeWriter,
     patient: TypeWriter,
     immunization: TypeWriter,
     recommendation: TypeWriter,
@@ -444,6 +468,7 @@ impl ShardWriter {
         let prefix = shard_prefix(&spec.prefix, shard);
         let lines = spec.max_lines_per_file;
         ShardWriter {
+            by_patient: TypeWriter::new(BY_PATIENT, &prefix, lines),
             patient: TypeWriter::new("Patient", &prefix, lines),
             immunization: TypeWriter::new("Immunization", &prefix, lines),
             recommendation: TypeWriter::new("ImmunizationRecommendation", &prefix, lines),
@@ -498,6 +523,9 @@ impl ShardWriter {
         let Some(data) = data else {
             return Ok(());
         };
+        if req.organize_by_patient {
+            return self.by_patient(blobs, spec, &data).await;
+        }
         let filters = &req.type_filters;
         if let Some(theirs) = data
             .identifiers
@@ -528,10 +556,60 @@ impl ShardWriter {
         Ok(())
     }
 
+    /// One member's block (`organizeOutputBy=Patient`): a header naming the
+    /// patient (a Parameters resource whose `header` parameter references
+    /// it), then the Patient, its Immunizations and its forecast, all in
+    /// one file. A member with nothing to export gets no block.
+    async fn by_patient(
+        &mut self,
+        blobs: &dyn BlobStore,
+        spec: &ExportSpec,
+        data: &MemberData,
+    ) -> Result<(), StoreError> {
+        let req = &spec.request;
+        let filters = &req.type_filters;
+        let base = &spec.identifier_base;
+        let patient = data
+            .identifiers
+            .as_ref()
+            .filter(|_| type_filter::admits_patient(filters, data.person.updated_at))
+            .map(|theirs| resources::patient(&data.person, theirs, base));
+        let immunizations: Vec<fhir::Immunization> = data
+            .history
+            .iter()
+            .map(|imm| resources::immunization(&data.person.id, imm, base))
+            .filter(|r| type_filter::admits_immunization(filters, r))
+            .collect();
+        if patient.is_none() && immunizations.is_empty() && data.recommendation.is_none() {
+            return Ok(());
+        }
+        let w = &mut self.by_patient;
+        w.begin_block(blobs).await?;
+        let header = json!({"resourceType": "Parameters", "parameter": [{
+            "name": "header",
+            "valueReference": {"reference": format!("Patient/{}", resources::fhir_id(&data.person.id))},
+        }]});
+        w.line(blobs, &encode(&header)?).await?;
+        if let Some(p) = &patient {
+            w.resource(blobs, ResourceType::Patient, p, req).await?;
+        }
+        for r in &immunizations {
+            w.resource(blobs, ResourceType::Immunization, r, req)
+                .await?;
+        }
+        if let Some(r) = &data.recommendation {
+            w.resource(blobs, ResourceType::ImmunizationRecommendation, r, req)
+                .await?;
+        }
+        w.end_block();
+        Ok(())
+    }
+
     /// Completes the shard's files.
     pub async fn finish(mut self) -> Result<ShardFiles, StoreError> {
         let mut out = ShardFiles::default();
         for t in [
+            &mut self.by_patient,
             &mut self.patient,
             &mut self.immunization,
             &mut self.recommendation,
@@ -549,6 +627,7 @@ impl ShardWriter {
     /// Discards the files in progress (completed ones go with the prefix).
     pub async fn abort(mut self) {
         for t in [
+            &mut self.by_patient,
             &mut self.patient,
             &mut self.immunization,
             &mut self.recommendation,
