@@ -14,8 +14,6 @@ use registry::audit::Actor;
 #[derive(Clone, Copy, Debug)]
 pub enum Need {
     Read(&'static str),
-    /// Read of every type named (a file holding several types).
-    ReadAll(&'static [&'static str]),
     Search(&'static str),
 }
 
@@ -71,10 +69,6 @@ pub async fn caller(
     let scopes = grant.scopes();
     let (allowed, what) = match need {
         Need::Read(t) => (scopes.can_read(t), format!("read {t}")),
-        Need::ReadAll(ts) => (
-            ts.iter().all(|t| scopes.can_read(t)),
-            format!("read {}", ts.join(", ")),
-        ),
         Need::Search(t) => (scopes.can_search(t), format!("search {t}")),
     };
     if !allowed {

@@ -148,6 +148,12 @@ fn kick_off_detail(request: &registry::export::ExportRequest, post: bool) -> Str
     if !request.type_filters.is_empty() {
         detail.push_str(&format!("; _typeFilter: {}", request.type_filters.len()));
     }
+    if request.allow_partial_manifests {
+        detail.push_str("; allowPartialManifests");
+    }
+    if request.organize_by_patient {
+        detail.push_str("; organizeOutputBy=Patient");
+    }
     detail
 }
 
@@ -558,9 +564,9 @@ async fn download(
         "Organization" => Need::Read("Organization"),
         "Group" => Need::Read("Group"),
         "Bundle" => Need::Read("Patient"),
-        // A patient's resources together: the scopes of every type in it
-        // (forecasts checked below, when the export has them).
-        BY_PATIENT => Need::ReadAll(&["Patient", "Immunization"]),
+        // A patient's resources together: the scopes of every type the
+        // export puts in it, checked below once the job is known.
+        BY_PATIENT => Need::Read("Group"),
         // Errors about the caller's own request.
         "OperationOutcome" => Need::Read("Group"),
         _ => return not_found(&format!("file {name}")),
@@ -569,10 +575,24 @@ async fn download(
         Ok(j) => j,
         Err(r) => return r,
     };
-    let forecasts = registry::export::ResourceType::ImmunizationRecommendation;
-    if resource_type == BY_PATIENT && job.request.types.contains(&forecasts) {
-        if let Err(r) = caller(deps, headers, Need::Read(forecasts.as_str()), audit).await {
-            return r;
+    if resource_type == BY_PATIENT {
+        use registry::export::ResourceType;
+        let types = &job.request.types;
+        for t in [
+            ResourceType::Patient,
+            ResourceType::Immunization,
+            ResourceType::ImmunizationRecommendation,
+        ] {
+            let exported = if types.is_empty() {
+                ResourceType::DEFAULT.contains(&t)
+            } else {
+                types.contains(&t)
+            };
+            if exported {
+                if let Err(r) = caller(deps, headers, Need::Read(t.as_str()), audit).await {
+                    return r;
+                }
+            }
         }
     }
     audit.subject("Group", &job.group);
@@ -642,7 +662,7 @@ async fn download(
 
 /// Whether `Accept-Encoding` takes gzip (`gzip`, `x-gzip` or `*`, with a
 /// non-zero weight; an explicit `gzip;q=0` refuses it even beside `*`).
-pub fn accepts_gzip(headers: &HeaderMap) -> bool {
+fn accepts_gzip(headers: &HeaderMap) -> bool {
     let mut star = false;
     for v in header_values(headers, header::ACCEPT_ENCODING) {
         for item in v.split(',') {

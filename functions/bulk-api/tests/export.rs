@@ -733,4 +733,27 @@ async fn output_organized_by_patient_keeps_each_patients_resources_together() {
         assert_eq!(s, StatusCode::FORBIDDEN);
     }
     assert_eq!((patients, immunizations), (2, DOSES.len() - 1 + 1));
+
+    // Only the types the export puts in the blocks need a scope.
+    let narrow = iis.token_for("system/Patient.rs system/Group.rs").await;
+    let accepted = iis
+        .kick_off(
+            &narrow,
+            &[("_type", "Patient"), ("organizeOutputBy", "Patient")],
+            "respond-async",
+        )
+        .await;
+    let manifest = iis.manifest(&narrow, accepted).await;
+    let outputs = manifest["output"].as_array().unwrap();
+    assert_eq!(outputs.len(), 2, "{manifest}");
+    for f in outputs {
+        let url = f["url"].as_str().unwrap().strip_prefix(BASE).unwrap();
+        let (s, _, body) = iis.get(url, &narrow, "respond-async").await;
+        assert_eq!(s, StatusCode::OK);
+        let kinds: Vec<Value> = lines(&body)
+            .iter()
+            .map(|l| l["resourceType"].clone())
+            .collect();
+        assert_eq!(kinds, [json!("Parameters"), json!("Patient")]);
+    }
 }
