@@ -112,7 +112,7 @@ pub struct KickOff<'a> {
 
 const OUTPUT_FORMATS: [&str; 3] = ["application/fhir+ndjson", "application/ndjson", "ndjson"];
 /// Parameters of the IG we know but do not implement.
-const UNSUPPORTED: [&str; 1] = ["includeAssociatedData"];
+const UNSUPPORTED: [&str; 2] = ["includeAssociatedData", "_until"];
 
 /// Reads a FHIR instant (`YYYY-MM-DDThh:mm:ss[.fff](Z|±hh:mm)`) as epoch ms.
 pub fn parse_instant(s: &str) -> Option<i64> {
@@ -619,6 +619,11 @@ mod tests {
         )
         .unwrap();
         assert!(!r.organize_by_patient && r.ignored[0].what == "organizeOutputBy");
+        let e = kick(&[("_until", "2026-01-01T00:00:00Z")], &["respond-async"]).unwrap_err();
+        assert!(
+            e[0].message.contains("not supported by this server"),
+            "{e:?}"
+        );
     }
 
     #[test]
