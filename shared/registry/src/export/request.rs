@@ -5,6 +5,8 @@
 
 use serde_json::Value;
 
+use super::type_filter::{self, TypeFilter};
+
 /// The resource types a Group export can contain.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
@@ -83,6 +85,17 @@ pub struct ExportRequest {
     pub patients: Vec<String>,
     /// Parameters ignored under lenient handling, for the manifest's `error`.
     pub ignored: Vec<Problem>,
+    /// `_typeFilter` queries, applied by the writer (see [`super::type_filter`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub type_filters: Vec<TypeFilter>,
+    /// `allowPartialManifests=true`: status polls of a running export
+    /// answer the files finished so far, in manifests linked by `next`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_partial_manifests: bool,
+    /// `organizeOutputBy=Patient`: each patient's resources together in
+    /// the same file, after a header naming the patient, Patient first.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub organize_by_patient: bool,
 }
 
 /// The request as the transport saw it.
@@ -99,12 +112,7 @@ pub struct KickOff<'a> {
 
 const OUTPUT_FORMATS: [&str; 3] = ["application/fhir+ndjson", "application/ndjson", "ndjson"];
 /// Parameters of the IG we know but do not implement.
-const UNSUPPORTED: [&str; 4] = [
-    "_typeFilter",
-    "includeAssociatedData",
-    "organizeOutputBy",
-    "allowPartialManifests",
-];
+const UNSUPPORTED: [&str; 2] = ["includeAssociatedData", "_until"];
 
 /// Reads a FHIR instant (`YYYY-MM-DDThh:mm:ss[.fff](Z|±hh:mm)`) as epoch ms.
 pub fn parse_instant(s: &str) -> Option<i64> {
@@ -199,6 +207,11 @@ pub fn parameters_of(body: &Value) -> Result<Vec<(String, String)>, Problem> {
             .iter()
             .find_map(|k| p.get(*k).and_then(Value::as_str).map(str::to_owned))
             .or_else(|| {
+                p.get("valueBoolean")
+                    .and_then(Value::as_bool)
+                    .map(|b| b.to_string())
+            })
+            .or_else(|| {
                 p.get("valueReference")
                     .and_then(|r| r.get("reference"))
                     .and_then(Value::as_str)
@@ -287,6 +300,50 @@ impl<'a> KickOff<'a> {
                         }
                     }
                 }
+                "allowPartialManifests" => match value.as_str() {
+                    "true" => req.allow_partial_manifests = true,
+                    "false" => req.allow_partial_manifests = false,
+                    other => errors.push(problem(
+                        "allowPartialManifests",
+                        format!(
+                            "allowPartialManifests {:?} is not a boolean (true or false)",
+                            other.chars().take(40).collect::<String>()
+                        ),
+                    )),
+                },
+                "organizeOutputBy" => {
+                    if value == "Patient" {
+                        req.organize_by_patient = true;
+                    } else {
+                        let p = problem(
+                            "organizeOutputBy",
+                            format!(
+                                "organizeOutputBy {:?} is not supported (only Patient)",
+                                value.chars().take(40).collect::<String>()
+                            ),
+                        );
+                        if lenient {
+                            req.ignored.push(p)
+                        } else {
+                            errors.push(p)
+                        }
+                    }
+                }
+                "_typeFilter" => {
+                    let parsed = type_filter::parse(value);
+                    for why in parsed.invalid {
+                        errors.push(problem("_typeFilter", why));
+                    }
+                    for why in parsed.unsupported {
+                        let p = problem("_typeFilter", why);
+                        if lenient {
+                            req.ignored.push(p)
+                        } else {
+                            errors.push(p)
+                        }
+                    }
+                    req.type_filters.extend(parsed.filters);
+                }
                 "_elements" => {
                     for e in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
                         match parse_element(e) {
@@ -323,6 +380,21 @@ impl<'a> KickOff<'a> {
                     } else {
                         errors.push(p)
                     }
+                }
+            }
+        }
+        // A filter on a type the export leaves out would silently filter
+        // nothing: the request is contradictory, whatever the handling.
+        if !req.types.is_empty() {
+            for f in &req.type_filters {
+                if !req.types.contains(&f.resource_type) {
+                    errors.push(problem(
+                        "_typeFilter",
+                        format!(
+                            "_typeFilter has a query on {} but _type does not name it",
+                            f.resource_type.as_str()
+                        ),
+                    ));
                 }
             }
         }
@@ -479,6 +551,82 @@ mod tests {
     }
 
     #[test]
+    fn type_filters_are_checked_against_type_and_handling() {
+        let r = kick(
+            &[
+                ("_type", "Patient,Immunization"),
+                ("_typeFilter", "Immunization?status=completed"),
+                (
+                    "_typeFilter",
+                    "Immunization?date=ge2024-01-01,Patient?_lastUpdated=gt2020-01-01",
+                ),
+            ],
+            &["respond-async"],
+        )
+        .unwrap();
+        assert_eq!(r.type_filters.len(), 3);
+        // A query on a type _type leaves out is refused, lenient or not.
+        for prefer in ["respond-async", "respond-async, handling=lenient"] {
+            let e = kick(
+                &[
+                    ("_type", "Patient"),
+                    ("_typeFilter", "Immunization?status=completed"),
+                ],
+                &[prefer],
+            )
+            .unwrap_err();
+            assert!(e[0].message.contains("_type does not name it"), "{e:?}");
+        }
+        // An unsupported search parameter is named; lenient drops it alone.
+        let e = kick(
+            &[("_typeFilter", "Immunization?lot-number=X&status=completed")],
+            &["respond-async"],
+        )
+        .unwrap_err();
+        assert_eq!(e[0].what, "_typeFilter");
+        assert!(e[0].message.contains("lot-number"), "{e:?}");
+        let r = kick(
+            &[("_typeFilter", "Immunization?lot-number=X&status=completed")],
+            &["respond-async, handling=lenient"],
+        )
+        .unwrap();
+        assert_eq!(r.type_filters[0].criteria.len(), 1);
+        assert!(r.ignored[0].message.contains("lot-number"));
+        // A bad value is refused even under lenient handling.
+        assert_eq!(
+            whats(kick(
+                &[("_typeFilter", "Immunization?date=soon")],
+                &["respond-async, handling=lenient"]
+            )),
+            ["_typeFilter"]
+        );
+    }
+
+    #[test]
+    fn output_is_organized_by_patient_only() {
+        let r = kick(&[("organizeOutputBy", "Patient")], &["respond-async"]).unwrap();
+        assert!(r.organize_by_patient);
+        assert_eq!(
+            whats(kick(
+                &[("organizeOutputBy", "Encounter")],
+                &["respond-async"]
+            )),
+            ["organizeOutputBy"]
+        );
+        let r = kick(
+            &[("organizeOutputBy", "Encounter")],
+            &["respond-async, handling=lenient"],
+        )
+        .unwrap();
+        assert!(!r.organize_by_patient && r.ignored[0].what == "organizeOutputBy");
+        let e = kick(&[("_until", "2026-01-01T00:00:00Z")], &["respond-async"]).unwrap_err();
+        assert!(
+            e[0].message.contains("not supported by this server"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
     fn post_parameters_carry_patients() {
         let body = serde_json::json!({"resourceType": "Parameters", "parameter": [
             {"name": "_type", "valueString": "Patient"},
@@ -495,6 +643,24 @@ mod tests {
         .check(NOW)
         .unwrap();
         assert_eq!(r.patients, ["p1"]);
+        let partial = serde_json::json!({"resourceType": "Parameters", "parameter": [
+            {"name": "allowPartialManifests", "valueBoolean": true}]});
+        let r = KickOff {
+            accept: Some("application/fhir+json"),
+            prefer: vec!["respond-async"],
+            params: parameters_of(&partial).unwrap(),
+            post: true,
+        }
+        .check(NOW)
+        .unwrap();
+        assert!(r.allow_partial_manifests);
+        assert_eq!(
+            whats(kick(
+                &[("allowPartialManifests", "yes")],
+                &["respond-async"]
+            )),
+            ["allowPartialManifests"]
+        );
         assert!(parameters_of(&serde_json::json!({"resourceType": "Patient"})).is_err());
         let no_value =
             serde_json::json!({"resourceType": "Parameters", "parameter": [{"name": "_type"}]});
