@@ -561,6 +561,7 @@ async fn download(
         "Patient" => Need::Read("Patient"),
         "Immunization" => Need::Read("Immunization"),
         "ImmunizationRecommendation" => Need::Read("ImmunizationRecommendation"),
+        "Provenance" => Need::Read("Provenance"),
         "Organization" => Need::Read("Organization"),
         "Group" => Need::Read("Group"),
         "Bundle" => Need::Read("Patient"),
@@ -582,6 +583,7 @@ async fn download(
             ResourceType::Patient,
             ResourceType::Immunization,
             ResourceType::ImmunizationRecommendation,
+            ResourceType::Provenance,
         ] {
             let exported = if types.is_empty() {
                 ResourceType::DEFAULT.contains(&t)

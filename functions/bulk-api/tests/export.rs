@@ -757,3 +757,107 @@ async fn output_organized_by_patient_keeps_each_patients_resources_together() {
         assert_eq!(kinds, [json!("Parameters"), json!("Patient")]);
     }
 }
+
+#[tokio::test]
+async fn latest_provenance_says_which_authorized_users_messages_each_record_came_from() {
+    let iis = iis().await;
+    let token = iis.token().await;
+    let accepted = iis
+        .kick_off(
+            &token,
+            &[("includeAssociatedData", "LatestProvenanceResources")],
+            "respond-async",
+        )
+        .await;
+    let manifest = iis.manifest(&token, accepted).await;
+    let patients = iis.exported(&token, &manifest, "Patient").await;
+    let immunizations = iis.exported(&token, &manifest, "Immunization").await;
+    let provenance = iis.exported(&token, &manifest, "Provenance").await;
+    assert_eq!(patients.len(), 1);
+    assert_eq!(immunizations.len(), DOSES.len());
+    // One Provenance per exported Patient and Immunization, each naming it.
+    let mut targets: Vec<String> = provenance
+        .iter()
+        .map(|p| p["target"][0]["reference"].as_str().unwrap().to_owned())
+        .collect();
+    targets.sort();
+    let mut exported: Vec<String> = patients
+        .iter()
+        .chain(&immunizations)
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r["resourceType"].as_str().unwrap(),
+                r["id"].as_str().unwrap()
+            )
+        })
+        .collect();
+    exported.sort();
+    assert_eq!(targets, exported);
+    for p in &provenance {
+        assert_eq!(p["resourceType"], "Provenance");
+        // Clinic A's message, by our message id (a UUIDv7) and clinic A.
+        assert_eq!(p["agent"].as_array().unwrap().len(), 1, "{p}");
+        assert_eq!(p["agent"][0]["type"]["coding"][0]["code"], "author");
+        assert_eq!(p["agent"][0]["who"]["identifier"]["value"], "clinic-a");
+        let message = p["entity"][0]["what"]["identifier"]["value"]
+            .as_str()
+            .unwrap();
+        assert_eq!(message.len(), 32, "{p}");
+        assert_eq!(p["entity"][0]["role"], "source");
+        assert!(p["recorded"].as_str().unwrap().ends_with('Z'), "{p}");
+    }
+    if let Ok(dir) = std::env::var("IISBULK_FHIR_SAMPLES") {
+        std::fs::create_dir_all(&dir).unwrap();
+        for (n, p) in provenance.iter().take(2).enumerate() {
+            std::fs::write(
+                std::path::Path::new(&dir).join(format!("export-provenance-{n}.json")),
+                serde_json::to_vec_pretty(p).unwrap(),
+            )
+            .unwrap();
+        }
+    }
+
+    // With _type, only the records exported get one.
+    let accepted = iis
+        .kick_off(
+            &token,
+            &[
+                ("_type", "Immunization"),
+                ("includeAssociatedData", "LatestProvenanceResources"),
+            ],
+            "respond-async",
+        )
+        .await;
+    let manifest = iis.manifest(&token, accepted).await;
+    let provenance = iis.exported(&token, &manifest, "Provenance").await;
+    assert_eq!(provenance.len(), DOSES.len());
+    assert!(provenance.iter().all(|p| p["target"][0]["reference"]
+        .as_str()
+        .unwrap()
+        .starts_with("Immunization/")));
+    // A token that may not read Provenance may not download it.
+    let narrow = iis
+        .token_for("system/Patient.rs system/Immunization.rs system/Group.rs")
+        .await;
+    let f = manifest["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["type"] == "Provenance")
+        .unwrap();
+    let url = f["url"].as_str().unwrap().strip_prefix(BASE).unwrap();
+    let (s, _, _) = iis.get(url, &narrow, "respond-async").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // Other associated data is refused, naming the parameter.
+    let (s, _, body) = iis
+        .kick_off(
+            &token,
+            &[("includeAssociatedData", "RelevantProvenanceResources")],
+            "respond-async",
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8_lossy(&body).contains("includeAssociatedData"));
+}

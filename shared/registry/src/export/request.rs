@@ -20,15 +20,20 @@ pub enum ResourceType {
     /// date: exported only when `_type` names it (the Bulk Retrieval of
     /// Public Health Data guide lists it as an optional payload).
     ImmunizationRecommendation,
+    /// Where each exported Patient and Immunization came from: exported
+    /// with `includeAssociatedData=LatestProvenanceResources` (or when
+    /// `_type` names it).
+    Provenance,
 }
 
 impl ResourceType {
-    pub const ALL: [ResourceType; 5] = [
+    pub const ALL: [ResourceType; 6] = [
         ResourceType::Patient,
         ResourceType::Immunization,
         ResourceType::Group,
         ResourceType::Organization,
         ResourceType::ImmunizationRecommendation,
+        ResourceType::Provenance,
     ];
 
     /// What an export without `_type` holds.
@@ -46,6 +51,7 @@ impl ResourceType {
             ResourceType::Group => "Group",
             ResourceType::Organization => "Organization",
             ResourceType::ImmunizationRecommendation => "ImmunizationRecommendation",
+            ResourceType::Provenance => "Provenance",
         }
     }
 
@@ -98,6 +104,14 @@ pub struct ExportRequest {
     pub organize_by_patient: bool,
 }
 
+impl ExportRequest {
+    /// Whether Provenance resources go with the export: asked for by
+    /// `includeAssociatedData=LatestProvenanceResources` or by `_type`.
+    pub fn wants_provenance(&self) -> bool {
+        self.types.contains(&ResourceType::Provenance)
+    }
+}
+
 /// The request as the transport saw it.
 #[derive(Clone, Debug, Default)]
 pub struct KickOff<'a> {
@@ -112,7 +126,7 @@ pub struct KickOff<'a> {
 
 const OUTPUT_FORMATS: [&str; 3] = ["application/fhir+ndjson", "application/ndjson", "ndjson"];
 /// Parameters of the IG we know but do not implement.
-const UNSUPPORTED: [&str; 2] = ["includeAssociatedData", "_until"];
+const UNSUPPORTED: [&str; 1] = ["_until"];
 
 /// Reads a FHIR instant (`YYYY-MM-DDThh:mm:ss[.fff](Z|±hh:mm)`) as epoch ms.
 pub fn parse_instant(s: &str) -> Option<i64> {
@@ -258,6 +272,7 @@ impl<'a> KickOff<'a> {
             )),
         }
         let mut req = ExportRequest::default();
+        let mut latest_provenance = false;
         for (name, value) in &self.params {
             match name.as_str() {
                 "_outputFormat" => {
@@ -311,6 +326,26 @@ impl<'a> KickOff<'a> {
                         ),
                     )),
                 },
+                "includeAssociatedData" => {
+                    for v in value.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+                        if v == "LatestProvenanceResources" {
+                            latest_provenance = true;
+                            continue;
+                        }
+                        let p = problem(
+                            "includeAssociatedData",
+                            format!(
+                                "includeAssociatedData {:?} is not supported (only LatestProvenanceResources: one Provenance per exported Patient and Immunization)",
+                                v.chars().take(60).collect::<String>()
+                            ),
+                        );
+                        if lenient {
+                            req.ignored.push(p)
+                        } else {
+                            errors.push(p)
+                        }
+                    }
+                }
                 "organizeOutputBy" => {
                     if value == "Patient" {
                         req.organize_by_patient = true;
@@ -381,6 +416,16 @@ impl<'a> KickOff<'a> {
                         errors.push(p)
                     }
                 }
+            }
+        }
+        // Provenance joins the types asked for, or the default ones when
+        // `_type` names none, whatever the parameters' order.
+        if latest_provenance {
+            if req.types.is_empty() {
+                req.types.extend(ResourceType::DEFAULT);
+            }
+            if !req.types.contains(&ResourceType::Provenance) {
+                req.types.push(ResourceType::Provenance);
             }
         }
         // A filter on a type the export leaves out would silently filter
@@ -600,6 +645,49 @@ mod tests {
             )),
             ["_typeFilter"]
         );
+    }
+
+    #[test]
+    fn latest_provenance_joins_the_types_asked_for() {
+        let r = kick(
+            &[("includeAssociatedData", "LatestProvenanceResources")],
+            &["respond-async"],
+        )
+        .unwrap();
+        let mut want = ResourceType::DEFAULT.to_vec();
+        want.push(ResourceType::Provenance);
+        assert_eq!(r.types, want);
+        assert!(r.wants_provenance());
+        // Before or after _type, the same.
+        for params in [
+            [
+                ("includeAssociatedData", "LatestProvenanceResources"),
+                ("_type", "Immunization"),
+            ],
+            [
+                ("_type", "Immunization"),
+                ("includeAssociatedData", "LatestProvenanceResources"),
+            ],
+        ] {
+            let r = kick(&params, &["respond-async"]).unwrap();
+            assert_eq!(
+                r.types,
+                vec![ResourceType::Immunization, ResourceType::Provenance]
+            );
+        }
+        let e = kick(
+            &[("includeAssociatedData", "LatestProvenanceResources,_custom")],
+            &["respond-async"],
+        )
+        .unwrap_err();
+        assert_eq!(e[0].what, "includeAssociatedData");
+        let r = kick(
+            &[("includeAssociatedData", "RelevantProvenanceResources")],
+            &["respond-async", "handling=lenient"],
+        )
+        .unwrap();
+        assert!(!r.wants_provenance());
+        assert_eq!(r.ignored[0].what, "includeAssociatedData");
     }
 
     #[test]

@@ -344,6 +344,7 @@ pub struct ShardWriter {
     patient: TypeWriter,
     immunization: TypeWriter,
     recommendation: TypeWriter,
+    provenance: TypeWriter,
     deleted: TypeWriter,
     members: TypeWriter,
     write_group: bool,
@@ -353,6 +354,20 @@ impl std::fmt::Debug for ShardWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ShardWriter")
     }
+}
+
+/// The Provenance of an exported Immunization, when the export asks for
+/// Provenance.
+fn immunization_provenance(
+    req: &ExportRequest,
+    imm: &crate::persons::Immunization,
+    data: &MemberData,
+    base: &str,
+) -> Option<fhir::Provenance> {
+    if !req.wants_provenance() {
+        return None;
+    }
+    crate::provenance::immunization_provenance(imm, data.person.updated_at, base)
 }
 
 /// The blob prefix of one shard's files.
@@ -384,6 +399,9 @@ pub struct MemberData {
     /// The forecast, when ImmunizationRecommendation is exported and the
     /// registry holds the birth date it needs.
     pub recommendation: Option<fhir::ImmunizationRecommendation>,
+    /// Where the Patient came from, when Provenance and Patient are
+    /// exported (its charts are read here, in the read phase).
+    pub patient_provenance: Option<fhir::Provenance>,
 }
 
 /// Reads what the export owes for member `m` (no writing).
@@ -452,6 +470,17 @@ pub async fn owed(patients: &Persons, spec: &ExportSpec, m: &Member) -> Result<O
     if !wants(req, ResourceType::Immunization) {
         history.clear();
     }
+    let patient_provenance = if req.wants_provenance() && identifiers.is_some() {
+        let mut sources = Vec::with_capacity(record.sources.len());
+        for sid in &record.sources {
+            if let Some(s) = patients.source(sid).await? {
+                sources.push(s);
+            }
+        }
+        crate::provenance::patient_provenance(&record.person, &sources, &spec.identifier_base)
+    } else {
+        None
+    };
     Ok(Owed::Member {
         member: Box::new(m.clone()),
         data: Some(Box::new(MemberData {
@@ -459,6 +488,7 @@ pub async fn owed(patients: &Persons, spec: &ExportSpec, m: &Member) -> Result<O
             identifiers,
             history,
             recommendation,
+            patient_provenance,
         })),
     })
 }
@@ -472,6 +502,7 @@ impl ShardWriter {
             patient: TypeWriter::new("Patient", &prefix, lines),
             immunization: TypeWriter::new("Immunization", &prefix, lines),
             recommendation: TypeWriter::new("ImmunizationRecommendation", &prefix, lines),
+            provenance: TypeWriter::new("Provenance", &prefix, lines),
             deleted: TypeWriter::new("Bundle", &format!("{prefix}/deleted"), lines),
             // One part file whatever its length: it is joined, not served.
             members: TypeWriter::new("GroupMembers", &prefix, u64::MAX).plain(),
@@ -536,6 +567,11 @@ impl ShardWriter {
             self.patient
                 .resource(blobs, ResourceType::Patient, &p, req)
                 .await?;
+            if let Some(prov) = &data.patient_provenance {
+                self.provenance
+                    .resource(blobs, ResourceType::Provenance, prov, req)
+                    .await?;
+            }
         }
         for imm in &data.history {
             let r = resources::immunization(&data.person.id, imm, &spec.identifier_base);
@@ -547,6 +583,11 @@ impl ShardWriter {
             self.immunization
                 .resource(blobs, ResourceType::Immunization, &r, req)
                 .await?;
+            if let Some(prov) = immunization_provenance(req, imm, &data, &spec.identifier_base) {
+                self.provenance
+                    .resource(blobs, ResourceType::Provenance, &prov, req)
+                    .await?;
+            }
         }
         if let Some(r) = &data.recommendation {
             self.recommendation
@@ -574,12 +615,18 @@ impl ShardWriter {
             .as_ref()
             .filter(|_| type_filter::admits_patient(filters, data.person.updated_at))
             .map(|theirs| resources::patient(&data.person, theirs, base));
-        let immunizations: Vec<fhir::Immunization> = data
-            .history
-            .iter()
-            .map(|imm| resources::immunization(&data.person.id, imm, base))
-            .filter(|r| type_filter::admits_immunization(filters, r))
-            .collect();
+        let mut provenances: Vec<fhir::Provenance> = Vec::new();
+        if patient.is_some() {
+            provenances.extend(data.patient_provenance.clone());
+        }
+        let mut immunizations: Vec<fhir::Immunization> = Vec::new();
+        for imm in &data.history {
+            let r = resources::immunization(&data.person.id, imm, base);
+            if type_filter::admits_immunization(filters, &r) {
+                provenances.extend(immunization_provenance(req, imm, data, base));
+                immunizations.push(r);
+            }
+        }
         if patient.is_none() && immunizations.is_empty() && data.recommendation.is_none() {
             return Ok(());
         }
@@ -601,6 +648,9 @@ impl ShardWriter {
             w.resource(blobs, ResourceType::ImmunizationRecommendation, r, req)
                 .await?;
         }
+        for p in &provenances {
+            w.resource(blobs, ResourceType::Provenance, p, req).await?;
+        }
         w.end_block();
         Ok(())
     }
@@ -613,6 +663,7 @@ impl ShardWriter {
             &mut self.patient,
             &mut self.immunization,
             &mut self.recommendation,
+            &mut self.provenance,
         ] {
             t.finish_file().await?;
             out.output.append(&mut t.done);
@@ -631,6 +682,7 @@ impl ShardWriter {
             &mut self.patient,
             &mut self.immunization,
             &mut self.recommendation,
+            &mut self.provenance,
             &mut self.deleted,
             &mut self.members,
         ] {
