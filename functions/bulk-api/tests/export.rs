@@ -854,7 +854,7 @@ async fn latest_provenance_says_which_authorized_users_messages_each_record_came
     let (s, _, body) = iis
         .kick_off(
             &token,
-            &[("includeAssociatedData", "RelevantProvenanceResources")],
+            &[("includeAssociatedData", "_careTeams")],
             "respond-async",
         )
         .await;

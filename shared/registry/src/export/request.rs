@@ -328,14 +328,17 @@ impl<'a> KickOff<'a> {
                 },
                 "includeAssociatedData" => {
                     for v in value.split(',').map(str::trim).filter(|v| !v.is_empty()) {
-                        if v == "LatestProvenanceResources" {
+                        // One Provenance per record lists every message
+                        // behind it: it is the record's latest Provenance
+                        // and all that is relevant to it at once.
+                        if v == "LatestProvenanceResources" || v == "RelevantProvenanceResources" {
                             latest_provenance = true;
                             continue;
                         }
                         let p = problem(
                             "includeAssociatedData",
                             format!(
-                                "includeAssociatedData {:?} is not supported (only LatestProvenanceResources: one Provenance per exported Patient and Immunization)",
+                                "includeAssociatedData {:?} is not supported (only LatestProvenanceResources or RelevantProvenanceResources: one Provenance per exported Patient and Immunization)",
                                 v.chars().take(60).collect::<String>()
                             ),
                         );
@@ -682,7 +685,16 @@ mod tests {
         .unwrap_err();
         assert_eq!(e[0].what, "includeAssociatedData");
         let r = kick(
-            &[("includeAssociatedData", "RelevantProvenanceResources")],
+            &[(
+                "includeAssociatedData",
+                "LatestProvenanceResources,RelevantProvenanceResources",
+            )],
+            &["respond-async"],
+        )
+        .unwrap();
+        assert!(r.wants_provenance());
+        let r = kick(
+            &[("includeAssociatedData", "_custom")],
             &["respond-async", "handling=lenient"],
         )
         .unwrap();
