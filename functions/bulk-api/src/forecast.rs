@@ -39,7 +39,7 @@ pub async fn immds_forecast(
     let mut audit = Audit::new(&deps, "fhir.immds-forecast", &peer);
     let r = match body_of(body) {
         Ok(body) => forecast(&deps, &headers, &body, &mut audit).await,
-        Err(r) => r,
+        Err(r) => *r,
     };
     audit.finish(r).await
 }

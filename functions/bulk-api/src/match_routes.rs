@@ -30,7 +30,7 @@ pub async fn patient_match(
     let mut audit = Audit::new(&deps, "fhir.patient-match", &peer);
     let r = match body_of(body) {
         Ok(body) => answer(&deps, &headers, &body, &mut audit).await,
-        Err(r) => r,
+        Err(r) => *r,
     };
     audit.finish(r).await
 }

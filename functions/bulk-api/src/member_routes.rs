@@ -47,7 +47,7 @@ pub async fn member_add(
             )
             .await
         }
-        Err(r) => r,
+        Err(r) => *r,
     };
     audit.finish(r).await
 }
@@ -73,7 +73,7 @@ pub async fn member_remove(
             )
             .await
         }
-        Err(r) => r,
+        Err(r) => *r,
     };
     audit.finish(r).await
 }

@@ -96,10 +96,10 @@ pub fn done(diagnostics: impl Into<String>) -> Response {
 /// be read: over the size limit (413, `too-long`) or broken in transit.
 pub fn body_of(
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<axum::body::Bytes, Response> {
+) -> Result<axum::body::Bytes, Box<Response>> {
     body.map_err(|rejection| {
         let status = rejection.status();
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
+        Box::new(if status == StatusCode::PAYLOAD_TOO_LARGE {
             failure(
                 status,
                 "too-long",
@@ -111,6 +111,6 @@ pub fn body_of(
                 "invalid",
                 format!("the request body could not be read: {}", rejection.body_text()),
             )
-        }
+        })
     })
 }
