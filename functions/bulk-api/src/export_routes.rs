@@ -9,7 +9,9 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use registry::export::{parameters_of, ExportJob, JobError, JobStatus, KickOff, Poll, Problem};
+use registry::export::{
+    parameters_of, ExportJob, JobError, JobStatus, KickOff, PageAnswer, Poll, Problem, BY_PATIENT,
+};
 use serde_json::json;
 
 use crate::audited::{Audit, Peer};
@@ -141,6 +143,17 @@ fn kick_off_detail(request: &registry::export::ExportRequest, post: bool) -> Str
     if !request.patients.is_empty() {
         detail.push_str(&format!("; patient: {}", request.patients.len()));
     }
+    // How many queries, never their values (a filter may hold a date or a
+    // code that narrows the export to a person).
+    if !request.type_filters.is_empty() {
+        detail.push_str(&format!("; _typeFilter: {}", request.type_filters.len()));
+    }
+    if request.allow_partial_manifests {
+        detail.push_str("; allowPartialManifests");
+    }
+    if request.organize_by_patient {
+        detail.push_str("; organizeOutputBy=Patient");
+    }
     detail
 }
 
@@ -246,32 +259,67 @@ fn http_date(epoch_seconds: i64) -> String {
 /// The manifest is (`fhir.export.manifest`, subjects the job and its Group):
 /// it hands over the files, and where they are presigned S3 URLs their
 /// downloads never reach this API, so the manifest is the last thing it
-/// can record. Refusals are audited too.
+/// can record. A partial manifest (`allowPartialManifests`, a 202 with a
+/// body) hands over files too and is audited the same. Refusals are
+/// audited too.
 pub async fn status(
     State(deps): State<Arc<BulkDeps>>,
     Path(id): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<Vec<(String, String)>>,
     peer: Peer,
     headers: HeaderMap,
 ) -> Response {
     let mut audit = Audit::new(&deps, "fhir.export.manifest", &peer);
     audit.subject("ExportJob", &id);
-    let r = poll(&deps, &id, &headers, &mut audit).await;
-    if matches!(
+    // `?page=N`: a later manifest of an export answered in several.
+    let page = query
+        .iter()
+        .find(|(k, _)| k == "page")
+        .map(|(_, v)| v.parse::<u32>().unwrap_or(0));
+    let r = poll(&deps, &id, page, &headers, &mut audit).await;
+    let in_progress = matches!(
         r.status(),
         StatusCode::ACCEPTED | StatusCode::TOO_MANY_REQUESTS
-    ) {
+    ) && !r.headers().contains_key(header::CONTENT_TYPE);
+    if in_progress {
         return r;
     }
     audit.finish(r).await
 }
 
-async fn poll(deps: &BulkDeps, id: &str, headers: &HeaderMap, audit: &mut Audit<'_>) -> Response {
-    if let Err(r) = own_job(deps, headers, id, Need::Read("Group"), audit).await {
-        return r;
+/// 202 "in progress", with `X-Progress`.
+fn in_progress(job: &ExportJob) -> Response {
+    let mut r = StatusCode::ACCEPTED.into_response();
+    let h = r.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&job.progress()) {
+        h.insert("x-progress", v);
     }
+    h.insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+    r
+}
+
+async fn poll(
+    deps: &BulkDeps,
+    id: &str,
+    page: Option<u32>,
+    headers: &HeaderMap,
+    audit: &mut Audit<'_>,
+) -> Response {
+    let own = match own_job(deps, headers, id, Need::Read("Group"), audit).await {
+        Ok(job) => job,
+        Err(r) => return r,
+    };
     let Some(jobs) = &deps.exports else {
         return not_found(&format!("export {id}"));
     };
+    // A linked manifest page: fixed once cut, so reading it is not a poll
+    // (a client walks the links at once, unthrottled).
+    if let Some(n) = page.filter(|n| *n != 1) {
+        if !own.request.allow_partial_manifests || own.status == JobStatus::Failed {
+            return not_found(&format!("export {id} manifest {n}"));
+        }
+        return partial_manifest(deps, jobs, &own, n, audit).await;
+    }
     let now_ms = store::limits::now_epoch_millis();
     let (job, first) = match jobs.polled(id, now_ms, jobs.min_poll_interval_ms).await {
         Ok(Some(Poll::Answered { job, first })) => (*job, first),
@@ -291,14 +339,8 @@ async fn poll(deps: &BulkDeps, id: &str, headers: &HeaderMap, audit: &mut Audit<
         Err(e) => return unavailable(e),
     };
     // The first poll is always "in progress", even for a tiny Group.
-    if first || job.is_active() {
-        let mut r = StatusCode::ACCEPTED.into_response();
-        let h = r.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(&job.progress()) {
-            h.insert("x-progress", v);
-        }
-        h.insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
-        return r;
+    if first || (job.is_active() && !job.request.allow_partial_manifests) {
+        return in_progress(&job);
     }
     if job.status == JobStatus::Failed {
         return failure(
@@ -307,11 +349,60 @@ async fn poll(deps: &BulkDeps, id: &str, headers: &HeaderMap, audit: &mut Audit<
             job.failure.unwrap_or_else(|| "the export failed".into()),
         );
     }
+    if job.request.allow_partial_manifests {
+        return partial_manifest(deps, jobs, &job, 1, audit).await;
+    }
+    let files = registry::export::ManifestPage {
+        output: job.files.output.clone(),
+        deleted: job.files.deleted.clone(),
+    };
+    manifest(deps, jobs, &job, (&files, 1), None, audit).await
+}
+
+/// Manifest `n` of an export asked with `allowPartialManifests`: 202 while
+/// the export runs (the files finished so far), 200 once it is complete;
+/// a `link` of relation `next` when a later manifest lists more files.
+async fn partial_manifest(
+    deps: &BulkDeps,
+    jobs: &registry::export::ExportJobs,
+    job: &ExportJob,
+    n: u32,
+    audit: &mut Audit<'_>,
+) -> Response {
+    match jobs.manifest_page(job, n).await {
+        Ok(Some(PageAnswer::NothingYet)) => in_progress(job),
+        Ok(Some(PageAnswer::Page { page, next })) => {
+            let mut r = manifest(deps, jobs, job, (&page, n), next, audit).await;
+            if job.is_active() && r.status() == StatusCode::OK {
+                *r.status_mut() = StatusCode::ACCEPTED;
+                let h = r.headers_mut();
+                if let Ok(v) = HeaderValue::from_str(&job.progress()) {
+                    h.insert("x-progress", v);
+                }
+                h.insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+            }
+            r
+        }
+        Ok(None) => not_found(&format!("export {} manifest {n}", job.id)),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// Manifest `n` listing `files` (with the job's `error` files), linking to
+/// manifest `next` of the same export if given.
+async fn manifest(
+    deps: &BulkDeps,
+    jobs: &registry::export::ExportJobs,
+    job: &ExportJob,
+    (files, n): (&registry::export::ManifestPage, u32),
+    next: Option<u32>,
+    audit: &mut Audit<'_>,
+) -> Response {
     let base = deps.fhir_base();
     // Where the blob store can mint short-lived URLs (S3), each poll mints
     // fresh ones and the files need no token; otherwise the API serves them.
     let presigned = match jobs.presign_for {
-        Some(ttl) => match presign_all(jobs, &job, ttl).await {
+        Some(ttl) => match presign_all(jobs, files, &job.files.error, ttl).await {
             Ok(urls) => urls,
             Err(e) => return unavailable(e),
         },
@@ -328,23 +419,42 @@ async fn poll(deps: &BulkDeps, id: &str, headers: &HeaderMap, audit: &mut Audit<
                 format!("{base}/bulkfiles/{}/{name}", job.id)
             }
         };
-        json!({"type": f.resource_type, "url": url, "count": f.count})
+        // A file organized by patient holds several types: no `type`.
+        if f.resource_type == BY_PATIENT {
+            json!({"url": url, "count": f.count})
+        } else {
+            json!({"type": f.resource_type, "url": url, "count": f.count})
+        }
     };
     let mut manifest = json!({
         "transactionTime": registry::resources::instant(job.transaction_time_ms),
         "request": job.request_url,
         "requiresAccessToken": presigned.is_none(),
-        "output": job.files.output.iter().map(file).collect::<Vec<_>>(),
+        "output": files.output.iter().map(file).collect::<Vec<_>>(),
         "error": job.files.error.iter().map(file).collect::<Vec<_>>(),
     });
     if job.request.since_ms.is_some() {
-        manifest["deleted"] = json!(job.files.deleted.iter().map(file).collect::<Vec<_>>());
+        manifest["deleted"] = json!(files.deleted.iter().map(file).collect::<Vec<_>>());
+    }
+    if job.request.organize_by_patient {
+        manifest["outputOrganizedBy"] = json!("Patient");
+    }
+    if let Some(n) = next {
+        manifest["link"] = json!([{
+            "relation": "next",
+            "url": format!("{base}/bulkstatus/{}?page={n}", job.id),
+        }]);
     }
     audit.subject("Group", &job.group);
     audit.detail(format!(
-        "manifest: {} output, {} deleted, {} error files; {}",
-        job.files.output.len(),
-        job.files.deleted.len(),
+        "manifest{}: {} output, {} deleted, {} error files; {}",
+        if job.request.allow_partial_manifests {
+            format!(" {n} (partial manifests)")
+        } else {
+            String::new()
+        },
+        files.output.len(),
+        files.deleted.len(),
         job.files.error.len(),
         if presigned.is_some() {
             "presigned URLs"
@@ -372,17 +482,12 @@ async fn poll(deps: &BulkDeps, id: &str, headers: &HeaderMap, audit: &mut Audit<
 /// store cannot mint them.
 async fn presign_all(
     jobs: &registry::export::ExportJobs,
-    job: &ExportJob,
+    files: &registry::export::ManifestPage,
+    error: &[registry::export::OutputFile],
     ttl: Duration,
 ) -> Result<Option<std::collections::HashMap<String, String>>, store::StoreError> {
     let mut urls = std::collections::HashMap::new();
-    for f in job
-        .files
-        .output
-        .iter()
-        .chain(&job.files.deleted)
-        .chain(&job.files.error)
-    {
+    for f in files.output.iter().chain(&files.deleted).chain(error) {
         match jobs.blobs().presigned_get(&f.key, ttl).await? {
             Some(url) => {
                 urls.insert(f.key.clone(), url);
@@ -456,9 +561,13 @@ async fn download(
         "Patient" => Need::Read("Patient"),
         "Immunization" => Need::Read("Immunization"),
         "ImmunizationRecommendation" => Need::Read("ImmunizationRecommendation"),
+        "Provenance" => Need::Read("Provenance"),
         "Organization" => Need::Read("Organization"),
         "Group" => Need::Read("Group"),
         "Bundle" => Need::Read("Patient"),
+        // A patient's resources together: the scopes of every type the
+        // export puts in it, checked below once the job is known.
+        BY_PATIENT => Need::Read("Group"),
         // Errors about the caller's own request.
         "OperationOutcome" => Need::Read("Group"),
         _ => return not_found(&format!("file {name}")),
@@ -467,6 +576,27 @@ async fn download(
         Ok(j) => j,
         Err(r) => return r,
     };
+    if resource_type == BY_PATIENT {
+        use registry::export::ResourceType;
+        let types = &job.request.types;
+        for t in [
+            ResourceType::Patient,
+            ResourceType::Immunization,
+            ResourceType::ImmunizationRecommendation,
+            ResourceType::Provenance,
+        ] {
+            let exported = if types.is_empty() {
+                ResourceType::DEFAULT.contains(&t)
+            } else {
+                types.contains(&t)
+            };
+            if exported {
+                if let Err(r) = caller(deps, headers, Need::Read(t.as_str()), audit).await {
+                    return r;
+                }
+            }
+        }
+    }
     audit.subject("Group", &job.group);
     let key = format!("{}/{name}", job.prefix());
     let listed = job
@@ -475,23 +605,54 @@ async fn download(
         .iter()
         .chain(&job.files.deleted)
         .chain(&job.files.error)
-        .any(|f| f.key == key);
+        .find(|f| f.key == key);
     let Some(jobs) = &deps.exports else {
         return not_found(&format!("file {name}"));
     };
-    if job.status != JobStatus::Completed || !listed {
+    // With allowPartialManifests a listed file is downloadable as soon as
+    // its part finished (it is never rewritten after); otherwise once the
+    // export is complete.
+    let available = job.status == JobStatus::Completed
+        || (job.request.allow_partial_manifests && job.is_active());
+    let Some(file) = listed.filter(|_| available) else {
         return not_found(&format!("file {name}"));
-    }
+    };
     match jobs.blobs().get(&key).await {
         Ok(Some((reader, len))) => {
-            let stream = tokio_util::io::ReaderStream::new(reader);
-            let mut r = Response::new(Body::from_stream(stream));
+            let gzip_ok = accepts_gzip(headers);
+            let (body, len, encoded) = match (file.gzip, gzip_ok) {
+                // Stored as sent: gzip to a client that takes it, or a file
+                // written before files were compressed.
+                (true, true) => (
+                    Body::from_stream(tokio_util::io::ReaderStream::new(reader)),
+                    Some(len),
+                    true,
+                ),
+                (false, _) => (
+                    Body::from_stream(tokio_util::io::ReaderStream::new(reader)),
+                    Some(len),
+                    false,
+                ),
+                // A client without gzip still gets plain NDJSON.
+                (true, false) => (
+                    Body::from_stream(tokio_util::io::ReaderStream::new(inflated(reader))),
+                    None,
+                    false,
+                ),
+            };
+            let mut r = Response::new(body);
             let h = r.headers_mut();
             h.insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/fhir+ndjson"),
             );
-            if let Ok(v) = HeaderValue::from_str(&len.to_string()) {
+            if encoded {
+                h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            if file.gzip {
+                h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+            }
+            if let Some(v) = len.and_then(|n| HeaderValue::from_str(&n.to_string()).ok()) {
                 h.insert(header::CONTENT_LENGTH, v);
             }
             r
@@ -499,4 +660,65 @@ async fn download(
         Ok(None) => not_found(&format!("file {name}")),
         Err(e) => unavailable(e),
     }
+}
+
+/// Whether `Accept-Encoding` takes gzip (`gzip`, `x-gzip` or `*`, with a
+/// non-zero weight; an explicit `gzip;q=0` refuses it even beside `*`).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    let mut star = false;
+    for v in header_values(headers, header::ACCEPT_ENCODING) {
+        for item in v.split(',') {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let weight = parts
+                .find_map(|p| {
+                    let (k, v) = p.split_once('=')?;
+                    (k.trim() == "q").then(|| v.trim().parse::<f32>().unwrap_or(0.0))
+                })
+                .unwrap_or(1.0);
+            match coding.as_str() {
+                "gzip" | "x-gzip" => return weight > 0.0,
+                "*" => star = weight > 0.0,
+                _ => {}
+            }
+        }
+    }
+    star
+}
+
+/// The stored gzip stream, inflated as it is read: a task decodes chunk by
+/// chunk into a pipe the response streams from, so no file is held whole.
+/// A corrupt stream ends the body early (the client's line count then falls
+/// short of the manifest's `count`) and is logged without content.
+fn inflated(mut stored: store::BlobReader) -> tokio::io::DuplexStream {
+    use std::io::Write as _;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (mut tx, rx) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(async move {
+        let mut gz = flate2::write::GzDecoder::new(Vec::new());
+        let mut buf = vec![0u8; 64 * 1024];
+        let result: Result<(), std::io::Error> = async {
+            loop {
+                let n = stored.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                gz.write_all(&buf[..n])?;
+                let plain = std::mem::take(gz.get_mut());
+                tx.write_all(&plain).await?;
+            }
+            gz.try_finish()?;
+            let plain = std::mem::take(gz.get_mut());
+            tx.write_all(&plain).await?;
+            tx.shutdown().await
+        }
+        .await;
+        if let Err(e) = result {
+            // A client hanging up is a broken pipe here: not worth a warning.
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                tracing::warn!(error = %e, "inflating an export file failed");
+            }
+        }
+    });
+    rx
 }

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -15,7 +16,7 @@ use registry::immds::{self, ForecastRequest, Problem, Supplied};
 use crate::audited::{Audit, Peer};
 use crate::caller::{caller, Need};
 use crate::read::member_person;
-use crate::response::{failure, json_body, problem, resource, unavailable};
+use crate::response::{body_of, failure, json_body, problem, resource, unavailable};
 use crate::BulkDeps;
 
 /// What the operation needs of the token: reading its answer's type.
@@ -33,10 +34,13 @@ pub async fn immds_forecast(
     State(deps): State<Arc<BulkDeps>>,
     peer: Peer,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let mut audit = Audit::new(&deps, "fhir.immds-forecast", &peer);
-    let r = forecast(&deps, &headers, &body, &mut audit).await;
+    let r = match body_of(body) {
+        Ok(body) => forecast(&deps, &headers, &body, &mut audit).await,
+        Err(r) => *r,
+    };
     audit.finish(r).await
 }
 

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -17,17 +18,20 @@ use registry::fhir_match::{match_bundle, parse_match_request};
 
 use crate::audited::{Audit, Peer};
 use crate::caller::{caller, Need};
-use crate::response::{failure, json_body, problem, resource, unavailable};
+use crate::response::{body_of, failure, json_body, problem, resource, unavailable};
 use crate::BulkDeps;
 
 pub async fn patient_match(
     State(deps): State<Arc<BulkDeps>>,
     peer: Peer,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let mut audit = Audit::new(&deps, "fhir.patient-match", &peer);
-    let r = answer(&deps, &headers, &body, &mut audit).await;
+    let r = match body_of(body) {
+        Ok(body) => answer(&deps, &headers, &body, &mut audit).await,
+        Err(r) => *r,
+    };
     audit.finish(r).await
 }
 

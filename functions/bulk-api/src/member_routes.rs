@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -22,7 +23,7 @@ use registry::AuthorizedUser;
 
 use crate::audited::{Audit, Peer};
 use crate::caller::{caller, Need};
-use crate::response::{done, failure, json_body, not_found, problem, unavailable};
+use crate::response::{body_of, done, failure, json_body, not_found, problem, unavailable};
 use crate::BulkDeps;
 
 pub async fn member_add(
@@ -30,19 +31,24 @@ pub async fn member_add(
     Path(id): Path<String>,
     peer: Peer,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let mut audit = Audit::new(&deps, "fhir.group.member-add", &peer);
     audit.subject("Group", &id);
-    let r = apply(
-        &deps,
-        &id,
-        MemberOperation::Add,
-        &headers,
-        &body,
-        &mut audit,
-    )
-    .await;
+    let r = match body_of(body) {
+        Ok(body) => {
+            apply(
+                &deps,
+                &id,
+                MemberOperation::Add,
+                &headers,
+                &body,
+                &mut audit,
+            )
+            .await
+        }
+        Err(r) => *r,
+    };
     audit.finish(r).await
 }
 
@@ -51,19 +57,24 @@ pub async fn member_remove(
     Path(id): Path<String>,
     peer: Peer,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let mut audit = Audit::new(&deps, "fhir.group.member-remove", &peer);
     audit.subject("Group", &id);
-    let r = apply(
-        &deps,
-        &id,
-        MemberOperation::Remove,
-        &headers,
-        &body,
-        &mut audit,
-    )
-    .await;
+    let r = match body_of(body) {
+        Ok(body) => {
+            apply(
+                &deps,
+                &id,
+                MemberOperation::Remove,
+                &headers,
+                &body,
+                &mut audit,
+            )
+            .await
+        }
+        Err(r) => *r,
+    };
     audit.finish(r).await
 }
 

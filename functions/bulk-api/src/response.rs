@@ -91,3 +91,26 @@ pub fn done(diagnostics: impl Into<String>) -> Response {
         &OperationOutcome::single("information", "informational", diagnostics),
     )
 }
+
+/// The request body, or the OperationOutcome to answer when it could not
+/// be read: over the size limit (413, `too-long`) or broken in transit.
+pub fn body_of(
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<axum::body::Bytes, Box<Response>> {
+    body.map_err(|rejection| {
+        let status = rejection.status();
+        Box::new(if status == StatusCode::PAYLOAD_TOO_LARGE {
+            failure(
+                status,
+                "too-long",
+                "the request body is larger than this server accepts (2 MB); send fewer or smaller resources",
+            )
+        } else {
+            failure(
+                status,
+                "invalid",
+                format!("the request body could not be read: {}", rejection.body_text()),
+            )
+        })
+    })
+}

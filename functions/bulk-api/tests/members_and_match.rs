@@ -496,6 +496,13 @@ async fn bad_match_requests_get_a_clear_outcome() {
         )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    // Over the body limit: 413 with an OperationOutcome, not a bare text.
+    let mut huge = match_request(tunde());
+    huge["padding"] = json!("x".repeat(3 * 1024 * 1024));
+    let (s, v) = iis.post("/fhir/Patient/$match", &token, &huge).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    assert_eq!(v["resourceType"], "OperationOutcome");
+    assert_eq!(v["issue"][0]["code"], "too-long");
     // No token; a token that may not search Patients.
     let (s, _) = iis
         .call(

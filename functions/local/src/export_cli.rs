@@ -27,6 +27,10 @@ pub struct ExportArgs {
     /// default; ImmunizationRecommendation, the CDSi forecasts, only when named).
     #[arg(long = "type")]
     types: Option<String>,
+    /// A `_typeFilter` query, e.g. 'Immunization?date=ge2024-01-01&status=completed';
+    /// repeat for several (ORed for one type).
+    #[arg(long = "type-filter")]
+    type_filters: Vec<String>,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 3600)]
     timeout: u64,
@@ -58,6 +62,9 @@ pub(crate) async fn export(args: ExportArgs) -> Result<String, String> {
     }
     if let Some(t) = &args.types {
         query.push(("_type", t.clone()));
+    }
+    for f in &args.type_filters {
+        query.push(("_typeFilter", f.clone()));
     }
     let kick = http
         .get(format!("{base}/fhir/Group/{}/$export", args.group))
@@ -140,8 +147,10 @@ pub(crate) async fn export(args: ExportArgs) -> Result<String, String> {
             let name = format!("{section}-{kind}-{:04}.ndjson", n + 1);
             // Presigned URLs carry their own authorization.
             let needs_token = manifest["requiresAccessToken"] != Value::Bool(false);
+            // Files are stored gzip: asked for as they are stored, and
+            // inflated here (a presigned S3 GET sends them gzip-encoded anyway).
             let get = |access: &str| {
-                let r = http.get(url);
+                let r = http.get(url).header("accept-encoding", "gzip");
                 if needs_token {
                     r.bearer_auth(access)
                 } else {
@@ -166,10 +175,28 @@ pub(crate) async fn export(args: ExportArgs) -> Result<String, String> {
             let path = args.out.join(&name);
             let mut file =
                 std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let gzip = r
+                .headers()
+                .get("content-encoding")
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+            let mut inflate = gzip.then(|| flate2::write::GzDecoder::new(Vec::new()));
+            let disk = |e: std::io::Error| format!("{}: {e}", path.display());
+            let bad_gzip = |e: std::io::Error| format!("GET {url}: bad gzip: {e}");
             // Streamed to disk chunk by chunk: files can be large.
             while let Some(chunk) = r.chunk().await.map_err(|e| format!("GET {url}: {e}"))? {
-                std::io::Write::write_all(&mut file, &chunk)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                match &mut inflate {
+                    Some(gz) => {
+                        std::io::Write::write_all(gz, &chunk).map_err(bad_gzip)?;
+                        std::io::Write::write_all(&mut file, &std::mem::take(gz.get_mut()))
+                            .map_err(disk)?;
+                    }
+                    None => std::io::Write::write_all(&mut file, &chunk).map_err(disk)?,
+                }
+            }
+            if let Some(mut gz) = inflate {
+                gz.try_finish().map_err(bad_gzip)?;
+                std::io::Write::write_all(&mut file, &std::mem::take(gz.get_mut()))
+                    .map_err(disk)?;
             }
             lines.push(format!(
                 "{name}\t{}\t{}",

@@ -1243,6 +1243,34 @@ async fn reported_children_join_the_senders_group_readable_as_fhir_by_it_alone()
         .lines()
         .count();
     assert_eq!(lines, members.len(), "{saved}");
+
+    // `--type-filter`: no dose is from before 1900, so Patients only.
+    let filtered = data.path().join("export-filtered");
+    let said = iisbulk(&[
+        "export",
+        "--url",
+        &url,
+        "--client-id",
+        &demo_client.0,
+        "--key",
+        demo_client.1.to_str().unwrap(),
+        "--group",
+        &group_id,
+        "--out",
+        filtered.to_str().unwrap(),
+        "--type",
+        "Patient,Immunization",
+        "--type-filter",
+        "Immunization?date=lt1900-01-01",
+    ]);
+    assert!(said.contains("transactionTime"), "{said}");
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(filtered.join("manifest.json")).unwrap()).unwrap();
+    let outputs = saved["output"].as_array().unwrap();
+    assert!(
+        !outputs.is_empty() && outputs.iter().all(|f| f["type"] == "Patient"),
+        "{saved}"
+    );
     server.kill();
 
     // The CLI tells why each member is there.

@@ -204,13 +204,13 @@ impl S3BlobStore {
     }
 }
 
-#[async_trait]
-impl BlobStore for S3BlobStore {
-    async fn presigned_get(&self, key: &str, expires_in: Duration) -> Result<Option<String>> {
-        self.presign_get(key, expires_in).await.map(Some)
-    }
-
-    async fn begin(&self, key: &str, content_type: &str) -> Result<Box<dyn BlobUpload>> {
+impl S3BlobStore {
+    fn upload(
+        &self,
+        key: &str,
+        content_type: &str,
+        content_encoding: Option<&str>,
+    ) -> Result<Box<dyn BlobUpload>> {
         let object_key = self.object_key(key)?;
         Ok(Box::new(S3Upload {
             client: self.client.clone(),
@@ -218,6 +218,7 @@ impl BlobStore for S3BlobStore {
             target: self.target(&object_key),
             key: object_key,
             content_type: content_type.to_owned(),
+            content_encoding: content_encoding.map(str::to_owned),
             part_size: self.part_size,
             buf: Vec::new(),
             upload_id: None,
@@ -225,6 +226,29 @@ impl BlobStore for S3BlobStore {
             written: 0,
             failed: false,
         }))
+    }
+}
+
+#[async_trait]
+impl BlobStore for S3BlobStore {
+    async fn presigned_get(&self, key: &str, expires_in: Duration) -> Result<Option<String>> {
+        self.presign_get(key, expires_in).await.map(Some)
+    }
+
+    async fn begin(&self, key: &str, content_type: &str) -> Result<Box<dyn BlobUpload>> {
+        self.upload(key, content_type, None)
+    }
+
+    /// The object is stored with `Content-Encoding` metadata. A presigned
+    /// GET of it returns the stored (compressed) bytes with that header, so
+    /// an HTTP client inflates them transparently; S3 never decodes them.
+    async fn begin_encoded(
+        &self,
+        key: &str,
+        content_type: &str,
+        content_encoding: &str,
+    ) -> Result<Box<dyn BlobUpload>> {
+        self.upload(key, content_type, Some(content_encoding))
     }
 
     async fn get(&self, key: &str) -> Result<Option<(BlobReader, u64)>> {
@@ -328,6 +352,8 @@ struct S3Upload {
     /// `s3://bucket/key`, for messages.
     target: String,
     content_type: String,
+    /// `Content-Encoding` metadata of the object (`gzip` for export files).
+    content_encoding: Option<String>,
     part_size: usize,
     /// Bytes not yet sent (less than one part).
     buf: Vec<u8>,
@@ -410,6 +436,7 @@ impl S3Upload {
                     .bucket(&self.bucket)
                     .key(&self.key)
                     .content_type(&self.content_type)
+                    .set_content_encoding(self.content_encoding.clone())
                     .checksum_algorithm(ChecksumAlgorithm::Crc32)
                     .send()
                     .await
@@ -457,6 +484,7 @@ impl S3Upload {
                 .bucket(&self.bucket)
                 .key(&self.key)
                 .content_type(&self.content_type)
+                .set_content_encoding(self.content_encoding.clone())
                 .body(ByteStream::from(body))
                 .send()
                 .await

@@ -511,3 +511,58 @@ async fn a_presigned_url_fetches_the_blob() {
         .await
         .is_err());
 }
+
+/// An encoded blob (export files are gzip) is stored with its
+/// Content-Encoding, whether one PutObject or a multipart upload, and a
+/// presigned GET answers the stored bytes with that header.
+#[tokio::test]
+async fn an_encoded_blob_keeps_its_content_encoding_for_presigned_gets() {
+    let Some((client, bucket)) = setup("encoded").await else {
+        return;
+    };
+    let store = S3BlobStore::new(client.clone(), &bucket, "iis")
+        .unwrap()
+        .with_part_size(MIN_PART_SIZE)
+        .unwrap();
+    for (key, len) in [
+        ("exports/j/Patient.001.ndjson", 1000),
+        ("exports/j/Immunization.001.ndjson", MIN_PART_SIZE + 10),
+    ] {
+        let body = noise(len, 3);
+        let mut up = store.begin_encoded(key, NDJSON, "gzip").await.unwrap();
+        up.write(&body).await.unwrap();
+        up.complete().await.unwrap();
+        let head = client
+            .head_object()
+            .bucket(&bucket)
+            .key(format!("iis/{key}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head.content_encoding(), Some("gzip"), "{key}");
+        assert_eq!(head.content_type(), Some(NDJSON));
+        let url = store
+            .presign_get(key, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let r = reqwest::get(&url).await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        assert_eq!(r.headers()["content-encoding"], "gzip", "{key}");
+        assert!(
+            r.bytes().await.unwrap() == body,
+            "{key}: stored bytes as sent"
+        );
+    }
+    // A plain upload has none.
+    let mut up = store.begin("plain.ndjson", NDJSON).await.unwrap();
+    up.write(b"{}\n").await.unwrap();
+    up.complete().await.unwrap();
+    let head = client
+        .head_object()
+        .bucket(&bucket)
+        .key("iis/plain.ndjson")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_encoding(), None);
+}

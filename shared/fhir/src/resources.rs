@@ -47,6 +47,7 @@ resource_type!(ImmunizationEvaluationType, "ImmunizationEvaluation");
 resource_type!(ImmunizationRecommendationType, "ImmunizationRecommendation");
 resource_type!(ParametersType, "Parameters");
 resource_type!(AuditEventType, "AuditEvent");
+resource_type!(ProvenanceType, "Provenance");
 
 fn meta_is_empty(m: &Option<Meta>) -> bool {
     m.as_ref().is_none_or(Meta::is_empty)
@@ -280,6 +281,39 @@ pub struct Organization {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub r#type: Vec<CodeableConcept>,
     pub name: String,
+}
+
+/// Where a record came from: the Bulk Data `includeAssociatedData =
+/// LatestProvenanceResources` payload.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Provenance {
+    pub resource_type: ProvenanceType,
+    pub id: String,
+    pub target: Vec<Reference>,
+    /// When the newest information it describes was received (an instant).
+    pub recorded: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity: Option<CodeableConcept>,
+    pub agent: Vec<ProvenanceAgent>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entity: Vec<ProvenanceEntity>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvenanceAgent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<CodeableConcept>,
+    pub who: Reference,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvenanceEntity {
+    /// derivation | revision | quotation | source | removal
+    pub role: String,
+    pub what: Reference,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

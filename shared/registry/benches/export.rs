@@ -255,7 +255,7 @@ async fn run(patients: usize, doses: usize) {
     assert_eq!(count("Immunization"), (patients * doses) as u64);
     let bytes: u64 = walk(&dir.path().join("blobs"));
     println!(
-        "export: {resources} resources ({} Patient, {} Immunization, {} Group, {} Organization) in {:.2} s: {:.0} resources/s (CPU {:.1} s); {} shards; {} files, {:.2} GiB of NDJSON; export peak RSS {} MiB",
+        "export: {resources} resources ({} Patient, {} Immunization, {} Group, {} Organization) in {:.2} s: {:.0} resources/s (CPU {:.1} s); {} shards; {} files, {:.2} GiB stored (gzip NDJSON); export peak RSS {} MiB",
         count("Patient"),
         count("Immunization"),
         count("Group"),

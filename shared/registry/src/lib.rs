@@ -21,6 +21,7 @@ pub mod message;
 pub mod patients;
 pub mod persons;
 pub mod problem;
+pub mod provenance;
 pub mod queries;
 pub mod resources;
 mod retry;

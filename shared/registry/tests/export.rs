@@ -11,6 +11,7 @@ use iz::{Clock, IisIdentity};
 use matching::Matcher;
 use registry::export::{
     write_export, ExportFiles, ExportJobs, ExportRequest, ExportSpec, JobStatus, ResourceType,
+    BY_PATIENT,
 };
 use registry::membership::{change_event, JurisdictionPolicy, Membership};
 use registry::patients::PatientMatching;
@@ -167,9 +168,8 @@ impl Iis {
     async fn lines(&self, files: &[registry::export::OutputFile], t: &str) -> Vec<Value> {
         let mut out = Vec::new();
         for f in files.iter().filter(|f| f.resource_type == t) {
-            let (mut r, _) = self.blobs.get(&f.key).await.unwrap().unwrap();
-            let mut text = String::new();
-            r.read_to_string(&mut text).await.unwrap();
+            let stored = registry::export::read_file(&self.blobs, f).await.unwrap();
+            let text = String::from_utf8(stored).unwrap();
             let lines: Vec<Value> = text
                 .lines()
                 .map(|l| serde_json::from_str(l).unwrap())
@@ -236,6 +236,15 @@ async fn a_group_exports_its_own_patients_one_type_per_file() {
 
     // Rotation at two lines per file.
     let (files, _) = iis.export(&a, "a1", ExportRequest::default(), 2).await;
+    // Every file a client downloads is stored gzip-compressed (magic
+    // 1f 8b), and says so.
+    for f in files.output.iter().chain(&files.error) {
+        assert!(f.gzip, "{}", f.key);
+        let (mut r, _) = iis.blobs.get(&f.key).await.unwrap().unwrap();
+        let mut head = [0u8; 2];
+        r.read_exact(&mut head).await.unwrap();
+        assert_eq!(head, [0x1f, 0x8b], "{}", f.key);
+    }
     let per_type: BTreeMap<&str, (usize, u64)> =
         files.output.iter().fold(BTreeMap::new(), |mut m, f| {
             let e = m.entry(f.resource_type.as_str()).or_insert((0, 0));
@@ -294,6 +303,45 @@ async fn a_group_exports_its_own_patients_one_type_per_file() {
     assert!(p.get("name").is_none() && p.get("birthDate").is_some());
     assert_eq!(p["meta"]["tag"][0]["code"], "SUBSETTED");
     keep("export-patient-subsetted", p);
+
+    // organizeOutputBy=Patient: each patient's block (a header naming it,
+    // the Patient, its Immunizations) in one file; a file is rotated only
+    // between blocks, so each 5-line block here gets its own file.
+    let req = ExportRequest {
+        types: vec![ResourceType::Patient, ResourceType::Immunization],
+        organize_by_patient: true,
+        ..ExportRequest::default()
+    };
+    let (files, _) = iis.export(&a, "a3", req, 2).await;
+    assert_eq!(files.output.len(), 5, "{files:?}");
+    let mut seen = Vec::new();
+    for f in &files.output {
+        assert_eq!(f.resource_type, BY_PATIENT);
+        let lines = iis.lines(std::slice::from_ref(f), BY_PATIENT).await;
+        let header = &lines[0];
+        assert_eq!(header["resourceType"], "Parameters");
+        assert_eq!(header["parameter"][0]["name"], "header");
+        let reference = header["parameter"][0]["valueReference"]["reference"]
+            .as_str()
+            .unwrap();
+        assert_eq!(lines[1]["resourceType"], "Patient");
+        let id = lines[1]["id"].as_str().unwrap();
+        assert_eq!(format!("Patient/{id}"), reference);
+        assert_eq!(lines.len(), 2 + 3, "{}", f.key);
+        assert!(
+            lines[2..]
+                .iter()
+                .all(|i| i["resourceType"] == "Immunization"
+                    && i["patient"]["reference"] == reference)
+        );
+        seen.push(id.to_owned());
+    }
+    seen.sort();
+    assert_eq!(seen, want);
+    keep(
+        "export-by-patient-header",
+        &iis.lines(&files.output[..1], BY_PATIENT).await[0],
+    );
 }
 
 #[tokio::test]

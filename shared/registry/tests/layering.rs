@@ -29,6 +29,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("resources", 5),
     ("fhir_match", 5),
     ("fhir_members", 5),
+    ("provenance", 5),
     ("immds", 6),
     ("intake", 7),
     ("export", 7),
@@ -49,6 +50,7 @@ const WITHIN_A_LAYER: &[(&str, &str)] = &[
     ("queries", "fhir_match"),
     ("fhir_match", "resources"),
     ("fhir_members", "fhir_match"),
+    ("provenance", "resources"),
 ];
 
 fn layer(module: &str) -> Option<u8> {

@@ -15,6 +15,20 @@ pub trait BlobStore: Send + Sync {
     /// [`BlobUpload::complete`]; an existing blob is replaced then.
     async fn begin(&self, key: &str, content_type: &str) -> Result<Box<dyn BlobUpload>>;
 
+    /// As [`BlobStore::begin`] for bytes already encoded (`gzip`): a backend
+    /// that keeps object metadata records it as the blob's
+    /// `Content-Encoding` (S3, whose GETs then carry that header); one that
+    /// keeps none (a directory) stores the bytes alone, and the caller
+    /// remembers how they are encoded.
+    async fn begin_encoded(
+        &self,
+        key: &str,
+        content_type: &str,
+        _content_encoding: &str,
+    ) -> Result<Box<dyn BlobUpload>> {
+        self.begin(key, content_type).await
+    }
+
     /// The blob and its size, if it exists.
     async fn get(&self, key: &str) -> Result<Option<(BlobReader, u64)>>;
 

@@ -251,7 +251,18 @@ async fn download(manifest: &Value) -> BTreeMap<String, (u64, Vec<Value>)> {
         // No token: the URL is the credential.
         let r = http.get(url).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 200, "{url}");
-        let text = r.text().await.unwrap();
+        // The object was uploaded with Content-Encoding gzip, which S3
+        // answers with the stored bytes; this client (no gzip feature)
+        // inflates them as a browser or curl --compressed would.
+        let gzip = r
+            .headers()
+            .get("content-encoding")
+            .is_some_and(|v| v == "gzip");
+        assert!(gzip, "export files are stored gzip-encoded: {url}");
+        let stored = r.bytes().await.unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&stored[..]), &mut text)
+            .unwrap();
         let lines: Vec<Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())

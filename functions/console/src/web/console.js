@@ -735,7 +735,9 @@ async function drawGroup(group, removedToo, after, rows) {
     return failed(error);
   }
   const all = (rows || []).concat(answer.members || []);
-  const evidence = (e) => e ? fmt(e.kind) + " " + e.message + " (" + fmt(e.certainty) + ", " + when(e.at) + ")" : "";
+  // A client's own add says what relationship it rested on (a VXU, a query,
+  // or the client's attestation).
+  const evidence = (e) => e ? fmt(e.kind) + " " + e.message + " (" + fmt(e.certainty) + ", " + when(e.at) + ")" + (e.basis ? ": " + e.basis : "") : "";
   const remove = async (person) => {
     const reason = window.prompt("Why does person " + person + " leave this Group?", "");
     if (reason === null) return;

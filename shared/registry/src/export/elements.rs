@@ -18,6 +18,7 @@ fn mandatory(t: ResourceType) -> &'static [&'static str] {
         ],
         ResourceType::Group => &["type", "actual"],
         ResourceType::ImmunizationRecommendation => &["patient", "date", "recommendation"],
+        ResourceType::Provenance => &["target", "recorded", "agent"],
         ResourceType::Patient | ResourceType::Organization => &[],
     }
 }

@@ -18,7 +18,7 @@ use store::{BlobStore, Condition, Index, Item, ItemStore, QueryOpts, SkRange, St
 use super::request::ExportRequest;
 use super::writer::{owed, Owed, ShardFiles};
 use super::writer::{
-    shard_prefix, write_summary, ExportFiles, ExportSpec, OutputFile, ShardWriter,
+    shard_prefix, write_ignored, write_summary, ExportFiles, ExportSpec, OutputFile, ShardWriter,
 };
 use crate::authorized_user::{AuthorizedUser, AuthorizedUsers};
 use crate::json::{decode, encode};
@@ -361,6 +361,80 @@ impl ExportJobs {
         Err(StoreError::Other("export job polls kept changing".into()))
     }
 
+    /// Manifest page `n` (from 1) of a job exported with
+    /// `allowPartialManifests`, or `None` if there is no such page. Pages
+    /// are cut as they are asked for: the first lists the files finished by
+    /// then; asking for the last page when more files have finished since
+    /// cuts a new page with them, which the asked one now links to. A page
+    /// never changes once cut, so a client can walk the links while the
+    /// export runs and, once it completes, get every file exactly once.
+    pub async fn manifest_page(
+        &self,
+        job: &ExportJob,
+        n: u32,
+    ) -> Result<Option<PageAnswer>, StoreError> {
+        let key = keys::export_job_polls(&job.id);
+        for attempt in 0..crate::retry::MAX_ATTEMPTS {
+            let current = self.store.get(&key).await?;
+            let mut state: PollState = match &current {
+                Some(item) => decode(item, "export job polls")?,
+                None => PollState::default(),
+            };
+            let cut = state.pages.len() as u32;
+            if n == 0 || n > cut + 1 || (n == cut + 1 && n != 1) {
+                return Ok(None);
+            }
+            let listed: std::collections::HashSet<&str> = state
+                .pages
+                .iter()
+                .flat_map(|p| p.output.iter().chain(&p.deleted))
+                .map(|f| f.key.as_str())
+                .collect();
+            let fresh = ManifestPage {
+                output: (job.files.output.iter())
+                    .filter(|f| !listed.contains(f.key.as_str()))
+                    .cloned()
+                    .collect(),
+                deleted: (job.files.deleted.iter())
+                    .filter(|f| !listed.contains(f.key.as_str()))
+                    .cloned()
+                    .collect(),
+            };
+            let has_fresh = !fresh.output.is_empty() || !fresh.deleted.is_empty();
+            let cut_one = if n == cut + 1 {
+                // The first page: what is finished, or (for a completed
+                // export with no file at all) an empty final manifest.
+                if !has_fresh && job.is_active() {
+                    return Ok(Some(PageAnswer::NothingYet));
+                }
+                true
+            } else {
+                n == cut && has_fresh
+            };
+            if cut_one {
+                state.pages.push(fresh);
+            }
+            let next = (state.pages.len() as u32 > n).then_some(n + 1);
+            let Some(page) = state.pages.get(n as usize - 1).cloned() else {
+                return Ok(None);
+            };
+            if !cut_one {
+                return Ok(Some(PageAnswer::Page { page, next }));
+            }
+            let cond = match &current {
+                Some(item) => Condition::Version(item.version),
+                None => Condition::Absent,
+            };
+            let item = Item::new(key.clone(), encode(&state)?).with_expiry(job.expires_at);
+            match self.store.put(item, cond).await {
+                Ok(_) => return Ok(Some(PageAnswer::Page { page, next })),
+                Err(e) if crate::retry::is_conflict(&e) => crate::retry::pause(attempt).await,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Other("export job polls kept changing".into()))
+    }
+
     /// Cancels (or deletes a finished) job: its files go at once; the job
     /// stays, marked cancelled, so its URLs answer 404 until it expires.
     pub async fn cancel(&self, id: &str) -> Result<Option<ExportJob>, StoreError> {
@@ -473,10 +547,13 @@ impl ExportJobs {
         if job.status != JobStatus::Accepted {
             return Ok(());
         }
-        let Some((_, group)) = self.parties(&job).await? else {
+        let Some((au, group)) = self.parties(&job).await? else {
             return Ok(());
         };
         let size = Groups::new(self.store.clone()).quantity(&group.id).await?;
+        // Rewritten by a repeated plan under the same key: harmless.
+        let errors =
+            write_ignored(self.blobs.as_ref(), &self.spec(&job, au, group.clone())).await?;
         let per_shard = self.members_per_shard.max(1).max(size.div_ceil(MAX_SHARDS));
         let mut ranges: Vec<(String, String)> = Vec::new();
         let mut in_shard = 0u64;
@@ -543,6 +620,7 @@ impl ExportJobs {
                 JobStatus::Running
             };
             planned.shards = shards;
+            planned.files.error = errors.clone();
             let mut all = writes.clone();
             all.push(Write::Put {
                 item: Item::new(keys::export_job(id), encode(&planned)?)
@@ -760,6 +838,12 @@ impl ExportJobs {
         let spec = self.spec(&job, au, group);
         job.member_parts.sort_by(|a, b| a.key.cmp(&b.key));
         let summary = write_summary(self.blobs.as_ref(), &spec, &job.member_parts).await?;
+        // Written when the job was planned (by a version that did not, now).
+        let errors = if job.files.error.is_empty() {
+            write_ignored(self.blobs.as_ref(), &spec).await?
+        } else {
+            job.files.error.clone()
+        };
         let done = self
             .update(id, |j| {
                 if j.status != JobStatus::Finishing {
@@ -774,7 +858,7 @@ impl ExportJobs {
                 });
                 j.files.output = output;
                 j.files.deleted.sort_by(|a, b| a.key.cmp(&b.key));
-                j.files.error = summary.error.clone();
+                j.files.error = errors.clone();
                 j.status = JobStatus::Completed;
                 true
             })
@@ -844,7 +928,7 @@ const READERS: usize = 16;
 
 fn type_rank(t: &str) -> u8 {
     match t {
-        "Patient" => 0,
+        super::writer::BY_PATIENT | "Patient" => 0,
         "Immunization" => 1,
         "ImmunizationRecommendation" => 2,
         "Group" => 3,
@@ -859,6 +943,31 @@ struct PollState {
     polls: u32,
     /// Epoch ms of the last poll answered.
     last_poll_ms: i64,
+    /// The partial manifests handed out (`allowPartialManifests`), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pages: Vec<ManifestPage>,
+}
+
+/// One manifest of an export answered in several (`allowPartialManifests`):
+/// the files it lists, fixed once a client has been given it (the IG allows
+/// only a `next` link to be added later).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestPage {
+    pub output: Vec<OutputFile>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deleted: Vec<OutputFile>,
+}
+
+/// What a partial manifest request finds.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PageAnswer {
+    /// No file is finished yet (only for the first manifest).
+    NothingYet,
+    /// The page, and the number of the page after it if there is one.
+    Page {
+        page: ManifestPage,
+        next: Option<u32>,
+    },
 }
 
 /// A status poll's answer.

@@ -5,11 +5,14 @@
 pub mod elements;
 pub mod jobs;
 pub mod request;
+pub mod type_filter;
 pub mod writer;
 
 pub use jobs::{
     job_created, retention_from_env, shard_created, ExportJob, ExportJobs, ExportShard, JobError,
-    JobStatus, Poll,
+    JobStatus, ManifestPage, PageAnswer, Poll,
 };
 pub use request::{parameters_of, ExportRequest, KickOff, Problem, ResourceType};
-pub use writer::{write_export, ExportFiles, ExportSpec, OutputFile, ShardFiles};
+pub use writer::{
+    read_file, write_export, ExportFiles, ExportSpec, OutputFile, ShardFiles, BY_PATIENT,
+};

@@ -5,6 +5,8 @@
 
 use serde_json::Value;
 
+use super::type_filter::{self, TypeFilter};
+
 /// The resource types a Group export can contain.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
@@ -18,15 +20,20 @@ pub enum ResourceType {
     /// date: exported only when `_type` names it (the Bulk Retrieval of
     /// Public Health Data guide lists it as an optional payload).
     ImmunizationRecommendation,
+    /// Where each exported Patient and Immunization came from: exported
+    /// with `includeAssociatedData=LatestProvenanceResources` (or when
+    /// `_type` names it).
+    Provenance,
 }
 
 impl ResourceType {
-    pub const ALL: [ResourceType; 5] = [
+    pub const ALL: [ResourceType; 6] = [
         ResourceType::Patient,
         ResourceType::Immunization,
         ResourceType::Group,
         ResourceType::Organization,
         ResourceType::ImmunizationRecommendation,
+        ResourceType::Provenance,
     ];
 
     /// What an export without `_type` holds.
@@ -44,6 +51,7 @@ impl ResourceType {
             ResourceType::Group => "Group",
             ResourceType::Organization => "Organization",
             ResourceType::ImmunizationRecommendation => "ImmunizationRecommendation",
+            ResourceType::Provenance => "Provenance",
         }
     }
 
@@ -83,6 +91,25 @@ pub struct ExportRequest {
     pub patients: Vec<String>,
     /// Parameters ignored under lenient handling, for the manifest's `error`.
     pub ignored: Vec<Problem>,
+    /// `_typeFilter` queries, applied by the writer (see [`super::type_filter`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub type_filters: Vec<TypeFilter>,
+    /// `allowPartialManifests=true`: status polls of a running export
+    /// answer the files finished so far, in manifests linked by `next`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_partial_manifests: bool,
+    /// `organizeOutputBy=Patient`: each patient's resources together in
+    /// the same file, after a header naming the patient, Patient first.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub organize_by_patient: bool,
+}
+
+impl ExportRequest {
+    /// Whether Provenance resources go with the export: asked for by
+    /// `includeAssociatedData=LatestProvenanceResources` or by `_type`.
+    pub fn wants_provenance(&self) -> bool {
+        self.types.contains(&ResourceType::Provenance)
+    }
 }
 
 /// The request as the transport saw it.
@@ -99,12 +126,7 @@ pub struct KickOff<'a> {
 
 const OUTPUT_FORMATS: [&str; 3] = ["application/fhir+ndjson", "application/ndjson", "ndjson"];
 /// Parameters of the IG we know but do not implement.
-const UNSUPPORTED: [&str; 4] = [
-    "_typeFilter",
-    "includeAssociatedData",
-    "organizeOutputBy",
-    "allowPartialManifests",
-];
+const UNSUPPORTED: [&str; 1] = ["_until"];
 
 /// Reads a FHIR instant (`YYYY-MM-DDThh:mm:ss[.fff](Z|±hh:mm)`) as epoch ms.
 pub fn parse_instant(s: &str) -> Option<i64> {
@@ -199,6 +221,11 @@ pub fn parameters_of(body: &Value) -> Result<Vec<(String, String)>, Problem> {
             .iter()
             .find_map(|k| p.get(*k).and_then(Value::as_str).map(str::to_owned))
             .or_else(|| {
+                p.get("valueBoolean")
+                    .and_then(Value::as_bool)
+                    .map(|b| b.to_string())
+            })
+            .or_else(|| {
                 p.get("valueReference")
                     .and_then(|r| r.get("reference"))
                     .and_then(Value::as_str)
@@ -245,6 +272,7 @@ impl<'a> KickOff<'a> {
             )),
         }
         let mut req = ExportRequest::default();
+        let mut latest_provenance = false;
         for (name, value) in &self.params {
             match name.as_str() {
                 "_outputFormat" => {
@@ -287,6 +315,73 @@ impl<'a> KickOff<'a> {
                         }
                     }
                 }
+                "allowPartialManifests" => match value.as_str() {
+                    "true" => req.allow_partial_manifests = true,
+                    "false" => req.allow_partial_manifests = false,
+                    other => errors.push(problem(
+                        "allowPartialManifests",
+                        format!(
+                            "allowPartialManifests {:?} is not a boolean (true or false)",
+                            other.chars().take(40).collect::<String>()
+                        ),
+                    )),
+                },
+                "includeAssociatedData" => {
+                    for v in value.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+                        // One Provenance per record lists every message
+                        // behind it: it is the record's latest Provenance
+                        // and all that is relevant to it at once.
+                        if v == "LatestProvenanceResources" || v == "RelevantProvenanceResources" {
+                            latest_provenance = true;
+                            continue;
+                        }
+                        let p = problem(
+                            "includeAssociatedData",
+                            format!(
+                                "includeAssociatedData {:?} is not supported (only LatestProvenanceResources or RelevantProvenanceResources: one Provenance per exported Patient and Immunization)",
+                                v.chars().take(60).collect::<String>()
+                            ),
+                        );
+                        if lenient {
+                            req.ignored.push(p)
+                        } else {
+                            errors.push(p)
+                        }
+                    }
+                }
+                "organizeOutputBy" => {
+                    if value == "Patient" {
+                        req.organize_by_patient = true;
+                    } else {
+                        let p = problem(
+                            "organizeOutputBy",
+                            format!(
+                                "organizeOutputBy {:?} is not supported (only Patient)",
+                                value.chars().take(40).collect::<String>()
+                            ),
+                        );
+                        if lenient {
+                            req.ignored.push(p)
+                        } else {
+                            errors.push(p)
+                        }
+                    }
+                }
+                "_typeFilter" => {
+                    let parsed = type_filter::parse(value);
+                    for why in parsed.invalid {
+                        errors.push(problem("_typeFilter", why));
+                    }
+                    for why in parsed.unsupported {
+                        let p = problem("_typeFilter", why);
+                        if lenient {
+                            req.ignored.push(p)
+                        } else {
+                            errors.push(p)
+                        }
+                    }
+                    req.type_filters.extend(parsed.filters);
+                }
                 "_elements" => {
                     for e in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
                         match parse_element(e) {
@@ -323,6 +418,31 @@ impl<'a> KickOff<'a> {
                     } else {
                         errors.push(p)
                     }
+                }
+            }
+        }
+        // Provenance joins the types asked for, or the default ones when
+        // `_type` names none, whatever the parameters' order.
+        if latest_provenance {
+            if req.types.is_empty() {
+                req.types.extend(ResourceType::DEFAULT);
+            }
+            if !req.types.contains(&ResourceType::Provenance) {
+                req.types.push(ResourceType::Provenance);
+            }
+        }
+        // A filter on a type the export leaves out would silently filter
+        // nothing: the request is contradictory, whatever the handling.
+        if !req.types.is_empty() {
+            for f in &req.type_filters {
+                if !req.types.contains(&f.resource_type) {
+                    errors.push(problem(
+                        "_typeFilter",
+                        format!(
+                            "_typeFilter has a query on {} but _type does not name it",
+                            f.resource_type.as_str()
+                        ),
+                    ));
                 }
             }
         }
@@ -479,6 +599,134 @@ mod tests {
     }
 
     #[test]
+    fn type_filters_are_checked_against_type_and_handling() {
+        let r = kick(
+            &[
+                ("_type", "Patient,Immunization"),
+                ("_typeFilter", "Immunization?status=completed"),
+                (
+                    "_typeFilter",
+                    "Immunization?date=ge2024-01-01,Patient?_lastUpdated=gt2020-01-01",
+                ),
+            ],
+            &["respond-async"],
+        )
+        .unwrap();
+        assert_eq!(r.type_filters.len(), 3);
+        // A query on a type _type leaves out is refused, lenient or not.
+        for prefer in ["respond-async", "respond-async, handling=lenient"] {
+            let e = kick(
+                &[
+                    ("_type", "Patient"),
+                    ("_typeFilter", "Immunization?status=completed"),
+                ],
+                &[prefer],
+            )
+            .unwrap_err();
+            assert!(e[0].message.contains("_type does not name it"), "{e:?}");
+        }
+        // An unsupported search parameter is named; lenient drops it alone.
+        let e = kick(
+            &[("_typeFilter", "Immunization?lot-number=X&status=completed")],
+            &["respond-async"],
+        )
+        .unwrap_err();
+        assert_eq!(e[0].what, "_typeFilter");
+        assert!(e[0].message.contains("lot-number"), "{e:?}");
+        let r = kick(
+            &[("_typeFilter", "Immunization?lot-number=X&status=completed")],
+            &["respond-async, handling=lenient"],
+        )
+        .unwrap();
+        assert_eq!(r.type_filters[0].criteria.len(), 1);
+        assert!(r.ignored[0].message.contains("lot-number"));
+        // A bad value is refused even under lenient handling.
+        assert_eq!(
+            whats(kick(
+                &[("_typeFilter", "Immunization?date=soon")],
+                &["respond-async, handling=lenient"]
+            )),
+            ["_typeFilter"]
+        );
+    }
+
+    #[test]
+    fn latest_provenance_joins_the_types_asked_for() {
+        let r = kick(
+            &[("includeAssociatedData", "LatestProvenanceResources")],
+            &["respond-async"],
+        )
+        .unwrap();
+        let mut want = ResourceType::DEFAULT.to_vec();
+        want.push(ResourceType::Provenance);
+        assert_eq!(r.types, want);
+        assert!(r.wants_provenance());
+        // Before or after _type, the same.
+        for params in [
+            [
+                ("includeAssociatedData", "LatestProvenanceResources"),
+                ("_type", "Immunization"),
+            ],
+            [
+                ("_type", "Immunization"),
+                ("includeAssociatedData", "LatestProvenanceResources"),
+            ],
+        ] {
+            let r = kick(&params, &["respond-async"]).unwrap();
+            assert_eq!(
+                r.types,
+                vec![ResourceType::Immunization, ResourceType::Provenance]
+            );
+        }
+        let e = kick(
+            &[("includeAssociatedData", "LatestProvenanceResources,_custom")],
+            &["respond-async"],
+        )
+        .unwrap_err();
+        assert_eq!(e[0].what, "includeAssociatedData");
+        let r = kick(
+            &[(
+                "includeAssociatedData",
+                "LatestProvenanceResources,RelevantProvenanceResources",
+            )],
+            &["respond-async"],
+        )
+        .unwrap();
+        assert!(r.wants_provenance());
+        let r = kick(
+            &[("includeAssociatedData", "_custom")],
+            &["respond-async", "handling=lenient"],
+        )
+        .unwrap();
+        assert!(!r.wants_provenance());
+        assert_eq!(r.ignored[0].what, "includeAssociatedData");
+    }
+
+    #[test]
+    fn output_is_organized_by_patient_only() {
+        let r = kick(&[("organizeOutputBy", "Patient")], &["respond-async"]).unwrap();
+        assert!(r.organize_by_patient);
+        assert_eq!(
+            whats(kick(
+                &[("organizeOutputBy", "Encounter")],
+                &["respond-async"]
+            )),
+            ["organizeOutputBy"]
+        );
+        let r = kick(
+            &[("organizeOutputBy", "Encounter")],
+            &["respond-async, handling=lenient"],
+        )
+        .unwrap();
+        assert!(!r.organize_by_patient && r.ignored[0].what == "organizeOutputBy");
+        let e = kick(&[("_until", "2026-01-01T00:00:00Z")], &["respond-async"]).unwrap_err();
+        assert!(
+            e[0].message.contains("not supported by this server"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
     fn post_parameters_carry_patients() {
         let body = serde_json::json!({"resourceType": "Parameters", "parameter": [
             {"name": "_type", "valueString": "Patient"},
@@ -495,6 +743,24 @@ mod tests {
         .check(NOW)
         .unwrap();
         assert_eq!(r.patients, ["p1"]);
+        let partial = serde_json::json!({"resourceType": "Parameters", "parameter": [
+            {"name": "allowPartialManifests", "valueBoolean": true}]});
+        let r = KickOff {
+            accept: Some("application/fhir+json"),
+            prefer: vec!["respond-async"],
+            params: parameters_of(&partial).unwrap(),
+            post: true,
+        }
+        .check(NOW)
+        .unwrap();
+        assert!(r.allow_partial_manifests);
+        assert_eq!(
+            whats(kick(
+                &[("allowPartialManifests", "yes")],
+                &["respond-async"]
+            )),
+            ["allowPartialManifests"]
+        );
         assert!(parameters_of(&serde_json::json!({"resourceType": "Patient"})).is_err());
         let no_value =
             serde_json::json!({"resourceType": "Parameters", "parameter": [{"name": "_type"}]});

@@ -12,12 +12,17 @@
 //! `_since` or it joined the Group after `_since` (then with all its data);
 //! members who left the Group in that interval are reported as deleted.
 
+use std::io::Write as _;
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
 use serde_json::{json, Value};
 use store::{BlobStore, BlobUpload, StoreError};
 use tokio::io::AsyncReadExt;
 
 use super::elements::{subset, wanted};
 use super::request::{ExportRequest, ResourceType};
+use super::type_filter;
 use crate::authorized_user::AuthorizedUser;
 use crate::membership::{GroupRecord, Groups, Member};
 use crate::persons::{PersonStatus, Persons};
@@ -69,6 +74,29 @@ pub struct OutputFile {
     pub resource_type: String,
     pub key: String,
     pub count: u64,
+    /// Stored gzip-compressed (files written before compression are not).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gzip: bool,
+}
+
+/// A written file's NDJSON, inflated if it is stored compressed. Whole in
+/// memory: for tests and small tools (the API streams instead).
+pub async fn read_file(blobs: &dyn BlobStore, file: &OutputFile) -> Result<Vec<u8>, StoreError> {
+    let Some((mut reader, _)) = blobs.get(&file.key).await? else {
+        return Err(StoreError::Other(format!("{} is missing", file.key)));
+    };
+    let mut stored = Vec::new();
+    reader
+        .read_to_end(&mut stored)
+        .await
+        .map_err(|e| StoreError::Other(format!("reading {}: {e}", file.key)))?;
+    if !file.gzip {
+        return Ok(stored);
+    }
+    let mut plain = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&stored[..]), &mut plain)
+        .map_err(|e| StoreError::Other(format!("inflating {}: {e}", file.key)))?;
+    Ok(plain)
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -95,7 +123,24 @@ struct TypeWriter {
     /// Lines of the current file not yet written to its upload.
     batch: Vec<u8>,
     done: Vec<OutputFile>,
+    /// Files are stored gzip-compressed (every file a client downloads:
+    /// NDJSON deflates about tenfold, so storage, S3 transfer and download
+    /// shrink alike).
+    gzip: bool,
+    /// The current file's gzip stream, fed a batch at a time.
+    encoder: Option<GzEncoder<Vec<u8>>>,
+    /// Inside a block of lines that must stay in one file (a patient's,
+    /// with `organizeOutputBy=Patient`): the file is not rotated mid-block.
+    in_block: bool,
 }
+
+/// The internal type name of files organized by patient (several resource
+/// types each; the manifest lists them without a `type`).
+pub const BY_PATIENT: &str = "ByPatient";
+
+/// Fast deflate: the export is CPU-bound already, and level 1 keeps most of
+/// the gain on repetitive JSON.
+const GZIP_LEVEL: u32 = 1;
 
 impl TypeWriter {
     fn new(resource_type: &'static str, prefix: &str, limit: u64) -> Self {
@@ -106,7 +151,29 @@ impl TypeWriter {
             current: None,
             batch: Vec::new(),
             done: Vec::new(),
+            gzip: true,
+            encoder: None,
+            in_block: false,
         }
+    }
+
+    /// Starts a block of lines kept in one file: the file may be rotated
+    /// here, never until [`TypeWriter::end_block`].
+    async fn begin_block(&mut self, blobs: &dyn BlobStore) -> Result<(), StoreError> {
+        self.in_block = false;
+        self.begin_line(blobs).await?;
+        self.in_block = true;
+        Ok(())
+    }
+
+    fn end_block(&mut self) {
+        self.in_block = false;
+    }
+
+    /// Files kept uncompressed (internal parts read back by the export).
+    fn plain(mut self) -> Self {
+        self.gzip = false;
+        self
     }
 
     async fn line(&mut self, blobs: &dyn BlobStore, json: &[u8]) -> Result<(), StoreError> {
@@ -137,10 +204,11 @@ impl TypeWriter {
 
     /// Starts a line (a new file when the current one is full).
     async fn begin_line(&mut self, blobs: &dyn BlobStore) -> Result<(), StoreError> {
-        if self
-            .current
-            .as_ref()
-            .is_some_and(|(_, _, n)| *n >= self.limit)
+        if !self.in_block
+            && self
+                .current
+                .as_ref()
+                .is_some_and(|(_, _, n)| *n >= self.limit)
         {
             self.finish_file().await?;
         }
@@ -151,7 +219,14 @@ impl TypeWriter {
                 self.resource_type,
                 self.done.len() + 1
             );
-            let upload = blobs.begin(&key, "application/fhir+ndjson").await?;
+            let upload = if self.gzip {
+                self.encoder = Some(GzEncoder::new(Vec::new(), Compression::new(GZIP_LEVEL)));
+                blobs
+                    .begin_encoded(&key, "application/fhir+ndjson", "gzip")
+                    .await?
+            } else {
+                blobs.begin(&key, "application/fhir+ndjson").await?
+            };
             self.current = Some((upload, key, 0));
         }
         Ok(())
@@ -169,11 +244,20 @@ impl TypeWriter {
         Ok(())
     }
 
-    /// Hands the batch to the upload.
+    /// Hands the batch to the upload (through the gzip stream, if any).
     async fn flush(&mut self) -> Result<(), StoreError> {
         if let Some((upload, _, _)) = &mut self.current {
             if !self.batch.is_empty() {
-                upload.write(&self.batch).await?;
+                match &mut self.encoder {
+                    Some(gz) => {
+                        gz.write_all(&self.batch).map_err(deflate_err)?;
+                        let deflated = std::mem::take(gz.get_mut());
+                        if !deflated.is_empty() {
+                            upload.write(&deflated).await?;
+                        }
+                    }
+                    None => upload.write(&self.batch).await?,
+                }
             }
         }
         self.batch.clear();
@@ -195,12 +279,17 @@ impl TypeWriter {
 
     async fn finish_file(&mut self) -> Result<(), StoreError> {
         self.flush().await?;
-        if let Some((upload, key, count)) = self.current.take() {
+        if let Some((mut upload, key, count)) = self.current.take() {
+            if let Some(gz) = self.encoder.take() {
+                let tail = gz.finish().map_err(deflate_err)?;
+                upload.write(&tail).await?;
+            }
             upload.complete().await?;
             self.done.push(OutputFile {
                 resource_type: self.resource_type.to_owned(),
                 key,
                 count,
+                gzip: self.gzip,
             });
         }
         Ok(())
@@ -208,6 +297,7 @@ impl TypeWriter {
 
     async fn abort(&mut self) {
         self.batch = Vec::new();
+        self.encoder = None;
         if let Some((upload, _, _)) = self.current.take() {
             let _ = upload.abort().await;
         }
@@ -224,6 +314,10 @@ fn wants(req: &ExportRequest, t: ResourceType) -> bool {
     } else {
         req.types.contains(&t)
     }
+}
+
+fn deflate_err(e: std::io::Error) -> StoreError {
+    StoreError::Other(format!("gzip: {e}"))
 }
 
 fn json_err(e: serde_json::Error) -> StoreError {
@@ -245,9 +339,12 @@ pub struct ShardFiles {
 /// Files live under `<job prefix>/s<NNN>/`, so a retried shard replaces its
 /// own files and never duplicates a line.
 pub struct ShardWriter {
+    /// `organizeOutputBy=Patient`: every patient's resources, in blocks.
+    by_patient: TypeWriter,
     patient: TypeWriter,
     immunization: TypeWriter,
     recommendation: TypeWriter,
+    provenance: TypeWriter,
     deleted: TypeWriter,
     members: TypeWriter,
     write_group: bool,
@@ -257,6 +354,20 @@ impl std::fmt::Debug for ShardWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ShardWriter")
     }
+}
+
+/// The Provenance of an exported Immunization, when the export asks for
+/// Provenance.
+fn immunization_provenance(
+    req: &ExportRequest,
+    imm: &crate::persons::Immunization,
+    data: &MemberData,
+    base: &str,
+) -> Option<fhir::Provenance> {
+    if !req.wants_provenance() {
+        return None;
+    }
+    crate::provenance::immunization_provenance(imm, data.person.updated_at, base)
 }
 
 /// The blob prefix of one shard's files.
@@ -288,6 +399,9 @@ pub struct MemberData {
     /// The forecast, when ImmunizationRecommendation is exported and the
     /// registry holds the birth date it needs.
     pub recommendation: Option<fhir::ImmunizationRecommendation>,
+    /// Where the Patient came from, when Provenance and Patient are
+    /// exported (its charts are read here, in the read phase).
+    pub patient_provenance: Option<fhir::Provenance>,
 }
 
 /// Reads what the export owes for member `m` (no writing).
@@ -356,6 +470,17 @@ pub async fn owed(patients: &Persons, spec: &ExportSpec, m: &Member) -> Result<O
     if !wants(req, ResourceType::Immunization) {
         history.clear();
     }
+    let patient_provenance = if req.wants_provenance() && identifiers.is_some() {
+        let mut sources = Vec::with_capacity(record.sources.len());
+        for sid in &record.sources {
+            if let Some(s) = patients.source(sid).await? {
+                sources.push(s);
+            }
+        }
+        crate::provenance::patient_provenance(&record.person, &sources, &spec.identifier_base)
+    } else {
+        None
+    };
     Ok(Owed::Member {
         member: Box::new(m.clone()),
         data: Some(Box::new(MemberData {
@@ -363,6 +488,7 @@ pub async fn owed(patients: &Persons, spec: &ExportSpec, m: &Member) -> Result<O
             identifiers,
             history,
             recommendation,
+            patient_provenance,
         })),
     })
 }
@@ -372,12 +498,14 @@ impl ShardWriter {
         let prefix = shard_prefix(&spec.prefix, shard);
         let lines = spec.max_lines_per_file;
         ShardWriter {
+            by_patient: TypeWriter::new(BY_PATIENT, &prefix, lines),
             patient: TypeWriter::new("Patient", &prefix, lines),
             immunization: TypeWriter::new("Immunization", &prefix, lines),
             recommendation: TypeWriter::new("ImmunizationRecommendation", &prefix, lines),
+            provenance: TypeWriter::new("Provenance", &prefix, lines),
             deleted: TypeWriter::new("Bundle", &format!("{prefix}/deleted"), lines),
             // One part file whatever its length: it is joined, not served.
-            members: TypeWriter::new("GroupMembers", &prefix, u64::MAX),
+            members: TypeWriter::new("GroupMembers", &prefix, u64::MAX).plain(),
             write_group: wants(&spec.request, ResourceType::Group),
         }
     }
@@ -426,17 +554,40 @@ impl ShardWriter {
         let Some(data) = data else {
             return Ok(());
         };
-        if let Some(theirs) = &data.identifiers {
+        if req.organize_by_patient {
+            return self.by_patient(blobs, spec, &data).await;
+        }
+        let filters = &req.type_filters;
+        if let Some(theirs) = data
+            .identifiers
+            .as_ref()
+            .filter(|_| type_filter::admits_patient(filters, data.person.updated_at))
+        {
             let p = resources::patient(&data.person, theirs, &spec.identifier_base);
             self.patient
                 .resource(blobs, ResourceType::Patient, &p, req)
                 .await?;
+            if let Some(prov) = &data.patient_provenance {
+                self.provenance
+                    .resource(blobs, ResourceType::Provenance, prov, req)
+                    .await?;
+            }
         }
         for imm in &data.history {
             let r = resources::immunization(&data.person.id, imm, &spec.identifier_base);
+            // Matched on the resource as exported, so a filter sees exactly
+            // the codes and dates the client will read.
+            if !type_filter::admits_immunization(filters, &r) {
+                continue;
+            }
             self.immunization
                 .resource(blobs, ResourceType::Immunization, &r, req)
                 .await?;
+            if let Some(prov) = immunization_provenance(req, imm, &data, &spec.identifier_base) {
+                self.provenance
+                    .resource(blobs, ResourceType::Provenance, &prov, req)
+                    .await?;
+            }
         }
         if let Some(r) = &data.recommendation {
             self.recommendation
@@ -446,13 +597,73 @@ impl ShardWriter {
         Ok(())
     }
 
+    /// One member's block (`organizeOutputBy=Patient`): a header naming the
+    /// patient (a Parameters resource whose `header` parameter references
+    /// it), then the Patient, its Immunizations and its forecast, all in
+    /// one file. A member with nothing to export gets no block.
+    async fn by_patient(
+        &mut self,
+        blobs: &dyn BlobStore,
+        spec: &ExportSpec,
+        data: &MemberData,
+    ) -> Result<(), StoreError> {
+        let req = &spec.request;
+        let filters = &req.type_filters;
+        let base = &spec.identifier_base;
+        let patient = data
+            .identifiers
+            .as_ref()
+            .filter(|_| type_filter::admits_patient(filters, data.person.updated_at))
+            .map(|theirs| resources::patient(&data.person, theirs, base));
+        let mut provenances: Vec<fhir::Provenance> = Vec::new();
+        if patient.is_some() {
+            provenances.extend(data.patient_provenance.clone());
+        }
+        let mut immunizations: Vec<fhir::Immunization> = Vec::new();
+        for imm in &data.history {
+            let r = resources::immunization(&data.person.id, imm, base);
+            if type_filter::admits_immunization(filters, &r) {
+                provenances.extend(immunization_provenance(req, imm, data, base));
+                immunizations.push(r);
+            }
+        }
+        if patient.is_none() && immunizations.is_empty() && data.recommendation.is_none() {
+            return Ok(());
+        }
+        let w = &mut self.by_patient;
+        w.begin_block(blobs).await?;
+        let header = json!({"resourceType": "Parameters", "parameter": [{
+            "name": "header",
+            "valueReference": {"reference": format!("Patient/{}", resources::fhir_id(&data.person.id))},
+        }]});
+        w.line(blobs, &encode(&header)?).await?;
+        if let Some(p) = &patient {
+            w.resource(blobs, ResourceType::Patient, p, req).await?;
+        }
+        for r in &immunizations {
+            w.resource(blobs, ResourceType::Immunization, r, req)
+                .await?;
+        }
+        if let Some(r) = &data.recommendation {
+            w.resource(blobs, ResourceType::ImmunizationRecommendation, r, req)
+                .await?;
+        }
+        for p in &provenances {
+            w.resource(blobs, ResourceType::Provenance, p, req).await?;
+        }
+        w.end_block();
+        Ok(())
+    }
+
     /// Completes the shard's files.
     pub async fn finish(mut self) -> Result<ShardFiles, StoreError> {
         let mut out = ShardFiles::default();
         for t in [
+            &mut self.by_patient,
             &mut self.patient,
             &mut self.immunization,
             &mut self.recommendation,
+            &mut self.provenance,
         ] {
             t.finish_file().await?;
             out.output.append(&mut t.done);
@@ -467,9 +678,11 @@ impl ShardWriter {
     /// Discards the files in progress (completed ones go with the prefix).
     pub async fn abort(mut self) {
         for t in [
+            &mut self.by_patient,
             &mut self.patient,
             &mut self.immunization,
             &mut self.recommendation,
+            &mut self.provenance,
             &mut self.deleted,
             &mut self.members,
         ] {
@@ -478,9 +691,8 @@ impl ShardWriter {
     }
 }
 
-/// Writes the job-wide files once every shard is done: the Organization,
-/// the Group (its member array spliced from the shards' parts, streamed),
-/// and the OperationOutcomes of parameters ignored under lenient handling.
+/// Writes the job-wide files once every shard is done: the Organization and
+/// the Group (its member array spliced from the shards' parts, streamed).
 /// Rerunnable: every key is fixed, so a rerun replaces what it wrote.
 pub async fn write_summary(
     blobs: &dyn BlobStore,
@@ -510,7 +722,6 @@ pub async fn write_summary(
         w.finish_file().await?;
         files.output.append(&mut w.done);
     }
-    files.error = write_ignored(blobs, spec).await?;
     Ok(files)
 }
 
@@ -605,11 +816,13 @@ pub async fn write_export(
     output.append(&mut files.output);
     files.output = output;
     files.deleted = written.deleted;
+    files.error = write_ignored(blobs, spec).await?;
     Ok(files)
 }
 /// Parameters ignored under `Prefer: handling=lenient`, as the manifest's
-/// `error` file of OperationOutcomes.
-async fn write_ignored(
+/// `error` file of OperationOutcomes. Known at kick-off, so a job writes it
+/// when it is planned: every (partial) manifest then lists the same errors.
+pub async fn write_ignored(
     blobs: &dyn BlobStore,
     spec: &ExportSpec,
 ) -> Result<Vec<OutputFile>, StoreError> {

@@ -11,12 +11,14 @@ use std::collections::BTreeMap;
 /// the answer of `$immds-forecast` (with its ImmunizationEvaluations) and an
 /// optional Group export type: reading it is what that operation needs
 /// (SMART v2 has no operation scopes; a scope names what is read).
-pub const RESOURCE_TYPES: [&str; 5] = [
+/// Provenance is exported with `includeAssociatedData`.
+pub const RESOURCE_TYPES: [&str; 6] = [
     "Group",
     "Patient",
     "Immunization",
     "Organization",
     "ImmunizationRecommendation",
+    "Provenance",
 ];
 
 /// Read access to one resource type (or all, `*`), as v1 or v2 syntax asked.
