@@ -9,7 +9,7 @@
 //! [`Queries::match_patient`] (the matcher, bands, chart rule, visibility
 //! and disclosure policy of a `$match`) and writes its Bundle
 //! ([`match_bundle`]) named by the client's input id, counting progress on
-//! the job as it goes; a cancel stops it between chunks and deletes its
+//! the job as it goes; a cancel stops it within a second and deletes its
 //! files; files and job expire after `retention`.
 //!
 //! A bulk match is a lookup: it records no query record, so unlike a
@@ -84,7 +84,7 @@ pub struct BulkMatchJob {
     pub count: u32,
     /// Input patients.
     pub patients: u64,
-    /// Input patients matched so far (counted every chunk).
+    /// Input patients matched so far (counted about every second).
     #[serde(default)]
     pub matched: u64,
     pub transaction_time_ms: i64,
@@ -151,9 +151,9 @@ pub const MAX_ATTEMPTS: u32 = 3;
 /// Patients matched at once by default: enough to keep two cores busy
 /// while some matches wait on the store.
 pub const DEFAULT_MATCHERS: usize = 16;
-/// Patients read, matched and written between progress updates and cancel
-/// checks.
-const CHUNK: usize = 500;
+/// How often a running job counts its progress and looks for a cancel: each
+/// count is a durable write, so not every patient.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// How long an expiry index item outlives its job (seconds).
 const EXPIRY_INDEX_GRACE: i64 = 7 * 24 * 3600;
 
@@ -644,61 +644,91 @@ impl BulkMatchJobs {
             system: input_identifier_system(&self.identifier_base),
             matchers: self.matchers.max(1),
         });
-        let mut matched = 0u64;
+        match self.match_all(job, &ctx, &mut lines, &mut out).await {
+            Ok(true) => out.finish().await.map(Some),
+            Ok(false) => {
+                out.abort().await;
+                Ok(None)
+            }
+            Err(e) => {
+                out.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Matches the input lines, up to `matchers` at once with no pause
+    /// between batches (the slowest match never holds the others up), and
+    /// writes each result in input order as soon as those before it are
+    /// written. About every [`PROGRESS_EVERY`] it counts progress on the
+    /// job and looks for a cancel (`Ok(false)`).
+    async fn match_all<R>(
+        &self,
+        job: &BulkMatchJob,
+        ctx: &Arc<MatchContext>,
+        lines: &mut tokio::io::Lines<R>,
+        out: &mut OutputWriter,
+    ) -> Result<bool, StoreError>
+    where
+        R: tokio::io::AsyncBufRead + Unpin,
+    {
+        let mut running = tokio::task::JoinSet::new();
+        // Results that finished before an earlier one, by input position.
+        let mut ready: std::collections::BTreeMap<u64, Vec<u8>> = Default::default();
+        let (mut read, mut written) = (0u64, 0u64);
+        let mut input_done = false;
+        let mut last_progress = std::time::Instant::now();
         loop {
-            let mut chunk = Vec::with_capacity(CHUNK);
-            while chunk.len() < CHUNK {
+            // Keep `matchers` matching; never hold more than a few windows
+            // of results waiting for a slow one.
+            while !input_done
+                && running.len() < ctx.matchers
+                && running.len() + ready.len() < ctx.matchers * 4
+            {
                 match lines.next_line().await {
                     Ok(Some(line)) if line.trim().is_empty() => {}
-                    Ok(Some(line)) => chunk.push(line),
-                    Ok(None) => break,
-                    Err(e) => {
-                        out.abort().await;
-                        return Err(StoreError::Other(format!("bulk match input: {e}")));
+                    Ok(Some(line)) => {
+                        let ctx = ctx.clone();
+                        let at = read;
+                        read += 1;
+                        running.spawn(async move { (at, match_line(&ctx, &line).await) });
                     }
+                    Ok(None) => input_done = true,
+                    Err(e) => return Err(StoreError::Other(format!("bulk match input: {e}"))),
                 }
             }
-            if chunk.is_empty() {
+            let Some(done) = running.join_next().await else {
                 break;
-            }
-            let n = chunk.len() as u64;
-            let results = match match_chunk(&ctx, chunk).await {
-                Ok(r) => r,
-                Err(e) => {
-                    out.abort().await;
-                    return Err(e);
-                }
             };
-            for line in results {
-                if let Err(e) = out.write(&line).await {
-                    out.abort().await;
-                    return Err(e);
-                }
+            let (at, line) =
+                done.map_err(|e| StoreError::Other(format!("bulk match task: {e}")))?;
+            ready.insert(at, line?);
+            while let Some(line) = ready.remove(&written) {
+                out.write(&line).await?;
+                written += 1;
             }
-            matched += n;
-            // Between chunks: progress, and a cancelled job stops early.
-            let counted = self
-                .update(&job.id, |j| {
-                    if j.status != BulkMatchStatus::Running {
-                        return false;
-                    }
-                    j.matched = matched;
-                    true
-                })
-                .await;
-            match counted {
-                Ok(Some(j)) if j.status == BulkMatchStatus::Running => {}
-                Ok(_) => {
-                    out.abort().await;
-                    return Ok(None);
-                }
-                Err(e) => {
-                    out.abort().await;
-                    return Err(e);
+            if last_progress.elapsed() >= PROGRESS_EVERY {
+                last_progress = std::time::Instant::now();
+                let counted = self
+                    .update(&job.id, |j| {
+                        if j.status != BulkMatchStatus::Running {
+                            return false;
+                        }
+                        j.matched = written;
+                        true
+                    })
+                    .await?;
+                if !counted.is_some_and(|j| j.status == BulkMatchStatus::Running) {
+                    running.abort_all();
+                    return Ok(false);
                 }
             }
         }
-        out.finish().await.map(Some)
+        // A last look: a job cancelled since the last count is not completed.
+        Ok(self
+            .get(&job.id)
+            .await?
+            .is_some_and(|j| j.status == BulkMatchStatus::Running))
     }
 
     /// Deletes the files of jobs expired by `now` (epoch seconds), at most
@@ -741,32 +771,6 @@ struct MatchContext {
     identifier_base: String,
     system: String,
     matchers: usize,
-}
-
-/// The result lines of a chunk of input lines, in input order, up to
-/// `matchers` patients matched at once (each match is a few store reads).
-async fn match_chunk(
-    ctx: &Arc<MatchContext>,
-    chunk: Vec<String>,
-) -> Result<Vec<Vec<u8>>, StoreError> {
-    let mut out: Vec<Option<Vec<u8>>> = std::iter::repeat_with(|| None).take(chunk.len()).collect();
-    let mut running = tokio::task::JoinSet::new();
-    let mut next = chunk.into_iter().enumerate();
-    loop {
-        while running.len() < ctx.matchers {
-            let Some((at, line)) = next.next() else { break };
-            let ctx = ctx.clone();
-            running.spawn(async move { (at, match_line(&ctx, &line).await) });
-        }
-        let Some(done) = running.join_next().await else {
-            break;
-        };
-        let (at, line) = done.map_err(|e| StoreError::Other(format!("bulk match task: {e}")))?;
-        if let Some(slot) = out.get_mut(at) {
-            *slot = Some(line?);
-        }
-    }
-    Ok(out.into_iter().flatten().collect())
 }
 
 /// One input line's result Bundle as an NDJSON line (with its newline).
