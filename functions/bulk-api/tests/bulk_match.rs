@@ -402,6 +402,13 @@ async fn a_bulk_match_answers_each_input_by_its_id_in_ndjson_bundles() {
                 b["identifier"]["system"], "urn:iisbulk:id/bulk-match-input",
                 "{b}"
             );
+            assert!(
+                b["link"][0]["url"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("/Patient/$bulk-match"),
+                "{b}"
+            );
             b["identifier"]["value"].as_str().unwrap().to_owned()
         })
         .collect();

@@ -802,6 +802,12 @@ async fn match_line(ctx: &MatchContext, line: &str) -> Result<Vec<u8>, StoreErro
         value: Some(input.id),
         ..fhir::Identifier::default()
     });
+    // The answer of this operation, not of a single $match.
+    for link in &mut bundle.link {
+        if link.relation == "self" {
+            link.url = format!("{}/Patient/$bulk-match", ctx.fhir_base);
+        }
+    }
     let mut bytes = serde_json::to_vec(&bundle)
         .map_err(|e| StoreError::Other(format!("bulk match result: {e}")))?;
     bytes.push(b'\n');
