@@ -35,10 +35,6 @@ use store::embedded::EmbeddedStore;
 use store::{ChangeFeed, ItemStore, Trim};
 use synthetic_population::Population;
 
-// The registry benches' helpers (process CPU time).
-#[path = "../../../shared/registry/benches/common/mod.rs"]
-mod common;
-
 // As in `iisbulk serve` (functions/local/src/main.rs).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -436,7 +432,7 @@ async fn ask(
         .send()
         .await;
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let cpu_before = common::process_cpu();
+    let cpu_before = synthetic_population::bench::process_cpu();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
@@ -467,7 +463,9 @@ async fn ask(
         results.extend(t.await.unwrap());
     }
     let wall = started.elapsed();
-    let cpu = common::process_cpu().zip(cpu_before).map(|(a, b)| a - b);
+    let cpu = synthetic_population::bench::process_cpu()
+        .zip(cpu_before)
+        .map(|(a, b)| a - b);
     let mut latencies: Vec<Duration> = results.iter().map(|r| r.0).collect();
     latencies.sort();
     let mut profiles = std::collections::BTreeMap::new();

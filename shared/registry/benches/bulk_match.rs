@@ -42,12 +42,10 @@ use store::{Condition, DirBlobStore, Item, ItemStore, Key, Write};
 use synthetic_population::Population;
 use tokio::task::JoinSet;
 
-mod common;
-
 // As in the binaries that run it (iisbulk).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use common::{env_count, machine, peak_rss_mib, process_cpu};
+use synthetic_population::bench::{env_count, machine, peak_rss_mib, process_cpu};
 
 /// The matching benches' seeds: the same people.
 const POPULATION_SEED: u64 = 20_251_031;

@@ -35,12 +35,10 @@ use store::{
 };
 use tokio::task::JoinSet;
 
-mod common;
-
 // As in the binaries that export (iisbulk, export-worker).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use common::{env_count, machine, peak_rss_mib, process_cpu, reset_peak_rss};
+use synthetic_population::bench::{env_count, machine, peak_rss_mib, process_cpu, reset_peak_rss};
 
 const WRITES_PER_TRANSACTION: usize = 100;
 const IN_FLIGHT: usize = 16;

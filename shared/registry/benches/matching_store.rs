@@ -32,8 +32,7 @@ use store::{Condition, Item, ItemStore, Key, Write};
 use synthetic_population::{Accuracy, Population, Query};
 use tokio::task::JoinSet;
 
-mod common;
-use common::{env_count, machine, process_cpu};
+use synthetic_population::bench::{env_count, machine, process_cpu};
 
 /// The in-memory bench's seeds: the same people and queries.
 const POPULATION_SEED: u64 = 20_251_031;

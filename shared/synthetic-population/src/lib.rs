@@ -22,6 +22,8 @@
 //! household, the hardest kind); it carries the true person so a benchmark
 //! can report accuracy ([`Accuracy`]) alongside speed.
 
+pub mod bench;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::OnceLock;
