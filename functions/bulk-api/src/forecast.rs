@@ -16,7 +16,7 @@ use registry::immds::{self, ForecastRequest, Problem, Supplied};
 use crate::audited::{Audit, Peer};
 use crate::caller::{caller, Need};
 use crate::read::member_person;
-use crate::response::{body_of, failure, json_body, problem, resource, unavailable};
+use crate::response::{body_of, failure, json_parameters, problem, resource, unavailable};
 use crate::BulkDeps;
 
 /// What the operation needs of the token: reading its answer's type.
@@ -54,19 +54,9 @@ async fn forecast(
         Ok(au) => au,
         Err(r) => return r,
     };
-    if !json_body(headers) {
-        return failure(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "not-supported",
-            "the body must be a Parameters resource as application/fhir+json",
-        );
-    }
-    let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return failure(
-            StatusCode::BAD_REQUEST,
-            "invalid",
-            "the body is not JSON: a Parameters resource is expected",
-        );
+    let json = match json_parameters(headers, body, "a Parameters resource is expected") {
+        Ok(j) => j,
+        Err(r) => return *r,
     };
     let Some(today) = today() else {
         return failure(

@@ -18,7 +18,7 @@ use registry::fhir_match::{match_bundle, parse_match_request};
 
 use crate::audited::{Audit, Peer};
 use crate::caller::{caller, Need};
-use crate::response::{body_of, failure, json_body, problem, resource, unavailable};
+use crate::response::{body_of, failure, json_parameters, problem, resource, unavailable};
 use crate::BulkDeps;
 
 pub async fn patient_match(
@@ -53,19 +53,13 @@ async fn answer(
             "Patient/$match is not served by this deployment",
         );
     };
-    if !json_body(headers) {
-        return failure(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "not-supported",
-            "the body must be a Parameters resource as application/fhir+json",
-        );
-    }
-    let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return failure(
-            StatusCode::BAD_REQUEST,
-            "invalid",
-            "the body is not JSON: a Parameters resource with the Patient to match is expected",
-        );
+    let json = match json_parameters(
+        headers,
+        body,
+        "a Parameters resource with the Patient to match is expected",
+    ) {
+        Ok(j) => j,
+        Err(r) => return *r,
     };
     let request = match parse_match_request(&json, &deps.policy.identifier_base) {
         Ok(r) => r,

@@ -23,7 +23,7 @@ use registry::AuthorizedUser;
 
 use crate::audited::{Audit, Peer};
 use crate::caller::{caller, Need};
-use crate::response::{body_of, done, failure, json_body, not_found, problem, unavailable};
+use crate::response::{body_of, done, failure, json_parameters, not_found, problem, unavailable};
 use crate::BulkDeps;
 
 pub async fn member_add(
@@ -103,22 +103,10 @@ async fn apply(
     if au.group.as_deref() != Some(group) {
         return not_found(&format!("Group/{group}"));
     }
-    if !json_body(headers) {
-        return failure(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "not-supported",
-            "the body must be a Parameters resource as application/fhir+json",
-        );
-    }
-    let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return failure(
-            StatusCode::BAD_REQUEST,
-            "invalid",
-            format!(
-                "the body is not JSON: a Parameters resource is expected by {}",
-                operation.name()
-            ),
-        );
+    let expected = format!("a Parameters resource is expected by {}", operation.name());
+    let json = match json_parameters(headers, body, &expected) {
+        Ok(j) => j,
+        Err(r) => return *r,
     };
     let request = match parse_member_request(&json, operation, &deps.policy.identifier_base) {
         Ok(r) => r,

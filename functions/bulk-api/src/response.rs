@@ -114,3 +114,26 @@ pub fn body_of(
         })
     })
 }
+
+/// A FHIR operation's body as JSON: 415 unless it is declared FHIR JSON,
+/// 400 when it does not parse (`expected` says what should have come).
+pub fn json_parameters(
+    headers: &HeaderMap,
+    body: &[u8],
+    expected: &str,
+) -> Result<serde_json::Value, Box<Response>> {
+    if !json_body(headers) {
+        return Err(Box::new(failure(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "not-supported",
+            "the body must be a Parameters resource as application/fhir+json",
+        )));
+    }
+    serde_json::from_slice(body).map_err(|_| {
+        Box::new(failure(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            format!("the body is not JSON: {expected}"),
+        ))
+    })
+}
