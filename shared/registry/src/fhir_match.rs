@@ -410,6 +410,25 @@ pub(crate) fn authority_of(system: &str, identifier_base: &str) -> String {
     system.to_owned()
 }
 
+/// A FHIR Identifier as v2 carries one in PID-3: the value, the assigning
+/// authority this IIS would have exported the system from, and the type
+/// (a clinic's identifier sent without a type is its chart number, MR, as
+/// the IIS keeps charts from VXUs). `None` without a value.
+pub(crate) fn v2_identifier(id: &Value, identifier_base: &str) -> Option<Identifier> {
+    let value = text(id.get("value"))?;
+    let system = text(id.get("system"));
+    let type_code = id
+        .get("type")
+        .and_then(|t| t.get("coding"))
+        .and_then(Value::as_array)
+        .and_then(|c| c.iter().find_map(|c| text(c.get("code"))));
+    Some(Identifier {
+        id: value,
+        authority: system.map(|s| authority_of(&s, identifier_base)),
+        type_code: Some(type_code.unwrap_or_else(|| "MR".into())),
+    })
+}
+
 /// Reads the Patient: name, birth date, sex, identifiers, phone, address,
 /// mother's maiden name and multiple birth. A birth date and a family name
 /// are required, as a Z34 requires them (QPD-4, QPD-6).
@@ -473,29 +492,17 @@ fn patient_record(
     }
     let mut identifiers = Vec::new();
     for (n, id) in array(p, "identifier")?.iter().enumerate() {
-        let Some(value) = text(id.get("value")) else {
+        let Some(id) = v2_identifier(id, identifier_base) else {
             return Err(bad(
                 &format!("Patient.identifier[{n}]"),
                 "an identifier without a value cannot be matched",
             ));
         };
-        let system = text(id.get("system")).unwrap_or_default();
-        let type_code = id
-            .get("type")
-            .and_then(|t| t.get("coding"))
-            .and_then(Value::as_array)
-            .and_then(|c| c.iter().find_map(|c| text(c.get("code"))));
-        if system == US_SSN || type_code.as_deref() == Some("SS") {
-            record.ssn.get_or_insert(value);
+        if id.authority.as_deref() == Some(US_SSN) || id.type_code.as_deref() == Some("SS") {
+            record.ssn.get_or_insert(id.id);
             continue;
         }
-        identifiers.push(Identifier {
-            id: value,
-            authority: (!system.is_empty()).then(|| authority_of(&system, identifier_base)),
-            // A clinic's identifier sent without a type is its chart number,
-            // as the IIS keeps charts (MR) from VXUs.
-            type_code: Some(type_code.unwrap_or_else(|| "MR".into())),
-        });
+        identifiers.push(id);
     }
     crate::persons::source::add_identifiers(&mut record, &identifiers);
     record.phone = array(p, "telecom")?

@@ -150,30 +150,9 @@ pub fn parse_member_request(
                         "memberId must be a valueIdentifier (your chart number for the patient)",
                     )
                 })?;
-                let value = id
-                    .get("value")
-                    .and_then(Value::as_str)
-                    .map(str::trim)
-                    .filter(|v| !v.is_empty())
+                let identifier = crate::fhir_match::v2_identifier(id, identifier_base)
                     .ok_or_else(|| bad(name, "memberId has no value"))?;
-                let authority = id
-                    .get("system")
-                    .and_then(Value::as_str)
-                    .map(|s| crate::fhir_match::authority_of(s, identifier_base));
-                let type_code = id
-                    .get("type")
-                    .and_then(|t| t.get("coding"))
-                    .and_then(Value::as_array)
-                    .and_then(|c| c.iter().find_map(|c| c.get("code")?.as_str()))
-                    .unwrap_or("MR");
-                named.push((
-                    name,
-                    NamedPatient::MemberId(Identifier {
-                        id: value.to_owned(),
-                        authority,
-                        type_code: Some(type_code.to_owned()),
-                    }),
-                ));
+                named.push((name, NamedPatient::MemberId(identifier)));
             }
             "patient" => {
                 let Some(r) = p.get("resource").and_then(Value::as_object) else {

@@ -261,14 +261,7 @@ impl Queries {
         } else {
             let mut persons: Vec<Person> = Vec::new();
             let mut seen = BTreeSet::new();
-            // A candidate whose first name differs from the one asked for is
-            // a sibling or twin sharing the household: another child, never
-            // offered as a candidate for this one.
-            let named = found.outcome.candidates.iter().filter(|(_, d)| {
-                !d.explanation.fields.iter().any(|e| {
-                    e.field == matching::Field::Given && e.level == matching::Level::Different
-                })
-            });
+            let named = same_child_candidates(&found);
             for (pid, _) in named {
                 if let Some(person) = self.visible_person(au, pid).await? {
                     if seen.insert(person.id.clone()) {
@@ -498,11 +491,7 @@ impl Queries {
                 });
             }
         } else {
-            let named = found.outcome.candidates.iter().filter(|(_, d)| {
-                !d.explanation.fields.iter().any(|e| {
-                    e.field == matching::Field::Given && e.level == matching::Level::Different
-                })
-            });
+            let named = same_child_candidates(&found);
             let mut seen = BTreeSet::new();
             let mut possible = Vec::new();
             for (pid, d) in named {
@@ -587,6 +576,20 @@ impl Queries {
         };
         Ok(self.matching.source(&sid).await?.map(|s| s.person))
     }
+}
+
+/// The possible candidates a query may be answered with. A candidate whose
+/// first name differs from the one asked for is a sibling or twin sharing
+/// the household: another child, never offered as a candidate for this one.
+fn same_child_candidates(
+    found: &crate::patients::Found,
+) -> impl Iterator<Item = &(String, matching::Decision)> {
+    found.outcome.candidates.iter().filter(|(_, d)| {
+        !d.explanation
+            .fields
+            .iter()
+            .any(|e| e.field == matching::Field::Given && e.level == matching::Level::Different)
+    })
 }
 
 /// The query record and, per person it was about, the latest "queried by
