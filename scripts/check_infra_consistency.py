@@ -12,7 +12,10 @@ functions  every functions/* crate except `local` (the all-in-one CLI) has
 env        every environment variable the function's code can read is set in
            its Environment (Globals included), and every variable set there
            is one the code reads. Exempt, each for a stated reason: the
-           variables Lambda itself sets, and NOT_DEPLOYED below.
+           variables Lambda itself sets, PLATFORM_NOT_DEPLOYED below, and
+           those shared/settings's table marks `not_deployed`.
+settings   every IISBULK_* variable a function reads is listed in
+           shared/settings's SETTINGS table, and every listed one is read.
 iam        every action in the function's role is one its code can call, or
            one the platform needs for what the template wires to it (logs,
            stream reading, the on-failure queue, KMS for encrypted
@@ -63,23 +66,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # ---------------------------------------------------------------- policy
-# Variables a function may read that the template deliberately leaves unset.
-NOT_DEPLOYED = {
-    "IISBULK_DYNAMODB_ENDPOINT": "points the DynamoDB client at moto/DynamoDB Local in tests; never set in AWS",
-    "IISBULK_S3_ENDPOINT": "points the S3 client at moto in tests; never set in AWS",
-    "IISBULK_MATCHING_CONFIG": "a file path; the deployment package holds only `bootstrap`, so the built-in "
-    "matching configuration (shared/matching/config) is what runs",
+# Variables a function may read that the template deliberately leaves unset,
+# beside the IISBULK_* ones shared/settings marks `not_deployed` (read by
+# load_settings).
+PLATFORM_NOT_DEPLOYED = {
     "AWS_ACCESS_KEY_ID": "set by the Lambda runtime (the role's credentials)",
 }
+SETTINGS_RS = "shared/settings/src/lib.rs"
 # Actions the name-based reach below attributes to a function that its code
 # provably never performs, each with the reason. Kept tiny and explicit.
-NEVER_CALLED = {
-    "bulk-api": {
-        "s3:PutObject": "bulk-api holds the S3 blob store wrapped in store::NoUploads (uploads refused at "
-        "run time); the S3 upload methods are reached only through the trait impl",
-        "s3:AbortMultipartUpload": "as s3:PutObject: no upload is ever started, so none is aborted",
-    },
-}
+NEVER_CALLED: dict[str, dict[str, str]] = {}
 # Set by Lambda for every function; never in a template.
 LAMBDA_PROVIDED = re.compile(r"^(AWS_REGION|AWS_DEFAULT_REGION|AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|"
                              r"AWS_SESSION_TOKEN|AWS_LAMBDA_\w+|AWS_EXECUTION_ENV|_HANDLER|_X_AMZN_TRACE_ID|"
@@ -133,9 +129,10 @@ LOG_WRITE = ["logs:CreateLogStream", "logs:PutLogEvents"]
 # The records each stream consumer acts on, mirrored from the Rust decisions:
 #   matcher       registry::patients::events::accepted_message_key
 #   membership    registry::membership::events::membership_event
-#   export-worker registry::export::job_created, registry::export::shard_created
-#                 (the same cases are asserted against those functions in
-#                 shared/registry/src/export/jobs.rs's tests)
+#   export-worker registry::export::job_created, registry::export::shard_created,
+#                 registry::bulk_match::job_created (the same cases are
+#                 asserted against export_worker::work in
+#                 functions/export-worker/src/lib.rs's tests)
 # (eventName, pk, sk, acted on?)
 STREAM_CASES = {
     "matcher": [
@@ -171,6 +168,12 @@ STREAM_CASES = {
         ("INSERT", "AUJOBS#au", "j1", False),
         ("REMOVE", "JOB#j1", "JOB", False),
         ("INSERT", "IN#m1", "HEAD", False),
+        ("INSERT", "BMJOB#b1", "BMJOB", True),
+        ("MODIFY", "BMJOB#b1", "BMJOB", False),
+        ("REMOVE", "BMJOB#b1", "BMJOB", False),
+        ("INSERT", "BMSLOT#au", "0", False),
+        ("INSERT", "BMQUEUE", "0000000000001#b1", False),
+        ("INSERT", "BMEXP", "000000000001#b1", False),
     ],
 }
 # functions/local: the `iisbulk` CLI, not a Lambda.
@@ -696,6 +699,36 @@ def pattern_matches(pattern, event) -> bool:
     return True
 
 
+# -------------------------------------------------------------- settings
+_SETTING = re.compile(r"Setting \{(.*?)\n    \},", re.S)
+_CONST = re.compile(r'pub const (\w+): &str = "([^"]*)";')
+_PIECES = re.compile(r'"((?:[^"\\]|\\.)*)"', re.S)
+
+
+def load_settings(root: Path) -> dict[str, str | None]:
+    """shared/settings's SETTINGS table: each variable's name and, for one
+    the stack never sets, the reason (None: deployed)."""
+    path = root / SETTINGS_RS
+    if not path.exists():
+        return {}
+    src = path.read_text()
+    consts = dict(_CONST.findall(src))
+    table_at = src.find("pub const SETTINGS")
+    out: dict[str, str | None] = {}
+    for block in _SETTING.findall(src[table_at:]):
+        m = re.search(r"name: (\w+),", block)
+        if not m:
+            continue
+        name = consts.get(m.group(1), m.group(1))
+        nd = block[block.find("not_deployed:"):]
+        reason = None
+        if nd.startswith("not_deployed: Some("):
+            text = "".join(_PIECES.findall(nd))
+            reason = re.sub(r"\\\n\s*", "", text)
+        out[name] = reason
+    return out
+
+
 # ----------------------------------------------------------------- check
 def check(root: Path, template_path: Path, template: dict | None = None) -> list[str]:
     """Findings for the template at template_path (or `template`, read as if
@@ -706,6 +739,10 @@ def check(root: Path, template_path: Path, template: dict | None = None) -> list
     res = t.get("Resources", {})
     globals_env = t.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     crates = load_workspace(root)
+    settings = load_settings(root)
+    not_deployed = dict(PLATFORM_NOT_DEPLOYED)
+    not_deployed.update({k: v for k, v in settings.items() if v is not None})
+    read_anywhere: set[str] = set()
     fn_crates = {}
     for d in sorted((root / "functions").iterdir()):
         if (d / "Cargo.toml").exists() and d.name not in EXCLUDED_CRATES:
@@ -777,15 +814,18 @@ def check(root: Path, template_path: Path, template: dict | None = None) -> list
         # ---- env
         env = dict(globals_env)
         env.update(props.get("Environment", {}).get("Variables", {}))
+        read_anywhere |= facts.env
         for var in sorted(facts.env):
-            if var in env or LAMBDA_PROVIDED.match(var) or var in NOT_DEPLOYED:
+            if var.startswith("IISBULK_") and var not in settings:
+                add(f"settings: {lid} ({crate_dir}) reads {var}, which {SETTINGS_RS}'s SETTINGS does not list")
+            if var in env or LAMBDA_PROVIDED.match(var) or var in not_deployed:
                 continue
             add(f"env: {lid} ({crate_dir}) reads {var}, which its Environment does not set")
         for var in sorted(env):
             if var not in facts.env:
                 add(f"env: {lid} ({crate_dir}) sets {var}, which its code never reads")
-            if var in NOT_DEPLOYED:
-                add(f"env: {lid} ({crate_dir}) sets {var}: {NOT_DEPLOYED[var]}")
+            if var in not_deployed:
+                add(f"env: {lid} ({crate_dir}) sets {var}: {not_deployed[var]}")
 
         # ---- iam
         stream_events = [e for e in props.get("Events", {}).values() if e.get("Type") == "DynamoDB"]
@@ -907,6 +947,9 @@ def check(root: Path, template_path: Path, template: dict | None = None) -> list
         if fn not in res or res[fn].get("Type") != "AWS::Serverless::Function":
             for m, p, k in rs:
                 add(f"routes: {k} ({m} {p}) targets no function of this template")
+
+    for var in sorted(set(settings) - read_anywhere):
+        add(f"settings: {SETTINGS_RS}'s SETTINGS lists {var}, which no function reads")
 
     findings.extend(check_table(root, res.get(table_lid, {}) if table_lid else {}))
     findings.extend(check_policy(root, t))

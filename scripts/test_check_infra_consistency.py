@@ -194,6 +194,24 @@ def code_crate_added(root: Path):
     (d / "src/main.rs").write_text("fn main() {}\n")
 
 
+def code_setting_unlisted(root: Path):
+    p = root / "functions/membership/src/lib.rs"
+    s = p.read_text()
+    s2 = s.replace("let table =", 'let _extra = std::env::var("IISBULK_UNLISTED");\n    let table =', 1)
+    assert s2 != s, "membership deps_from_env changed: update this test"
+    p.write_text(s2)
+
+
+def code_setting_deployed(root: Path):
+    p = root / "shared/settings/src/lib.rs"
+    s = p.read_text()
+    i = s.index("name: MATCHING_CONFIG,")
+    j = s.index("not_deployed: Some(", i)
+    k = s.index("),\n    },", j)
+    s2 = s[:j] + "not_deployed: None" + s[k + 1:]
+    p.write_text(s2)
+
+
 def samconfig_bad_value(root: Path):
     p = root / "infra/samconfig.toml"
     s = p.read_text()
@@ -209,6 +227,10 @@ CODE_CASES = [
     ("an environment variable read in code only", code_env_added, "MatcherFunction (matcher) reads IISBULK_NEW_SETTING"),
     ("an SDK call added to an adapter only", code_sdk_call_added, "MatcherFunction's code can call dynamodb:Scan, which MatcherRole does not grant"),
     ("a function crate added without a template function", code_crate_added, "crate functions/newfn has no function in the template"),
+    ("a variable read in code but not in the settings table", code_setting_unlisted,
+     "MembershipFunction (membership) reads IISBULK_UNLISTED, which shared/settings/src/lib.rs's SETTINGS does not list"),
+    ("a variable the table no longer exempts from deployment", code_setting_deployed,
+     "MatcherFunction (matcher) reads IISBULK_MATCHING_CONFIG, which its Environment does not set"),
 ]
 
 

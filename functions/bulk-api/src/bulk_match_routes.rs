@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use registry::audit::clean;
 use registry::bulk_match::{output_key, BulkMatchError, BulkMatchJob, BulkMatchStatus};
 use registry::fhir_match::parse_bulk_match_request;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::audited::{Audit, Peer};
 use crate::caller::{caller, Need};
@@ -278,21 +278,44 @@ async fn poll(deps: &BulkDeps, id: &str, headers: &HeaderMap, audit: &mut Audit<
         );
     }
     let base = deps.fhir_base();
+    // Where the blob store mints short-lived URLs (S3, whose files Lambda's
+    // 6 MB response could not carry), each poll mints fresh ones and the
+    // files need no token; otherwise the API serves them.
+    let presigned = match deps.bulk_match.as_ref().and_then(|j| j.presign_for) {
+        Some(ttl) => match presign_all(deps, &job, ttl).await {
+            Ok(urls) => urls,
+            Err(e) => return unavailable(e),
+        },
+        None => None,
+    };
+    let output: Vec<Value> = job
+        .files
+        .iter()
+        .enumerate()
+        .map(|(n, f)| {
+            let url = match presigned.as_ref().and_then(|urls| urls.get(n)) {
+                Some(u) => u.clone(),
+                None => format!("{base}/bulkmatch-files/{}/{}", job.id, f.name),
+            };
+            json!({"type": "Bundle", "url": url, "count": f.count})
+        })
+        .collect();
     let manifest = json!({
         "transactionTime": registry::resources::instant(job.transaction_time_ms),
         "request": job.request_url,
-        "requiresAccessToken": true,
-        "output": job.files.iter().map(|f| json!({
-            "type": "Bundle",
-            "url": format!("{base}/bulkmatch-files/{}/{}", job.id, f.name),
-            "count": f.count,
-        })).collect::<Vec<_>>(),
+        "requiresAccessToken": presigned.is_none(),
+        "output": output,
         "error": [],
     });
     audit.detail(format!(
-        "manifest: {} output files, {} patients",
+        "manifest: {} output files, {} patients; {}",
         job.files.len(),
-        job.patients
+        job.patients,
+        if presigned.is_some() {
+            "presigned URLs"
+        } else {
+            "served with the token"
+        }
     ));
     let body = serde_json::to_vec(&manifest).unwrap_or_default();
     let mut r = (
@@ -308,6 +331,30 @@ async fn poll(deps: &BulkDeps, id: &str, headers: &HeaderMap, audit: &mut Audit<
         r.headers_mut().insert(header::EXPIRES, v);
     }
     r
+}
+
+/// Presigned URLs of the job's files, in manifest order; `None` if the blob
+/// store cannot mint them.
+async fn presign_all(
+    deps: &BulkDeps,
+    job: &BulkMatchJob,
+    ttl: Duration,
+) -> Result<Option<Vec<String>>, store::StoreError> {
+    let Some(jobs) = &deps.bulk_match else {
+        return Ok(None);
+    };
+    let mut urls = Vec::with_capacity(job.files.len());
+    for f in &job.files {
+        match jobs
+            .blobs()
+            .presigned_get(&output_key(&job.id, &f.name), ttl)
+            .await?
+        {
+            Some(url) => urls.push(url),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(urls))
 }
 
 /// `DELETE` of a job (running or done), audited as

@@ -184,77 +184,67 @@ pub fn router(deps: Arc<BulkDeps>) -> Router {
 
 /// How long a presigned file URL in a manifest works.
 #[cfg(feature = "lambda")]
-pub const PRESIGNED_URL_LIFETIME: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+pub const PRESIGNED_URL_LIFETIME: std::time::Duration = settings::PRESIGNED_URL_LIFETIME;
 
-/// The Lambda's dependencies from its environment, as `main.rs` builds them
-/// once per container (and the cloud end-to-end test builds them against
-/// moto): `IISBULK_TABLE` (required), `IISBULK_PUBLIC_URL` (required: the
-/// public base URL; the token endpoint, and the only `aud` accepted in client
-/// assertions, is `<it>/auth/token`), `IISBULK_BUCKET` (required) and
-/// `IISBULK_EXPORT_PREFIX` (the export files' bucket and key prefix),
-/// `IISBULK_EXPORT_RETENTION_HOURS` (default 24), `IISBULK_JURISDICTION_POLICY`
-/// (membership policy TOML text), `IISBULK_MATCHING_CONFIG` (matching TOML
-/// for `Patient/$match`; the shipped one otherwise), `IISBULK_CDSI_DATA` (a CDSi supporting-data
-/// release folder for `$immds-forecast` and exported forecasts; empty or
-/// unset: the built-in release), `IISBULK_TOKEN_BURST` and
+/// The largest `Patient/$bulk-match` body on Lambda: a synchronous
+/// invocation carries at most 6 MB, and API Gateway passes an
+/// `application/fhir+json` body base64-encoded (4/3 of its size), so about
+/// 4.5 MB of body fits; a larger one never reaches the function.
+#[cfg(feature = "lambda")]
+pub const LAMBDA_BULK_MATCH_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// The Lambda's dependencies from its environment (every variable read by
+/// [`settings`]), as `main.rs` builds them once per container (and the
+/// cloud end-to-end test builds them against moto): `IISBULK_TABLE`
+/// (required), `IISBULK_PUBLIC_URL` (required: the public base URL; the
+/// token endpoint, and the only `aud` accepted in client assertions, is
+/// `<it>/auth/token`), `IISBULK_BUCKET` (required) and
+/// `IISBULK_EXPORT_PREFIX` (the bucket and key prefix of export and bulk
+/// match files), `IISBULK_EXPORT_RETENTION_HOURS` (default 24; bulk match
+/// files too), `IISBULK_JURISDICTION_POLICY` (membership policy TOML text),
+/// `IISBULK_MATCHING_CONFIG` (matching TOML for `Patient/$match` and bulk
+/// match; the shipped one otherwise), `IISBULK_CDSI_DATA` (a CDSi
+/// supporting-data release folder for `$immds-forecast`; empty or unset:
+/// the built-in release), `IISBULK_TOKEN_BURST` and
 /// `IISBULK_TOKEN_RATE_PER_SECOND` ([`token_rate_limit_from_env`]), and for
-/// tests `IISBULK_DYNAMODB_ENDPOINT` /
-/// `IISBULK_S3_ENDPOINT`.
+/// tests `IISBULK_DYNAMODB_ENDPOINT` / `IISBULK_S3_ENDPOINT`.
+///
+/// `Patient/$bulk-match` kick-offs are queued here and run by the export
+/// worker function (a new job item on the table's stream), which builds the
+/// same [`registry::bulk_match::BulkMatchJobs`] with
+/// [`settings::bulk_match_jobs`].
 #[cfg(feature = "lambda")]
 pub async fn deps_from_env() -> Result<BulkDeps, lambda_http::Error> {
-    let table =
-        std::env::var("IISBULK_TABLE").map_err(|_| "IISBULK_TABLE must name the DynamoDB table")?;
-    let public_url = std::env::var("IISBULK_PUBLIC_URL")
-        .map_err(|_| "IISBULK_PUBLIC_URL must be the API's public base URL (https://…)")?;
-    if !public_url.starts_with("https://") {
-        return Err(format!("IISBULK_PUBLIC_URL {public_url:?} must be an https:// URL").into());
-    }
-    let policy = Arc::new(JurisdictionPolicy::from_env()?);
+    let table = settings::dynamodb_table()?;
+    let public_url = settings::https_public_url()?;
+    let policy = Arc::new(settings::jurisdiction_policy()?);
     let store: Arc<dyn store::ItemStore> = Arc::new(store_dynamodb::DynamoStore::new(
         store_dynamodb::client_from_env().await,
         table,
     ));
     // Reads persons and histories; never matches.
-    let patients = Persons::new(store);
+    let patients = Persons::new(store.clone());
+    let s3: Arc<dyn store::BlobStore> = Arc::new(blob_s3::S3BlobStore::from_env().await?);
     // The API reads, deletes and presigns export files; only the export
     // worker writes them.
-    let blobs: Arc<dyn store::BlobStore> = Arc::new(store::NoUploads(Arc::new(
-        blob_s3::S3BlobStore::from_env().await?,
-    )));
-    let cdsi_data = pinned_cdsi_data()?;
+    let export_blobs: Arc<dyn store::BlobStore> = Arc::new(store::NoUploads(s3.clone()));
+    let cdsi_data = settings::pinned_cdsi_release()?;
+    let retention = settings::export_retention_seconds()?;
     let mut jobs =
-        registry::export::ExportJobs::new(patients.clone(), blobs, &policy.identifier_base);
+        registry::export::ExportJobs::new(patients.clone(), export_blobs, &policy.identifier_base);
     jobs.cdsi_data = cdsi_data.clone();
-    jobs.retention = registry::export::retention_from_env()?;
+    jobs.retention = retention;
     // Files are fetched from S3 with URLs minted at each status poll.
     jobs.presign_for = Some(PRESIGNED_URL_LIFETIME);
-    // `Patient/$match` and members named by demographics use the same
-    // matching configuration as the matcher function and history queries.
-    let config = match std::env::var("IISBULK_MATCHING_CONFIG") {
-        Ok(path) => {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("IISBULK_MATCHING_CONFIG {path}: {e}"))?;
-            matching::Config::parse(&text)
-                .map_err(|e| format!("IISBULK_MATCHING_CONFIG {path}: {e}"))?
-        }
-        Err(_) => matching::Config::built_in(),
-    };
-    let matcher = registry::patients::PatientMatching::new(
-        patients.store_arc(),
-        Arc::new(matching::Matcher::new(config)),
-    );
-    let queries = registry::queries::Queries::new(
-        matcher,
-        registry::queries::QueryPolicy {
-            jurisdiction: policy.clone(),
-            ..Default::default()
-        },
-    );
+    let queries = settings::match_queries(store.clone(), policy.clone())?;
+    // A kick-off writes its input patients (the role may write only under
+    // the bulk match prefix); results are presigned like export files.
+    let mut bulk_match =
+        settings::bulk_match_jobs(store, s3, queries.clone(), &public_url, &policy)?;
+    bulk_match.max_body_bytes = LAMBDA_BULK_MATCH_MAX_BODY_BYTES;
     let mut deps = BulkDeps::new(patients, policy, &public_url, Arc::new(HttpJwks::new()?));
     deps.queries = Some(queries);
-    // `Patient/$bulk-match` is not served on Lambda yet: it needs a worker
-    // (a function consuming queued jobs) that this stack does not deploy,
-    // so `deps.bulk_match` stays `None` and kick-offs are answered 501.
+    deps.bulk_match = Some(bulk_match);
     deps.exports = Some(jobs);
     deps.cdsi_data = cdsi_data;
     deps.token_limiter = Arc::new(SourceLimiter::new(token_rate_limit_from_env()?));
@@ -269,34 +259,7 @@ pub async fn deps_from_env() -> Result<BulkDeps, lambda_http::Error> {
 #[cfg(feature = "lambda")]
 pub fn token_rate_limit_from_env() -> Result<RateLimit, String> {
     let default = RateLimit::TOKEN_ENDPOINT;
-    let burst = match std::env::var("IISBULK_TOKEN_BURST") {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse::<u32>()
-            .map_err(|e| format!("IISBULK_TOKEN_BURST {v:?}: {e}"))?,
-        _ => default.burst,
-    };
-    let per_second = match std::env::var("IISBULK_TOKEN_RATE_PER_SECOND") {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse::<f64>()
-            .map_err(|e| format!("IISBULK_TOKEN_RATE_PER_SECOND {v:?}: {e}"))?,
-        _ => default.per_second,
-    };
+    let burst = settings::token_burst_limit()?.unwrap_or(default.burst);
+    let per_second = settings::token_rate_limit_per_second()?.unwrap_or(default.per_second);
     RateLimit::new(burst, per_second).map_err(|e| format!("the token endpoint's rate limit: {e}"))
-}
-
-/// The CDSi release `IISBULK_CDSI_DATA` names (a folder in the package or a
-/// layer, named like CDC's: "4.65", ".../Version 4.65 - 508/XML"), or `None`
-/// for the built-in one. A folder that does not load stops the cold start.
-#[cfg(feature = "lambda")]
-pub fn pinned_cdsi_data() -> Result<Option<Arc<cdsi::SupportingData>>, String> {
-    match std::env::var("IISBULK_CDSI_DATA") {
-        Ok(dir) if !dir.trim().is_empty() => {
-            cdsi::data::load_release_dir(std::path::Path::new(&dir))
-                .map(|d| Some(Arc::new(d)))
-                .map_err(|e| format!("IISBULK_CDSI_DATA {dir}: {e}"))
-        }
-        _ => Ok(None),
-    }
 }

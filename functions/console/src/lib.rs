@@ -119,30 +119,17 @@ fn cookie_path(public_url: &str) -> String {
 /// `IISBULK_DYNAMODB_ENDPOINT`.
 #[cfg(feature = "lambda")]
 pub async fn deps_from_env() -> Result<ConsoleDeps, lambda_http::Error> {
-    let table =
-        std::env::var("IISBULK_TABLE").map_err(|_| "IISBULK_TABLE must name the DynamoDB table")?;
-    let public_url = std::env::var("IISBULK_PUBLIC_URL")
-        .map_err(|_| "IISBULK_PUBLIC_URL must be the API's public base URL (https://…)")?;
-    if !public_url.starts_with("https://") {
-        return Err(format!("IISBULK_PUBLIC_URL {public_url:?} must be an https:// URL").into());
-    }
-    let policy = Arc::new(JurisdictionPolicy::from_env()?);
-    let config = match std::env::var("IISBULK_MATCHING_CONFIG") {
-        Ok(path) => {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("IISBULK_MATCHING_CONFIG {path}: {e}"))?;
-            matching::Config::parse(&text)
-                .map_err(|e| format!("IISBULK_MATCHING_CONFIG {path}: {e}"))?
-        }
-        Err(_) => matching::Config::built_in(),
-    };
+    let table = settings::dynamodb_table()?;
+    let public_url = settings::https_public_url()?;
+    let policy = Arc::new(settings::jurisdiction_policy()?);
+    let matcher = settings::configured_matcher()?;
     let store: Arc<dyn store::ItemStore> = Arc::new(store_dynamodb::DynamoStore::new(
         store_dynamodb::client_from_env().await,
         table,
     ));
     // Reviewers' merges and unmerges re-file persons as the matcher
     // function does: the same configuration and vaccination rules.
-    let patients = PatientMatching::new(store, Arc::new(matching::Matcher::new(config)))
+    let patients = PatientMatching::new(store, matcher)
         .with_vaccination_rules(policy.vaccination_events.clone());
     Ok(ConsoleDeps::new(patients, policy, &public_url))
 }

@@ -1,11 +1,16 @@
-//! The export worker: reads a DynamoDB stream batch and does the export work
-//! its records start. A new job item is planned (its Group's members cut
-//! into shards, one shard item each); a new shard item has its files
-//! written, and the shard that finishes last completes the job. Every other
-//! record is ignored. Work stops at the first record that fails and reports
-//! it, so Lambda retries from there; both steps are idempotent, so a
-//! redelivered batch writes no line twice.
+//! The export worker: reads a DynamoDB stream batch and does the
+//! asynchronous Bulk Data work its records start. A new export job item is
+//! planned (its Group's members cut into shards, one shard item each); a
+//! new shard item has its files written, and the shard that finishes last
+//! completes the job. A new `Patient/$bulk-match` job item is run: every
+//! input patient matched and its result Bundles written. Every other record
+//! is ignored. Work stops at the first record that fails and reports it, so
+//! Lambda retries from there; each step is idempotent (a rerun bulk match
+//! starts again from its first patient and replaces its files; its runs are
+//! capped, then it is reported failed), so a redelivered batch writes no
+//! line twice.
 
+use registry::bulk_match::BulkMatchJobs;
 use registry::export::{job_created, shard_created, ExportJobs};
 use serde_json::Value;
 pub use stream_batch::{BatchResponse, ItemFailure};
@@ -15,9 +20,29 @@ pub use stream_batch::{BatchResponse, ItemFailure};
 pub enum Work {
     Plan(String),
     Shard(String, u32),
+    BulkMatch(String),
 }
 
-/// The export work of a stream event, each with the record's sequence number.
+/// The jobs the worker runs: exports, and bulk matches where the
+/// deployment serves them.
+#[derive(Clone, Debug)]
+pub struct Worker {
+    pub exports: ExportJobs,
+    pub bulk_match: Option<BulkMatchJobs>,
+}
+
+impl Worker {
+    /// A worker of exports only (a bulk match record is then logged and
+    /// left alone).
+    pub fn exports_only(exports: ExportJobs) -> Worker {
+        Worker {
+            exports,
+            bulk_match: None,
+        }
+    }
+}
+
+/// The work of a stream event, each with the record's sequence number.
 pub fn work(event: &Value) -> Result<Vec<(String, Option<Work>)>, String> {
     Ok(stream_batch::records(event)?
         .into_iter()
@@ -27,23 +52,34 @@ pub fn work(event: &Value) -> Result<Vec<(String, Option<Work>)>, String> {
                 job_created(k, old, new)
                     .map(|id| Work::Plan(id.to_owned()))
                     .or_else(|| shard_created(k, old, new).map(|(id, n)| Work::Shard(id, n)))
+                    .or_else(|| {
+                        registry::bulk_match::job_created(k, old, new)
+                            .map(|id| Work::BulkMatch(id.to_owned()))
+                    })
             });
             (r.sequence, w)
         })
         .collect())
 }
 
-pub async fn handle(jobs: &ExportJobs, event: &Value) -> Result<BatchResponse, String> {
+pub async fn handle(worker: &Worker, event: &Value) -> Result<BatchResponse, String> {
     for (sequence, w) in work(event)? {
         let done = match &w {
             None => continue,
-            Some(Work::Plan(id)) => jobs.plan(id).await,
-            Some(Work::Shard(id, n)) => jobs.run_shard(id, *n).await,
+            Some(Work::Plan(id)) => worker.exports.plan(id).await,
+            Some(Work::Shard(id, n)) => worker.exports.run_shard(id, *n).await,
+            Some(Work::BulkMatch(id)) => match &worker.bulk_match {
+                Some(jobs) => jobs.run(id).await,
+                None => {
+                    tracing::warn!(work = ?w, "a bulk match job, but this worker runs none; left alone");
+                    continue;
+                }
+            },
         };
         match done {
-            Ok(()) => tracing::info!(work = ?w, "export work done"),
+            Ok(()) => tracing::info!(work = ?w, "work done"),
             Err(e) => {
-                tracing::warn!(work = ?w, error = %e, "export work failed; batch will be retried from here");
+                tracing::warn!(work = ?w, error = %e, "work failed; batch will be retried from here");
                 return Ok(BatchResponse {
                     batch_item_failures: vec![ItemFailure {
                         item_identifier: sequence,
@@ -55,38 +91,102 @@ pub async fn handle(jobs: &ExportJobs, event: &Value) -> Result<BatchResponse, S
     Ok(BatchResponse::default())
 }
 
-/// The export use case from the environment, as `main.rs` builds it once
-/// per container (and the cloud end-to-end test builds it against moto):
-/// `IISBULK_TABLE` (required), `IISBULK_BUCKET` (required),
-/// `IISBULK_EXPORT_PREFIX` (key prefix in the bucket),
+/// The worker from the environment (every variable read by [`settings`]),
+/// as `main.rs` builds it once per container (and the cloud end-to-end test
+/// builds it against moto): `IISBULK_TABLE` (required), `IISBULK_BUCKET`
+/// (required), `IISBULK_EXPORT_PREFIX` (key prefix in the bucket),
+/// `IISBULK_PUBLIC_URL` (required: bulk match result Bundles name entries
+/// under `<it>/fhir`), `IISBULK_EXPORT_RETENTION_HOURS` (how long bulk
+/// match files are kept, as the API says in its manifests),
 /// `IISBULK_JURISDICTION_POLICY` (its `fhir.identifier_base` names
-/// identifier systems), `IISBULK_CDSI_DATA` (the CDSi release folder
-/// exported ImmunizationRecommendations are forecast with, as for bulk-api;
-/// unset or empty: the built-in one), and for tests `IISBULK_DYNAMODB_ENDPOINT` /
-/// `IISBULK_S3_ENDPOINT`. (Retention is fixed by the kick-off, in bulk-api.)
+/// identifier systems; its disclosure rules shape match answers),
+/// `IISBULK_MATCHING_CONFIG` (as for bulk-api's `$match`),
+/// `IISBULK_CDSI_DATA` (the CDSi release folder exported
+/// ImmunizationRecommendations are forecast with, as for bulk-api; unset or
+/// empty: the built-in one), and for tests `IISBULK_DYNAMODB_ENDPOINT` /
+/// `IISBULK_S3_ENDPOINT`. (An export's retention is fixed by its kick-off,
+/// in bulk-api.)
 #[cfg(feature = "lambda")]
-pub async fn deps_from_env() -> Result<ExportJobs, lambda_runtime::Error> {
-    use registry::membership::JurisdictionPolicy;
+pub async fn deps_from_env() -> Result<Worker, lambda_runtime::Error> {
     use registry::persons::Persons;
     use std::sync::Arc;
-    let table =
-        std::env::var("IISBULK_TABLE").map_err(|_| "IISBULK_TABLE must name the DynamoDB table")?;
-    let policy = JurisdictionPolicy::from_env()?;
+    let table = settings::dynamodb_table()?;
+    let public_url = settings::https_public_url()?;
+    let policy = Arc::new(settings::jurisdiction_policy()?);
     let store: Arc<dyn store::ItemStore> = Arc::new(store_dynamodb::DynamoStore::new(
         store_dynamodb::client_from_env().await,
         table,
     ));
     let blobs: Arc<dyn store::BlobStore> = Arc::new(blob_s3::S3BlobStore::from_env().await?);
-    let patients = Persons::new(store);
-    let mut jobs = ExportJobs::new(patients, blobs, &policy.identifier_base);
+    let patients = Persons::new(store.clone());
+    let mut exports = ExportJobs::new(patients, blobs.clone(), &policy.identifier_base);
     // A folder that does not load stops the cold start, naming it.
-    if let Ok(dir) = std::env::var("IISBULK_CDSI_DATA") {
-        if !dir.trim().is_empty() {
-            jobs.cdsi_data = Some(Arc::new(
-                cdsi::data::load_release_dir(std::path::Path::new(&dir))
-                    .map_err(|e| format!("IISBULK_CDSI_DATA {dir}: {e}"))?,
-            ));
+    exports.cdsi_data = settings::pinned_cdsi_release()?;
+    let queries = settings::match_queries(store.clone(), policy.clone())?;
+    let bulk_match = settings::bulk_match_jobs(store, blobs, queries, &public_url, &policy)?;
+    Ok(Worker {
+        exports,
+        bulk_match: Some(bulk_match),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The records the worker acts on, as the table's stream delivers them;
+    /// scripts/check_infra_consistency.py holds the same cases for the
+    /// template's stream filter.
+    #[test]
+    fn the_worker_acts_on_new_export_jobs_shards_and_bulk_matches_only() {
+        let cases = [
+            ("INSERT", "JOB#j1", "JOB", Some(Work::Plan("j1".into()))),
+            ("MODIFY", "JOB#j1", "JOB", None),
+            (
+                "INSERT",
+                "JOBSHARD#j1#1",
+                "SHARD",
+                Some(Work::Shard("j1".into(), 1)),
+            ),
+            ("MODIFY", "JOBSHARD#j1#1", "SHARD", None),
+            ("INSERT", "JOB#j1", "POLL", None),
+            ("INSERT", "JOBEXP", "000000000001#j1", None),
+            ("INSERT", "AUJOBS#au", "j1", None),
+            ("REMOVE", "JOB#j1", "JOB", None),
+            ("INSERT", "IN#m1", "HEAD", None),
+            (
+                "INSERT",
+                "BMJOB#b1",
+                "BMJOB",
+                Some(Work::BulkMatch("b1".into())),
+            ),
+            ("MODIFY", "BMJOB#b1", "BMJOB", None),
+            ("REMOVE", "BMJOB#b1", "BMJOB", None),
+            ("INSERT", "BMSLOT#au", "0", None),
+            ("INSERT", "BMQUEUE", "0000000000001#b1", None),
+            ("INSERT", "BMEXP", "000000000001#b1", None),
+        ];
+        for (seq, (event, pk, sk, expected)) in cases.into_iter().enumerate() {
+            let key = store::Key::new(pk, sk);
+            let item = || Some(store::Item::new(key.clone(), b"{}".to_vec()));
+            let (old, new) = match event {
+                "INSERT" => (None, item()),
+                "MODIFY" => (item(), item()),
+                _ => (item(), None),
+            };
+            let change = store::Change {
+                seq: seq as u64 + 1,
+                at_ms: 0,
+                key: key.clone(),
+                old,
+                new,
+            };
+            let event_json =
+                serde_json::json!({ "Records": [stream_batch::stream_record(&change)] });
+            let found = work(&event_json).unwrap();
+            assert_eq!(found.len(), 1);
+            assert_eq!(found[0].1, expected, "{event} {pk} {sk}");
         }
     }
-    Ok(jobs)
 }

@@ -1,5 +1,5 @@
 //! The export worker Lambda, subscribed to the table's stream (filtered to
-//! new export job and shard items).
+//! new export job and shard items and new bulk match job items).
 //!
 //! Its environment is read by [`export_worker::deps_from_env`].
 
@@ -14,11 +14,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_log::init();
-    let jobs = export_worker::deps_from_env().await?;
+    let worker = export_worker::deps_from_env().await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let jobs = jobs.clone();
+        let worker = worker.clone();
         async move {
-            export_worker::handle(&jobs, &event.payload)
+            export_worker::handle(&worker, &event.payload)
                 .await
                 .map_err(lambda_runtime::Error::from)
         }

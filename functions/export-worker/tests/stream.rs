@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use export_worker::{handle, work, Work};
+use export_worker::{handle, work, Work, Worker};
 use iz::{Clock, IisIdentity};
 use registry::export::{ExportJobs, ExportRequest, JobStatus};
 use registry::membership::{change_event, JurisdictionPolicy, Membership};
@@ -101,6 +101,7 @@ async fn job_and_shard_records_write_an_export_once_even_when_a_shard_fails_and_
         )
         .await
         .unwrap();
+    let worker = Worker::exports_only(jobs.clone());
 
     // The job record plans three shards; nothing else in the batch is work.
     let (created, next) = stream_since(&embedded, after).await;
@@ -111,7 +112,7 @@ async fn job_and_shard_records_write_an_export_once_even_when_a_shard_fails_and_
         .filter_map(|(_, w)| w)
         .collect();
     assert_eq!(planned, [Work::Plan(job.id.clone())]);
-    assert!(handle(&jobs, &created)
+    assert!(handle(&worker, &created)
         .await
         .unwrap()
         .batch_item_failures
@@ -129,7 +130,7 @@ async fn job_and_shard_records_write_an_export_once_even_when_a_shard_fails_and_
         .all(|(_, w)| matches!(w, Work::Shard(id, _) if *id == job.id)));
 
     // A shard fails: the batch answer names the first shard record.
-    let answer = handle(&jobs, &shards).await.unwrap();
+    let answer = handle(&worker, &shards).await.unwrap();
     assert_eq!(
         serde_json::to_value(&answer).unwrap(),
         json!({"batchItemFailures": [{"itemIdentifier": shard_work[0].0}]})
@@ -141,7 +142,7 @@ async fn job_and_shard_records_write_an_export_once_even_when_a_shard_fails_and_
 
     // Lambda retries the batch: all shards written, the last completes the job.
     flaky.fail_keys_containing(None);
-    assert!(handle(&jobs, &shards)
+    assert!(handle(&worker, &shards)
         .await
         .unwrap()
         .batch_item_failures
@@ -176,12 +177,12 @@ async fn job_and_shard_records_write_an_export_once_even_when_a_shard_fails_and_
     assert_eq!(lines, 7, "no line written twice");
 
     // Redelivered batches (the job's and the shards') change nothing.
-    assert!(handle(&jobs, &created)
+    assert!(handle(&worker, &created)
         .await
         .unwrap()
         .batch_item_failures
         .is_empty());
-    assert!(handle(&jobs, &shards)
+    assert!(handle(&worker, &shards)
         .await
         .unwrap()
         .batch_item_failures

@@ -96,48 +96,30 @@ impl IngestDeps {
 /// stops the cold start, naming it.
 #[cfg(feature = "lambda")]
 pub async fn deps_from_env() -> Result<IngestDeps, lambda_http::Error> {
-    let table =
-        std::env::var("IISBULK_TABLE").map_err(|_| "IISBULK_TABLE must name the DynamoDB table")?;
+    let table = settings::dynamodb_table()?;
     let store: Arc<dyn store::ItemStore> = Arc::new(store_dynamodb::DynamoStore::new(
         store_dynamodb::client_from_env().await,
         table,
     ));
     let mut iis = iz::IisIdentity::default();
-    if let Ok(a) = std::env::var("IISBULK_IIS_APPLICATION") {
+    if let Some(a) = settings::iis_sending_application() {
         iis.application = a;
     }
-    if let Ok(f) = std::env::var("IISBULK_IIS_FACILITY") {
+    if let Some(f) = settings::iis_sending_facility() {
         iis.facility = f;
     }
     let mut config = IngestConfig::default();
-    if let Ok(m) = std::env::var("IISBULK_MAX_MESSAGE_BYTES") {
-        config.max_message_bytes = m
-            .parse()
-            .map_err(|_| format!("IISBULK_MAX_MESSAGE_BYTES '{m}' is not a number of bytes"))?;
+    if let Some(m) = settings::message_size_limit()? {
+        config.max_message_bytes = m;
     }
-    config.public_url = std::env::var("IISBULK_PUBLIC_URL").ok();
-    if let Ok(path) = std::env::var("IISBULK_MATCHING_CONFIG") {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("IISBULK_MATCHING_CONFIG {path}: {e}"))?;
-        let parsed = matching::Config::parse(&text)
-            .map_err(|e| format!("IISBULK_MATCHING_CONFIG {path}: {e}"))?;
-        config.matcher = Arc::new(matching::Matcher::new(parsed));
+    config.public_url = settings::optional_public_url();
+    config.matcher = settings::configured_matcher()?;
+    if let Some(n) = settings::query_candidate_limit()? {
+        config.query_policy.max_candidates = n;
     }
-    if let Ok(n) = std::env::var("IISBULK_MAX_QUERY_CANDIDATES") {
-        config.query_policy.max_candidates = n
-            .parse()
-            .map_err(|_| format!("IISBULK_MAX_QUERY_CANDIDATES '{n}' is not a number"))?;
-    }
+    config.query_policy.cdsi_data = settings::pinned_cdsi_release()?;
     // The Z32/Z42 Group identifier follows the jurisdiction's membership policy.
-    config.query_policy.cdsi_data = match std::env::var("IISBULK_CDSI_DATA") {
-        Ok(dir) if !dir.trim().is_empty() => Some(Arc::new(
-            cdsi::data::load_release_dir(std::path::Path::new(&dir))
-                .map_err(|e| format!("IISBULK_CDSI_DATA {dir}: {e}"))?,
-        )),
-        _ => None,
-    };
-    config.query_policy.jurisdiction =
-        Arc::new(registry::membership::JurisdictionPolicy::from_env()?);
+    config.query_policy.jurisdiction = Arc::new(settings::jurisdiction_policy()?);
     Ok(IngestDeps::new(store, iis, config))
 }
 

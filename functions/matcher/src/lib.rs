@@ -74,24 +74,12 @@ pub async fn handle(
 #[cfg(feature = "lambda")]
 pub async fn deps_from_env() -> Result<PatientMatching, lambda_runtime::Error> {
     use std::sync::Arc;
-    let table =
-        std::env::var("IISBULK_TABLE").map_err(|_| "IISBULK_TABLE must name the DynamoDB table")?;
-    let config = match std::env::var("IISBULK_MATCHING_CONFIG") {
-        Ok(path) => {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("IISBULK_MATCHING_CONFIG {path}: {e}"))?;
-            matching::Config::parse(&text)
-                .map_err(|e| format!("IISBULK_MATCHING_CONFIG {path}: {e}"))?
-        }
-        Err(_) => matching::Config::built_in(),
-    };
+    let table = settings::dynamodb_table()?;
+    let matcher = settings::configured_matcher()?;
     let store: Arc<dyn store::ItemStore> = Arc::new(store_dynamodb::DynamoStore::new(
         store_dynamodb::client_from_env().await,
         table,
     ));
-    let policy = registry::membership::JurisdictionPolicy::from_env()?;
-    Ok(
-        PatientMatching::new(store, Arc::new(matching::Matcher::new(config)))
-            .with_vaccination_rules(policy.vaccination_events),
-    )
+    let policy = settings::jurisdiction_policy()?;
+    Ok(PatientMatching::new(store, matcher).with_vaccination_rules(policy.vaccination_events))
 }

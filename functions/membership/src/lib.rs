@@ -65,20 +65,19 @@ pub fn log(outcomes: &[Outcome]) {
     }
 }
 
-/// The membership use case from the environment, as `main.rs` builds it
-/// once per container (and the cloud end-to-end test builds it against
-/// moto): `IISBULK_TABLE` (required), `IISBULK_DYNAMODB_ENDPOINT` (tests
-/// only), `IISBULK_JURISDICTION_POLICY` (the jurisdiction policy as TOML
-/// text; the shipped default otherwise). A bad policy is an error naming the
-/// option, which stops the function at start-up.
+/// The membership use case from the environment (read by [`settings`]), as
+/// `main.rs` builds it once per container (and the cloud end-to-end test
+/// builds it against moto): `IISBULK_TABLE` (required),
+/// `IISBULK_DYNAMODB_ENDPOINT` (tests only), `IISBULK_JURISDICTION_POLICY`
+/// (the jurisdiction policy as TOML text; the shipped default otherwise). A
+/// bad policy is an error naming the option, which stops the function at
+/// start-up.
 #[cfg(feature = "lambda")]
 pub async fn deps_from_env() -> Result<Membership, lambda_runtime::Error> {
-    use registry::membership::JurisdictionPolicy;
     use registry::persons::Persons;
     use std::sync::Arc;
-    let table =
-        std::env::var("IISBULK_TABLE").map_err(|_| "IISBULK_TABLE must name the DynamoDB table")?;
-    let policy = JurisdictionPolicy::from_env()?;
+    let table = settings::dynamodb_table()?;
+    let policy = settings::jurisdiction_policy()?;
     let store: Arc<dyn store::ItemStore> = Arc::new(store_dynamodb::DynamoStore::new(
         store_dynamodb::client_from_env().await,
         table,

@@ -49,6 +49,22 @@ pub fn output_key(id: &str, name: &str) -> String {
     format!("{}/out/{name}", job_prefix(id))
 }
 
+/// The bulk match job a store change creates, if it creates one: what the
+/// worker of a deployment without a polling loop (the export worker
+/// Lambda, on the table's stream) runs.
+pub fn job_created<'a>(
+    key: &'a store::Key,
+    old: Option<&[u8]>,
+    new: Option<&[u8]>,
+) -> Option<&'a str> {
+    if old.is_some() || new.is_none() || key.sk != keys::BULK_MATCH_JOB_SK {
+        return None;
+    }
+    key.pk
+        .strip_prefix(keys::BULK_MATCH_JOB_PK_PREFIX)
+        .filter(|id| !id.is_empty())
+}
+
 /// The system of the identifier that names, on each result Bundle, the
 /// input patient it answers (the client's own `Patient.id`).
 pub fn input_identifier_system(identifier_base: &str) -> String {
@@ -180,6 +196,10 @@ pub struct BulkMatchJobs {
     pub retention: i64,
     /// Patients of a job matched at once.
     pub matchers: usize,
+    /// Lifetime of presigned file URLs minted at each status poll (S3),
+    /// where files are too large to pass through the API (Lambda's 6 MB
+    /// response); `None`: the API serves them with the token.
+    pub presign_for: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for BulkMatchJobs {
@@ -218,6 +238,7 @@ impl BulkMatchJobs {
             max_per_file: 10_000,
             retention: 24 * 3600,
             matchers: DEFAULT_MATCHERS,
+            presign_for: None,
         }
     }
 
@@ -875,5 +896,45 @@ impl OutputWriter {
         if let Some((up, _, _)) = self.current.take() {
             let _ = up.abort().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The records that start a bulk match run; the export worker's crate
+    /// and scripts/check_infra_consistency.py hold the same cases for the
+    /// template's stream filter.
+    #[test]
+    fn a_new_bulk_match_job_and_nothing_else_starts_a_run() {
+        let cases = [
+            ("INSERT", "BMJOB#b1", "BMJOB", true),
+            ("MODIFY", "BMJOB#b1", "BMJOB", false),
+            ("REMOVE", "BMJOB#b1", "BMJOB", false),
+            ("INSERT", "BMJOB#", "BMJOB", false),
+            ("INSERT", "BMSLOT#au", "0", false),
+            ("INSERT", "BMQUEUE", "0000000000001#b1", false),
+            ("INSERT", "BMEXP", "000000000001#b1", false),
+            ("INSERT", "JOB#b1", "JOB", false),
+        ];
+        for (event, pk, sk, acted) in cases {
+            let key = store::Key::new(pk, sk);
+            let data: &[u8] = b"{}";
+            let (old, new) = match event {
+                "INSERT" => (None, Some(data)),
+                "MODIFY" => (Some(data), Some(data)),
+                _ => (Some(data), None),
+            };
+            assert_eq!(
+                job_created(&key, old, new).is_some(),
+                acted,
+                "{event} {pk} {sk}"
+            );
+        }
+        assert_eq!(
+            job_created(&keys::bulk_match_job("b7"), None, Some(b"{}")),
+            Some("b7")
+        );
     }
 }

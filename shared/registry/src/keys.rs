@@ -241,11 +241,18 @@ pub fn au_job(au: &str, job_id: &str) -> Key {
     Key::new(au_jobs_pk(au), job_id)
 }
 
-/// A `Patient/$bulk-match` job (its own family, never an export's: the
-/// export worker's stream filter must not see it).
+/// A `Patient/$bulk-match` job: its own family, never an export's (the
+/// export worker's stream filter tells a new one from a new export job by
+/// its key alone).
 pub fn bulk_match_job(job_id: &str) -> Key {
-    Key::new(format!("BMJOB#{job_id}"), "BMJOB")
+    Key::new(
+        format!("{BULK_MATCH_JOB_PK_PREFIX}{job_id}"),
+        BULK_MATCH_JOB_SK,
+    )
 }
+
+pub const BULK_MATCH_JOB_PK_PREFIX: &str = "BMJOB#";
+pub const BULK_MATCH_JOB_SK: &str = "BMJOB";
 
 /// One of an Authorized User's running bulk match slots: taken with the
 /// job's creation in one conditional transaction, so two kick-offs at once

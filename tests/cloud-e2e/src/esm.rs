@@ -556,6 +556,16 @@ mod tests {
                 true,
             ),
             ("ExportWorkerFunction", "INSERT", "JOB#j1", "POLL", false),
+            ("ExportWorkerFunction", "INSERT", "BMJOB#b1", "BMJOB", true),
+            ("ExportWorkerFunction", "MODIFY", "BMJOB#b1", "BMJOB", false),
+            ("ExportWorkerFunction", "INSERT", "BMSLOT#au", "0", false),
+            (
+                "ExportWorkerFunction",
+                "INSERT",
+                "BMQUEUE",
+                "0000000000001#b1",
+                false,
+            ),
         ];
         for (function, event, pk, sk, admitted) in cases {
             let m = mapping(&t, function).unwrap();

@@ -8,7 +8,12 @@
 //!
 //! The match answers the child certainly; its query record and audit event
 //! land on DynamoDB in one transaction; the clinic removes the child from
-//! its Group and adds her back by its chart number.
+//! its Group and adds her back by its chart number. Then a
+//! `Patient/$bulk-match` of the child and a stranger: kicked off through
+//! the bulk-api Lambda (its input stored in S3), run by the export worker
+//! Lambda (`export_worker::deps_from_env`) from the table's stream through
+//! the template's filter, its manifest listing presigned S3 URLs whose
+//! Bundles answer each input in order.
 //!
 //! Needs `IISBULK_DYNAMODB_ENDPOINT` and `IISBULK_S3_ENDPOINT` (scripts/moto
 //! start); skipped without them unless `IISBULK_REQUIRE_MOTO=1`. This binary
@@ -18,9 +23,10 @@
 use std::sync::Arc;
 
 use cloud_e2e::aws::{endpoints_or_skip, unique_name, Cloud};
+use cloud_e2e::esm::{mapping, template, Consumer, Pump, StreamReader};
 use cloud_e2e::http::{apigw_v2_event, invoke, Answer};
 use registry::audit::{AuditSearch, AuditTrail};
-use registry::membership::{Groups, JurisdictionPolicy, Membership};
+use registry::membership::{Groups, Membership};
 use registry::patients::PatientMatching;
 use registry::smart::jose::{JwkSet, SigningKey};
 use registry::smart::{Clients, ASSERTION_TYPE};
@@ -67,12 +73,12 @@ async fn call(bulk: &lambda_edge::OnLambda, path: &str, token: &str, body: &Valu
 }
 
 async fn scenario(table: String, bucket: String) {
-    let _cloud = Cloud::create(&table, &bucket).await.unwrap();
+    let cloud = Cloud::create(&table, &bucket).await.unwrap();
     let store: Arc<dyn ItemStore> = Arc::new(store_dynamodb::DynamoStore::new(
         store_dynamodb::client_from_env().await,
         table.clone(),
     ));
-    let policy = Arc::new(JurisdictionPolicy::from_env().unwrap());
+    let policy = Arc::new(settings::jurisdiction_policy().unwrap());
     let clinic = registry::membership::onboard(
         &AuthorizedUsers::new(store.clone()),
         NewAuthorizedUser {
@@ -231,4 +237,97 @@ ORC|RE||OPS-1-1^FACM\rRXA|0|1|20240801||08^HepB^CVX|999|||01^Historical^NIP001||
             .unwrap()
             .active
     );
+
+    // Patient/$bulk-match on the stack: the kick-off is queued by bulk-api...
+    let bearer = format!("Bearer {token}");
+    let body = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "resource", "resource": {"resourceType": "Patient", "id": "in-1",
+            "name": [{"family": "Solberg", "given": ["Maren"]}], "birthDate": "2024-06-01",
+            "gender": "female",
+            "address": [{"line": ["9 Fjord St"], "city": "Duluth", "state": "MN", "postalCode": "55802"}]}},
+        {"name": "resource", "resource": {"resourceType": "Patient", "id": "in-2",
+            "name": [{"family": "Quennell", "given": ["Tobias"]}], "birthDate": "2019-02-11",
+            "gender": "male"}}]});
+    let event = apigw_v2_event(
+        "POST",
+        "/fhir/Patient/$bulk-match",
+        &[
+            ("content-type", "application/fhir+json"),
+            ("accept", "application/fhir+json"),
+            ("prefer", "respond-async"),
+            ("authorization", &bearer),
+        ],
+        body.to_string().as_bytes(),
+    );
+    let kicked = invoke(bulk.clone(), &event).await.unwrap();
+    assert_eq!(kicked.status, 202, "{}", kicked.text());
+    let status_url = kicked.header("content-location").unwrap().to_owned();
+    let status_path = status_url.strip_prefix(PUBLIC_URL).unwrap().to_owned();
+    let poll = |bulk: lambda_edge::OnLambda, bearer: String, path: String| async move {
+        let event = apigw_v2_event("GET", &path, &[("authorization", &bearer)], b"");
+        invoke(bulk, &event).await.unwrap()
+    };
+    assert_eq!(
+        poll(bulk.clone(), bearer.clone(), status_path.clone())
+            .await
+            .status,
+        202,
+        "queued until the worker runs it"
+    );
+    // ...and run by the export worker from the stream, through the
+    // template's filter.
+    let worker = export_worker::deps_from_env().await.unwrap();
+    let mut pump = Pump {
+        reader: StreamReader {
+            client: cloud.streams.clone(),
+            arn: cloud.stream_arn.clone(),
+        },
+        consumers: vec![Consumer::new(
+            mapping(&template().unwrap(), "ExportWorkerFunction").unwrap(),
+            Box::new(move |event| {
+                let worker = worker.clone();
+                Box::pin(async move {
+                    export_worker::handle(&worker, &event)
+                        .await
+                        .map(|r| serde_json::to_value(r).unwrap())
+                })
+            }),
+        )],
+    };
+    assert!(pump.until_quiet().await.unwrap() >= 1);
+    let done = poll(bulk.clone(), bearer.clone(), status_path).await;
+    assert_eq!(done.status, 200, "{}", done.text());
+    let manifest = done.json();
+    assert_eq!(manifest["requiresAccessToken"], false, "{manifest}");
+    let files = manifest["output"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "{manifest}");
+    let url = files[0]["url"].as_str().unwrap();
+    assert!(
+        url.contains("X-Amz-Signature="),
+        "a presigned S3 URL: {url}"
+    );
+    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+    let bundles: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(bundles.len(), 2, "{text}");
+    assert_eq!(bundles[0]["identifier"]["value"], "in-1");
+    assert_eq!(
+        bundles[0]["entry"][0]["resource"]["id"],
+        matched.person.as_str()
+    );
+    assert_eq!(
+        bundles[0]["entry"][0]["search"]["extension"][0]["valueCode"],
+        "certain"
+    );
+    assert_eq!(bundles[1]["identifier"]["value"], "in-2");
+    assert_eq!(bundles[1]["total"], 0, "the stranger matches no one");
+    // The input patients are gone from S3 once answered.
+    let objects = cloud.objects().await.unwrap();
+    assert!(
+        !objects.keys().any(|k| k.ends_with("input.ndjson")),
+        "{objects:?}"
+    );
+    assert!(objects.keys().any(|k| k.starts_with("bulk/bulkmatch/")));
 }

@@ -28,7 +28,6 @@ use base64::Engine;
 use cloud_e2e::aws::{endpoints_or_skip, unique_name, Cloud};
 use cloud_e2e::esm::{mapping, template, Consumer, Pump, StreamReader};
 use cloud_e2e::http::{apigw_v2_event, invoke, Answer};
-use registry::membership::JurisdictionPolicy;
 use registry::smart::jose::{JwkSet, SigningKey};
 use registry::smart::{Clients, ASSERTION_TYPE};
 use registry::{AuKind, AuthorizedUser, AuthorizedUsers, NewAuthorizedUser};
@@ -144,7 +143,7 @@ async fn onboard(
     facility: &str,
     kid: &str,
 ) -> (AuthorizedUser, String, SigningKey) {
-    let policy = JurisdictionPolicy::from_env().unwrap();
+    let policy = settings::jurisdiction_policy().unwrap();
     let au = registry::membership::onboard(
         &AuthorizedUsers::new(store.clone()),
         NewAuthorizedUser {

@@ -979,20 +979,6 @@ pub enum Poll {
     TooSoon { wait_ms: i64 },
 }
 
-/// Export retention from `IISBULK_EXPORT_RETENTION_HOURS` (1 to 720; 24
-/// when unset), in seconds.
-pub fn retention_from_env() -> Result<i64, String> {
-    match std::env::var("IISBULK_EXPORT_RETENTION_HOURS") {
-        Err(_) => Ok(24 * 3600),
-        Ok(v) => match v.trim().parse::<i64>() {
-            Ok(h) if (1..=720).contains(&h) => Ok(h * 3600),
-            _ => Err(format!(
-                "IISBULK_EXPORT_RETENTION_HOURS {v:?} must be a whole number of hours from 1 to 720"
-            )),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

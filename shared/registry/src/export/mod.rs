@@ -9,8 +9,8 @@ pub mod type_filter;
 pub mod writer;
 
 pub use jobs::{
-    job_created, retention_from_env, shard_created, ExportJob, ExportJobs, ExportShard, JobError,
-    JobStatus, ManifestPage, PageAnswer, Poll,
+    job_created, shard_created, ExportJob, ExportJobs, ExportShard, JobError, JobStatus,
+    ManifestPage, PageAnswer, Poll,
 };
 pub use request::{parameters_of, ExportRequest, KickOff, Problem, ResourceType};
 pub use writer::{

@@ -298,16 +298,6 @@ impl JurisdictionPolicy {
         })
     }
 
-    /// The policy a Lambda was deployed with: the TOML text in
-    /// `IISBULK_JURISDICTION_POLICY`, or the shipped default when unset.
-    pub fn from_env() -> Result<JurisdictionPolicy, String> {
-        match std::env::var("IISBULK_JURISDICTION_POLICY") {
-            Ok(text) => JurisdictionPolicy::from_toml(&text)
-                .map_err(|e| format!("IISBULK_JURISDICTION_POLICY: {e}")),
-            Err(_) => Ok(JurisdictionPolicy::default()),
-        }
-    }
-
     /// Whether Authorized Users of this kind have a Group.
     pub fn gives_group(&self, kind: AuKind) -> bool {
         self.kinds.contains(&kind)
