@@ -50,7 +50,7 @@ struct ServeCli {
 #[derive(Debug, Parser)]
 struct ExportCli {
     #[command(flatten)]
-    args: crate::export_cli::ExportArgs,
+    args: crate::client::export_cli::ExportArgs,
 }
 
 pub async fn run(args: DemoArgs) -> ExitCode {
@@ -129,7 +129,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
     .map_err(|e| e.to_string())?
     .args;
     let started_export = Instant::now();
-    let summary = crate::export_cli::export(export).await?;
+    let summary = crate::client::export_cli::export(export).await?;
     println!(
         "6. Bulk Data export (GET {url}/fhir/Group/{}/$export) done in {:.1} s; files in {}:",
         group["id"].as_str().unwrap_or("?"),
@@ -441,7 +441,7 @@ async fn settled_group(
     client_id: &str,
     key_file: &Path,
 ) -> Result<Value, String> {
-    let token = crate::client_cli::token_with(url, client_id, key_file).await?;
+    let token = crate::client::token::token_with(url, client_id, key_file).await?;
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut last: Option<Value> = None;
     loop {

@@ -1,29 +1,21 @@
 //! `iisbulk`: the IIS in one local process, and the tools around it.
 
-mod au;
-mod backend;
-mod bulk_match_loop;
-mod cdsi_data;
-mod check;
-mod client_cli;
-mod consumer;
+// The local runtime: the server, its event bus and its storage.
 mod data_dir;
-mod demo;
-mod export_cli;
-mod export_loop;
-mod feed_cli;
-mod feed_trim;
-mod forecast_cli;
-mod group_cli;
-mod matcher_loop;
-mod matching_cli;
-mod membership_loop;
-mod parked;
-mod patients_cli;
-mod policy;
-mod send;
+mod event_bus;
 mod serve;
-mod staff_cli;
+// What the server and the tools load alike.
+mod cdsi_data;
+mod policy;
+// Commands, by who runs them and what they need.
+mod admin;
+mod client;
+mod demo;
+mod tools;
+
+use admin::{au, client_cli, feed_cli, group_cli, patients_cli, staff_cli};
+use client::{export_cli, send, token};
+use tools::{check, forecast_cli, matching_cli};
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -91,9 +83,9 @@ enum Command {
         command: feed_cli::FeedCommand,
     },
     /// Print the public JWKS of a private key (for `client add --jwks`).
-    Jwks(client_cli::JwksArgs),
+    Jwks(token::JwksArgs),
     /// Get an access token from a running IIS as a registered client.
-    Token(client_cli::TokenArgs),
+    Token(token::TokenArgs),
     /// Bulk-export a Group as a registered client: token, kick-off, polls,
     /// downloads (files and manifest.json into --out).
     Export(export_cli::ExportArgs),
@@ -136,8 +128,8 @@ fn main() -> ExitCode {
         Command::Group { command } => runtime().block_on(group_cli::run(command)),
         Command::Feed { command } => runtime().block_on(feed_cli::run(command)),
         Command::Client { command } => runtime().block_on(client_cli::run_client(command)),
-        Command::Jwks(args) => client_cli::run_jwks(&args),
-        Command::Token(args) => runtime().block_on(client_cli::run_token(args)),
+        Command::Jwks(args) => token::run_jwks(&args),
+        Command::Token(args) => runtime().block_on(token::run_token(args)),
         Command::Export(args) => runtime().block_on(export_cli::run(args)),
     }
 }

@@ -240,17 +240,17 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
     tracing::info!(config = %matcher.config().version, "patient matching");
     let matching = registry::patients::PatientMatching::new(dyn_store.clone(), matcher.clone())
         .with_vaccination_rules(policy.vaccination_events.clone());
-    let retry = crate::consumer::Retry {
+    let retry = crate::event_bus::consumer::Retry {
         attempts: args.park_after,
         ..Default::default()
     };
-    tokio::spawn(crate::matcher_loop::run(
+    tokio::spawn(crate::event_bus::matcher_loop::run(
         store.clone(),
         store.clone(),
         retry,
         matching.clone(),
     ));
-    tokio::spawn(crate::membership_loop::run(
+    tokio::spawn(crate::event_bus::membership_loop::run(
         store.clone(),
         store.clone(),
         retry,
@@ -299,13 +299,13 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
     );
     jobs.cdsi_data = cdsi_data.clone();
     bulk.cdsi_data = cdsi_data;
-    tokio::spawn(crate::export_loop::run(
+    tokio::spawn(crate::event_bus::export_loop::run(
         store.clone(),
         store.clone(),
         retry,
         jobs.clone(),
     ));
-    tokio::spawn(crate::feed_trim::run(
+    tokio::spawn(crate::event_bus::feed_trim::run(
         store.clone(),
         std::time::Duration::from_secs(60),
     ));
@@ -340,7 +340,7 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
     bulk_match.max_patients = args.bulk_match_max_patients;
     bulk_match.max_body_bytes = args.bulk_match_max_bytes;
     bulk_match.max_active_per_au = args.bulk_match_per_user;
-    tokio::spawn(crate::bulk_match_loop::run(bulk_match.clone()));
+    tokio::spawn(crate::event_bus::bulk_match_loop::run(bulk_match.clone()));
     bulk.bulk_match = Some(bulk_match);
     bulk.token_limiter = Arc::new(bulk_api::SourceLimiter::new(token_limit));
     let console = console::ConsoleDeps::new(matching.clone(), policy.clone(), &public_url);

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::{de::DeserializeOwned, Serialize};
 use store::{Change, ChangeFeed, ItemStore, StoreError};
 
-use crate::parked::{self, ParkedChange};
+use crate::event_bus::parked::{self, ParkedChange};
 
 /// Why one attempt failed.
 #[derive(Debug)]

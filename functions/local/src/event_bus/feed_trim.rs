@@ -12,9 +12,9 @@ use store::{ChangeFeed, StoreError, Trim};
 /// The consumers `iisbulk serve` runs: a consumer left out of this list
 /// would lose the changes trimmed before it read them.
 pub const CONSUMERS: [&str; 3] = [
-    crate::matcher_loop::CONSUMER,
-    crate::membership_loop::CONSUMER,
-    crate::export_loop::CONSUMER,
+    crate::event_bus::matcher_loop::CONSUMER,
+    crate::event_bus::membership_loop::CONSUMER,
+    crate::event_bus::export_loop::CONSUMER,
 ];
 
 /// Changes deleted per transaction, so a first trim of a long feed never

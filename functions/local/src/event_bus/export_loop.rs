@@ -9,7 +9,7 @@ use std::time::Duration;
 use registry::export::{job_created, ExportJobs};
 use store::{ChangeFeed, ItemStore};
 
-use crate::consumer::{Consumer, Failure, Retry};
+use crate::event_bus::consumer::{Consumer, Failure, Retry};
 
 /// Its name in the change feed's checkpoints (see `feed_trim`).
 pub const CONSUMER: &str = "export";

@@ -13,7 +13,7 @@ use serde_json::json;
 #[derive(Debug, Args)]
 pub struct Common {
     #[command(flatten)]
-    store: crate::backend::StoreArgs,
+    store: crate::admin::backend::StoreArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 #[derive(Debug, Args)]
 pub struct Common {
     #[command(flatten)]
-    store: crate::backend::StoreArgs,
+    store: crate::admin::backend::StoreArgs,
 }
 
 /// A password from the command line or standard input (shared by the

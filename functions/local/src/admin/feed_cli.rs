@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use crate::{data_dir, feed_trim, parked};
+use crate::data_dir;
+use crate::event_bus::{feed_trim, parked};
 
 #[derive(Debug, Subcommand)]
 pub enum FeedCommand {

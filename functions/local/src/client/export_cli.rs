@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde_json::Value;
 
-use crate::client_cli::{access_token, TokenArgs};
+use crate::client::token::{access_token, TokenArgs};
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {

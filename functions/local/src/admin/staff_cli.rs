@@ -5,12 +5,12 @@ use clap::{Args, Subcommand};
 use registry::staff::{NewStaff, Staff, StaffRole};
 use std::process::ExitCode;
 
-use crate::au::{password, PasswordArgs};
+use crate::admin::au::{password, PasswordArgs};
 
 #[derive(Debug, Args)]
 pub struct Common {
     #[command(flatten)]
-    store: crate::backend::StoreArgs,
+    store: crate::admin::backend::StoreArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,7 +10,7 @@ use registry::AuthorizedUsers;
 #[derive(Debug, Args)]
 pub struct Common {
     #[command(flatten)]
-    store: crate::backend::StoreArgs,
+    store: crate::admin::backend::StoreArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use registry::membership::{change_event, Membership};
 use store::{ChangeFeed, ItemStore};
 
-use crate::consumer::{Consumer, Failure, Retry};
+use crate::event_bus::consumer::{Consumer, Failure, Retry};
 
 /// Its name in the change feed's checkpoints (see `feed_trim`).
 pub const CONSUMER: &str = "membership";
