@@ -236,7 +236,7 @@ pub async fn deps_from_env() -> Result<BulkDeps, lambda_http::Error> {
     jobs.retention = retention;
     // Files are fetched from S3 with URLs minted at each status poll.
     jobs.presign_for = Some(PRESIGNED_URL_LIFETIME);
-    let queries = settings::match_queries(store.clone(), policy.clone())?;
+    let queries = settings::configured_match_queries(store.clone(), policy.clone())?;
     // A kick-off writes its input patients (the role may write only under
     // the bulk match prefix); results are presigned like export files.
     let mut bulk_match =

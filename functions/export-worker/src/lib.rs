@@ -122,7 +122,7 @@ pub async fn deps_from_env() -> Result<Worker, lambda_runtime::Error> {
     let mut exports = ExportJobs::new(patients, blobs.clone(), &policy.identifier_base);
     // A folder that does not load stops the cold start, naming it.
     exports.cdsi_data = settings::pinned_cdsi_release()?;
-    let queries = settings::match_queries(store.clone(), policy.clone())?;
+    let queries = settings::configured_match_queries(store.clone(), policy.clone())?;
     let bulk_match = settings::bulk_match_jobs(store, blobs, queries, &public_url, &policy)?;
     Ok(Worker {
         exports,

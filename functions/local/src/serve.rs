@@ -228,12 +228,7 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
     };
     let matcher = Arc::new(match &args.matching_config {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("--matching-config {}: {e}", path.display()))?;
-            matching::Matcher::new(
-                matching::Config::parse(&text)
-                    .map_err(|e| format!("--matching-config {}: {e}", path.display()))?,
-            )
+            matching::Matcher::new(settings::matching_config_file(path, "--matching-config")?)
         }
         None => matching::Matcher::default(),
     });
@@ -310,15 +305,14 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
         std::time::Duration::from_secs(60),
     ));
     bulk.exports = Some(jobs);
-    // Patient/$match answers as a Z34 does: the same matcher and rules.
-    bulk.queries = Some(registry::queries::Queries::new(
+    // Patient/$match and bulk match answer as a Z34 does: the same
+    // matcher and rules, built as the stack's functions build them.
+    let queries = settings::match_queries(
         matching.clone(),
-        registry::queries::QueryPolicy {
-            max_candidates: args.max_query_candidates,
-            jurisdiction: policy.clone(),
-            ..Default::default()
-        },
-    ));
+        policy.clone(),
+        Some(args.max_query_candidates),
+    );
+    bulk.queries = Some(queries.clone());
     // Patient/$bulk-match: jobs run by a worker task of this process, with
     // their inputs and results next to the export files.
     let bulk_match_blobs = store::DirBlobStore::open(&blob_dir)
@@ -326,14 +320,7 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
     let mut bulk_match = registry::bulk_match::BulkMatchJobs::new(
         dyn_store_for_jobs.clone(),
         Arc::new(bulk_match_blobs),
-        registry::queries::Queries::new(
-            matching.clone(),
-            registry::queries::QueryPolicy {
-                max_candidates: args.max_query_candidates,
-                jurisdiction: policy.clone(),
-                ..Default::default()
-            },
-        ),
+        queries,
         &bulk.fhir_base(),
         &policy.identifier_base,
     );

@@ -11,7 +11,8 @@
 //!
 //! What two functions must build alike from those settings is built here
 //! too ([`match_queries`], [`bulk_match_jobs`]: the API queues bulk
-//! matches, the export worker runs them).
+//! matches, the export worker runs them; `iisbulk serve` builds its
+//! queries with [`match_queries`] as well).
 //!
 //! The AWS adapters read their own connection variables (the bucket, the
 //! key prefix, the test endpoints: `blob_s3`, `store_dynamodb`), where the
@@ -191,13 +192,18 @@ pub fn jurisdiction_policy() -> Result<JurisdictionPolicy, String> {
 /// reads it here, so they all weigh evidence alike.
 pub fn matching_configuration() -> Result<matching::Config, String> {
     match nonempty(std::env::var(MATCHING_CONFIG)) {
-        Some(path) => {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("{MATCHING_CONFIG} {path}: {e}"))?;
-            matching::Config::parse(&text).map_err(|e| format!("{MATCHING_CONFIG} {path}: {e}"))
-        }
+        Some(path) => matching_config_file(Path::new(&path), MATCHING_CONFIG),
         None => Ok(matching::Config::built_in()),
     }
+}
+
+/// A matching configuration file, as the functions and `iisbulk serve
+/// --matching-config` read it; errors name `source` (the variable or flag
+/// that named the file) and the file.
+pub fn matching_config_file(path: &Path, source: &str) -> Result<matching::Config, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("{source} {}: {e}", path.display()))?;
+    matching::Config::parse(&text).map_err(|e| format!("{source} {}: {e}", path.display()))
 }
 
 /// The matcher [`matching_configuration`] configures.
@@ -276,22 +282,34 @@ pub fn token_rate_limit_per_second() -> Result<Option<f64>, String> {
 /// from the status poll that minted it.
 pub const PRESIGNED_URL_LIFETIME: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
-/// The matcher's use cases as every function that answers a `$match` or a
-/// bulk match builds them: the [`configured_matcher`], the jurisdiction's
-/// policy and the default query limits, so the API and the worker answer
-/// the same patient alike.
+/// The matcher's use cases (`Patient/$match`, bulk match, members named
+/// by demographics) as every deployment builds them: over `matching`, with
+/// the jurisdiction's policy and the query candidate limit (`None`: the
+/// default), so the API, the worker and `iisbulk serve` answer the same
+/// patient alike.
 pub fn match_queries(
+    matching: registry::patients::PatientMatching,
+    policy: Arc<JurisdictionPolicy>,
+    max_candidates: Option<u32>,
+) -> registry::queries::Queries {
+    let mut query_policy = registry::queries::QueryPolicy {
+        jurisdiction: policy,
+        ..Default::default()
+    };
+    if let Some(n) = max_candidates {
+        query_policy.max_candidates = n;
+    }
+    registry::queries::Queries::new(matching, query_policy)
+}
+
+/// [`match_queries`] over `store` with the [`configured_matcher`], as the
+/// functions build them.
+pub fn configured_match_queries(
     store: Arc<dyn store::ItemStore>,
     policy: Arc<JurisdictionPolicy>,
 ) -> Result<registry::queries::Queries, String> {
-    let matcher = registry::patients::PatientMatching::new(store, configured_matcher()?);
-    Ok(registry::queries::Queries::new(
-        matcher,
-        registry::queries::QueryPolicy {
-            jurisdiction: policy,
-            ..Default::default()
-        },
-    ))
+    let matching = registry::patients::PatientMatching::new(store, configured_matcher()?);
+    Ok(match_queries(matching, policy, None))
 }
 
 /// `Patient/$bulk-match` jobs as the cloud runs them: their files in
