@@ -702,6 +702,13 @@ pub async fn write_summary(
     let req = &spec.request;
     let base = &spec.identifier_base;
     let mut files = ExportFiles::default();
+    // Organized by patient, every output file is made of patient blocks
+    // and a manifest item has no `type` (Bulk Data 3.0): the Group and the
+    // Organization belong to no patient's block, and the IG lets a server
+    // omit such resources rather than repeat them in every block.
+    if req.organize_by_patient {
+        return Ok(files);
+    }
     if wants(req, ResourceType::Organization) {
         let mut w = TypeWriter::new("Organization", &spec.prefix, spec.max_lines_per_file);
         let org = resources::organization(&spec.au, base);
