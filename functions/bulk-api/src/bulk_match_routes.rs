@@ -1,10 +1,11 @@
-//! `POST [base]/Patient/$bulk-match` (Bulk Data IG, bulk-match draft):
+//! `POST [base]/Patient/$bulk-match` (Bulk Data IG, bulk match):
 //! kick-off (`Prefer: respond-async`, a Parameters of Patients each with the
 //! client's id), status and manifest, cancel and file downloads, bound to
 //! the caller's own Authorized User. The jobs are
 //! `registry::bulk_match::BulkMatchJobs`; each output line is the searchset
-//! Bundle a `Patient/$match` of that patient would answer, named by the
-//! input's id in `Bundle.identifier`.
+//! Bundle a `Patient/$match` of that patient would answer, naming the
+//! input patient by the client's id in the IG's `match-resource` extension
+//! on `Bundle.meta`.
 //!
 //! Audited: every kick-off (`fhir.patient-bulk-match`, the job as subject,
 //! the number of patients in the detail, never who they are), manifest,

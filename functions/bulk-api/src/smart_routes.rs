@@ -229,7 +229,7 @@ pub async fn metadata(State(deps): State<Arc<BulkDeps>>) -> Response {
         let op = json!({
             "name": "bulk-match",
             "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/bulk-match",
-            "documentation": format!("Matches many Patients asynchronously (Bulk Data bulk-match draft): POST Parameters with Prefer: respond-async, 1 to {} resource parameters (each a Patient with your own id), onlyCertainMatches and count for all; 202 with a status URL whose manifest lists NDJSON files of one searchset Bundle per input patient, as Patient/$match answers it, with Bundle.identifier naming the input id. A lookup only: it makes no Group relationship. At most {} running per Authorized User (429 otherwise); bodies over {} bytes are refused (413). Needs system/Patient.rs (or .read).", jobs.max_patients, jobs.max_active_per_au, jobs.max_body_bytes)
+            "documentation": format!("Matches many Patients asynchronously (Bulk Data IG bulk match): POST Parameters with Prefer: respond-async, 1 to {} resource parameters (each a Patient with your own id), onlyCertainMatches, onlySingleMatch and count for all, _outputFormat NDJSON; 202 with a status URL whose manifest lists NDJSON files of one searchset Bundle per input patient, as Patient/$match answers it, its meta's match-resource extension referencing the input patient by your id. A lookup only: it makes no Group relationship. At most {} running per Authorized User (429 otherwise); bodies over {} bytes are refused (413). Needs system/Patient.rs (or .read).", jobs.max_patients, jobs.max_active_per_au, jobs.max_body_bytes)
         });
         match body["rest"][0]["resource"][1]["operation"].as_array_mut() {
             Some(ops) => ops.push(op),

@@ -399,7 +399,8 @@ async fn a_bulk_match_answers_each_input_by_its_id_in_ndjson_bundles() {
         .iter()
         .map(|b| {
             assert_eq!(
-                b["identifier"]["system"], "urn:iisbulk:id/bulk-match-input",
+                b["meta"]["extension"][0]["url"],
+                "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/match-resource",
                 "{b}"
             );
             assert!(
@@ -409,7 +410,12 @@ async fn a_bulk_match_answers_each_input_by_its_id_in_ndjson_bundles() {
                     .ends_with("/Patient/$bulk-match"),
                 "{b}"
             );
-            b["identifier"]["value"].as_str().unwrap().to_owned()
+            b["meta"]["extension"][0]["valueReference"]["reference"]
+                .as_str()
+                .unwrap()
+                .strip_prefix("Patient/")
+                .unwrap()
+                .to_owned()
         })
         .collect();
     assert_eq!(ids, ["in-certain", "in-possible", "in-none"]);

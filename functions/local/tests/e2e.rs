@@ -3001,12 +3001,18 @@ ORC|RE||BM-1-1^DEMOGEN\rRXA|0|1|20240505||20^DTaP^CVX|999|||01^Historical^NIP001
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(bundles.len(), 2);
-    assert_eq!(bundles[0]["identifier"]["value"], "mine-1");
+    assert_eq!(
+        bundles[0]["meta"]["extension"][0]["valueReference"]["reference"],
+        "Patient/mine-1"
+    );
     assert_eq!(bundles[0]["total"], 1, "{}", bundles[0]);
     assert_eq!(
         bundles[0]["entry"][0]["resource"]["name"][0]["family"],
         "Haugen"
     );
-    assert_eq!(bundles[1]["identifier"]["value"], "mine-2");
+    assert_eq!(
+        bundles[1]["meta"]["extension"][0]["valueReference"]["reference"],
+        "Patient/mine-2"
+    );
     assert_eq!(bundles[1]["total"], 0, "{}", bundles[1]);
 }

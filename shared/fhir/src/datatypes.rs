@@ -170,6 +170,8 @@ pub struct Extension {
     pub value_coding: Option<Coding>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_reference: Option<Reference>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -181,11 +183,16 @@ pub struct Meta {
     pub profile: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tag: Vec<Coding>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extension: Vec<Extension>,
 }
 
 impl Meta {
     pub fn is_empty(&self) -> bool {
-        self.last_updated.is_none() && self.profile.is_empty() && self.tag.is_empty()
+        self.last_updated.is_none()
+            && self.profile.is_empty()
+            && self.tag.is_empty()
+            && self.extension.is_empty()
     }
 }
 

@@ -362,10 +362,10 @@ impl OperationOutcome {
 #[serde(rename_all = "camelCase")]
 pub struct Bundle {
     pub resource_type: BundleType,
-    /// Names the Bundle itself: a `Patient/$bulk-match` result Bundle
-    /// carries the client's id of the input patient it answers.
+    /// A `Patient/$bulk-match` result Bundle names the input patient it
+    /// answers here (the `match-resource` extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub identifier: Option<crate::Identifier>,
+    pub meta: Option<crate::Meta>,
     /// searchset for search results.
     pub r#type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -411,7 +411,7 @@ impl Bundle {
     pub fn searchset(total: u64, self_url: &str) -> Bundle {
         Bundle {
             resource_type: BundleType,
-            identifier: None,
+            meta: None,
             r#type: "searchset".into(),
             total: Some(total),
             link: vec![BundleLink {

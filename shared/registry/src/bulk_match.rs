@@ -8,7 +8,8 @@
 //! ([`BulkMatchJobs::run_pending`]) matches each input patient with
 //! [`Queries::match_patient`] (the matcher, bands, chart rule, visibility
 //! and disclosure policy of a `$match`) and writes its Bundle
-//! ([`match_bundle`]) named by the client's input id, counting progress on
+//! ([`match_bundle`]) naming the client's input patient (the IG's
+//! `match-resource` extension), counting progress on
 //! the job as it goes; a cancel stops it within a second and deletes its
 //! files; files and job expire after `retention`.
 //!
@@ -63,12 +64,6 @@ pub fn job_created<'a>(
     key.pk
         .strip_prefix(keys::BULK_MATCH_JOB_PK_PREFIX)
         .filter(|id| !id.is_empty())
-}
-
-/// The system of the identifier that names, on each result Bundle, the
-/// input patient it answers (the client's own `Patient.id`).
-pub fn input_identifier_system(identifier_base: &str) -> String {
-    format!("{}/bulk-match-input", identifier_base.trim_end_matches('/'))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -662,7 +657,6 @@ impl BulkMatchJobs {
             count: job.count,
             fhir_base: self.fhir_base.clone(),
             identifier_base: self.identifier_base.clone(),
-            system: input_identifier_system(&self.identifier_base),
             matchers: self.matchers.max(1),
         });
         match self.match_all(job, &ctx, &mut lines, &mut out).await {
@@ -790,7 +784,6 @@ struct MatchContext {
     count: u32,
     fhir_base: String,
     identifier_base: String,
-    system: String,
     matchers: usize,
 }
 
@@ -818,10 +811,18 @@ async fn match_line(ctx: &MatchContext, line: &str) -> Result<Vec<u8>, StoreErro
         .match_patient(&ctx.au, &request, now, &ctx.job)
         .await?;
     let mut bundle = match_bundle(&answer, &ctx.fhir_base, &ctx.identifier_base);
-    bundle.identifier = Some(fhir::Identifier {
-        system: Some(ctx.system.clone()),
-        value: Some(input.id),
-        ..fhir::Identifier::default()
+    // Which input patient this Bundle answers, by the client's own id
+    // (Bulk Data IG: the match-resource extension on the Bundle's meta).
+    bundle.meta = Some(fhir::Meta {
+        extension: vec![fhir::Extension {
+            url: crate::fhir_match::MATCH_RESOURCE.into(),
+            value_reference: Some(fhir::Reference {
+                reference: Some(format!("Patient/{}", input.id)),
+                ..fhir::Reference::default()
+            }),
+            ..fhir::Extension::default()
+        }],
+        ..fhir::Meta::default()
     });
     // The answer of this operation, not of a single $match.
     for link in &mut bundle.link {

@@ -19,6 +19,10 @@ use crate::problem::{bad, unprocessable, Problem};
 
 /// The standard extension that grades a `$match` entry.
 pub const MATCH_GRADE: &str = "http://hl7.org/fhir/StructureDefinition/match-grade";
+/// The extension on a `Patient/$bulk-match` result Bundle's `meta` that
+/// references the input patient (by the client's id) the Bundle answers.
+pub const MATCH_RESOURCE: &str =
+    "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/match-resource";
 /// The US SSN identifier system: matched as an SSN, never as a chart number.
 pub const US_SSN: &str = "http://hl7.org/fhir/sid/us-ssn";
 pub use crate::message::MATCH_PROFILE;
@@ -195,10 +199,12 @@ fn fhir_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
-/// Reads a `Patient/$bulk-match` Parameters body (Bulk Data IG, bulk-match
-/// draft): 1 to `max_patients` `resource` parameters, each a Patient with an
+/// Reads a `Patient/$bulk-match` Parameters body (Bulk Data IG, bulk
+/// match): 1 to `max_patients` `resource` parameters, each a Patient with an
 /// `id` (the client's, unique in the request) that a `$match` would accept,
-/// and optional `onlyCertainMatches` and `count` for every patient. Every
+/// and optional `onlyCertainMatches`, `onlySingleMatch` (the most likely
+/// match only: `count` 1) and `count` for every patient, and
+/// `_outputFormat` (NDJSON, the only format served). Every
 /// patient is checked here, so a job never starts on a request it cannot
 /// finish; a refusal names the parameter at fault (`resource[i]` is the
 /// i-th resource parameter, from 0). Too many patients is status 413.
@@ -242,7 +248,9 @@ pub fn parse_bulk_match_request(
     let mut patients: Vec<BulkMatchInput> = Vec::with_capacity(given);
     let mut ids = std::collections::HashSet::with_capacity(given);
     let mut only_certain = None;
+    let mut only_single = None;
     let mut count = None;
+    let mut output_format = false;
     for (n, p) in parameters.iter().enumerate() {
         let Some(name) = p.get("name").and_then(Value::as_str) else {
             return Err(bad(
@@ -305,6 +313,16 @@ pub fn parse_bulk_match_request(
                         .ok_or_else(|| bad(name, "onlyCertainMatches must be a valueBoolean"))?,
                 );
             }
+            "onlySingleMatch" => {
+                if only_single.is_some() {
+                    return Err(bad(name, "onlySingleMatch is given more than once"));
+                }
+                only_single = Some(
+                    p.get("valueBoolean")
+                        .and_then(Value::as_bool)
+                        .ok_or_else(|| bad(name, "onlySingleMatch must be a valueBoolean"))?,
+                );
+            }
             "count" => {
                 if count.is_some() {
                     return Err(bad(name, "count is given more than once"));
@@ -318,13 +336,35 @@ pub fn parse_bulk_match_request(
                 }
                 count = Some(u32::try_from(n).unwrap_or(u32::MAX).min(MAX_COUNT));
             }
+            "_outputFormat" => {
+                if output_format {
+                    return Err(bad(name, "_outputFormat is given more than once"));
+                }
+                output_format = true;
+                let format = p.get("valueString").and_then(Value::as_str).ok_or_else(|| {
+                    bad(name, "_outputFormat must be a valueString")
+                })?;
+                if !matches!(
+                    format,
+                    "application/fhir+ndjson" | "application/ndjson" | "ndjson"
+                ) {
+                    return Err(bad(
+                        name,
+                        format!("_outputFormat {format:?} is not served: results are NDJSON (application/fhir+ndjson)"),
+                    ));
+                }
+            }
             other => {
                 return Err(bad(
                     other,
-                    format!("unknown parameter {other:?}: $bulk-match takes resource (one per Patient), onlyCertainMatches and count"),
+                    format!("unknown parameter {other:?}: $bulk-match takes resource (one per Patient), onlyCertainMatches, onlySingleMatch, count and _outputFormat"),
                 ))
             }
         }
+    }
+    // The most likely match only: entries are ordered most likely first.
+    if only_single == Some(true) {
+        count = Some(1);
     }
     if patients.is_empty() {
         return Err(bad(
@@ -803,6 +843,27 @@ mod tests {
         let defaults =
             parse_bulk_match_request(&bulk(json!([patient("x")])), "urn:iisbulk:id", 1).unwrap();
         assert_eq!((defaults.only_certain, defaults.count), (false, MAX_COUNT));
+        // onlySingleMatch: the most likely match only, whatever count says;
+        // NDJSON asked for by any of the IG's three names.
+        for format in ["application/fhir+ndjson", "application/ndjson", "ndjson"] {
+            let single = parse_bulk_match_request(
+                &bulk(json!([patient("x"),
+                    {"name": "onlySingleMatch", "valueBoolean": true},
+                    {"name": "count", "valueInteger": 4},
+                    {"name": "_outputFormat", "valueString": format}])),
+                "urn:iisbulk:id",
+                1,
+            )
+            .unwrap();
+            assert_eq!(single.count, 1, "{format}");
+        }
+        let not_single = parse_bulk_match_request(
+            &bulk(json!([patient("x"), {"name": "onlySingleMatch", "valueBoolean": false}])),
+            "urn:iisbulk:id",
+            1,
+        )
+        .unwrap();
+        assert_eq!(not_single.count, MAX_COUNT);
     }
 
     #[test]
@@ -857,6 +918,21 @@ mod tests {
                 bulk(json!([patient("a"), {"name": "limit", "valueInteger": 1}])),
                 400,
                 "limit",
+            ),
+            (
+                bulk(json!([patient("a"), {"name": "onlySingleMatch", "valueInteger": 1}])),
+                400,
+                "onlySingleMatch",
+            ),
+            (
+                bulk(json!([patient("a"), {"name": "_outputFormat", "valueString": "text/csv"}])),
+                400,
+                "_outputFormat",
+            ),
+            (
+                bulk(json!([patient("a"), {"name": "_outputFormat", "valueCode": "ndjson"}])),
+                400,
+                "_outputFormat",
             ),
         ];
         for (body, status, expression) in cases {

@@ -312,7 +312,10 @@ ORC|RE||OPS-1-1^FACM\rRXA|0|1|20240801||08^HepB^CVX|999|||01^Historical^NIP001||
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(bundles.len(), 2, "{text}");
-    assert_eq!(bundles[0]["identifier"]["value"], "in-1");
+    assert_eq!(
+        bundles[0]["meta"]["extension"][0]["valueReference"]["reference"],
+        "Patient/in-1"
+    );
     assert_eq!(
         bundles[0]["entry"][0]["resource"]["id"],
         matched.person.as_str()
@@ -321,7 +324,10 @@ ORC|RE||OPS-1-1^FACM\rRXA|0|1|20240801||08^HepB^CVX|999|||01^Historical^NIP001||
         bundles[0]["entry"][0]["search"]["extension"][0]["valueCode"],
         "certain"
     );
-    assert_eq!(bundles[1]["identifier"]["value"], "in-2");
+    assert_eq!(
+        bundles[1]["meta"]["extension"][0]["valueReference"]["reference"],
+        "Patient/in-2"
+    );
     assert_eq!(bundles[1]["total"], 0, "the stranger matches no one");
     // The input patients are gone from S3 once answered.
     let objects = cloud.objects().await.unwrap();
