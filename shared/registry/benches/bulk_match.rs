@@ -20,7 +20,9 @@
 //! serve`), which prints patients/s and its peak RSS (VmHWM); then how the
 //! results grade. `IISBULK_BENCH_MATCHERS` sets the patients matched at
 //! once (default `DEFAULT_MATCHERS`). `IISBULK_BENCH_DIR`
-//! picks the disk. Under `cargo test` (no `--bench`) a smoke version runs
+//! picks the disk. `IISBULK_BENCH_RESULTS=<file>` also writes every result
+//! Bundle there, in input order (one NDJSON file), to compare two builds'
+//! answers byte for byte. Under `cargo test` (no `--bench`) a smoke version runs
 //! (2,000 people, 500 inputs).
 
 use std::collections::HashMap;
@@ -270,11 +272,17 @@ async fn run_job(dir: &std::path::Path, id: &str) {
 async fn grades(jobs: &BulkMatchJobs, job: &registry::bulk_match::BulkMatchJob) {
     use tokio::io::AsyncBufReadExt;
     let (mut certain, mut possible, mut none) = (0u64, 0u64, 0u64);
+    let mut keep = std::env::var_os("IISBULK_BENCH_RESULTS")
+        .map(|p| std::io::BufWriter::new(std::fs::File::create(p).expect("results file")));
     for f in &job.files {
         let key = registry::bulk_match::output_key(&job.id, &f.name);
         let (reader, _) = jobs.blobs().get(&key).await.expect("file").expect("file");
         let mut lines = tokio::io::BufReader::new(reader).lines();
         while let Some(line) = lines.next_line().await.expect("line") {
+            if let Some(keep) = keep.as_mut() {
+                use std::io::Write as _;
+                writeln!(keep, "{line}").expect("results file");
+            }
             let b: Value = serde_json::from_str(&line).expect("Bundle");
             let first = &b["entry"][0];
             match (
@@ -286,6 +294,10 @@ async fn grades(jobs: &BulkMatchJobs, job: &registry::bulk_match::BulkMatchJob) 
                 _ => none += 1,
             }
         }
+    }
+    if let Some(mut keep) = keep {
+        use std::io::Write as _;
+        keep.flush().expect("results file");
     }
     let n = (certain + possible + none).max(1) as f64;
     println!(

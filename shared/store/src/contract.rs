@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use crate::limits::{now_epoch_seconds, MAX_ITEM_BYTES, MAX_TRANSACTION_WRITES};
 use crate::{
-    ChangeFeed, Condition, Cursor, Index, Item, ItemStore, Key, QueryOpts, SkRange, StoreError,
-    Trim, Write,
+    ChangeFeed, Condition, Cursor, Index, Item, ItemStore, Key, Page, QueryOpts, SkRange,
+    StoreError, Trim, Write,
 };
 
 /// What a backend's test setup hands to a contract test.
@@ -51,7 +51,7 @@ macro_rules! contract_tests {
     ($setup:path) => {
         $crate::contract_tests!(@each $setup;
             get_missing, get_many_in_order, put_if_absent, version_conditions, delete_conditions, invalid_keys,
-            query_ranges, query_paging, query_gsi, transaction_atomicity, transaction_limit,
+            query_ranges, query_paging, query_many_as_query, query_gsi, transaction_atomicity, transaction_limit,
             transaction_duplicate_key, item_size_limit, ttl_hides_expired, binary_round_trip,
             unicode_keys, invalid_cursor, concurrent_increments);
     };
@@ -374,6 +374,48 @@ pub async fn query_ranges(store: Store, p: &str) {
     assert!(all_sks(&*store, &format!("{p}#empty"), q(SkRange::All))
         .await
         .is_empty());
+}
+
+/// `query_many` answers each query, in the order asked, as `query` does:
+/// empty partitions, full pages with their cursor, backward walks and
+/// prefixes (table queries only: a GSI may lag on DynamoDB).
+pub async fn query_many_as_query(store: Store, p: &str) {
+    let pk = |n: &str| format!("{p}#many{n}");
+    for i in 0..5 {
+        let sk = format!("s{i}");
+        store
+            .put(item(&Key::new(pk("a"), sk.as_str()), &sk), Condition::None)
+            .await
+            .expect("put");
+    }
+    store
+        .put(item(&Key::new(pk("b"), "only"), "only"), Condition::None)
+        .await
+        .expect("put");
+    let all = || QueryOpts::new(Index::Table, SkRange::All);
+    let queries = vec![
+        (pk("a"), all()),
+        (pk("missing"), all()),
+        (pk("a"), all().limit(2)),
+        (pk("b"), all()),
+        (pk("a"), all().limit(3).backward()),
+        (
+            pk("a"),
+            QueryOpts::new(Index::Table, SkRange::Prefix("s3".into())),
+        ),
+    ];
+    let many = store.query_many(&queries).await.expect("query_many");
+    assert_eq!(many.len(), queries.len());
+    for ((pk, opts), page) in queries.into_iter().zip(many) {
+        let one = store.query(&pk, opts.clone()).await.expect("query");
+        let sks = |p: &Page| p.items.iter().map(|i| i.key.sk.clone()).collect::<Vec<_>>();
+        assert_eq!(sks(&page), sks(&one), "{pk} {opts:?}");
+        assert_eq!(page.next.is_some(), one.next.is_some(), "{pk} {opts:?}");
+        if let (Some(a), Some(b)) = (&page.next, &one.next) {
+            assert_eq!(a.as_str(), b.as_str(), "{pk} {opts:?}");
+        }
+    }
+    assert!(store.query_many(&[]).await.expect("none").is_empty());
 }
 
 pub async fn query_paging(store: Store, p: &str) {

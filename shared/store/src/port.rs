@@ -46,6 +46,18 @@ pub trait ItemStore: Send + Sync {
     /// eventually consistent on DynamoDB.
     async fn query(&self, pk: &str, opts: QueryOpts) -> Result<Page>;
 
+    /// The first page of each query, answered in the order asked, as
+    /// [`ItemStore::query`] answers each. Like [`ItemStore::get_many`],
+    /// each is read consistently, not all of them at one instant; backends
+    /// override this to answer in fewer round trips or transactions.
+    async fn query_many(&self, queries: &[(String, QueryOpts)]) -> Result<Vec<Page>> {
+        let mut out = Vec::with_capacity(queries.len());
+        for (pk, opts) in queries {
+            out.push(self.query(pk, opts.clone()).await?);
+        }
+        Ok(out)
+    }
+
     /// Apply all writes atomically or none of them. At most 100 writes, no two
     /// on the same key. A failed condition is reported as
     /// `ConditionFailed { index: Some(i) }`. An empty list is a no-op.

@@ -406,12 +406,19 @@ impl PatientMatching {
         let max_block = self.matcher.config().blocking.max_block;
         let mut found = Candidates::default();
         let mut pages = Vec::new();
-        for key in query_keys(probe) {
-            // The head (sort key `#`) sorts before every entry (`S#…`): one
-            // query reads both, as one snapshot where the backend has one.
-            let mut opts = QueryOpts::new(Index::Table, SkRange::All);
-            opts.limit = u32::try_from(max_block + 2).unwrap_or(u32::MAX);
-            let page = self.store.query(&keys::block_pk(&key), opts).await?;
+        let block_keys = query_keys(probe);
+        // The head (sort key `#`) sorts before every entry (`S#…`): one
+        // query reads both, as one snapshot where the backend has one. All
+        // the keys' blocks are read in one call (one read transaction on
+        // the embedded store), each still only up to the cap.
+        let mut opts = QueryOpts::new(Index::Table, SkRange::All);
+        opts.limit = u32::try_from(max_block + 2).unwrap_or(u32::MAX);
+        let queries: Vec<(String, QueryOpts)> = block_keys
+            .iter()
+            .map(|key| (keys::block_pk(key), opts.clone()))
+            .collect();
+        let read = self.store.query_many(&queries).await?;
+        for (key, page) in block_keys.into_iter().zip(read) {
             let mut entries = page.items;
             let head = match entries.first() {
                 Some(first) if first.key == keys::block_head(&key) => {
@@ -482,13 +489,26 @@ impl PatientMatching {
         let probe = self.matcher.normalize(record);
         let c = self.candidates(&probe).await?;
         let records = self.registry_size().await?;
-        let outcome = self.matcher.choose_in(
+        // Persons by reference while comparing: most candidates grade none,
+        // and only the few kept need their own copy of the id (`&str` and
+        // `String` order alike, so the ranking is the same).
+        let chosen = self.matcher.choose_in(
             records,
             &probe,
             c.entries
                 .values()
-                .map(|e| Some((e.person.clone(), &e.record))),
+                .map(|e| Some((e.person.as_str(), &e.record))),
         );
+        let outcome = matching::Outcome {
+            grade: chosen.grade,
+            person: chosen.person.map(str::to_owned),
+            candidates: chosen
+                .candidates
+                .into_iter()
+                .map(|(p, d)| (p.to_owned(), d))
+                .collect(),
+            compared: chosen.compared,
+        };
         Ok(Found {
             probe,
             outcome,

@@ -240,6 +240,21 @@ impl ItemStore for EmbeddedStore {
             .await
     }
 
+    async fn query_many(&self, queries: &[(String, QueryOpts)]) -> Result<Vec<Page>> {
+        for (pk, opts) in queries {
+            check_query(pk, opts)?;
+        }
+        // One read transaction for all of them. Small pages are read in
+        // place, as each would be by `query` (a matcher's block reads); a
+        // batch with a large page goes to a blocking thread.
+        if queries.iter().all(|(_, o)| o.limit <= INLINE_QUERY_LIMIT) {
+            return reader::query_many(&self.db, queries, now_epoch_seconds());
+        }
+        let queries = queries.to_vec();
+        self.read(move |db| reader::query_many(db, &queries, now_epoch_seconds()))
+            .await
+    }
+
     async fn transact(&self, writes: Vec<Write>) -> Result<()> {
         check_transaction(&writes)?;
         if writes.is_empty() {

@@ -6,7 +6,7 @@ use std::ops::Bound;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use redb::{Database, ReadOnlyTable, ReadableDatabase};
+use redb::{Database, ReadOnlyTable, ReadTransaction, ReadableDatabase};
 
 use super::keys::{bounds, partition, parts, table_key};
 use super::storage_error;
@@ -95,71 +95,133 @@ fn is_empty_range(lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
 }
 
 pub fn query(db: &Database, pk: &str, opts: &QueryOpts, now_s: i64) -> Result<Page> {
-    let (mut lo, mut hi) = bounds(pk, &opts.range);
-    if let Some(cursor) = &opts.cursor {
-        let after = decode_cursor(cursor, opts.index, &partition(pk))?;
-        if opts.forward {
-            lo = Bound::Excluded(after);
-        } else {
-            hi = Bound::Excluded(after);
+    Snapshot::new(db).query(pk, opts, now_s)
+}
+
+/// Several queries answered from one read transaction (one snapshot), in
+/// the order asked: a matcher reads a few dozen blocks per patient, and
+/// beginning a transaction and opening the table for each cost more than
+/// most of those (small) reads.
+pub fn query_many(db: &Database, queries: &[(String, QueryOpts)], now_s: i64) -> Result<Vec<Page>> {
+    let mut snapshot = Snapshot::new(db);
+    queries
+        .iter()
+        .map(|(pk, opts)| snapshot.query(pk, opts, now_s))
+        .collect()
+}
+
+/// A read transaction begun at the first query that reads anything, and
+/// the tables opened so far in it (each opened once, however many queries
+/// walk it).
+struct Snapshot<'d> {
+    db: &'d Database,
+    txn: Option<ReadTransaction>,
+    items: Option<ReadOnlyTable<Bytes, Bytes>>,
+    gsi1: Option<ReadOnlyTable<Bytes, Bytes>>,
+    gsi2: Option<ReadOnlyTable<Bytes, Bytes>>,
+}
+
+impl<'d> Snapshot<'d> {
+    fn new(db: &'d Database) -> Self {
+        Snapshot {
+            db,
+            txn: None,
+            items: None,
+            gsi1: None,
+            gsi2: None,
         }
     }
-    let empty = Page {
-        items: Vec::new(),
-        next: None,
-    };
-    if is_empty_range(&lo, &hi) {
-        return Ok(empty);
-    }
-    let txn = db.begin_read().map_err(storage_error)?;
-    let items = txn.open_table(ITEMS).map_err(storage_error)?;
-    let walked = txn
-        .open_table(for_index(opts.index))
-        .map_err(storage_error)?;
-    let range = walked
-        .range::<&[u8]>((
-            lo.as_ref().map(Vec::as_slice),
-            hi.as_ref().map(Vec::as_slice),
-        ))
-        .map_err(storage_error)?;
-    let mut iter: Box<dyn Iterator<Item = _>> = if opts.forward {
-        Box::new(range)
-    } else {
-        Box::new(range.rev())
-    };
-    let limit = opts.limit as usize;
-    let mut out = Vec::new();
-    let mut bytes = 0usize;
-    let mut last: Option<Vec<u8>> = None;
-    let mut full = false;
-    for entry in iter.by_ref() {
-        let (k, v) = entry.map_err(storage_error)?;
-        let item = match opts.index {
-            Index::Table => decode_item_in(v.value(), k.value())?,
-            Index::Gsi1 | Index::Gsi2 => match items.get(v.value()).map_err(storage_error)? {
-                Some(raw) => decode_item_in(raw.value(), v.value())?,
-                None => return Err(StoreError::Corrupt("index entry without item".into())),
-            },
+
+    /// Opens `items` and, for an index query, the index table.
+    fn open(&mut self, index: Index) -> Result<()> {
+        let txn = match &mut self.txn {
+            Some(txn) => txn,
+            none => none.insert(self.db.begin_read().map_err(storage_error)?),
         };
-        last = Some(k.value().to_vec());
-        if item.is_expired(now_s) {
-            continue;
+        if self.items.is_none() {
+            self.items = Some(txn.open_table(ITEMS).map_err(storage_error)?);
         }
-        bytes += item_size(&item);
-        out.push(item);
-        if out.len() >= limit || bytes >= PAGE_BYTES {
-            full = true;
-            break;
+        let slot = match index {
+            Index::Table => return Ok(()),
+            Index::Gsi1 => &mut self.gsi1,
+            Index::Gsi2 => &mut self.gsi2,
+        };
+        if slot.is_none() {
+            *slot = Some(txn.open_table(for_index(index)).map_err(storage_error)?);
         }
+        Ok(())
     }
-    let more = full && iter.next().is_some();
-    Ok(Page {
-        items: out,
-        next: match last {
-            Some(k) if more => Some(encode_cursor(opts.index, &k)),
-            _ => None,
-        },
-    })
+
+    fn query(&mut self, pk: &str, opts: &QueryOpts, now_s: i64) -> Result<Page> {
+        let (mut lo, mut hi) = bounds(pk, &opts.range);
+        if let Some(cursor) = &opts.cursor {
+            let after = decode_cursor(cursor, opts.index, &partition(pk))?;
+            if opts.forward {
+                lo = Bound::Excluded(after);
+            } else {
+                hi = Bound::Excluded(after);
+            }
+        }
+        let empty = Page {
+            items: Vec::new(),
+            next: None,
+        };
+        if is_empty_range(&lo, &hi) {
+            return Ok(empty);
+        }
+        self.open(opts.index)?;
+        let opened = || StoreError::Other("read table not opened".into());
+        let items = self.items.as_ref().ok_or_else(opened)?;
+        let walked = match opts.index {
+            Index::Table => items,
+            Index::Gsi1 => self.gsi1.as_ref().ok_or_else(opened)?,
+            Index::Gsi2 => self.gsi2.as_ref().ok_or_else(opened)?,
+        };
+        let range = walked
+            .range::<&[u8]>((
+                lo.as_ref().map(Vec::as_slice),
+                hi.as_ref().map(Vec::as_slice),
+            ))
+            .map_err(storage_error)?;
+        let mut iter: Box<dyn Iterator<Item = _>> = if opts.forward {
+            Box::new(range)
+        } else {
+            Box::new(range.rev())
+        };
+        let limit = opts.limit as usize;
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        // The key a full page stopped at (where the next page starts after);
+        // copied only then, not for every entry walked.
+        let mut last: Option<Vec<u8>> = None;
+        for entry in iter.by_ref() {
+            let (k, v) = entry.map_err(storage_error)?;
+            let item = match opts.index {
+                Index::Table => decode_item_in(v.value(), k.value())?,
+                Index::Gsi1 | Index::Gsi2 => match items.get(v.value()).map_err(storage_error)? {
+                    Some(raw) => decode_item_in(raw.value(), v.value())?,
+                    None => return Err(StoreError::Corrupt("index entry without item".into())),
+                },
+            };
+            if item.is_expired(now_s) {
+                continue;
+            }
+            bytes += item_size(&item);
+            out.push(item);
+            if out.len() >= limit || bytes >= PAGE_BYTES {
+                last = Some(k.value().to_vec());
+                break;
+            }
+        }
+        let more = last.is_some() && iter.next().is_some();
+        Ok(Page {
+            items: out,
+            next: match last {
+                Some(k) if more => Some(encode_cursor(opts.index, &k)),
+                _ => None,
+            },
+        })
+    }
 }
 
 pub fn read_changes(db: &Database, after: Option<u64>, limit: usize) -> Result<Vec<Change>> {
