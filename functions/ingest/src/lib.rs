@@ -42,7 +42,7 @@ impl Default for IngestConfig {
         IngestConfig {
             max_message_bytes: 1024 * 1024,
             public_url: None,
-            matcher: Arc::new(matching::Matcher::default()),
+            matcher: matching::Matcher::built_in(),
             query_policy: registry::queries::QueryPolicy::default(),
         }
     }

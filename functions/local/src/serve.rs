@@ -226,12 +226,13 @@ pub async fn start(args: ServeArgs) -> Result<Started, String> {
         facility: args.iis_facility.clone(),
         ..iz::IisIdentity::default()
     };
-    let matcher = Arc::new(match &args.matching_config {
-        Some(path) => {
-            matching::Matcher::new(settings::matching_config_file(path, "--matching-config")?)
-        }
-        None => matching::Matcher::default(),
-    });
+    let matcher = match &args.matching_config {
+        Some(path) => Arc::new(matching::Matcher::new(settings::matching_config_file(
+            path,
+            "--matching-config",
+        )?)),
+        None => matching::Matcher::built_in(),
+    };
     tracing::info!(config = %matcher.config().version, "patient matching");
     let matching = registry::patients::PatientMatching::new(dyn_store.clone(), matcher.clone())
         .with_vaccination_rules(policy.vaccination_events.clone());

@@ -52,6 +52,19 @@ impl Default for Matcher {
     }
 }
 
+impl Matcher {
+    /// The shipped configuration's matcher, built once per process and
+    /// shared: parsing its 77 KB of weights and term frequencies is a few
+    /// milliseconds of every Lambda cold start, paid once however many use
+    /// cases hold it.
+    pub fn built_in() -> std::sync::Arc<Matcher> {
+        static SHARED: std::sync::OnceLock<std::sync::Arc<Matcher>> = std::sync::OnceLock::new();
+        SHARED
+            .get_or_init(|| std::sync::Arc::new(Matcher::default()))
+            .clone()
+    }
+}
+
 /// The outcome of matching one record against the persons already known.
 #[derive(Clone, Debug, Serialize)]
 pub struct Outcome<P> {

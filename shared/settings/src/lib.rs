@@ -186,17 +186,6 @@ pub fn jurisdiction_policy() -> Result<JurisdictionPolicy, String> {
     }
 }
 
-/// `IISBULK_MATCHING_CONFIG`: the matching configuration file, or the
-/// shipped configuration when unset. Every function that matches (the
-/// matcher, history queries, `$match`, bulk match, reviewers' merges)
-/// reads it here, so they all weigh evidence alike.
-pub fn matching_configuration() -> Result<matching::Config, String> {
-    match nonempty(std::env::var(MATCHING_CONFIG)) {
-        Some(path) => matching_config_file(Path::new(&path), MATCHING_CONFIG),
-        None => Ok(matching::Config::built_in()),
-    }
-}
-
 /// A matching configuration file, as the functions and `iisbulk serve
 /// --matching-config` read it; errors name `source` (the variable or flag
 /// that named the file) and the file.
@@ -206,9 +195,19 @@ pub fn matching_config_file(path: &Path, source: &str) -> Result<matching::Confi
     matching::Config::parse(&text).map_err(|e| format!("{source} {}: {e}", path.display()))
 }
 
-/// The matcher [`matching_configuration`] configures.
+/// The matcher of `IISBULK_MATCHING_CONFIG` (a matching configuration
+/// file), or the shipped one when unset (built once per process:
+/// [`matching::Matcher::built_in`]). Every function that matches (the
+/// matcher, history queries, `$match`, bulk match, reviewers' merges)
+/// takes it from here, so they all weigh evidence alike.
 pub fn configured_matcher() -> Result<Arc<matching::Matcher>, String> {
-    Ok(Arc::new(matching::Matcher::new(matching_configuration()?)))
+    match nonempty(std::env::var(MATCHING_CONFIG)) {
+        Some(path) => Ok(Arc::new(matching::Matcher::new(matching_config_file(
+            Path::new(&path),
+            MATCHING_CONFIG,
+        )?))),
+        None => Ok(matching::Matcher::built_in()),
+    }
 }
 
 /// `IISBULK_CDSI_DATA`: the CDSi release the jurisdiction pinned (a folder
