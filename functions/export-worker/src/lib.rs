@@ -10,6 +10,8 @@
 //! capped, then it is reported failed), so a redelivered batch writes no
 //! line twice.
 
+use std::sync::{Arc, OnceLock};
+
 use registry::bulk_match::BulkMatchJobs;
 use registry::export::{job_created, shard_created, ExportJobs};
 use serde_json::Value;
@@ -25,10 +27,34 @@ pub enum Work {
 
 /// The jobs the worker runs: exports, and bulk matches where the
 /// deployment serves them.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Worker {
     pub exports: ExportJobs,
-    pub bulk_match: Option<BulkMatchJobs>,
+    bulk_match: Arc<BulkMatchSource>,
+}
+
+/// How the worker comes by its bulk match use case.
+enum BulkMatchSource {
+    /// None: a bulk match record is logged and left alone.
+    Off,
+    Ready(BulkMatchJobs),
+    /// Built by the first bulk match record, then kept: building it parses
+    /// the matching configuration, which would otherwise double the cold
+    /// start of a container that may only ever run exports.
+    OnFirstUse {
+        build: BuildBulkMatch,
+        built: OnceLock<BulkMatchJobs>,
+    },
+}
+
+type BuildBulkMatch = Box<dyn Fn() -> Result<BulkMatchJobs, String> + Send + Sync>;
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("exports", &self.exports)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Worker {
@@ -37,7 +63,47 @@ impl Worker {
     pub fn exports_only(exports: ExportJobs) -> Worker {
         Worker {
             exports,
-            bulk_match: None,
+            bulk_match: Arc::new(BulkMatchSource::Off),
+        }
+    }
+
+    /// A worker of exports and of bulk matches with `jobs`.
+    pub fn with_bulk_match(exports: ExportJobs, jobs: BulkMatchJobs) -> Worker {
+        Worker {
+            exports,
+            bulk_match: Arc::new(BulkMatchSource::Ready(jobs)),
+        }
+    }
+
+    /// A worker of exports and of bulk matches whose use case `build`
+    /// makes when the first bulk match arrives.
+    pub fn with_bulk_match_on_first_use(
+        exports: ExportJobs,
+        build: impl Fn() -> Result<BulkMatchJobs, String> + Send + Sync + 'static,
+    ) -> Worker {
+        Worker {
+            exports,
+            bulk_match: Arc::new(BulkMatchSource::OnFirstUse {
+                build: Box::new(build),
+                built: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// The bulk match use case, `None` where this worker runs none; an
+    /// error if it could not be built (the record is then retried).
+    pub fn bulk_match(&self) -> Result<Option<&BulkMatchJobs>, String> {
+        match self.bulk_match.as_ref() {
+            BulkMatchSource::Off => Ok(None),
+            BulkMatchSource::Ready(jobs) => Ok(Some(jobs)),
+            BulkMatchSource::OnFirstUse { build, built } => {
+                if let Some(jobs) = built.get() {
+                    return Ok(Some(jobs));
+                }
+                let jobs = build()?;
+                // Two records at once may both build; either copy serves.
+                Ok(Some(built.get_or_init(|| jobs)))
+            }
         }
     }
 }
@@ -68,12 +134,15 @@ pub async fn handle(worker: &Worker, event: &Value) -> Result<BatchResponse, Str
             None => continue,
             Some(Work::Plan(id)) => worker.exports.plan(id).await,
             Some(Work::Shard(id, n)) => worker.exports.run_shard(id, *n).await,
-            Some(Work::BulkMatch(id)) => match &worker.bulk_match {
-                Some(jobs) => jobs.run(id).await,
-                None => {
+            Some(Work::BulkMatch(id)) => match worker.bulk_match() {
+                Ok(Some(jobs)) => jobs.run(id).await,
+                Ok(None) => {
                     tracing::warn!(work = ?w, "a bulk match job, but this worker runs none; left alone");
                     continue;
                 }
+                Err(e) => Err(store::StoreError::Other(format!(
+                    "the bulk match use case could not be built: {e}"
+                ))),
             },
         };
         match done {
@@ -109,7 +178,6 @@ pub async fn handle(worker: &Worker, event: &Value) -> Result<BatchResponse, Str
 #[cfg(feature = "lambda")]
 pub async fn deps_from_env() -> Result<Worker, lambda_runtime::Error> {
     use registry::persons::Persons;
-    use std::sync::Arc;
     let table = settings::dynamodb_table()?;
     let public_url = settings::https_public_url()?;
     let policy = Arc::new(settings::jurisdiction_policy()?);
@@ -122,12 +190,14 @@ pub async fn deps_from_env() -> Result<Worker, lambda_runtime::Error> {
     let mut exports = ExportJobs::new(patients, blobs.clone(), &policy.identifier_base);
     // A folder that does not load stops the cold start, naming it.
     exports.cdsi_data = settings::pinned_cdsi_release()?;
-    let queries = settings::configured_match_queries(store.clone(), policy.clone())?;
-    let bulk_match = settings::bulk_match_jobs(store, blobs, queries, &public_url, &policy)?;
-    Ok(Worker {
-        exports,
-        bulk_match: Some(bulk_match),
-    })
+    // The retention is read now, so a bad value stops the cold start; the
+    // matcher is built by the first bulk match (most containers only
+    // export).
+    settings::export_retention_seconds()?;
+    Ok(Worker::with_bulk_match_on_first_use(exports, move || {
+        let queries = settings::configured_match_queries(store.clone(), policy.clone())?;
+        settings::bulk_match_jobs(store.clone(), blobs.clone(), queries, &public_url, &policy)
+    }))
 }
 
 #[cfg(test)]

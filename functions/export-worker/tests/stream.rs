@@ -200,3 +200,82 @@ fn a_malformed_event_is_an_error_naming_what_is_missing() {
     let err = work(&json!({"Records": [{"eventName": "INSERT"}]})).unwrap_err();
     assert!(err.contains("dynamodb"), "{err}");
 }
+
+/// A bulk match record goes to the bulk match use case, built by the first
+/// such record and kept; a use case that cannot be built names the record
+/// as failed (so the stream retries it), and an exports-only worker leaves
+/// the record alone.
+#[tokio::test]
+async fn a_bulk_match_record_builds_the_use_case_once_and_a_failed_build_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = Arc::new(EmbeddedStore::open(dir.path().join("t.redb")).unwrap());
+    let items: Arc<dyn ItemStore> = embedded.clone();
+    let blobs: Arc<dyn store::BlobStore> =
+        Arc::new(DirBlobStore::open(dir.path().join("blobs")).unwrap());
+    let persons = registry::persons::Persons::new(items.clone());
+    let exports = ExportJobs::new(persons, blobs.clone(), "urn:iisbulk:id");
+    // A new bulk match job item, as the stream delivers it (the job is
+    // gone by the time it runs: run answers without work).
+    items
+        .put(
+            store::Item::new(registry::keys::bulk_match_job("b1"), b"{}".to_vec()),
+            store::Condition::Absent,
+        )
+        .await
+        .unwrap();
+    let (event, _) = stream_since(&embedded, None).await;
+    items
+        .delete(
+            &registry::keys::bulk_match_job("b1"),
+            store::Condition::None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        work(&event).unwrap()[0].1,
+        Some(Work::BulkMatch("b1".into()))
+    );
+
+    let failing = Worker::with_bulk_match_on_first_use(exports.clone(), || {
+        Err("IISBULK_MATCHING_CONFIG /nowhere: not found".into())
+    });
+    let answer = handle(&failing, &event).await.unwrap();
+    assert_eq!(answer.batch_item_failures.len(), 1, "retried by the stream");
+
+    let builds = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = builds.clone();
+    let (store_for, blobs_for) = (items.clone(), blobs.clone());
+    let lazy = Worker::with_bulk_match_on_first_use(exports.clone(), move || {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let matching = PatientMatching::new(store_for.clone(), matching::Matcher::built_in());
+        Ok(registry::bulk_match::BulkMatchJobs::new(
+            store_for.clone(),
+            blobs_for.clone(),
+            registry::queries::Queries::new(matching, Default::default()),
+            "https://iis.example/fhir",
+            "urn:iisbulk:id",
+        ))
+    });
+    assert_eq!(
+        builds.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "not at start-up"
+    );
+    for _ in 0..2 {
+        let answer = handle(&lazy, &event).await.unwrap();
+        assert!(answer.batch_item_failures.is_empty());
+    }
+    assert_eq!(
+        builds.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "built once"
+    );
+
+    let exports_only = Worker::exports_only(exports);
+    assert!(exports_only.bulk_match().unwrap().is_none());
+    assert!(handle(&exports_only, &event)
+        .await
+        .unwrap()
+        .batch_item_failures
+        .is_empty());
+}
