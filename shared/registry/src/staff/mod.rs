@@ -622,5 +622,5 @@ impl Staff {
     }
 }
 
-#[cfg(test)]
+// Unit tests (the file is `#![cfg(test)]`: never in a build).
 mod tests;

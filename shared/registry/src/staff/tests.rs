@@ -1,3 +1,7 @@
+//! Unit tests of staff accounts, sessions and second factors: compiled
+//! only under `cargo test`.
+#![cfg(test)]
+
 use super::*;
 
 fn staff() -> (tempfile::TempDir, Staff) {
