@@ -282,10 +282,21 @@ async fn poll(deps: &BulkDeps, id: &str, headers: &HeaderMap, audit: &mut Audit<
     // Where the blob store mints short-lived URLs (S3, whose files Lambda's
     // 6 MB response could not carry), each poll mints fresh ones and the
     // files need no token; otherwise the API serves them.
-    let presigned = match deps.bulk_match.as_ref().and_then(|j| j.presign_for) {
-        Some(ttl) => match presign_all(deps, &job, ttl).await {
-            Ok(urls) => urls,
-            Err(e) => return unavailable(e),
+    let presigned = match deps.bulk_match.as_ref() {
+        Some(jobs) => match jobs.presign_for {
+            Some(ttl) => {
+                let keys: Vec<String> = job
+                    .files
+                    .iter()
+                    .map(|f| output_key(&job.id, &f.name))
+                    .collect();
+                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                match store::presigned_urls(jobs.blobs(), &keys, ttl).await {
+                    Ok(urls) => urls,
+                    Err(e) => return unavailable(e),
+                }
+            }
+            None => None,
         },
         None => None,
     };
@@ -332,30 +343,6 @@ async fn poll(deps: &BulkDeps, id: &str, headers: &HeaderMap, audit: &mut Audit<
         r.headers_mut().insert(header::EXPIRES, v);
     }
     r
-}
-
-/// Presigned URLs of the job's files, in manifest order; `None` if the blob
-/// store cannot mint them.
-async fn presign_all(
-    deps: &BulkDeps,
-    job: &BulkMatchJob,
-    ttl: Duration,
-) -> Result<Option<Vec<String>>, store::StoreError> {
-    let Some(jobs) = &deps.bulk_match else {
-        return Ok(None);
-    };
-    let mut urls = Vec::with_capacity(job.files.len());
-    for f in &job.files {
-        match jobs
-            .blobs()
-            .presigned_get(&output_key(&job.id, &f.name), ttl)
-            .await?
-        {
-            Some(url) => urls.push(url),
-            None => return Ok(None),
-        }
-    }
-    Ok(Some(urls))
 }
 
 /// `DELETE` of a job (running or done), audited as

@@ -486,16 +486,15 @@ async fn presign_all(
     error: &[registry::export::OutputFile],
     ttl: Duration,
 ) -> Result<Option<std::collections::HashMap<String, String>>, store::StoreError> {
-    let mut urls = std::collections::HashMap::new();
-    for f in files.output.iter().chain(&files.deleted).chain(error) {
-        match jobs.blobs().presigned_get(&f.key, ttl).await? {
-            Some(url) => {
-                urls.insert(f.key.clone(), url);
-            }
-            None => return Ok(None),
-        }
-    }
-    Ok(Some(urls))
+    let all: Vec<&registry::export::OutputFile> = files
+        .output
+        .iter()
+        .chain(&files.deleted)
+        .chain(error)
+        .collect();
+    let keys: Vec<&str> = all.iter().map(|f| f.key.as_str()).collect();
+    let urls = store::presigned_urls(jobs.blobs(), &keys, ttl).await?;
+    Ok(urls.map(|urls| all.iter().map(|f| f.key.clone()).zip(urls).collect()))
 }
 
 /// `DELETE` of a job, audited as `fhir.export.cancel`.

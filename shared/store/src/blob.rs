@@ -85,6 +85,25 @@ pub fn check_blob_key(key: &str) -> Result<()> {
     }
 }
 
+/// Presigned URLs of `keys`' blobs, in the order given, each good for
+/// `expires_in` ([`BlobStore::presigned_get`]); `None` where the backend
+/// cannot mint them (the files are then served by the API). What every
+/// Bulk Data manifest (export, bulk match) lists on S3.
+pub async fn presigned_urls(
+    blobs: &dyn BlobStore,
+    keys: &[&str],
+    expires_in: std::time::Duration,
+) -> Result<Option<Vec<String>>> {
+    let mut urls = Vec::with_capacity(keys.len());
+    for key in keys {
+        match blobs.presigned_get(key, expires_in).await? {
+            Some(url) => urls.push(url),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(urls))
+}
+
 /// A blob store that reads, deletes and presigns but refuses uploads: for
 /// functions that must never write files (the API serving exports), so a
 /// bug cannot write where only the export worker should.

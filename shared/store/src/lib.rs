@@ -36,7 +36,7 @@ pub mod contract;
 #[cfg(feature = "contract")]
 pub mod faulty;
 
-pub use blob::{BlobReader, BlobStore, BlobUpload, NoUploads};
+pub use blob::{presigned_urls, BlobReader, BlobStore, BlobUpload, NoUploads};
 pub use blob_dir::DirBlobStore;
 pub use error::{Result, StoreError};
 pub use model::{
