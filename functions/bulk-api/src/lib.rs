@@ -240,7 +240,7 @@ pub async fn deps_from_env() -> Result<BulkDeps, lambda_http::Error> {
     // A kick-off writes its input patients (the role may write only under
     // the bulk match prefix); results are presigned like export files.
     let mut bulk_match =
-        settings::bulk_match_jobs(store, s3, queries.clone(), &public_url, &policy)?;
+        settings::bulk_match_jobs(store, s3, queries.clone(), &public_url, &policy, retention);
     bulk_match.max_body_bytes = LAMBDA_BULK_MATCH_MAX_BODY_BYTES;
     let mut deps = BulkDeps::new(patients, policy, &public_url, Arc::new(HttpJwks::new()?));
     deps.queries = Some(queries);

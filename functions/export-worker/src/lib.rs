@@ -193,10 +193,17 @@ pub async fn deps_from_env() -> Result<Worker, lambda_runtime::Error> {
     // The retention is read now, so a bad value stops the cold start; the
     // matcher is built by the first bulk match (most containers only
     // export).
-    settings::export_retention_seconds()?;
+    let retention = settings::export_retention_seconds()?;
     Ok(Worker::with_bulk_match_on_first_use(exports, move || {
         let queries = settings::configured_match_queries(store.clone(), policy.clone())?;
-        settings::bulk_match_jobs(store.clone(), blobs.clone(), queries, &public_url, &policy)
+        Ok(settings::bulk_match_jobs(
+            store.clone(),
+            blobs.clone(),
+            queries,
+            &public_url,
+            &policy,
+            retention,
+        ))
     }))
 }
 

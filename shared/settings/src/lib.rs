@@ -313,17 +313,18 @@ pub fn configured_match_queries(
 
 /// `Patient/$bulk-match` jobs as the cloud runs them: their files in
 /// `blobs` (S3), presigned for [`PRESIGNED_URL_LIFETIME`] at each status
-/// poll (Lambda's 6 MB response could not carry them), kept for
-/// [`export_retention_seconds`], result Bundles' entries under
-/// `<public_url>/fhir`. The API queues and answers jobs with it; the
-/// export worker runs them.
+/// poll (Lambda's 6 MB response could not carry them), kept `retention`
+/// seconds (the deployment's [`export_retention_seconds`]), result Bundles'
+/// entries under `<public_url>/fhir`. The API queues and answers jobs with
+/// it; the export worker runs them.
 pub fn bulk_match_jobs(
     store: Arc<dyn store::ItemStore>,
     blobs: Arc<dyn store::BlobStore>,
     queries: registry::queries::Queries,
     public_url: &str,
     policy: &JurisdictionPolicy,
-) -> Result<registry::bulk_match::BulkMatchJobs, String> {
+    retention: i64,
+) -> registry::bulk_match::BulkMatchJobs {
     let mut jobs = registry::bulk_match::BulkMatchJobs::new(
         store,
         blobs,
@@ -332,8 +333,8 @@ pub fn bulk_match_jobs(
         &policy.identifier_base,
     );
     jobs.presign_for = Some(PRESIGNED_URL_LIFETIME);
-    jobs.retention = export_retention_seconds()?;
-    Ok(jobs)
+    jobs.retention = retention;
+    jobs
 }
 
 fn parse_setting<T: std::str::FromStr>(
