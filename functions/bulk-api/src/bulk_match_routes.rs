@@ -13,7 +13,6 @@
 //! are not: they disclose nothing and a client makes many.
 
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
@@ -233,12 +232,6 @@ async fn own_job(
     }
 }
 
-fn http_date(epoch_seconds: i64) -> String {
-    httpdate::fmt_http_date(
-        UNIX_EPOCH + Duration::from_secs(u64::try_from(epoch_seconds).unwrap_or(0)),
-    )
-}
-
 /// A status poll: 202 with `X-Progress` while running, the manifest when
 /// done (audited as `fhir.patient-bulk-match.manifest`).
 pub async fn status(
@@ -329,20 +322,7 @@ async fn poll(deps: &BulkDeps, id: &str, headers: &HeaderMap, audit: &mut Audit<
             "served with the token"
         }
     ));
-    let body = serde_json::to_vec(&manifest).unwrap_or_default();
-    let mut r = (
-        StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response();
-    if let Ok(v) = HeaderValue::from_str(&http_date(job.expires_at)) {
-        r.headers_mut().insert(header::EXPIRES, v);
-    }
-    r
+    crate::response::manifest(&manifest, job.expires_at)
 }
 
 /// `DELETE` of a job (running or done), audited as

@@ -3,7 +3,7 @@
 //! caller's own Group.
 
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -248,12 +248,6 @@ async fn own_job(
     }
 }
 
-fn http_date(epoch_seconds: i64) -> String {
-    httpdate::fmt_http_date(
-        UNIX_EPOCH + Duration::from_secs(u64::try_from(epoch_seconds).unwrap_or(0)),
-    )
-}
-
 /// A status poll. Polls still in progress (202, and 429 for polling too
 /// soon) are not audited: they disclose nothing and a client makes many.
 /// The manifest is (`fhir.export.manifest`, subjects the job and its Group):
@@ -462,20 +456,7 @@ async fn manifest(
             "served with the token"
         }
     ));
-    let body = serde_json::to_vec(&manifest).unwrap_or_default();
-    let mut r = (
-        StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response();
-    if let Ok(v) = HeaderValue::from_str(&http_date(job.expires_at)) {
-        r.headers_mut().insert(header::EXPIRES, v);
-    }
-    r
+    crate::response::manifest(&manifest, job.expires_at)
 }
 
 /// Presigned URLs of every file of a job, by blob key; `None` if the blob

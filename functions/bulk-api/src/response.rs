@@ -24,6 +24,34 @@ pub fn resource<T: Serialize>(status: StatusCode, body: &T) -> Response {
     }
 }
 
+/// A completed asynchronous request's manifest (export, bulk match): 200,
+/// `application/json` (the Bulk Data IG's media type for it), and
+/// `Expires` when its files go (`expires_at`, epoch seconds).
+pub fn manifest(body: &serde_json::Value, expires_at: i64) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut r = (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        bytes,
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&http_date(expires_at)) {
+        r.headers_mut().insert(header::EXPIRES, v);
+    }
+    r
+}
+
+/// An HTTP date (`Expires`) from epoch seconds.
+fn http_date(epoch_seconds: i64) -> String {
+    httpdate::fmt_http_date(
+        std::time::UNIX_EPOCH
+            + std::time::Duration::from_secs(u64::try_from(epoch_seconds).unwrap_or(0)),
+    )
+}
+
 /// An OperationOutcome (`code` from the FHIR IssueType value set).
 pub fn failure(status: StatusCode, code: &str, diagnostics: impl Into<String>) -> Response {
     let outcome = OperationOutcome::error(code, diagnostics);
